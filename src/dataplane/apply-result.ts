@@ -1,0 +1,47 @@
+/**
+ * ApplyResult: everything a caller needs after an apply, so nobody has to
+ * reach back into a backend. Recorded only on success and deep-copied on the
+ * way in and out, so a holder can never alter the recorded one.
+ */
+import type { Capabilities } from './capabilities.js';
+import type { PlanSummary } from '../plan/model.js';
+import type { Protocol } from '../config/model.js';
+
+export type ApplyOutcome = 'applied' | 'unchanged' | 'validated' | 'rolled_back';
+export type RuleState = 'active' | 'degraded' | 'failed';
+
+export interface PortFailureStatus {
+  protocol: Protocol;
+  listenAddress: string;
+  port: number;
+  errno: string;
+  message: string;
+}
+
+export interface RuleStatus {
+  table: string;
+  name: string;
+  ruleId: string;
+  /** Changes when the rule's content changes; counters restart with it. */
+  counterId: number;
+  state: RuleState;
+  portsBound: number;
+  portsFailed: PortFailureStatus[];
+}
+
+export interface ApplyResult {
+  generation: number;
+  configDigest: string;
+  /** Milliseconds since the epoch. */
+  appliedAt: number;
+  durationMicros: number;
+  backend: string;
+  capabilities: Capabilities;
+  rules: RuleStatus[];
+  planSummary: PlanSummary;
+  outcome: ApplyOutcome;
+}
+
+export function copyApplyResult(result: ApplyResult): ApplyResult {
+  return structuredClone(result);
+}

@@ -1,0 +1,38 @@
+/**
+ * Capabilities as data: what a backend supports, and for what it does not,
+ * the reason. Validation rejects a rule that needs an unsupported feature
+ * instead of letting the backend silently ignore it.
+ */
+
+/** Features a rule or request can depend on. */
+export type Feature =
+  | 'tcp'
+  | 'udp'
+  | 'ipv4'
+  | 'ipv6'
+  | 'dual_stack'
+  | 'port_ranges'
+  | 'socket_continuity'
+  | 'interface_binding'
+  | 'link_local_scope'
+  | 'terminate_removed'
+  | 'weak_rules';
+
+export interface UnsupportedFeature {
+  feature: Feature;
+  reason: string;
+}
+
+export interface Capabilities {
+  backend: string;
+  supported: Feature[];
+  unsupported: UnsupportedFeature[];
+}
+
+export function supports(caps: Capabilities, feature: Feature): boolean {
+  return caps.supported.includes(feature);
+}
+
+export function unsupportedReason(caps: Capabilities, feature: Feature): string | undefined {
+  return caps.unsupported.find((u) => u.feature === feature)?.reason;
+}

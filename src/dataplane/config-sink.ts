@@ -1,0 +1,42 @@
+/**
+ * ConfigSink: the one way configuration reaches a backend. The control layer
+ * validates and plans; the sink executes the plan's port operations and
+ * either commits all of them or restores exactly what ran before.
+ */
+import type { ForwardingConfig } from '../config/model.js';
+import type { ListenerBinding, Plan } from '../plan/model.js';
+
+export interface SinkApplyRequest {
+  /** The generation this apply commits as, if it succeeds. */
+  generation: number;
+  /** The whole desired configuration, normalised. */
+  config: ForwardingConfig;
+  /** `computePlan(running, config)`; the sink executes `plan.ports`. */
+  plan: Plan;
+  /** Close established connections of ports that are closed. */
+  terminateRemoved: boolean;
+}
+
+/** One port that failed to bind. */
+export interface PortBindFailure extends ListenerBinding {
+  table: string;
+  ruleId: string;
+  /** errno name, e.g. EADDRINUSE. */
+  errno: string;
+  message: string;
+}
+
+export interface SinkApplyOutcome {
+  /**
+   * False when a bind failure made a rule fail (see bind-verdict.ts); the
+   * sink has then restored every listener it had before the call.
+   */
+  ok: boolean;
+  /** Every port that failed to bind, weak rules' included. */
+  failures: PortBindFailure[];
+}
+
+export interface ConfigSink {
+  /** Calls are serialised by the caller; never invoked concurrently. */
+  applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome>;
+}

@@ -1,0 +1,88 @@
+/**
+ * The plan: the structural difference between running and desired tables,
+ * at two levels. Rule level (identity = table + name, or table + content for
+ * an unnamed rule) is what operators read; port level (identity = protocol +
+ * bind address + port, i.e. the listening socket) is what a backend executes,
+ * so a port present on both sides keeps its socket whatever happened to the
+ * rule around it.
+ */
+import type { ForwardRule, Protocol } from '../config/model.js';
+
+export type RuleAction = 'unchanged' | 'added' | 'removed' | 'changed';
+
+export interface RuleChange {
+  table: string;
+  name: string;
+  /** Stable identity of the rule: see `ruleId()` in identity.ts. */
+  ruleId: string;
+  action: RuleAction;
+  /** For 'changed': the model fields that differ (proto names, e.g. "target_address"). */
+  changedFields: string[];
+  /** Index in the desired table, or in the running one for 'removed'. */
+  index: number;
+  /** The desired rule, or the running one for 'removed'. */
+  rule: ForwardRule;
+}
+
+/** Where one listening port sends new connections. */
+export interface Route {
+  table: string;
+  ruleId: string;
+  ruleName: string;
+  targetAddress: string;
+  /** Resolved for this port (mapping already applied). */
+  targetPort: number;
+  weak: boolean;
+}
+
+/** A listening socket's identity. */
+export interface ListenerBinding {
+  protocol: Protocol;
+  /** As in the rule: '' is dual-stack any, '::' is IPv6-only any. */
+  listenAddress: string;
+  port: number;
+}
+
+export type PortAction = 'keep' | 'open' | 'close' | 'retarget';
+
+export interface PortChange extends ListenerBinding {
+  /** `listenerKey()` of the binding. */
+  key: string;
+  action: PortAction;
+  /** The route after the change; absent for 'close'. */
+  route?: Route;
+  /** The route before the change; absent for 'open'. */
+  previous?: Route;
+  /**
+   * For 'open': the socket can only bind once these running listeners
+   * (keys; same protocol and port, overlapping address) have closed.
+   */
+  needsRoomFrom?: string[];
+}
+
+export interface PlanSummary {
+  rulesAdded: number;
+  rulesRemoved: number;
+  rulesChanged: number;
+  rulesUnchanged: number;
+  portsOpened: number;
+  portsClosed: number;
+  portsRetargeted: number;
+  portsKept: number;
+  tablesTouched: string[];
+  empty: boolean;
+}
+
+export interface Plan {
+  baseGeneration: number;
+  /** Every rule of both sides, sorted by (table, index, action). */
+  rules: RuleChange[];
+  /**
+   * Port operations in execution order: opens that need no room, then
+   * closes, then opens that need room, then retargets; 'keep' last.
+   */
+  ports: PortChange[];
+  summary: PlanSummary;
+  /** True exactly when running and desired are structurally equal. */
+  empty: boolean;
+}
