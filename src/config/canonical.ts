@@ -1,0 +1,38 @@
+/**
+ * Canonical text of rules and configurations: stable key order, defaults
+ * filled in. Rule identity (unnamed rules), change detection and the config
+ * digest all compare this text, so they agree by construction.
+ */
+import { createHash } from 'node:crypto';
+import type { ForwardingConfig, ForwardRule } from './model.js';
+
+/** Canonical JSON of one rule's content, name included. */
+export function canonicalRule(rule: ForwardRule): string {
+  return JSON.stringify([
+    rule.name,
+    rule.protocol,
+    rule.listenAddress,
+    rule.interface,
+    [rule.ports.first, rule.ports.last],
+    rule.exclude.map((r) => [r.first, r.last]),
+    rule.targetAddress,
+    rule.targetPort,
+    rule.weak,
+  ]);
+}
+
+/** Canonical JSON of a normalised configuration (see normalize.ts). */
+export function canonicalConfig(config: ForwardingConfig): string {
+  return `[${config.tables
+    .map((t) => `[${JSON.stringify(t.name)},[${t.rules.map(canonicalRule).join(',')}]]`)
+    .join(',')}]`;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** sha256 of the canonical form: equal exactly when configs are structurally equal. */
+export function configDigest(config: ForwardingConfig): string {
+  return sha256Hex(canonicalConfig(config));
+}

@@ -1,0 +1,51 @@
+/**
+ * Normalised form: canonical addresses, tables sorted by name, rules sorted
+ * by (name, canonical content). Rule order carries no meaning (overlapping
+ * rules are rejected, so there is no precedence), so two tables that differ
+ * only in order normalise to the same thing and plan as empty.
+ */
+import { canonicalAddress } from './address.js';
+import { canonicalRule } from './canonical.js';
+import type { ForwardingConfig, ForwardRule, PortRange, Table } from './model.js';
+
+export function normalizeRule(rule: ForwardRule): ForwardRule {
+  const exclude = rule.exclude
+    .map((r): PortRange => ({ first: r.first, last: r.last }))
+    .sort((a, b) => a.first - b.first || a.last - b.last);
+  return {
+    name: rule.name,
+    protocol: rule.protocol,
+    listenAddress: canonicalAddress(rule.listenAddress),
+    interface: rule.interface,
+    ports: { first: rule.ports.first, last: rule.ports.last },
+    exclude,
+    targetAddress: canonicalAddress(rule.targetAddress),
+    targetPort: rule.targetPort,
+    weak: rule.weak,
+  };
+}
+
+function compareRules(a: { rule: ForwardRule; key: string }, b: { rule: ForwardRule; key: string }): number {
+  if (a.rule.name !== b.rule.name) {
+    // Named rules first, by name.
+    if (a.rule.name === '') return 1;
+    if (b.rule.name === '') return -1;
+    return a.rule.name < b.rule.name ? -1 : 1;
+  }
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+export function normalizeTable(table: Table): Table {
+  const keyed = table.rules.map((r) => {
+    const rule = normalizeRule(r);
+    return { rule, key: canonicalRule(rule) };
+  });
+  keyed.sort(compareRules);
+  return { name: table.name, rules: keyed.map((k) => k.rule) };
+}
+
+export function normalizeConfig(config: ForwardingConfig): ForwardingConfig {
+  const tables = config.tables.map(normalizeTable);
+  tables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { tables };
+}
