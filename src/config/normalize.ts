@@ -4,9 +4,19 @@
  * rules are rejected, so there is no precedence), so two tables that differ
  * only in order normalise to the same thing and plan as empty.
  */
-import { canonicalAddress } from './address.js';
+import { canonicalAddress, parseAddress } from './address.js';
 import { canonicalRule } from './canonical.js';
 import type { ForwardingConfig, ForwardRule, PortRange, Table } from './model.js';
+
+/**
+ * A link-local address scoped by the rule's `interface` carries that scope as
+ * its zone, so every layer below sees one self-contained bind/connect address.
+ */
+function scoped(address: string, iface: string): string {
+  if (address === '' || iface === '' || address.includes('%')) return address;
+  const parsed = parseAddress(address);
+  return parsed?.family === 6 && parsed.isLinkLocal ? `${address}%${iface}` : address;
+}
 
 export function normalizeRule(rule: ForwardRule): ForwardRule {
   const exclude = rule.exclude
@@ -15,11 +25,11 @@ export function normalizeRule(rule: ForwardRule): ForwardRule {
   return {
     name: rule.name,
     protocol: rule.protocol,
-    listenAddress: canonicalAddress(rule.listenAddress),
+    listenAddress: scoped(canonicalAddress(rule.listenAddress), rule.interface),
     interface: rule.interface,
     ports: { first: rule.ports.first, last: rule.ports.last },
     exclude,
-    targetAddress: canonicalAddress(rule.targetAddress),
+    targetAddress: scoped(canonicalAddress(rule.targetAddress), rule.interface),
     targetPort: rule.targetPort,
     weak: rule.weak,
   };

@@ -85,4 +85,9 @@ export interface Plan {
   summary: PlanSummary;
   /** True exactly when running and desired are structurally equal. */
   empty: boolean;
+  /**
+   * Tables created or deleted as a whole, sorted. Rule changes alone cannot
+   * say whether an emptied table stays or an empty one appears.
+   */
+  tables?: { added: string[]; removed: string[] };
 }

@@ -1,0 +1,43 @@
+/**
+ * A ConfigService client for the CLI: the daemon's UNIX socket by default,
+ * or a TCP address. Calls are promisified and carry a deadline.
+ */
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { serviceClient } from '../server/api-definition.js';
+import { SOCKET_NAME } from '../server/daemon.js';
+
+export interface ConnectOptions {
+  stateDir: string;
+  socket?: string;
+  address?: string;
+  timeoutMs: number;
+}
+
+export function daemonTarget(options: Pick<ConnectOptions, 'stateDir' | 'socket' | 'address'>): string {
+  if (options.address) return options.address;
+  return `unix:${options.socket ?? join(options.stateDir, SOCKET_NAME)}`;
+}
+
+export class ConfigClient {
+  private readonly client: grpc.Client;
+
+  constructor(private readonly options: ConnectOptions) {
+    const Ctor = serviceClient('ConfigService');
+    this.client = new Ctor(daemonTarget(options), grpc.credentials.createInsecure());
+  }
+
+  call<T>(method: string, request: object): Promise<T> {
+    const fn = (this.client as unknown as Record<string, grpc.requestCallback<T> & ((...args: unknown[]) => void)>)[method];
+    if (!fn) throw new Error(`ConfigService has no method ${method}`);
+    return new Promise((resolve, reject) => {
+      fn.call(this.client, request, { deadline: Date.now() + this.options.timeoutMs }, (err: grpc.ServiceError | null, res: T) =>
+        err ? reject(err) : resolve(res),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,557 @@
+/**
+ * Side-effect-free validation of parsed tables: names, port bounds, target
+ * mapping, addresses and interface scoping, backend capabilities, conflicts
+ * and limits. parse.ts checks shape and types, this file checks values, and
+ * checks that depend on a field parsing could not read (unparsedFields) are
+ * skipped: each problem is reported once, on the field that has to change.
+ */
+import type { Capabilities, Feature } from '../dataplane/capabilities.js';
+import { supports, unsupportedReason } from '../dataplane/capabilities.js';
+import { parseAddress, type ParsedAddress } from './address.js';
+import type { ForwardRule, Limits, PortRange, Protocol, Table, Violation } from './model.js';
+import { tablePath, unparsedFields } from './parse.js';
+import { countPorts, mapTargetPort, portIntervals } from './ports.js';
+
+export interface ValidationInput {
+  /** Tables named in the request, in request order (parseTables output). */
+  requestTables: Table[];
+  /** Running tables that stay in force next to them (not named in the request, and not removed by replace_all). */
+  otherTables: Table[];
+  limits: Limits;
+  capabilities: Capabilities;
+  /** Prefix of every path; default 'tables'. */
+  basePath?: string;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const NAME_RULE = 'a letter or digit, then up to 62 letters, digits, ".", "_" or "-"';
+const MAX_PORT = 65535;
+
+/** A listen address reduced to what the overlap relation of address.ts (listenAddressesOverlap) compares. */
+type ListenScope = { kind: 'dual' } | { kind: 'any'; family: 4 | 6 } | { kind: 'host'; family: 4 | 6; key: string };
+
+/**
+ * The overlap relation as buckets: a span is stored in `storedIn` buckets
+ * and meets the spans of its `metIn` buckets, which are exactly those whose
+ * scopes overlap its own (dual-stack any meets everything, an any-address
+ * its family, a host the same host and its family's any-address). No span is
+ * stored in two buckets that one scope meets.
+ */
+function storedIn(scope: ListenScope): string[] {
+  if (scope.kind === 'dual') return ['dual'];
+  if (scope.kind === 'any') return [`any${scope.family}`];
+  return [`host${scope.family}`, `host${scope.family}:${scope.key}`];
+}
+
+function metIn(scope: ListenScope): string[] {
+  if (scope.kind === 'dual') return ['dual', 'any4', 'any6', 'host4', 'host6'];
+  if (scope.kind === 'any') return ['dual', `any${scope.family}`, `host${scope.family}`];
+  return ['dual', `any${scope.family}`, `host${scope.family}:${scope.key}`];
+}
+
+/** A rule that takes part in conflict checks. */
+interface ConflictEntry {
+  /** Running rules come first, then request rules in request order; a conflict is reported on the later rule. */
+  order: number;
+  inRequest: boolean;
+  path: string;
+  /** How messages name the rule, e.g. `tables[a].rules[0] ("web")`. */
+  label: string;
+  protocol: Protocol;
+  /** Listen address with its effective zone, for messages. */
+  listenText: string;
+  scope: ListenScope;
+  intervals: PortRange[];
+  /** Set once the entry has its conflict violation. */
+  flagged: boolean;
+}
+
+interface Context {
+  caps: Capabilities;
+  out: Violation[];
+  /** parseAddress, memoised per call: configs repeat a handful of addresses across many rules. */
+  parseAddress(text: string): ParsedAddress | undefined;
+}
+
+function memoParseAddress(): (text: string) => ParsedAddress | undefined {
+  const cache = new Map<string, ParsedAddress | undefined>();
+  return (text) => {
+    if (!cache.has(text)) cache.set(text, parseAddress(text));
+    return cache.get(text);
+  };
+}
+
+function fail(ctx: Context, path: string, message: string): undefined {
+  ctx.out.push({ path, message });
+  return undefined;
+}
+
+/** Reports `what` on `path` unless the backend supports `feature`. */
+function requireFeature(ctx: Context, feature: Feature, path: string, what: string): void {
+  if (supports(ctx.caps, feature)) return;
+  const reason = unsupportedReason(ctx.caps, feature) ?? 'not listed in its capabilities';
+  fail(ctx, path, `${what} needs feature ${feature}, which the ${ctx.caps.backend} backend does not support: ${reason}`);
+}
+
+function formatRange(r: PortRange): string {
+  return r.first === r.last ? `port ${r.first}` : `range ${r.first}-${r.last}`;
+}
+
+function rangeProblem(r: PortRange): string | undefined {
+  if (r.first < 1 || r.first > MAX_PORT || r.last < 1 || r.last > MAX_PORT) {
+    return `${formatRange(r)} is not within 1-${MAX_PORT}`;
+  }
+  if (r.last < r.first) return `${formatRange(r)} is reversed: last must be >= first`;
+  return undefined;
+}
+
+/** Linux dev_valid_name(): shorter than IFNAMSIZ (16), not "." or "..", no '/', ':' or whitespace. */
+function isInterfaceName(name: string): boolean {
+  return name.length >= 1 && name.length <= 15 && name !== '.' && name !== '..' && !/[/:\s]/.test(name);
+}
+
+function isLinkLocal6(a: ParsedAddress): boolean {
+  return a.family === 6 && a.isLinkLocal;
+}
+
+function describeListen(text: string): string {
+  return text === '' ? 'dual-stack any' : text;
+}
+
+/** The rule's port set, or undefined after reporting why it has none. */
+function checkPorts(ctx: Context, rule: ForwardRule, path: string): PortRange[] | undefined {
+  const portsProblem = rangeProblem(rule.ports);
+  if (portsProblem) fail(ctx, `${path}.ports`, portsProblem);
+  else if (rule.ports.last > rule.ports.first) {
+    requireFeature(ctx, 'port_ranges', `${path}.ports`, `port ${formatRange(rule.ports)}`);
+  }
+  let excludeOk = true;
+  rule.exclude.forEach((ex, i) => {
+    const inside = ex.first >= rule.ports.first && ex.last <= rule.ports.last;
+    const problem =
+      rangeProblem(ex) ??
+      (portsProblem || inside ? undefined : `exclusion ${formatRange(ex)} is not inside ports ${formatRange(rule.ports)}`);
+    if (problem) {
+      excludeOk = false;
+      fail(ctx, `${path}.exclude[${i}]`, problem);
+    }
+  });
+  if (portsProblem || !excludeOk) return undefined;
+  const intervals = portIntervals(rule);
+  if (intervals.length === 0) {
+    return fail(ctx, `${path}.exclude`, `exclusions remove every port of ${formatRange(rule.ports)}`);
+  }
+  return intervals;
+}
+
+function checkTargetPort(ctx: Context, rule: ForwardRule, path: string, intervals: PortRange[] | undefined): void {
+  if (rule.targetPort > MAX_PORT) {
+    fail(ctx, `${path}.target_port`, `${rule.targetPort} is not within 0-${MAX_PORT} (0 keeps the listening port)`);
+    return;
+  }
+  const highestPort = intervals?.at(-1)?.last;
+  if (rule.targetPort === 0 || highestPort === undefined) return;
+  const highestTarget = mapTargetPort(rule, highestPort);
+  if (highestTarget > MAX_PORT) {
+    fail(
+      ctx,
+      `${path}.target_port`,
+      `target_port ${rule.targetPort} maps port ${highestPort} to ${highestTarget}, beyond ${MAX_PORT}`,
+    );
+  }
+}
+
+/** A listen or target address literal, parsed; undefined after reporting why it is unusable. */
+function checkAddress(
+  ctx: Context,
+  text: string,
+  path: string,
+  role: 'listen' | 'target',
+): ParsedAddress | undefined {
+  const a = ctx.parseAddress(text);
+  if (!a) {
+    const hint = text.includes('%') ? ' (only a link-local IPv6 address takes a %zone)' : '';
+    return fail(ctx, path, `"${text}" is not an IPv4 or IPv6 address${hint}`);
+  }
+  if (a.isMulticast) {
+    const want = role === 'listen' ? 'listen on a unicast or any-address' : 'forward to a unicast address';
+    return fail(ctx, path, `${a.address} is a multicast address; ${want}`);
+  }
+  if (role === 'target' && a.isAny) {
+    return fail(ctx, path, `${text} is an any-address; forward to a concrete host such as 127.0.0.1 or ::1`);
+  }
+  requireFeature(ctx, a.family === 4 ? 'ipv4' : 'ipv6', path, `IPv${a.family} address ${text}`);
+  return a;
+}
+
+/**
+ * Zone and interface scoping of one address field: a link-local IPv6 address
+ * needs a scope (its %zone or the rule's interface, equal if both are given);
+ * any other address takes no zone. False when the address has no usable scope.
+ */
+function checkScope(
+  ctx: Context,
+  rule: ForwardRule,
+  path: string,
+  key: 'listen_address' | 'target_address',
+  a: ParsedAddress,
+): boolean {
+  const fieldPath = `${path}.${key}`;
+  const text = key === 'listen_address' ? rule.listenAddress : rule.targetAddress;
+  if (!isLinkLocal6(a)) {
+    if (a.zone === '') return true;
+    fail(ctx, fieldPath, `zone %${a.zone} is only allowed on a link-local IPv6 address (fe80::/10), not ${a.address}`);
+    return false;
+  }
+  if (a.zone === '' && rule.interface === '') {
+    fail(ctx, fieldPath, `link-local address ${a.address} needs a scope: append %<interface> or set interface`);
+    return false;
+  }
+  if (a.zone !== '' && !isInterfaceName(a.zone)) {
+    fail(ctx, fieldPath, `zone %${a.zone} is not an interface name`);
+    return false;
+  }
+  if (a.zone !== '' && rule.interface !== '' && isInterfaceName(rule.interface) && rule.interface !== a.zone) {
+    fail(ctx, `${path}.interface`, `interface "${rule.interface}" differs from the zone of ${key} ${text}`);
+  }
+  requireFeature(ctx, 'link_local_scope', fieldPath, `scoped link-local address ${text}`);
+  return true;
+}
+
+/** The %zone of a listen or target address: its own, else the rule's interface for a link-local IPv6 address. */
+function effectiveZone(rule: ForwardRule, a: ParsedAddress): string {
+  return a.zone || (isLinkLocal6(a) ? rule.interface : '');
+}
+
+/** Listen address as messages show it: with the zone that `interface` implies. */
+function listenText(rule: ForwardRule, a: ParsedAddress | undefined): string {
+  const zone = a && a.zone === '' ? effectiveZone(rule, a) : '';
+  return zone ? `${rule.listenAddress}%${zone}` : rule.listenAddress;
+}
+
+function listenScope(rule: ForwardRule, a: ParsedAddress | undefined): ListenScope | undefined {
+  if (rule.listenAddress === '') return { kind: 'dual' };
+  if (!a) return undefined;
+  if (a.isAny) return { kind: 'any', family: a.family };
+  const zone = effectiveZone(rule, a);
+  return { kind: 'host', family: a.family, key: zone ? `${a.address}%${zone}` : a.address };
+}
+
+/** The listen address, parsed (undefined for dual-stack any), and whether conflict checks can use it. */
+function checkListen(
+  ctx: Context,
+  rule: ForwardRule,
+  path: string,
+  scopeKnown: boolean,
+): { listen?: ParsedAddress; usable: boolean } {
+  if (rule.listenAddress === '') {
+    requireFeature(ctx, 'dual_stack', `${path}.listen_address`, 'dual-stack any (empty listen_address)');
+    return { usable: true };
+  }
+  const listen = checkAddress(ctx, rule.listenAddress, `${path}.listen_address`, 'listen');
+  return { listen, usable: listen !== undefined && scopeKnown && checkScope(ctx, rule, path, 'listen_address', listen) };
+}
+
+function checkTarget(ctx: Context, rule: ForwardRule, path: string, scopeKnown: boolean): void {
+  if (rule.targetAddress === '') {
+    fail(ctx, `${path}.target_address`, 'target_address is required');
+    return;
+  }
+  const target = checkAddress(ctx, rule.targetAddress, `${path}.target_address`, 'target');
+  if (target && scopeKnown) checkScope(ctx, rule, path, 'target_address', target);
+}
+
+interface CheckedRule {
+  /** Port set when ports and exclusions are valid. */
+  intervals?: PortRange[];
+  /** Parsed listen address; undefined for dual-stack any or an unusable address. */
+  listen?: ParsedAddress;
+  /** Whether protocol and listen address are usable for conflict checks. */
+  comparable: boolean;
+}
+
+/** Checks one request rule, skipping whatever depends on a field parsing already reported. */
+function checkRule(ctx: Context, rule: ForwardRule, path: string): CheckedRule {
+  const unread = unparsedFields(rule);
+  const known = (key: string): boolean => !unread.has(key);
+
+  if (known('name') && rule.name !== '' && !NAME_PATTERN.test(rule.name)) {
+    fail(ctx, `${path}.name`, `invalid rule name ${JSON.stringify(rule.name)}: use ${NAME_RULE}`);
+  }
+  if (known('protocol')) requireFeature(ctx, rule.protocol, `${path}.protocol`, `protocol ${rule.protocol}`);
+  if (known('weak') && rule.weak) requireFeature(ctx, 'weak_rules', `${path}.weak`, 'a weak rule');
+
+  const intervals = known('ports') && known('exclude') ? checkPorts(ctx, rule, path) : undefined;
+  if (known('target_port')) checkTargetPort(ctx, rule, path, intervals);
+
+  // Scoping reads `interface`, so it is only checked when `interface` parsed.
+  const scopeKnown = known('interface');
+  const interfaceOk = scopeKnown && (rule.interface === '' || isInterfaceName(rule.interface));
+  if (scopeKnown && !interfaceOk) {
+    fail(
+      ctx,
+      `${path}.interface`,
+      `"${rule.interface}" is not a Linux interface name: 1-15 characters, not "." or "..", no "/", ":" or whitespace`,
+    );
+  }
+
+  const { listen, usable: listenOk } = known('listen_address')
+    ? checkListen(ctx, rule, path, scopeKnown)
+    : { usable: false };
+  if (known('target_address')) checkTarget(ctx, rule, path, scopeKnown);
+
+  // On a link-local listen address `interface` is its scope; anywhere else it binds the listener to a device.
+  if (rule.interface !== '' && interfaceOk && listenOk && !(listen && isLinkLocal6(listen))) {
+    requireFeature(
+      ctx,
+      'interface_binding',
+      `${path}.interface`,
+      `binding ${describeListen(rule.listenAddress)} to interface "${rule.interface}"`,
+    );
+  }
+
+  return { intervals, listen: listenOk ? listen : undefined, comparable: listenOk && known('protocol') };
+}
+
+interface Span {
+  first: number;
+  last: number;
+  entry: ConflictEntry;
+}
+
+interface Conflict {
+  later: ConflictEntry;
+  earlier: ConflictEntry;
+  first: number;
+  last: number;
+}
+
+/** Binary heap; `before(a, b)` says whether a belongs nearer the top. */
+class Heap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(item: T): void {
+    const items = this.items;
+    let i = items.push(item) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(item, items[parent]!)) break;
+      items[i] = items[parent]!;
+      i = parent;
+    }
+    items[i] = item;
+  }
+
+  pop(): void {
+    const items = this.items;
+    const last = items.pop();
+    if (last === undefined || items.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= items.length) break;
+      const right = left + 1;
+      const child = right < items.length && this.before(items[right]!, items[left]!) ? right : left;
+      if (!this.before(items[child]!, last)) break;
+      items[i] = items[child]!;
+      i = child;
+    }
+    items[i] = last;
+  }
+}
+
+/**
+ * Spans seen so far whose scope falls in one bucket. Both heaps drop a span
+ * lazily, once it surfaces after its end (the sweep only moves forward) or,
+ * in `unflagged`, after its rule was flagged.
+ */
+interface Bucket {
+  /** Earliest rule on top: the partner named when a later rule arrives. */
+  earliest: Heap<Span>;
+  /** Request rules without a violation yet, latest rule on top. */
+  unflagged: Heap<Span>;
+}
+
+/**
+ * Sweep per protocol over port intervals sorted by start. Each request rule
+ * that overlaps an earlier rule gets one violation, for its lowest
+ * conflicting port (spans are visited in order of where an overlap starts).
+ * Every heap entry is pushed and popped at most once, so the sweep costs
+ * O(n log n) for n intervals however many rules overlap.
+ */
+function checkConflicts(entries: ConflictEntry[], out: Violation[]): void {
+  const conflicts: Conflict[] = [];
+  const flag = (later: ConflictEntry, earlier: ConflictEntry, first: number, last: number): void => {
+    later.flagged = true;
+    conflicts.push({ later, earlier, first, last });
+  };
+  for (const protocol of ['tcp', 'udp'] as const) {
+    const spans = entries
+      .filter((e) => e.protocol === protocol)
+      .flatMap((entry) => entry.intervals.map((r): Span => ({ first: r.first, last: r.last, entry })));
+    spans.sort((a, b) => a.first - b.first || a.entry.order - b.entry.order);
+    const buckets = new Map<string, Bucket>();
+    for (const span of spans) {
+      const { entry } = span;
+      // Every open span in these buckets overlaps `span` in scope, and in
+      // ports too, since it starts no later. A rule's own intervals are
+      // disjoint, so none of them is open here.
+      const met = metIn(entry.scope).flatMap((name) => buckets.get(name) ?? []);
+      if (entry.inRequest && !entry.flagged) {
+        let partner: Span | undefined;
+        for (const { earliest } of met) {
+          let top = earliest.peek();
+          while (top && top.last < span.first) {
+            earliest.pop();
+            top = earliest.peek();
+          }
+          if (top && top.entry.order < entry.order && (!partner || top.entry.order < partner.entry.order)) partner = top;
+        }
+        if (partner) flag(entry, partner.entry, span.first, Math.min(partner.last, span.last));
+      }
+      for (const { unflagged } of met) {
+        for (let top = unflagged.peek(); top; top = unflagged.peek()) {
+          if (!top.entry.flagged && top.last >= span.first) {
+            if (top.entry.order < entry.order) break;
+            flag(top.entry, entry, span.first, Math.min(top.last, span.last));
+          }
+          unflagged.pop();
+        }
+      }
+      for (const name of storedIn(entry.scope)) {
+        let bucket = buckets.get(name);
+        if (!bucket) {
+          bucket = {
+            earliest: new Heap((a, b) => a.entry.order < b.entry.order),
+            unflagged: new Heap((a, b) => a.entry.order > b.entry.order),
+          };
+          buckets.set(name, bucket);
+        }
+        bucket.earliest.push(span);
+        if (entry.inRequest && !entry.flagged) bucket.unflagged.push(span);
+      }
+    }
+  }
+  conflicts.sort((a, b) => a.later.order - b.later.order);
+  for (const { later, earlier, first, last } of conflicts) {
+    const ports = first === last ? `port ${first}` : `ports ${first}-${last}`;
+    const addresses =
+      later.listenText === earlier.listenText
+        ? ''
+        : ` (${describeListen(later.listenText)} overlaps ${describeListen(earlier.listenText)})`;
+    out.push({
+      path: `${later.path}.ports`,
+      message: `conflicts with ${earlier.label} on ${later.protocol} ${ports}${addresses}`,
+    });
+  }
+}
+
+function checkTableName(ctx: Context, name: string, path: string): void {
+  if (name === '') fail(ctx, path, 'table name is required');
+  else if (!NAME_PATTERN.test(name)) fail(ctx, path, `invalid table name ${JSON.stringify(name)}: use ${NAME_RULE}`);
+}
+
+function checkNameUnique(
+  ctx: Context,
+  seen: Map<string, number>,
+  name: string,
+  index: number,
+  path: string,
+  kind: 'table' | 'rule',
+): void {
+  if (name === '' || !NAME_PATTERN.test(name)) return;
+  const first = seen.get(name);
+  if (first === undefined) seen.set(name, index);
+  else fail(ctx, path, `duplicate ${kind} name ${JSON.stringify(name)}: ${kind === 'table' ? 'tables' : 'rules'}[${first}] has it too`);
+}
+
+/** Every problem of the request tables, each once with its field path; [] when the request is valid. */
+export function validateConfig(input: ValidationInput): Violation[] {
+  const { requestTables, otherTables, limits } = input;
+  const basePath = input.basePath ?? 'tables';
+  const ctx: Context = { caps: input.capabilities, out: [], parseAddress: memoParseAddress() };
+  const entries: ConflictEntry[] = [];
+  let totalPorts = 0;
+
+  const addEntry = (rule: ForwardRule, path: string, inRequest: boolean, intervals: PortRange[], listen?: ParsedAddress) => {
+    const scope = listenScope(rule, listen);
+    if (!scope) return;
+    entries.push({
+      order: entries.length,
+      inRequest,
+      path,
+      label: `${inRequest ? '' : 'running rule '}${path}${rule.name === '' ? '' : ` (${JSON.stringify(rule.name)})`}`,
+      protocol: rule.protocol,
+      listenText: listenText(rule, listen),
+      scope,
+      intervals,
+      flagged: false,
+    });
+  };
+
+  // Running rules are valid already: they only take part in conflicts and limits.
+  otherTables.forEach((table, ti) => {
+    const tp = tablePath(basePath, table.name, ti);
+    table.rules.forEach((rule, ri) => {
+      const intervals = portIntervals(rule);
+      totalPorts += countPorts(intervals);
+      const listen = rule.listenAddress === '' ? undefined : ctx.parseAddress(rule.listenAddress);
+      addEntry(rule, `${tp}.rules[${ri}]`, false, intervals, listen);
+    });
+  });
+
+  const tableIndexByName = new Map<string, number>();
+  requestTables.forEach((table, ti) => {
+    const tp = tablePath(basePath, table.name, ti);
+    if (!unparsedFields(table).has('name')) checkTableName(ctx, table.name, `${tp}.name`);
+    checkNameUnique(ctx, tableIndexByName, table.name, ti, `${tp}.name`, 'table');
+    if (table.rules.length > limits.maxRulesPerTable) {
+      fail(
+        ctx,
+        `${tp}.rules`,
+        `${table.rules.length} rules exceed the limit max_rules_per_table = ${limits.maxRulesPerTable}`,
+      );
+    }
+    const ruleIndexByName = new Map<string, number>();
+    table.rules.forEach((rule, ri) => {
+      const path = `${tp}.rules[${ri}]`;
+      checkNameUnique(ctx, ruleIndexByName, rule.name, ri, `${path}.name`, 'rule');
+      const { intervals, listen, comparable } = checkRule(ctx, rule, path);
+      if (!intervals) return;
+      totalPorts += countPorts(intervals);
+      // A rule whose protocol or listen address was reported takes no part in conflicts.
+      if (comparable) addEntry(rule, path, true, intervals, listen);
+    });
+  });
+
+  checkConflicts(entries, ctx.out);
+
+  const count = (tables: Table[]): number => tables.reduce((n, t) => n + t.rules.length, 0);
+  const requestRules = count(requestTables);
+  const runningRules = count(otherTables);
+  const tableCount = requestTables.length + otherTables.length;
+  if (tableCount > limits.maxTables) {
+    fail(
+      ctx,
+      basePath,
+      `${tableCount} tables (${requestTables.length} in the request, ${otherTables.length} running) exceed the limit max_tables = ${limits.maxTables}`,
+    );
+  }
+  if (requestRules + runningRules > limits.maxRules) {
+    fail(
+      ctx,
+      basePath,
+      `${requestRules + runningRules} rules (${requestRules} in the request, ${runningRules} running) exceed the limit max_rules = ${limits.maxRules}`,
+    );
+  }
+  if (totalPorts > limits.maxPorts) {
+    fail(ctx, basePath, `${totalPorts} ports in total exceed the limit max_ports = ${limits.maxPorts}`);
+  }
+  return ctx.out;
+}

@@ -1,0 +1,254 @@
+/**
+ * The apply transaction. One apply at a time: validate (no side effects),
+ * compare-and-swap on the generation, plan against the running tables, let
+ * the backend execute the plan (it commits all or restores all), persist,
+ * and only then publish the new generation and result.
+ */
+import type { Logger } from 'pino';
+import { configDigest } from '../config/canonical.js';
+import type { ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
+import { normalizeConfig } from '../config/normalize.js';
+import { validateConfig } from '../config/validate.js';
+import { copyApplyResult, type ApplyResult } from '../dataplane/apply-result.js';
+import { failedRuleIds } from '../dataplane/bind-verdict.js';
+import type { Capabilities } from '../dataplane/capabilities.js';
+import type { RuntimeDataPlane } from '../dataplane/runtime.js';
+import { computePlan } from '../plan/compute-plan.js';
+import type { Plan } from '../plan/model.js';
+import {
+  BindFailedError,
+  GenerationMismatchError,
+  InvalidConfigError,
+  NoResultError,
+  ShuttingDownError,
+} from './errors.js';
+import { assignCounters, ruleStatuses, type CounterTable } from './rule-status.js';
+import { SerialQueue } from './serial-queue.js';
+import type { CommittedState, StateStore } from './state-store.js';
+
+export interface ApplyRequest {
+  /** Parsed tables in request order (not normalised). */
+  tables: Table[];
+  /** Violations found while parsing the wire form. */
+  parseViolations?: Violation[];
+  replaceAll?: boolean;
+  expectedGeneration?: number;
+  validateOnly?: boolean;
+  terminateRemoved?: boolean;
+}
+
+export interface ApplyResponse {
+  result: ApplyResult;
+  plan: Plan;
+}
+
+export interface RunningConfig {
+  generation: number;
+  tables: Table[];
+  digest: string;
+}
+
+export interface ConfigControllerOptions {
+  dataplane: RuntimeDataPlane;
+  store: StateStore;
+  limits: Limits;
+  logger: Logger;
+}
+
+const EMPTY: ForwardingConfig = { tables: [] };
+
+export class ConfigController {
+  private readonly queue = new SerialQueue();
+  private running: ForwardingConfig = EMPTY;
+  private generation = 0;
+  private counters: CounterTable = { nextCounterId: 1, counters: {} };
+  private lastResult: ApplyResult | undefined;
+  private closing = false;
+
+  constructor(private readonly options: ConfigControllerOptions) {}
+
+  get limits(): Limits {
+    return { ...this.options.limits };
+  }
+
+  capabilities(): Capabilities {
+    return structuredClone(this.options.dataplane.capabilities());
+  }
+
+  /**
+   * Loads the committed state and re-opens its listeners. A port that can
+   * no longer bind is logged and reported, but the committed tables are kept
+   * as they are: losing a commit is worse than running degraded.
+   */
+  async restore(): Promise<void> {
+    await this.queue.run(async () => {
+      const state = await this.options.store.load();
+      if (!state) return;
+      const config = normalizeConfig({ tables: state.tables });
+      const plan = computePlan(EMPTY, config, state.generation);
+      const outcome = await this.options.dataplane.configSink().applyConfig({
+        generation: state.generation,
+        config,
+        plan: asWeakPlan(plan),
+        terminateRemoved: false,
+      });
+      this.running = config;
+      this.generation = state.generation;
+      this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
+      this.lastResult = state.lastResult;
+      const log = { generation: state.generation, digest: configDigest(config), failures: outcome.failures.length };
+      if (outcome.failures.length > 0) {
+        this.options.logger.error(
+          { ...log, failed: outcome.failures.slice(0, 20) },
+          'restored committed tables, but some ports could not bind',
+        );
+      } else {
+        this.options.logger.info(log, 'restored committed tables');
+      }
+    });
+  }
+
+  lastApplyResult(): ApplyResult {
+    if (!this.lastResult) throw new NoResultError();
+    return copyApplyResult(this.lastResult);
+  }
+
+  getConfig(): RunningConfig {
+    return {
+      generation: this.generation,
+      tables: structuredClone(this.running.tables),
+      digest: configDigest(this.running),
+    };
+  }
+
+  /** Stops accepting applies and waits for the ones in flight. */
+  async drain(): Promise<void> {
+    this.closing = true;
+    await this.queue.idle();
+  }
+
+  apply(request: ApplyRequest): Promise<ApplyResponse> {
+    if (this.closing) return Promise.reject(new ShuttingDownError());
+    return this.queue.run(() => this.applyNow(request));
+  }
+
+  private async applyNow(request: ApplyRequest): Promise<ApplyResponse> {
+    if (this.closing) throw new ShuttingDownError();
+    const started = process.hrtime.bigint();
+    const named = new Set(request.tables.map((t) => t.name));
+    const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
+    const violations = [
+      ...(request.parseViolations ?? []),
+      ...validateConfig({
+        requestTables: request.tables,
+        otherTables,
+        limits: this.options.limits,
+        capabilities: this.options.dataplane.capabilities(),
+      }),
+    ];
+    if (violations.length > 0) throw new InvalidConfigError(violations);
+    if (request.expectedGeneration !== undefined && request.expectedGeneration !== this.generation) {
+      throw new GenerationMismatchError(request.expectedGeneration, this.generation);
+    }
+
+    const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] });
+    const plan = computePlan(this.running, desired, this.generation);
+    const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
+
+    if (request.validateOnly || plan.empty) {
+      const counters = assignCounters(desired, this.counters);
+      const result: ApplyResult = {
+        generation: this.generation,
+        configDigest: configDigest(desired),
+        appliedAt: plan.empty && this.lastResult ? this.lastResult.appliedAt : Date.now(),
+        durationMicros: elapsed(),
+        backend: this.options.dataplane.name,
+        capabilities: this.capabilities(),
+        rules: plan.empty && this.lastResult ? structuredClone(this.lastResult.rules) : ruleStatuses(desired, counters, []),
+        planSummary: plan.summary,
+        outcome: request.validateOnly ? 'validated' : 'unchanged',
+      };
+      return { result, plan };
+    }
+
+    const nextGeneration = this.generation + 1;
+    const sink = this.options.dataplane.configSink();
+    const outcome = await sink.applyConfig({
+      generation: nextGeneration,
+      config: desired,
+      plan,
+      terminateRemoved: request.terminateRemoved ?? false,
+    });
+    if (!outcome.ok) {
+      const failedIds = new Set(failedRuleIds(plan, outcome.failures));
+      const failedRules = ruleStatuses(desired, this.counters, outcome.failures, failedIds)
+        .filter((r) => failedIds.has(r.ruleId))
+        .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId }));
+      this.options.logger.warn(
+        { generation: this.generation, failures: outcome.failures.length, failedRules, durationMicros: elapsed() },
+        'apply rolled back on bind errors',
+      );
+      throw new BindFailedError(outcome.failures, failedRules);
+    }
+
+    const counters = assignCounters(desired, this.counters);
+    const result: ApplyResult = {
+      generation: nextGeneration,
+      configDigest: configDigest(desired),
+      appliedAt: Date.now(),
+      durationMicros: 0,
+      backend: this.options.dataplane.name,
+      capabilities: this.capabilities(),
+      rules: ruleStatuses(desired, counters, outcome.failures),
+      planSummary: plan.summary,
+      outcome: 'applied',
+    };
+    const state: CommittedState = {
+      generation: nextGeneration,
+      tables: desired.tables,
+      nextCounterId: counters.nextCounterId,
+      counters: counters.counters,
+      lastResult: result,
+    };
+    try {
+      result.durationMicros = elapsed();
+      await this.options.store.save(state);
+    } catch (err) {
+      // Not durable means not committed: put the dataplane back as it was.
+      await sink.applyConfig({
+        generation: this.generation,
+        config: this.running,
+        plan: computePlan(desired, this.running, nextGeneration),
+        terminateRemoved: false,
+      });
+      throw new Error(`apply not committed: saving state to ${this.options.store.path} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.running = desired;
+    this.generation = nextGeneration;
+    this.counters = counters;
+    this.lastResult = copyApplyResult(result);
+    this.options.logger.info(
+      {
+        generation: nextGeneration,
+        digest: result.configDigest,
+        tables: desired.tables.length,
+        rules: result.rules.length,
+        ...plan.summary,
+        degradedPorts: outcome.failures.length,
+        durationMicros: result.durationMicros,
+      },
+      'apply committed',
+    );
+    return { result: copyApplyResult(result), plan };
+  }
+}
+
+/** On restore every rule binds what it can (see restore()). */
+function asWeakPlan(plan: Plan): Plan {
+  return {
+    ...plan,
+    ports: plan.ports.map((p) => (p.route ? { ...p, route: { ...p.route, weak: true } } : p)),
+  };
+}

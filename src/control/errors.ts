@@ -1,0 +1,62 @@
+/**
+ * Errors the apply transaction raises. They carry structured context (every
+ * violation, the current generation, every failed port) so the server can
+ * map them to gRPC status details without parsing messages.
+ */
+import type { Violation } from '../config/model.js';
+import type { PortBindFailure } from '../dataplane/config-sink.js';
+
+export class InvalidConfigError extends Error {
+  constructor(readonly violations: Violation[]) {
+    super(
+      `configuration rejected: ${violations.length} violation${violations.length === 1 ? '' : 's'}: ` +
+        violations
+          .slice(0, 5)
+          .map((v) => `${v.path}: ${v.message}`)
+          .join('; ') +
+        (violations.length > 5 ? '; ...' : ''),
+    );
+    this.name = 'InvalidConfigError';
+  }
+}
+
+export class GenerationMismatchError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly current: number,
+  ) {
+    super(`expected generation ${expected} but the running generation is ${current}; re-read and retry`);
+    this.name = 'GenerationMismatchError';
+  }
+}
+
+export class BindFailedError extends Error {
+  constructor(
+    readonly failures: PortBindFailure[],
+    readonly failedRules: { table: string; name: string; ruleId: string }[],
+  ) {
+    const shown = failures
+      .slice(0, 5)
+      .map((f) => `${f.protocol} ${f.listenAddress || '[::]'}:${f.port} ${f.errno}`)
+      .join(', ');
+    super(
+      `apply rolled back: ${failedRules.length} rule(s) could not bind (${shown}${failures.length > 5 ? ', ...' : ''}); ` +
+        'the previous tables are still in force',
+    );
+    this.name = 'BindFailedError';
+  }
+}
+
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('portplane is shutting down; no new applies are accepted');
+    this.name = 'ShuttingDownError';
+  }
+}
+
+export class NoResultError extends Error {
+  constructor() {
+    super('no apply has succeeded yet');
+    this.name = 'NoResultError';
+  }
+}

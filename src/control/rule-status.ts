@@ -1,0 +1,70 @@
+/**
+ * Per-rule outcome of an apply, and counter-id assignment. A rule keeps its
+ * counter id while its content is unchanged; a changed rule gets a new one,
+ * so counters read under one id always describe one rule content.
+ */
+import { canonicalRule } from '../config/canonical.js';
+import type { ForwardingConfig } from '../config/model.js';
+import { countPorts, portIntervals } from '../config/ports.js';
+import type { RuleStatus } from '../dataplane/apply-result.js';
+import type { PortBindFailure } from '../dataplane/config-sink.js';
+import { ruleId } from '../plan/identity.js';
+import type { CounterAssignment } from './state-store.js';
+
+export interface CounterTable {
+  nextCounterId: number;
+  counters: Record<string, CounterAssignment>;
+}
+
+/** Counter ids for every rule of `config`, reusing those of unchanged rules. */
+export function assignCounters(config: ForwardingConfig, previous: CounterTable): CounterTable {
+  let next = previous.nextCounterId;
+  const counters: Record<string, CounterAssignment> = {};
+  for (const table of config.tables) {
+    for (const rule of table.rules) {
+      const id = ruleId(table.name, rule);
+      const content = canonicalRule(rule);
+      const prior = previous.counters[id];
+      counters[id] = prior && prior.content === content ? prior : { counterId: next++, content };
+    }
+  }
+  return { nextCounterId: next, counters };
+}
+
+export function ruleStatuses(
+  config: ForwardingConfig,
+  counters: CounterTable,
+  failures: readonly PortBindFailure[],
+  failedRuleIds: ReadonlySet<string> = new Set(),
+): RuleStatus[] {
+  const failuresByRule = new Map<string, PortBindFailure[]>();
+  for (const f of failures) {
+    const list = failuresByRule.get(f.ruleId) ?? [];
+    list.push(f);
+    failuresByRule.set(f.ruleId, list);
+  }
+  const statuses: RuleStatus[] = [];
+  for (const table of config.tables) {
+    for (const rule of table.rules) {
+      const id = ruleId(table.name, rule);
+      const failed = failuresByRule.get(id) ?? [];
+      const total = countPorts(portIntervals(rule));
+      statuses.push({
+        table: table.name,
+        name: rule.name,
+        ruleId: id,
+        counterId: counters.counters[id]?.counterId ?? 0,
+        state: failedRuleIds.has(id) ? 'failed' : failed.length > 0 ? 'degraded' : 'active',
+        portsBound: total - failed.length,
+        portsFailed: failed.map((f) => ({
+          protocol: f.protocol,
+          listenAddress: f.listenAddress,
+          port: f.port,
+          errno: f.errno,
+          message: f.message,
+        })),
+      });
+    }
+  }
+  return statuses;
+}

@@ -1,0 +1,31 @@
+/**
+ * What the kernel-sockets backend can do. Returned as a fresh object each
+ * time so a caller that edits its copy cannot change what others see.
+ */
+import type { Capabilities } from '../capabilities.js';
+
+export const KERNEL_BACKEND_NAME = 'kernel';
+
+export function kernelCapabilities(): Capabilities {
+  return {
+    backend: KERNEL_BACKEND_NAME,
+    supported: [
+      'tcp',
+      'ipv4',
+      'ipv6',
+      'dual_stack',
+      'port_ranges',
+      'socket_continuity',
+      'link_local_scope',
+      'terminate_removed',
+      'weak_rules',
+    ],
+    unsupported: [
+      { feature: 'udp', reason: 'UDP forwarding is not implemented by the kernel backend yet' },
+      {
+        feature: 'interface_binding',
+        reason: 'Node.js cannot set SO_BINDTODEVICE; an interface scopes only a link-local listen address',
+      },
+    ],
+  };
+}

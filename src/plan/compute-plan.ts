@@ -1,0 +1,253 @@
+/**
+ * computePlan: the structural diff of two normalised configurations, at rule
+ * level (what operators read) and at port level (what a backend executes).
+ * Linear in rules + ports: each side's sockets go into one Map from socket
+ * to owning rule, so a one-rule edit of a large configuration stays cheap.
+ */
+import { listenAddressesOverlap } from '../config/address.js';
+import { canonicalRule } from '../config/canonical.js';
+import type { ForwardingConfig, ForwardRule, Table } from '../config/model.js';
+import { portIntervals } from '../config/ports.js';
+import { changedFields, idOfIdentity, ruleIdentity } from './identity.js';
+import { listenerKey, routeOf, routesEqual } from './listeners.js';
+import type { Plan, PortAction, PortChange, Route, RuleAction, RuleChange } from './model.js';
+
+interface RuleEntry {
+  table: string;
+  index: number;
+  rule: ForwardRule;
+  canonical: string;
+  identity: string;
+  id: string;
+  /** Numeric socket ids of the rule's ports, filled in by claimSockets(). */
+  sockets: number[];
+}
+
+function ruleEntries(table: Table | undefined): RuleEntry[] {
+  if (!table) return [];
+  return table.rules.map((rule, index) => {
+    const canonical = canonicalRule(rule);
+    const identity = ruleIdentity(table.name, rule, canonical);
+    return { table: table.name, index, rule, canonical, identity, id: idOfIdentity(identity), sockets: [] };
+  });
+}
+
+// Ties on index are a removed running rule and a desired rule at the same
+// position; showing the old one first reads as "replaced by".
+const ACTION_RANK: Record<RuleAction, number> = { removed: 0, changed: 1, unchanged: 1, added: 1 };
+
+/** Rule-level diff of one table. */
+function diffTable(running: RuleEntry[], desired: RuleEntry[]): RuleChange[] {
+  const change = (entry: RuleEntry, action: RuleAction, fields: string[] = []): RuleChange => ({
+    table: entry.table,
+    name: entry.rule.name,
+    ruleId: entry.id,
+    action,
+    changedFields: fields,
+    index: entry.index,
+    rule: entry.rule,
+  });
+  // Identities are unique in a valid table; a queue per identity still pairs
+  // duplicates one to one, so even an invalid input diffs completely.
+  const pending = new Map<string, RuleEntry[]>();
+  for (const entry of running) {
+    const queue = pending.get(entry.identity);
+    if (queue) queue.push(entry);
+    else pending.set(entry.identity, [entry]);
+  }
+  const changes: RuleChange[] = [];
+  for (const entry of desired) {
+    const old = pending.get(entry.identity)?.shift();
+    if (!old) changes.push(change(entry, 'added'));
+    else if (old.canonical === entry.canonical) changes.push(change(entry, 'unchanged'));
+    else changes.push(change(entry, 'changed', changedFields(old.rule, entry.rule)));
+  }
+  for (const queue of pending.values()) for (const entry of queue) changes.push(change(entry, 'removed'));
+  return changes.sort((a, b) => a.index - b.index || ACTION_RANK[a.action] - ACTION_RANK[b.action]);
+}
+
+/**
+ * The diff's Maps are keyed by a number, (address id, protocol, port), not
+ * by listenerKey(): hashing some 20,000 fresh strings cost more than the rest
+ * of planning. Key strings are built only for the changes emitted.
+ */
+const PORTS = 65536;
+
+class SocketIds {
+  private readonly addresses = new Map<string, number>();
+
+  /** Socket id of port 0 of `rule`; add the port. */
+  base(rule: ForwardRule): number {
+    let address = this.addresses.get(rule.listenAddress);
+    if (address === undefined) {
+      address = this.addresses.size;
+      this.addresses.set(rule.listenAddress, address);
+    }
+    return (address * 2 + (rule.protocol === 'udp' ? 1 : 0)) * PORTS;
+  }
+}
+
+/**
+ * Socket id -> owning rule for one side, in config order so a doubly mapped
+ * socket goes to the last rule, as in listenerMap().
+ */
+function claimSockets(entries: readonly RuleEntry[], ids: SocketIds): Map<number, RuleEntry> {
+  const owners = new Map<number, RuleEntry>();
+  for (const entry of entries) {
+    const base = ids.base(entry.rule);
+    for (const range of portIntervals(entry.rule)) {
+      for (let port = range.first; port <= range.last; port++) {
+        entry.sockets.push(base + port);
+        owners.set(base + port, entry);
+      }
+    }
+  }
+  return owners;
+}
+
+function portChange(entry: RuleEntry, port: number, action: PortAction, route?: Route, previous?: Route): PortChange {
+  const { protocol, listenAddress } = entry.rule;
+  const change: PortChange = { protocol, listenAddress, port, key: listenerKey({ protocol, listenAddress, port }), action };
+  if (route) change.route = route;
+  if (previous) change.previous = previous;
+  return change;
+}
+
+function routeAt(entry: RuleEntry, port: number): Route {
+  return routeOf(entry.table, entry.rule, entry.id, port);
+}
+
+function compareBindings(a: PortChange, b: PortChange): number {
+  if (a.protocol !== b.protocol) return a.protocol < b.protocol ? -1 : 1;
+  if (a.listenAddress !== b.listenAddress) return a.listenAddress < b.listenAddress ? -1 : 1;
+  return a.port - b.port;
+}
+
+/**
+ * listenAddressesOverlap() parses both addresses on every call; moving a
+ * large range to another address asks the same question once per port.
+ */
+function memoOverlap(): (a: string, b: string) => boolean {
+  const memo = new Map<string, Map<string, boolean>>();
+  return (a, b) => {
+    let row = memo.get(a);
+    if (!row) memo.set(a, (row = new Map()));
+    let result = row.get(b);
+    if (result === undefined) row.set(b, (result = listenAddressesOverlap(a, b)));
+    return result;
+  };
+}
+
+/** Port-level diff in execution order (see Plan.ports). */
+function diffPorts(running: readonly RuleEntry[], desired: readonly RuleEntry[]): PortChange[] {
+  const ids = new SocketIds();
+  const before = claimSockets(running, ids);
+  const after = claimSockets(desired, ids);
+  const opens: PortChange[] = [];
+  const retargets: PortChange[] = [];
+  const keeps: PortChange[] = [];
+  for (const entry of desired) {
+    for (const socket of entry.sockets) {
+      if (after.get(socket) !== entry) continue; // a later rule owns it (invalid input)
+      const port = socket % PORTS;
+      const route = routeAt(entry, port);
+      const old = before.get(socket);
+      if (!old) {
+        opens.push(portChange(entry, port, 'open', route));
+        continue;
+      }
+      const previous = routeAt(old, port);
+      if (routesEqual(previous, route)) keeps.push(portChange(entry, port, 'keep', route, previous));
+      else retargets.push(portChange(entry, port, 'retarget', route, previous));
+    }
+  }
+  const closes: PortChange[] = [];
+  // Closes by (protocol, port): only those can hold an address an open needs.
+  const closesByPort = new Map<number, PortChange[]>();
+  const slotOf = (change: PortChange): number => (change.protocol === 'udp' ? PORTS : 0) + change.port;
+  for (const entry of running) {
+    for (const socket of entry.sockets) {
+      if (after.has(socket) || before.get(socket) !== entry) continue;
+      const port = socket % PORTS;
+      const close = portChange(entry, port, 'close', undefined, routeAt(entry, port));
+      closes.push(close);
+      const slot = slotOf(close);
+      const list = closesByPort.get(slot);
+      if (list) list.push(close);
+      else closesByPort.set(slot, [close]);
+    }
+  }
+  const freeOpens: PortChange[] = [];
+  const blockedOpens: PortChange[] = [];
+  const overlaps = memoOverlap();
+  for (const open of opens) {
+    const candidates = closesByPort.get(slotOf(open)) ?? [];
+    open.needsRoomFrom = candidates
+      .filter((c) => overlaps(c.listenAddress, open.listenAddress))
+      .map((c) => c.key)
+      .sort();
+    (open.needsRoomFrom.length > 0 ? blockedOpens : freeOpens).push(open);
+  }
+  const ordered: PortChange[] = [];
+  for (const group of [freeOpens, closes, blockedOpens, retargets, keeps]) {
+    for (const change of group.sort(compareBindings)) ordered.push(change);
+  }
+  return ordered;
+}
+
+/**
+ * The plan from `running` to `desired`, both normalised and complete (tables
+ * the request leaves alone already merged in, or dropped for replace_all).
+ */
+export function computePlan(running: ForwardingConfig, desired: ForwardingConfig, baseGeneration: number): Plan {
+  const runningTables = new Map(running.tables.map((t) => [t.name, t]));
+  const desiredTables = new Map(desired.tables.map((t) => [t.name, t]));
+  const names = [...new Set([...runningTables.keys(), ...desiredTables.keys()])].sort();
+
+  const runningEntries: RuleEntry[] = [];
+  const desiredEntries: RuleEntry[] = [];
+  const rules: RuleChange[] = [];
+  const tables = { added: [] as string[], removed: [] as string[] };
+  const touched: string[] = [];
+  for (const name of names) {
+    const runningTable = runningTables.get(name);
+    const desiredTable = desiredTables.get(name);
+    if (!runningTable) tables.added.push(name);
+    if (!desiredTable) tables.removed.push(name);
+    const before = ruleEntries(runningTable);
+    const after = ruleEntries(desiredTable);
+    runningEntries.push(...before);
+    desiredEntries.push(...after);
+    const changes = diffTable(before, after);
+    rules.push(...changes);
+    if (!runningTable || !desiredTable || changes.some((c) => c.action !== 'unchanged')) touched.push(name);
+  }
+
+  const ports = diffPorts(runningEntries, desiredEntries);
+  const rulesBy: Record<RuleAction, number> = { added: 0, removed: 0, changed: 0, unchanged: 0 };
+  for (const change of rules) rulesBy[change.action]++;
+  const portsBy: Record<PortAction, number> = { open: 0, close: 0, retarget: 0, keep: 0 };
+  for (const change of ports) portsBy[change.action]++;
+  // Structural equality: no table or rule touched. Port changes follow from
+  // rule changes, but are checked too so `empty` can never hide a socket move.
+  const empty = touched.length === 0 && portsBy.keep === ports.length;
+  return {
+    baseGeneration,
+    rules,
+    ports,
+    summary: {
+      rulesAdded: rulesBy.added,
+      rulesRemoved: rulesBy.removed,
+      rulesChanged: rulesBy.changed,
+      rulesUnchanged: rulesBy.unchanged,
+      portsOpened: portsBy.open,
+      portsClosed: portsBy.close,
+      portsRetargeted: portsBy.retarget,
+      portsKept: portsBy.keep,
+      tablesTouched: touched,
+      empty,
+    },
+    empty,
+    tables,
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Rule identity: a named rule is (table, name), so editing its content is a
+ * change of the same rule; an unnamed rule is (table, content), so any edit
+ * makes it a different rule (removed + added).
+ */
+import { canonicalRule, sha256Hex } from '../config/canonical.js';
+import type { ForwardRule, PortRange } from '../config/model.js';
+
+/**
+ * Identity text of a rule. The second element is a JSON string for a named
+ * rule and a JSON array (the canonical content) for an unnamed one, so the
+ * two kinds can never collide whatever a name contains. `canonical` lets a
+ * caller that already has canonicalRule(rule) skip recomputing it.
+ */
+export function ruleIdentity(table: string, rule: ForwardRule, canonical?: string): string {
+  return rule.name !== ''
+    ? JSON.stringify([table, rule.name])
+    : `[${JSON.stringify(table)},${canonical ?? canonicalRule(rule)}]`;
+}
+
+/** Stable short id of a rule: 'r_' + 16 hex chars of sha256(identity). */
+export function ruleId(table: string, rule: ForwardRule): string {
+  return idOfIdentity(ruleIdentity(table, rule));
+}
+
+// Every plan recomputes the ids of all running and desired rules, nearly all
+// seen before; hashing them was a third of planning time. Sized for two full
+// configurations at the default limits and emptied when full: ids are pure,
+// so a miss only costs time.
+const ID_CACHE_LIMIT = 32_768;
+const idCache = new Map<string, string>();
+
+/** The id of an identity computed by ruleIdentity(). */
+export function idOfIdentity(identity: string): string {
+  let id = idCache.get(identity);
+  if (id === undefined) {
+    if (idCache.size >= ID_CACHE_LIMIT) idCache.clear();
+    id = `r_${sha256Hex(identity).slice(0, 16)}`;
+    idCache.set(identity, id);
+  }
+  return id;
+}
+
+function rangeEqual(a: PortRange, b: PortRange): boolean {
+  return a.first === b.first && a.last === b.last;
+}
+
+function rangesEqual(a: readonly PortRange[], b: readonly PortRange[]): boolean {
+  return a.length === b.length && a.every((r, i) => rangeEqual(r, b[i] as PortRange));
+}
+
+/** Proto field names that differ between two rules, in proto field order. */
+export function changedFields(a: ForwardRule, b: ForwardRule): string[] {
+  const fields: string[] = [];
+  if (a.name !== b.name) fields.push('name');
+  if (a.protocol !== b.protocol) fields.push('protocol');
+  if (a.listenAddress !== b.listenAddress) fields.push('listen_address');
+  if (a.interface !== b.interface) fields.push('interface');
+  if (!rangeEqual(a.ports, b.ports)) fields.push('ports');
+  if (!rangesEqual(a.exclude, b.exclude)) fields.push('exclude');
+  if (a.targetAddress !== b.targetAddress) fields.push('target_address');
+  if (a.targetPort !== b.targetPort) fields.push('target_port');
+  if (a.weak !== b.weak) fields.push('weak');
+  return fields;
+}

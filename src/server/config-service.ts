@@ -1,0 +1,70 @@
+/**
+ * portplane.v1.ConfigService handlers: wire form in, ConfigController call,
+ * wire form out. No logic beyond translation lives here.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { parseTables } from '../config/parse.js';
+import { toWireTables } from '../config/wire.js';
+import type { ConfigController } from '../control/config-controller.js';
+import { API_VERSION } from './api-definition.js';
+import { toServiceError } from './grpc-errors.js';
+import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
+
+interface WireApplyConfigRequest {
+  tables?: unknown;
+  replace_all?: boolean;
+  expected_generation?: string | number | null;
+  _expected_generation?: string;
+  validate_only?: boolean;
+  terminate_removed?: boolean;
+}
+
+/** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
+function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
+  if (req._expected_generation !== 'expected_generation') return undefined;
+  return Number(req.expected_generation);
+}
+
+type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
+
+function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<Req> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => handler(call.request))
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(toServiceError(err)),
+      );
+  };
+}
+
+export function configServiceHandlers(controller: ConfigController): grpc.UntypedServiceImplementation {
+  return {
+    ApplyConfig: unary<WireApplyConfigRequest>(async (req) => {
+      const parsed = parseTables(req.tables ?? []);
+      const response = await controller.apply({
+        tables: parsed.tables,
+        parseViolations: parsed.violations,
+        replaceAll: req.replace_all ?? false,
+        expectedGeneration: expectedGeneration(req),
+        validateOnly: req.validate_only ?? false,
+        terminateRemoved: req.terminate_removed ?? false,
+      });
+      return { result: wireApplyResult(response.result), plan: wirePlan(response.plan) };
+    }),
+    LastApplyResult: unary(() => ({ result: wireApplyResult(controller.lastApplyResult()) })),
+    GetConfig: unary(() => {
+      const running = controller.getConfig();
+      return {
+        generation: String(running.generation),
+        tables: toWireTables(running.tables),
+        config_digest: running.digest,
+      };
+    }),
+    GetCapabilities: unary(() => ({
+      api_version: API_VERSION,
+      capabilities: wireCapabilities(controller.capabilities()),
+      limits: wireLimits(controller.limits),
+    })),
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * A real daemon (real gRPC server, real kernel backend, real state files)
+ * inside the test process, for suites that do not need to kill it.
+ */
+import { pino } from 'pino';
+import { createDataPlane } from '../../src/backends.js';
+import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
+import { Daemon } from '../../src/server/daemon.js';
+import { removeDir, tempStateDir } from './daemon-process.js';
+
+export interface TestDaemon {
+  daemon: Daemon;
+  stateDir: string;
+  target: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestDaemon(options: { limits?: Partial<Limits>; listen?: string } = {}): Promise<TestDaemon> {
+  const stateDir = await tempStateDir();
+  const logger = pino({ level: 'silent' });
+  const daemon = await Daemon.start({
+    stateDir,
+    listen: options.listen,
+    dataplane: createDataPlane('kernel', { logger }),
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    logger,
+    graceMs: 1000,
+  });
+  return {
+    daemon,
+    stateDir,
+    target: daemon.address,
+    stop: async () => {
+      await daemon.shutdown('test finished');
+      await removeDir(stateDir);
+    },
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * TcpRelay on real loopback sockets: a bare net.Server hands each accepted
+ * socket to a relay, so these tests see the relay alone, not the listener
+ * table around it.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Route } from '../../src/plan/model.js';
+import { TcpRelay } from '../../src/dataplane/kernel/tcp-relay.js';
+
+const HOST = '127.0.0.1';
+
+interface Forwarder {
+  port: number;
+  relays: TcpRelay[];
+  /** Relays whose owner was told they closed, in order. */
+  closed: TcpRelay[];
+}
+
+/** Servers and sockets a test created, closed after it. */
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const fn of cleanup.splice(0)) fn();
+});
+
+async function listen(server: Server, host = HOST): Promise<number> {
+  server.listen({ host, port: 0 });
+  await once(server, 'listening');
+  cleanup.push(() => server.close());
+  return (server.address() as AddressInfo).port;
+}
+
+/** A target whose connections are handed to `onConnection`. */
+async function startTarget(onConnection: (socket: Socket) => void): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
+  });
+  cleanup.push(() => {
+    for (const s of sockets) s.destroy();
+  });
+  return listen(server);
+}
+
+async function startForwarder(targetPort: number): Promise<Forwarder> {
+  const route: Route = { table: 't', ruleId: 'r_test', ruleName: 'r', targetAddress: HOST, targetPort, weak: false };
+  const fwd: Forwarder = { port: 0, relays: [], closed: [] };
+  const owner = { relayClosed: (relay: TcpRelay) => fwd.closed.push(relay) };
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, (socket) => {
+    fwd.relays.push(new TcpRelay(socket, route, owner));
+  });
+  cleanup.push(() => {
+    for (const relay of fwd.relays) relay.destroy();
+  });
+  fwd.port = await listen(server);
+  return fwd;
+}
+
+async function connectTo(port: number): Promise<Socket> {
+  const socket = connect({ host: HOST, port, allowHalfOpen: true });
+  cleanup.push(() => socket.destroy());
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Everything `socket` receives until its 'end'. */
+function readToEnd(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  return once(socket, 'end').then(() => Buffer.concat(chunks));
+}
+
+/** How the peer left: the error code `socket` emits, else 'end' (FIN) or 'closed'. */
+function outcome(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.once('end', () => resolve('end'));
+    socket.once('close', () => resolve('closed'));
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function waitUntil(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited >= ms) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('TcpRelay', () => {
+  it('relays 1 MiB each way intact through slow readers', async () => {
+    const MiB = 1 << 20;
+    const up = randomBytes(MiB);
+    const down = randomBytes(MiB);
+    let targetReceived: Promise<Buffer> | undefined;
+    const targetPort = await startTarget((socket) => {
+      socket.pause();
+      targetReceived = readToEnd(socket);
+      setTimeout(() => socket.resume(), 200);
+      socket.end(down);
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    client.pause();
+    const clientReceived = readToEnd(client);
+    client.end(up);
+    setTimeout(() => client.resume(), 200);
+    expect((await withTimeout(clientReceived, 20_000, 'download')).equals(down)).toBe(true);
+    await waitUntil(() => targetReceived !== undefined, 'target connection');
+    expect((await withTimeout(targetReceived as Promise<Buffer>, 20_000, 'upload')).equals(up)).toBe(true);
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('back-pressure: stalled readers hold the writers back instead of filling the relay', async () => {
+    // Large enough that loopback socket buffers cannot absorb it all.
+    const size = 16 << 20;
+    const up = randomBytes(size);
+    const down = randomBytes(size);
+    let target: Socket | undefined;
+    const targetPort = await startTarget((socket) => {
+      socket.pause();
+      target = socket;
+      socket.end(down);
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    client.pause();
+    client.end(up);
+    await waitUntil(() => target !== undefined && fwd.relays.length === 1, 'target connection');
+    const relay = fwd.relays[0] as TcpRelay;
+    const targetSocket = target as Socket;
+
+    let maxBuffered = 0;
+    const sampler = setInterval(() => {
+      maxBuffered = Math.max(maxBuffered, relay.client.writableLength, relay.upstream.writableLength);
+    }, 2);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      // Neither writer got rid of its data: the stall reached both of them.
+      expect(client.writableLength).toBeGreaterThan(0);
+      expect(targetSocket.writableLength).toBeGreaterThan(0);
+      const clientReceived = readToEnd(client);
+      const targetReceived = readToEnd(targetSocket);
+      client.resume();
+      targetSocket.resume();
+      const [gotDown, gotUp] = await withTimeout(Promise.all([clientReceived, targetReceived]), 30_000, 'transfer');
+      expect(gotDown.equals(down)).toBe(true);
+      expect(gotUp.equals(up)).toBe(true);
+    } finally {
+      clearInterval(sampler);
+    }
+    // A write that returns false pauses its source: at most one high-water
+    // mark plus one read's worth per direction.
+    expect(maxBuffered).toBeLessThan(256 * 1024);
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('half-close from the client: the target sees end and can still answer', async () => {
+    const targetPort = await startTarget((socket) => {
+      const received = readToEnd(socket);
+      void received.then((data) => socket.end(`late reply to ${data.toString()}`));
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    const reply = readToEnd(client);
+    client.end('question');
+    expect((await withTimeout(reply, 5000, 'reply')).toString()).toBe('late reply to question');
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('half-close from the target: the client sees end and can still send', async () => {
+    let targetReceived: Promise<Buffer> | undefined;
+    const targetPort = await startTarget((socket) => {
+      targetReceived = readToEnd(socket);
+      socket.end('bye');
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    expect((await withTimeout(readToEnd(client), 5000, 'client end')).toString()).toBe('bye');
+    client.end('still talking');
+    await waitUntil(() => targetReceived !== undefined, 'target connection');
+    expect((await withTimeout(targetReceived as Promise<Buffer>, 5000, 'target end')).toString()).toBe('still talking');
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('resets the client when the target refuses', async () => {
+    const refusing = createServer();
+    const deadPort = await listen(refusing);
+    await new Promise((r) => refusing.close(r));
+    const fwd = await startForwarder(deadPort);
+    const client = await connectTo(fwd.port);
+    expect(await withTimeout(outcome(client), 5000, 'client reset')).toBe('ECONNRESET');
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('resets the client when the target resets mid-stream', async () => {
+    const targetPort = await startTarget((socket) => {
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    const result = outcome(client);
+    client.write('trigger');
+    expect(await withTimeout(result, 5000, 'client reset')).toBe('ECONNRESET');
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('closes the upstream when the client resets', async () => {
+    let targetSide: Promise<string> | undefined;
+    const targetPort = await startTarget((socket) => {
+      targetSide = outcome(socket);
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    await waitUntil(() => targetSide !== undefined, 'target connection');
+    client.resetAndDestroy();
+    expect(await withTimeout(targetSide as Promise<string>, 5000, 'upstream closed')).toMatch(/^(end|ECONNRESET)$/);
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+  });
+
+  it('holds client bytes sent before the upstream connects and delivers them in order', async () => {
+    let targetReceived: Promise<Buffer> | undefined;
+    const targetPort = await startTarget((socket) => {
+      targetReceived = readToEnd(socket);
+      void targetReceived.then(() => socket.end());
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = connect({ host: HOST, port: fwd.port, allowHalfOpen: true });
+    cleanup.push(() => client.destroy());
+    // Written before the client even connects: reaches the relay ahead of the upstream connect.
+    client.end('early bytes');
+    await withTimeout(readToEnd(client), 5000, 'client end');
+    expect((await (targetReceived as Promise<Buffer>)).toString()).toBe('early bytes');
+  });
+
+  it('destroy() ends both sides and reports the relay closed once', async () => {
+    let targetSide: Promise<string> | undefined;
+    const targetPort = await startTarget((socket) => {
+      targetSide = outcome(socket);
+    });
+    const fwd = await startForwarder(targetPort);
+    const client = await connectTo(fwd.port);
+    const clientSide = outcome(client);
+    await waitUntil(() => targetSide !== undefined, 'target connection');
+    fwd.relays[0]?.destroy();
+    await withTimeout(Promise.all([clientSide, targetSide]), 5000, 'both sides closed');
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fwd.closed).toHaveLength(1);
+  });
+});
