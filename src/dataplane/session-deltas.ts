@@ -1,0 +1,27 @@
+/**
+ * SessionDeltaSource: the open/update/close stream of a backend's sessions,
+ * drained in batches, for watchers and for HA sync. `backendEpoch` changes
+ * whenever the backend restarts, so a consumer knows its view is void.
+ */
+import type { SessionInfo } from './session-store.js';
+
+export type DeltaKind = 'open' | 'update' | 'close';
+
+export interface SessionDelta {
+  kind: DeltaKind;
+  session: SessionInfo;
+}
+
+export interface DrainResult {
+  deltas: SessionDelta[];
+  /** More deltas are waiting: call again. */
+  truncated: boolean;
+}
+
+export interface SessionDeltaSource {
+  readonly backendEpoch: string;
+  /** Up to `max` deltas, oldest first; each is returned once. */
+  drain(max: number): DrainResult;
+  /** Invoked (at most once per event-loop turn) when deltas become available. */
+  onDeltas(listener: () => void): () => void;
+}

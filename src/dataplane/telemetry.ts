@@ -1,0 +1,41 @@
+/**
+ * Telemetry: counters a backend keeps, read without side effects. Rule
+ * counters are keyed by counter id (see ApplyResult.RuleStatus): a rule keeps
+ * its counters across applies that leave it unchanged.
+ */
+export type DropReason = 'filter' | 'rate' | 'cap' | 'upstream_refused' | 'upstream_reset' | 'upstream_timeout' | 'upstream_error' | 'resource';
+
+export interface TrafficCounters {
+  sessionsOpened: number;
+  sessionsClosed: number;
+  sessionsActive: number;
+  bytesFromClient: number;
+  bytesToClient: number;
+  packetsFromClient: number;
+  packetsToClient: number;
+  drops: Partial<Record<DropReason, number>>;
+}
+
+export interface RuleCounters extends TrafficCounters {
+  table: string;
+  ruleId: string;
+  counterId: number;
+}
+
+export interface Telemetry {
+  global(): TrafficCounters;
+  rules(): RuleCounters[];
+}
+
+export function emptyTrafficCounters(): TrafficCounters {
+  return {
+    sessionsOpened: 0,
+    sessionsClosed: 0,
+    sessionsActive: 0,
+    bytesFromClient: 0,
+    bytesToClient: 0,
+    packetsFromClient: 0,
+    packetsToClient: 0,
+    drops: {},
+  };
+}
