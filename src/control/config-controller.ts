@@ -22,7 +22,7 @@ import {
   NoResultError,
   ShuttingDownError,
 } from './errors.js';
-import { assignCounters, ruleStatuses, type CounterTable } from './rule-status.js';
+import { assignCounters, counterIdsOf, ruleStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
 import type { CommittedState, StateStore } from './state-store.js';
 
@@ -91,6 +91,7 @@ export class ConfigController {
         config,
         plan: asWeakPlan(plan),
         terminateRemoved: false,
+        counterIds: counterIdsOf({ nextCounterId: state.nextCounterId, counters: state.counters }),
       });
       this.running = config;
       this.generation = state.generation;
@@ -173,11 +174,13 @@ export class ConfigController {
 
     const nextGeneration = this.generation + 1;
     const sink = this.options.dataplane.configSink();
+    const counters = assignCounters(desired, this.counters);
     const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config: desired,
       plan,
       terminateRemoved: request.terminateRemoved ?? false,
+      counterIds: counterIdsOf(counters),
     });
     if (!outcome.ok) {
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
@@ -191,7 +194,6 @@ export class ConfigController {
       throw new BindFailedError(outcome.failures, failedRules);
     }
 
-    const counters = assignCounters(desired, this.counters);
     const result: ApplyResult = {
       generation: nextGeneration,
       configDigest: configDigest(desired),
@@ -220,6 +222,7 @@ export class ConfigController {
         config: this.running,
         plan: computePlan(desired, this.running, nextGeneration),
         terminateRemoved: false,
+        counterIds: counterIdsOf(this.counters),
       });
       throw new Error(`apply not committed: saving state to ${this.options.store.path} failed: ${(err as Error).message}`, {
         cause: err,

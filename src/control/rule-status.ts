@@ -31,6 +31,12 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable)
   return { nextCounterId: next, counters };
 }
 
+export function counterIdsOf(table: CounterTable): Record<string, number> {
+  const ids: Record<string, number> = {};
+  for (const [ruleId, assignment] of Object.entries(table.counters)) ids[ruleId] = assignment.counterId;
+  return ids;
+}
+
 export function ruleStatuses(
   config: ForwardingConfig,
   counters: CounterTable,

@@ -15,6 +15,8 @@ export interface SinkApplyRequest {
   plan: Plan;
   /** Close established connections of ports that are closed. */
   terminateRemoved: boolean;
+  /** Counter id of every rule of `config`, by rule id (see ApplyResult.RuleStatus.counterId). */
+  counterIds: Record<string, number>;
 }
 
 /** One port that failed to bind. */

@@ -41,7 +41,7 @@ class Harness {
     const desired = normalizeConfig({ tables });
     const plan = computePlan(this.running, desired, this.generation);
     this.lastPlan = plan;
-    const outcome = await this.dp.applyConfig({ generation: this.generation + 1, config: desired, plan, terminateRemoved });
+    const outcome = await this.dp.applyConfig({ generation: this.generation + 1, config: desired, plan, terminateRemoved, counterIds: {} });
     if (outcome.ok) {
       this.running = desired;
       this.generation++;
@@ -307,9 +307,9 @@ describe('KernelDataPlane', () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       const desired = normalizeConfig({ tables: [{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', a.port)] }] });
       const plan = computePlan({ tables: [] }, desired, 0);
-      await h.dp.applyConfig({ generation: 1, config: desired, plan, terminateRemoved: false });
+      await h.dp.applyConfig({ generation: 1, config: desired, plan, terminateRemoved: false, counterIds: {} });
       const fd = h.dp.listeningFd(key('127.0.0.1', port));
-      await expect(h.dp.applyConfig({ generation: 2, config: desired, plan, terminateRemoved: false })).rejects.toThrow(/already open/);
+      await expect(h.dp.applyConfig({ generation: 2, config: desired, plan, terminateRemoved: false, counterIds: {} })).rejects.toThrow(/already open/);
       expect(h.dp.listeningFd(key('127.0.0.1', port))).toBe(fd);
     });
   });
@@ -353,7 +353,7 @@ describe('KernelDataPlane', () => {
       conn.socket.end();
       await closing;
       expect(Date.now() - started).toBeLessThan(5000);
-      await expect(h.dp.applyConfig({ generation: 9, config: { tables: [] }, plan: h.lastPlan as Plan, terminateRemoved: false })).rejects.toThrow(
+      await expect(h.dp.applyConfig({ generation: 9, config: { tables: [] }, plan: h.lastPlan as Plan, terminateRemoved: false, counterIds: {} })).rejects.toThrow(
         /stopped/,
       );
     });
