@@ -22,6 +22,7 @@ import {
   NoResultError,
   ShuttingDownError,
 } from './errors.js';
+import type { CallerIdentity } from './caller.js';
 import { assignCounters, counterIdsOf, ruleStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
 import type { CommittedState, StateStore } from './state-store.js';
@@ -35,6 +36,8 @@ export interface ApplyRequest {
   expectedGeneration?: number;
   validateOnly?: boolean;
   terminateRemoved?: boolean;
+  /** Who asked; recorded, never used for decisions here. */
+  caller?: CallerIdentity;
 }
 
 export interface ApplyResponse {
