@@ -18,6 +18,8 @@ export function canonicalRule(rule: ForwardRule): string {
     rule.targetAddress,
     rule.targetPort,
     rule.weak,
+    // Appended only when set, so digests of configurations without SNAT stay what they were.
+    ...(rule.snatAddress === '' ? [] : [rule.snatAddress]),
   ]);
 }
 

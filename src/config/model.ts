@@ -26,6 +26,11 @@ export interface ForwardRule {
   /** 0 keeps the listening port. */
   targetPort: number;
   weak: boolean;
+  /**
+   * '' when not set. Source address a packet backend rewrites the client's
+   * address to (masquerade), for targets that would not route replies back.
+   */
+  snatAddress: string;
 }
 
 export interface Table {

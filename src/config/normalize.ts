@@ -32,6 +32,7 @@ export function normalizeRule(rule: ForwardRule): ForwardRule {
     targetAddress: scoped(canonicalAddress(rule.targetAddress), rule.interface),
     targetPort: rule.targetPort,
     weak: rule.weak,
+    snatAddress: canonicalAddress(rule.snatAddress),
   };
 }
 

@@ -33,6 +33,7 @@ const RULE_FIELDS = [
   'target_address',
   'target_port',
   'weak',
+  'snat_address',
 ];
 const RANGE_FIELDS = ['first', 'last'];
 
@@ -221,6 +222,7 @@ function placeholderRule(): ForwardRule {
     targetAddress: '',
     targetPort: 0,
     weak: false,
+    snatAddress: '',
   };
 }
 
@@ -259,6 +261,7 @@ function parseRule(value: unknown, path: string, out: Violation[]): ForwardRule 
     targetAddress: text('target_address'),
     targetPort: read('target_port', readUintField(value, 'target_port', path, out), 0),
     weak: read('weak', readBoolean(value, 'weak', path, out), false),
+    snatAddress: text('snat_address'),
   };
   if (unread.size > 0) unparsed.set(rule, unread);
   return rule;

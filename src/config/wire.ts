@@ -26,6 +26,8 @@ export interface WireForwardRule {
   target_address: string;
   target_port: number;
   weak: boolean;
+  /** '' when not set. */
+  snat_address: string;
 }
 
 export interface WireTable {
@@ -50,6 +52,7 @@ function toWireRule(rule: ForwardRule): WireForwardRule {
     target_address: rule.targetAddress,
     target_port: rule.targetPort,
     weak: rule.weak,
+    snat_address: rule.snatAddress,
   };
 }
 

@@ -16,7 +16,22 @@ export type Feature =
   | 'interface_binding'
   | 'link_local_scope'
   | 'terminate_removed'
-  | 'weak_rules';
+  | 'weak_rules'
+  // Per-rule snat_address (masquerade).
+  | 'snat'
+  // Per-rule source filters and session limits (evaluated by src/dataplane/policy/).
+  | 'source_filters'
+  | 'session_limits'
+  // A listen port can fail to bind, and such a failure rolls the apply back.
+  | 'bind_errors'
+  // RuntimeDataPlane accessors: sessions(), sessionDeltas(), telemetry(); tracer() is always there.
+  | 'sessions'
+  | 'session_deltas'
+  | 'telemetry'
+  | 'trace'
+  // Packet I/O of a packet backend.
+  | 'pcap_port'
+  | 'tun_port';
 
 export interface UnsupportedFeature {
   feature: Feature;

@@ -4,6 +4,10 @@
  */
 import type { Capabilities } from './capabilities.js';
 import type { ConfigSink } from './config-sink.js';
+import type { SessionDeltaSource } from './session-deltas.js';
+import type { SessionStore } from './session-store.js';
+import type { Telemetry } from './telemetry.js';
+import type { Tracer } from './tracer.js';
 
 export interface RuntimeDataPlane {
   /** Backend name as reported in ApplyResult.backend, e.g. "kernel". */
@@ -18,4 +22,14 @@ export interface RuntimeDataPlane {
   teardown(): Promise<void>;
   capabilities(): Capabilities;
   configSink(): ConfigSink;
+  /**
+   * The parts below are undefined exactly when capabilities() lists the
+   * matching feature ("sessions", "session_deltas", "telemetry") as
+   * unsupported, with the reason.
+   */
+  sessions(): SessionStore | undefined;
+  sessionDeltas(): SessionDeltaSource | undefined;
+  telemetry(): Telemetry | undefined;
+  /** Every backend answers Trace (see tracer.ts for what each part means). */
+  tracer(): Tracer;
 }

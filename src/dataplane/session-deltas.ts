@@ -16,6 +16,24 @@ export interface DrainResult {
   deltas: SessionDelta[];
   /** More deltas are waiting: call again. */
   truncated: boolean;
+  /**
+   * Deltas discarded since the previous drain because nobody drained and the
+   * backend's queue was full; a consumer that sees this resyncs with
+   * exportSessions(). Absent or 0 when nothing was lost.
+   */
+  lost?: number;
+}
+
+/** Which sessions exportSessions() returns; every given field must match. */
+export interface SessionFilter {
+  table?: string;
+  ruleId?: string;
+}
+
+/** Outcome of importSessions(): per entry, installed or why not. */
+export interface ImportResult {
+  imported: number;
+  rejected: { index: number; reason: string }[];
 }
 
 export interface SessionDeltaSource {
@@ -24,4 +42,18 @@ export interface SessionDeltaSource {
   drain(max: number): DrainResult;
   /** Invoked (at most once per event-loop turn) when deltas become available. */
   onDeltas(listener: () => void): () => void;
+  /** Every session matching `filter` (e.g. one owner's table, for an HA takeover). */
+  exportSessions(filter?: SessionFilter): SessionInfo[];
+  /**
+   * Installs sessions exported elsewhere. Each entry is installed with all of
+   * its companions or not at all; entries are keyed by their flow (protocol,
+   * client, listener), not by id, and get fresh ids here. An entry whose rule
+   * is not running, or whose flow is already tracked, is rejected.
+   */
+  importSessions(entries: readonly SessionInfo[]): ImportResult;
+  /**
+   * After a bulk resync: removes (with companions, reason "reconcile") every
+   * session whose flow is not among `received`. Returns how many went.
+   */
+  reconcileBulk(received: readonly SessionInfo[]): number;
 }

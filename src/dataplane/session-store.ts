@@ -43,7 +43,18 @@ export interface SessionInfo {
   generation: number;
 }
 
-export type CloseReason = 'client' | 'target' | 'idle' | 'deleted' | 'filter' | 'drain' | 'terminate' | 'error' | 'shutdown';
+export type CloseReason =
+  | 'client'
+  | 'target'
+  | 'idle'
+  | 'deleted'
+  | 'filter'
+  | 'drain'
+  | 'terminate'
+  | 'error'
+  | 'shutdown'
+  // An HA resync no longer contained the session (SessionDeltaSource.reconcileBulk).
+  | 'reconcile';
 
 export interface SessionStore {
   /** Sessions in id order, starting after `afterId` when given. Lazy: safe to stop early. */

@@ -5,6 +5,23 @@
  */
 export type DropReason = 'filter' | 'rate' | 'cap' | 'upstream_refused' | 'upstream_reset' | 'upstream_timeout' | 'upstream_error' | 'resource';
 
+/**
+ * Why a packet backend dropped a packet before (or instead of) any session:
+ * what it cannot parse or does not handle, and what no rule or session wants.
+ */
+export type PacketDropReason =
+  | 'truncated'
+  | 'bad_ip_header'
+  | 'bad_l4_header'
+  | 'fragment'
+  | 'unsupported_protocol'
+  | 'ipv6_extension_header'
+  | 'no_rule'
+  | 'no_session'
+  | 'address_family'
+  | 'nat_exhausted'
+  | 'tuple_conflict';
+
 export interface TrafficCounters {
   sessionsOpened: number;
   sessionsClosed: number;
@@ -14,6 +31,8 @@ export interface TrafficCounters {
   packetsFromClient: number;
   packetsToClient: number;
   drops: Partial<Record<DropReason, number>>;
+  /** Packet backends only (global counters): packets dropped by reason. */
+  packetDrops?: Partial<Record<PacketDropReason, number>>;
 }
 
 export interface RuleCounters extends TrafficCounters {

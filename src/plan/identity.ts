@@ -61,5 +61,6 @@ export function changedFields(a: ForwardRule, b: ForwardRule): string[] {
   if (a.targetAddress !== b.targetAddress) fields.push('target_address');
   if (a.targetPort !== b.targetPort) fields.push('target_port');
   if (a.weak !== b.weak) fields.push('weak');
+  if (a.snatAddress !== b.snatAddress) fields.push('snat_address');
   return fields;
 }

@@ -39,6 +39,7 @@ function modelRule(overrides: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '127.0.0.1',
     targetPort: 0,
     weak: false,
+    snatAddress: '',
     ...overrides,
   };
 }
@@ -63,6 +64,7 @@ const ruleArb: fc.Arbitrary<ForwardRule> = fc.record({
   targetAddress: fc.constantFrom('127.0.0.1', '::1', 'fe80::2%eth0'),
   targetPort: fc.integer({ min: 0, max: 65535 }),
   weak: fc.boolean(),
+  snatAddress: fc.constantFrom('', '10.0.0.1'),
 });
 
 const tablesArb: fc.Arbitrary<Table[]> = fc.array(

@@ -36,6 +36,7 @@ function rule(overrides: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '127.0.0.1',
     targetPort: 0,
     weak: false,
+    snatAddress: '',
     ...overrides,
   };
 }

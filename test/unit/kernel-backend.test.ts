@@ -25,7 +25,7 @@ const PORTS_LOW = 30000;
 const PORTS_HIGH = 32700;
 
 function tcp(name: string, listenAddress: string, first: number, last: number, targetAddress: string, targetPort: number, weak = false): ForwardRule {
-  return { name, protocol: 'tcp', listenAddress, interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak };
+  return { name, protocol: 'tcp', listenAddress, interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak, snatAddress: '' };
 }
 
 const key = (listenAddress: string, port: number): string => listenerKey({ protocol: 'tcp', listenAddress, port });

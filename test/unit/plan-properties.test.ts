@@ -127,6 +127,7 @@ function toRule(s: Spec): ForwardRule {
     targetAddress: s.targetAddress,
     targetPort: s.targetPort,
     weak: s.weak,
+    snatAddress: '',
   };
 }
 

@@ -23,6 +23,7 @@ function rule(over: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '10.0.0.1',
     targetPort: 0,
     weak: false,
+    snatAddress: '',
     ...over,
   };
 }
@@ -94,6 +95,7 @@ describe('rule identity', () => {
       targetAddress: '::1',
       targetPort: 5,
       weak: true,
+      snatAddress: '10.0.0.9',
     };
     expect(changedFields(a, b)).toEqual([
       'name',
@@ -105,6 +107,7 @@ describe('rule identity', () => {
       'target_address',
       'target_port',
       'weak',
+      'snat_address',
     ]);
     expect(changedFields(a, { ...a })).toEqual([]);
     expect(changedFields(a, { ...a, exclude: [{ first: 8080, last: 8080 }] })).toEqual(['exclude']);

@@ -177,6 +177,7 @@ describe('normalisation and digest', () => {
     targetAddress: fc.constantFrom('127.0.0.1', '::1', '0::1'),
     targetPort: fc.constantFrom(0, 9),
     weak: fc.boolean(),
+    snatAddress: fc.constantFrom('', '::2'),
   });
   // Small domains, so equal configurations come up often.
   const configArb: fc.Arbitrary<ForwardingConfig> = fc
@@ -228,6 +229,7 @@ describe('normalisation and digest', () => {
       targetAddress: '::1',
       targetPort: 0,
       weak: false,
+      snatAddress: '',
     };
     const variants: Array<Partial<ForwardRule>> = [
       { name: 'b' },
@@ -239,6 +241,7 @@ describe('normalisation and digest', () => {
       { targetAddress: '127.0.0.1' },
       { targetPort: 1 },
       { weak: true },
+      { snatAddress: '::2' },
     ];
     const digest = (r: ForwardRule) => configDigest(normalizeConfig({ tables: [{ name: 't', rules: [r] }] }));
     const digests = new Set([digest(base), ...variants.map((v) => digest({ ...base, ...v }))]);

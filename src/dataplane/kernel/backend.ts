@@ -6,9 +6,15 @@
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
+import type { SessionDeltaSource } from '../session-deltas.js';
+import type { SessionStore } from '../session-store.js';
+import type { Telemetry } from '../telemetry.js';
+import type { Tracer } from '../tracer.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
+import { KernelTracer } from './tracer.js';
 
 export interface KernelDataPlaneOptions {
   logger?: Logger;
@@ -18,6 +24,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
   readonly name = KERNEL_BACKEND_NAME;
   private readonly logger: Logger;
   private readonly table: ListenerTable;
+  private readonly kernelTracer = new KernelTracer(RouteTable.EMPTY);
   private stopped = false;
 
   constructor(options: KernelDataPlaneOptions = {}) {
@@ -57,7 +64,28 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('kernel dataplane is stopped');
-    return this.table.apply(request.plan, request.terminateRemoved);
+    const outcome = await this.table.apply(request.plan, request.terminateRemoved);
+    if (outcome.ok) {
+      this.kernelTracer.install(RouteTable.compile(request.config, { counterIds: request.counterIds }), request.generation);
+    }
+    return outcome;
+  }
+
+  /** Not implemented on this backend yet: capabilities() says why. */
+  sessions(): SessionStore | undefined {
+    return undefined;
+  }
+
+  sessionDeltas(): SessionDeltaSource | undefined {
+    return undefined;
+  }
+
+  telemetry(): Telemetry | undefined {
+    return undefined;
+  }
+
+  tracer(): Tracer {
+    return this.kernelTracer;
   }
 
   /** The fd of the listening socket for `key`, to prove a socket survived an apply. */

@@ -19,6 +19,8 @@ export function kernelCapabilities(): Capabilities {
       'link_local_scope',
       'terminate_removed',
       'weak_rules',
+      'bind_errors',
+      'trace',
     ],
     unsupported: [
       { feature: 'udp', reason: 'UDP forwarding is not implemented by the kernel backend yet' },
@@ -26,6 +28,17 @@ export function kernelCapabilities(): Capabilities {
         feature: 'interface_binding',
         reason: 'Node.js cannot set SO_BINDTODEVICE; an interface scopes only a link-local listen address',
       },
+      {
+        feature: 'snat',
+        reason: 'the kernel relay connects to the target from a host address the OS picks; a per-rule source address is not implemented',
+      },
+      { feature: 'source_filters', reason: 'source filters are not implemented by the kernel backend yet' },
+      { feature: 'session_limits', reason: 'session limits are not implemented by the kernel backend yet' },
+      { feature: 'sessions', reason: 'the kernel backend does not expose a SessionStore yet' },
+      { feature: 'session_deltas', reason: 'the kernel backend does not expose session deltas yet' },
+      { feature: 'telemetry', reason: 'the kernel backend does not keep traffic counters yet' },
+      { feature: 'pcap_port', reason: 'the kernel backend relays sockets, not packets' },
+      { feature: 'tun_port', reason: 'the kernel backend relays sockets, not packets' },
     ],
   };
 }

@@ -1,0 +1,135 @@
+/**
+ * The compiled form of a configuration that answers "which rule owns this
+ * (protocol, destination address, port)": per protocol an array indexed by
+ * port, then per address kind a constant-time probe. Backends compile one
+ * per apply and swap it in with a single reference assignment, so a lookup
+ * always sees one whole generation. Valid configurations never overlap, so
+ * at most one rule matches.
+ */
+import type { ForwardingConfig, ForwardRule, Protocol } from '../config/model.js';
+import { portIntervals } from '../config/ports.js';
+import { ruleId } from '../plan/identity.js';
+import { Admission } from './policy/admission.js';
+import { parseIp, type IpAddress } from './policy/ip.js';
+import { rulePolicySpec, type PolicySource } from './policy/rule-policy.js';
+import { SourceFilter } from './policy/source-filter.js';
+
+export interface CompiledRule {
+  table: string;
+  ruleId: string;
+  ruleName: string;
+  counterId: number;
+  rule: ForwardRule;
+  target: IpAddress;
+  snat: IpAddress | undefined;
+  filter: SourceFilter;
+  /** Kept across applies while the rule's counter id (its content) and limits are unchanged. */
+  admission: Admission;
+}
+
+interface PortSlot {
+  dual?: CompiledRule;
+  any4?: CompiledRule;
+  any6?: CompiledRule;
+  v4?: Map<number, CompiledRule>;
+  v6?: Map<string, CompiledRule>;
+}
+
+const PORTS = 65_536;
+
+/** An IPv4 address as an unsigned 32-bit number (a Map key). */
+export function ipv4Key(bytes: Uint8Array, offset = 0): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
+/** An IPv6 address as an 8-character string of its 16-bit words (a Map key). */
+export function ipv6Key(bytes: Uint8Array, offset = 0): string {
+  let key = '';
+  for (let i = 0; i < 16; i += 2) key += String.fromCharCode((bytes[offset + i]! << 8) | bytes[offset + i + 1]!);
+  return key;
+}
+
+export interface CompileOptions {
+  counterIds: Record<string, number>;
+  policies?: PolicySource;
+  /** The table this one replaces: admission state of unchanged rules carries over. */
+  previous?: RouteTable;
+}
+
+export class RouteTable {
+  static readonly EMPTY = new RouteTable(new Map());
+
+  private constructor(
+    private readonly byProtocol: Map<Protocol, (PortSlot | undefined)[]>,
+    /** Every compiled rule by counter id. */
+    readonly rules: ReadonlyMap<number, CompiledRule> = new Map(),
+  ) {}
+
+  static compile(config: ForwardingConfig, options: CompileOptions): RouteTable {
+    const byProtocol = new Map<Protocol, (PortSlot | undefined)[]>();
+    const rules = new Map<number, CompiledRule>();
+    const policies = options.policies ?? rulePolicySpec;
+    for (const table of config.tables) {
+      for (const rule of table.rules) {
+        const id = ruleId(table.name, rule);
+        const counterId = options.counterIds[id];
+        if (counterId === undefined) throw new Error(`no counter id for rule ${id} of table ${table.name}`);
+        const target = parseIp(rule.targetAddress);
+        if (!target) throw new Error(`rule ${id}: target ${rule.targetAddress} is not an IP address`);
+        const spec = policies(table.name, rule);
+        const prior = options.previous?.rules.get(counterId);
+        const sameLimits = prior && JSON.stringify(prior.admission.limits) === JSON.stringify(spec.limits);
+        const compiled: CompiledRule = {
+          table: table.name,
+          ruleId: id,
+          ruleName: rule.name,
+          counterId,
+          rule,
+          target,
+          snat: rule.snatAddress === '' ? undefined : parseIp(rule.snatAddress),
+          filter: SourceFilter.compile(spec.allow, spec.deny),
+          admission: sameLimits ? prior.admission : new Admission({ ...spec.limits }),
+        };
+        rules.set(counterId, compiled);
+        let slots = byProtocol.get(rule.protocol);
+        if (!slots) {
+          slots = new Array<PortSlot | undefined>(PORTS);
+          byProtocol.set(rule.protocol, slots);
+        }
+        const listen = rule.listenAddress === '' ? undefined : parseIp(rule.listenAddress);
+        if (rule.listenAddress !== '' && !listen) throw new Error(`rule ${id}: listen ${rule.listenAddress} is not an IP address`);
+        const isAny = listen !== undefined && listen.bytes.every((b) => b === 0);
+        for (const range of portIntervals(rule)) {
+          for (let port = range.first; port <= range.last; port++) {
+            const slot = (slots[port] ??= {});
+            if (!listen) slot.dual = compiled;
+            else if (isAny) slot[listen.family === 4 ? 'any4' : 'any6'] = compiled;
+            else if (listen.family === 4) (slot.v4 ??= new Map()).set(ipv4Key(listen.bytes), compiled);
+            else (slot.v6 ??= new Map()).set(ipv6Key(listen.bytes), compiled);
+          }
+        }
+      }
+    }
+    return new RouteTable(byProtocol, rules);
+  }
+
+  /** The rule owning IPv4 destination `addressKey` (see ipv4Key) and `port`. */
+  lookupV4(protocol: Protocol, addressKey: number, port: number): CompiledRule | undefined {
+    const slot = this.byProtocol.get(protocol)?.[port];
+    if (!slot) return undefined;
+    return slot.v4?.get(addressKey) ?? slot.any4 ?? slot.dual;
+  }
+
+  /** The rule owning IPv6 destination `addressKey` (see ipv6Key) and `port`. */
+  lookupV6(protocol: Protocol, addressKey: string, port: number): CompiledRule | undefined {
+    const slot = this.byProtocol.get(protocol)?.[port];
+    if (!slot) return undefined;
+    return slot.v6?.get(addressKey) ?? slot.any6 ?? slot.dual;
+  }
+
+  lookup(protocol: Protocol, destination: IpAddress, port: number): CompiledRule | undefined {
+    return destination.family === 4
+      ? this.lookupV4(protocol, ipv4Key(destination.bytes), port)
+      : this.lookupV6(protocol, ipv6Key(destination.bytes), port);
+  }
+}
