@@ -70,7 +70,7 @@ program
   .command('serve')
   .description('run the daemon')
   .option('--listen <host:port>', 'serve gRPC on TCP instead of the UNIX socket')
-  .addOption(new Option('--backend <name>', 'dataplane backend').default('kernel'))
+  .addOption(new Option('--backend <name>', 'dataplane backend').choices(['kernel', 'userspace']).default('kernel'))
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
   .action(async (opts: { listen?: string; backend: string; graceMs: number; logLevel: string }) => {

@@ -60,3 +60,14 @@ export class NoResultError extends Error {
     this.name = 'NoResultError';
   }
 }
+
+/** A request other than a configuration (e.g. a Trace) with invalid fields; nothing was done. */
+export class InvalidRequestError extends Error {
+  constructor(
+    what: string,
+    readonly violations: Violation[],
+  ) {
+    super(`${what} rejected: ${violations.map((v) => `${v.path}: ${v.message}`).join('; ')}`);
+    this.name = 'InvalidRequestError';
+  }
+}

@@ -61,24 +61,24 @@ export class RouteTable {
 
   private constructor(
     private readonly byProtocol: Map<Protocol, (PortSlot | undefined)[]>,
-    /** Every compiled rule by counter id. */
-    readonly rules: ReadonlyMap<number, CompiledRule> = new Map(),
+    /** Every compiled rule by rule id. */
+    readonly rules: ReadonlyMap<string, CompiledRule> = new Map(),
   ) {}
 
   static compile(config: ForwardingConfig, options: CompileOptions): RouteTable {
     const byProtocol = new Map<Protocol, (PortSlot | undefined)[]>();
-    const rules = new Map<number, CompiledRule>();
+    const rules = new Map<string, CompiledRule>();
     const policies = options.policies ?? rulePolicySpec;
     for (const table of config.tables) {
       for (const rule of table.rules) {
         const id = ruleId(table.name, rule);
-        const counterId = options.counterIds[id];
-        if (counterId === undefined) throw new Error(`no counter id for rule ${id} of table ${table.name}`);
+        // The control layer assigns every rule a counter id; 0 stands for "none given".
+        const counterId = options.counterIds[id] ?? 0;
         const target = parseIp(rule.targetAddress);
         if (!target) throw new Error(`rule ${id}: target ${rule.targetAddress} is not an IP address`);
         const spec = policies(table.name, rule);
-        const prior = options.previous?.rules.get(counterId);
-        const sameLimits = prior && JSON.stringify(prior.admission.limits) === JSON.stringify(spec.limits);
+        const prior = options.previous?.rules.get(id);
+        const sameLimits = prior && prior.counterId === counterId && JSON.stringify(prior.admission.limits) === JSON.stringify(spec.limits);
         const compiled: CompiledRule = {
           table: table.name,
           ruleId: id,
@@ -90,7 +90,7 @@ export class RouteTable {
           filter: SourceFilter.compile(spec.allow, spec.deny),
           admission: sameLimits ? prior.admission : new Admission({ ...spec.limits }),
         };
-        rules.set(counterId, compiled);
+        rules.set(id, compiled);
         let slots = byProtocol.get(rule.protocol);
         if (!slots) {
           slots = new Array<PortSlot | undefined>(PORTS);

@@ -25,9 +25,9 @@ function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
   return Number(req.expected_generation);
 }
 
-type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
+export type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
 
-function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<Req> {
+export function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<Req> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => handler(call.request))

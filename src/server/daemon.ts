@@ -49,6 +49,7 @@ export class Daemon {
     await controller.restore();
     const grpc = await startGrpcServer({
       controller,
+      tracer: options.dataplane.tracer(),
       socketPath: join(options.stateDir, SOCKET_NAME),
       listen: options.listen,
     });

@@ -7,13 +7,14 @@ import {
   BindFailedError,
   GenerationMismatchError,
   InvalidConfigError,
+  InvalidRequestError,
   NoResultError,
   ShuttingDownError,
 } from '../control/errors.js';
 import { statusError } from './status-details.js';
 
 export function toServiceError(err: unknown): grpc.ServiceError {
-  if (err instanceof InvalidConfigError) {
+  if (err instanceof InvalidConfigError || err instanceof InvalidRequestError) {
     return statusError(grpc.status.INVALID_ARGUMENT, err.message, [
       {
         type: 'BadRequest',

@@ -9,10 +9,12 @@ import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ConfigController } from '../control/config-controller.js';
+import type { Tracer } from '../dataplane/tracer.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
 import { configServiceHandlers } from './config-service.js';
+import { traceServiceHandlers } from './trace-service.js';
 
-export const SERVICE_NAMES = ['portplane.v1.ConfigService'];
+export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.TraceService'];
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -23,6 +25,8 @@ export interface GrpcServer {
 
 export interface GrpcServerOptions {
   controller: ConfigController;
+  /** The running backend's tracer (TraceService). */
+  tracer: Tracer;
   /** UNIX socket path, used unless `listen` is set. */
   socketPath: string;
   /** `host:port` for TCP instead of the socket. */
@@ -32,6 +36,7 @@ export interface GrpcServerOptions {
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   server.addService(serviceClient('ConfigService').service, configServiceHandlers(options.controller));
+  server.addService(serviceClient('TraceService').service, traceServiceHandlers(options.tracer));
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
   new ReflectionService({ ...apiDefinition().packageDefinition, ...healthDefinition }).addToServer(server);

@@ -1,9 +1,9 @@
 /**
- * A real daemon (real gRPC server, real kernel backend, real state files)
+ * A real daemon (real gRPC server, a real backend (kernel unless asked), real state files)
  * inside the test process, for suites that do not need to kill it.
  */
 import { pino } from 'pino';
-import { createDataPlane } from '../../src/backends.js';
+import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
 import { Daemon } from '../../src/server/daemon.js';
 import { removeDir, tempStateDir } from './daemon-process.js';
@@ -15,13 +15,15 @@ export interface TestDaemon {
   stop(): Promise<void>;
 }
 
-export async function startTestDaemon(options: { limits?: Partial<Limits>; listen?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  options: { limits?: Partial<Limits>; listen?: string; backend?: BackendName } = {},
+): Promise<TestDaemon> {
   const stateDir = await tempStateDir();
   const logger = pino({ level: 'silent' });
   const daemon = await Daemon.start({
     stateDir,
     listen: options.listen,
-    dataplane: createDataPlane('kernel', { logger }),
+    dataplane: createDataPlane(options.backend ?? 'kernel', { logger }),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,

@@ -273,7 +273,7 @@ describe('parseTables then validateConfig: each problem once', () => {
     ]);
     expect([...unparsedFields(tables[0]!)]).toEqual(['name']);
     expect([...unparsedFields(tables[0]!.rules[0]!)].sort()).toEqual(['ports', 'weak']);
-    expect(unparsedFields(tables[0]!.rules[1]!).size).toBe(9);
+    expect(unparsedFields(tables[0]!.rules[1]!).size).toBe(10);
     expect(unparsedFields(tables[0]!.rules[2]!).size).toBe(0);
   });
 

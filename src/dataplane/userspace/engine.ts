@@ -88,7 +88,7 @@ export class Engine implements Telemetry {
   /** Swaps in a compiled configuration. Counters of rules whose counter id carries over are kept. */
   install(routes: RouteTable, generation: number): void {
     const counters = new Map<number, RuleCounters>();
-    for (const [id, rule] of routes.rules) counters.set(id, this.countersById.get(id) ?? counterBlock(rule));
+    for (const rule of routes.rules.values()) counters.set(rule.counterId, this.countersById.get(rule.counterId) ?? counterBlock(rule));
     this.countersById = counters;
     this.routes = routes;
     this.generation = generation;

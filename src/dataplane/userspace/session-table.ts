@@ -339,8 +339,7 @@ export class SessionTable implements SessionStore {
    */
   importInto(entries: readonly SessionInfo[], routes: RouteTable, counters: (rule: CompiledRule) => RuleCounters, generation: number): ImportResult {
     const result: ImportResult = { imported: 0, rejected: [] };
-    const byRuleId = new Map<string, CompiledRule>();
-    for (const rule of routes.rules.values()) byRuleId.set(rule.ruleId, rule);
+    const byRuleId = routes.rules;
     entries.forEach((entry, index) => {
       const reason = this.importOne(entry, byRuleId, counters, generation);
       if (reason) result.rejected.push({ index, reason });
@@ -351,7 +350,7 @@ export class SessionTable implements SessionStore {
 
   private importOne(
     entry: SessionInfo,
-    byRuleId: Map<string, CompiledRule>,
+    byRuleId: ReadonlyMap<string, CompiledRule>,
     counters: (rule: CompiledRule) => RuleCounters,
     generation: number,
   ): string | undefined {
