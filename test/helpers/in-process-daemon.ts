@@ -5,6 +5,7 @@
 import { pino } from 'pino';
 import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
+import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
 import { Daemon } from '../../src/server/daemon.js';
 import { removeDir, tempStateDir } from './daemon-process.js';
 
@@ -16,14 +17,14 @@ export interface TestDaemon {
 }
 
 export async function startTestDaemon(
-  options: { limits?: Partial<Limits>; listen?: string; backend?: BackendName } = {},
+  options: { limits?: Partial<Limits>; listen?: string; backend?: BackendName; dataplane?: RuntimeDataPlane } = {},
 ): Promise<TestDaemon> {
   const stateDir = await tempStateDir();
   const logger = pino({ level: 'silent' });
   const daemon = await Daemon.start({
     stateDir,
     listen: options.listen,
-    dataplane: createDataPlane(options.backend ?? 'kernel', { logger }),
+    dataplane: options.dataplane ?? createDataPlane(options.backend ?? 'kernel', { logger }),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
