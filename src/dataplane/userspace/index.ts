@@ -9,3 +9,4 @@ export { MemoryPort } from './ports/memory-port.js';
 export function createUserspaceDataPlane(options: UserspaceDataPlaneOptions = {}): RuntimeDataPlane {
   return new UserspaceDataPlane(options);
 }
+export { PcapPort, type PcapPortOptions, type PcapReplay } from './ports/pcap-port.js';
