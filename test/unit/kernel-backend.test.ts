@@ -384,7 +384,19 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding', 'udp']);
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual([
+      'interface_binding',
+      'pcap_port',
+      'session_deltas',
+      'session_limits',
+      'sessions',
+      'snat',
+      'source_filters',
+      'telemetry',
+      'tun_port',
+      'udp',
+    ]);
+    expect(caps.supported).toEqual(expect.arrayContaining(['bind_errors', 'trace']));
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');
   });
