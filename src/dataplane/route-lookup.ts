@@ -69,16 +69,28 @@ export class RouteTable {
     const byProtocol = new Map<Protocol, (PortSlot | undefined)[]>();
     const rules = new Map<string, CompiledRule>();
     const policies = options.policies ?? rulePolicySpec;
+    // Configurations repeat a handful of addresses across thousands of rules.
+    const addresses = new Map<string, IpAddress | undefined>();
+    const ip = (text: string): IpAddress | undefined => {
+      if (!addresses.has(text)) addresses.set(text, parseIp(text));
+      return addresses.get(text);
+    };
     for (const table of config.tables) {
       for (const rule of table.rules) {
         const id = ruleId(table.name, rule);
         // The control layer assigns every rule a counter id; 0 stands for "none given".
         const counterId = options.counterIds[id] ?? 0;
-        const target = parseIp(rule.targetAddress);
+        const target = ip(rule.targetAddress);
         if (!target) throw new Error(`rule ${id}: target ${rule.targetAddress} is not an IP address`);
         const spec = policies(table.name, rule);
         const prior = options.previous?.rules.get(id);
-        const sameLimits = prior && prior.counterId === counterId && JSON.stringify(prior.admission.limits) === JSON.stringify(spec.limits);
+        const limits = prior?.admission.limits;
+        const sameLimits =
+          prior &&
+          prior.counterId === counterId &&
+          limits!.maxSessions === spec.limits.maxSessions &&
+          limits!.newSessionsPerSecond === spec.limits.newSessionsPerSecond &&
+          limits!.newSessionsPerSecondPerSource === spec.limits.newSessionsPerSecondPerSource;
         const compiled: CompiledRule = {
           table: table.name,
           ruleId: id,
@@ -86,7 +98,7 @@ export class RouteTable {
           counterId,
           rule,
           target,
-          snat: rule.snatAddress === '' ? undefined : parseIp(rule.snatAddress),
+          snat: rule.snatAddress === '' ? undefined : ip(rule.snatAddress),
           filter: SourceFilter.compile(spec.allow, spec.deny),
           admission: sameLimits ? prior.admission : new Admission({ ...spec.limits }),
         };
@@ -96,7 +108,7 @@ export class RouteTable {
           slots = new Array<PortSlot | undefined>(PORTS);
           byProtocol.set(rule.protocol, slots);
         }
-        const listen = rule.listenAddress === '' ? undefined : parseIp(rule.listenAddress);
+        const listen = rule.listenAddress === '' ? undefined : ip(rule.listenAddress);
         if (rule.listenAddress !== '' && !listen) throw new Error(`rule ${id}: listen ${rule.listenAddress} is not an IP address`);
         const isAny = listen !== undefined && listen.bytes.every((b) => b === 0);
         for (const range of portIntervals(rule)) {
