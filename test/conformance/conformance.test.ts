@@ -316,6 +316,7 @@ for (const backend of BACKENDS) {
         await h.settle();
         const closes = deltas.drain(1000).deltas.filter((d) => d.kind === 'close');
         expect(closes.map((d) => d.session.id)).toHaveLength(1);
+        expect(closes[0]!.reason).toBe('client');
         expect(opens.has(closes[0]!.session.id)).toBe(true);
       });
 

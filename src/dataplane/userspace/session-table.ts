@@ -24,6 +24,7 @@ const MAX_PENDING_DELTAS = 1 << 20;
 interface PendingDelta {
   kind: SessionDelta['kind'];
   session: Session;
+  reason?: CloseReason;
 }
 
 export interface SessionTableOptions {
@@ -198,12 +199,12 @@ export class SessionTable implements SessionStore {
     this.emit('update', session);
   }
 
-  private emit(kind: SessionDelta['kind'], session: Session): void {
+  private emit(kind: SessionDelta['kind'], session: Session, reason?: CloseReason): void {
     if (this.pending.length - this.pendingHead >= MAX_PENDING_DELTAS) {
       this.pendingHead++;
       this.lost++;
     }
-    this.pending.push({ kind, session });
+    this.pending.push(reason ? { kind, session, reason } : { kind, session });
     if (this.listeners.size > 0 && !this.notifyScheduled) {
       this.notifyScheduled = true;
       setImmediate(() => {
@@ -238,7 +239,7 @@ export class SessionTable implements SessionStore {
   }
 
   /** Removes forward entry, reverse entry and NAT binding of `session`. Private to the store: callers go through deleteWithCompanions(). */
-  private remove(session: Session, _reason: CloseReason): void {
+  private remove(session: Session, reason: CloseReason): void {
     const k = session.keys;
     this.flows.remove(k, 0);
     this.flows.remove(k, REV);
@@ -250,7 +251,7 @@ export class SessionTable implements SessionStore {
     session.counters.sessionsActive--;
     this.global.sessionsClosed++;
     this.global.sessionsActive--;
-    this.emit('close', session);
+    this.emit('close', session, reason);
   }
 
   count(): number {
@@ -311,7 +312,7 @@ export class SessionTable implements SessionStore {
     const lost = this.lost;
     this.lost = 0;
     return {
-      deltas: batch.map((d) => ({ kind: d.kind, session: this.info(d.session) })),
+      deltas: batch.map((d) => (d.reason ? { kind: d.kind, session: this.info(d.session), reason: d.reason } : { kind: d.kind, session: this.info(d.session) })),
       truncated: this.pending.length - this.pendingHead > 0,
       ...(lost > 0 ? { lost } : {}),
     };
