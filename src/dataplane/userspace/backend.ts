@@ -29,8 +29,6 @@ export interface UserspaceDataPlaneOptions extends EngineOptions {
   clock?: () => number;
   /** How often idle sessions are collected; 0 disables the timer (callers run collect()). Default 1000. */
   gcIntervalMs?: number;
-  /** Why the TUN port is unavailable, when it is (reported as capability tun_port). */
-  tunUnsupported?: string;
 }
 
 export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer {
@@ -104,7 +102,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
   }
 
   capabilities(): Capabilities {
-    return userspaceCapabilities(this.options.tunUnsupported);
+    return userspaceCapabilities();
   }
 
   configSink(): ConfigSink {

@@ -7,7 +7,7 @@ import type { Capabilities, UnsupportedFeature } from '../capabilities.js';
 
 export const USERSPACE_BACKEND_NAME = 'userspace';
 
-export function userspaceCapabilities(tunUnsupported?: string): Capabilities {
+export function userspaceCapabilities(): Capabilities {
   const unsupported: UnsupportedFeature[] = [
     {
       feature: 'interface_binding',
@@ -21,8 +21,11 @@ export function userspaceCapabilities(tunUnsupported?: string): Capabilities {
       feature: 'bind_errors',
       reason: 'no OS sockets: a port is claimed in the lookup table only, so binds cannot fail and nothing rolls back on them',
     },
+    {
+      feature: 'tun_port',
+      reason: 'no TUN port is built yet (it needs a native addon for the TUNSETIFF ioctl); packets come from the memory or pcap port',
+    },
   ];
-  if (tunUnsupported) unsupported.push({ feature: 'tun_port', reason: tunUnsupported });
   return {
     backend: USERSPACE_BACKEND_NAME,
     supported: [
@@ -45,7 +48,6 @@ export function userspaceCapabilities(tunUnsupported?: string): Capabilities {
       'telemetry',
       'trace',
       'pcap_port',
-      ...(tunUnsupported ? [] : (['tun_port'] as const)),
     ],
     unsupported,
   };
