@@ -9,7 +9,7 @@ import { configDigest } from '../config/canonical.js';
 import type { ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
 import { normalizeConfig } from '../config/normalize.js';
 import { validateConfig } from '../config/validate.js';
-import { copyApplyResult, type ApplyResult } from '../dataplane/apply-result.js';
+import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
@@ -136,6 +136,15 @@ export class ConfigController {
     return this.queue.run(() => this.applyNow(request));
   }
 
+  /** Last statuses of the rules `plan` leaves unchanged, by rule id. */
+  private unchangedStatuses(plan: Plan): Map<string, RuleStatus> {
+    const carried = new Map<string, RuleStatus>();
+    if (!this.lastResult) return carried;
+    const unchanged = new Set(plan.rules.filter((r) => r.action === 'unchanged').map((r) => r.ruleId));
+    for (const status of this.lastResult.rules) if (unchanged.has(status.ruleId)) carried.set(status.ruleId, status);
+    return carried;
+  }
+
   private async applyNow(request: ApplyRequest): Promise<ApplyResponse> {
     if (this.closing) throw new ShuttingDownError();
     const started = process.hrtime.bigint();
@@ -168,7 +177,7 @@ export class ConfigController {
         durationMicros: elapsed(),
         backend: this.options.dataplane.name,
         capabilities: this.capabilities(),
-        rules: plan.empty && this.lastResult ? structuredClone(this.lastResult.rules) : ruleStatuses(desired, counters, []),
+        rules: ruleStatuses(desired, counters, [], undefined, this.unchangedStatuses(plan)),
         planSummary: plan.summary,
         outcome: request.validateOnly ? 'validated' : 'unchanged',
       };
@@ -204,7 +213,7 @@ export class ConfigController {
       durationMicros: 0,
       backend: this.options.dataplane.name,
       capabilities: this.capabilities(),
-      rules: ruleStatuses(desired, counters, outcome.failures),
+      rules: ruleStatuses(desired, counters, outcome.failures, undefined, this.unchangedStatuses(plan)),
       planSummary: plan.summary,
       outcome: 'applied',
     };

@@ -68,10 +68,15 @@ export function wirePlanSummary(s: PlanSummary): object {
   };
 }
 
-/** KEEP port entries are summarised only: a 10,000-port table must not echo back 10,000 no-ops. */
+/**
+ * Unchanged rules and KEEP ports are summarised only: a one-rule change of a
+ * 10,000-port table must not echo back 10,000 no-ops.
+ */
 export function wirePlan(plan: Plan): object {
   return {
-    rules: plan.rules.map((r) => ({
+    rules: plan.rules
+      .filter((r) => r.action !== 'unchanged')
+      .map((r) => ({
       table: r.table,
       name: r.name,
       rule_id: r.ruleId,
