@@ -264,8 +264,8 @@ describe('KernelDataPlane', () => {
       await throughWide.until('A:alive');
     });
 
-    it('a weak rule with a blocked port passes, reports it, and binds it on a later apply', async () => {
-      const base = await freePortBlock(3, PORTS_LOW, PORTS_HIGH);
+    it('a weak rule with a blocked port passes, reports it, and binds it when the rule next changes', async () => {
+      const base = await freePortBlock(4, PORTS_LOW, PORTS_HIGH);
       const blocker = await occupy(base + 1);
       const tables: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 2, '127.0.0.1', a.port, true)] }];
       const outcome = await h.apply(tables);
@@ -276,7 +276,16 @@ describe('KernelDataPlane', () => {
       expect(h.dp.listeningFd(key('127.0.0.1', base + 2))).toBeTypeOf('number');
 
       await new Promise((r) => blocker.close(r));
-      expect(await h.apply(tables)).toEqual({ ok: true, failures: [] });
+      // An unchanged rule's ports are not in the plan, so the retry waits for
+      // a change; widening the range keeps base..base+2, the gap included.
+      const widened: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 3, '127.0.0.1', a.port, true)] }];
+      expect(await h.apply(widened)).toEqual({ ok: true, failures: [] });
+      expect(h.lastPlan?.ports.map((p) => [p.action, p.port])).toEqual([
+        ['open', base + 3],
+        ['keep', base],
+        ['keep', base + 1],
+        ['keep', base + 2],
+      ]);
       expect(h.dp.listeningFd(key('127.0.0.1', base + 1))).toBeTypeOf('number');
     });
 

@@ -7,6 +7,9 @@
  * connecting during an apply never sees ECONNREFUSED. Until the commit, the
  * only running sockets touched are those an open needs room from; a failed
  * apply closes what it opened and re-opens exactly those.
+ *
+ * Work per apply follows plan.ports, never the whole table: the plan does
+ * not list the sockets of unchanged rules (see plan/model.ts).
  */
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -88,7 +91,8 @@ export class ListenerTable {
         (change.needsRoomFrom?.length ? roomOpens : freeOpens).push(change);
       } else if (!this.listeners.has(change.key)) {
         // A weak rule's port that failed to bind earlier: try again, so the
-        // outcome reports its current state rather than a silent gap.
+        // outcome reports its current state rather than a silent gap. The
+        // plan lists it again only once the rule itself changes.
         freeOpens.push(change);
       }
     }
@@ -227,6 +231,7 @@ export class ListenerTable {
   private commit(plan: Plan, opened: Listener[], terminateRemoved: boolean): void {
     for (const listener of opened) this.listeners.set(listener.key, listener);
     for (const change of plan.ports) {
+      if (change.action === 'keep' || change.action === 'open') continue;
       const listener = this.listeners.get(change.key);
       if (!listener) continue;
       if (change.action === 'retarget') {
