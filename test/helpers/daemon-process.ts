@@ -13,6 +13,8 @@ import { serviceClient } from '../../src/server/api-definition.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(REPO, 'src/cli/main.ts');
+/** The compiled daemon (`npm run build`), for benchmarks: what `npm start` runs. */
+const COMPILED_MAIN = join(REPO, 'dist/cli/main.js');
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -28,8 +30,9 @@ export async function tempStateDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'portplane-test-'));
 }
 
-export async function startDaemon(stateDir: string, extraArgs: string[] = []): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--state-dir', stateDir, 'serve', ...extraArgs], {
+export async function startDaemon(stateDir: string, extraArgs: string[] = [], options: { compiled?: boolean } = {}): Promise<DaemonProcess> {
+  const entry = options.compiled ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN];
+  const child = spawn(process.execPath, [...entry, '--state-dir', stateDir, 'serve', ...extraArgs], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
