@@ -7,8 +7,10 @@
  * missing toolchain must not fail the install.
  */
 import { spawnSync } from 'node:child_process';
+import console from 'node:console';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
