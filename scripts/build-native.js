@@ -16,11 +16,14 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
 
-/** node-gyp as npm runs it for lifecycle scripts, else from PATH. */
+/** node-gyp as npm runs it for lifecycle scripts, else the one bundled with npm, else from PATH. */
 function nodeGyp() {
-  const bundled = process.env.npm_config_node_gyp;
-  if (bundled && existsSync(bundled)) return [process.execPath, bundled];
-  return ['node-gyp'];
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ];
+  const script = candidates.find((path) => path && existsSync(path));
+  return script ? [process.execPath, script] : ['node-gyp'];
 }
 
 /** Node's headers from the distribution package, so node-gyp never tries to download them. */
