@@ -17,6 +17,7 @@ export interface ControlLimits {
 export const DEFAULT_CONTROL_LIMITS: Readonly<ControlLimits> = Object.freeze({
   maxMessageBytes: 16 * 1024 * 1024,
   maxStreamsPerCaller: 64,
-  applyRatePerSecond: 10,
-  applyBurst: 20,
+  // Generous for a controller replaying many tables, tight enough that a runaway loop cannot monopolise the apply queue.
+  applyRatePerSecond: 50,
+  applyBurst: 500,
 });
