@@ -127,7 +127,9 @@ export function checkSelfProtection(
     const key = listenKey(listen);
     if (!key) return;
     const name = `${protocol} ${key}`;
-    index.set(name, [...(index.get(name) ?? []), ...spans]);
+    const list = index.get(name);
+    if (list) list.push(...spans);
+    else index.set(name, spans);
   };
   for (const l of input.listeners) add(l.protocol, l.listen, l.intervals.map((i) => ({ ...i, label: l.label })));
   for (const r of reserved) add(r.protocol, r.address, [{ first: r.port, last: r.port, label: r.what }]);
