@@ -131,8 +131,9 @@ export function checkSelfProtection(
     if (list) list.push(...spans);
     else index.set(name, spans);
   };
-  for (const l of input.listeners) add(l.protocol, l.listen, l.intervals.map((i) => ({ ...i, label: l.label })));
+  // Reserved first: where a rule (wrongly) listens on one too, the message names the daemon's socket.
   for (const r of reserved) add(r.protocol, r.address, [{ first: r.port, last: r.port, label: r.what }]);
+  for (const l of input.listeners) add(l.protocol, l.listen, l.intervals.map((i) => ({ ...i, label: l.label })));
   for (const [key, spans] of index) index.set(key, merge(spans));
 
   for (const t of input.targeting) {
