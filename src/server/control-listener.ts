@@ -107,6 +107,8 @@ export async function listenTcp(host: string, port: number, injector: grpc.Conne
     const inject = (uid: number | undefined): void => {
       if (socket.destroyed) return;
       const peer: TransportPeer = { transport: 'tcp', remote, ...(uid !== undefined ? { uid, credentials: 'proc-net' as const } : {}) };
+      // Reading starts here, in the same tick grpc-js takes the socket over: no byte is read before it listens.
+      socket.resume();
       connectionPeer.run(peer, () => injector.injectConnection(socket));
     };
     if (!isLoopback(remoteAddress)) {

@@ -29,10 +29,15 @@ function decodeEndpoint(text: string): { address: string; port: number } | undef
   return parsed ? { address: unmapped(parsed.address), port: parseInt(portHex, 16) } : undefined;
 }
 
-/** `::ffff:127.0.0.1` and `127.0.0.1` are one IPv4 endpoint. */
+/** An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, canonically `::ffff:7f00:1`) as the IPv4 address it is. */
 function unmapped(address: string): string {
-  const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return match ? match[1]! : address;
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (dotted) return dotted[1]!;
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (!hex) return address;
+  const high = parseInt(hex[1]!, 16);
+  const low = parseInt(hex[2]!, 16);
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
 }
 
 export function isLoopback(address: string): boolean {
