@@ -42,6 +42,8 @@ export interface ForwardingConfig {
 export interface Violation {
   path: string;
   message: string;
+  /** Set when a limit is exceeded: its name as GetCapabilities advertises it, e.g. `max_tables`. */
+  limit?: keyof typeof LIMIT_NAMES;
 }
 
 export interface Limits {
@@ -50,6 +52,14 @@ export interface Limits {
   maxRules: number;
   maxPorts: number;
 }
+
+/** Wire (proto) names of the Limits fields. */
+export const LIMIT_NAMES = {
+  max_tables: 'maxTables',
+  max_rules_per_table: 'maxRulesPerTable',
+  max_rules: 'maxRules',
+  max_ports: 'maxPorts',
+} as const satisfies Record<string, keyof Limits>;
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTables: 1024,

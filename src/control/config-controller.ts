@@ -4,10 +4,12 @@
  * the backend execute the plan (it commits all or restores all), persist,
  * and only then publish the new generation and result.
  */
+import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { configDigest } from '../config/canonical.js';
 import type { ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
 import { normalizeConfig } from '../config/normalize.js';
+import type { ReservedEndpoint } from '../config/self-protection.js';
 import { validateConfig } from '../config/validate.js';
 import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
@@ -19,6 +21,7 @@ import {
   BindFailedError,
   GenerationMismatchError,
   InvalidConfigError,
+  LimitExceededError,
   NoResultError,
   ShuttingDownError,
 } from './errors.js';
@@ -67,8 +70,19 @@ export class ConfigController {
   private counters: CounterTable = { nextCounterId: 1, counters: {} };
   private lastResult: ApplyResult | undefined;
   private closing = false;
+  private reserved: ReservedEndpoint[] = [];
 
   constructor(private readonly options: ConfigControllerOptions) {}
+
+  /** The daemon's own listening sockets, which rules may neither take nor forward into. */
+  reserve(endpoints: ReservedEndpoint[]): void {
+    this.reserved = [...this.reserved, ...endpoints];
+  }
+
+  /** The running (committed) generation. */
+  get runningGeneration(): number {
+    return this.generation;
+  }
 
   get limits(): Limits {
     return { ...this.options.limits };
@@ -157,8 +171,11 @@ export class ConfigController {
         otherTables,
         limits: this.options.limits,
         capabilities: this.options.dataplane.capabilities(),
+        reserved: this.reserved,
+        localAddresses: hostAddresses(),
       }),
     ];
+    if (violations.some((v) => v.limit)) throw new LimitExceededError(violations);
     if (violations.length > 0) throw new InvalidConfigError(violations);
     if (request.expectedGeneration !== undefined && request.expectedGeneration !== this.generation) {
       throw new GenerationMismatchError(request.expectedGeneration, this.generation);
@@ -253,11 +270,17 @@ export class ConfigController {
         ...plan.summary,
         degradedPorts: outcome.failures.length,
         durationMicros: result.durationMicros,
+        caller: request.caller?.id,
       },
       'apply committed',
     );
     return { result: copyApplyResult(result), plan };
   }
+}
+
+/** This host's interface addresses now (they change; loop checks read them per apply). */
+function hostAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
 /** On restore every rule binds what it can (see restore()). */

@@ -6,7 +6,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { parseTables } from '../config/parse.js';
 import { toWireTables } from '../config/wire.js';
 import type { ConfigController } from '../control/config-controller.js';
+import type { ControlLimits } from '../auth/control-limits.js';
 import { API_VERSION } from './api-definition.js';
+import { callerOf } from './auth-interceptor.js';
 import { toServiceError } from './grpc-errors.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
 
@@ -27,10 +29,10 @@ function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
 
 type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
 
-function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<Req> {
+function unary<Req>(handler: (request: Req, call: grpc.ServerUnaryCall<Req, object>) => Promise<object> | object): Unary<Req> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => handler(call.request, call))
       .then(
         (response) => callback(null, response),
         (err: unknown) => callback(toServiceError(err)),
@@ -38,9 +40,14 @@ function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<
   };
 }
 
-export function configServiceHandlers(controller: ConfigController): grpc.UntypedServiceImplementation {
+export interface ConfigServiceOptions {
+  /** Advertised by GetCapabilities next to the forwarding limits. */
+  controlLimits?: ControlLimits;
+}
+
+export function configServiceHandlers(controller: ConfigController, options: ConfigServiceOptions = {}): grpc.UntypedServiceImplementation {
   return {
-    ApplyConfig: unary<WireApplyConfigRequest>(async (req) => {
+    ApplyConfig: unary<WireApplyConfigRequest>(async (req, call) => {
       const parsed = parseTables(req.tables ?? []);
       const response = await controller.apply({
         tables: parsed.tables,
@@ -49,6 +56,7 @@ export function configServiceHandlers(controller: ConfigController): grpc.Untype
         expectedGeneration: expectedGeneration(req),
         validateOnly: req.validate_only ?? false,
         terminateRemoved: req.terminate_removed ?? false,
+        caller: callerOf(call.metadata),
       });
       return { result: wireApplyResult(response.result), plan: wirePlan(response.plan) };
     }),
@@ -64,7 +72,7 @@ export function configServiceHandlers(controller: ConfigController): grpc.Untype
     GetCapabilities: unary(() => ({
       api_version: API_VERSION,
       capabilities: wireCapabilities(controller.capabilities()),
-      limits: wireLimits(controller.limits),
+      limits: wireLimits(controller.limits, options.controlLimits),
     })),
   };
 }

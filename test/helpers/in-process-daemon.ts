@@ -2,7 +2,9 @@
  * A real daemon (real gRPC server, real kernel backend, real state files)
  * inside the test process, for suites that do not need to kill it.
  */
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import type { ControlLimits } from '../../src/auth/control-limits.js';
+import type { AuthPolicy } from '../../src/auth/policy.js';
 import { createDataPlane } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
 import { Daemon } from '../../src/server/daemon.js';
@@ -15,12 +17,25 @@ export interface TestDaemon {
   stop(): Promise<void>;
 }
 
-export async function startTestDaemon(options: { limits?: Partial<Limits>; listen?: string } = {}): Promise<TestDaemon> {
+export interface TestDaemonOptions {
+  limits?: Partial<Limits>;
+  listen?: string;
+  policy?: AuthPolicy;
+  controlLimits?: ControlLimits;
+  socketGroup?: number;
+  /** Where logs go (audit lines included); default: nowhere. */
+  logger?: Logger;
+}
+
+export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
   const stateDir = await tempStateDir();
-  const logger = pino({ level: 'silent' });
+  const logger = options.logger ?? pino({ level: 'silent' });
   const daemon = await Daemon.start({
     stateDir,
     listen: options.listen,
+    policy: options.policy,
+    controlLimits: options.controlLimits,
+    socketGroup: options.socketGroup,
     dataplane: createDataPlane('kernel', { logger }),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,

@@ -33,7 +33,8 @@ function rule(overrides: Partial<ForwardRule> = {}): ForwardRule {
     interface: '',
     ports: { first: 8080, last: 8080 },
     exclude: [],
-    targetAddress: '127.0.0.1',
+    // A documentation address (RFC 5737): not this host, so no default rule loops into portplane. Never contacted.
+    targetAddress: '192.0.2.1',
     targetPort: 0,
     weak: false,
     ...overrides,
@@ -229,7 +230,7 @@ describe('validateConfig: capabilities', () => {
       'tables[web].rules[1].protocol: protocol tcp needs feature tcp, which the bare backend does not support: not listed in its capabilities',
       'tables[web].rules[1].listen_address: IPv6 address fe80::1%lo needs feature ipv6, which the bare backend does not support: not listed in its capabilities',
       'tables[web].rules[1].listen_address: scoped link-local address fe80::1%lo needs feature link_local_scope, which the bare backend does not support: not listed in its capabilities',
-      'tables[web].rules[1].target_address: IPv4 address 127.0.0.1 needs feature ipv4, which the bare backend does not support: not listed in its capabilities',
+      'tables[web].rules[1].target_address: IPv4 address 192.0.2.1 needs feature ipv4, which the bare backend does not support: not listed in its capabilities',
     ]);
   });
 });
@@ -388,15 +389,17 @@ describe('validateConfig: conflicts', () => {
 });
 
 describe('validateConfig: limits', () => {
+  /** A limit violation names its limit, so the server can answer RESOURCE_EXHAUSTED with it. */
+  const over = (path: string, limit: Violation['limit'], message: string): Violation => ({ path, message, limit });
   const one = (name: string, port: number): Table => ({ name, rules: [rule({ ports: { first: port, last: port } })] });
 
   it('counts request and running tables, rules and ports', () => {
     const running = [one('r', 1), { name: 's', rules: [rule({ ports: { first: 2, last: 11 } })] }];
     const limits: Limits = { maxTables: 2, maxRulesPerTable: 1, maxRules: 2, maxPorts: 11 };
     expect(validate([one('a', 20), { name: 'b', rules: [] }], { otherTables: running, limits })).toEqual([
-      at('tables', '4 tables (2 in the request, 2 running) exceed the limit max_tables = 2'),
-      at('tables', '3 rules (1 in the request, 2 running) exceed the limit max_rules = 2'),
-      at('tables', '12 ports in total exceed the limit max_ports = 11'),
+      over('tables', 'max_tables', '4 tables (2 in the request, 2 running) exceed the limit max_tables = 2'),
+      over('tables', 'max_rules', '3 rules (1 in the request, 2 running) exceed the limit max_rules = 2'),
+      over('tables', 'max_ports', '12 ports in total exceed the limit max_ports = 11'),
     ]);
     expect(validate([one('a', 20)], { otherTables: [running[1]!], limits })).toEqual([]);
   });
@@ -406,8 +409,8 @@ describe('validateConfig: limits', () => {
     const wide = rule({ ports: { first: 10, last: 19 }, exclude: [{ first: 10, last: 14 }] });
     expect(validate([{ name: 'a', rules: [wide] }], { limits })).toEqual([]);
     expect(validate([{ name: 'a', rules: [wide, one('x', 1).rules[0]!, one('x', 2).rules[0]!] }], { limits, basePath: 'req' })).toEqual([
-      at('req[a].rules', '3 rules exceed the limit max_rules_per_table = 2'),
-      at('req', '7 ports in total exceed the limit max_ports = 5'),
+      over('req[a].rules', 'max_rules_per_table', '3 rules exceed the limit max_rules_per_table = 2'),
+      over('req', 'max_ports', '7 ports in total exceed the limit max_ports = 5'),
     ]);
   });
 });
@@ -448,6 +451,8 @@ describe('invalid configuration fixtures', () => {
       // Each fixture breaks exactly one thing, so nothing else is reported.
       expect(violations.map((v) => v.path)).toEqual(violations.map(() => fixture.path));
       for (const v of violations) expect(v.message.length).toBeGreaterThan(10);
+      // Limits, and only limits, name the limit they exceed.
+      expect(violations.map((v) => v.limit)).toEqual(violations.map(() => fixture.exceeds));
     });
   }
 });
