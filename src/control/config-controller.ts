@@ -6,9 +6,9 @@
  */
 import type { Logger } from 'pino';
 import { configDigest } from '../config/canonical.js';
-import type { ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
+import type { DrainPolicy, ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
 import { normalizeConfig } from '../config/normalize.js';
-import { validateConfig } from '../config/validate.js';
+import { validateConfig, validateRequestDrain } from '../config/validate.js';
 import { copyApplyResult, type ApplyResult } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
@@ -36,6 +36,12 @@ export interface ApplyRequest {
   expectedGeneration?: number;
   validateOnly?: boolean;
   terminateRemoved?: boolean;
+  /**
+   * Drain policy for every rule this apply removes or retargets, overriding
+   * the rules' own; absent: each rule's own. `terminateRemoved` is the same
+   * as `{mode: 'terminate'}`.
+   */
+  drain?: DrainPolicy;
   /** Who asked; recorded, never used for decisions here. */
   caller?: CallerIdentity;
 }
@@ -149,6 +155,7 @@ export class ConfigController {
         limits: this.options.limits,
         capabilities: this.options.dataplane.capabilities(),
       }),
+      ...validateRequestDrain(request.drain, request.terminateRemoved ?? false, this.options.dataplane.capabilities()),
     ];
     if (violations.length > 0) throw new InvalidConfigError(violations);
     if (request.expectedGeneration !== undefined && request.expectedGeneration !== this.generation) {
@@ -178,11 +185,14 @@ export class ConfigController {
     const nextGeneration = this.generation + 1;
     const sink = this.options.dataplane.configSink();
     const counters = assignCounters(desired, this.counters);
+    const drain: DrainPolicy | undefined =
+      request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
     const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config: desired,
       plan,
-      terminateRemoved: request.terminateRemoved ?? false,
+      terminateRemoved: drain?.mode === 'terminate',
+      ...(drain && { drain }),
       counterIds: counterIdsOf(counters),
     });
     if (!outcome.ok) {

@@ -3,7 +3,7 @@ import { loadSync, type ServiceDefinition } from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { listenAddressesOverlap } from '../../src/config/address.js';
-import { DEFAULT_LIMITS, type ForwardRule, type Limits, type Table, type Violation } from '../../src/config/model.js';
+import { defaultRuleOptions, DEFAULT_LIMITS, type ForwardRule, type Limits, type Table, type Violation } from '../../src/config/model.js';
 import { parseTables } from '../../src/config/parse.js';
 import { iteratePorts, portIntervals } from '../../src/config/ports.js';
 import { validateConfig, type ValidationInput } from '../../src/config/validate.js';
@@ -36,6 +36,7 @@ function rule(overrides: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '127.0.0.1',
     targetPort: 0,
     weak: false,
+    ...defaultRuleOptions(),
     ...overrides,
   };
 }
