@@ -195,8 +195,20 @@ describe('validateConfig: addresses and scoping', () => {
 
 describe('validateConfig: capabilities', () => {
   it('reports unsupported features with the backend and its reason', () => {
-    expect(validateRule({ protocol: 'udp' })).toEqual([
-      at('tables[web].rules[0].protocol', 'protocol udp needs feature udp, which the fixture backend does not support: not yet'),
+    const tcpOnly: Capabilities = {
+      backend: 'tcp-only',
+      supported: FIXTURE_CAPABILITIES.supported.filter((f) => f !== 'udp' && f !== 'source_filters'),
+      unsupported: [
+        { feature: 'udp', reason: 'not yet' },
+        { feature: 'source_filters', reason: 'no filters' },
+      ],
+    };
+    expect(validate([{ name: 'web', rules: [rule({ protocol: 'udp', allow: ['10.0.0.0/8'] })] }], { capabilities: tcpOnly })).toEqual([
+      at('tables[web].rules[0].protocol', 'protocol udp needs feature udp, which the tcp-only backend does not support: not yet'),
+      at(
+        'tables[web].rules[0].allow',
+        'a source filter needs feature source_filters, which the tcp-only backend does not support: no filters',
+      ),
     ]);
     expect(validateRule({ interface: 'lo' })).toEqual([
       at(

@@ -384,7 +384,7 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding', 'udp']);
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding']);
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');
   });
