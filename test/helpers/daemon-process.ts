@@ -28,8 +28,14 @@ export async function tempStateDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'portplane-test-'));
 }
 
-export async function startDaemon(stateDir: string, extraArgs: string[] = []): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--state-dir', stateDir, 'serve', ...extraArgs], {
+/**
+ * `prefix` runs the daemon through a launcher, e.g. `['prlimit', '--nofile=96:96', '--']`
+ * to start it with a lower fd limit.
+ */
+export async function startDaemon(stateDir: string, extraArgs: string[] = [], prefix: string[] = []): Promise<DaemonProcess> {
+  const argv = [process.execPath, '--import', 'tsx', MAIN, '--state-dir', stateDir, 'serve', ...extraArgs];
+  const [command, ...args] = [...prefix, ...argv] as [string, ...string[]];
+  const child = spawn(command, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -33,8 +33,6 @@ import { openUdpListener, udpSocketFd, UdpFlow } from './udp.js';
 
 /** Opens in flight at once: enough to open 10,000 ports quickly, bounded in pending work. */
 const OPEN_BATCH = 1024;
-/** Accept failures from fd exhaustion are logged at most once per this interval. */
-const RESOURCE_LOG_INTERVAL_MS = 10_000;
 
 type OpenResult = { ok: true } | { ok: false; errno: string; message: string };
 
@@ -104,8 +102,6 @@ export class ListenerTable {
   /** Rules new in the apply in flight: listeners it opens accept before the commit. */
   private pendingRules = new Map<string, RuleRuntime>();
   private readonly drainTimers = new Set<NodeJS.Timeout>();
-  private lastResourceLog = 0;
-  private suppressedResourceErrors = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -250,28 +246,15 @@ export class ListenerTable {
   /**
    * Errors of a listening socket. Out of file descriptors at accept, libuv
    * accepts and closes the waiting connections with a reserved fd (so the
-   * listener neither spins nor stalls) and reports EMFILE/ENFILE here: count
-   * it and log it at most once per interval, as a flood would repeat it.
+   * listener neither spins nor stalls) and reports EMFILE/ENFILE here; it
+   * accepts again once descriptors are free. Counted as a 'resource' drop,
+   * which the session host logs at most once per interval.
    */
   listenerError(listener: Listener, err: NodeJS.ErrnoException): void {
-    const rule = this.ruleFor(listener.route.ruleId);
     const resource = err.code === 'EMFILE' || err.code === 'ENFILE' || err.code === 'ENOBUFS' || err.code === 'ENOMEM';
-    if (rule) this.sessions.drop(rule, resource ? 'resource' : 'upstream_error');
-    if (!resource) {
-      this.logger.warn({ err, listener: listener.key }, 'kernel listener error');
-      return;
-    }
-    const now = Date.now();
-    if (now - this.lastResourceLog < RESOURCE_LOG_INTERVAL_MS) {
-      this.suppressedResourceErrors++;
-      return;
-    }
-    this.logger.error(
-      { errno: err.code, listener: listener.key, suppressed: this.suppressedResourceErrors, intervalMs: RESOURCE_LOG_INTERVAL_MS },
-      'out of file descriptors: refusing new sessions until some close',
-    );
-    this.lastResourceLog = now;
-    this.suppressedResourceErrors = 0;
+    const rule = this.ruleFor(listener.route.ruleId);
+    if (resource && rule) this.sessions.drop(rule, 'resource');
+    else if (!resource) this.logger.warn({ err, listener: listener.key }, 'kernel listener error');
   }
 
   forget(listener: Listener): void {

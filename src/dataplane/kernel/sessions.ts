@@ -10,6 +10,9 @@ import { emptyTrafficCounters, type DropReason, type TrafficCounters } from '../
 import type { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase, SessionHost } from './session.js';
 
+/** Resource exhaustion is logged at most once per this interval. */
+const RESOURCE_LOG_INTERVAL_MS = 10_000;
+
 export class KernelSessions implements SessionStore, SessionHost {
   readonly deltas = new DeltaBuffer();
   readonly global: TrafficCounters = emptyTrafficCounters();
@@ -18,6 +21,8 @@ export class KernelSessions implements SessionStore, SessionHost {
   private readonly sessions = new Map<string, SessionBase>();
   private lastId = 0;
   private idleWaiters: (() => void)[] = [];
+  private lastResourceLog = 0;
+  private suppressedResourceErrors = 0;
 
   constructor(private readonly logger: Logger) {}
 
@@ -59,6 +64,25 @@ export class KernelSessions implements SessionStore, SessionHost {
   drop(rule: RuleRuntime, reason: DropReason): void {
     rule.counters.drops[reason] = (rule.counters.drops[reason] ?? 0) + 1;
     this.global.drops[reason] = (this.global.drops[reason] ?? 0) + 1;
+    if (reason === 'resource') this.resourceExhausted(rule.ruleId);
+  }
+
+  /**
+   * Out of descriptors (or buffers): logged at most once per interval, with
+   * how many more were suppressed, since a flood repeats it per attempt.
+   */
+  private resourceExhausted(ruleId: string): void {
+    const now = Date.now();
+    if (now - this.lastResourceLog < RESOURCE_LOG_INTERVAL_MS) {
+      this.suppressedResourceErrors++;
+      return;
+    }
+    this.logger.error(
+      { ruleId, suppressed: this.suppressedResourceErrors, intervalMs: RESOURCE_LOG_INTERVAL_MS, drops: this.global.drops.resource },
+      'out of file descriptors: refusing new sessions until some close',
+    );
+    this.lastResourceLog = now;
+    this.suppressedResourceErrors = 0;
   }
 
   *iterate(afterId?: string): Iterable<SessionInfo> {
