@@ -37,11 +37,11 @@ export class KernelSessions implements SessionStore, SessionHost {
       counters.sessionsOpened++;
       counters.sessionsActive++;
     }
-    this.deltas.push('open', session.info());
+    if (this.deltas.recording) this.deltas.push('open', session.info());
   }
 
   updated(session: SessionBase): void {
-    this.deltas.push('update', session.info());
+    if (this.deltas.recording) this.deltas.push('update', session.info());
   }
 
   closed(session: SessionBase, reason: CloseReason): void {
@@ -51,7 +51,7 @@ export class KernelSessions implements SessionStore, SessionHost {
       counters.sessionsClosed++;
       counters.sessionsActive--;
     }
-    this.deltas.push('close', session.info());
+    if (this.deltas.recording) this.deltas.push('close', session.info());
     this.logger.trace({ session: session.id, reason }, 'session closed');
     session.owner?.sessionClosed(session);
     if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
