@@ -7,6 +7,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateToken, hashToken, MIN_SECRET_LENGTH, parseToken } from '../auth/tokens.js';
 import { loadConfigFile } from '../config/load-file.js';
+import { WIRE_DRAIN_MODE } from '../config/wire.js';
+import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
 import { ConfigClient, type ConnectOptions } from './client.js';
 import { formatError, formatPlan, formatResult, type WireApplyResult, type WirePlan } from './format.js';
@@ -65,7 +67,16 @@ async function withClient(action: (client: ConfigClient) => Promise<void>): Prom
   }
 }
 
-async function applyFile(file: string, opts: { validateOnly: boolean; replaceAll?: boolean; expectedGeneration?: number; terminateRemoved?: boolean }): Promise<void> {
+interface ApplyOptions {
+  validateOnly: boolean;
+  replaceAll?: boolean;
+  expectedGeneration?: number;
+  terminateRemoved?: boolean;
+  drain?: DrainMode;
+  drainTimeoutMs?: number;
+}
+
+async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
   const config = await loadConfigFile(file);
   if (config.violations.length > 0) {
     console.error(`error: ${file} is not a valid configuration:`);
@@ -79,6 +90,8 @@ async function applyFile(file: string, opts: { validateOnly: boolean; replaceAll
     validate_only: opts.validateOnly,
     terminate_removed: opts.terminateRemoved ?? config.terminateRemoved,
   };
+  const drain = opts.drain ? { mode: opts.drain, timeoutMs: opts.drainTimeoutMs ?? 0 } : config.drain;
+  if (drain) request.drain = { mode: WIRE_DRAIN_MODE[drain.mode], timeout_ms: drain.timeoutMs };
   const expected = opts.expectedGeneration ?? config.expectedGeneration;
   if (expected !== undefined) request.expected_generation = expected;
   await withClient(async (client) => {
@@ -192,7 +205,13 @@ program
   .option('--replace-all', 'remove running tables not named in FILE')
   .option('--expected-generation <n>', 'apply only if the running generation is n', parseInteger)
   .option('--terminate-removed', 'close established connections of removed ports')
-  .action((file: string, opts: { replaceAll?: boolean; expectedGeneration?: number; terminateRemoved?: boolean }) =>
+  .addOption(
+    new Option('--drain <mode>', 'sessions of removed or retargeted rules: keep, terminate or drain (overrides the rules\' own)').choices(
+      Object.keys(WIRE_DRAIN_MODE),
+    ),
+  )
+  .option('--drain-timeout-ms <ms>', 'with --drain drain: close what is left after this long', parseInteger)
+  .action((file: string, opts: Omit<ApplyOptions, 'validateOnly'>) =>
     applyFile(file, { validateOnly: false, ...opts }),
   );
 

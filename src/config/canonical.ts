@@ -32,6 +32,21 @@ function computeCanonicalRule(rule: ForwardRule): string {
     rule.targetAddress,
     rule.targetPort,
     rule.weak,
+    rule.allow,
+    rule.deny,
+    rule.onFilterChange,
+    rule.proxyProtocol,
+    [
+      rule.limits.maxSessions,
+      rule.limits.sessionRate,
+      rule.limits.sessionBurst,
+      rule.limits.sourceRate,
+      rule.limits.sourceBurst,
+      rule.limits.maxUdpFlows,
+    ],
+    rule.udpIdleTimeoutMs,
+    rule.connectTimeoutMs,
+    [rule.drain.mode, rule.drain.timeoutMs],
   ]);
 }
 

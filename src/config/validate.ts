@@ -8,10 +8,11 @@
 import type { Capabilities, Feature } from '../dataplane/capabilities.js';
 import { supports, unsupportedReason } from '../dataplane/capabilities.js';
 import { parseAddress, type ParsedAddress } from './address.js';
-import { LIMIT_NAMES, type ForwardRule, type Limits, type PortRange, type Protocol, type Table, type Violation } from './model.js';
+import { LIMIT_NAMES, type DrainPolicy, type ForwardRule, type Limits, type PortRange, type Protocol, type Table, type Violation } from './model.js';
 import { tablePath, unparsedFields } from './parse.js';
 import { countPorts, mapTargetPort, portIntervals } from './ports.js';
 import { checkSelfProtection, type ReservedEndpoint, type RuleListener, type TargetingRule } from './self-protection.js';
+import { checkRequestDrain, checkRuleOptions, type OptionChecks } from './validate-options.js';
 
 export interface ValidationInput {
   /** Tables named in the request, in request order (parseTables output). */
@@ -100,6 +101,24 @@ function requireFeature(ctx: Context, feature: Feature, path: string, what: stri
   if (supports(ctx.caps, feature)) return;
   const reason = unsupportedReason(ctx.caps, feature) ?? 'not listed in its capabilities';
   fail(ctx, path, `${what} needs feature ${feature}, which the ${ctx.caps.backend} backend does not support: ${reason}`);
+}
+
+function optionChecks(ctx: Context): OptionChecks {
+  return {
+    fail: (path, message) => fail(ctx, path, message),
+    requireFeature: (feature, path, what) => requireFeature(ctx, feature, path, what),
+  };
+}
+
+/** Violations of an apply's own drain policy (paths relative to the request). */
+export function validateRequestDrain(
+  drain: DrainPolicy | undefined,
+  terminateRemoved: boolean,
+  capabilities: Capabilities,
+): Violation[] {
+  const ctx: Context = { caps: capabilities, out: [], parseAddress: memoParseAddress() };
+  checkRequestDrain(drain, terminateRemoved, optionChecks(ctx));
+  return ctx.out;
 }
 
 function formatRange(r: PortRange): string {
@@ -318,6 +337,8 @@ function checkRule(ctx: Context, rule: ForwardRule, path: string): CheckedRule {
       `binding ${describeListen(rule.listenAddress)} to interface "${rule.interface}"`,
     );
   }
+
+  checkRuleOptions(optionChecks(ctx), rule, path, known);
 
   return { intervals, listen: listenOk ? listen : undefined, comparable: listenOk && known('protocol') };
 }

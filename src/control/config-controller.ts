@@ -7,10 +7,10 @@
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { configDigest } from '../config/canonical.js';
-import type { ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
+import type { DrainPolicy, ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
 import { normalizeConfig } from '../config/normalize.js';
 import type { ReservedEndpoint } from '../config/self-protection.js';
-import { validateConfig } from '../config/validate.js';
+import { validateConfig, validateRequestDrain } from '../config/validate.js';
 import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
@@ -39,6 +39,12 @@ export interface ApplyRequest {
   expectedGeneration?: number;
   validateOnly?: boolean;
   terminateRemoved?: boolean;
+  /**
+   * Drain policy for every rule this apply removes or retargets, overriding
+   * the rules' own; absent: each rule's own. `terminateRemoved` is the same
+   * as `{mode: 'terminate'}`.
+   */
+  drain?: DrainPolicy;
   /** Who asked; recorded, never used for decisions here. */
   caller?: CallerIdentity;
 }
@@ -174,6 +180,7 @@ export class ConfigController {
         reserved: this.reserved,
         localAddresses: hostAddresses(),
       }),
+      ...validateRequestDrain(request.drain, request.terminateRemoved ?? false, this.options.dataplane.capabilities()),
     ];
     if (violations.some((v) => v.limit)) throw new LimitExceededError(violations);
     if (violations.length > 0) throw new InvalidConfigError(violations);
@@ -204,11 +211,14 @@ export class ConfigController {
     const nextGeneration = this.generation + 1;
     const sink = this.options.dataplane.configSink();
     const counters = assignCounters(desired, this.counters);
+    const drain: DrainPolicy | undefined =
+      request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
     const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config: desired,
       plan,
-      terminateRemoved: request.terminateRemoved ?? false,
+      terminateRemoved: drain?.mode === 'terminate',
+      ...(drain && { drain }),
       counterIds: counterIdsOf(counters),
     });
     if (!outcome.ok) {

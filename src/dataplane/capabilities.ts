@@ -16,7 +16,11 @@ export type Feature =
   | 'interface_binding'
   | 'link_local_scope'
   | 'terminate_removed'
-  | 'weak_rules';
+  | 'weak_rules'
+  | 'source_filters'
+  | 'proxy_protocol'
+  | 'session_limits'
+  | 'drain_policy';
 
 export interface UnsupportedFeature {
   feature: Feature;

@@ -4,6 +4,9 @@
  */
 import type { Capabilities } from './capabilities.js';
 import type { ConfigSink } from './config-sink.js';
+import type { SessionDeltaSource } from './session-deltas.js';
+import type { SessionStore } from './session-store.js';
+import type { Telemetry } from './telemetry.js';
 
 export interface RuntimeDataPlane {
   /** Backend name as reported in ApplyResult.backend, e.g. "kernel". */
@@ -18,4 +21,10 @@ export interface RuntimeDataPlane {
   teardown(): Promise<void>;
   capabilities(): Capabilities;
   configSink(): ConfigSink;
+  /** Live sessions: every TCP connection and UDP flow. */
+  sessions(): SessionStore;
+  /** Open/update/close stream of those sessions. */
+  sessionDeltas(): SessionDeltaSource;
+  /** Global, per-rule (by counter id) and drop counters. */
+  telemetry(): Telemetry;
 }

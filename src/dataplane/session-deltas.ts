@@ -16,6 +16,11 @@ export interface DrainResult {
   deltas: SessionDelta[];
   /** More deltas are waiting: call again. */
   truncated: boolean;
+  /**
+   * Deltas dropped since the previous drain because the backend's bounded
+   * buffer overflowed; when non-zero, re-read the SessionStore. Absent means 0.
+   */
+  lost?: number;
 }
 
 export interface SessionDeltaSource {

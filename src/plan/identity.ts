@@ -63,6 +63,10 @@ function rangesEqual(a: readonly PortRange[], b: readonly PortRange[]): boolean 
   return a.length === b.length && a.every((r, i) => rangeEqual(r, b[i] as PortRange));
 }
 
+function stringsEqual(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
 /** Proto field names that differ between two rules, in proto field order. */
 export function changedFields(a: ForwardRule, b: ForwardRule): string[] {
   const fields: string[] = [];
@@ -75,5 +79,13 @@ export function changedFields(a: ForwardRule, b: ForwardRule): string[] {
   if (a.targetAddress !== b.targetAddress) fields.push('target_address');
   if (a.targetPort !== b.targetPort) fields.push('target_port');
   if (a.weak !== b.weak) fields.push('weak');
+  if (!stringsEqual(a.allow, b.allow)) fields.push('allow');
+  if (!stringsEqual(a.deny, b.deny)) fields.push('deny');
+  if (a.onFilterChange !== b.onFilterChange) fields.push('on_filter_change');
+  if (a.proxyProtocol !== b.proxyProtocol) fields.push('proxy_protocol');
+  if (JSON.stringify(a.limits) !== JSON.stringify(b.limits)) fields.push('limits');
+  if (a.udpIdleTimeoutMs !== b.udpIdleTimeoutMs) fields.push('udp_idle_timeout_ms');
+  if (a.connectTimeoutMs !== b.connectTimeoutMs) fields.push('connect_timeout_ms');
+  if (a.drain.mode !== b.drain.mode || a.drain.timeoutMs !== b.drain.timeoutMs) fields.push('drain');
   return fields;
 }

@@ -3,7 +3,7 @@
  * wire form out. No logic beyond translation lives here.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { parseTables } from '../config/parse.js';
+import { parseTables, readRequestDrain } from '../config/parse.js';
 import { toWireTables } from '../config/wire.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { ControlLimits } from '../auth/control-limits.js';
@@ -19,6 +19,7 @@ interface WireApplyConfigRequest {
   _expected_generation?: string;
   validate_only?: boolean;
   terminate_removed?: boolean;
+  drain?: unknown;
 }
 
 /** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
@@ -49,9 +50,11 @@ export function configServiceHandlers(controller: ConfigController, options: Con
   return {
     ApplyConfig: unary<WireApplyConfigRequest>(async (req, call) => {
       const parsed = parseTables(req.tables ?? []);
+      const drain = readRequestDrain(req.drain ?? undefined, 'drain', parsed.violations);
       const response = await controller.apply({
         tables: parsed.tables,
         parseViolations: parsed.violations,
+        ...(drain && { drain }),
         replaceAll: req.replace_all ?? false,
         expectedGeneration: expectedGeneration(req),
         validateOnly: req.validate_only ?? false,

@@ -33,14 +33,18 @@ export async function tempStateDir(): Promise<string> {
 /**
  * `tcpPort`: the daemon serves TCP (`--listen` in extraArgs) on 127.0.0.1:tcpPort; wait for that instead of the socket.
  * `compiled`: run dist/ (what `npm start` runs) instead of the sources.
+ * `prefix` runs the daemon through a launcher, e.g. `['prlimit', '--nofile=96:96', '--']`
+ * to start it with a lower fd limit.
  */
 export async function startDaemon(
   stateDir: string,
   extraArgs: string[] = [],
-  options: { tcpPort?: number; compiled?: boolean } = {},
+  options: { tcpPort?: number; compiled?: boolean; prefix?: string[] } = {},
 ): Promise<DaemonProcess> {
   const entry = options.compiled ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN];
-  const child = spawn(process.execPath, [...entry, '--state-dir', stateDir, 'serve', ...extraArgs], {
+  const argv = [process.execPath, ...entry, '--state-dir', stateDir, 'serve', ...extraArgs];
+  const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(command, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

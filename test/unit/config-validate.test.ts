@@ -3,7 +3,7 @@ import { loadSync, type ServiceDefinition } from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { listenAddressesOverlap } from '../../src/config/address.js';
-import { DEFAULT_LIMITS, type ForwardRule, type Limits, type Table, type Violation } from '../../src/config/model.js';
+import { defaultRuleOptions, DEFAULT_LIMITS, type ForwardRule, type Limits, type Table, type Violation } from '../../src/config/model.js';
 import { parseTables } from '../../src/config/parse.js';
 import { iteratePorts, portIntervals } from '../../src/config/ports.js';
 import { validateConfig, type ValidationInput } from '../../src/config/validate.js';
@@ -37,6 +37,7 @@ function rule(overrides: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '192.0.2.1',
     targetPort: 0,
     weak: false,
+    ...defaultRuleOptions(),
     ...overrides,
   };
 }
@@ -195,8 +196,20 @@ describe('validateConfig: addresses and scoping', () => {
 
 describe('validateConfig: capabilities', () => {
   it('reports unsupported features with the backend and its reason', () => {
-    expect(validateRule({ protocol: 'udp' })).toEqual([
-      at('tables[web].rules[0].protocol', 'protocol udp needs feature udp, which the fixture backend does not support: not yet'),
+    const tcpOnly: Capabilities = {
+      backend: 'tcp-only',
+      supported: FIXTURE_CAPABILITIES.supported.filter((f) => f !== 'udp' && f !== 'source_filters'),
+      unsupported: [
+        { feature: 'udp', reason: 'not yet' },
+        { feature: 'source_filters', reason: 'no filters' },
+      ],
+    };
+    expect(validate([{ name: 'web', rules: [rule({ protocol: 'udp', allow: ['10.0.0.0/8'] })] }], { capabilities: tcpOnly })).toEqual([
+      at('tables[web].rules[0].protocol', 'protocol udp needs feature udp, which the tcp-only backend does not support: not yet'),
+      at(
+        'tables[web].rules[0].allow',
+        'a source filter needs feature source_filters, which the tcp-only backend does not support: no filters',
+      ),
     ]);
     expect(validateRule({ interface: 'lo' })).toEqual([
       at(

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ForwardingConfig, ForwardRule, Table } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import type { SinkApplyOutcome } from '../../src/dataplane/config-sink.js';
 import { createKernelDataPlane, KernelDataPlane } from '../../src/dataplane/kernel/index.js';
@@ -25,7 +25,7 @@ const PORTS_LOW = 30000;
 const PORTS_HIGH = 32700;
 
 function tcp(name: string, listenAddress: string, first: number, last: number, targetAddress: string, targetPort: number, weak = false): ForwardRule {
-  return { name, protocol: 'tcp', listenAddress, interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak };
+  return { name, protocol: 'tcp', listenAddress, interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak, ...defaultRuleOptions() };
 }
 
 const key = (listenAddress: string, port: number): string => listenerKey({ protocol: 'tcp', listenAddress, port });
@@ -393,7 +393,7 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding', 'udp']);
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding']);
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');
   });

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { listenAddressesOverlap } from '../../src/config/address.js';
 import { configDigest } from '../../src/config/canonical.js';
-import type { ForwardingConfig, ForwardRule, Protocol } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Protocol } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { applyPlan, applyPortPlan } from '../../src/plan/apply-plan.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
@@ -129,6 +129,7 @@ function toRule(s: Spec): ForwardRule {
     targetAddress: s.targetAddress,
     targetPort: s.targetPort,
     weak: s.weak,
+    ...defaultRuleOptions(),
   };
 }
 

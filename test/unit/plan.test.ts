@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { configDigest } from '../../src/config/canonical.js';
-import type { ForwardingConfig, ForwardRule, Table } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { applyPlan, applyPortPlan } from '../../src/plan/apply-plan.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
@@ -24,6 +24,7 @@ function rule(over: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '10.0.0.1',
     targetPort: 0,
     weak: false,
+    ...defaultRuleOptions(),
     ...over,
   };
 }
@@ -95,6 +96,7 @@ describe('rule identity', () => {
       targetAddress: '::1',
       targetPort: 5,
       weak: true,
+      ...defaultRuleOptions(),
     };
     expect(changedFields(a, b)).toEqual([
       'name',

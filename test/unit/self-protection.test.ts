@@ -2,7 +2,7 @@
  * Validation keeps rules off the daemon's own sockets and out of loops.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, type ForwardRule, type Table } from '../../src/config/model.js';
+import { DEFAULT_LIMITS, defaultRuleOptions, type ForwardRule, type Table } from '../../src/config/model.js';
 import type { ReservedEndpoint } from '../../src/config/self-protection.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { FIXTURE_CAPABILITIES } from '../fixtures/invalid-configs.js';
@@ -18,6 +18,7 @@ function rule(overrides: Partial<ForwardRule>): ForwardRule {
     targetAddress: '127.0.0.1',
     targetPort: 9000,
     weak: false,
+    ...defaultRuleOptions(),
     ...overrides,
   };
 }

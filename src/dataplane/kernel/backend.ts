@@ -1,28 +1,40 @@
 /**
- * KernelDataPlane: TCP forwarding with real OS sockets, one listening socket
- * per (protocol, listen address, port) and one upstream socket per accepted
- * connection. Plans execute with socket continuity (see listener-table.ts).
+ * KernelDataPlane: TCP and UDP forwarding with real OS sockets, one listening
+ * socket per (protocol, listen address, port), one upstream socket per TCP
+ * connection or UDP flow. Plans execute with socket continuity (see
+ * listener-table.ts); sessions and counters are exposed through the neutral
+ * SessionStore, SessionDeltaSource and Telemetry contracts.
  */
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
 import type { RuntimeDataPlane } from '../runtime.js';
+import type { SessionDeltaSource } from '../session-deltas.js';
+import type { SessionStore } from '../session-store.js';
+import type { RuleCounters, Telemetry, TrafficCounters } from '../telemetry.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
+import { KernelSessions } from './sessions.js';
 
 export interface KernelDataPlaneOptions {
   logger?: Logger;
 }
 
-export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
+function copyCounters<T extends TrafficCounters>(counters: T): T {
+  return { ...counters, drops: { ...counters.drops } };
+}
+
+export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry {
   readonly name = KERNEL_BACKEND_NAME;
   private readonly logger: Logger;
+  private readonly store: KernelSessions;
   private readonly table: ListenerTable;
   private stopped = false;
 
   constructor(options: KernelDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
-    this.table = new ListenerTable(this.logger);
+    this.store = new KernelSessions(this.logger);
+    this.table = new ListenerTable(this.logger, this.store);
   }
 
   async start(): Promise<void> {
@@ -36,7 +48,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
     const graceOver = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
-    await Promise.race([this.table.whenIdle(), graceOver]);
+    await Promise.race([this.store.whenIdle(), graceOver]);
     clearTimeout(timer);
     this.table.destroyConnections();
   }
@@ -55,9 +67,30 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
     return this;
   }
 
+  sessions(): SessionStore {
+    return this.store;
+  }
+
+  sessionDeltas(): SessionDeltaSource {
+    return this.store.deltas;
+  }
+
+  telemetry(): Telemetry {
+    return this;
+  }
+
+  global(): TrafficCounters {
+    return copyCounters(this.store.global);
+  }
+
+  /** Counters of every committed rule, under its current counter id. */
+  rules(): RuleCounters[] {
+    return [...this.table.ruleRuntimes()].map((rule) => copyCounters(rule.counters));
+  }
+
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('kernel dataplane is stopped');
-    return this.table.apply(request.plan, request.terminateRemoved);
+    return this.table.apply(request);
   }
 
   /** The fd of the listening socket for `key`, to prove a socket survived an apply. */
@@ -65,7 +98,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
     return this.table.listeningFd(key);
   }
 
-  /** Established connections, including those of ports already closed. */
+  /** Open sessions, including those of ports already closed. */
   connectionCount(filter?: ConnectionFilter): number {
     return this.table.connectionCount(filter);
   }

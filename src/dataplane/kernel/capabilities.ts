@@ -11,6 +11,7 @@ export function kernelCapabilities(): Capabilities {
     backend: KERNEL_BACKEND_NAME,
     supported: [
       'tcp',
+      'udp',
       'ipv4',
       'ipv6',
       'dual_stack',
@@ -19,9 +20,12 @@ export function kernelCapabilities(): Capabilities {
       'link_local_scope',
       'terminate_removed',
       'weak_rules',
+      'source_filters',
+      'proxy_protocol',
+      'session_limits',
+      'drain_policy',
     ],
     unsupported: [
-      { feature: 'udp', reason: 'UDP forwarding is not implemented by the kernel backend yet' },
       {
         feature: 'interface_binding',
         reason: 'Node.js cannot set SO_BINDTODEVICE; an interface scopes only a link-local listen address',
