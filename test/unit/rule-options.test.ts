@@ -41,6 +41,8 @@ const wireRule = (over: Record<string, unknown> = {}) => ({
   listen_address: '127.0.0.1',
   ports: { first: 8080 },
   target_address: '127.0.0.1',
+  // Not 8080: forwarding 127.0.0.1:8080 to itself is a loop, rejected on its own.
+  target_port: 19000,
   ...over,
 });
 
