@@ -4,7 +4,9 @@
  *   (b) one rule of that table changed (retargeted, and resized).
  * Reports both, the ratio b/a (goal <= 1/100) and the daemon's peak RSS.
  *
- *   npm run bench            (or: npx tsx bench/apply-latency.ts [--rounds N])
+ *   npm run bench   (builds, then: npx tsx bench/apply-latency.ts [--rounds N])
+ *
+ * The daemon runs compiled (dist/), as `npm start` runs it.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
   let rss = 0;
   for (let round = 0; round < rounds; round++) {
     const stateDir = await tempStateDir();
-    const daemon = await startDaemon(stateDir, ['--log-level', 'warn']);
+    const daemon = await startDaemon(stateDir, ['--log-level', 'warn'], { compiled: true });
     const client = new ServiceClient('ConfigService', daemon.target);
     try {
       let t = performance.now();

@@ -11,7 +11,7 @@
  *   npm run bench:userspace   (node --expose-gc --max-old-space-size=8192 --import tsx bench/userspace.ts)
  */
 import { normalizeConfig } from '../src/config/normalize.js';
-import type { ForwardRule, ForwardingConfig } from '../src/config/model.js';
+import { defaultRuleOptions, type ForwardRule, type ForwardingConfig } from '../src/config/model.js';
 import { computePlan } from '../src/plan/compute-plan.js';
 import { ruleId } from '../src/plan/identity.js';
 import { UserspaceDataPlane } from '../src/dataplane/userspace/index.js';
@@ -31,7 +31,7 @@ function rule(i: number, target: string): ForwardRule {
     targetAddress: target,
     targetPort: 80,
     weak: false,
-    snatAddress: '',
+    ...defaultRuleOptions(),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * A ConfigService client for the CLI: the daemon's UNIX socket by default,
- * or a TCP address. Calls are promisified and carry a deadline.
+ * or a TCP address (with TLS and a client certificate when given). Calls are
+ * promisified, carry a deadline and, when given, a bearer token.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../server/api-definition.js';
@@ -12,6 +14,17 @@ export interface ConnectOptions {
   socket?: string;
   address?: string;
   timeoutMs: number;
+  /** `<id>.<secret>`, sent as `authorization: Bearer`. */
+  token?: string;
+  /** TLS: CA bundle that verifies the daemon; with cert and key, a client certificate. */
+  tls?: { ca: string; cert?: string; key?: string };
+}
+
+function channelCredentials(tls: ConnectOptions['tls']): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  if (Boolean(tls.cert) !== Boolean(tls.key)) throw new Error('a client certificate needs both --cert and --key');
+  const read = (path: string): Buffer => readFileSync(path);
+  return grpc.credentials.createSsl(read(tls.ca), tls.key ? read(tls.key) : null, tls.cert ? read(tls.cert) : null);
 }
 
 export function daemonTarget(options: Pick<ConnectOptions, 'stateDir' | 'socket' | 'address'>): string {
@@ -24,14 +37,16 @@ export class ConfigClient {
 
   constructor(private readonly options: ConnectOptions) {
     const Ctor = serviceClient('ConfigService');
-    this.client = new Ctor(daemonTarget(options), grpc.credentials.createInsecure());
+    this.client = new Ctor(daemonTarget(options), channelCredentials(options.tls));
   }
 
   call<T>(method: string, request: object): Promise<T> {
     const fn = (this.client as unknown as Record<string, grpc.requestCallback<T> & ((...args: unknown[]) => void)>)[method];
     if (!fn) throw new Error(`ConfigService has no method ${method}`);
     return new Promise((resolve, reject) => {
-      fn.call(this.client, request, { deadline: Date.now() + this.options.timeoutMs }, (err: grpc.ServiceError | null, res: T) =>
+      const metadata = new grpc.Metadata();
+      if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+      fn.call(this.client, request, metadata, { deadline: Date.now() + this.options.timeoutMs }, (err: grpc.ServiceError | null, res: T) =>
         err ? reject(err) : resolve(res),
       );
     });

@@ -5,7 +5,11 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_NAMES } from '../backends.js';
+import { generateToken, hashToken, MIN_SECRET_LENGTH, parseToken } from '../auth/tokens.js';
 import { loadConfigFile } from '../config/load-file.js';
+import { WIRE_DRAIN_MODE } from '../config/wire.js';
+import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
 import { ConfigClient, type ConnectOptions } from './client.js';
 import { formatError, formatPlan, formatResult, type WireApplyResult, type WirePlan } from './format.js';
@@ -16,7 +20,11 @@ const program = new Command('portplane')
   .option('--state-dir <dir>', 'state directory (committed tables, control socket)', './.portplane')
   .option('--socket <path>', 'control socket (default <state-dir>/portplane.sock)')
   .option('--address <host:port>', 'talk to a daemon listening on TCP instead of the socket')
-  .option('--timeout <ms>', 'deadline of each call', parseInteger, 30_000);
+  .option('--timeout <ms>', 'deadline of each call', parseInteger, 30_000)
+  .option('--token <id.secret>', 'bearer token to present (default: $PORTPLANE_TOKEN)')
+  .option('--ca <file>', 'TLS: CA bundle that verifies the daemon (with --address)')
+  .option('--cert <file>', 'TLS: client certificate (with --ca)')
+  .option('--key <file>', 'TLS: client private key (with --ca)');
 
 function parseInteger(value: string): number {
   const n = Number(value);
@@ -25,8 +33,25 @@ function parseInteger(value: string): number {
 }
 
 function connectOptions(): ConnectOptions {
-  const o = program.opts<{ stateDir: string; socket?: string; address?: string; timeout: number }>();
-  return { stateDir: o.stateDir, socket: o.socket, address: o.address, timeoutMs: o.timeout };
+  const o = program.opts<{
+    stateDir: string;
+    socket?: string;
+    address?: string;
+    timeout: number;
+    token?: string;
+    ca?: string;
+    cert?: string;
+    key?: string;
+  }>();
+  if ((o.cert || o.key) && !o.ca) throw new Error('--cert and --key need --ca (TLS)');
+  return {
+    stateDir: o.stateDir,
+    socket: o.socket,
+    address: o.address,
+    timeoutMs: o.timeout,
+    token: o.token ?? (process.env.PORTPLANE_TOKEN || undefined),
+    tls: o.ca ? { ca: o.ca, cert: o.cert, key: o.key } : undefined,
+  };
 }
 
 /** Runs one client action; gRPC errors are printed with their details and exit 1. */
@@ -43,7 +68,16 @@ async function withClient(action: (client: ConfigClient) => Promise<void>): Prom
   }
 }
 
-async function applyFile(file: string, opts: { validateOnly: boolean; replaceAll?: boolean; expectedGeneration?: number; terminateRemoved?: boolean }): Promise<void> {
+interface ApplyOptions {
+  validateOnly: boolean;
+  replaceAll?: boolean;
+  expectedGeneration?: number;
+  terminateRemoved?: boolean;
+  drain?: DrainMode;
+  drainTimeoutMs?: number;
+}
+
+async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
   const config = await loadConfigFile(file);
   if (config.violations.length > 0) {
     console.error(`error: ${file} is not a valid configuration:`);
@@ -57,6 +91,8 @@ async function applyFile(file: string, opts: { validateOnly: boolean; replaceAll
     validate_only: opts.validateOnly,
     terminate_removed: opts.terminateRemoved ?? config.terminateRemoved,
   };
+  const drain = opts.drain ? { mode: opts.drain, timeoutMs: opts.drainTimeoutMs ?? 0 } : config.drain;
+  if (drain) request.drain = { mode: WIRE_DRAIN_MODE[drain.mode], timeout_ms: drain.timeoutMs };
   const expected = opts.expectedGeneration ?? config.expectedGeneration;
   if (expected !== undefined) request.expected_generation = expected;
   await withClient(async (client) => {
@@ -66,15 +102,101 @@ async function applyFile(file: string, opts: { validateOnly: boolean; replaceAll
   });
 }
 
+function parsePositive(value: string): number {
+  const n = parseInteger(value);
+  if (n === 0) throw new InvalidArgumentError('must be at least 1');
+  return n;
+}
+
+function parseRate(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a non-negative number`);
+  return n;
+}
+
+interface ServeFlags {
+  listen?: string;
+  backend: string;
+  graceMs: number;
+  logLevel: string;
+  socketGroup?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  authPolicy?: string;
+  maxTables?: number;
+  maxRulesPerTable?: number;
+  maxRules?: number;
+  maxPorts?: number;
+  maxMessageBytes?: number;
+  maxStreamsPerCaller?: number;
+  applyRate?: number;
+  applyBurst?: number;
+}
+
+/** Only the flags given, so the defaults of model.ts and control-limits.ts fill the rest. */
+function given<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 program
   .command('serve')
   .description('run the daemon')
-  .option('--listen <host:port>', 'serve gRPC on TCP instead of the UNIX socket')
-  .addOption(new Option('--backend <name>', 'dataplane backend').choices(['kernel', 'userspace']).default('kernel'))
+  .option('--listen <host:port>', 'serve gRPC on TCP instead of the UNIX socket (not on loopback: needs TLS)')
+  .option('--socket-group <group>', 'group (name or gid) that may use the UNIX socket too: socket mode 0660')
+  .option('--tls-cert <file>', 'TLS certificate chain (PEM) of the TCP listener')
+  .option('--tls-key <file>', 'TLS private key (PEM) of the TCP listener')
+  .option('--tls-client-ca <file>', 'CA bundle (PEM) client certificates must chain to: mutual TLS')
+  .option('--auth-policy <file>', 'YAML policy mapping callers to roles (default: only this uid, as admin)')
+  .option('--max-tables <n>', 'most tables a configuration may hold', parsePositive)
+  .option('--max-rules-per-table <n>', 'most rules one table may hold', parsePositive)
+  .option('--max-rules <n>', 'most rules a configuration may hold', parsePositive)
+  .option('--max-ports <n>', 'most forwarded ports a configuration may hold', parsePositive)
+  .option('--max-message-bytes <n>', 'largest request message', parsePositive)
+  .option('--max-streams-per-caller <n>', 'calls one caller may have open at once', parsePositive)
+  .option('--apply-rate <per-second>', 'sustained applies per second per caller', parseRate)
+  .option('--apply-burst <n>', 'applies per caller in a burst', parsePositive)
+  .addOption(new Option('--backend <name>', 'dataplane backend').choices([...BACKEND_NAMES]).default('kernel'))
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (opts: { listen?: string; backend: string; graceMs: number; logLevel: string }) => {
-    await serve({ stateDir: program.opts<{ stateDir: string }>().stateDir, ...opts });
+  .action(async (opts: ServeFlags) => {
+    await serve({
+      stateDir: program.opts<{ stateDir: string }>().stateDir,
+      ...opts,
+      limits: given({ maxTables: opts.maxTables, maxRulesPerTable: opts.maxRulesPerTable, maxRules: opts.maxRules, maxPorts: opts.maxPorts }),
+      controlLimits: given({
+        maxMessageBytes: opts.maxMessageBytes,
+        maxStreamsPerCaller: opts.maxStreamsPerCaller,
+        applyRatePerSecond: opts.applyRate,
+        applyBurst: opts.applyBurst,
+      }),
+    });
+  });
+
+program
+  .command('hash-token')
+  .description('make a bearer token for ID and print it with the policy entries that admit it (only the hash is stored)')
+  .argument('<id>', 'token id: letters, digits, "_" or "-"')
+  .addOption(new Option('--role <role>', 'role of the printed grant').choices(['reader', 'operator', 'admin']).default('reader'))
+  .option('--tables <patterns>', 'comma-separated table-name patterns the grant is scoped to')
+  .option('--stdin', 'hash the token read from standard input instead of making one')
+  .action(async (id: string, opts: { role: string; tables?: string; stdin?: boolean }) => {
+    let token: string;
+    if (opts.stdin) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      token = Buffer.concat(chunks).toString('utf8').trim();
+      const parsed = parseToken(token);
+      if (!parsed || parsed.id !== id) throw new Error(`the token on standard input must be "${id}.<secret>"`);
+      if (token.length - id.length - 1 < MIN_SECRET_LENGTH) {
+        throw new Error(`the secret must have at least ${MIN_SECRET_LENGTH} characters; let hash-token make one`);
+      }
+    } else {
+      token = generateToken(id);
+      console.log(`# the token; give it to the client (authorization: Bearer <token>), it is not stored anywhere:\n${token}`);
+    }
+    const tables = opts.tables ? `\n    tables: [${opts.tables.split(',').map((t) => JSON.stringify(t.trim())).join(', ')}]` : '';
+    console.log(`# policy file entries:\ntokens:\n  ${id}: ${hashToken(token)}\ngrants:\n  - token: ${id}\n    role: ${opts.role}${tables}`);
   });
 
 program
@@ -84,7 +206,13 @@ program
   .option('--replace-all', 'remove running tables not named in FILE')
   .option('--expected-generation <n>', 'apply only if the running generation is n', parseInteger)
   .option('--terminate-removed', 'close established connections of removed ports')
-  .action((file: string, opts: { replaceAll?: boolean; expectedGeneration?: number; terminateRemoved?: boolean }) =>
+  .addOption(
+    new Option('--drain <mode>', 'sessions of removed or retargeted rules: keep, terminate or drain (overrides the rules\' own)').choices(
+      Object.keys(WIRE_DRAIN_MODE),
+    ),
+  )
+  .option('--drain-timeout-ms <ms>', 'with --drain drain: close what is left after this long', parseInteger)
+  .action((file: string, opts: Omit<ApplyOptions, 'validateOnly'>) =>
     applyFile(file, { validateOnly: false, ...opts }),
   );
 

@@ -1,10 +1,14 @@
 /**
  * `portplane serve`: the daemon process.
  */
+import { readFile } from 'node:fs/promises';
 import { pino, type Level } from 'pino';
+import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limits.js';
+import { loadPolicyFile } from '../auth/policy.js';
 import { BACKEND_NAMES, createDataPlane, type BackendName } from '../backends.js';
-import { DEFAULT_LIMITS } from '../config/model.js';
+import { DEFAULT_LIMITS, type Limits } from '../config/model.js';
 import { Daemon } from '../server/daemon.js';
+import type { TlsFiles } from '../server/transport-security.js';
 
 export interface ServeOptions {
   stateDir: string;
@@ -12,6 +16,31 @@ export interface ServeOptions {
   backend: string;
   graceMs: number;
   logLevel: string;
+  socketGroup?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  authPolicy?: string;
+  limits?: Partial<Limits>;
+  controlLimits?: Partial<ControlLimits>;
+}
+
+/** A group name (from /etc/group) or number. */
+async function resolveGroup(group: string): Promise<number> {
+  if (/^\d+$/.test(group)) return Number(group);
+  const entries = await readFile('/etc/group', 'utf8').catch(() => '');
+  for (const line of entries.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined) return Number(gid);
+  }
+  throw new Error(`--socket-group ${JSON.stringify(group)}: no such group in /etc/group`);
+}
+
+function tlsFiles(options: ServeOptions): TlsFiles | undefined {
+  const { tlsCert: cert, tlsKey: key, tlsClientCa: clientCa } = options;
+  if (!cert && !key && !clientCa) return undefined;
+  if (!cert || !key) throw new Error('TLS needs both --tls-cert and --tls-key');
+  return { cert, key, clientCa };
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -19,12 +48,19 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (!(BACKEND_NAMES as readonly string[]).includes(options.backend)) {
     throw new Error(`unknown backend ${JSON.stringify(options.backend)}; choose one of ${BACKEND_NAMES.join(', ')}`);
   }
+  const tls = tlsFiles(options);
+  const policy = options.authPolicy ? await loadPolicyFile(options.authPolicy) : undefined;
+  const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   const dataplane = createDataPlane(options.backend as BackendName, { logger });
   const daemon = await Daemon.start({
     stateDir: options.stateDir,
     listen: options.listen,
+    socketGroup,
+    tls,
+    policy,
+    controlLimits: { ...DEFAULT_CONTROL_LIMITS, ...options.controlLimits },
     dataplane,
-    limits: DEFAULT_LIMITS,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: options.graceMs,
   });

@@ -16,8 +16,21 @@ export interface ParsedAddress {
   isMulticast: boolean;
 }
 
+// A configuration names few distinct addresses but asks about each of them
+// for every rule; parsing is pure, so results are shared (frozen).
+const PARSE_CACHE_LIMIT = 4096;
+const parseCache = new Map<string, ParsedAddress | undefined>();
+
 /** Parses an IP literal (IPv6 may carry `%zone`); undefined if it is not one. */
-export function parseAddress(text: string): ParsedAddress | undefined {
+export function parseAddress(text: string): Readonly<ParsedAddress> | undefined {
+  if (parseCache.has(text)) return parseCache.get(text);
+  const parsed = parseAddressUncached(text);
+  if (parseCache.size >= PARSE_CACHE_LIMIT) parseCache.clear();
+  parseCache.set(text, parsed && Object.freeze(parsed));
+  return parsed;
+}
+
+function parseAddressUncached(text: string): ParsedAddress | undefined {
   const pct = text.indexOf('%');
   const bare = pct >= 0 ? text.slice(0, pct) : text;
   const zone = pct >= 0 ? text.slice(pct + 1) : '';

@@ -6,8 +6,22 @@
 import { createHash } from 'node:crypto';
 import type { ForwardingConfig, ForwardRule } from './model.js';
 
+// Model rules are never mutated after parsing, and one apply asks for the
+// same rule's canonical text in normalisation, planning, counter assignment
+// and the digest; running rules are asked again on every later apply.
+const canonicalCache = new WeakMap<ForwardRule, string>();
+
 /** Canonical JSON of one rule's content, name included. */
 export function canonicalRule(rule: ForwardRule): string {
+  let text = canonicalCache.get(rule);
+  if (text === undefined) {
+    text = computeCanonicalRule(rule);
+    canonicalCache.set(rule, text);
+  }
+  return text;
+}
+
+function computeCanonicalRule(rule: ForwardRule): string {
   return JSON.stringify([
     rule.name,
     rule.protocol,
@@ -18,6 +32,21 @@ export function canonicalRule(rule: ForwardRule): string {
     rule.targetAddress,
     rule.targetPort,
     rule.weak,
+    rule.allow,
+    rule.deny,
+    rule.onFilterChange,
+    rule.proxyProtocol,
+    [
+      rule.limits.maxSessions,
+      rule.limits.sessionRate,
+      rule.limits.sessionBurst,
+      rule.limits.sourceRate,
+      rule.limits.sourceBurst,
+      rule.limits.maxUdpFlows,
+    ],
+    rule.udpIdleTimeoutMs,
+    rule.connectTimeoutMs,
+    [rule.drain.mode, rule.drain.timeoutMs],
     // Appended only when set, so digests of configurations without SNAT stay what they were.
     ...(rule.snatAddress === '' ? [] : [rule.snatAddress]),
   ]);

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
-import type { Table, Violation } from './model.js';
-import { checkKnownFields, describeValue, field, isFields, parseTables, readBoolean } from './parse.js';
+import type { DrainPolicy, Table, Violation } from './model.js';
+import { checkKnownFields, describeValue, field, isFields, parseTables, readBoolean, readRequestDrain } from './parse.js';
 
 export interface ConfigFile {
   tables: Table[];
@@ -16,9 +16,11 @@ export interface ConfigFile {
   expectedGeneration?: number;
   validateOnly: boolean;
   terminateRemoved: boolean;
+  /** The apply's drain policy (`drain: {mode: drain, timeout_ms: 5000}`), when the file sets one. */
+  drain?: DrainPolicy;
 }
 
-const TOP_LEVEL_FIELDS = ['tables', 'replace_all', 'expected_generation', 'validate_only', 'terminate_removed'];
+const TOP_LEVEL_FIELDS = ['tables', 'replace_all', 'expected_generation', 'validate_only', 'terminate_removed', 'drain'];
 
 function rejected(violations: Violation[]): ConfigFile {
   return { tables: [], violations, replaceAll: false, validateOnly: false, terminateRemoved: false };
@@ -68,7 +70,9 @@ export function parseConfigText(text: string, sourceName: string): ConfigFile {
   const parsed = parseTables(field(root, 'tables') ?? [], 'tables');
   violations.push(...parsed.violations);
   const expectedGeneration = readGeneration(field(root, 'expected_generation'), violations);
+  const drain = readRequestDrain(field(root, 'drain'), 'drain', violations);
   return {
+    ...(drain && { drain }),
     tables: parsed.tables,
     violations,
     replaceAll: readBoolean(root, 'replace_all', '', violations) ?? false,

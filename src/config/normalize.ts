@@ -6,7 +6,13 @@
  */
 import { canonicalAddress, parseAddress } from './address.js';
 import { canonicalRule } from './canonical.js';
-import type { ForwardingConfig, ForwardRule, PortRange, Table } from './model.js';
+import { canonicalCidr } from './cidr.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type PortRange, type Table } from './model.js';
+
+/** Canonical CIDRs, sorted and without duplicates: filter lists are sets. */
+function normalizeFilter(list: readonly string[] | undefined): string[] {
+  return [...new Set((list ?? []).map(canonicalCidr))].sort();
+}
 
 /**
  * A link-local address scoped by the rule's `interface` carries that scope as
@@ -18,7 +24,12 @@ function scoped(address: string, iface: string): string {
   return parsed?.family === 6 && parsed.isLinkLocal ? `${address}%${iface}` : address;
 }
 
+/**
+ * Also completes a rule stored before the per-rule options existed (an old
+ * state file), so every layer below sees complete rules.
+ */
 export function normalizeRule(rule: ForwardRule): ForwardRule {
+  const defaults = defaultRuleOptions();
   const exclude = rule.exclude
     .map((r): PortRange => ({ first: r.first, last: r.last }))
     .sort((a, b) => a.first - b.first || a.last - b.last);
@@ -32,7 +43,15 @@ export function normalizeRule(rule: ForwardRule): ForwardRule {
     targetAddress: scoped(canonicalAddress(rule.targetAddress), rule.interface),
     targetPort: rule.targetPort,
     weak: rule.weak,
-    snatAddress: canonicalAddress(rule.snatAddress),
+    allow: normalizeFilter(rule.allow),
+    deny: normalizeFilter(rule.deny),
+    onFilterChange: rule.onFilterChange ?? defaults.onFilterChange,
+    proxyProtocol: rule.proxyProtocol ?? defaults.proxyProtocol,
+    limits: { ...defaults.limits, ...rule.limits },
+    udpIdleTimeoutMs: rule.udpIdleTimeoutMs ?? defaults.udpIdleTimeoutMs,
+    connectTimeoutMs: rule.connectTimeoutMs ?? defaults.connectTimeoutMs,
+    drain: { ...(rule.drain ?? defaults.drain) },
+    snatAddress: canonicalAddress(rule.snatAddress ?? defaults.snatAddress),
   };
 }
 

@@ -11,9 +11,19 @@
  * check that depends on it: callers may validate what parsing returned and
  * report both lists together without duplicates or follow-up noise.
  */
-import type { ForwardRule, PortRange, Protocol, Table, Violation } from './model.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  defaultRuleOptions,
+  type DrainPolicy,
+  type ForwardRule,
+  type PortRange,
+  type Protocol,
+  type RuleLimits,
+  type Table,
+  type Violation,
+} from './model.js';
 import { parseCompactPorts, type CompactPorts } from './ports.js';
-import { WIRE_PROTOCOLS } from './wire.js';
+import { WIRE_DRAIN_MODE, WIRE_ON_FILTER_CHANGE, WIRE_PROTOCOLS, WIRE_PROXY_PROTOCOL } from './wire.js';
 
 export interface ParsedTables {
   tables: Table[];
@@ -33,9 +43,27 @@ const RULE_FIELDS = [
   'target_address',
   'target_port',
   'weak',
+  'allow',
+  'deny',
+  'on_filter_change',
+  'proxy_protocol',
+  'limits',
+  'udp_idle_timeout_ms',
+  'connect_timeout_ms',
+  'drain',
   'snat_address',
 ];
 const RANGE_FIELDS = ['first', 'last'];
+/** RuleLimits wire field -> model field. */
+const LIMIT_FIELDS: ReadonlyArray<readonly [string, keyof RuleLimits]> = [
+  ['max_sessions', 'maxSessions'],
+  ['session_rate', 'sessionRate'],
+  ['session_burst', 'sessionBurst'],
+  ['source_rate', 'sourceRate'],
+  ['source_burst', 'sourceBurst'],
+  ['max_udp_flows', 'maxUdpFlows'],
+];
+const DRAIN_FIELDS = ['mode', 'timeout_ms'];
 
 /** Wire enum names, plus the spellings a hand-written file is likely to use. */
 const PROTOCOLS = new Map<unknown, Protocol>([
@@ -46,6 +74,28 @@ const PROTOCOLS = new Map<unknown, Protocol>([
   ['udp', 'udp'],
   ['UDP', 'udp'],
 ]);
+
+/**
+ * An enum read from its wire names (`PREFIX_VALUE`) or, in a file, the bare
+ * value in either case; the UNSPECIFIED value and absence mean `fallback`.
+ */
+function enumReader<T extends string>(wire: Readonly<Record<T, string>>, prefix: string) {
+  const names = new Map<unknown, T>();
+  for (const [value, wireName] of Object.entries(wire) as [T, string][]) {
+    names.set(wireName, value);
+    names.set(value, value);
+    names.set(value.toUpperCase(), value);
+  }
+  const allowed = Object.values<string>(wire).join(', ');
+  return (value: unknown, fallback: T, path: string, out: Violation[]): T | undefined => {
+    if (value === undefined || value === `${prefix}_UNSPECIFIED`) return fallback;
+    return names.get(value) ?? fail(out, path, `unknown value ${describeValue(value)}: use ${allowed}`);
+  };
+}
+
+const readOnFilterChange = enumReader(WIRE_ON_FILTER_CHANGE, 'ON_FILTER_CHANGE');
+const readProxyProtocol = enumReader(WIRE_PROXY_PROTOCOL, 'PROXY_PROTOCOL');
+const readDrainMode = enumReader(WIRE_DRAIN_MODE, 'DRAIN_MODE');
 
 /** Fields (wire names) of a returned table or rule that hold placeholders. */
 const unparsed = new WeakMap<Table | ForwardRule, ReadonlySet<string>>();
@@ -211,6 +261,60 @@ function parseProtocol(value: unknown, path: string, out: Violation[]): Protocol
   return fail(out, path, `${problem}: use PROTOCOL_TCP or PROTOCOL_UDP (tcp or udp in a file)`);
 }
 
+/** A list of strings; absent is []. Undefined when the list or an item is not a string. */
+function readStringList(value: unknown, path: string, out: Violation[]): string[] | undefined {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) return fail(out, path, `must be a list of CIDR strings, got ${describeValue(value)}`);
+  let ok = true;
+  value.forEach((item: unknown, i) => {
+    if (typeof item === 'string') return;
+    ok = false;
+    fail(out, `${path}[${i}]`, `must be a CIDR string such as 10.0.0.0/8, got ${describeValue(item)}`);
+  });
+  return ok ? (value as string[]) : undefined;
+}
+
+/** A positive integer, where 0 or absence means `fallback` (proto3 cannot tell them apart). */
+function readOptionalUint(obj: Fields, key: string, fallback: number, path: string, out: Violation[]): number | undefined {
+  const value = readUintField(obj, key, path, out);
+  return value === 0 ? fallback : value;
+}
+
+function readLimits(value: unknown, path: string, out: Violation[]): RuleLimits | undefined {
+  const limits = defaultRuleOptions().limits;
+  if (value === undefined) return limits;
+  if (!isFields(value)) return fail(out, path, `must be an object with ${LIMIT_FIELDS.map(([k]) => k).join(', ')}`);
+  checkKnownFields(value, LIMIT_FIELDS.map(([k]) => k), path, out);
+  let ok = true;
+  for (const [wireName, key] of LIMIT_FIELDS) {
+    const n = readOptionalUint(value, wireName, limits[key], path, out);
+    if (n === undefined) ok = false;
+    else limits[key] = n;
+  }
+  return ok ? limits : undefined;
+}
+
+function readDrain(value: unknown, path: string, out: Violation[]): DrainPolicy | undefined {
+  if (value === undefined) return defaultRuleOptions().drain;
+  if (!isFields(value)) return fail(out, path, `must be an object with ${DRAIN_FIELDS.join(', ')}`);
+  checkKnownFields(value, DRAIN_FIELDS, path, out);
+  const mode = readDrainMode(field(value, 'mode'), 'keep', `${path}.mode`, out);
+  const timeoutMs = readUintField(value, 'timeout_ms', path, out);
+  if (mode === undefined || timeoutMs === undefined) return undefined;
+  // A DRAIN without a timeout gets the default one; validation rejects a timeout on any other mode.
+  return { mode, timeoutMs: mode === 'drain' && timeoutMs === 0 ? DEFAULT_DRAIN_TIMEOUT_MS : timeoutMs };
+}
+
+/** A drain policy of a request or file (`drain` next to `tables`); undefined when absent or unspecified. */
+export function readRequestDrain(value: unknown, path: string, out: Violation[]): DrainPolicy | undefined {
+  if (value === undefined) return undefined;
+  if (isFields(value) && (field(value, 'mode') === undefined || field(value, 'mode') === 'DRAIN_MODE_UNSPECIFIED')) {
+    if (readUintField(value, 'timeout_ms', path, out)) fail(out, `${path}.timeout_ms`, 'timeout_ms needs mode DRAIN_MODE_DRAIN');
+    return undefined;
+  }
+  return readDrain(value, path, out);
+}
+
 function placeholderRule(): ForwardRule {
   return {
     name: '',
@@ -222,7 +326,7 @@ function placeholderRule(): ForwardRule {
     targetAddress: '',
     targetPort: 0,
     weak: false,
-    snatAddress: '',
+    ...defaultRuleOptions(),
   };
 }
 
@@ -249,6 +353,7 @@ function parseRule(value: unknown, path: string, out: Violation[]): ForwardRule 
   const iface = text('interface');
   const portSet = read('ports', parsePorts(field(value, 'ports'), `${path}.ports`, out), placeholderRule());
   const exclude = read('exclude', parseExcludeList(field(value, 'exclude'), `${path}.exclude`, out), []);
+  const defaults = defaultRuleOptions();
   const rule: ForwardRule = {
     name,
     protocol,
@@ -261,6 +366,30 @@ function parseRule(value: unknown, path: string, out: Violation[]): ForwardRule 
     targetAddress: text('target_address'),
     targetPort: read('target_port', readUintField(value, 'target_port', path, out), 0),
     weak: read('weak', readBoolean(value, 'weak', path, out), false),
+    allow: read('allow', readStringList(field(value, 'allow'), `${path}.allow`, out), []),
+    deny: read('deny', readStringList(field(value, 'deny'), `${path}.deny`, out), []),
+    onFilterChange: read(
+      'on_filter_change',
+      readOnFilterChange(field(value, 'on_filter_change'), defaults.onFilterChange, `${path}.on_filter_change`, out),
+      defaults.onFilterChange,
+    ),
+    proxyProtocol: read(
+      'proxy_protocol',
+      readProxyProtocol(field(value, 'proxy_protocol'), defaults.proxyProtocol, `${path}.proxy_protocol`, out),
+      defaults.proxyProtocol,
+    ),
+    limits: read('limits', readLimits(field(value, 'limits'), `${path}.limits`, out), defaults.limits),
+    udpIdleTimeoutMs: read(
+      'udp_idle_timeout_ms',
+      readOptionalUint(value, 'udp_idle_timeout_ms', defaults.udpIdleTimeoutMs, path, out),
+      defaults.udpIdleTimeoutMs,
+    ),
+    connectTimeoutMs: read(
+      'connect_timeout_ms',
+      readOptionalUint(value, 'connect_timeout_ms', defaults.connectTimeoutMs, path, out),
+      defaults.connectTimeoutMs,
+    ),
+    drain: read('drain', readDrain(field(value, 'drain'), `${path}.drain`, out), defaults.drain),
     snatAddress: text('snat_address'),
   };
   if (unread.size > 0) unparsed.set(rule, unread);

@@ -8,9 +8,11 @@
 import type { Capabilities, Feature } from '../dataplane/capabilities.js';
 import { supports, unsupportedReason } from '../dataplane/capabilities.js';
 import { parseAddress, type ParsedAddress } from './address.js';
-import type { ForwardRule, Limits, PortRange, Protocol, Table, Violation } from './model.js';
+import { LIMIT_NAMES, type DrainPolicy, type ForwardRule, type Limits, type PortRange, type Protocol, type Table, type Violation } from './model.js';
 import { tablePath, unparsedFields } from './parse.js';
 import { countPorts, mapTargetPort, portIntervals } from './ports.js';
+import { checkSelfProtection, type ReservedEndpoint, type RuleListener, type TargetingRule } from './self-protection.js';
+import { checkRequestDrain, checkRuleOptions, type OptionChecks } from './validate-options.js';
 
 export interface ValidationInput {
   /** Tables named in the request, in request order (parseTables output). */
@@ -21,6 +23,10 @@ export interface ValidationInput {
   capabilities: Capabilities;
   /** Prefix of every path; default 'tables'. */
   basePath?: string;
+  /** The daemon's own listening sockets: rules may neither listen on nor forward into them. */
+  reserved?: ReservedEndpoint[];
+  /** Addresses of this host besides loopback, which an any-address listener accepts (loop detection). */
+  localAddresses?: readonly string[];
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -86,11 +92,33 @@ function fail(ctx: Context, path: string, message: string): undefined {
   return undefined;
 }
 
+function overLimit(ctx: Context, path: string, limit: keyof typeof LIMIT_NAMES, message: string): void {
+  ctx.out.push({ path, message, limit });
+}
+
 /** Reports `what` on `path` unless the backend supports `feature`. */
 function requireFeature(ctx: Context, feature: Feature, path: string, what: string): void {
   if (supports(ctx.caps, feature)) return;
   const reason = unsupportedReason(ctx.caps, feature) ?? 'not listed in its capabilities';
   fail(ctx, path, `${what} needs feature ${feature}, which the ${ctx.caps.backend} backend does not support: ${reason}`);
+}
+
+function optionChecks(ctx: Context): OptionChecks {
+  return {
+    fail: (path, message) => fail(ctx, path, message),
+    requireFeature: (feature, path, what) => requireFeature(ctx, feature, path, what),
+  };
+}
+
+/** Violations of an apply's own drain policy (paths relative to the request). */
+export function validateRequestDrain(
+  drain: DrainPolicy | undefined,
+  terminateRemoved: boolean,
+  capabilities: Capabilities,
+): Violation[] {
+  const ctx: Context = { caps: capabilities, out: [], parseAddress: memoParseAddress() };
+  checkRequestDrain(drain, terminateRemoved, optionChecks(ctx));
+  return ctx.out;
 }
 
 function formatRange(r: PortRange): string {
@@ -331,6 +359,8 @@ function checkRule(ctx: Context, rule: ForwardRule, path: string): CheckedRule {
     );
   }
 
+  checkRuleOptions(optionChecks(ctx), rule, path, known);
+
   return { intervals, listen: listenOk ? listen : undefined, comparable: listenOk && known('protocol') };
 }
 
@@ -498,6 +528,8 @@ export function validateConfig(input: ValidationInput): Violation[] {
   const basePath = input.basePath ?? 'tables';
   const ctx: Context = { caps: input.capabilities, out: [], parseAddress: memoParseAddress() };
   const entries: ConflictEntry[] = [];
+  const listeners: RuleListener[] = [];
+  const targeting: TargetingRule[] = [];
   let totalPorts = 0;
 
   const addEntry = (rule: ForwardRule, path: string, inRequest: boolean, intervals: PortRange[], listen?: ParsedAddress) => {
@@ -524,6 +556,8 @@ export function validateConfig(input: ValidationInput): Violation[] {
       totalPorts += countPorts(intervals);
       const listen = rule.listenAddress === '' ? undefined : ctx.parseAddress(rule.listenAddress);
       addEntry(rule, `${tp}.rules[${ri}]`, false, intervals, listen);
+      const label = `running rule ${tp}.rules[${ri}]${rule.name === '' ? '' : ` (${JSON.stringify(rule.name)})`}`;
+      listeners.push({ protocol: rule.protocol, listen: listenText(rule, listen), intervals, label });
     });
   });
 
@@ -533,9 +567,10 @@ export function validateConfig(input: ValidationInput): Violation[] {
     if (!unparsedFields(table).has('name')) checkTableName(ctx, table.name, `${tp}.name`);
     checkNameUnique(ctx, tableIndexByName, table.name, ti, `${tp}.name`, 'table');
     if (table.rules.length > limits.maxRulesPerTable) {
-      fail(
+      overLimit(
         ctx,
         `${tp}.rules`,
+        'max_rules_per_table',
         `${table.rules.length} rules exceed the limit max_rules_per_table = ${limits.maxRulesPerTable}`,
       );
     }
@@ -543,36 +578,52 @@ export function validateConfig(input: ValidationInput): Violation[] {
     table.rules.forEach((rule, ri) => {
       const path = `${tp}.rules[${ri}]`;
       checkNameUnique(ctx, ruleIndexByName, rule.name, ri, `${path}.name`, 'rule');
+      const reported = ctx.out.length;
       const { intervals, listen, comparable } = checkRule(ctx, rule, path);
       if (!intervals) return;
       totalPorts += countPorts(intervals);
       // A rule whose protocol or listen address was reported takes no part in conflicts.
-      if (comparable) addEntry(rule, path, true, intervals, listen);
+      if (!comparable) return;
+      addEntry(rule, path, true, intervals, listen);
+      const shown = listenText(rule, listen);
+      listeners.push({ protocol: rule.protocol, listen: shown, intervals, label: `${path}${rule.name === '' ? '' : ` (${JSON.stringify(rule.name)})`}` });
+      // Loop checks need a target that parsed and passed its own checks.
+      const unread = unparsedFields(rule);
+      const targetReported = ctx.out
+        .slice(reported)
+        .some((v) => v.path === `${path}.target_address` || v.path === `${path}.target_port` || v.path === `${path}.interface`);
+      const target = ctx.parseAddress(rule.targetAddress);
+      if (target && !targetReported && !['target_address', 'target_port', 'interface'].some((f) => unread.has(f))) {
+        targeting.push({ rule, path, listen: shown, intervals, target, targetZone: effectiveZone(rule, target) });
+      }
     });
   });
 
   checkConflicts(entries, ctx.out);
+  checkSelfProtection({ listeners, targeting, reserved: input.reserved ?? [], localAddresses: input.localAddresses ?? [] }, ctx.out);
 
   const count = (tables: Table[]): number => tables.reduce((n, t) => n + t.rules.length, 0);
   const requestRules = count(requestTables);
   const runningRules = count(otherTables);
   const tableCount = requestTables.length + otherTables.length;
   if (tableCount > limits.maxTables) {
-    fail(
+    overLimit(
       ctx,
       basePath,
+      'max_tables',
       `${tableCount} tables (${requestTables.length} in the request, ${otherTables.length} running) exceed the limit max_tables = ${limits.maxTables}`,
     );
   }
   if (requestRules + runningRules > limits.maxRules) {
-    fail(
+    overLimit(
       ctx,
       basePath,
+      'max_rules',
       `${requestRules + runningRules} rules (${requestRules} in the request, ${runningRules} running) exceed the limit max_rules = ${limits.maxRules}`,
     );
   }
   if (totalPorts > limits.maxPorts) {
-    fail(ctx, basePath, `${totalPorts} ports in total exceed the limit max_ports = ${limits.maxPorts}`);
+    overLimit(ctx, basePath, 'max_ports', `${totalPorts} ports in total exceed the limit max_ports = ${limits.maxPorts}`);
   }
   return ctx.out;
 }

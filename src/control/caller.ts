@@ -14,6 +14,14 @@ export interface CallerIdentity {
   pid?: number;
   /** TLS client certificate subject or SAN. */
   subject?: string;
+  /** TLS client certificate subject alternative names, e.g. "DNS:ctrl-a.example". */
+  san?: string[];
+  /**
+   * How uid/gid were learned: the kernel's peer credentials of a UNIX socket,
+   * the socket file's mode when those are unavailable, or the kernel's socket
+   * table (/proc/net/tcp) for a loopback TCP peer.
+   */
+  credentials?: 'peercred' | 'socket-mode' | 'proc-net';
   /** Bearer token id (never the token). */
   tokenId?: string;
 }

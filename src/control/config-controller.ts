@@ -4,12 +4,14 @@
  * the backend execute the plan (it commits all or restores all), persist,
  * and only then publish the new generation and result.
  */
+import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { configDigest } from '../config/canonical.js';
-import type { ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
+import type { DrainPolicy, ForwardingConfig, Limits, Table, Violation } from '../config/model.js';
 import { normalizeConfig } from '../config/normalize.js';
-import { validateConfig } from '../config/validate.js';
-import { copyApplyResult, type ApplyResult } from '../dataplane/apply-result.js';
+import type { ReservedEndpoint } from '../config/self-protection.js';
+import { validateConfig, validateRequestDrain } from '../config/validate.js';
+import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
@@ -19,6 +21,7 @@ import {
   BindFailedError,
   GenerationMismatchError,
   InvalidConfigError,
+  LimitExceededError,
   NoResultError,
   ShuttingDownError,
 } from './errors.js';
@@ -36,6 +39,12 @@ export interface ApplyRequest {
   expectedGeneration?: number;
   validateOnly?: boolean;
   terminateRemoved?: boolean;
+  /**
+   * Drain policy for every rule this apply removes or retargets, overriding
+   * the rules' own; absent: each rule's own. `terminateRemoved` is the same
+   * as `{mode: 'terminate'}`.
+   */
+  drain?: DrainPolicy;
   /** Who asked; recorded, never used for decisions here. */
   caller?: CallerIdentity;
 }
@@ -67,8 +76,19 @@ export class ConfigController {
   private counters: CounterTable = { nextCounterId: 1, counters: {} };
   private lastResult: ApplyResult | undefined;
   private closing = false;
+  private reserved: ReservedEndpoint[] = [];
 
   constructor(private readonly options: ConfigControllerOptions) {}
+
+  /** The daemon's own listening sockets, which rules may neither take nor forward into. */
+  reserve(endpoints: ReservedEndpoint[]): void {
+    this.reserved = [...this.reserved, ...endpoints];
+  }
+
+  /** The running (committed) generation. */
+  get runningGeneration(): number {
+    return this.generation;
+  }
 
   get limits(): Limits {
     return { ...this.options.limits };
@@ -136,6 +156,15 @@ export class ConfigController {
     return this.queue.run(() => this.applyNow(request));
   }
 
+  /** Last statuses of the rules `plan` leaves unchanged, by rule id. */
+  private unchangedStatuses(plan: Plan): Map<string, RuleStatus> {
+    const carried = new Map<string, RuleStatus>();
+    if (!this.lastResult) return carried;
+    const unchanged = new Set(plan.rules.filter((r) => r.action === 'unchanged').map((r) => r.ruleId));
+    for (const status of this.lastResult.rules) if (unchanged.has(status.ruleId)) carried.set(status.ruleId, status);
+    return carried;
+  }
+
   private async applyNow(request: ApplyRequest): Promise<ApplyResponse> {
     if (this.closing) throw new ShuttingDownError();
     const started = process.hrtime.bigint();
@@ -148,8 +177,12 @@ export class ConfigController {
         otherTables,
         limits: this.options.limits,
         capabilities: this.options.dataplane.capabilities(),
+        reserved: this.reserved,
+        localAddresses: hostAddresses(),
       }),
+      ...validateRequestDrain(request.drain, request.terminateRemoved ?? false, this.options.dataplane.capabilities()),
     ];
+    if (violations.some((v) => v.limit)) throw new LimitExceededError(violations);
     if (violations.length > 0) throw new InvalidConfigError(violations);
     if (request.expectedGeneration !== undefined && request.expectedGeneration !== this.generation) {
       throw new GenerationMismatchError(request.expectedGeneration, this.generation);
@@ -168,7 +201,7 @@ export class ConfigController {
         durationMicros: elapsed(),
         backend: this.options.dataplane.name,
         capabilities: this.capabilities(),
-        rules: plan.empty && this.lastResult ? structuredClone(this.lastResult.rules) : ruleStatuses(desired, counters, []),
+        rules: ruleStatuses(desired, counters, [], undefined, this.unchangedStatuses(plan)),
         planSummary: plan.summary,
         outcome: request.validateOnly ? 'validated' : 'unchanged',
       };
@@ -178,11 +211,14 @@ export class ConfigController {
     const nextGeneration = this.generation + 1;
     const sink = this.options.dataplane.configSink();
     const counters = assignCounters(desired, this.counters);
+    const drain: DrainPolicy | undefined =
+      request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
     const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config: desired,
       plan,
-      terminateRemoved: request.terminateRemoved ?? false,
+      terminateRemoved: drain?.mode === 'terminate',
+      ...(drain && { drain }),
       counterIds: counterIdsOf(counters),
     });
     if (!outcome.ok) {
@@ -204,7 +240,7 @@ export class ConfigController {
       durationMicros: 0,
       backend: this.options.dataplane.name,
       capabilities: this.capabilities(),
-      rules: ruleStatuses(desired, counters, outcome.failures),
+      rules: ruleStatuses(desired, counters, outcome.failures, undefined, this.unchangedStatuses(plan)),
       planSummary: plan.summary,
       outcome: 'applied',
     };
@@ -244,11 +280,17 @@ export class ConfigController {
         ...plan.summary,
         degradedPorts: outcome.failures.length,
         durationMicros: result.durationMicros,
+        caller: request.caller?.id,
       },
       'apply committed',
     );
     return { result: copyApplyResult(result), plan };
   }
+}
+
+/** This host's interface addresses now (they change; loop checks read them per apply). */
+function hostAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
 /** On restore every rule binds what it can (see restore()). */

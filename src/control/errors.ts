@@ -20,6 +20,24 @@ export class InvalidConfigError extends Error {
   }
 }
 
+/**
+ * A configuration over one of the advertised limits (tables, rules, ports).
+ * It carries every violation of the request, limits and others alike, so the
+ * caller still sees each field path; the limits make it RESOURCE_EXHAUSTED.
+ */
+export class LimitExceededError extends InvalidConfigError {
+  constructor(violations: Violation[]) {
+    super(violations);
+    const limits = [...new Set(violations.flatMap((v) => (v.limit ? [v.limit] : [])))];
+    this.message = `configuration exceeds ${limits.join(', ')}: ${this.message}`;
+    this.name = 'LimitExceededError';
+  }
+
+  get exceeded(): Violation[] {
+    return this.violations.filter((v) => v.limit !== undefined);
+  }
+}
+
 export class GenerationMismatchError extends Error {
   constructor(
     readonly expected: number,

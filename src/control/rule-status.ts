@@ -37,11 +37,17 @@ export function counterIdsOf(table: CounterTable): Record<string, number> {
   return ids;
 }
 
+/**
+ * Status of every rule of `config` after an apply with `failures`. Rules the
+ * apply did not touch keep the status they had (`carried`, by rule id): a weak
+ * rule degraded by an earlier apply is still degraded.
+ */
 export function ruleStatuses(
   config: ForwardingConfig,
   counters: CounterTable,
   failures: readonly PortBindFailure[],
   failedRuleIds: ReadonlySet<string> = new Set(),
+  carried: ReadonlyMap<string, RuleStatus> = new Map(),
 ): RuleStatus[] {
   const failuresByRule = new Map<string, PortBindFailure[]>();
   for (const f of failures) {
@@ -53,6 +59,11 @@ export function ruleStatuses(
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
+      const kept = carried.get(id);
+      if (kept) {
+        statuses.push({ ...kept, portsFailed: kept.portsFailed.map((f) => ({ ...f })) });
+        continue;
+      }
       const failed = failuresByRule.get(id) ?? [];
       const total = countPorts(portIntervals(rule));
       statuses.push({

@@ -74,12 +74,14 @@ export class StateStore {
   }
 
   async save(state: CommittedState): Promise<void> {
+    // The state is serialised once and spliced in: a 1,000-rule state costs
+    // milliseconds to stringify, and the checksum must cover these exact bytes.
     const payload = JSON.stringify(state);
-    const file: StateFile = { format: FORMAT, checksum: sha256Hex(payload), state };
+    const text = `{"format":${JSON.stringify(FORMAT)},"checksum":"${sha256Hex(payload)}","state":${payload}}`;
     const temp = join(this.dir, `${STATE_FILE}.tmp-${process.pid}-${++this.tempSeq}`);
     const handle = await open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(file));
+      await handle.writeFile(text);
       await handle.sync();
     } finally {
       await handle.close();

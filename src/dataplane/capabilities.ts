@@ -17,16 +17,19 @@ export type Feature =
   | 'link_local_scope'
   | 'terminate_removed'
   | 'weak_rules'
+  | 'source_filters'
+  | 'proxy_protocol'
+  | 'session_limits'
+  | 'drain_policy'
   // Per-rule snat_address (masquerade).
   | 'snat'
-  // Per-rule source filters and session limits (evaluated by src/dataplane/policy/).
-  | 'source_filters'
-  | 'session_limits'
   // A listen port can fail to bind, and such a failure rolls the apply back.
   | 'bind_errors'
-  // RuntimeDataPlane accessors: sessions(), sessionDeltas(), telemetry(); tracer() is always there.
+  // What RuntimeDataPlane's sessions(), sessionDeltas(), telemetry() and tracer() serve.
   | 'sessions'
   | 'session_deltas'
+  // SessionDeltaSource.importSessions: recreating sessions exported elsewhere (an HA takeover).
+  | 'session_import'
   | 'telemetry'
   | 'trace'
   // Packet I/O of a packet backend.

@@ -3,7 +3,7 @@
  * validates and plans; the sink executes the plan's port operations and
  * either commits all of them or restores exactly what ran before.
  */
-import type { ForwardingConfig } from '../config/model.js';
+import type { DrainPolicy, ForwardingConfig } from '../config/model.js';
 import type { ListenerBinding, Plan } from '../plan/model.js';
 
 export interface SinkApplyRequest {
@@ -13,8 +13,14 @@ export interface SinkApplyRequest {
   config: ForwardingConfig;
   /** `computePlan(running, config)`; the sink executes `plan.ports`. */
   plan: Plan;
-  /** Close established connections of ports that are closed. */
+  /** Close established connections of ports that are closed (set exactly when `drain.mode` is 'terminate'). */
   terminateRemoved: boolean;
+  /**
+   * The apply's drain policy for sessions of removed or retargeted rules,
+   * overriding each rule's own `drain`; absent: each rule's own (the desired
+   * rule's for a rule that stays, the running rule's for a removed one).
+   */
+  drain?: DrainPolicy;
   /** Counter id of every rule of `config`, by rule id (see ApplyResult.RuleStatus.counterId). */
   counterIds: Record<string, number>;
 }

@@ -6,13 +6,11 @@
  * always sees one whole generation. Valid configurations never overlap, so
  * at most one rule matches.
  */
+import { ipv4Key, ipv6Key, parseIp, type IpAddress } from '../config/ip.js';
 import type { ForwardingConfig, ForwardRule, Protocol } from '../config/model.js';
 import { portIntervals } from '../config/ports.js';
 import { ruleId } from '../plan/identity.js';
-import { Admission } from './policy/admission.js';
-import { parseIp, type IpAddress } from './policy/ip.js';
-import { rulePolicySpec, type PolicySource } from './policy/rule-policy.js';
-import { SourceFilter } from './policy/source-filter.js';
+import { RuleAdmission } from './admission.js';
 
 export interface CompiledRule {
   table: string;
@@ -22,9 +20,8 @@ export interface CompiledRule {
   rule: ForwardRule;
   target: IpAddress;
   snat: IpAddress | undefined;
-  filter: SourceFilter;
-  /** Kept across applies while the rule's counter id (its content) and limits are unchanged. */
-  admission: Admission;
+  /** Filter, limits and session counts of the rule id, kept across applies (see admission.ts). */
+  admission: RuleAdmission;
 }
 
 interface PortSlot {
@@ -37,23 +34,18 @@ interface PortSlot {
 
 const PORTS = 65_536;
 
-/** An IPv4 address as an unsigned 32-bit number (a Map key). */
-export function ipv4Key(bytes: Uint8Array, offset = 0): number {
-  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
-}
-
-/** An IPv6 address as an 8-character string of its 16-bit words (a Map key). */
-export function ipv6Key(bytes: Uint8Array, offset = 0): string {
-  let key = '';
-  for (let i = 0; i < 16; i += 2) key += String.fromCharCode((bytes[offset + i]! << 8) | bytes[offset + i + 1]!);
-  return key;
-}
-
 export interface CompileOptions {
   counterIds: Record<string, number>;
-  policies?: PolicySource;
-  /** The table this one replaces: admission state of unchanged rules carries over. */
+  /** The table this one replaces: each rule id keeps its admission (updated to the new rule). */
   previous?: RouteTable;
+  /** The clock admissions are asked with (milliseconds); default performance.now(). */
+  now?: number;
+}
+
+function carriedAdmission(prior: CompiledRule | undefined, rule: ForwardRule, now: number): RuleAdmission {
+  if (!prior) return new RuleAdmission(rule, now);
+  prior.admission.update(rule, now);
+  return prior.admission;
 }
 
 export class RouteTable {
@@ -68,7 +60,6 @@ export class RouteTable {
   static compile(config: ForwardingConfig, options: CompileOptions): RouteTable {
     const byProtocol = new Map<Protocol, (PortSlot | undefined)[]>();
     const rules = new Map<string, CompiledRule>();
-    const policies = options.policies ?? rulePolicySpec;
     // Configurations repeat a handful of addresses across thousands of rules.
     const addresses = new Map<string, IpAddress | undefined>();
     const ip = (text: string): IpAddress | undefined => {
@@ -82,15 +73,6 @@ export class RouteTable {
         const counterId = options.counterIds[id] ?? 0;
         const target = ip(rule.targetAddress);
         if (!target) throw new Error(`rule ${id}: target ${rule.targetAddress} is not an IP address`);
-        const spec = policies(table.name, rule);
-        const prior = options.previous?.rules.get(id);
-        const limits = prior?.admission.limits;
-        const sameLimits =
-          prior &&
-          prior.counterId === counterId &&
-          limits!.maxSessions === spec.limits.maxSessions &&
-          limits!.newSessionsPerSecond === spec.limits.newSessionsPerSecond &&
-          limits!.newSessionsPerSecondPerSource === spec.limits.newSessionsPerSecondPerSource;
         const compiled: CompiledRule = {
           table: table.name,
           ruleId: id,
@@ -99,8 +81,7 @@ export class RouteTable {
           rule,
           target,
           snat: rule.snatAddress === '' ? undefined : ip(rule.snatAddress),
-          filter: SourceFilter.compile(spec.allow, spec.deny),
-          admission: sameLimits ? prior.admission : new Admission({ ...spec.limits }),
+          admission: carriedAdmission(options.previous?.rules.get(id), rule, options.now ?? performance.now()),
         };
         rules.set(id, compiled);
         let slots = byProtocol.get(rule.protocol);

@@ -22,14 +22,12 @@ export interface RuntimeDataPlane {
   teardown(): Promise<void>;
   capabilities(): Capabilities;
   configSink(): ConfigSink;
-  /**
-   * The parts below are undefined exactly when capabilities() lists the
-   * matching feature ("sessions", "session_deltas", "telemetry") as
-   * unsupported, with the reason.
-   */
-  sessions(): SessionStore | undefined;
-  sessionDeltas(): SessionDeltaSource | undefined;
-  telemetry(): Telemetry | undefined;
-  /** Every backend answers Trace (see tracer.ts for what each part means). */
+  /** Live sessions: every TCP connection and UDP flow. */
+  sessions(): SessionStore;
+  /** Open/update/close stream of those sessions. */
+  sessionDeltas(): SessionDeltaSource;
+  /** Global, per-rule (by counter id) and drop counters. */
+  telemetry(): Telemetry;
+  /** The decision path of a synthetic packet (see tracer.ts). */
   tracer(): Tracer;
 }

@@ -1,7 +1,9 @@
 /**
  * SessionDeltaSource: the open/update/close stream of a backend's sessions,
  * drained in batches, for watchers and for HA sync. `backendEpoch` changes
- * whenever the backend restarts, so a consumer knows its view is void.
+ * whenever the backend (re)starts, so a consumer knows its view is void.
+ * Recording starts with the first drain() or onDeltas() call: a consumer
+ * starts there, then reads the SessionStore (or exportSessions()) once.
  */
 import type { CloseReason, SessionInfo } from './session-store.js';
 
@@ -19,9 +21,9 @@ export interface DrainResult {
   /** More deltas are waiting: call again. */
   truncated: boolean;
   /**
-   * Deltas discarded since the previous drain because nobody drained and the
-   * backend's queue was full; a consumer that sees this resyncs with
-   * exportSessions(). Absent or 0 when nothing was lost.
+   * Deltas discarded since the previous drain because the backend's bounded
+   * queue was full; a consumer that sees this resyncs by re-reading the
+   * SessionStore (or exportSessions()). Absent or 0 when nothing was lost.
    */
   lost?: number;
 }
@@ -47,7 +49,8 @@ export interface SessionDeltaSource {
   /** Every session matching `filter` (e.g. one owner's table, for an HA takeover). */
   exportSessions(filter?: SessionFilter): SessionInfo[];
   /**
-   * Installs sessions exported elsewhere. Each entry is installed with all of
+   * Installs sessions exported elsewhere (feature "session_import"; a
+   * backend without it rejects every entry with its declared reason). Each entry is installed with all of
    * its companions or not at all; entries are keyed by their flow (protocol,
    * client, listener), not by id, and get fresh ids here. An entry whose rule
    * is not running, or whose flow is already tracked, is rejected.

@@ -3,7 +3,13 @@
  * counters are keyed by counter id (see ApplyResult.RuleStatus): a rule keeps
  * its counters across applies that leave it unchanged.
  */
-export type DropReason = 'filter' | 'rate' | 'cap' | 'upstream_refused' | 'upstream_reset' | 'upstream_timeout' | 'upstream_error' | 'resource';
+/**
+ * Why an attempt was refused or a session failed: `filter` (source filter),
+ * `rate` (rule's new-session rate), `source_rate` (one client address's
+ * rate), `cap` (max sessions or UDP flows), upstream failures by kind, and
+ * `resource` (out of file descriptors or memory).
+ */
+export type DropReason = 'filter' | 'rate' | 'source_rate' | 'cap' | 'upstream_refused' | 'upstream_reset' | 'upstream_timeout' | 'upstream_error' | 'resource';
 
 /**
  * Why a packet backend dropped a packet before (or instead of) any session:

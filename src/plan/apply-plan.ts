@@ -79,14 +79,18 @@ export function applyPlan(running: ForwardingConfig, plan: Plan): ForwardingConf
   return normalizeConfig({ tables: [...tables].map(([name, rules]) => ({ name, rules })) });
 }
 
-/** `listeners` (key -> route) after the plan's port operations; the input is not modified. */
+/**
+ * `listeners` (key -> route) after the plan's port operations; the input is
+ * not modified. Sockets the plan does not list (those of unchanged rules)
+ * stay as they are, and so do 'keep' ones.
+ */
 export function applyPortPlan(listeners: Map<string, Route>, plan: Plan): Map<string, Route> {
   const result = new Map(listeners);
   for (const change of plan.ports) {
     // Only an open may target a missing socket, and it must be missing.
     if (result.has(change.key) === (change.action === 'open')) throw mismatch(`${change.action} ${change.key}`);
     if (change.action === 'close') result.delete(change.key);
-    else if (change.route) result.set(change.key, change.route);
+    else if (change.action !== 'keep' && change.route) result.set(change.key, change.route);
   }
   return result;
 }

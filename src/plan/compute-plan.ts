@@ -1,14 +1,15 @@
 /**
  * computePlan: the structural diff of two normalised configurations, at rule
  * level (what operators read) and at port level (what a backend executes).
- * Linear in rules + ports: each side's sockets go into one Map from socket
- * to owning rule, so a one-rule edit of a large configuration stays cheap.
+ * Sockets of unchanged rules are counted, not diffed (see Plan.ports), so a
+ * one-rule edit of a large configuration costs O(rules) cheap steps plus
+ * O(ports of the rules that changed), not O(all ports).
  */
 import { listenAddressesOverlap } from '../config/address.js';
 import { canonicalRule } from '../config/canonical.js';
 import type { ForwardingConfig, ForwardRule, Table } from '../config/model.js';
-import { portIntervals } from '../config/ports.js';
-import { changedFields, idOfIdentity, ruleIdentity } from './identity.js';
+import { countPorts, portIntervals } from '../config/ports.js';
+import { changedFields, ruleId } from './identity.js';
 import { listenerKey, routeOf, routesEqual } from './listeners.js';
 import type { Plan, PortAction, PortChange, Route, RuleAction, RuleChange } from './model.js';
 
@@ -17,18 +18,20 @@ interface RuleEntry {
   index: number;
   rule: ForwardRule;
   canonical: string;
-  identity: string;
   id: string;
   /** Numeric socket ids of the rule's ports, filled in by claimSockets(). */
   sockets: number[];
+  /** For a rule 'unchanged' in diffTable(): its counterpart on the other side. */
+  partner?: RuleEntry;
+  /** Set by markQuiet(): the rule's sockets are all kept and left out of the diff. */
+  quiet?: boolean;
 }
 
 function ruleEntries(table: Table | undefined): RuleEntry[] {
   if (!table) return [];
   return table.rules.map((rule, index) => {
     const canonical = canonicalRule(rule);
-    const identity = ruleIdentity(table.name, rule, canonical);
-    return { table: table.name, index, rule, canonical, identity, id: idOfIdentity(identity), sockets: [] };
+    return { table: table.name, index, rule, canonical, id: ruleId(table.name, rule, canonical), sockets: [] };
   });
 }
 
@@ -47,22 +50,35 @@ function diffTable(running: RuleEntry[], desired: RuleEntry[]): RuleChange[] {
     index: entry.index,
     rule: entry.rule,
   });
-  // Identities are unique in a valid table; a queue per identity still pairs
-  // duplicates one to one, so even an invalid input diffs completely.
-  const pending = new Map<string, RuleEntry[]>();
+  // Within one table the identity (see ruleIdentity()) is the name, or the
+  // content of an unnamed rule: two Maps keep the kinds apart without
+  // building identity strings. Identities are unique in a valid table; a
+  // queue per identity still pairs duplicates one to one, so even an invalid
+  // input diffs completely.
+  const named = new Map<string, RuleEntry[]>();
+  const unnamed = new Map<string, RuleEntry[]>();
+  const queueOf = (entry: RuleEntry): [Map<string, RuleEntry[]>, string] =>
+    entry.rule.name !== '' ? [named, entry.rule.name] : [unnamed, entry.canonical];
   for (const entry of running) {
-    const queue = pending.get(entry.identity);
+    const [pending, key] = queueOf(entry);
+    const queue = pending.get(key);
     if (queue) queue.push(entry);
-    else pending.set(entry.identity, [entry]);
+    else pending.set(key, [entry]);
   }
   const changes: RuleChange[] = [];
   for (const entry of desired) {
-    const old = pending.get(entry.identity)?.shift();
+    const [pending, key] = queueOf(entry);
+    const old = pending.get(key)?.shift();
     if (!old) changes.push(change(entry, 'added'));
-    else if (old.canonical === entry.canonical) changes.push(change(entry, 'unchanged'));
-    else changes.push(change(entry, 'changed', changedFields(old.rule, entry.rule)));
+    else if (old.canonical === entry.canonical) {
+      changes.push(change(entry, 'unchanged'));
+      entry.partner = old;
+      old.partner = entry;
+    } else changes.push(change(entry, 'changed', changedFields(old.rule, entry.rule)));
   }
-  for (const queue of pending.values()) for (const entry of queue) changes.push(change(entry, 'removed'));
+  for (const pending of [named, unnamed]) {
+    for (const queue of pending.values()) for (const entry of queue) changes.push(change(entry, 'removed'));
+  }
   return changes.sort((a, b) => a.index - b.index || ACTION_RANK[a.action] - ACTION_RANK[b.action]);
 }
 
@@ -138,20 +154,77 @@ function memoOverlap(): (a: string, b: string) => boolean {
   };
 }
 
-/** Port-level diff in execution order (see Plan.ports). */
-function diffPorts(running: readonly RuleEntry[], desired: readonly RuleEntry[]): PortChange[] {
+/**
+ * Marks `quiet` both rules of every unchanged pair whose range overlaps no
+ * other rule's range on either side, and returns how many sockets those
+ * pairs hold. Such a pair owns each of its sockets on both sides with the
+ * same route, so the sockets are kept and need no per-port work at all; only
+ * invalid (overlapping) input leaves a pair unquiet. Exclusions are ignored,
+ * which can only keep a pair out, never let a wrong one in.
+ */
+function markQuiet(running: readonly RuleEntry[], desired: readonly RuleEntry[], ids: SocketIds): number {
+  const spans: { lo: number; hi: number; entry: RuleEntry }[] = [];
+  const add = (entry: RuleEntry): void => {
+    const base = ids.base(entry.rule);
+    spans.push({ lo: base + entry.rule.ports.first, hi: base + entry.rule.ports.last, entry });
+  };
+  // A pair covers the same sockets on both sides, so its desired rule stands for both.
+  for (const entry of desired) add(entry);
+  for (const entry of running) if (!entry.partner) add(entry);
+  spans.sort((a, b) => a.lo - b.lo);
+  let kept = 0;
+  // Sweep clusters of transitively overlapping spans; a lone span overlaps nothing.
+  let start = 0;
+  let hi = -1;
+  for (let i = 0; i <= spans.length; i++) {
+    const span = spans[i];
+    if (span && span.lo <= hi) {
+      hi = Math.max(hi, span.hi);
+      continue;
+    }
+    const lone = i - start === 1 ? spans[start]?.entry : undefined;
+    if (lone?.partner) {
+      lone.quiet = lone.partner.quiet = true;
+      kept += countPorts(portIntervals(lone.rule));
+    }
+    if (span) {
+      start = i;
+      hi = span.hi;
+    }
+  }
+  return kept;
+}
+
+/**
+ * Port-level diff in execution order (see Plan.ports), and the number of
+ * kept sockets left out of it: those whose owner is an unchanged rule on
+ * both sides.
+ */
+function diffPorts(running: readonly RuleEntry[], desired: readonly RuleEntry[]): { ports: PortChange[]; unlisted: number } {
   const ids = new SocketIds();
-  const before = claimSockets(running, ids);
-  const after = claimSockets(desired, ids);
+  let unlisted = markQuiet(running, desired, ids);
+  // A quiet pair shares no socket with the rest, so leaving it out changes
+  // no other socket's owner.
+  const loud = (entries: readonly RuleEntry[]): RuleEntry[] => entries.filter((e) => !e.quiet);
+  const [runningLoud, desiredLoud] = [loud(running), loud(desired)];
+  const before = claimSockets(runningLoud, ids);
+  const after = claimSockets(desiredLoud, ids);
   const opens: PortChange[] = [];
   const retargets: PortChange[] = [];
   const keeps: PortChange[] = [];
-  for (const entry of desired) {
+  for (const entry of desiredLoud) {
     for (const socket of entry.sockets) {
       if (after.get(socket) !== entry) continue; // a later rule owns it (invalid input)
+      const old = before.get(socket);
+      // An unchanged pair that owns the socket on both sides, only found on
+      // invalid input: left out like a quiet pair's, so the plan does not
+      // depend on how the pair was found.
+      if (old !== undefined && old === entry.partner) {
+        unlisted++;
+        continue;
+      }
       const port = socket % PORTS;
       const route = routeAt(entry, port);
-      const old = before.get(socket);
       if (!old) {
         opens.push(portChange(entry, port, 'open', route));
         continue;
@@ -165,7 +238,7 @@ function diffPorts(running: readonly RuleEntry[], desired: readonly RuleEntry[])
   // Closes by (protocol, port): only those can hold an address an open needs.
   const closesByPort = new Map<number, PortChange[]>();
   const slotOf = (change: PortChange): number => (change.protocol === 'udp' ? PORTS : 0) + change.port;
-  for (const entry of running) {
+  for (const entry of runningLoud) {
     for (const socket of entry.sockets) {
       if (after.has(socket) || before.get(socket) !== entry) continue;
       const port = socket % PORTS;
@@ -192,7 +265,7 @@ function diffPorts(running: readonly RuleEntry[], desired: readonly RuleEntry[])
   for (const group of [freeOpens, closes, blockedOpens, retargets, keeps]) {
     for (const change of group.sort(compareBindings)) ordered.push(change);
   }
-  return ordered;
+  return { ports: ordered, unlisted };
 }
 
 /**
@@ -223,7 +296,7 @@ export function computePlan(running: ForwardingConfig, desired: ForwardingConfig
     if (!runningTable || !desiredTable || changes.some((c) => c.action !== 'unchanged')) touched.push(name);
   }
 
-  const ports = diffPorts(runningEntries, desiredEntries);
+  const { ports, unlisted } = diffPorts(runningEntries, desiredEntries);
   const rulesBy: Record<RuleAction, number> = { added: 0, removed: 0, changed: 0, unchanged: 0 };
   for (const change of rules) rulesBy[change.action]++;
   const portsBy: Record<PortAction, number> = { open: 0, close: 0, retarget: 0, keep: 0 };
@@ -243,7 +316,7 @@ export function computePlan(running: ForwardingConfig, desired: ForwardingConfig
       portsOpened: portsBy.open,
       portsClosed: portsBy.close,
       portsRetargeted: portsBy.retarget,
-      portsKept: portsBy.keep,
+      portsKept: portsBy.keep + unlisted,
       tablesTouched: touched,
       empty,
     },

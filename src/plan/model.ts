@@ -5,6 +5,14 @@
  * bind address + port, i.e. the listening socket) is what a backend executes,
  * so a port present on both sides keeps its socket whatever happened to the
  * rule around it.
+ *
+ * Plan.ports leaves out the sockets of unchanged rules: a socket whose owner
+ * is an 'unchanged' rule on the desired side and that rule's counterpart on
+ * the running side is kept and only counted in `summary.portsKept`. Listing
+ * them would make a one-rule edit of a 10,000-port configuration cost 10,000
+ * no-op entries to build and to execute. Every other socket of either side
+ * is listed exactly once, 'keep' included (e.g. a port of a changed rule
+ * whose route stayed the same).
  */
 import type { ForwardRule, Protocol } from '../config/model.js';
 
@@ -68,6 +76,7 @@ export interface PlanSummary {
   portsOpened: number;
   portsClosed: number;
   portsRetargeted: number;
+  /** Sockets kept with the same route: 'keep' entries plus the unlisted ones of unchanged rules. */
   portsKept: number;
   tablesTouched: string[];
   empty: boolean;
@@ -79,7 +88,9 @@ export interface Plan {
   rules: RuleChange[];
   /**
    * Port operations in execution order: opens that need no room, then
-   * closes, then opens that need room, then retargets; 'keep' last.
+   * closes, then opens that need room, then retargets; 'keep' last. Sockets
+   * of unchanged rules are not listed (see above): a socket absent from
+   * this list stays as it is.
    */
   ports: PortChange[];
   summary: PlanSummary;

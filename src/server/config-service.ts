@@ -3,10 +3,12 @@
  * wire form out. No logic beyond translation lives here.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { parseTables } from '../config/parse.js';
+import { parseTables, readRequestDrain } from '../config/parse.js';
 import { toWireTables } from '../config/wire.js';
 import type { ConfigController } from '../control/config-controller.js';
+import type { ControlLimits } from '../auth/control-limits.js';
 import { API_VERSION } from './api-definition.js';
+import { callerOf } from './auth-interceptor.js';
 import { toServiceError } from './grpc-errors.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
 
@@ -17,6 +19,7 @@ interface WireApplyConfigRequest {
   _expected_generation?: string;
   validate_only?: boolean;
   terminate_removed?: boolean;
+  drain?: unknown;
 }
 
 /** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
@@ -27,10 +30,10 @@ function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
 
 export type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
 
-export function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<Req> {
+export function unary<Req>(handler: (request: Req, call: grpc.ServerUnaryCall<Req, object>) => Promise<object> | object): Unary<Req> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => handler(call.request, call))
       .then(
         (response) => callback(null, response),
         (err: unknown) => callback(toServiceError(err)),
@@ -38,17 +41,25 @@ export function unary<Req>(handler: (request: Req) => Promise<object> | object):
   };
 }
 
-export function configServiceHandlers(controller: ConfigController): grpc.UntypedServiceImplementation {
+export interface ConfigServiceOptions {
+  /** Advertised by GetCapabilities next to the forwarding limits. */
+  controlLimits?: ControlLimits;
+}
+
+export function configServiceHandlers(controller: ConfigController, options: ConfigServiceOptions = {}): grpc.UntypedServiceImplementation {
   return {
-    ApplyConfig: unary<WireApplyConfigRequest>(async (req) => {
+    ApplyConfig: unary<WireApplyConfigRequest>(async (req, call) => {
       const parsed = parseTables(req.tables ?? []);
+      const drain = readRequestDrain(req.drain ?? undefined, 'drain', parsed.violations);
       const response = await controller.apply({
         tables: parsed.tables,
         parseViolations: parsed.violations,
+        ...(drain && { drain }),
         replaceAll: req.replace_all ?? false,
         expectedGeneration: expectedGeneration(req),
         validateOnly: req.validate_only ?? false,
         terminateRemoved: req.terminate_removed ?? false,
+        caller: callerOf(call.metadata),
       });
       return { result: wireApplyResult(response.result), plan: wirePlan(response.plan) };
     }),
@@ -64,7 +75,7 @@ export function configServiceHandlers(controller: ConfigController): grpc.Untype
     GetCapabilities: unary(() => ({
       api_version: API_VERSION,
       capabilities: wireCapabilities(controller.capabilities()),
-      limits: wireLimits(controller.limits),
+      limits: wireLimits(controller.limits, options.controlLimits),
     })),
   };
 }

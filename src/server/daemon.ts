@@ -3,18 +3,30 @@
  * order (health NOT_SERVING, in-flight applies finish, listeners close,
  * what is left is forced after the grace period).
  */
+import { chmod, chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limits.js';
+import { ownerOnlyPolicy, type AuthPolicy } from '../auth/policy.js';
 import type { Limits } from '../config/model.js';
 import { ConfigController } from '../control/config-controller.js';
 import { StateStore } from '../control/state-store.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
+import { checkListenSecurity, parseListenAddress, type TlsFiles } from './transport-security.js';
 
 export interface DaemonOptions {
   stateDir: string;
   /** `host:port`: serve gRPC over TCP instead of `<stateDir>/portplane.sock`. */
   listen?: string;
+  /** Group that may use the UNIX socket too (socket 0660, state directory 0710). */
+  socketGroup?: number;
+  /** TLS (and mutual TLS) for the TCP listener. */
+  tls?: TlsFiles;
+  /** Who may call what; default: only the daemon's own uid, as admin. */
+  policy?: AuthPolicy;
+  /** Per-caller limits of the control plane; default DEFAULT_CONTROL_LIMITS. */
+  controlLimits?: ControlLimits;
   dataplane: RuntimeDataPlane;
   limits: Limits;
   logger: Logger;
@@ -22,6 +34,11 @@ export interface DaemonOptions {
 }
 
 export const SOCKET_NAME = 'portplane.sock';
+
+/** Node binds `::` dual-stack: as a listen address that is '' (see docs/api.md). */
+function anyAsDualStack(address: string): string {
+  return address === '::' ? '' : address;
+}
 
 export class Daemon {
   private stopping: Promise<void> | undefined;
@@ -37,8 +54,15 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
+    // First of all, before any socket is bound: a clear-text control plane never reaches the network.
+    if (options.listen !== undefined) await checkListenSecurity(parseListenAddress(options.listen), options.tls);
     const store = new StateStore(options.stateDir);
     await store.init();
+    if (options.socketGroup !== undefined) {
+      // The group must reach the socket inside; the state files themselves stay 0600.
+      await chown(options.stateDir, -1, options.socketGroup);
+      await chmod(options.stateDir, 0o710);
+    }
     await options.dataplane.start();
     const controller = new ConfigController({
       dataplane: options.dataplane,
@@ -47,14 +71,31 @@ export class Daemon {
       logger: options.logger,
     });
     await controller.restore();
+    const policy = options.policy ?? ownerOnlyPolicy(process.getuid?.() ?? 0);
     const grpc = await startGrpcServer({
       controller,
       tracer: options.dataplane.tracer(),
       socketPath: join(options.stateDir, SOCKET_NAME),
+      socketGroup: options.socketGroup,
       listen: options.listen,
+      tls: options.tls,
+      policy,
+      controlLimits: options.controlLimits ?? DEFAULT_CONTROL_LIMITS,
+      logger: options.logger,
     });
+    const tcp = grpc.listener.tcp;
+    // Rules may neither take the control port nor forward into it.
+    if (tcp) controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(tcp.address), port: tcp.port, what: "portplane's gRPC control listener" }]);
     options.logger.info(
-      { address: grpc.address, backend: options.dataplane.name, stateDir: options.stateDir, pid: process.pid },
+      {
+        address: grpc.address,
+        backend: options.dataplane.name,
+        stateDir: options.stateDir,
+        pid: process.pid,
+        tls: options.tls ? (options.tls.clientCa ? 'mutual' : 'server') : 'off',
+        authPolicy: policy.source,
+        callerIdentification: grpc.listener.identification,
+      },
       'portplane serving',
     );
     return new Daemon(controller, grpc, options);

@@ -3,17 +3,36 @@
  * error not recognised here is INTERNAL, with its message kept for context.
  */
 import * as grpc from '@grpc/grpc-js';
+import { PermissionDeniedError, QuotaExceededError, UnauthenticatedError } from '../auth/errors.js';
 import {
   BindFailedError,
   GenerationMismatchError,
   InvalidConfigError,
   InvalidRequestError,
+  LimitExceededError,
   NoResultError,
   ShuttingDownError,
 } from '../control/errors.js';
 import { statusError } from './status-details.js';
 
 export function toServiceError(err: unknown): grpc.ServiceError {
+  if (err instanceof LimitExceededError) {
+    return statusError(grpc.status.RESOURCE_EXHAUSTED, err.message, [
+      { type: 'QuotaFailure', violations: err.exceeded.map((v) => ({ subject: v.limit ?? '', description: `${v.path}: ${v.message}` })) },
+      { type: 'BadRequest', fieldViolations: err.violations.map((v) => ({ field: v.path, description: v.message })) },
+    ]);
+  }
+  if (err instanceof QuotaExceededError) {
+    return statusError(grpc.status.RESOURCE_EXHAUSTED, err.message, [
+      { type: 'QuotaFailure', violations: [{ subject: err.limit, description: err.message }] },
+    ]);
+  }
+  if (err instanceof UnauthenticatedError) return statusError(grpc.status.UNAUTHENTICATED, err.message);
+  if (err instanceof PermissionDeniedError) {
+    return statusError(grpc.status.PERMISSION_DENIED, err.message, [
+      { type: 'ErrorInfo', reason: err.reason, metadata: err.metadata },
+    ]);
+  }
   if (err instanceof InvalidConfigError || err instanceof InvalidRequestError) {
     return statusError(grpc.status.INVALID_ARGUMENT, err.message, [
       {

@@ -1,24 +1,35 @@
 /**
  * The gRPC server: API services, server reflection (so grpcurl needs no
- * .proto files) and the standard health service.
+ * .proto files) and the standard health service, behind the access-control
+ * interceptor, on a listener portplane accepts itself (control-listener.ts).
  */
-import { chmod, unlink } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { AuditLog } from '../auth/audit.js';
+import { CallerQuotas } from '../auth/caller-quotas.js';
+import type { ControlLimits } from '../auth/control-limits.js';
+import type { AuthPolicy } from '../auth/policy.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { Tracer } from '../dataplane/tracer.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
+import { authInterceptor } from './auth-interceptor.js';
 import { configServiceHandlers } from './config-service.js';
 import { traceServiceHandlers } from './trace-service.js';
+import { listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
+import { parseListenAddress, serverCredentials, type TlsFiles } from './transport-security.js';
 
 export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.TraceService'];
 
 export interface GrpcServer {
   server: grpc.Server;
   health: HealthImplementation;
+  listener: ControlListener;
   /** `unix:/path` or `host:port` as bound. */
   address: string;
 }
@@ -29,13 +40,37 @@ export interface GrpcServerOptions {
   tracer: Tracer;
   /** UNIX socket path, used unless `listen` is set. */
   socketPath: string;
+  /** Group allowed on the UNIX socket (mode 0660). */
+  socketGroup?: number;
   /** `host:port` for TCP instead of the socket. */
   listen?: string;
+  /** TLS for the TCP listener. */
+  tls?: TlsFiles;
+  policy: AuthPolicy;
+  controlLimits: ControlLimits;
+  logger: Logger;
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  server.addService(serviceClient('ConfigService').service, configServiceHandlers(options.controller));
+  const tcp = options.listen === undefined ? undefined : parseListenAddress(options.listen);
+  if (options.tls && !tcp) throw new Error('--tls-cert/--tls-key secure a TCP listener: add --listen host:port');
+  const credentials = await serverCredentials(options.tls);
+
+  const { controller, controlLimits } = options;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': controlLimits.maxMessageBytes,
+    interceptors: [
+      authInterceptor({
+        policy: options.policy,
+        quotas: new CallerQuotas(controlLimits),
+        audit: new AuditLog(options.logger),
+        generation: () => controller.runningGeneration,
+        peer: peerOfCurrentCall,
+        certificate: (raw) => new X509Certificate(raw),
+      }),
+    ],
+  });
+  server.addService(serviceClient('ConfigService').service, configServiceHandlers(controller, { controlLimits }));
   server.addService(serviceClient('TraceService').service, traceServiceHandlers(options.tracer));
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
@@ -44,33 +79,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
   health.addToServer(server);
 
-  let address: string;
-  if (options.listen) {
-    const port = await bind(server, options.listen);
-    address = options.listen.replace(/:\d+$/, `:${port}`);
+  const injector = server.createConnectionInjector(credentials);
+  let listener: ControlListener;
+  if (tcp) {
+    listener = await listenTcp(tcp.host, tcp.port, injector);
   } else {
     await claimSocketPath(options.socketPath);
-    // The socket is created with the umask's mode; narrow it before anyone can connect.
-    const previous = process.umask(0o177);
-    try {
-      await bind(server, `unix:${options.socketPath}`);
-    } finally {
-      process.umask(previous);
-    }
-    await chmod(options.socketPath, 0o600);
-    address = `unix:${options.socketPath}`;
+    listener = await listenUnix({ path: options.socketPath, group: options.socketGroup }, injector);
   }
   health.setStatus('', 'SERVING');
   for (const name of SERVICE_NAMES) health.setStatus(name, 'SERVING');
-  return { server, health, address };
-}
-
-function bind(server: grpc.Server, target: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(new Error(`cannot listen on ${target}: ${err.message}`, { cause: err })) : resolve(port),
-    );
-  });
+  return { server, health, listener, address: listener.address };
 }
 
 /** Removes a stale socket file, but never one a live daemon still answers on. */
@@ -94,9 +113,10 @@ export function setNotServing(grpcServer: GrpcServer): void {
   for (const name of SERVICE_NAMES) grpcServer.health.setStatus(name, 'NOT_SERVING');
 }
 
-/** Lets in-flight calls finish for up to `graceMs`, then cuts the rest. */
-export function stopGrpcServer(grpcServer: GrpcServer, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
+/** Stops accepting, lets in-flight calls finish for up to `graceMs`, then cuts the rest. */
+export async function stopGrpcServer(grpcServer: GrpcServer, graceMs: number): Promise<void> {
+  const closed = grpcServer.listener.close();
+  await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       grpcServer.server.forceShutdown();
       resolve();
@@ -106,4 +126,5 @@ export function stopGrpcServer(grpcServer: GrpcServer, graceMs: number): Promise
       resolve();
     });
   });
+  await closed;
 }

@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Protocol, Violation } from '../config/model.js';
 import { InvalidRequestError } from '../control/errors.js';
-import { parseIp } from '../dataplane/policy/ip.js';
+import { parseIp } from '../config/ip.js';
 import type { TraceRequest, TraceResult, Tracer } from '../dataplane/tracer.js';
 import { unary } from './config-service.js';
 
@@ -32,7 +32,7 @@ const LIMIT = {
   rate: 'LIMIT_VERDICT_RATE',
   not_evaluated: 'LIMIT_VERDICT_NOT_EVALUATED',
 } as const;
-const SESSION = { hit: 'SESSION_LOOKUP_HIT', miss: 'SESSION_LOOKUP_MISS', not_tracked: 'SESSION_LOOKUP_NOT_TRACKED' } as const;
+const SESSION = { hit: 'SESSION_LOOKUP_HIT', miss: 'SESSION_LOOKUP_MISS' } as const;
 
 /** The request as the tracer takes it, or every problem with its field path. */
 export function parseTraceRequest(req: WireTraceRequest): TraceRequest {

@@ -2,6 +2,7 @@
  * Model -> wire (proto-loader object form, snake_case) for results, plans
  * and capabilities. The reverse direction for tables lives in src/config.
  */
+import type { ControlLimits } from '../auth/control-limits.js';
 import type { Limits, Protocol } from '../config/model.js';
 import type { ApplyOutcome, ApplyResult, RuleState } from '../dataplane/apply-result.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
@@ -44,12 +45,19 @@ export function wireCapabilities(caps: Capabilities): object {
   };
 }
 
-export function wireLimits(limits: Limits): object {
+/** Forwarding limits, plus the control plane's per-caller limits where the caller has them. */
+export function wireLimits(limits: Limits, control?: ControlLimits): object {
   return {
     max_tables: limits.maxTables,
     max_rules_per_table: limits.maxRulesPerTable,
     max_rules: limits.maxRules,
     max_ports: limits.maxPorts,
+    ...(control && {
+      max_message_bytes: control.maxMessageBytes,
+      max_streams_per_caller: control.maxStreamsPerCaller,
+      apply_rate_per_second: control.applyRatePerSecond,
+      apply_burst: control.applyBurst,
+    }),
   };
 }
 
@@ -68,10 +76,15 @@ export function wirePlanSummary(s: PlanSummary): object {
   };
 }
 
-/** KEEP port entries are summarised only: a 10,000-port table must not echo back 10,000 no-ops. */
+/**
+ * Unchanged rules and KEEP ports are summarised only: a one-rule change of a
+ * 10,000-port table must not echo back 10,000 no-ops.
+ */
 export function wirePlan(plan: Plan): object {
   return {
-    rules: plan.rules.map((r) => ({
+    rules: plan.rules
+      .filter((r) => r.action !== 'unchanged')
+      .map((r) => ({
       table: r.table,
       name: r.name,
       rule_id: r.ruleId,

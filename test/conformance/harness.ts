@@ -10,7 +10,6 @@ import { pino } from 'pino';
 import type { BackendName } from '../../src/backends.js';
 import type { Capabilities, Feature } from '../../src/dataplane/capabilities.js';
 import { KernelDataPlane } from '../../src/dataplane/kernel/index.js';
-import type { PolicySource } from '../../src/dataplane/policy/rule-policy.js';
 import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
 import { MemoryPort, UserspaceDataPlane } from '../../src/dataplane/userspace/index.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/dataplane/userspace/packet.js';
@@ -27,10 +26,6 @@ export interface Flow {
   close(): Promise<void>;
 }
 
-export interface HarnessOptions {
-  policies?: PolicySource;
-}
-
 export interface Harness {
   backend: BackendName;
   dataplane: RuntimeDataPlane;
@@ -41,7 +36,7 @@ export interface Harness {
   listenPorts(count: number): Promise<number>;
   /** The port of the echoing target. */
   targetPort: number;
-  /** Opens a TCP flow from 127.0.0.1 to 127.0.0.1:`port`. */
+  /** Opens a TCP flow from 127.0.0.1 to 127.0.0.1:`port`; resolves once the backend tracks it, rejects if refused. */
   connect(port: number): Promise<Flow>;
   /** Lets closed sessions go (the userspace backend's clock moves past every closing timeout and GC runs). */
   settle(): Promise<void>;
@@ -121,16 +116,24 @@ class SocketFlow implements Flow {
   }
 }
 
+/** Polls `done` every 10 ms for up to 10 s (generous: other suites load this machine too). */
+async function until(done: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
 async function kernelHarness(): Promise<Harness> {
   const echo: EchoServer = await startEchoServer();
   const dataplane = new KernelDataPlane({ logger: pino({ level: 'silent' }) });
-  const ports = new Set<number>();
+  const store = dataplane.sessions();
+  /** Client sockets the tests have not closed. */
+  const open = new Set<Socket>();
   return withDaemon('kernel', dataplane, {
-    listenPorts: async (count) => {
-      const first = await freePortBlock(count, 30000, 32700);
-      for (let p = first; p < first + count; p++) ports.add(p);
-      return first;
-    },
+    listenPorts: (count) => freePortBlock(count, 30000, 32700),
     targetPort: echo.port,
     connect: async (port) => {
       const socket = connect({ host: '127.0.0.1', port });
@@ -138,14 +141,22 @@ async function kernelHarness(): Promise<Harness> {
         socket.once('connect', resolve);
         socket.once('error', reject);
       });
+      // The OS completes the handshake before the backend accepts: wait for the session, or for the refusal (a reset).
+      let closed = false;
+      socket.once('close', () => (closed = true));
+      const tracked = () => [...store.iterate()].some((s) => s.client.port === socket.localPort);
+      await until(() => closed || tracked());
+      if (!tracked()) {
+        socket.destroy();
+        throw new Error(`the kernel backend did not take the connection to port ${port}`);
+      }
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
       return new SocketFlow(socket);
     },
+    // Sessions of closed client sockets end once both relay legs have closed.
     settle: async () => {
-      const deadline = Date.now() + 10_000;
-      const store = dataplane.sessions();
-      while (store && [...store.iterate()].some((s) => s.state !== 'established') && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(() => store.count() <= open.size);
     },
     cleanup: () => echo.close(),
   });
@@ -220,13 +231,12 @@ class PacketFlow implements Flow {
   }
 }
 
-async function userspaceHarness(options: HarnessOptions): Promise<Harness> {
+async function userspaceHarness(): Promise<Harness> {
   const port = new MemoryPort();
   let now = Date.now();
   const dataplane = new UserspaceDataPlane({
     logger: pino({ level: 'silent' }),
     port,
-    policies: options.policies,
     clock: () => now,
     gcIntervalMs: 0,
   });
@@ -254,6 +264,6 @@ async function userspaceHarness(options: HarnessOptions): Promise<Harness> {
 
 export const BACKENDS: BackendName[] = ['kernel', 'userspace'];
 
-export function startHarness(backend: BackendName, options: HarnessOptions = {}): Promise<Harness> {
-  return backend === 'kernel' ? kernelHarness() : userspaceHarness(options);
+export function startHarness(backend: BackendName): Promise<Harness> {
+  return backend === 'kernel' ? kernelHarness() : userspaceHarness();
 }

@@ -13,6 +13,8 @@ import { serviceClient } from '../../src/server/api-definition.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(REPO, 'src/cli/main.ts');
+/** The compiled daemon (`npm run build`), for benchmarks: what `npm start` runs. */
+const COMPILED_MAIN = join(REPO, 'dist/cli/main.js');
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -28,8 +30,21 @@ export async function tempStateDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'portplane-test-'));
 }
 
-export async function startDaemon(stateDir: string, extraArgs: string[] = []): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--state-dir', stateDir, 'serve', ...extraArgs], {
+/**
+ * `tcpPort`: the daemon serves TCP (`--listen` in extraArgs) on 127.0.0.1:tcpPort; wait for that instead of the socket.
+ * `compiled`: run dist/ (what `npm start` runs) instead of the sources.
+ * `prefix` runs the daemon through a launcher, e.g. `['prlimit', '--nofile=96:96', '--']`
+ * to start it with a lower fd limit.
+ */
+export async function startDaemon(
+  stateDir: string,
+  extraArgs: string[] = [],
+  options: { tcpPort?: number; compiled?: boolean; prefix?: string[] } = {},
+): Promise<DaemonProcess> {
+  const entry = options.compiled ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN];
+  const argv = [process.execPath, ...entry, '--state-dir', stateDir, 'serve', ...extraArgs];
+  const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(command, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -38,20 +53,20 @@ export async function startDaemon(stateDir: string, extraArgs: string[] = []): P
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const target = `unix:${join(stateDir, 'portplane.sock')}`;
+  const target = options.tcpPort ? `127.0.0.1:${options.tcpPort}` : `unix:${join(stateDir, 'portplane.sock')}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${stderr}${logs.join('\n')}`);
-    if (await accepts(join(stateDir, 'portplane.sock'))) break;
+    if (await accepts(options.tcpPort ? { host: '127.0.0.1', port: options.tcpPort } : { path: join(stateDir, 'portplane.sock') })) break;
     if (Date.now() > deadline) throw new Error(`daemon did not start within 30 s: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child, pid: child.pid ?? 0, stateDir, target, logs, exited };
 }
 
-function accepts(socketPath: string): Promise<boolean> {
+function accepts(endpoint: { path: string } | { host: string; port: number }): Promise<boolean> {
   return new Promise((res) => {
-    const probe = connect(socketPath);
+    const probe = connect(endpoint);
     probe.once('connect', () => {
       probe.destroy();
       res(true);
@@ -73,16 +88,16 @@ export async function removeDir(dir: string): Promise<void> {
 export class ServiceClient {
   readonly raw: grpc.Client;
 
-  constructor(service: string, target: string) {
+  constructor(service: string, target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
     const Ctor = serviceClient(service);
-    this.raw = new Ctor(target, grpc.credentials.createInsecure());
+    this.raw = new Ctor(target, credentials);
   }
 
-  call<T = Record<string, unknown>>(method: string, request: object = {}, timeoutMs = 30_000): Promise<T> {
+  call<T = Record<string, unknown>>(method: string, request: object = {}, timeoutMs = 30_000, metadata = new grpc.Metadata()): Promise<T> {
     const fn = (this.raw as unknown as Record<string, (...args: unknown[]) => void>)[method];
     if (!fn) throw new Error(`no method ${method}`);
     return new Promise((res, rej) => {
-      fn.call(this.raw, request, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, out: T) =>
+      fn.call(this.raw, request, metadata, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, out: T) =>
         err ? rej(err) : res(out),
       );
     });
@@ -91,6 +106,13 @@ export class ServiceClient {
   close(): void {
     this.raw.close();
   }
+}
+
+/** Metadata that presents a bearer token. */
+export function bearer(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
 }
 
 /** The error a call failed with (fails the test if it succeeded). */

@@ -2,7 +2,9 @@
  * A real daemon (real gRPC server, a real backend (kernel unless asked), real state files)
  * inside the test process, for suites that do not need to kill it.
  */
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import type { ControlLimits } from '../../src/auth/control-limits.js';
+import type { AuthPolicy } from '../../src/auth/policy.js';
 import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
 import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
@@ -16,14 +18,28 @@ export interface TestDaemon {
   stop(): Promise<void>;
 }
 
-export async function startTestDaemon(
-  options: { limits?: Partial<Limits>; listen?: string; backend?: BackendName; dataplane?: RuntimeDataPlane } = {},
-): Promise<TestDaemon> {
+export interface TestDaemonOptions {
+  limits?: Partial<Limits>;
+  listen?: string;
+  policy?: AuthPolicy;
+  controlLimits?: ControlLimits;
+  socketGroup?: number;
+  /** Where logs go (audit lines included); default: nowhere. */
+  logger?: Logger;
+  /** Backend to create (default kernel), unless `dataplane` is given. */
+  backend?: BackendName;
+  dataplane?: RuntimeDataPlane;
+}
+
+export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
   const stateDir = await tempStateDir();
-  const logger = pino({ level: 'silent' });
+  const logger = options.logger ?? pino({ level: 'silent' });
   const daemon = await Daemon.start({
     stateDir,
     listen: options.listen,
+    policy: options.policy,
+    controlLimits: options.controlLimits,
+    socketGroup: options.socketGroup,
     dataplane: options.dataplane ?? createDataPlane(options.backend ?? 'kernel', { logger }),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,

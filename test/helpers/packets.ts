@@ -4,7 +4,7 @@
  */
 import { ipv4HeaderChecksum, transportChecksum } from '../../src/dataplane/userspace/checksum.js';
 import { buildPacket, KEY_WORDS, OK, PacketView, parsePacket, PROTO_UDP, type BuildSpec } from '../../src/dataplane/userspace/packet.js';
-import { ipText, parseIp } from '../../src/dataplane/policy/ip.js';
+import { ipText, parseIp } from '../../src/config/ip.js';
 
 export interface PacketFields {
   source: string;

@@ -1,8 +1,10 @@
 /**
  * Acceptance: every invalid configuration is rejected over gRPC with
- * INVALID_ARGUMENT and a google.rpc.BadRequest naming its exact field path,
- * and leaves the daemon untouched: same generation, same state file, no
- * listening socket on any port the config mentions.
+ * INVALID_ARGUMENT and a google.rpc.BadRequest naming its exact field path
+ * (RESOURCE_EXHAUSTED with a google.rpc.QuotaFailure naming the limit, and
+ * the BadRequest too, when it exceeds a limit), and leaves the daemon
+ * untouched: same generation, same state file, no listening socket on any
+ * port the config mentions.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -70,8 +72,15 @@ describe('invalid configurations over gRPC', () => {
       for (const fixture of fixtures) {
         it(`${fixture.title} -> ${fixture.path}`, async () => {
           const err = await callError(client.call('ApplyConfig', { tables: fixture.tables }));
-          expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-          const bad = decodeStatusDetails(err.metadata).find((x) => x.type === 'BadRequest');
+          const details = decodeStatusDetails(err.metadata);
+          if (fixture.exceeds) {
+            expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+            const quota = details.find((x) => x.type === 'QuotaFailure');
+            expect(quota?.type === 'QuotaFailure' ? quota.violations.map((v) => v.subject) : []).toEqual([fixture.exceeds]);
+          } else {
+            expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+          }
+          const bad = details.find((x) => x.type === 'BadRequest');
           expect(bad?.type).toBe('BadRequest');
           const fields = bad?.type === 'BadRequest' ? bad.fieldViolations.map((v) => v.field) : [];
           expect(fields).toContain(fixture.path);

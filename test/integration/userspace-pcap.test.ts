@@ -11,7 +11,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ForwardRule } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardRule } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { PcapPort, UserspaceDataPlane } from '../../src/dataplane/userspace/index.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
@@ -25,7 +25,7 @@ const missing = [
 if (missing.length > 0) console.info(`skipped userspace pcap tests: ${missing.join('; ')}`);
 
 function rule(over: Partial<ForwardRule>): ForwardRule {
-  return { name: '', protocol: 'tcp', listenAddress: '', interface: '', ports: { first: 1, last: 1 }, exclude: [], targetAddress: '', targetPort: 0, weak: false, snatAddress: '', ...over };
+  return { name: '', protocol: 'tcp', listenAddress: '', interface: '', ports: { first: 1, last: 1 }, exclude: [], targetAddress: '', targetPort: 0, weak: false, ...defaultRuleOptions(), ...over };
 }
 
 /**

@@ -6,7 +6,7 @@ import { loadSync, type ServiceDefinition } from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfigText } from '../../src/config/load-file.js';
-import { DEFAULT_LIMITS, type ForwardRule, type Table } from '../../src/config/model.js';
+import { defaultRuleOptions, DEFAULT_LIMITS, type ForwardRule, type Table } from '../../src/config/model.js';
 import { parseTables, unparsedFields } from '../../src/config/parse.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { toWireTables } from '../../src/config/wire.js';
@@ -39,7 +39,7 @@ function modelRule(overrides: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '127.0.0.1',
     targetPort: 0,
     weak: false,
-    snatAddress: '',
+    ...defaultRuleOptions(),
     ...overrides,
   };
 }
@@ -65,7 +65,7 @@ const ruleArb: fc.Arbitrary<ForwardRule> = fc.record({
   targetPort: fc.integer({ min: 0, max: 65535 }),
   weak: fc.boolean(),
   snatAddress: fc.constantFrom('', '10.0.0.1'),
-});
+}).map((r) => ({ ...defaultRuleOptions(), ...r }));
 
 const tablesArb: fc.Arbitrary<Table[]> = fc.array(
   fc.record({ name: fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), rules: fc.array(ruleArb, { maxLength: 4 }) }),
@@ -273,7 +273,7 @@ describe('parseTables then validateConfig: each problem once', () => {
     ]);
     expect([...unparsedFields(tables[0]!)]).toEqual(['name']);
     expect([...unparsedFields(tables[0]!.rules[0]!)].sort()).toEqual(['ports', 'weak']);
-    expect(unparsedFields(tables[0]!.rules[1]!).size).toBe(10);
+    expect(unparsedFields(tables[0]!.rules[1]!).size).toBe(18);
     expect(unparsedFields(tables[0]!.rules[2]!).size).toBe(0);
   });
 

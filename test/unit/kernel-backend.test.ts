@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ForwardingConfig, ForwardRule, Table } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import type { SinkApplyOutcome } from '../../src/dataplane/config-sink.js';
 import { createKernelDataPlane, KernelDataPlane } from '../../src/dataplane/kernel/index.js';
@@ -25,7 +25,7 @@ const PORTS_LOW = 30000;
 const PORTS_HIGH = 32700;
 
 function tcp(name: string, listenAddress: string, first: number, last: number, targetAddress: string, targetPort: number, weak = false): ForwardRule {
-  return { name, protocol: 'tcp', listenAddress, interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak, snatAddress: '' };
+  return { name, protocol: 'tcp', listenAddress, interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak, ...defaultRuleOptions() };
 }
 
 const key = (listenAddress: string, port: number): string => listenerKey({ protocol: 'tcp', listenAddress, port });
@@ -264,8 +264,8 @@ describe('KernelDataPlane', () => {
       await throughWide.until('A:alive');
     });
 
-    it('a weak rule with a blocked port passes, reports it, and binds it on a later apply', async () => {
-      const base = await freePortBlock(3, PORTS_LOW, PORTS_HIGH);
+    it('a weak rule with a blocked port passes, reports it, and binds it when the rule next changes', async () => {
+      const base = await freePortBlock(4, PORTS_LOW, PORTS_HIGH);
       const blocker = await occupy(base + 1);
       const tables: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 2, '127.0.0.1', a.port, true)] }];
       const outcome = await h.apply(tables);
@@ -276,7 +276,16 @@ describe('KernelDataPlane', () => {
       expect(h.dp.listeningFd(key('127.0.0.1', base + 2))).toBeTypeOf('number');
 
       await new Promise((r) => blocker.close(r));
-      expect(await h.apply(tables)).toEqual({ ok: true, failures: [] });
+      // An unchanged rule's ports are not in the plan, so the retry waits for
+      // a change; widening the range keeps base..base+2, the gap included.
+      const widened: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 3, '127.0.0.1', a.port, true)] }];
+      expect(await h.apply(widened)).toEqual({ ok: true, failures: [] });
+      expect(h.lastPlan?.ports.map((p) => [p.action, p.port])).toEqual([
+        ['open', base + 3],
+        ['keep', base],
+        ['keep', base + 1],
+        ['keep', base + 2],
+      ]);
       expect(h.dp.listeningFd(key('127.0.0.1', base + 1))).toBeTypeOf('number');
     });
 
@@ -384,19 +393,8 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual([
-      'interface_binding',
-      'pcap_port',
-      'session_deltas',
-      'session_limits',
-      'sessions',
-      'snat',
-      'source_filters',
-      'telemetry',
-      'tun_port',
-      'udp',
-    ]);
-    expect(caps.supported).toEqual(expect.arrayContaining(['bind_errors', 'trace']));
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding', 'pcap_port', 'session_import', 'snat', 'tun_port']);
+    expect(caps.supported).toEqual(expect.arrayContaining(['bind_errors', 'trace', 'sessions', 'session_deltas', 'telemetry', 'source_filters', 'session_limits']));
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');
   });

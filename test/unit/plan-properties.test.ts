@@ -1,7 +1,8 @@
 /**
  * Properties of the diff on generated configuration pairs: the plan is
  * complete (replaying it yields the desired side), empty exactly on equal
- * configurations, and never closes and reopens a socket both sides have.
+ * configurations, never closes and reopens a socket both sides have, and
+ * leaves out only sockets of unchanged rules.
  *
  * Each rule owns one block of 10 ports (a random sub-range with random
  * exclusions), so a generated configuration has no conflicting rules; a and
@@ -14,11 +15,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { listenAddressesOverlap } from '../../src/config/address.js';
 import { configDigest } from '../../src/config/canonical.js';
-import type { ForwardingConfig, ForwardRule, Protocol } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Protocol } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { applyPlan, applyPortPlan } from '../../src/plan/apply-plan.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { changedFields, ruleIdentity } from '../../src/plan/identity.js';
+import { countPorts, portIntervals } from '../../src/config/ports.js';
 import { listenerMap } from '../../src/plan/listeners.js';
 import type { Plan, PortAction, PortChange, Route } from '../../src/plan/model.js';
 
@@ -127,7 +129,7 @@ function toRule(s: Spec): ForwardRule {
     targetAddress: s.targetAddress,
     targetPort: s.targetPort,
     weak: s.weak,
-    snatAddress: '',
+    ...defaultRuleOptions(),
   };
 }
 
@@ -159,8 +161,12 @@ function compareBindings(a: PortChange, b: PortChange): number {
   return a.port - b.port;
 }
 
-/** Properties every plan must have, whatever the input. */
-function checkPlan(a: ForwardingConfig, b: ForwardingConfig, plan: Plan): void {
+/**
+ * Properties every plan must have, whatever the input. `valid`: no two rules
+ * share a socket or an identity, which pins down exactly which sockets the
+ * plan leaves out.
+ */
+function checkPlan(a: ForwardingConfig, b: ForwardingConfig, plan: Plan, valid: boolean): void {
   // Complete: replaying the rule changes and the port ops yields b.
   expect(applyPlan(a, plan)).toEqual(b);
   const after = applyPortPlan(new Map(Object.entries(routes(a))), plan);
@@ -170,8 +176,9 @@ function checkPlan(a: ForwardingConfig, b: ForwardingConfig, plan: Plan): void {
   expect(plan.empty).toBe(configDigest(a) === configDigest(b));
   expect(plan.summary.empty).toBe(plan.empty);
 
-  // Socket continuity: a key on both sides is kept or retargeted, never reopened;
-  // every key of either side appears exactly once.
+  // Socket continuity: a key on both sides is kept or retargeted, never
+  // reopened; a key appears at most once, and one left out is a socket an
+  // unchanged rule keeps with the same route.
   const before = listenerMap(a);
   const desired = listenerMap(b);
   const byKey = new Map<string, PortChange>();
@@ -179,15 +186,26 @@ function checkPlan(a: ForwardingConfig, b: ForwardingConfig, plan: Plan): void {
     expect(byKey.has(change.key)).toBe(false);
     byKey.set(change.key, change);
   }
-  expect(byKey.size).toBe(new Set([...before.keys(), ...desired.keys()]).size);
-  for (const [key, change] of byKey) {
+  const unchanged = new Set(plan.rules.filter((r) => r.action === 'unchanged').map((r) => `${r.table}|${r.ruleId}`));
+  let keptSockets = 0;
+  for (const key of new Set([...before.keys(), ...desired.keys()])) {
     const old = before.get(key)?.route;
     const now = desired.get(key)?.route;
     const expected: PortAction = !old ? 'open' : !now ? 'close' : isDeepStrictEqual(old, now) ? 'keep' : 'retarget';
+    if (expected === 'keep') keptSockets++;
+    const change = byKey.get(key);
+    const ofUnchangedRule = expected === 'keep' && unchanged.has(`${now?.table}|${now?.ruleId}`);
+    if (!change) {
+      expect(ofUnchangedRule).toBe(true);
+      continue;
+    }
+    // On valid input a socket whose rule is unchanged is always left out.
+    if (valid) expect(ofUnchangedRule).toBe(false);
     expect(change.action).toBe(expected);
     expect(change.previous).toEqual(old);
     expect(change.route).toEqual(now);
   }
+  expect(byKey.size).toBeLessThanOrEqual(new Set([...before.keys(), ...desired.keys()]).size);
 
   // needsRoomFrom: exactly the closes on the same protocol and port with an overlapping address.
   const closes = plan.ports.filter((c) => c.action === 'close');
@@ -207,7 +225,7 @@ function checkPlan(a: ForwardingConfig, b: ForwardingConfig, plan: Plan): void {
     if (gp === gn) expect(compareBindings(prev, next)).toBeLessThan(0);
   }
 
-  // Summary counts match the lists.
+  // Summary counts match the lists; portsKept also counts the sockets left out.
   const count = (items: { action: string }[], action: string): number => items.filter((i) => i.action === action).length;
   expect(plan.summary).toMatchObject({
     rulesAdded: count(plan.rules, 'added'),
@@ -217,8 +235,15 @@ function checkPlan(a: ForwardingConfig, b: ForwardingConfig, plan: Plan): void {
     portsOpened: count(plan.ports, 'open'),
     portsClosed: count(plan.ports, 'close'),
     portsRetargeted: count(plan.ports, 'retarget'),
-    portsKept: count(plan.ports, 'keep'),
+    portsKept: keptSockets,
   });
+  if (valid) {
+    // Without overlaps, the unlisted keeps are exactly the unchanged rules' ports.
+    const unchangedPorts = plan.rules
+      .filter((r) => r.action === 'unchanged')
+      .reduce((n, r) => n + countPorts(portIntervals(r.rule)), 0);
+    expect(plan.summary.portsKept).toBe(count(plan.ports, 'keep') + unchangedPorts);
+  }
 }
 
 describe('plan properties (valid configurations)', () => {
@@ -227,13 +252,13 @@ describe('plan properties (valid configurations)', () => {
       fc.property(validPair, ([ra, rb]) => {
         const a = normalised(ra);
         const b = normalised(rb);
-        checkPlan(a, b, computePlan(a, b, 1));
+        checkPlan(a, b, computePlan(a, b, 1), true);
       }),
       RUNS,
     );
   });
 
-  it('plan(a, a) is empty: every rule unchanged, every port kept', () => {
+  it('plan(a, a) is empty: every rule unchanged, every port kept and none listed', () => {
     fc.assert(
       fc.property(validRaw, (raw) => {
         const a = normalised(raw);
@@ -241,8 +266,8 @@ describe('plan properties (valid configurations)', () => {
         expect(plan.empty).toBe(true);
         expect(plan.summary.tablesTouched).toEqual([]);
         expect(plan.rules.every((r) => r.action === 'unchanged')).toBe(true);
-        expect(plan.ports.every((c) => c.action === 'keep')).toBe(true);
-        expect(plan.ports).toHaveLength(listenerMap(a).size);
+        expect(plan.ports).toEqual([]);
+        expect(plan.summary.portsKept).toBe(listenerMap(a).size);
       }),
       RUNS,
     );
@@ -311,8 +336,11 @@ describe('plan properties (conflicting configurations)', () => {
       fc.property(conflictingPair, ([ra, rb]) => {
         const a = normalised(ra);
         const b = normalised(rb);
-        checkPlan(a, b, computePlan(a, b, 1));
-        expect(computePlan(a, a, 1).ports.every((c) => c.action === 'keep')).toBe(true);
+        checkPlan(a, b, computePlan(a, b, 1), false);
+        // Overlapping unchanged rules pair up in order, so each still owns its sockets on both sides.
+        const same = computePlan(a, a, 1);
+        expect(same.ports).toEqual([]);
+        expect(same.summary.portsKept).toBe(listenerMap(a).size);
       }),
       RUNS,
     );

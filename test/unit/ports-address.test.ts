@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalAddress, listenAddressesOverlap, parseAddress } from '../../src/config/address.js';
 import { canonicalConfig, canonicalRule, configDigest } from '../../src/config/canonical.js';
-import type { ForwardingConfig, ForwardRule, PortRange } from '../../src/config/model.js';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type PortRange } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import {
   countPorts,
@@ -178,7 +178,7 @@ describe('normalisation and digest', () => {
     targetPort: fc.constantFrom(0, 9),
     weak: fc.boolean(),
     snatAddress: fc.constantFrom('', '::2'),
-  });
+  }).map((r): ForwardRule => ({ ...defaultRuleOptions(), ...r, exclude: [...r.exclude] }));
   // Small domains, so equal configurations come up often.
   const configArb: fc.Arbitrary<ForwardingConfig> = fc
     .uniqueArray(fc.record({ name: fc.constantFrom('x', 'y', 'z'), rules: fc.array(ruleArb, { maxLength: 2 }) }), {
@@ -229,7 +229,7 @@ describe('normalisation and digest', () => {
       targetAddress: '::1',
       targetPort: 0,
       weak: false,
-      snatAddress: '',
+      ...defaultRuleOptions(),
     };
     const variants: Array<Partial<ForwardRule>> = [
       { name: 'b' },
@@ -241,11 +241,24 @@ describe('normalisation and digest', () => {
       { targetAddress: '127.0.0.1' },
       { targetPort: 1 },
       { weak: true },
+      { allow: ['10.0.0.0/8'] },
+      { deny: ['::1/128'] },
+      { onFilterChange: 'keep' },
+      { proxyProtocol: 'v2' },
+      { limits: { ...base.limits, sourceRate: 5 } },
+      { udpIdleTimeoutMs: 1000 },
+      { connectTimeoutMs: 1000 },
+      { drain: { mode: 'drain', timeoutMs: 1000 } },
       { snatAddress: '::2' },
     ];
     const digest = (r: ForwardRule) => configDigest(normalizeConfig({ tables: [{ name: 't', rules: [r] }] }));
     const digests = new Set([digest(base), ...variants.map((v) => digest({ ...base, ...v }))]);
     expect(digests.size).toBe(variants.length + 1);
-    expect(canonicalRule(base)).toBe(JSON.stringify(['a', 'tcp', '127.0.0.1', '', [1, 2], [], '::1', 0, false]));
+    expect(canonicalRule(base)).toBe(
+      JSON.stringify([
+        'a', 'tcp', '127.0.0.1', '', [1, 2], [], '::1', 0, false,
+        [], [], 'reevaluate', 'none', [16384, 10000, 20000, 2000, 4000, 4096], 60000, 10000, ['keep', 0],
+      ]),
+    );
   });
 });

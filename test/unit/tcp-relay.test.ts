@@ -6,14 +6,22 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { defaultRuleOptions, type ForwardRule } from '../../src/config/model.js';
 import type { Route } from '../../src/plan/model.js';
+import { RuleRuntime } from '../../src/dataplane/kernel/rule-runtime.js';
+import { KernelSessions } from '../../src/dataplane/kernel/sessions.js';
 import { TcpRelay } from '../../src/dataplane/kernel/tcp-relay.js';
+import type { SessionBase } from '../../src/dataplane/kernel/session.js';
 
 const HOST = '127.0.0.1';
 
 interface Forwarder {
   port: number;
+  sessions: KernelSessions;
+  rule: RuleRuntime;
   relays: TcpRelay[];
   /** Relays whose owner was told they closed, in order. */
   closed: TcpRelay[];
@@ -46,15 +54,31 @@ async function startTarget(onConnection: (socket: Socket) => void): Promise<numb
   return listen(server);
 }
 
-async function startForwarder(targetPort: number): Promise<Forwarder> {
+async function startForwarder(targetPort: number, options: Partial<ForwardRule> = {}): Promise<Forwarder> {
   const route: Route = { table: 't', ruleId: 'r_test', ruleName: 'r', targetAddress: HOST, targetPort, weak: false };
-  const fwd: Forwarder = { port: 0, relays: [], closed: [] };
-  const owner = { relayClosed: (relay: TcpRelay) => fwd.closed.push(relay) };
+  const rule: ForwardRule = {
+    name: 'r',
+    protocol: 'tcp',
+    listenAddress: HOST,
+    interface: '',
+    ports: { first: 1, last: 1 },
+    exclude: [],
+    targetAddress: HOST,
+    targetPort,
+    weak: false,
+    ...defaultRuleOptions(),
+    ...options,
+  };
+  const sessions = new KernelSessions(pino({ level: 'silent' }));
+  const fwd: Forwarder = { port: 0, sessions, rule: new RuleRuntime('t', 'r_test', rule, 1), relays: [], closed: [] };
+  const owner = { sessionClosed: (relay: SessionBase) => fwd.closed.push(relay as TcpRelay) };
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, (socket) => {
-    fwd.relays.push(new TcpRelay(socket, route, owner));
+    const relay = new TcpRelay(sessions, fwd.rule, route, socket, { address: HOST, port: fwd.port });
+    relay.owner = owner;
+    fwd.relays.push(relay);
   });
   cleanup.push(() => {
-    for (const relay of fwd.relays) relay.destroy();
+    for (const relay of fwd.relays) relay.close('shutdown');
   });
   fwd.port = await listen(server);
   return fwd;
@@ -202,6 +226,38 @@ describe('TcpRelay', () => {
     const client = await connectTo(fwd.port);
     expect(await withTimeout(outcome(client), 5000, 'client reset')).toBe('ECONNRESET');
     await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+    expect(fwd.rule.counters.drops).toEqual({ upstream_refused: 1 });
+    expect(fwd.sessions.global.drops).toEqual({ upstream_refused: 1 });
+  });
+
+  it('resets the client when the target does not answer within the connect timeout', async (ctx) => {
+    // A listener that never accepts, with a backlog of 0: once its queue is
+    // full the kernel drops further SYNs, so a connect hangs until timed out.
+    const python = spawn('python3', [
+      '-c',
+      'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()',
+    ]);
+    const spawned = await Promise.race([
+      once(python.stdout, 'data').then(([chunk]) => Number(String(chunk).trim())),
+      once(python, 'error').then(() => undefined),
+    ]);
+    if (spawned === undefined) {
+      ctx.skip('python3 is not installed: cannot make a listener that never accepts');
+      return;
+    }
+    cleanup.push(() => python.kill());
+    const filler = [connect({ host: HOST, port: spawned }), connect({ host: HOST, port: spawned })];
+    for (const f of filler) {
+      f.on('error', () => undefined);
+      cleanup.push(() => f.destroy());
+    }
+    // The first fills the accept queue; the second's SYN is already being dropped.
+    await once(filler[0]!, 'connect');
+    const fwd = await startForwarder(spawned, { connectTimeoutMs: 300 });
+    const client = await connectTo(fwd.port);
+    expect(await withTimeout(outcome(client), 10_000, 'client reset')).toBe('ECONNRESET');
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+    expect(fwd.rule.counters.drops).toEqual({ upstream_timeout: 1 });
   });
 
   it('resets the client when the target resets mid-stream', async () => {
@@ -214,6 +270,7 @@ describe('TcpRelay', () => {
     client.write('trigger');
     expect(await withTimeout(result, 5000, 'client reset')).toBe('ECONNRESET');
     await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+    expect(fwd.rule.counters.drops).toEqual({ upstream_reset: 1 });
   });
 
   it('closes the upstream when the client resets', async () => {
@@ -244,7 +301,7 @@ describe('TcpRelay', () => {
     expect((await (targetReceived as Promise<Buffer>)).toString()).toBe('early bytes');
   });
 
-  it('destroy() ends both sides and reports the relay closed once', async () => {
+  it('close() ends both sides and reports the relay closed once', async () => {
     let targetSide: Promise<string> | undefined;
     const targetPort = await startTarget((socket) => {
       targetSide = outcome(socket);
@@ -253,7 +310,7 @@ describe('TcpRelay', () => {
     const client = await connectTo(fwd.port);
     const clientSide = outcome(client);
     await waitUntil(() => targetSide !== undefined, 'target connection');
-    fwd.relays[0]?.destroy();
+    fwd.relays[0]?.close('deleted');
     await withTimeout(Promise.all([clientSide, targetSide]), 5000, 'both sides closed');
     await waitUntil(() => fwd.closed.length === 1, 'relay closed');
     await new Promise((r) => setTimeout(r, 50));

@@ -6,7 +6,7 @@
  * driven clock.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { ForwardRule } from '../../src/config/model.js';
+import { DEFAULT_UDP_IDLE_TIMEOUT_MS, defaultRuleOptions, type ForwardRule } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { ruleId } from '../../src/plan/identity.js';
@@ -27,7 +27,7 @@ function rule(over: Partial<ForwardRule> = {}): ForwardRule {
     targetAddress: '10.0.0.2',
     targetPort: 8080,
     weak: false,
-    snatAddress: '',
+    ...defaultRuleOptions(),
     ...over,
   };
 }
@@ -108,6 +108,8 @@ describe('userspace engine', () => {
 
   it('tracks TCP through its states, and GC removes a session once its state times out', async () => {
     await r.apply(rule());
+    // Deltas are recorded once a consumer has drained.
+    r.dp.sessionDeltas().drain(0);
     const state = (): string | undefined => [...r.dp.sessions().iterate()][0]?.state;
     r.send(tcp('192.0.2.7', 5000, '10.0.0.1', 80, TCP_SYN));
     expect(state()).toBe('syn_sent');
@@ -154,9 +156,22 @@ describe('userspace engine', () => {
     expect([...r.dp.sessions().iterate()][0]?.state).toBe('active');
     // An IPv4 client of the dual-stack rule cannot reach an IPv6 target.
     expect(r.send(packet({ protocol: 'udp', source: '192.0.2.1', destination: '10.9.9.9', sourcePort: 1, destinationPort: 80 }))).toBeUndefined();
-    r.now.t += DEFAULT_TIMEOUTS.udp + 1;
+    r.now.t += DEFAULT_UDP_IDLE_TIMEOUT_MS + 1;
     expect(r.dp.collect()).toBe(1);
     expect(r.dp.telemetry().global().packetDrops).toMatchObject({ address_family: 1 });
+  });
+
+  it("UDP flows expire after their rule's udp_idle_timeout_ms; max_udp_flows caps them", async () => {
+    await r.apply(rule({ protocol: 'udp', udpIdleTimeoutMs: 1000, limits: { ...defaultRuleOptions().limits, maxUdpFlows: 1 } }));
+    const datagram = (sourcePort: number) => packet({ protocol: 'udp', source: '192.0.2.7', destination: '10.0.0.1', sourcePort, destinationPort: 80, payload: new Uint8Array([1]) });
+    expect(r.send(datagram(5000))).toBeDefined();
+    expect(r.send(datagram(5001))).toBeUndefined();
+    expect(r.dp.telemetry().global().drops).toEqual({ cap: 1 });
+    r.now.t += 999;
+    expect(r.dp.collect()).toBe(0);
+    r.now.t += 2;
+    expect(r.dp.collect()).toBe(1);
+    expect(r.send(datagram(5001))).toBeDefined();
   });
 
   it('counts what it drops by reason, and never throws on garbage', async () => {

@@ -1,38 +1,54 @@
 /**
- * KernelDataPlane: TCP forwarding with real OS sockets, one listening socket
- * per (protocol, listen address, port) and one upstream socket per accepted
- * connection. Plans execute with socket continuity (see listener-table.ts).
+ * KernelDataPlane: TCP and UDP forwarding with real OS sockets, one listening
+ * socket per (protocol, listen address, port), one upstream socket per TCP
+ * connection or UDP flow. Plans execute with socket continuity (see
+ * listener-table.ts); sessions and counters are exposed through the neutral
+ * SessionStore, SessionDeltaSource and Telemetry contracts.
  */
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
-import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
 import type { SessionStore } from '../session-store.js';
-import type { Telemetry } from '../telemetry.js';
+import { sessionDeltaSource } from '../session-sync.js';
+import type { RuleCounters, Telemetry, TrafficCounters } from '../telemetry.js';
 import type { Tracer } from '../tracer.js';
-import { KERNEL_BACKEND_NAME, kernelCapabilities } from './capabilities.js';
+import { KERNEL_BACKEND_NAME, kernelCapabilities, KERNEL_IMPORT_UNSUPPORTED } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
+import { KernelSessions } from './sessions.js';
 import { KernelTracer } from './tracer.js';
 
 export interface KernelDataPlaneOptions {
   logger?: Logger;
 }
 
-export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
+function copyCounters<T extends TrafficCounters>(counters: T): T {
+  return { ...counters, drops: { ...counters.drops } };
+}
+
+export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry {
   readonly name = KERNEL_BACKEND_NAME;
   private readonly logger: Logger;
+  private readonly store: KernelSessions;
   private readonly table: ListenerTable;
-  private readonly kernelTracer = new KernelTracer(RouteTable.EMPTY);
+  private readonly kernelTracer: KernelTracer;
+  private readonly deltas: SessionDeltaSource;
   private stopped = false;
 
   constructor(options: KernelDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
-    this.table = new ListenerTable(this.logger);
+    this.store = new KernelSessions(this.logger);
+    this.table = new ListenerTable(this.logger, this.store);
+    this.kernelTracer = new KernelTracer(this.table, this.store);
+    this.deltas = sessionDeltaSource(this.store.deltas, this.store, (entries) => ({
+      imported: 0,
+      rejected: entries.map((_, index) => ({ index, reason: KERNEL_IMPORT_UNSUPPORTED })),
+    }));
   }
 
   async start(): Promise<void> {
+    this.store.deltas.restart();
     this.logger.debug('kernel dataplane started');
   }
 
@@ -43,7 +59,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
     const graceOver = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
-    await Promise.race([this.table.whenIdle(), graceOver]);
+    await Promise.race([this.store.whenIdle(), graceOver]);
     clearTimeout(timer);
     this.table.destroyConnections();
   }
@@ -62,26 +78,32 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
     return this;
   }
 
+  sessions(): SessionStore {
+    return this.store;
+  }
+
+  sessionDeltas(): SessionDeltaSource {
+    return this.deltas;
+  }
+
+  telemetry(): Telemetry {
+    return this;
+  }
+
+  global(): TrafficCounters {
+    return copyCounters(this.store.global);
+  }
+
+  /** Counters of every committed rule, under its current counter id. */
+  rules(): RuleCounters[] {
+    return [...this.table.ruleRuntimes()].map((rule) => copyCounters(rule.counters));
+  }
+
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('kernel dataplane is stopped');
-    const outcome = await this.table.apply(request.plan, request.terminateRemoved);
-    if (outcome.ok) {
-      this.kernelTracer.install(RouteTable.compile(request.config, { counterIds: request.counterIds }), request.generation);
-    }
+    const outcome = await this.table.apply(request);
+    if (outcome.ok) this.kernelTracer.install(request.generation);
     return outcome;
-  }
-
-  /** Not implemented on this backend yet: capabilities() says why. */
-  sessions(): SessionStore | undefined {
-    return undefined;
-  }
-
-  sessionDeltas(): SessionDeltaSource | undefined {
-    return undefined;
-  }
-
-  telemetry(): Telemetry | undefined {
-    return undefined;
   }
 
   tracer(): Tracer {
@@ -93,7 +115,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink {
     return this.table.listeningFd(key);
   }
 
-  /** Established connections, including those of ports already closed. */
+  /** Open sessions, including those of ports already closed. */
   connectionCount(filter?: ConnectionFilter): number {
     return this.table.connectionCount(filter);
   }

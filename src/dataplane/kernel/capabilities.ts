@@ -6,11 +6,16 @@ import type { Capabilities } from '../capabilities.js';
 
 export const KERNEL_BACKEND_NAME = 'kernel';
 
+/** Why importSessions() rejects every entry here. */
+export const KERNEL_IMPORT_UNSUPPORTED =
+  'a kernel session is a pair of OS sockets; an exported session cannot be recreated from its record (export and reconcile work)';
+
 export function kernelCapabilities(): Capabilities {
   return {
     backend: KERNEL_BACKEND_NAME,
     supported: [
       'tcp',
+      'udp',
       'ipv4',
       'ipv6',
       'dual_stack',
@@ -20,10 +25,16 @@ export function kernelCapabilities(): Capabilities {
       'terminate_removed',
       'weak_rules',
       'bind_errors',
+      'source_filters',
+      'proxy_protocol',
+      'session_limits',
+      'drain_policy',
+      'sessions',
+      'session_deltas',
+      'telemetry',
       'trace',
     ],
     unsupported: [
-      { feature: 'udp', reason: 'UDP forwarding is not implemented by the kernel backend yet' },
       {
         feature: 'interface_binding',
         reason: 'Node.js cannot set SO_BINDTODEVICE; an interface scopes only a link-local listen address',
@@ -32,11 +43,7 @@ export function kernelCapabilities(): Capabilities {
         feature: 'snat',
         reason: 'the kernel relay connects to the target from a host address the OS picks; a per-rule source address is not implemented',
       },
-      { feature: 'source_filters', reason: 'source filters are not implemented by the kernel backend yet' },
-      { feature: 'session_limits', reason: 'session limits are not implemented by the kernel backend yet' },
-      { feature: 'sessions', reason: 'the kernel backend does not expose a SessionStore yet' },
-      { feature: 'session_deltas', reason: 'the kernel backend does not expose session deltas yet' },
-      { feature: 'telemetry', reason: 'the kernel backend does not keep traffic counters yet' },
+      { feature: 'session_import', reason: KERNEL_IMPORT_UNSUPPORTED },
       { feature: 'pcap_port', reason: 'the kernel backend relays sockets, not packets' },
       { feature: 'tun_port', reason: 'the kernel backend relays sockets, not packets' },
     ],

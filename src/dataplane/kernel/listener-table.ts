@@ -1,31 +1,59 @@
 /**
- * The kernel backend's listening sockets, keyed by listenerKey(), and the
- * transaction that executes a plan's port operations on them.
+ * The kernel backend's listening sockets (TCP and UDP), keyed by
+ * listenerKey(), the transaction that executes a plan's port operations on
+ * them, and the per-rule runtimes that admit new sessions.
  *
  * Socket continuity: a port the plan keeps or retargets is never closed; a
- * retarget swaps the route object new connections read, so a client
- * connecting during an apply never sees ECONNREFUSED. Until the commit, the
- * only running sockets touched are those an open needs room from; a failed
- * apply closes what it opened and re-opens exactly those.
+ * retarget swaps the route object new sessions read, so a client connecting
+ * during an apply never sees ECONNREFUSED. Until the commit, the only running
+ * sockets touched are those an open needs room from; a failed apply closes
+ * what it opened and re-opens exactly those.
+ *
+ * Rule options (filters, limits, PROXY protocol, timeouts, drain) never move
+ * a socket: the commit updates each rule's RuleRuntime in place, then applies
+ * drain policies to sessions of closed and retargeted ports and re-evaluates
+ * the filters of rules whose allow/deny lists changed.
+ *
+ * Work per apply follows plan.ports, never the whole table: the plan does
+ * not list the sockets of unchanged rules (see plan/model.ts).
  */
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { DrainPolicy, Protocol } from '../../config/model.js';
+import { ruleId as ruleIdOf } from '../../plan/identity.js';
+import { listenerKey, routesEqual } from '../../plan/listeners.js';
 import type { ListenerBinding, Plan, PortChange, Route } from '../../plan/model.js';
+import { filterReevaluations } from '../admission.js';
 import { failedRuleIds } from '../bind-verdict.js';
-import type { PortBindFailure, SinkApplyOutcome } from '../config-sink.js';
-import { closeTcpListener, listenerFd, openTcpListener, type OpenResult } from './tcp-listener.js';
-import { TcpRelay, type RelayOwner } from './tcp-relay.js';
+import type { PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import type { CloseReason, Endpoint } from '../session-store.js';
+import { RuleRuntime } from './rule-runtime.js';
+import type { SessionBase } from './session.js';
+import type { KernelSessions } from './sessions.js';
+import { TcpRelay } from './tcp-relay.js';
+import { closeTcpListener, listenerFd, listenSpec, openTcpListener } from './tcp-listener.js';
+import { openUdpListener, udpSocketFd, UdpFlow } from './udp.js';
 
 /** Opens in flight at once: enough to open 10,000 ports quickly, bounded in pending work. */
 const OPEN_BATCH = 1024;
 
-class Listener implements RelayOwner {
+type OpenResult = { ok: true } | { ok: false; errno: string; message: string };
+
+const flowKey = (address: string, port: number): string => `${address}|${port}`;
+
+class Listener {
   server: Server | undefined;
-  /** Read by each accepted connection; replaced, never mutated, on retarget. */
+  udp: UdpSocket | undefined;
+  /** Read by each new session; replaced, never mutated, on retarget. */
   route: Route;
-  readonly connections = new Set<TcpRelay>();
-  /** No longer in the table; tracked only while its connections last. */
+  readonly sessions = new Set<SessionBase>();
+  /** UDP: flows by client address and port. */
+  readonly flows = new Map<string, UdpFlow>();
+  /** No longer in the table; tracked only while its sessions last. */
   retired = false;
+  /** UDP: where clients send to (the bound address; the datagram's own destination is not known). */
+  readonly endpoint: Endpoint;
 
   constructor(
     readonly key: string,
@@ -34,26 +62,34 @@ class Listener implements RelayOwner {
     private readonly table: ListenerTable,
   ) {
     this.route = route;
+    this.endpoint = { address: listenSpec(binding.listenAddress).host, port: binding.port };
   }
 
-  readonly accept = (socket: Socket): void => {
-    this.connections.add(new TcpRelay(socket, this.route, this));
-    this.table.connectionOpened();
-  };
+  readonly accept = (socket: Socket): void => this.table.acceptTcp(this, socket);
 
-  relayClosed(relay: TcpRelay): void {
-    this.connections.delete(relay);
-    this.table.connectionClosed(this);
+  readonly onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => this.table.onDatagram(this, msg, rinfo);
+
+  readonly onError = (err: NodeJS.ErrnoException): void => this.table.listenerError(this, err);
+
+  get listening(): boolean {
+    return this.server !== undefined || this.udp !== undefined;
+  }
+
+  sessionClosed(session: SessionBase): void {
+    this.sessions.delete(session);
+    if (session instanceof UdpFlow) this.flows.delete(flowKey(session.clientEnd.address, session.clientEnd.port));
+    if (this.retired && this.sessions.size === 0) this.table.forget(this);
   }
 
   stopListening(): void {
-    if (!this.server) return;
-    closeTcpListener(this.server);
+    if (this.server) closeTcpListener(this.server);
+    this.udp?.close();
     this.server = undefined;
+    this.udp = undefined;
   }
 
-  destroyConnections(): void {
-    for (const relay of this.connections) relay.destroy();
+  closeSessions(reason: CloseReason): void {
+    for (const session of [...this.sessions]) session.close(reason);
   }
 }
 
@@ -65,13 +101,20 @@ export interface ConnectionFilter {
 export class ListenerTable {
   private readonly listeners = new Map<string, Listener>();
   private readonly retired = new Set<Listener>();
-  private connections = 0;
-  private idleWaiters: (() => void)[] = [];
+  /** Committed rules by rule id. */
+  private rules = new Map<string, RuleRuntime>();
+  /** Rules new in the apply in flight: listeners it opens accept before the commit. */
+  private pendingRules = new Map<string, RuleRuntime>();
+  private readonly drainTimers = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly sessions: KernelSessions,
+  ) {}
 
   /** Executes `plan.ports` as a transaction (see SinkApplyOutcome). */
-  async apply(plan: Plan, terminateRemoved: boolean): Promise<SinkApplyOutcome> {
+  async apply(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
+    const { plan } = request;
     // Sort the operations and check the plan fits the table before touching
     // anything, so a mismatched plan throws with nothing changed.
     const freeOpens: PortChange[] = [];
@@ -88,8 +131,17 @@ export class ListenerTable {
         (change.needsRoomFrom?.length ? roomOpens : freeOpens).push(change);
       } else if (!this.listeners.has(change.key)) {
         // A weak rule's port that failed to bind earlier: try again, so the
-        // outcome reports its current state rather than a silent gap.
+        // outcome reports its current state rather than a silent gap. The
+        // plan lists it again only once the rule itself changes.
         freeOpens.push(change);
+      }
+    }
+
+    this.pendingRules = new Map();
+    for (const table of request.config.tables) {
+      for (const rule of table.rules) {
+        const id = ruleIdOf(table.name, rule);
+        if (!this.rules.has(id)) this.pendingRules.set(id, new RuleRuntime(table.name, id, rule, request.counterIds[id] ?? 0));
       }
     }
 
@@ -101,7 +153,7 @@ export class ListenerTable {
       for (const key of change.needsRoomFrom ?? []) {
         const listener = this.listeners.get(key);
         // Only a socket the plan closes may make room; a kept one stays.
-        if (!closing.has(key) || !listener?.server) continue;
+        if (!closing.has(key) || !listener?.listening) continue;
         listener.stopListening();
         displaced.push(listener);
       }
@@ -111,42 +163,39 @@ export class ListenerTable {
     const failedRules = failedRuleIds(plan, failures);
     if (failedRules.length > 0) {
       await this.rollback(opened, displaced);
+      this.pendingRules = new Map();
       this.logger.info({ failedRules, failures: failures.length }, 'kernel apply rolled back');
       return { ok: false, failures };
     }
-    this.commit(plan, opened, terminateRemoved);
+    this.commit(request, opened);
     return { ok: true, failures };
   }
 
-  /** Stops every listening socket; established connections continue. */
+  /** Stops every listening socket; established TCP connections continue, UDP flows (which reply through it) end. */
   closeListeners(): void {
-    for (const listener of this.listeners.values()) this.retire(listener, false);
+    for (const listener of this.listeners.values()) this.retire(listener, 'shutdown');
     this.listeners.clear();
   }
 
   destroyConnections(): void {
-    for (const listener of this.listeners.values()) listener.destroyConnections();
-    for (const listener of this.retired) listener.destroyConnections();
-  }
-
-  /** Resolves once no connection is established. */
-  whenIdle(): Promise<void> {
-    if (this.connections === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    for (const timer of this.drainTimers) clearTimeout(timer);
+    this.drainTimers.clear();
+    this.sessions.clear('shutdown');
   }
 
   listeningFd(key: string): number | undefined {
-    const server = this.listeners.get(key)?.server;
-    return server ? listenerFd(server) : undefined;
+    const listener = this.listeners.get(key);
+    if (listener?.server) return listenerFd(listener.server);
+    return listener?.udp ? udpSocketFd(listener.udp) : undefined;
   }
 
-  /** Established connections, optionally only of one listener key and/or one rule. */
+  /** Open sessions, optionally only of one listener key and/or one rule. */
   connectionCount(filter: ConnectionFilter = {}): number {
     let n = 0;
     const count = (listener: Listener): void => {
       if (filter.key !== undefined && listener.key !== filter.key) return;
-      for (const relay of listener.connections) {
-        if (filter.ruleId === undefined || relay.route.ruleId === filter.ruleId) n++;
+      for (const session of listener.sessions) {
+        if (filter.ruleId === undefined || session.route.ruleId === filter.ruleId) n++;
       }
     };
     for (const listener of this.listeners.values()) count(listener);
@@ -154,18 +203,90 @@ export class ListenerTable {
     return n;
   }
 
-  connectionOpened(): void {
-    this.connections++;
+  /** Runtimes of the committed rules. */
+  ruleRuntimes(): IterableIterator<RuleRuntime> {
+    return this.rules.values();
   }
 
-  connectionClosed(listener: Listener): void {
-    this.connections--;
-    if (listener.retired && listener.connections.size === 0) this.retired.delete(listener);
-    if (this.connections === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
+  /** The committed runtime of rule `id`. */
+  ruleRuntime(id: string): RuleRuntime | undefined {
+    return this.rules.get(id);
+  }
+
+  /**
+   * The listener that would take a new connection (or flow) to `address`
+   * (canonical, no zone) port `port`, as the OS picks one: the exact
+   * address, then its family's any address, then dual-stack any.
+   */
+  accepting(protocol: Protocol, address: string, family: 4 | 6, port: number): { route: Route; rule: RuleRuntime } | undefined {
+    for (const listenAddress of [address, family === 4 ? '0.0.0.0' : '::', '']) {
+      const listener = this.listeners.get(listenerKey({ protocol, listenAddress, port }));
+      const rule = listener && this.rules.get(listener.route.ruleId);
+      if (listener && rule) return { route: listener.route, rule };
     }
+    return undefined;
+  }
+
+  acceptTcp(listener: Listener, socket: Socket): void {
+    const rule = this.ruleFor(listener.route.ruleId);
+    if (!rule) {
+      socket.resetAndDestroy();
+      return;
+    }
+    const refused = rule.admitAddress(socket.remoteAddress ?? '', false);
+    if (refused) {
+      this.sessions.drop(rule, refused);
+      // A reset, at once: the client learns nothing and costs nothing more.
+      socket.resetAndDestroy();
+      return;
+    }
+    const relay = new TcpRelay(this.sessions, rule, listener.route, socket, {
+      address: socket.localAddress ?? listener.endpoint.address,
+      port: socket.localPort ?? listener.endpoint.port,
+    });
+    relay.owner = listener;
+    listener.sessions.add(relay);
+  }
+
+  onDatagram(listener: Listener, msg: Buffer, rinfo: RemoteInfo): void {
+    const key = flowKey(rinfo.address, rinfo.port);
+    let flow = listener.flows.get(key);
+    if (!flow) {
+      const rule = this.ruleFor(listener.route.ruleId);
+      if (!rule || !listener.udp) return;
+      const refused = rule.admitAddress(rinfo.address, true);
+      if (refused) {
+        this.sessions.drop(rule, refused);
+        return;
+      }
+      flow = new UdpFlow(this.sessions, rule, listener.route, listener.udp, { address: rinfo.address, port: rinfo.port }, listener.endpoint);
+      flow.owner = listener;
+      listener.flows.set(key, flow);
+      listener.sessions.add(flow);
+    }
+    flow.forward(msg);
+  }
+
+  /**
+   * Errors of a listening socket. Out of file descriptors at accept, libuv
+   * accepts and closes the waiting connections with a reserved fd (so the
+   * listener neither spins nor stalls) and reports EMFILE/ENFILE here; it
+   * accepts again once descriptors are free. Counted as a 'resource' drop,
+   * which the session host logs at most once per interval.
+   */
+  listenerError(listener: Listener, err: NodeJS.ErrnoException): void {
+    const resource = err.code === 'EMFILE' || err.code === 'ENFILE' || err.code === 'ENOBUFS' || err.code === 'ENOMEM';
+    const rule = this.ruleFor(listener.route.ruleId);
+    if (resource && rule) this.sessions.drop(rule, 'resource');
+    else if (!resource) this.logger.warn({ err, listener: listener.key }, 'kernel listener error');
+  }
+
+  forget(listener: Listener): void {
+    this.retired.delete(listener);
+  }
+
+  private ruleFor(id: string): RuleRuntime | undefined {
+    return this.rules.get(id) ?? this.pendingRules.get(id);
   }
 
   /** Opens `changes`; each result lands in `opened` or `failures`, in plan order. */
@@ -183,7 +304,7 @@ export class ListenerTable {
     });
   }
 
-  /** Binds concurrently, a batch at a time; a bound listener gets its server. */
+  /** Binds concurrently, a batch at a time; a bound listener gets its socket. */
   private async listenAll(listeners: Listener[]): Promise<OpenResult[]> {
     const results: OpenResult[] = [];
     for (let i = 0; i < listeners.length; i += OPEN_BATCH) {
@@ -194,19 +315,24 @@ export class ListenerTable {
   }
 
   private async listen(listener: Listener): Promise<OpenResult> {
-    const result = await openTcpListener(listener.binding, listener.accept, (err) =>
-      this.logger.warn({ err, listener: listener.key }, 'kernel listener error'),
-    );
-    if (result.ok) listener.server = result.server;
-    return result;
+    if (listener.binding.protocol === 'udp') {
+      const result = await openUdpListener(listener.binding, listener.onDatagram, listener.onError);
+      if (!result.ok) return result;
+      listener.udp = result.socket;
+      return { ok: true };
+    }
+    const result = await openTcpListener(listener.binding, listener.accept, listener.onError);
+    if (!result.ok) return result;
+    listener.server = result.server;
+    return { ok: true };
   }
 
   /** Undoes an apply: nothing else changed before the commit. */
   private async rollback(opened: Listener[], displaced: Listener[]): Promise<void> {
     for (const listener of opened) {
       listener.stopListening();
-      // The apply never happened, so neither did connections to its new ports.
-      listener.destroyConnections();
+      // The apply never happened, so neither did sessions on its new ports.
+      listener.closeSessions('error');
     }
     const results = await this.listenAll(displaced);
     results.forEach((result, i) => {
@@ -215,33 +341,90 @@ export class ListenerTable {
       // lost; its established connections continue.
       const listener = displaced[i] as Listener;
       this.listeners.delete(listener.key);
-      this.retire(listener, false);
+      this.retire(listener, 'error');
       this.logger.error({ listener: listener.key, errno: result.errno }, 'kernel rollback could not re-open listener');
     });
   }
 
   /**
-   * Makes the plan current. Synchronous, so no connection can be accepted
-   * between two of its steps.
+   * Makes the plan current. Synchronous, so no session can open between two
+   * of its steps.
    */
-  private commit(plan: Plan, opened: Listener[], terminateRemoved: boolean): void {
+  private commit(request: SinkApplyRequest, opened: Listener[]): void {
+    const { plan } = request;
+    const next = new Map<string, RuleRuntime>();
+    for (const table of request.config.tables) {
+      for (const rule of table.rules) {
+        const id = ruleIdOf(table.name, rule);
+        const counterId = request.counterIds[id] ?? 0;
+        const existing = this.rules.get(id);
+        if (existing) existing.updateRule(rule, counterId);
+        next.set(id, existing ?? this.pendingRules.get(id) ?? new RuleRuntime(table.name, id, rule, counterId));
+      }
+    }
+    this.rules = next;
+    this.pendingRules = new Map();
+    this.sessions.generation = request.generation;
+
     for (const listener of opened) this.listeners.set(listener.key, listener);
+    // terminate_removed, the older spelling, covers closed ports only, as it always did.
+    const closePolicy: DrainPolicy | undefined =
+      request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
     for (const change of plan.ports) {
+      if (change.action === 'keep' || change.action === 'open') continue;
       const listener = this.listeners.get(change.key);
       if (!listener) continue;
       if (change.action === 'retarget') {
-        listener.route = change.route as Route;
+        const route = change.route as Route;
+        listener.route = route;
+        // Sessions opened under an older route are those of a retargeted rule.
+        const moved = [...listener.sessions].filter((s) => !routesEqual(s.route, route));
+        this.applyDrain(moved, request.drain);
       } else if (change.action === 'close') {
         this.listeners.delete(change.key);
-        this.retire(listener, terminateRemoved);
+        this.applyDrain([...listener.sessions], closePolicy);
+        this.retire(listener, 'terminate');
+      }
+    }
+    this.reevaluateFilters(plan);
+  }
+
+  /** `override` (the apply's policy) or each session's rule's own. */
+  private applyDrain(sessions: SessionBase[], override: DrainPolicy | undefined): void {
+    for (const session of sessions) {
+      const policy = override ?? session.rule.rule.drain;
+      if (policy.mode === 'terminate') session.close('terminate');
+      else if (policy.mode === 'drain') {
+        const timer = setTimeout(() => {
+          this.drainTimers.delete(timer);
+          session.close('drain');
+        }, policy.timeoutMs);
+        timer.unref();
+        this.drainTimers.add(timer);
       }
     }
   }
 
-  private retire(listener: Listener, terminate: boolean): void {
+  /** Sessions of rules whose filters changed, and which the new filters refuse, are closed (REEVALUATE). */
+  private reevaluateFilters(plan: Plan): void {
+    const changed = filterReevaluations(plan);
+    if (changed.size === 0) return;
+    const refused = [...this.sessions.live()].filter((s) => changed.has(s.rule.ruleId) && !s.rule.filter.admits(s.clientEnd.address));
+    for (const session of refused) {
+      this.sessions.drop(session.rule, 'filter');
+      session.close('filter');
+    }
+  }
+
+  /**
+   * Stops listening. TCP connections continue (closing the port is not
+   * closing them); UDP flows cannot, since replies leave through the
+   * listening socket, and end with `udpReason`.
+   */
+  private retire(listener: Listener, udpReason: CloseReason): void {
     listener.stopListening();
-    if (terminate) listener.destroyConnections();
-    if (listener.connections.size > 0) {
+    if (listener.binding.protocol === 'udp') listener.closeSessions(udpReason);
+    if (listener.sessions.size > 0) {
       listener.retired = true;
       this.retired.add(listener);
     }

@@ -7,11 +7,11 @@
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
-import type { PolicySource } from '../policy/rule-policy.js';
 import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
-import type { ImportResult, SessionDeltaSource } from '../session-deltas.js';
-import type { SessionInfo, SessionStore } from '../session-store.js';
+import type { SessionDeltaSource } from '../session-deltas.js';
+import type { SessionStore } from '../session-store.js';
+import { sessionDeltaSource } from '../session-sync.js';
 import type { Telemetry } from '../telemetry.js';
 import type { TraceRequest, TraceResult, Tracer } from '../tracer.js';
 import { USERSPACE_BACKEND_NAME, userspaceCapabilities } from './capabilities.js';
@@ -23,8 +23,6 @@ export interface UserspaceDataPlaneOptions extends EngineOptions {
   logger?: Logger;
   /** Default: a MemoryPort (nothing arrives unless injected). */
   port?: PacketPort;
-  /** Filter and limit policy per rule; default reads the rule (src/dataplane/policy/rule-policy.ts). */
-  policies?: PolicySource;
   /** Milliseconds; injectable so tests can drive timeouts. Default Date.now. */
   clock?: () => number;
   /** How often idle sessions are collected; 0 disables the timer (callers run collect()). Default 1000. */
@@ -48,23 +46,15 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     this.clock = options.clock ?? Date.now;
     const table = this.engine.sessions;
     const engine = this.engine;
-    this.deltas = {
-      get backendEpoch() {
-        return table.backendEpoch;
-      },
-      drain: (max) => table.drain(max),
-      onDeltas: (listener) => table.onDeltas(listener),
-      exportSessions: (filter) => table.exportSessions(filter),
-      importSessions: (entries: readonly SessionInfo[]): ImportResult =>
-        table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.generation),
-      reconcileBulk: (received) => table.reconcileBulk(received),
-    };
+    this.deltas = sessionDeltaSource(table.deltas, table, (entries) =>
+      table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.generation),
+    );
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     this.engine.draining = false;
-    this.engine.sessions.restart();
+    this.engine.sessions.deltas.restart();
     await this.port.open((packet, length) => {
       if (this.engine.process(packet, length, this.clock()) === 0) this.port.transmit(packet, length);
     });
@@ -126,18 +116,15 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
   }
 
   trace(request: TraceRequest): TraceResult {
-    return this.engine.trace(request);
+    return this.engine.trace(request, this.clock());
   }
 
   /** Compile, then swap: the plan's port operations need no execution here, only closes with terminateRemoved. */
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('userspace dataplane is stopped');
-    const routes = RouteTable.compile(request.config, {
-      counterIds: request.counterIds,
-      policies: this.options.policies,
-      previous: this.engine.routes,
-    });
+    const routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.engine.routes, now: this.clock() });
     this.engine.install(routes, request.generation);
+    this.engine.reevaluateFilters(request.plan);
     if (request.terminateRemoved) {
       const closed = new Set(request.plan.ports.filter((p) => p.action === 'close').map((p) => p.key));
       if (closed.size > 0) this.engine.terminate(closed);

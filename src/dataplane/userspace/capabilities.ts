@@ -22,6 +22,14 @@ export function userspaceCapabilities(): Capabilities {
       reason: 'no OS sockets: a port is claimed in the lookup table only, so binds cannot fail and nothing rolls back on them',
     },
     {
+      feature: 'proxy_protocol',
+      reason: 'a packet backend forwards the client\'s own segments and cannot insert a header into the TCP stream without terminating it',
+    },
+    {
+      feature: 'drain_policy',
+      reason: 'not implemented for packet sessions: a removed rule\'s sessions continue until they end or time out, or close with terminate_removed',
+    },
+    {
       feature: 'tun_port',
       reason: 'no TUN port is built yet (it needs a native addon for the TUNSETIFF ioctl); packets come from the memory or pcap port',
     },
@@ -45,6 +53,7 @@ export function userspaceCapabilities(): Capabilities {
       'session_limits',
       'sessions',
       'session_deltas',
+      'session_import',
       'telemetry',
       'trace',
       'pcap_port',

@@ -6,10 +6,12 @@
  * apply swaps the table by one assignment between packets.
  */
 import { mapTargetPort } from '../../config/ports.js';
-import { parseIp, ipText, type IpAddress } from '../policy/ip.js';
-import { ipv6Key, RouteTable, type CompiledRule } from '../route-lookup.js';
+import { ipText, ipv6Key, parseIp } from '../../config/ip.js';
+import type { Plan } from '../../plan/model.js';
+import { filterReevaluations } from '../admission.js';
+import { RouteTable, type CompiledRule } from '../route-lookup.js';
 import { emptyTrafficCounters, type DropReason, type PacketDropReason, type RuleCounters, type Telemetry, type TrafficCounters } from '../telemetry.js';
-import type { TraceRequest, TraceResult } from '../tracer.js';
+import { initialTraceResult, traceAdmission, type TraceRequest, type TraceResult } from '../tracer.js';
 import { adjustChecksum } from './checksum.js';
 import {
   buildPacket,
@@ -139,8 +141,9 @@ export class Engine implements Telemetry {
     return DROP_POLICY;
   }
 
-  private clientIp(buf: Uint8Array, v: PacketView): IpAddress {
-    return v.family === 4 ? { family: 4, bytes: buf.slice(12, 16) } : { family: 6, bytes: buf.slice(8, 24) };
+  /** The source address bytes of the packet in `buf` (a view, not a copy). */
+  private clientBytes(buf: Uint8Array, v: PacketView): Uint8Array {
+    return v.family === 4 ? buf.subarray(12, 16) : buf.subarray(8, 24);
   }
 
   private firstPacket(buf: Uint8Array, v: PacketView, key: Uint32Array, now: number): number {
@@ -152,11 +155,8 @@ export class Engine implements Telemetry {
     if (!rule) return this.dropPacket(DROP_NO_RULE);
     if (rule.target.family !== v.family) return this.dropPacket(DROP_FAMILY);
     const counters = this.countersOf(rule);
-    if (!rule.filter.isOpen && !rule.filter.evaluate(this.clientIp(buf, v)).allowed) return this.dropPolicy('filter', counters);
-    if (!rule.admission.unlimited) {
-      const { verdict } = rule.admission.admit(ipText(this.clientIp(buf, v)), counters.sessionsActive, now, true);
-      if (verdict !== 'allow') return this.dropPolicy(verdict, counters);
-    }
+    const refused = rule.admission.admit(this.clientBytes(buf, v), v.protocol === PROTO_UDP, now);
+    if (refused) return this.dropPolicy(refused, counters);
     const table = this.sessions;
     if (table.count() >= table.maxSessions) return this.dropPolicy('resource', counters);
     const opened = table.open(key, 0, rule, counters, mapTargetPort(rule.rule, v.destinationPort), this.generation, now);
@@ -243,13 +243,32 @@ export class Engine implements Telemetry {
   /** Removes sessions idle past their state's timeout. Returns how many went. */
   collect(now: number): number {
     const timeouts = this.timeouts;
-    const expired = this.sessions.select((s) => now - s.lastSeen > timeouts[s.state]!);
+    const expired = this.sessions.select(
+      (s) => now - s.lastSeen > (s.state === UDP_ACTIVE ? s.rule.admission.rule.udpIdleTimeoutMs : timeouts[s.state]!),
+    );
     for (const id of expired) {
       const s = this.sessions.session(id)!;
       const reason = s.state >= TIME_WAIT ? (s.closedBy === CLOSED_BY_TARGET ? 'target' : 'client') : 'idle';
       this.sessions.deleteWithCompanions(String(id), reason);
     }
     return expired.length;
+  }
+
+  /** Closes the sessions of rules whose changed filter now refuses their client (see filterReevaluations). */
+  reevaluateFilters(plan: Plan): number {
+    const changed = filterReevaluations(plan);
+    if (changed.size === 0) return 0;
+    const ids = this.sessions.select((s) => {
+      if (!changed.has(s.rule.ruleId)) return false;
+      const client = parseIp(this.sessions.info(s).client.address);
+      return client !== undefined && !s.rule.admission.filter.admitsBytes(client.bytes);
+    });
+    for (const id of ids) {
+      const s = this.sessions.session(id)!;
+      this.dropPolicy('filter', s.counters);
+      this.sessions.deleteWithCompanions(String(id), 'filter');
+    }
+    return ids.length;
   }
 
   /** Closes the sessions that came in through the given listener keys (plan.ts listenerKey). */
@@ -277,7 +296,7 @@ export class Engine implements Telemetry {
   // --- Trace ---
 
   /** The decision path of a synthetic packet. Reads only: no session, counter or token changes. */
-  trace(request: TraceRequest): TraceResult {
+  trace(request: TraceRequest, now: number): TraceResult {
     const src = parseIp(request.source.address);
     const dst = parseIp(request.destination.address);
     if (!src || !dst || src.family !== dst.family) throw new Error('trace: source and destination must be IP addresses of one family');
@@ -295,15 +314,7 @@ export class Engine implements Telemetry {
     const view = new PacketView();
     const key = new Uint32Array(KEY_WORDS);
     parsePacket(packet, packet.length, view, key);
-    const result: TraceResult = {
-      generation: this.generation,
-      backend: NAME,
-      verdict: 'drop',
-      filter: { verdict: 'not_evaluated', detail: '' },
-      limit: { verdict: 'not_evaluated', detail: '' },
-      session: { lookup: 'miss' },
-      steps: [],
-    };
+    const result = initialTraceResult(this.generation, NAME);
     const steps = result.steps;
     const routes = this.routes;
     const value = this.sessions.flows.find(key, 0);
@@ -349,21 +360,7 @@ export class Engine implements Telemetry {
       steps.push(`drop: target ${rule.rule.targetAddress} is not IPv${dst.family}`);
       return result;
     }
-    const filter = rule.filter.evaluate(src);
-    result.filter = { verdict: filter.allowed ? 'allow' : 'deny', detail: filter.detail };
-    steps.push(`filter: ${result.filter.verdict} (${filter.detail})`);
-    if (!filter.allowed) {
-      result.dropReason = 'filter';
-      return result;
-    }
-    const counters = this.countersById.get(rule.counterId);
-    const admission = rule.admission.admit(ipText(src), counters?.sessionsActive ?? 0, Date.now(), false);
-    result.limit = { verdict: admission.verdict, detail: admission.detail };
-    steps.push(`limits: ${admission.verdict} (${admission.detail})`);
-    if (admission.verdict !== 'allow') {
-      result.dropReason = admission.verdict;
-      return result;
-    }
+    if (!traceAdmission(result, rule.admission, src.bytes, request.protocol === 'udp', now)) return result;
     const targetPort = mapTargetPort(rule.rule, request.destination.port);
     const destination = { address: ipText(rule.target), port: targetPort };
     const source = rule.snat ? { address: ipText(rule.snat), port: 0 } : { address: ipText(src), port: request.source.port };

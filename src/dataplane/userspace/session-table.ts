@@ -6,12 +6,11 @@
  * them: GC, operator deletes, terminate, reconcile and clear all call it.
  * Implements the neutral SessionStore.
  */
-import { randomUUID } from 'node:crypto';
-import type { Protocol } from '../../config/model.js';
-import { ipText, parseIp } from '../policy/ip.js';
+import { ipText, parseIp } from '../../config/ip.js';
+import { DeltaBuffer } from '../delta-buffer.js';
 import type { CompiledRule, RouteTable } from '../route-lookup.js';
-import type { DrainResult, ImportResult, SessionDelta, SessionFilter } from '../session-deltas.js';
-import type { CloseReason, Endpoint, SessionInfo, SessionStore } from '../session-store.js';
+import type { ImportResult } from '../session-deltas.js';
+import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js';
 import type { RuleCounters, TrafficCounters } from '../telemetry.js';
 import { FlowTable } from './flow-table.js';
 import { DEFAULT_SNAT_PORTS, NatPool, type PortRange } from './nat-pool.js';
@@ -20,12 +19,6 @@ import { REV, Session, STATE_NAMES, UDP_ACTIVE, SYN_SENT } from './session.js';
 
 /** Deltas kept for a consumer that does not drain; beyond this the oldest are dropped and counted as lost. */
 const MAX_PENDING_DELTAS = 1 << 20;
-
-interface PendingDelta {
-  kind: SessionDelta['kind'];
-  session: Session;
-  reason?: CloseReason;
-}
 
 export interface SessionTableOptions {
   snatPorts?: PortRange;
@@ -62,17 +55,13 @@ function writeAddress(family: 4 | 6, text: string, keys: Uint32Array, off: numbe
   return true;
 }
 
-function flowIdentity(protocol: Protocol, client: Endpoint, listener: Endpoint): string {
-  return `${protocol}|${client.address}|${client.port}|${listener.address}|${listener.port}`;
-}
-
 /**
- * SessionStore itself; the SessionDeltaSource parts that need no running
- * rules (drain, onDeltas, export, reconcile) are here too, and the backend
- * adds importSessions, which does.
+ * SessionStore itself, and the delta queue it feeds: a delta holds the
+ * session object and is snapshotted when drained. importInto() is the
+ * userspace part of SessionDeltaSource.importSessions.
  */
 export class SessionTable implements SessionStore {
-  backendEpoch = randomUUID();
+  readonly deltas = new DeltaBuffer<Session>(MAX_PENDING_DELTAS, (session) => this.info(session));
   readonly flows = new FlowTable();
   /** Session by slot: the flow table's value is slot << 1 | direction (0 forward, 1 reverse). */
   readonly slots: (Session | undefined)[] = [];
@@ -83,11 +72,6 @@ export class SessionTable implements SessionStore {
   private readonly snatPorts: PortRange;
   readonly maxSessions: number;
   private nextId = 1;
-  private pending: PendingDelta[] = [];
-  private pendingHead = 0;
-  private lost = 0;
-  private readonly listeners = new Set<() => void>();
-  private notifyScheduled = false;
 
   constructor(
     private readonly global: TrafficCounters,
@@ -95,11 +79,6 @@ export class SessionTable implements SessionStore {
   ) {
     this.snatPorts = options.snatPorts ?? DEFAULT_SNAT_PORTS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
-  }
-
-  /** A new epoch: the engine restarted and every consumer's view is void. */
-  restart(): void {
-    this.backendEpoch = randomUUID();
   }
 
   private pool(protocol: number, family: 4 | 6, keys: Uint32Array, off: number): NatPool {
@@ -186,32 +165,18 @@ export class SessionTable implements SessionStore {
     this.nextId = Math.max(this.nextId, session.id + 1);
     this.slots[session.slot] = session;
     this.byId.set(session.id, session);
+    session.rule.admission.opened(session.protocol === 'udp');
     session.counters.sessionsOpened++;
     session.counters.sessionsActive++;
     this.global.sessionsOpened++;
     this.global.sessionsActive++;
-    this.emit('open', session);
+    if (this.deltas.recording) this.deltas.push('open', session);
     return true;
   }
 
   /** Records a state change for delta consumers. */
   updated(session: Session): void {
-    this.emit('update', session);
-  }
-
-  private emit(kind: SessionDelta['kind'], session: Session, reason?: CloseReason): void {
-    if (this.pending.length - this.pendingHead >= MAX_PENDING_DELTAS) {
-      this.pendingHead++;
-      this.lost++;
-    }
-    this.pending.push(reason ? { kind, session, reason } : { kind, session });
-    if (this.listeners.size > 0 && !this.notifyScheduled) {
-      this.notifyScheduled = true;
-      setImmediate(() => {
-        this.notifyScheduled = false;
-        for (const listener of this.listeners) listener();
-      });
-    }
+    if (this.deltas.recording) this.deltas.push('update', session);
   }
 
   // --- SessionStore ---
@@ -247,11 +212,12 @@ export class SessionTable implements SessionStore {
     this.slots[session.slot] = undefined;
     this.freeSlots.push(session.slot);
     this.byId.delete(session.id);
+    session.rule.admission.closed(session.protocol === 'udp');
     session.counters.sessionsClosed++;
     session.counters.sessionsActive--;
     this.global.sessionsClosed++;
     this.global.sessionsActive--;
-    this.emit('close', session, reason);
+    if (this.deltas.recording) this.deltas.push('close', session, reason);
   }
 
   count(): number {
@@ -295,43 +261,7 @@ export class SessionTable implements SessionStore {
     };
   }
 
-  // --- SessionDeltaSource ---
-
-  drain(max: number): DrainResult {
-    const available = this.pending.length - this.pendingHead;
-    const n = Math.max(0, Math.min(max, available));
-    const batch = this.pending.slice(this.pendingHead, this.pendingHead + n);
-    this.pendingHead += n;
-    if (this.pendingHead === this.pending.length) {
-      this.pending = [];
-      this.pendingHead = 0;
-    } else if (this.pendingHead > 65_536 && this.pendingHead * 2 > this.pending.length) {
-      this.pending = this.pending.slice(this.pendingHead);
-      this.pendingHead = 0;
-    }
-    const lost = this.lost;
-    this.lost = 0;
-    return {
-      deltas: batch.map((d) => (d.reason ? { kind: d.kind, session: this.info(d.session), reason: d.reason } : { kind: d.kind, session: this.info(d.session) })),
-      truncated: this.pending.length - this.pendingHead > 0,
-      ...(lost > 0 ? { lost } : {}),
-    };
-  }
-
-  onDeltas(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  exportSessions(filter: SessionFilter = {}): SessionInfo[] {
-    const out: SessionInfo[] = [];
-    for (const session of this.byId.values()) {
-      if (filter.table !== undefined && session.rule.table !== filter.table) continue;
-      if (filter.ruleId !== undefined && session.rule.ruleId !== filter.ruleId) continue;
-      out.push(this.info(session));
-    }
-    return out;
-  }
+  // --- SessionDeltaSource: importSessions ---
 
   /**
    * Installs exported sessions under the rules of `routes` (see
@@ -403,17 +333,5 @@ export class SessionTable implements SessionStore {
       return 'the flow is already tracked';
     }
     return undefined;
-  }
-
-  reconcileBulk(received: readonly SessionInfo[]): number {
-    const keep = new Set(received.map((s) => flowIdentity(s.protocol, s.client, s.listener)));
-    const gone = this.select((session) => {
-      const k = session.keys;
-      const client = { address: wordText(session.family, k, 1), port: k[9]! >>> 16 };
-      const listener = { address: wordText(session.family, k, 5), port: k[9]! & 0xffff };
-      return !keep.has(flowIdentity(session.protocol, client, listener));
-    });
-    for (const id of gone) this.deleteWithCompanions(String(id), 'reconcile');
-    return gone.length;
   }
 }

@@ -21,7 +21,7 @@ export const UDP_ACTIVE = 7;
 export const STATE_NAMES = ['syn_sent', 'syn_recv', 'established', 'fin_wait', 'close_wait', 'time_wait', 'closed', 'active'] as const;
 export type StateName = (typeof STATE_NAMES)[number];
 
-/** Milliseconds a session may stay idle in each state before GC removes it. */
+/** Milliseconds a TCP session may stay idle in each state before GC removes it (UDP: the rule's udp_idle_timeout_ms). */
 export interface Timeouts {
   synSent: number;
   synRecv: number;
@@ -30,7 +30,6 @@ export interface Timeouts {
   closeWait: number;
   timeWait: number;
   closed: number;
-  udp: number;
 }
 
 /** Close to Linux conntrack's defaults, with a shorter established timeout (2 h instead of 5 days). */
@@ -42,11 +41,10 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   closeWait: 60_000,
   timeWait: 120_000,
   closed: 10_000,
-  udp: 60_000,
 });
 
 export function timeoutTable(t: Timeouts): Float64Array {
-  return Float64Array.from([t.synSent, t.synRecv, t.established, t.finWait, t.closeWait, t.timeWait, t.closed, t.udp]);
+  return Float64Array.from([t.synSent, t.synRecv, t.established, t.finWait, t.closeWait, t.timeWait, t.closed]);
 }
 
 /** Who ended a TCP session first. */

@@ -3,7 +3,7 @@
  * bytes are the address itself (a.b.c.d is [a, b, c, d]); they carry no
  * backend encoding.
  */
-import { parseAddress } from '../../config/address.js';
+import { parseAddress } from './address.js';
 
 export interface IpAddress {
   family: 4 | 6;
@@ -47,4 +47,21 @@ export function unmapIp(ip: IpAddress): IpAddress {
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return ip;
   if (b[10] !== 0xff || b[11] !== 0xff) return ip;
   return { family: 4, bytes: b.slice(12, 16) };
+}
+
+/** An IPv4 address as an unsigned 32-bit number (a Map key). */
+export function ipv4Key(bytes: Uint8Array, offset = 0): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
+/** An IPv6 address as an 8-character string of its 16-bit words (a Map key). */
+export function ipv6Key(bytes: Uint8Array, offset = 0): string {
+  let key = '';
+  for (let i = 0; i < 16; i += 2) key += String.fromCharCode((bytes[offset + i]! << 8) | bytes[offset + i + 1]!);
+  return key;
+}
+
+/** A Map key of a 4- or 16-byte address (see ipv4Key, ipv6Key). */
+export function addressKey(bytes: Uint8Array): number | string {
+  return bytes.length === 4 ? ipv4Key(bytes) : ipv6Key(bytes);
 }

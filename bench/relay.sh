@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Relay speed on loopback, portplane side by side with haproxy (mode tcp,
+# 1 thread), nginx stream (1 worker), socat and a naive Node pipe() proxy:
+#   - iperf3 throughput, 1 and 4 streams (5 s each);
+#   - new connections per second: wrk -H 'Connection: close' against a small
+#     nginx origin (1 thread, 32 connections, 5 s);
+# each as a ratio against a direct connection; then portplane's RSS growth
+# per idle TCP session over IDLE_SESSIONS idle connections (default 9,000: a
+# session costs the daemon two descriptors, and the fd hard limit here is
+# 20,000, which a container without CAP_SYS_RESOURCE cannot raise).
+#
+#   npm run bench:relay      (as root: installs the peers with apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ulimit -n "$(ulimit -Hn)"
+IDLE_SESSIONS=${IDLE_SESSIONS:-9000}
+
+need=()
+for pair in haproxy:haproxy nginx:nginx socat:socat iperf3:iperf3 wrk:wrk; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair##*:}")
+done
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+work=$(mktemp -d -t portplane-relay-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+IPERF=15201 ORIGIN=18080 IDLE_TARGET=19090
+declare -A PORT=([portplane]=21000 [haproxy]=22000 [nginx]=23000 [socat]=24000 [node-pipe]=25000)
+
+iperf3 -s -p $IPERF -D --logfile "$work/iperf.log"
+pids+=("$(pgrep -n -f "iperf3 -s -p $IPERF")")
+
+cat > "$work/origin.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $work/origin.pid; error_log $work/origin.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_timeout 0;
+  client_body_temp_path $work/b; proxy_temp_path $work/p; fastcgi_temp_path $work/f; uwsgi_temp_path $work/u; scgi_temp_path $work/s;
+  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "ok\n"; } } }
+NGX
+nginx -p "$work" -c "$work/origin.conf" & pids+=($!)
+
+# portplane: the daemon with limits raised out of the way of the benchmark.
+node --import tsx src/cli/main.ts --state-dir "$work/pp" serve --log-level warn & pids+=($!)
+pp_pid=$!
+cat > "$work/pp.yaml" <<YAML
+tables:
+  - name: bench
+    rules:
+      - {name: iperf, protocol: tcp, listen_address: 127.0.0.1, ports: ${PORT[portplane]}, target_address: 127.0.0.1, target_port: $IPERF,
+         limits: {max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000}}
+      - {name: http, protocol: tcp, listen_address: 127.0.0.1, ports: $((PORT[portplane] + 1)), target_address: 127.0.0.1, target_port: $ORIGIN,
+         limits: {max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000}}
+      - {name: idle, protocol: tcp, listen_address: 127.0.0.1, ports: $((PORT[portplane] + 2)), target_address: 127.0.0.1, target_port: $IDLE_TARGET,
+         limits: {max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000}}
+YAML
+
+cat > "$work/haproxy.cfg" <<HAP
+global
+  nbthread 1
+  maxconn 9000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen iperf
+  bind 127.0.0.1:${PORT[haproxy]}
+  server s 127.0.0.1:$IPERF
+listen http
+  bind 127.0.0.1:$((PORT[haproxy] + 1))
+  server s 127.0.0.1:$ORIGIN
+HAP
+haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
+
+cat > "$work/stream.conf" <<NGX
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off; worker_processes 1; pid $work/stream.pid; error_log $work/stream.err;
+events { worker_connections 65536; }
+stream {
+  server { listen 127.0.0.1:${PORT[nginx]}; proxy_pass 127.0.0.1:$IPERF; }
+  server { listen 127.0.0.1:$((PORT[nginx] + 1)); proxy_pass 127.0.0.1:$ORIGIN; }
+}
+NGX
+nginx -p "$work" -c "$work/stream.conf" & pids+=($!)
+
+socat TCP-LISTEN:${PORT[socat]},bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:$IPERF & pids+=($!)
+socat TCP-LISTEN:$((PORT[socat] + 1)),bind=127.0.0.1,fork,reuseaddr,backlog=1024 TCP:127.0.0.1:$ORIGIN & pids+=($!)
+node --import tsx bench/naive-proxy.ts "${PORT[node-pipe]}" $IPERF & pids+=($!)
+node --import tsx bench/naive-proxy.ts $((PORT[node-pipe] + 1)) $ORIGIN & pids+=($!)
+
+for _ in $(seq 100); do [ -S "$work/pp/portplane.sock" ] && break; sleep 0.1; done
+node --import tsx src/cli/main.ts --state-dir "$work/pp" apply "$work/pp.yaml" >/dev/null
+sleep 1
+
+gbps() { iperf3 -c 127.0.0.1 -p "$1" -t 5 -P "$2" -J | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.end.sum_received){console.error(r.error);console.log("0")}else console.log((r.end.sum_received.bits_per_second/1e9).toFixed(2))})'; }
+cps() { wrk -t1 -c32 -d5s -H 'Connection: close' "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print int($2)}'; }
+
+declare -A T1 T4 C
+T1[direct]=$(gbps $IPERF 1); T4[direct]=$(gbps $IPERF 4); C[direct]=$(cps $ORIGIN)
+for p in portplane haproxy nginx socat node-pipe; do
+  T1[$p]=$(gbps "${PORT[$p]}" 1); T4[$p]=$(gbps "${PORT[$p]}" 4); C[$p]=$(cps $((PORT[$p] + 1)))
+done
+
+ratio() { node -e "console.log(($1/$2).toFixed(2))"; }
+echo
+echo "| forwarder | iperf3 1 stream Gbit/s (ratio) | iperf3 4 streams Gbit/s (ratio) | new conn/s (ratio) |"
+echo "| --- | --- | --- | --- |"
+for p in direct portplane haproxy nginx socat node-pipe; do
+  echo "| $p | ${T1[$p]} ($(ratio "${T1[$p]}" "${T1[direct]}")) | ${T4[$p]} ($(ratio "${T4[$p]}" "${T4[direct]}")) | ${C[$p]} ($(ratio "${C[$p]}" "${C[direct]}")) |"
+done
+echo
+echo "portplane / haproxy: 1 stream $(ratio "${T1[portplane]}" "${T1[haproxy]}"), 4 streams $(ratio "${T4[portplane]}" "${T4[haproxy]}"), conn/s $(ratio "${C[portplane]}" "${C[haproxy]}")"
+echo
+echo "idle sessions (portplane):"
+node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"

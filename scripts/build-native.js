@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * Builds every native addon under native/ (npm runs this as the package's
+ * `install` script, so `npm ci` builds them). An addon that cannot be built
+ * (no compiler, no Node headers) is reported and skipped: portplane loads
+ * each addon optionally and falls back without it (docs/security.md), so a
+ * missing toolchain must not fail the install.
+ */
+import { spawnSync } from 'node:child_process';
+import console from 'node:console';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const nativeDir = join(root, 'native');
+
+/** node-gyp as npm runs it for lifecycle scripts, else the one bundled with npm, else from PATH. */
+function nodeGyp() {
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ];
+  const script = candidates.find((path) => path && existsSync(path));
+  return script ? [process.execPath, script] : ['node-gyp'];
+}
+
+/** Node's headers from the distribution package, so node-gyp never tries to download them. */
+function nodedirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
+const addons = existsSync(nativeDir)
+  ? readdirSync(nativeDir).filter((name) => existsSync(join(nativeDir, name, 'binding.gyp')))
+  : [];
+for (const name of addons) {
+  const [cmd, ...pre] = nodeGyp();
+  const result = spawnSync(cmd, [...pre, 'rebuild', ...nodedirArgs(), `--directory=${join(nativeDir, name)}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (result.status === 0) {
+    console.log(`portplane: built native addon ${name}`);
+  } else {
+    const why = result.error?.message ?? (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
+    console.warn(`portplane: native addon ${name} was not built; portplane runs without it (see docs/security.md):\n${why}`);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The one table of what every gRPC method needs. A method missing here
+ * (one added later, or by another service) is admin-only, open to unscoped
+ * grants only, and audited: new RPCs are safe until someone wires them here.
+ *
+ * `scope` says how a table-scoped grant is confined:
+ * - `none`: the method touches no table (capabilities, reflection);
+ * - `request`: the tables the request touches, checked before the handler runs;
+ * - `response`: the response is filtered down to the caller's tables.
+ * Without `scope`, only unscoped grants may call the method.
+ */
+import type { Role } from './roles.js';
+
+export interface TouchedTables {
+  names: string[];
+  /** The call may touch tables it does not name (replace_all). */
+  all: boolean;
+}
+
+export type TableScope =
+  | { kind: 'none' }
+  | { kind: 'request'; tables(request: unknown): TouchedTables }
+  | { kind: 'response'; filter(response: unknown, visible: (table: string) => boolean): unknown };
+
+export interface MethodAccess {
+  /** `public`: anyone who reached the transport (health probes). */
+  role: Role | 'public';
+  /** Changes state: every call writes an audit line. */
+  mutating: boolean;
+  /** Counts against the per-caller apply rate. */
+  applyRate?: boolean;
+  scope?: TableScope;
+  /** Generations before and after, read from a successful response. */
+  generations?(response: unknown): { before: number; after: number } | undefined;
+}
+
+type Wire = Record<string, unknown>;
+const asWire = (value: unknown): Wire => (typeof value === 'object' && value !== null ? (value as Wire) : {});
+const tableOf = (item: unknown): string => String(asWire(item).table ?? asWire(item).name ?? '');
+
+const READ_GLOBAL: MethodAccess = { role: 'reader', mutating: false, scope: { kind: 'none' } };
+const PUBLIC: MethodAccess = { role: 'public', mutating: false };
+
+export const UNKNOWN_METHOD: MethodAccess = { role: 'admin', mutating: true };
+
+export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
+  '/portplane.v1.ConfigService/ApplyConfig': {
+    role: 'admin',
+    mutating: true,
+    applyRate: true,
+    scope: {
+      kind: 'request',
+      tables: (request) => {
+        const req = asWire(request);
+        const tables = Array.isArray(req.tables) ? req.tables : [];
+        return { names: tables.map(tableOf), all: req.replace_all === true };
+      },
+    },
+    generations: (response) => {
+      const res = asWire(response);
+      const before = asWire(res.plan).base_generation;
+      const after = asWire(res.result).generation;
+      return before === undefined || after === undefined ? undefined : { before: Number(before), after: Number(after) };
+    },
+  },
+  '/portplane.v1.ConfigService/GetConfig': {
+    role: 'reader',
+    mutating: false,
+    scope: {
+      kind: 'response',
+      filter: (response, visible) => {
+        const res = asWire(response);
+        return { ...res, tables: (Array.isArray(res.tables) ? res.tables : []).filter((t) => visible(tableOf(t))) };
+      },
+    },
+  },
+  '/portplane.v1.ConfigService/LastApplyResult': {
+    role: 'reader',
+    mutating: false,
+    scope: {
+      kind: 'response',
+      filter: (response, visible) => {
+        const result = asWire(asWire(response).result);
+        const summary = asWire(result.plan_summary);
+        const touched = Array.isArray(summary.tables_touched) ? summary.tables_touched : [];
+        return {
+          result: {
+            ...result,
+            rules: (Array.isArray(result.rules) ? result.rules : []).filter((r) => visible(tableOf(r))),
+            plan_summary: { ...summary, tables_touched: touched.filter((t) => visible(String(t))) },
+          },
+        };
+      },
+    },
+  },
+  '/portplane.v1.ConfigService/GetCapabilities': READ_GLOBAL,
+  // Unscoped readers only: a trace names whichever table's rule owns the port, and a drop says that no table owns it.
+  '/portplane.v1.TraceService/Trace': { role: 'reader', mutating: false },
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
+  '/grpc.health.v1.Health/Check': PUBLIC,
+  '/grpc.health.v1.Health/Watch': PUBLIC,
+  '/grpc.health.v1.Health/List': PUBLIC,
+};
+
+export function methodAccess(path: string): MethodAccess {
+  return Object.hasOwn(METHOD_ACCESS, path) ? METHOD_ACCESS[path]! : UNKNOWN_METHOD;
+}

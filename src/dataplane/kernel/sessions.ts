@@ -1,0 +1,127 @@
+/**
+ * The kernel backend's SessionStore: every TCP relay and UDP flow, by id.
+ * It is also their SessionHost, so opening and closing a session, counting
+ * it and emitting its delta happen in one place.
+ */
+import type { Logger } from 'pino';
+import { DeltaBuffer } from '../delta-buffer.js';
+import { compareSessionIds, type CloseReason, type SessionInfo, type SessionStore } from '../session-store.js';
+import { emptyTrafficCounters, type DropReason, type TrafficCounters } from '../telemetry.js';
+import type { RuleRuntime } from './rule-runtime.js';
+import type { SessionBase, SessionHost } from './session.js';
+
+/** Resource exhaustion is logged at most once per this interval. */
+const RESOURCE_LOG_INTERVAL_MS = 10_000;
+
+export class KernelSessions implements SessionStore, SessionHost {
+  readonly deltas = new DeltaBuffer();
+  readonly global: TrafficCounters = emptyTrafficCounters();
+  generation = 0;
+  /** Insertion order is id order: ids come from one increasing counter. */
+  private readonly sessions = new Map<string, SessionBase>();
+  private lastId = 0;
+  private idleWaiters: (() => void)[] = [];
+  private lastResourceLog = 0;
+  private suppressedResourceErrors = 0;
+
+  constructor(private readonly logger: Logger) {}
+
+  nextId(): string {
+    return String(++this.lastId);
+  }
+
+  opened(session: SessionBase): void {
+    this.sessions.set(session.id, session);
+    session.rule.opened(session.protocol === 'udp');
+    for (const counters of [session.counters, this.global]) {
+      counters.sessionsOpened++;
+      counters.sessionsActive++;
+    }
+    if (this.deltas.recording) this.deltas.push('open', session.info());
+  }
+
+  updated(session: SessionBase): void {
+    if (this.deltas.recording) this.deltas.push('update', session.info());
+  }
+
+  closed(session: SessionBase, reason: CloseReason): void {
+    if (!this.sessions.delete(session.id)) return;
+    session.rule.closed(session.protocol === 'udp');
+    for (const counters of [session.counters, this.global]) {
+      counters.sessionsClosed++;
+      counters.sessionsActive--;
+    }
+    if (this.deltas.recording) this.deltas.push('close', session.info(), reason);
+    this.logger.trace({ session: session.id, reason }, 'session closed');
+    session.owner?.sessionClosed(session);
+    if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  drop(rule: RuleRuntime, reason: DropReason): void {
+    rule.counters.drops[reason] = (rule.counters.drops[reason] ?? 0) + 1;
+    this.global.drops[reason] = (this.global.drops[reason] ?? 0) + 1;
+    if (reason === 'resource') this.resourceExhausted(rule.ruleId);
+  }
+
+  /**
+   * Out of descriptors (or buffers): logged at most once per interval, with
+   * how many more were suppressed, since a flood repeats it per attempt.
+   */
+  private resourceExhausted(ruleId: string): void {
+    const now = Date.now();
+    if (now - this.lastResourceLog < RESOURCE_LOG_INTERVAL_MS) {
+      this.suppressedResourceErrors++;
+      return;
+    }
+    this.logger.error(
+      { ruleId, suppressed: this.suppressedResourceErrors, intervalMs: RESOURCE_LOG_INTERVAL_MS, drops: this.global.drops.resource },
+      'out of file descriptors: refusing new sessions until some close',
+    );
+    this.lastResourceLog = now;
+    this.suppressedResourceErrors = 0;
+  }
+
+  *iterate(afterId?: string): Iterable<SessionInfo> {
+    for (const session of this.sessions.values()) {
+      if (afterId !== undefined && compareSessionIds(session.id, afterId) <= 0) continue;
+      yield session.info();
+    }
+  }
+
+  get(id: string): SessionInfo | undefined {
+    return this.sessions.get(id)?.info();
+  }
+
+  /** Both legs go: the relay's two sockets, or the flow and its upstream socket. */
+  deleteWithCompanions(id: string, reason: CloseReason): boolean {
+    const session = this.sessions.get(id);
+    if (!session) return false;
+    session.close(reason);
+    return true;
+  }
+
+  count(): number {
+    return this.sessions.size;
+  }
+
+  clear(reason: CloseReason): number {
+    const all = [...this.sessions.values()];
+    for (const session of all) session.close(reason);
+    return all.length;
+  }
+
+  /** Live sessions (objects), for the backend's own sweeps. */
+  live(): IterableIterator<SessionBase> {
+    return this.sessions.values();
+  }
+
+  /** Resolves once no session is open. */
+  whenIdle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
