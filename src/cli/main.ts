@@ -7,6 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile } from '../config/load-file.js';
 import { toWireTables } from '../config/wire.js';
+import { DEFAULT_HISTORY_SIZE } from '../control/history.js';
 import { ConfigClient, type ConnectOptions } from './client.js';
 import { formatError, formatPlan, formatResult, type WireApplyResult, type WirePlan } from './format.js';
 import { serve } from './serve.js';
@@ -72,8 +73,9 @@ program
   .option('--listen <host:port>', 'serve gRPC on TCP instead of the UNIX socket')
   .addOption(new Option('--backend <name>', 'dataplane backend').default('kernel'))
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
+  .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (opts: { listen?: string; backend: string; graceMs: number; logLevel: string }) => {
+  .action(async (opts: { listen?: string; backend: string; graceMs: number; logLevel: string; historySize: number }) => {
     await serve({ stateDir: program.opts<{ stateDir: string }>().stateDir, ...opts });
   });
 

@@ -12,6 +12,7 @@ export interface ServeOptions {
   backend: string;
   graceMs: number;
   logLevel: string;
+  historySize: number;
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -27,6 +28,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     limits: DEFAULT_LIMITS,
     logger,
     graceMs: options.graceMs,
+    historySize: options.historySize,
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     daemon.shutdown(signal).then(

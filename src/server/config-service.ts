@@ -7,7 +7,9 @@ import { parseTables } from '../config/parse.js';
 import { toWireTables } from '../config/wire.js';
 import type { ConfigController } from '../control/config-controller.js';
 import { API_VERSION } from './api-definition.js';
+import { callerOf } from './caller-of.js';
 import { toServiceError } from './grpc-errors.js';
+import { readDurationMs, wirePending } from './wire-history.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
 
 interface WireApplyConfigRequest {
@@ -17,20 +19,22 @@ interface WireApplyConfigRequest {
   _expected_generation?: string;
   validate_only?: boolean;
   terminate_removed?: boolean;
+  confirm_timeout?: { seconds?: string; nanos?: number } | null;
+  comment?: string;
 }
 
 /** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
-function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
+export function expectedGeneration(req: { expected_generation?: string | number | null; _expected_generation?: string }): number | undefined {
   if (req._expected_generation !== 'expected_generation') return undefined;
   return Number(req.expected_generation);
 }
 
 type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
 
-function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<Req> {
+export function unary<Req>(handler: (request: Req, call: grpc.ServerUnaryCall<Req, object>) => Promise<object> | object): Unary<Req> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => handler(call.request, call))
       .then(
         (response) => callback(null, response),
         (err: unknown) => callback(toServiceError(err)),
@@ -40,8 +44,9 @@ function unary<Req>(handler: (request: Req) => Promise<object> | object): Unary<
 
 export function configServiceHandlers(controller: ConfigController): grpc.UntypedServiceImplementation {
   return {
-    ApplyConfig: unary<WireApplyConfigRequest>(async (req) => {
+    ApplyConfig: unary<WireApplyConfigRequest>(async (req, call) => {
       const parsed = parseTables(req.tables ?? []);
+      const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', parsed.violations);
       const response = await controller.apply({
         tables: parsed.tables,
         parseViolations: parsed.violations,
@@ -49,8 +54,11 @@ export function configServiceHandlers(controller: ConfigController): grpc.Untype
         expectedGeneration: expectedGeneration(req),
         validateOnly: req.validate_only ?? false,
         terminateRemoved: req.terminate_removed ?? false,
+        caller: callerOf(call),
+        ...(confirmTimeoutMs !== undefined && { confirmTimeoutMs }),
+        comment: req.comment ?? '',
       });
-      return { result: wireApplyResult(response.result), plan: wirePlan(response.plan) };
+      return { result: wireApplyResult(response.result), plan: wirePlan(response.plan), pending: wirePending(response.pending) };
     }),
     LastApplyResult: unary(() => ({ result: wireApplyResult(controller.lastApplyResult()) })),
     GetConfig: unary(() => {
@@ -59,6 +67,7 @@ export function configServiceHandlers(controller: ConfigController): grpc.Untype
         generation: String(running.generation),
         tables: toWireTables(running.tables),
         config_digest: running.digest,
+        pending: wirePending(running.pending),
       };
     }),
     GetCapabilities: unary(() => ({

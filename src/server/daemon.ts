@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Limits } from '../config/model.js';
 import { ConfigController } from '../control/config-controller.js';
+import { DEFAULT_HISTORY_SIZE, HistoryStore } from '../control/history.js';
 import { StateStore } from '../control/state-store.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
@@ -19,6 +20,8 @@ export interface DaemonOptions {
   limits: Limits;
   logger: Logger;
   graceMs: number;
+  /** Apply history entries kept (default 50). */
+  historySize?: number;
 }
 
 export const SOCKET_NAME = 'portplane.sock';
@@ -39,10 +42,13 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const store = new StateStore(options.stateDir);
     await store.init();
+    const history = new HistoryStore(options.stateDir, options.historySize ?? DEFAULT_HISTORY_SIZE, options.logger);
+    await history.init();
     await options.dataplane.start();
     const controller = new ConfigController({
       dataplane: options.dataplane,
       store,
+      history,
       limits: options.limits,
       logger: options.logger,
     });

@@ -10,7 +10,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ConfigController } from '../control/config-controller.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
+import { applyHistoryHandlers } from './apply-history-service.js';
 import { configServiceHandlers } from './config-service.js';
+import { transactionHandler } from './transaction-service.js';
 
 export const SERVICE_NAMES = ['portplane.v1.ConfigService'];
 
@@ -30,8 +32,19 @@ export interface GrpcServerOptions {
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  server.addService(serviceClient('ConfigService').service, configServiceHandlers(options.controller));
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // A Transaction stream rolls back when its client goes away; pings find a
+    // peer that vanished without closing its connection (a UNIX-socket or
+    // loopback peer that dies is seen at once).
+    'grpc.keepalive_time_ms': 15_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+  server.addService(serviceClient('ConfigService').service, {
+    ...configServiceHandlers(options.controller),
+    ...applyHistoryHandlers(options.controller),
+    Transaction: transactionHandler(options.controller),
+  });
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
   new ReflectionService({ ...apiDefinition().packageDefinition, ...healthDefinition }).addToServer(server);

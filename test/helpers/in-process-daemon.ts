@@ -15,7 +15,7 @@ export interface TestDaemon {
   stop(): Promise<void>;
 }
 
-export async function startTestDaemon(options: { limits?: Partial<Limits>; listen?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(options: { limits?: Partial<Limits>; listen?: string; historySize?: number } = {}): Promise<TestDaemon> {
   const stateDir = await tempStateDir();
   const logger = pino({ level: 'silent' });
   const daemon = await Daemon.start({
@@ -25,6 +25,7 @@ export async function startTestDaemon(options: { limits?: Partial<Limits>; liste
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
+    ...(options.historySize !== undefined && { historySize: options.historySize }),
   });
   return {
     daemon,
