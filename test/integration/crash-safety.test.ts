@@ -82,12 +82,14 @@ describe('kill -9 at random points of the apply/confirm cycle', () => {
     let iterations = 0;
     let ambiguous = 0;
     let killedWhilePending = 0;
-    /** The longest cycle seen to complete; kills are drawn from [0, 1.2 x this]. */
+    /** How long a cycle takes here, as learnt so far; kills are drawn from [0, 1.2 x this]. */
     let cycleMs = 30;
-    /** A confirmed apply that was pending when the daemon was killed. */
-    let pendingAtKill: { generation: string; digest: string; confirmInFlight: boolean } | undefined;
-    /** A plain apply whose reply never came. */
-    let plainInFlight: { digest: string } | undefined;
+    const inFlight: {
+      /** A confirmed apply that was pending when the daemon was killed. */
+      pending?: { generation: string; digest: string; confirmInFlight: boolean };
+      /** A plain apply whose reply never came. */
+      plain?: { digest: string };
+    } = {};
 
     while (iterations < MAX_ITERATIONS && Date.now() - started < TIME_BUDGET_MS) {
       iterations++;
@@ -110,76 +112,97 @@ describe('kill -9 at random points of the apply/confirm cycle', () => {
         });
       }
       const outcome = (generation: string): string | undefined => entries.find((e) => e.generation === generation)?.outcome;
-      if (pendingAtKill) {
-        const confirmedAfterAll = pendingAtKill.confirmInFlight && running.config_digest === pendingAtKill.digest && outcome(pendingAtKill.generation) === 'APPLY_HISTORY_OUTCOME_COMMITTED';
+      if (inFlight.pending) {
+        const confirmedAfterAll =
+          inFlight.pending.confirmInFlight &&
+          running.config_digest === inFlight.pending.digest &&
+          outcome(inFlight.pending.generation) === 'APPLY_HISTORY_OUTCOME_COMMITTED';
         if (confirmedAfterAll) {
-          committed.set(pendingAtKill.generation, pendingAtKill.digest);
-          confirmedDigest = pendingAtKill.digest;
+          committed.set(inFlight.pending.generation, inFlight.pending.digest);
+          confirmedDigest = inFlight.pending.digest;
         } else {
-          expect(outcome(pendingAtKill.generation), `${context}: interrupted pending generation ${pendingAtKill.generation}`).toBe(
+          expect(outcome(inFlight.pending.generation), `${context}: interrupted pending generation ${inFlight.pending.generation}`).toBe(
             'APPLY_HISTORY_OUTCOME_ROLLED_BACK',
           );
         }
       }
-      if (plainInFlight && running.config_digest === plainInFlight.digest && plainInFlight.digest !== confirmedDigest) {
+      if (inFlight.plain && running.config_digest === inFlight.plain.digest && inFlight.plain.digest !== confirmedDigest) {
         // The kill came after the commit was durable but before the reply.
-        confirmedDigest = plainInFlight.digest;
+        confirmedDigest = inFlight.plain.digest;
       }
       if (confirmedDigest) {
         expect(running.config_digest, context).toBe(confirmedDigest);
         expect((await roundTrip(base, 'p')).toString(), context).toBe('E:p');
       }
-      pendingAtKill = undefined;
-      plainInFlight = undefined;
+      delete inFlight.pending;
+      delete inFlight.plain;
 
       // --- A cycle, with a kill at a random moment of it. ---
       const child = daemon.child;
-      // Spread the kills over the whole cycle (and a little past it), as long as cycles take here.
+      // Of every three iterations, one kills right after a full confirm
+      // cycle (commits always get checked), one right after a confirmed
+      // apply took effect (a pending apply always gets interrupted), and one
+      // at a random moment, spread over the whole cycle (and a little past
+      // it) as long as cycles take here.
+      const afterCycle = iterations % 3 !== 0;
+      const leavePending = iterations % 3 === 2;
       const killAfterMs = Math.floor(random() * cycleMs * 1.2);
       const cycleStarted = Date.now();
-      const kill = new Promise<void>((resolve) =>
-        setTimeout(() => {
-          child.kill('SIGKILL');
-          resolve();
-        }, killAfterMs),
-      );
-      const scenario = random();
+      let killTimer: NodeJS.Timeout | undefined;
+      const kill = afterCycle
+        ? undefined
+        : new Promise<void>((resolve) => {
+            killTimer = setTimeout(() => {
+              child.kill('SIGKILL');
+              resolve();
+            }, killAfterMs);
+          });
+      const scenario = afterCycle ? 0.5 : random();
       const cycle = async (): Promise<void> => {
         const tables = tablesFor(++variant);
         if (scenario < 0.3) {
           // Plain apply.
-          plainInFlight = { digest: '' };
+          inFlight.plain = { digest: '' };
           const preview = await client.call<Apply>('ApplyConfig', { tables, validate_only: true });
-          plainInFlight = { digest: preview.result.config_digest };
+          inFlight.plain = { digest: preview.result.config_digest };
           const res = await client.call<Apply>('ApplyConfig', { tables });
-          plainInFlight = undefined;
+          delete inFlight.plain;
           committed.set(res.result.generation, res.result.config_digest);
           confirmedDigest = res.result.config_digest;
           return;
         }
         const res = await client.call<Apply>('ApplyConfig', { tables, confirm_timeout: { seconds: 120 } });
         const generation = res.pending!.generation;
-        pendingAtKill = { generation, digest: res.result.config_digest, confirmInFlight: false };
+        inFlight.pending = { generation, digest: res.result.config_digest, confirmInFlight: false };
+        if (leavePending) return;
         if (scenario < 0.8) {
-          pendingAtKill.confirmInFlight = true;
+          inFlight.pending.confirmInFlight = true;
           await client.call('ConfirmApply', { generation });
-          pendingAtKill = undefined;
+          delete inFlight.pending;
           committed.set(generation, res.result.config_digest);
           confirmedDigest = res.result.config_digest;
         } else {
           await client.call('CancelApply', { generation });
-          pendingAtKill = undefined;
+          delete inFlight.pending;
         }
       };
       const completed = await cycle().then(
         () => true,
-        () => false,
+        (err: unknown) => {
+          if (process.env.DEBUG_CRASH) console.log(`cycle cut after ${Date.now() - cycleStarted} ms (kill at ${killAfterMs}): ${String(err)}`);
+          return false;
+        },
       );
-      if (completed) cycleMs = Math.max(cycleMs, Date.now() - cycleStarted);
-      await kill;
+      // Learn how long a cycle takes: a cut one means the window may be too short.
+      cycleMs = completed ? Math.max(cycleMs, Date.now() - cycleStarted) : Math.min(cycleMs * 1.5, 5000);
+      if (kill) await kill;
+      else child.kill('SIGKILL');
+      clearTimeout(killTimer);
       await daemon.exited;
-      if (pendingAtKill) killedWhilePending++;
-      if (plainInFlight || pendingAtKill?.confirmInFlight) ambiguous++;
+      // Read through a cast: the cycle (a closure) set these, which flow analysis cannot see.
+      const atKill = inFlight as typeof inFlight;
+      if (atKill.pending) killedWhilePending++;
+      if (atKill.plain || atKill.pending?.confirmInFlight) ambiguous++;
       client.close();
       daemon = undefined;
     }
