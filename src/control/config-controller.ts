@@ -28,7 +28,7 @@ import {
   NoResultError,
   ShuttingDownError,
 } from './errors.js';
-import type { CallerIdentity } from './caller.js';
+import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
 import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
 import { PendingApply } from './pending-apply.js';
 import {
@@ -555,7 +555,8 @@ export class ConfigController {
         time: now,
         outcome: 'committed',
         trigger: 'rollback',
-        ...(caller && { caller }),
+        // Timeouts and restarts are the daemon's own doing.
+        caller: caller ?? INTERNAL_CALLER,
         comment: '',
         detail: `restored generation ${restoredGeneration} after rolling back generation ${pending.generation}: ${reason}`,
         restoredGeneration,

@@ -170,7 +170,9 @@ export class TransactionSession {
     const generation = this.appliedGeneration;
     try {
       if (generation === undefined) return undefined;
-      return await this.controller.cancel(generation, { reason });
+      // The session's client caused it (ROLLBACK, or its stream ending).
+      const caller = this.shadow?.request.caller;
+      return await this.controller.cancel(generation, { reason, ...(caller && { caller }) });
     } finally {
       this.appliedGeneration = undefined;
       this.finish();

@@ -79,7 +79,7 @@ describe('Transaction stream', () => {
     await d.stop();
   });
 
-  const config = (): Promise<{ generation: string; config_digest: string; tables: unknown[] }> => client.call('GetConfig');
+  const config = (): Promise<{ generation: string; config_digest: string; tables: unknown[]; pending: unknown }> => client.call('GetConfig');
   const open = async (begin?: object): Promise<{ tx: TransactionStream; hello: Hello }> => {
     const tx = new TransactionStream(client);
     if (begin) tx.send({ begin });
@@ -238,6 +238,40 @@ describe('Transaction stream', () => {
     second.command('ROLLBACK');
     expect(((await second.next()).rolled_back as RolledBack).rolled_back_generation).toBe('0');
     expect((await second.finished()).code).toBe(grpc.status.OK);
+  });
+
+  it('CancelApply from outside rolls the transaction back and ends its stream; steps out of order end it with FAILED_PRECONDITION', async () => {
+    const before = await config();
+    const { tx } = await open();
+    await stage(tx, [{ name: 'c', rules: [rule('c', base + 3, base + 3, echo.port)] }]);
+    tx.command('APPLY');
+    const applied = (await tx.next()).applied as Applied;
+    await client.call('CancelApply', { generation: applied.pending.generation, reason: 'operator' });
+    const rolledBack = (await tx.next()).rolled_back as RolledBack;
+    expect(rolledBack).toMatchObject({ rolled_back_generation: applied.pending.generation });
+    expect(rolledBack.reason).toContain('operator');
+    expect((await tx.finished()).code).toBe(grpc.status.OK);
+    expect((await config()).config_digest).toBe(before.config_digest);
+
+    const early = await open();
+    early.tx.command('APPLY');
+    const status = await early.tx.finished();
+    expect(status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(status.details).toContain('APPLY before any tables');
+
+    const late = await open();
+    await stage(late.tx, [{ name: 'c', rules: [rule('c', base + 3, base + 3, echo.port)] }]);
+    late.tx.command('APPLY');
+    expect((await late.tx.next()).applied).toBeTruthy();
+    late.tx.send({ tables: { tables: [] } });
+    const lateStatus = await late.tx.finished();
+    expect(lateStatus.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(decodeStatusDetails(lateStatus.metadata).find((x) => x.type === 'ErrorInfo')).toMatchObject({ reason: 'TRANSACTION_STEP_OUT_OF_ORDER' });
+    // What it applied is undone.
+    const deadline = Date.now() + 10_000;
+    while ((await config()).pending && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await config()).toMatchObject({ config_digest: before.config_digest, pending: null });
+    expect(await listeningSocketInodes(base + 3)).toEqual([]);
   });
 
   it('killing the client process between APPLY and COMMIT rolls back as soon as its stream is cancelled', async () => {
