@@ -26,6 +26,7 @@ import {
   GenerationMismatchError,
   InvalidConfigError,
   NoResultError,
+  NotSavedError,
   ShuttingDownError,
 } from './errors.js';
 import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
@@ -33,7 +34,7 @@ import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
 import { PendingApply } from './pending-apply.js';
 import {
   ApplyPendingError,
-    NotPendingError,
+  NotPendingError,
   PendingOwnedByTransactionError,
   RollbackTargetError,
 } from './pending-errors.js';
@@ -322,7 +323,8 @@ export class ConfigController {
   }
 
   private recordRefused(request: ApplyRequest, mode: ApplyMode, err: unknown): void {
-    if (err instanceof ShuttingDownError) return;
+    // A shutdown is no attempt; an unsaved apply already has its entry.
+    if (err instanceof ShuttingDownError || err instanceof NotSavedError) return;
     const refused = err instanceof InvalidConfigError || err instanceof GenerationMismatchError || err instanceof ApplyPendingError;
     // Only validated tables have a digest worth recording.
     const validated = err instanceof GenerationMismatchError || err instanceof BindFailedError;
@@ -469,9 +471,7 @@ export class ConfigController {
       });
       this.options.history.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
       this.options.history.flushLater();
-      throw new Error(`apply not committed: saving state to ${this.options.store.path} failed: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new NotSavedError(this.options.store.path, err);
     }
     this.running = desired;
     this.generation = nextGeneration;
