@@ -168,13 +168,14 @@ export class TransactionSession {
   async rollback(reason: string): Promise<RollbackResponse | undefined> {
     if (this.done) return undefined;
     const generation = this.appliedGeneration;
+    // Cleared first, so the event of this very rollback is not taken for one from outside.
+    this.appliedGeneration = undefined;
     try {
       if (generation === undefined) return undefined;
       // The session's client caused it (ROLLBACK, or its stream ending).
       const caller = this.shadow?.request.caller;
       return await this.controller.cancel(generation, { reason, ...(caller && { caller }) });
     } finally {
-      this.appliedGeneration = undefined;
       this.finish();
     }
   }

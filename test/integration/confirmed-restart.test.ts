@@ -44,7 +44,8 @@ describe('restart while an apply is pending', () => {
   });
   beforeEach(async () => {
     stateDir = await tempStateDir();
-    base = await freePortBlock(4);
+    // Below the default range: free while the daemon restarts (see crash-safety.test.ts).
+    base = await freePortBlock(4, 14000, 19900);
   });
   afterEach(async () => {
     await daemon?.shutdown('test finished');

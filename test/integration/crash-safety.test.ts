@@ -44,7 +44,9 @@ describe('kill -9 at random points of the apply/confirm cycle', () => {
   beforeAll(async () => {
     stateDir = await tempStateDir();
     echo = await startEchoServer('127.0.0.1', 'E:');
-    base = await freePortBlock(40);
+    // Below the default range of freePortBlock(): these ports are free again at
+    // every restart, and another suite must not pick them up meanwhile.
+    base = await freePortBlock(40, 14000, 19900);
   });
   afterAll(async () => {
     if (daemon) await stopDaemon(daemon);

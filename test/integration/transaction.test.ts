@@ -158,6 +158,7 @@ describe('Transaction stream', () => {
     tx.command('ROLLBACK');
     const rolledBack = (await tx.next()).rolled_back as RolledBack;
     expect(rolledBack.rolled_back_generation).toBe('2');
+    expect(rolledBack.reason).toBe('the client asked for ROLLBACK');
     expect(rolledBack.result).toMatchObject({ generation: '3', config_digest: before.config_digest });
     expect(rolledBack.restored).toMatchObject({ trigger: 'APPLY_TRIGGER_ROLLBACK', restored_generation: '1' });
     expect((await tx.finished()).code).toBe(grpc.status.OK);
