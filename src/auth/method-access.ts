@@ -94,6 +94,15 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
     },
   },
   '/portplane.v1.ConfigService/GetCapabilities': READ_GLOBAL,
+  // Confirmed applies and transactions act on whatever the pending apply
+  // touched, and RollbackTo replaces every table: unscoped grants only.
+  '/portplane.v1.ConfigService/ConfirmApply': { role: 'admin', mutating: true },
+  '/portplane.v1.ConfigService/CancelApply': { role: 'admin', mutating: true },
+  '/portplane.v1.ConfigService/RollbackTo': { role: 'admin', mutating: true, applyRate: true },
+  '/portplane.v1.ConfigService/Transaction': { role: 'admin', mutating: true, applyRate: true },
+  // History and the result stream describe every table: unscoped readers only.
+  '/portplane.v1.ConfigService/ListApplyHistory': { role: 'reader', mutating: false },
+  '/portplane.v1.ConfigService/WatchApplyResults': { role: 'reader', mutating: false },
   '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
   '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
   '/grpc.health.v1.Health/Check': PUBLIC,

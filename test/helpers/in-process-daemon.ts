@@ -25,6 +25,7 @@ export interface TestDaemonOptions {
   socketGroup?: number;
   /** Where logs go (audit lines included); default: nowhere. */
   logger?: Logger;
+  historySize?: number;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -40,6 +41,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
+    ...(options.historySize !== undefined && { historySize: options.historySize }),
   });
   return {
     daemon,
