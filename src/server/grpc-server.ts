@@ -68,6 +68,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         quotas: new CallerQuotas(controlLimits),
         audit: new AuditLog(options.logger),
         generation: () => controller.runningGeneration,
+        scopeContext: {
+          pendingTables: (generation) => {
+            const pending = controller.pendingInfo();
+            return pending?.generation === generation ? (pending.entry.planSummary?.tablesTouched ?? []) : undefined;
+          },
+        },
         peer: peerOfCurrentCall,
         certificate: (raw) => new X509Certificate(raw),
       }),

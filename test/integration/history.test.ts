@@ -74,7 +74,7 @@ describe('apply history, RollbackTo and WatchApplyResults', () => {
       restored_generation: '1',
       comment: 'back to A',
       config_digest: g1.result.config_digest,
-      caller: { kind: 'CALLER_KIND_UNIX', id: 'unix' },
+      caller: { kind: 'CALLER_KIND_UNIX', id: `uid:${process.getuid?.()}` },
     });
 
     const missing = await callError(client.call('RollbackTo', { generation: 99 }));
