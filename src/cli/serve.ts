@@ -16,6 +16,7 @@ export interface ServeOptions {
   backend: string;
   graceMs: number;
   logLevel: string;
+  historySize: number;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -63,6 +64,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: options.graceMs,
+    historySize: options.historySize,
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     daemon.shutdown(signal).then(

@@ -89,3 +89,11 @@ export class InvalidRequestError extends Error {
     this.name = 'InvalidRequestError';
   }
 }
+
+/** The dataplane took the apply but state.json could not be written, so it was undone. */
+export class NotSavedError extends Error {
+  constructor(path: string, cause: unknown) {
+    super(`apply not committed: saving state to ${path} failed: ${(cause as Error).message}`, { cause });
+    this.name = 'NotSavedError';
+  }
+}

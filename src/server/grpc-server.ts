@@ -23,6 +23,8 @@ import { configServiceHandlers } from './config-service.js';
 import { traceServiceHandlers } from './trace-service.js';
 import { listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
 import { parseListenAddress, serverCredentials, type TlsFiles } from './transport-security.js';
+import { applyHistoryHandlers } from './apply-history-service.js';
+import { transactionHandler } from './transaction-service.js';
 
 export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.TraceService'];
 
@@ -59,18 +61,33 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const { controller, controlLimits } = options;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': controlLimits.maxMessageBytes,
+    // A Transaction stream rolls back when its client goes away; pings find a
+    // peer that vanished without closing its connection (a UNIX-socket or
+    // loopback peer that dies is seen at once).
+    'grpc.keepalive_time_ms': 15_000,
+    'grpc.keepalive_timeout_ms': 10_000,
     interceptors: [
       authInterceptor({
         policy: options.policy,
         quotas: new CallerQuotas(controlLimits),
         audit: new AuditLog(options.logger),
         generation: () => controller.runningGeneration,
+        scopeContext: {
+          pendingTables: (generation) => {
+            const pending = controller.pendingInfo();
+            return pending?.generation === generation ? (pending.entry.planSummary?.tablesTouched ?? []) : undefined;
+          },
+        },
         peer: peerOfCurrentCall,
         certificate: (raw) => new X509Certificate(raw),
       }),
     ],
   });
-  server.addService(serviceClient('ConfigService').service, configServiceHandlers(controller, { controlLimits }));
+  server.addService(serviceClient('ConfigService').service, {
+    ...configServiceHandlers(controller, { controlLimits }),
+    ...applyHistoryHandlers(controller),
+    Transaction: transactionHandler(controller),
+  });
   server.addService(serviceClient('TraceService').service, traceServiceHandlers(options.tracer));
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });

@@ -29,6 +29,7 @@ export interface TestDaemonOptions {
   /** Backend to create (default kernel), unless `dataplane` is given. */
   backend?: BackendName;
   dataplane?: RuntimeDataPlane;
+  historySize?: number;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -44,6 +45,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
+    ...(options.historySize !== undefined && { historySize: options.historySize }),
   });
   return {
     daemon,
