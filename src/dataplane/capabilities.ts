@@ -20,7 +20,9 @@ export type Feature =
   | 'source_filters'
   | 'proxy_protocol'
   | 'session_limits'
-  | 'drain_policy';
+  | 'drain_policy'
+  /** TCP bytes relayed kernel to kernel (splice(2)), off the control plane's thread. */
+  | 'splice_relay';
 
 export interface UnsupportedFeature {
   feature: Feature;

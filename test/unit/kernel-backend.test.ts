@@ -10,8 +10,10 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
+import { supports } from '../../src/dataplane/capabilities.js';
 import type { SinkApplyOutcome } from '../../src/dataplane/config-sink.js';
 import { createKernelDataPlane, KernelDataPlane } from '../../src/dataplane/kernel/index.js';
+import { spliceEngine } from '../../src/dataplane/kernel/splice-engine.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { ruleId } from '../../src/plan/identity.js';
 import { listenerKey } from '../../src/plan/listeners.js';
@@ -393,7 +395,10 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding']);
+    // splice_relay is supported wherever its native addon was built.
+    const splice = spliceEngine();
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(splice.engine ? ['interface_binding'] : ['interface_binding', 'splice_relay']);
+    expect(supports(caps, 'splice_relay')).toBe(splice.engine !== undefined);
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');
   });

@@ -3,11 +3,13 @@
  * time so a caller that edits its copy cannot change what others see.
  */
 import type { Capabilities } from '../capabilities.js';
+import { spliceEngine } from './splice-engine.js';
 
 export const KERNEL_BACKEND_NAME = 'kernel';
 
 export function kernelCapabilities(): Capabilities {
-  return {
+  const splice = spliceEngine();
+  const caps: Capabilities = {
     backend: KERNEL_BACKEND_NAME,
     supported: [
       'tcp',
@@ -32,4 +34,7 @@ export function kernelCapabilities(): Capabilities {
       },
     ],
   };
+  if (splice.engine) caps.supported.push('splice_relay');
+  else caps.unsupported.push({ feature: 'splice_relay', reason: `TCP is relayed in JavaScript: ${splice.reason}` });
+  return caps;
 }
