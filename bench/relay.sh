@@ -5,8 +5,8 @@
 #   - iperf3 throughput, 1 and 4 streams (5 s each);
 #   - new connections per second: wrk -H 'Connection: close' against a small
 #     nginx origin (1 thread, 32 connections, 5 s);
-# each as a ratio against a direct connection; then portplane's RSS growth
-# per idle TCP session over IDLE_SESSIONS idle connections (default 9,000: a
+# each as a ratio against a direct connection; and, first, portplane's RSS
+# growth per idle TCP session over IDLE_SESSIONS idle connections (default 9,000: a
 # session costs the daemon two descriptors, and the fd hard limit here is
 # 20,000, which a container without CAP_SYS_RESOURCE cannot raise).
 #
@@ -105,6 +105,13 @@ node --import tsx src/cli/main.ts --state-dir "$work/pp" apply "$work/pp.yaml" >
 node --import tsx src/cli/main.ts --state-dir "$work/ppjs" apply "$work/ppjs.yaml" >/dev/null
 sleep 1
 
+# Idle sessions first, on fresh daemons: after the load runs below, heap
+# growth and garbage collection would swamp a few KiB per session.
+echo "idle sessions (portplane, splice engine):"
+node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
+echo "idle sessions (portplane, JavaScript relay):"
+node --import tsx bench/idle-sessions.ts "$ppjs_pid" $((PORT[portplane-js] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
+
 gbps() { iperf3 -c 127.0.0.1 -p "$1" -t 5 -P "$2" -J | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.end.sum_received){console.error(r.error);console.log("0")}else console.log((r.end.sum_received.bits_per_second/1e9).toFixed(2))})'; }
 cps() { wrk -t1 -c32 -d5s -H 'Connection: close' "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print int($2)}'; }
 
@@ -125,8 +132,3 @@ done
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "portplane / haproxy: 1 stream $(ratio "${T1[portplane]}" "${T1[haproxy]}"), 4 streams $(ratio "${T4[portplane]}" "${T4[haproxy]}"), conn/s $(ratio "${C[portplane]}" "${C[haproxy]}")"
-echo
-echo "idle sessions (portplane, splice engine):"
-node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
-echo "idle sessions (portplane, JavaScript relay):"
-node --import tsx bench/idle-sessions.ts "$ppjs_pid" $((PORT[portplane-js] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"

@@ -336,6 +336,54 @@ describe.each<Impl>(['javascript', 'splice'])('TCP relay (%s)', (impl) => {
     expect((await (targetReceived as Promise<Buffer>)).toString()).toBe('early bytes');
   });
 
+  it('counts bytes exactly per direction, while open and once closed', async () => {
+    const up = randomBytes(300_000);
+    const down = randomBytes(200_000);
+    let targetReceived: Promise<Buffer> | undefined;
+    let targetSocket: Socket | undefined;
+    const targetPort = await startTarget((socket) => {
+      targetSocket = socket;
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      targetReceived = new Promise((resolve) => {
+        const check = (): void => {
+          if (Buffer.concat(chunks).length >= up.length) resolve(Buffer.concat(chunks));
+          else setTimeout(check, 5);
+        };
+        check();
+      });
+      socket.write(down);
+    });
+    const fwd = await startForwarder(impl, targetPort);
+    const client = await connectTo(fwd.port);
+    const received: Buffer[] = [];
+    client.on('data', (c: Buffer) => received.push(c));
+    client.write(up);
+    await waitUntil(() => targetReceived !== undefined, 'target connection');
+    expect((await withTimeout(targetReceived as Promise<Buffer>, 10_000, 'upload')).equals(up)).toBe(true);
+    await waitUntil(() => Buffer.concat(received).length === down.length, 'download');
+
+    // Open: the session and the counters it feeds see every byte.
+    const open = (fwd.relays[0] as SessionBase).info();
+    expect(open.fromClient.bytes).toBe(up.length);
+    expect(open.toClient.bytes).toBe(down.length);
+    expect(open.fromClient.packets).toBeGreaterThan(0);
+    expect(open.state).toBe('established');
+    fwd.sessions.refreshCounters();
+    expect(fwd.rule.counters.bytesFromClient).toBe(up.length);
+    expect(fwd.sessions.global.bytesToClient).toBe(down.length);
+
+    // Closed: totals stay exact, and nothing is counted twice.
+    client.end();
+    (targetSocket as Socket).end();
+    await waitUntil(() => fwd.closed.length === 1, 'relay closed');
+    fwd.sessions.refreshCounters();
+    expect(fwd.rule.counters.bytesFromClient).toBe(up.length);
+    expect(fwd.rule.counters.bytesToClient).toBe(down.length);
+    expect(fwd.sessions.global.bytesFromClient).toBe(up.length);
+    expect(fwd.sessions.global.sessionsActive).toBe(0);
+  });
+
   it('close() ends both sides and reports the relay closed once', async () => {
     let targetSide: Promise<string> | undefined;
     const targetPort = await startTarget((socket) => {

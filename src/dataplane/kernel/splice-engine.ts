@@ -105,13 +105,19 @@ export class SpliceEngine {
   private dispatch(kind: number, slot: number, why: number, detail: number, address?: string, port?: number): void {
     const connection = this.slots[slot];
     if (!connection) return;
-    if (kind === EV_CLOSED) {
-      this.slots[slot] = undefined;
+    if (kind !== EV_CLOSED) {
+      connection.onEngineEvent(kind, why, detail, address, port);
+      return;
+    }
+    this.slots[slot] = undefined;
+    try {
+      // The slot's stats are read here, so it is freed only afterwards.
+      connection.onEngineEvent(kind, why, detail, address, port);
+    } finally {
       this.free.push(slot);
       // Pending events no longer keep the process alive once no connection is left.
       if (--this.active === 0) this.addon.setActive(this.engine, false);
     }
-    connection.onEngineEvent(kind, why, detail, address, port);
   }
 }
 
