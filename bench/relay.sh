@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Relay speed on loopback, portplane side by side with haproxy (mode tcp,
+# Relay speed on loopback, portplane (splice engine, and its JavaScript
+# relay with PORTPLANE_SPLICE=0) side by side with haproxy (mode tcp,
 # 1 thread), nginx stream (1 worker), socat and a naive Node pipe() proxy:
 #   - iperf3 throughput, 1 and 4 streams (5 s each);
 #   - new connections per second: wrk -H 'Connection: close' against a small
 #     nginx origin (1 thread, 32 connections, 5 s);
-# each as a ratio against a direct connection; then portplane's RSS growth
-# per idle TCP session over IDLE_SESSIONS idle connections (default 9,000: a
+# each as a ratio against a direct connection; and, first, portplane's RSS
+# growth per idle TCP session over IDLE_SESSIONS idle connections (default 9,000: a
 # session costs the daemon two descriptors, and the fd hard limit here is
 # 20,000, which a container without CAP_SYS_RESOURCE cannot raise).
 #
@@ -31,7 +32,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 IPERF=15201 ORIGIN=18080 IDLE_TARGET=19090
-declare -A PORT=([portplane]=21000 [haproxy]=22000 [nginx]=23000 [socat]=24000 [node-pipe]=25000)
+declare -A PORT=([portplane]=21000 [portplane-js]=26000 [haproxy]=22000 [nginx]=23000 [socat]=24000 [node-pipe]=25000)
 
 iperf3 -s -p $IPERF -D --logfile "$work/iperf.log"
 pids+=("$(pgrep -n -f "iperf3 -s -p $IPERF")")
@@ -45,9 +46,12 @@ http { access_log off; keepalive_timeout 0;
 NGX
 nginx -p "$work" -c "$work/origin.conf" & pids+=($!)
 
-# portplane: the daemon with limits raised out of the way of the benchmark.
+# portplane: the daemon with limits raised out of the way of the benchmark;
+# a second one relays in JavaScript (no splice engine), for comparison.
 node --import tsx src/cli/main.ts --state-dir "$work/pp" serve --log-level warn & pids+=($!)
 pp_pid=$!
+PORTPLANE_SPLICE=0 node --import tsx src/cli/main.ts --state-dir "$work/ppjs" serve --log-level warn & pids+=($!)
+ppjs_pid=$!
 cat > "$work/pp.yaml" <<YAML
 tables:
   - name: bench
@@ -59,6 +63,8 @@ tables:
       - {name: idle, protocol: tcp, listen_address: 127.0.0.1, ports: $((PORT[portplane] + 2)), target_address: 127.0.0.1, target_port: $IDLE_TARGET,
          limits: {max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000}}
 YAML
+for i in 0 1 2; do echo "s/ports: $((PORT[portplane] + i)),/ports: $((PORT[portplane-js] + i)),/"; done > "$work/ppjs.sed"
+sed -f "$work/ppjs.sed" "$work/pp.yaml" > "$work/ppjs.yaml"
 
 cat > "$work/haproxy.cfg" <<HAP
 global
@@ -94,16 +100,25 @@ socat TCP-LISTEN:$((PORT[socat] + 1)),bind=127.0.0.1,fork,reuseaddr,backlog=1024
 node --import tsx bench/naive-proxy.ts "${PORT[node-pipe]}" $IPERF & pids+=($!)
 node --import tsx bench/naive-proxy.ts $((PORT[node-pipe] + 1)) $ORIGIN & pids+=($!)
 
-for _ in $(seq 100); do [ -S "$work/pp/portplane.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$work/pp/portplane.sock" ] && [ -S "$work/ppjs/portplane.sock" ] && break; sleep 0.1; done
 node --import tsx src/cli/main.ts --state-dir "$work/pp" apply "$work/pp.yaml" >/dev/null
+node --import tsx src/cli/main.ts --state-dir "$work/ppjs" apply "$work/ppjs.yaml" >/dev/null
 sleep 1
+
+# Idle sessions first, on fresh daemons: after the load runs below, heap
+# growth and garbage collection would swamp a few KiB per session.
+echo "idle sessions (portplane, splice engine):"
+node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
+echo "idle sessions (portplane, JavaScript relay):"
+node --import tsx bench/idle-sessions.ts "$ppjs_pid" $((PORT[portplane-js] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
 
 gbps() { iperf3 -c 127.0.0.1 -p "$1" -t 5 -P "$2" -J | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.end.sum_received){console.error(r.error);console.log("0")}else console.log((r.end.sum_received.bits_per_second/1e9).toFixed(2))})'; }
 cps() { wrk -t1 -c32 -d5s -H 'Connection: close' "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print int($2)}'; }
 
 declare -A T1 T4 C
 T1[direct]=$(gbps $IPERF 1); T4[direct]=$(gbps $IPERF 4); C[direct]=$(cps $ORIGIN)
-for p in portplane haproxy nginx socat node-pipe; do
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for p in portplane portplane-js haproxy nginx socat node-pipe; do
   T1[$p]=$(gbps "${PORT[$p]}" 1); T4[$p]=$(gbps "${PORT[$p]}" 4); C[$p]=$(cps $((PORT[$p] + 1)))
 done
 
@@ -111,11 +126,9 @@ ratio() { node -e "console.log(($1/$2).toFixed(2))"; }
 echo
 echo "| forwarder | iperf3 1 stream Gbit/s (ratio) | iperf3 4 streams Gbit/s (ratio) | new conn/s (ratio) |"
 echo "| --- | --- | --- | --- |"
-for p in direct portplane haproxy nginx socat node-pipe; do
+for p in direct portplane portplane-js haproxy nginx socat node-pipe; do
   echo "| $p | ${T1[$p]} ($(ratio "${T1[$p]}" "${T1[direct]}")) | ${T4[$p]} ($(ratio "${T4[$p]}" "${T4[direct]}")) | ${C[$p]} ($(ratio "${C[$p]}" "${C[direct]}")) |"
 done
 echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "portplane / haproxy: 1 stream $(ratio "${T1[portplane]}" "${T1[haproxy]}"), 4 streams $(ratio "${T4[portplane]}" "${T4[haproxy]}"), conn/s $(ratio "${C[portplane]}" "${C[haproxy]}")"
-echo
-echo "idle sessions (portplane):"
-node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"

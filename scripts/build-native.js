@@ -3,8 +3,9 @@
  * Builds every native addon under native/ (npm runs this as the package's
  * `install` script, so `npm ci` builds them). An addon that cannot be built
  * (no compiler, no Node headers) is reported and skipped: portplane loads
- * each addon optionally and falls back without it (docs/security.md), so a
- * missing toolchain must not fail the install.
+ * each addon optionally and falls back without it (peercred:
+ * docs/security.md; splice-relay: docs/design.md), so a missing toolchain
+ * must not fail the install.
  */
 import { spawnSync } from 'node:child_process';
 import console from 'node:console';
@@ -46,6 +47,6 @@ for (const name of addons) {
     console.log(`portplane: built native addon ${name}`);
   } else {
     const why = result.error?.message ?? (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
-    console.warn(`portplane: native addon ${name} was not built; portplane runs without it (see docs/security.md):\n${why}`);
+    console.warn(`portplane: native addon ${name} was not built; portplane runs without it (see docs/security.md, docs/design.md):\n${why}`);
   }
 }

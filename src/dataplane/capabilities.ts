@@ -34,7 +34,9 @@ export type Feature =
   | 'trace'
   // Packet I/O of a packet backend.
   | 'pcap_port'
-  | 'tun_port';
+  | 'tun_port'
+  /** TCP bytes relayed kernel to kernel (splice(2)), off the control plane's thread. */
+  | 'splice_relay';
 
 export interface UnsupportedFeature {
   feature: Feature;

@@ -10,8 +10,10 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
+import { supports } from '../../src/dataplane/capabilities.js';
 import type { SinkApplyOutcome } from '../../src/dataplane/config-sink.js';
 import { createKernelDataPlane, KernelDataPlane } from '../../src/dataplane/kernel/index.js';
+import { spliceEngine } from '../../src/dataplane/kernel/splice-engine.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { ruleId } from '../../src/plan/identity.js';
 import { listenerKey } from '../../src/plan/listeners.js';
@@ -393,7 +395,11 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding', 'pcap_port', 'session_import', 'snat', 'tun_port']);
+    // splice_relay is supported wherever its native addon was built.
+    const splice = spliceEngine();
+    const unsupported = ['interface_binding', 'pcap_port', 'session_import', 'snat', 'tun_port'];
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual((splice.engine ? unsupported : [...unsupported, 'splice_relay']).sort());
+    expect(supports(caps, 'splice_relay')).toBe(splice.engine !== undefined);
     expect(caps.supported).toEqual(expect.arrayContaining(['bind_errors', 'trace', 'sessions', 'session_deltas', 'telemetry', 'source_filters', 'session_limits']));
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');

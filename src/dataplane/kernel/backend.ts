@@ -91,11 +91,13 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   }
 
   global(): TrafficCounters {
+    this.store.refreshCounters();
     return copyCounters(this.store.global);
   }
 
   /** Counters of every committed rule, under its current counter id. */
   rules(): RuleCounters[] {
+    this.store.refreshCounters();
     return [...this.table.ruleRuntimes()].map((rule) => copyCounters(rule.counters));
   }
 

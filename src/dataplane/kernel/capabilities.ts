@@ -3,6 +3,7 @@
  * time so a caller that edits its copy cannot change what others see.
  */
 import type { Capabilities } from '../capabilities.js';
+import { spliceEngine } from './splice-engine.js';
 
 export const KERNEL_BACKEND_NAME = 'kernel';
 
@@ -11,7 +12,8 @@ export const KERNEL_IMPORT_UNSUPPORTED =
   'a kernel session is a pair of OS sockets; an exported session cannot be recreated from its record (export and reconcile work)';
 
 export function kernelCapabilities(): Capabilities {
-  return {
+  const splice = spliceEngine();
+  const caps: Capabilities = {
     backend: KERNEL_BACKEND_NAME,
     supported: [
       'tcp',
@@ -48,4 +50,7 @@ export function kernelCapabilities(): Capabilities {
       { feature: 'tun_port', reason: 'the kernel backend relays sockets, not packets' },
     ],
   };
+  if (splice.engine) caps.supported.push('splice_relay');
+  else caps.unsupported.push({ feature: 'splice_relay', reason: `TCP is relayed in JavaScript: ${splice.reason}` });
+  return caps;
 }

@@ -31,8 +31,8 @@ import type { CloseReason, Endpoint } from '../session-store.js';
 import { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase } from './session.js';
 import type { KernelSessions } from './sessions.js';
-import { TcpRelay } from './tcp-relay.js';
 import { closeTcpListener, listenerFd, listenSpec, openTcpListener } from './tcp-listener.js';
+import { openTcpSession } from './tcp-session.js';
 import { openUdpListener, udpSocketFd, UdpFlow } from './udp.js';
 
 /** Opens in flight at once: enough to open 10,000 ports quickly, bounded in pending work. */
@@ -240,10 +240,11 @@ export class ListenerTable {
       socket.resetAndDestroy();
       return;
     }
-    const relay = new TcpRelay(this.sessions, rule, listener.route, socket, {
+    const relay = openTcpSession(this.sessions, rule, listener.route, socket, {
       address: socket.localAddress ?? listener.endpoint.address,
       port: socket.localPort ?? listener.endpoint.port,
     });
+    if (!relay) return;
     relay.owner = listener;
     listener.sessions.add(relay);
   }

@@ -60,6 +60,7 @@ export abstract class SessionBase {
   abstract close(reason: CloseReason): void;
 
   info(): SessionInfo {
+    this.refresh();
     const info: SessionInfo = {
       id: this.id,
       table: this.route.table,
@@ -80,6 +81,13 @@ export abstract class SessionBase {
     return info;
   }
 
+  /**
+   * Brings the byte counts up to date. A session counts as it relays, so
+   * this does nothing; a session whose bytes move elsewhere (the splice
+   * engine) folds in what moved since the last call.
+   */
+  refresh(): void {}
+
   protected setState(state: string): void {
     if (this.state === state || this.closed) return;
     this.state = state;
@@ -94,6 +102,23 @@ export abstract class SessionBase {
     this.host.global.bytesFromClient += bytes;
     this.host.global.packetsFromClient++;
     this.lastActivityAt = Date.now();
+  }
+
+  /** Traffic counted elsewhere, added in one go: bytes and reads in each direction. */
+  protected addTraffic(fromClientBytes: number, fromClientReads: number, toClientBytes: number, toClientReads: number): void {
+    const { global } = this.host;
+    this.fromClient.bytes += fromClientBytes;
+    this.fromClient.packets += fromClientReads;
+    this.counters.bytesFromClient += fromClientBytes;
+    this.counters.packetsFromClient += fromClientReads;
+    global.bytesFromClient += fromClientBytes;
+    global.packetsFromClient += fromClientReads;
+    this.toClient.bytes += toClientBytes;
+    this.toClient.packets += toClientReads;
+    this.counters.bytesToClient += toClientBytes;
+    this.counters.packetsToClient += toClientReads;
+    global.bytesToClient += toClientBytes;
+    global.packetsToClient += toClientReads;
   }
 
   protected countToClient(bytes: number): void {

@@ -114,6 +114,11 @@ export class KernelSessions implements SessionStore, SessionHost {
     return all.length;
   }
 
+  /** Folds bytes relayed outside JavaScript (the splice engine) into every counter, for an exact read. */
+  refreshCounters(): void {
+    for (const session of this.sessions.values()) session.refresh();
+  }
+
   /** Live sessions (objects), for the backend's own sweeps. */
   live(): IterableIterator<SessionBase> {
     return this.sessions.values();

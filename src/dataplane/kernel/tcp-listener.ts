@@ -23,7 +23,8 @@ export function listenSpec(listenAddress: string): ListenSpec {
 
 export type OpenResult = { ok: true; server: Server } | { ok: false; errno: string; message: string };
 
-const SERVER_OPTIONS = { allowHalfOpen: true, pauseOnConnect: false, noDelay: true } as const;
+/** Paused on connect: libuv never reads an accepted socket before its session decides who relays it (tcp-session.ts). */
+const SERVER_OPTIONS = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true } as const;
 
 /**
  * Binds and listens. `onError` receives errors after the socket listens

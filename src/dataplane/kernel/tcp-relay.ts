@@ -26,7 +26,8 @@ interface RelaySocket extends Socket {
   [kRelay]: TcpRelay;
 }
 
-function connectFailure(code: string | undefined): DropReason {
+/** The drop reason of a failed upstream connect, by errno name. */
+export function connectFailure(code: string | undefined): DropReason {
   switch (code) {
     case 'ECONNREFUSED':
       return 'upstream_refused';

@@ -1,0 +1,135 @@
+/**
+ * One proxied TCP connection relayed by the native splice engine
+ * (splice-engine.ts): the same session as TcpRelay, with the same outcomes
+ * (half-close passed on, upstream failures reaching the client as a reset
+ * and counted by kind, close() ending both legs), but its bytes move in the
+ * engine's thread. The accepted socket's JavaScript object is gone once the
+ * engine holds the connection; this session keeps only what SessionInfo needs.
+ */
+import { constants } from 'node:os';
+import type { Route } from '../../plan/model.js';
+import { proxyHeader } from '../proxy-header.js';
+import type { CloseReason, Endpoint } from '../session-store.js';
+import type { RuleRuntime } from './rule-runtime.js';
+import { SessionBase, type SessionHost } from './session.js';
+import { EV_CLOSED, EV_CONNECTED, EV_END, STAT, STATS_PER_SLOT, WHY, type EngineConnection, type SpliceEngine } from './splice-engine.js';
+import { connectFailure } from './tcp-relay.js';
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** Everything a splice session needs from the accept path. */
+export interface SpliceAccept {
+  host: SessionHost;
+  rule: RuleRuntime;
+  route: Route;
+  client: Endpoint;
+  listener: Endpoint;
+}
+
+export class SpliceRelay extends SessionBase implements EngineConnection {
+  /** close() was called: failures that follow are ours, not the target's. */
+  private requested = false;
+
+  private constructor(
+    accept: SpliceAccept,
+    private readonly engine: SpliceEngine,
+    private readonly slot: number,
+  ) {
+    super(accept.host, accept.rule, accept.route, 'tcp', accept.client, accept.listener, 'connecting');
+    engine.attach(slot, this);
+    accept.host.opened(this);
+  }
+
+  /**
+   * Hands the accepted connection on descriptor `fd` to the engine. Undefined
+   * when the engine cannot take it (then nothing happened, and the caller
+   * relays it in JavaScript); an errno name when the engine could not get a
+   * descriptor (then the caller drops the connection as out of resources).
+   */
+  static adopt(engine: SpliceEngine, accept: SpliceAccept, fd: number): SpliceRelay | string | undefined {
+    const version = accept.rule.rule.proxyProtocol;
+    const header = version === 'none' ? null : proxyHeader(version, accept.client, accept.listener);
+    const { targetAddress, targetPort } = accept.route;
+    const adopted = engine.adopt(fd, targetAddress, targetPort, accept.rule.rule.connectTimeoutMs, header);
+    if (adopted.ok) return new SpliceRelay(accept, engine, adopted.slot);
+    const name = errnoNames.get(adopted.errno) ?? `errno ${adopted.errno}`;
+    return name === 'EINVAL' || name === 'ENOSPC' ? undefined : name;
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closed || this.requested) return;
+    this.requested = true;
+    this.noteReason(reason);
+    // Counts so far are folded in now: the session ends before the engine reports it.
+    this.refresh();
+    this.engine.close(this.slot, reason !== 'shutdown');
+    // Like the JavaScript relay, the session is gone once close() returns
+    // (SessionStore.deleteWithCompanions); the engine's EV_CLOSED then only frees the slot.
+    this.finish(this.pendingReason ?? reason);
+  }
+
+  /** Folds in what the engine moved since the last call. */
+  override refresh(): void {
+    if (this.closed) return;
+    const { stats } = this.engine;
+    const base = this.slot * STATS_PER_SLOT;
+    const fromBytes = (stats[base + STAT.fromClientBytes] as number) - this.fromClient.bytes;
+    const fromReads = (stats[base + STAT.fromClientReads] as number) - this.fromClient.packets;
+    const toBytes = (stats[base + STAT.toClientBytes] as number) - this.toClient.bytes;
+    const toReads = (stats[base + STAT.toClientReads] as number) - this.toClient.packets;
+    if (fromReads === 0 && toReads === 0) return;
+    this.addTraffic(fromBytes, fromReads, toBytes, toReads);
+    this.lastActivityAt = stats[base + STAT.lastActivityMs] as number;
+  }
+
+  onEngineEvent(kind: number, why: number, detail: number, address: string | undefined, port: number | undefined): void {
+    if (kind === EV_CONNECTED) {
+      this.upstreamLocal = { address: address ?? '', port: port ?? 0 };
+      this.setState('established');
+    } else if (kind === EV_END) {
+      this.noteReason(detail === 0 ? 'client' : 'target');
+      this.setState('half_closed');
+    } else if (kind === EV_CLOSED) {
+      // The engine wrote the last counts before reporting; read them while the slot is still ours.
+      this.refresh();
+      this.closedBecause(why, detail);
+    }
+  }
+
+  private closedBecause(why: number, detail: number): void {
+    const drop = (reason: Parameters<SessionHost['drop']>[1]): void => {
+      if (!this.requested) this.host.drop(this.rule, reason);
+    };
+    switch (why) {
+      case WHY.ended:
+        this.noteReason(detail === 0 ? 'client' : 'target');
+        break;
+      case WHY.clientError:
+        this.noteReason('client');
+        break;
+      case WHY.upstreamReset:
+        drop('upstream_reset');
+        this.noteReason('target');
+        break;
+      case WHY.upstreamError:
+        drop('upstream_error');
+        this.noteReason('error');
+        break;
+      case WHY.connectFailed:
+        drop(connectFailure(errnoNames.get(detail)));
+        this.noteReason('error');
+        break;
+      case WHY.connectTimeout:
+        drop('upstream_timeout');
+        this.noteReason('error');
+        break;
+      case WHY.resource:
+        drop('resource');
+        this.noteReason('error');
+        break;
+      default:
+        break;
+    }
+    this.finish(this.pendingReason ?? 'client');
+  }
+}
