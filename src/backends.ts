@@ -5,17 +5,28 @@
 import type { Logger } from 'pino';
 import { createKernelDataPlane } from './dataplane/kernel/index.js';
 import type { RuntimeDataPlane } from './dataplane/runtime.js';
-import { createUserspaceDataPlane } from './dataplane/userspace/index.js';
+import { createUserspaceDataPlane, TunPort } from './dataplane/userspace/index.js';
 
 export const BACKEND_NAMES = ['kernel', 'userspace'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-export function createDataPlane(name: BackendName, options: { logger: Logger }): RuntimeDataPlane {
+export interface DataPlaneOptions {
+  logger: Logger;
+  /** The userspace backend's packet port: a TUN interface, optionally with addresses (CIDR) to assign. */
+  tun?: { device: string; addresses?: string[] };
+}
+
+export function createDataPlane(name: BackendName, options: DataPlaneOptions): RuntimeDataPlane {
+  const { logger, tun } = options;
   switch (name) {
     case 'kernel':
-      return createKernelDataPlane(options);
+      if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
+      return createKernelDataPlane({ logger });
     case 'userspace':
-      // No packet port configured: a memory port, so the daemon serves the API (Trace included) and sees no traffic.
-      return createUserspaceDataPlane(options);
+      // Without a TUN port: a memory port, so the daemon serves the API (Trace included) and sees no traffic.
+      return createUserspaceDataPlane({
+        logger,
+        port: tun && new TunPort({ ...tun, onError: (err) => logger.warn({ err }, 'TUN port error') }),
+      });
   }
 }

@@ -128,6 +128,11 @@ function parsePositive(value: string): number {
   return n;
 }
 
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function parseRate(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a non-negative number`);
@@ -137,6 +142,8 @@ function parseRate(value: string): number {
 interface ServeFlags {
   listen?: string;
   backend: string;
+  tun?: string;
+  tunAddress?: string[];
   graceMs: number;
   logLevel: string;
   socketGroup?: string;
@@ -186,6 +193,8 @@ program
   .option('--apply-rate <per-second>', 'sustained applies per second per caller', parseRate)
   .option('--apply-burst <n>', 'applies per caller in a burst', parsePositive)
   .addOption(new Option('--backend <name>', 'dataplane backend').choices([...BACKEND_NAMES]).default('kernel'))
+  .option('--tun <name>', 'userspace backend: take packets from this TUN interface (created if missing; needs CAP_NET_ADMIN)')
+  .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

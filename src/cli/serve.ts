@@ -17,6 +17,10 @@ export interface ServeOptions {
   graceMs: number;
   logLevel: string;
   historySize: number;
+  /** userspace backend: the TUN interface to use as its packet port */
+  tun?: string;
+  /** addresses (CIDR) to assign to the TUN interface before bringing it up */
+  tunAddress?: string[];
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -52,7 +56,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const tls = tlsFiles(options);
   const policy = options.authPolicy ? await loadPolicyFile(options.authPolicy) : undefined;
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
-  const dataplane = createDataPlane(options.backend as BackendName, { logger });
+  if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
+  const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
+  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
   const daemon = await Daemon.start({
     stateDir: options.stateDir,
     listen: options.listen,

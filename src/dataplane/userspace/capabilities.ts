@@ -3,7 +3,8 @@
  * forwarded port exists as an entry of its compiled lookup table, so a
  * port is "bound" as soon as the apply that routes it is swapped in.
  */
-import type { Capabilities, UnsupportedFeature } from '../capabilities.js';
+import type { Capabilities, Feature, UnsupportedFeature } from '../capabilities.js';
+import { tunSupport } from './ports/tun-device.js';
 
 export const USERSPACE_BACKEND_NAME = 'userspace';
 
@@ -29,11 +30,9 @@ export function userspaceCapabilities(): Capabilities {
       feature: 'drain_policy',
       reason: 'not implemented for packet sessions: a removed rule\'s sessions continue until they end or time out, or close with terminate_removed',
     },
-    {
-      feature: 'tun_port',
-      reason: 'no TUN port is built yet (it needs a native addon for the TUNSETIFF ioctl); packets come from the memory or pcap port',
-    },
   ];
+  const tun = tunSupport();
+  if (!tun.available) unsupported.push({ feature: 'tun_port', reason: tun.reason });
   return {
     backend: USERSPACE_BACKEND_NAME,
     supported: [
@@ -57,6 +56,7 @@ export function userspaceCapabilities(): Capabilities {
       'telemetry',
       'trace',
       'pcap_port',
+      ...(tun.available ? (['tun_port'] as Feature[]) : []),
     ],
     unsupported,
   };

@@ -10,3 +10,4 @@ export function createUserspaceDataPlane(options: UserspaceDataPlaneOptions = {}
   return new UserspaceDataPlane(options);
 }
 export { PcapPort, type PcapPortOptions, type PcapReplay } from './ports/pcap-port.js';
+export { TunPort, type TunPortOptions } from './ports/tun-port.js';

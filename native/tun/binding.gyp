@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "tun",
+      "sources": ["tun.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

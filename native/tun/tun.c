@@ -1,0 +1,215 @@
+/*
+ * A Linux TUN device for the userspace packet backend: open() attaches to
+ * (or creates) a layer-3 TUN interface with TUNSETIFF (IFF_TUN | IFF_NO_PI,
+ * so every read and write is exactly one IP packet), and startReader() polls
+ * the non-blocking descriptor on Node's own event loop (uv_poll), handing
+ * each packet to JavaScript in place. Node.js cannot do either: net.Socket
+ * rejects a character device, and fs.read would park a threadpool thread in
+ * a read that close() cannot interrupt. Writes go through fs.writeSync.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <node_api.h>
+#include <uv.h>
+
+/* Packets read per readiness event, so a flood cannot starve the rest of the loop. */
+#define BATCH 64
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "tun: N-API call failed: " #call); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  int fd;
+  uint8_t *data;
+  size_t size;
+  napi_ref callback;
+  napi_ref buffer;
+  napi_async_context context;
+  int stopped;
+} reader_t;
+
+static napi_value throw_errno(napi_env env, const char *what, const char *name, int err) {
+  char message[200];
+  snprintf(message, sizeof message, "tun: %s %s: %s", what, name, strerror(err));
+  napi_value code, msg, error;
+  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN", NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
+  if (napi_create_error(env, code, msg, &error) != napi_ok) return NULL;
+  napi_throw(env, error);
+  return NULL;
+}
+
+/* open(name) -> { fd, name }: name may be a pattern such as "pp%d"; the kernel's choice is returned. */
+static napi_value tun_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char name[IFNAMSIZ] = {0};
+  size_t len = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0 || len >= IFNAMSIZ - 1) {
+    napi_throw_type_error(env, NULL, "tun: expected an interface name of 1 to 14 characters");
+    return NULL;
+  }
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun for", name, errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  memcpy(ifr.ifr_name, name, len);
+  if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "TUNSETIFF", name, err);
+  }
+  napi_value result, vfd, vname;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, fd, &vfd));
+  CHECK(napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname));
+  CHECK(napi_set_named_property(env, result, "fd", vfd));
+  CHECK(napi_set_named_property(env, result, "name", vname));
+  return result;
+}
+
+/* Calls callback(length); false when JavaScript threw (the exception is rethrown as uncaught). */
+static int deliver(reader_t *r, napi_value callback, napi_value recv, int64_t length) {
+  napi_env env = r->env;
+  napi_value arg, result;
+  if (napi_create_int64(env, length, &arg) != napi_ok) return 0;
+  if (napi_make_callback(env, r->context, recv, callback, 1, &arg, &result) == napi_ok) return 1;
+  napi_value exception;
+  if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  return 0;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  reader_t *r = handle->data;
+  if (r->stopped) return;
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, recv;
+  if (napi_get_reference_value(env, r->callback, &callback) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
+    if (status < 0) {
+      /* The descriptor is unusable: stop polling (or it would spin) and say why. */
+      uv_poll_stop(handle);
+      deliver(r, callback, recv, status);
+    } else {
+      for (int i = 0; i < BATCH && !r->stopped; i++) {
+        ssize_t n = read(r->fd, r->data, r->size);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+          uv_poll_stop(handle);
+          deliver(r, callback, recv, -errno);
+          break;
+        }
+        if (!deliver(r, callback, recv, n)) break;
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_close(uv_handle_t *handle) {
+  reader_t *r = handle->data;
+  napi_delete_reference(r->env, r->callback);
+  napi_delete_reference(r->env, r->buffer);
+  napi_async_destroy(r->env, r->context);
+  free(r);
+}
+
+/* startReader(fd, buffer, callback(length)) -> handle: a negative length is -errno of a failed read (reading has stopped). */
+static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  void *data;
+  size_t size;
+  napi_valuetype type;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || size == 0 ||
+      napi_typeof(env, argv[2], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, NULL, "tun: startReader(fd, buffer, callback)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  reader_t *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "startReader", "", ENOMEM);
+  r->env = env;
+  r->fd = fd;
+  r->data = data;
+  r->size = size;
+  r->poll.data = r;
+  napi_value resource_name;
+  int rc = uv_poll_init(loop, &r->poll, fd);
+  if (rc != 0) {
+    free(r);
+    return throw_errno(env, "uv_poll_init", "", -rc);
+  }
+  if (napi_create_reference(env, argv[2], 1, &r->callback) != napi_ok || napi_create_reference(env, argv[1], 1, &r->buffer) != napi_ok ||
+      napi_create_string_utf8(env, "portplane:tun", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_async_init(env, NULL, resource_name, &r->context) != napi_ok) {
+    uv_close((uv_handle_t *)&r->poll, NULL);
+    napi_throw_error(env, NULL, "tun: startReader: N-API setup failed");
+    return NULL; /* r leaks on this path: the handle is still closing and owns it. */
+  }
+  rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
+  if (rc != 0) {
+    r->stopped = 1;
+    uv_close((uv_handle_t *)&r->poll, on_close);
+    return throw_errno(env, "uv_poll_start", "", -rc);
+  }
+  napi_value handle;
+  CHECK(napi_create_external(env, r, NULL, NULL, &handle));
+  return handle;
+}
+
+/* stopReader(handle): no callback after this returns; the caller may then close the descriptor. */
+static napi_value tun_stop_reader(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "tun: stopReader(handle)");
+    return NULL;
+  }
+  reader_t *r = data;
+  if (!r->stopped) {
+    r->stopped = 1;
+    uv_poll_stop(&r->poll);
+    /* Freed in on_close, on a later loop turn: a callback may be stopping its own reader. */
+    uv_close((uv_handle_t *)&r->poll, on_close);
+  }
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, tun_open, NULL, NULL, NULL, napi_default, NULL},
+    {"startReader", NULL, tun_start_reader, NULL, NULL, NULL, napi_default, NULL},
+    {"stopReader", NULL, tun_stop_reader, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
