@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DeltaKind, DrainResult, SessionDelta, SessionDeltaSource } from './session-deltas.js';
-import type { SessionInfo } from './session-store.js';
+import type { CloseReason, SessionInfo } from './session-store.js';
 
 export class DeltaBuffer implements SessionDeltaSource {
   readonly backendEpoch = randomUUID();
@@ -27,14 +27,14 @@ export class DeltaBuffer implements SessionDeltaSource {
     return this.consumed;
   }
 
-  push(kind: DeltaKind, session: SessionInfo): void {
+  push(kind: DeltaKind, session: SessionInfo, reason?: CloseReason): void {
     if (!this.consumed) return;
     if (this.queue.length - this.head >= this.capacity) {
       this.head++;
       this.lost++;
       if (this.head >= this.capacity) this.compact();
     }
-    this.queue.push({ kind, session });
+    this.queue.push(reason === undefined ? { kind, session } : { kind, session, reason });
     if (this.listeners.size > 0 && !this.notifyScheduled) {
       this.notifyScheduled = true;
       setImmediate(() => {

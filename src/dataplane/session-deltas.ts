@@ -3,13 +3,15 @@
  * drained in batches, for watchers and for HA sync. `backendEpoch` changes
  * whenever the backend restarts, so a consumer knows its view is void.
  */
-import type { SessionInfo } from './session-store.js';
+import type { CloseReason, SessionInfo } from './session-store.js';
 
 export type DeltaKind = 'open' | 'update' | 'close';
 
 export interface SessionDelta {
   kind: DeltaKind;
   session: SessionInfo;
+  /** Why a session closed; set on every `close` delta. */
+  reason?: CloseReason;
 }
 
 export interface DrainResult {

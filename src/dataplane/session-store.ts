@@ -43,13 +43,23 @@ export interface SessionInfo {
   generation: number;
 }
 
-export type CloseReason = 'client' | 'target' | 'idle' | 'deleted' | 'filter' | 'drain' | 'terminate' | 'error' | 'shutdown';
+export const CLOSE_REASONS = ['client', 'target', 'idle', 'deleted', 'filter', 'drain', 'terminate', 'error', 'shutdown'] as const;
+
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export interface SessionStore {
-  /** Sessions in id order, starting after `afterId` when given. Lazy: safe to stop early. */
+  /**
+   * Sessions in id order, starting after `afterId` when given (which need not
+   * exist any more). Lazy: safe to stop early; costs O(log n) to start, so a
+   * pager can resume from its last id without rescanning what it has seen.
+   */
   iterate(afterId?: string): Iterable<SessionInfo>;
   get(id: string): SessionInfo | undefined;
-  /** Closes the session and every companion of it; false if it was not there. */
+  /**
+   * Closes the session and every companion of it; false if it was not there.
+   * When it returns true the session is gone: get() no longer finds it,
+   * iterate() skips it, and its close delta has been emitted.
+   */
   deleteWithCompanions(id: string, reason: CloseReason): boolean;
   count(): number;
   /** Closes every session; returns how many. */

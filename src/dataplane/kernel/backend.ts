@@ -11,7 +11,7 @@ import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-s
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
 import type { SessionStore } from '../session-store.js';
-import type { RuleCounters, Telemetry, TrafficCounters } from '../telemetry.js';
+import type { RuleCounters, RuleFloodCounters, Telemetry, TrafficCounters } from '../telemetry.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
 import { KernelSessions } from './sessions.js';
@@ -86,6 +86,28 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   /** Counters of every committed rule, under its current counter id. */
   rules(): RuleCounters[] {
     return [...this.table.ruleRuntimes()].map((rule) => copyCounters(rule.counters));
+  }
+
+  generation(): number {
+    return this.store.generation;
+  }
+
+  flood(topSources: number): RuleFloodCounters[] {
+    return [...this.table.ruleRuntimes()].map((rule) => {
+      const { drops } = rule.counters;
+      const byReason = { filter: drops.filter ?? 0, rate: drops.rate ?? 0, source_rate: drops.source_rate ?? 0, cap: drops.cap ?? 0 };
+      const { sources, error } = rule.floods.top(topSources);
+      return {
+        table: rule.table,
+        ruleId: rule.ruleId,
+        ruleName: rule.rule.name,
+        counterId: rule.counters.counterId,
+        refused: byReason.filter + byReason.rate + byReason.source_rate + byReason.cap,
+        byReason,
+        sources,
+        sourceError: error,
+      };
+    });
   }
 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {

@@ -6,6 +6,7 @@
  * change keeps its sockets and sessions while new sessions see the new policy.
  */
 import type { ForwardRule } from '../../config/model.js';
+import { FloodTracker } from '../flood-tracker.js';
 import { compileSourceFilter, type SourceFilter } from '../source-filter.js';
 import type { DropReason, RuleCounters } from '../telemetry.js';
 import { emptyTrafficCounters } from '../telemetry.js';
@@ -16,6 +17,8 @@ export class RuleRuntime {
   filter: SourceFilter;
   /** Counters under the rule's current counter id; sessions keep the object they opened under. */
   counters: RuleCounters;
+  /** Refusals by source prefix, under the current counter id like `counters`. */
+  floods = new FloodTracker();
   /** Sessions (TCP connections and UDP flows) open now, whatever counter id they count under. */
   active = 0;
   udpFlows = 0;
@@ -30,7 +33,7 @@ export class RuleRuntime {
   ) {
     this.rule = rule;
     this.filter = compileSourceFilter(rule.allow, rule.deny);
-    this.counters = { table, ruleId, counterId, ...emptyTrafficCounters() };
+    this.counters = { table, ruleId, ruleName: rule.name, protocol: rule.protocol, counterId, ...emptyTrafficCounters() };
     this.ruleBucket = new TokenBucket(rule.limits.sessionRate, rule.limits.sessionBurst);
     this.sourceBuckets = new SourceBuckets(rule.limits.sourceRate, rule.limits.sourceBurst);
   }
@@ -48,7 +51,8 @@ export class RuleRuntime {
     if (rule.allow !== this.rule.allow || rule.deny !== this.rule.deny) this.filter = compileSourceFilter(rule.allow, rule.deny);
     this.rule = rule;
     if (counterId !== this.counters.counterId) {
-      this.counters = { table: this.table, ruleId: this.ruleId, counterId, ...emptyTrafficCounters() };
+      this.counters = { table: this.table, ruleId: this.ruleId, ruleName: rule.name, protocol: rule.protocol, counterId, ...emptyTrafficCounters() };
+      this.floods = new FloodTracker();
     }
   }
 
