@@ -6,7 +6,10 @@
  * `scope` says how a table-scoped grant is confined:
  * - `none`: the method touches no table (capabilities, reflection);
  * - `request`: the tables the request touches, checked before the handler runs;
- * - `response`: the response is filtered down to the caller's tables.
+ * - `response`: the response (every message of a stream) is filtered down to the caller's tables;
+ * - `handler`: the handler confines what it reads and changes to the caller's
+ *   tables, which it learns through visibleTablesOf(call.metadata) (paged
+ *   listings and deletes by filter, where filtering afterwards would be wrong).
  * Without `scope`, only unscoped grants may call the method.
  */
 import type { Role } from './roles.js';
@@ -20,7 +23,8 @@ export interface TouchedTables {
 export type TableScope =
   | { kind: 'none' }
   | { kind: 'request'; tables(request: unknown): TouchedTables }
-  | { kind: 'response'; filter(response: unknown, visible: (table: string) => boolean): unknown };
+  | { kind: 'response'; filter(response: unknown, visible: (table: string) => boolean): unknown }
+  | { kind: 'handler' };
 
 export interface MethodAccess {
   /** `public`: anyone who reached the transport (health probes). */
@@ -40,6 +44,32 @@ const tableOf = (item: unknown): string => String(asWire(item).table ?? asWire(i
 
 const READ_GLOBAL: MethodAccess = { role: 'reader', mutating: false, scope: { kind: 'none' } };
 const PUBLIC: MethodAccess = { role: 'public', mutating: false };
+
+const SESSIONS_READ: MethodAccess = { role: 'reader', mutating: false, scope: { kind: 'handler' } };
+
+/**
+ * Counters of a scoped reader: its tables and their rules, and no global
+ * counters (they add up other tenants' traffic). Per message, so it holds
+ * for every sample of WatchCounters too.
+ */
+const COUNTERS_READ: MethodAccess = {
+  role: 'reader',
+  mutating: false,
+  scope: {
+    kind: 'response',
+    filter: (response, visible) => {
+      const res = asWire(response);
+      const keep = (list: unknown): unknown[] =>
+        (Array.isArray(list) ? list : []).filter((item) => {
+          const entry = asWire(item);
+          return visible(tableOf(entry.counters ?? entry));
+        });
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars
+      const { global, global_delta, ...rest } = res;
+      return { ...rest, tables: keep(res.tables), rules: keep(res.rules) };
+    },
+  },
+};
 
 export const UNKNOWN_METHOD: MethodAccess = { role: 'admin', mutating: true };
 
@@ -94,6 +124,24 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
     },
   },
   '/portplane.v1.ConfigService/GetCapabilities': READ_GLOBAL,
+  '/portplane.v1.SessionService/ListSessions': SESSIONS_READ,
+  '/portplane.v1.SessionService/GetSession': SESSIONS_READ,
+  '/portplane.v1.SessionService/GetSessionSummary': SESSIONS_READ,
+  '/portplane.v1.SessionService/WatchSessions': SESSIONS_READ,
+  '/portplane.v1.SessionService/DeleteSessions': { role: 'operator', mutating: true, scope: { kind: 'handler' } },
+  '/portplane.v1.TelemetryService/GetCounters': COUNTERS_READ,
+  '/portplane.v1.TelemetryService/WatchCounters': COUNTERS_READ,
+  '/portplane.v1.TelemetryService/GetFloodCounters': {
+    role: 'reader',
+    mutating: false,
+    scope: {
+      kind: 'response',
+      filter: (response, visible) => {
+        const res = asWire(response);
+        return { ...res, rules: (Array.isArray(res.rules) ? res.rules : []).filter((r) => visible(tableOf(r))) };
+      },
+    },
+  },
   '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
   '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
   '/grpc.health.v1.Health/Check': PUBLIC,

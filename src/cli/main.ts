@@ -12,6 +12,7 @@ import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
 import { ConfigClient, type ConnectOptions } from './client.js';
 import { formatError, formatPlan, formatResult, type WireApplyResult, type WirePlan } from './format.js';
+import { DEFAULT_METRICS_LISTEN } from '../server/metrics-server.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
@@ -131,6 +132,9 @@ interface ServeFlags {
   maxStreamsPerCaller?: number;
   applyRate?: number;
   applyBurst?: number;
+  metricsListen: string;
+  logSessions?: boolean;
+  watchBuffer?: number;
 }
 
 /** Only the flags given, so the defaults of model.ts and control-limits.ts fill the rest. */
@@ -155,6 +159,9 @@ program
   .option('--max-streams-per-caller <n>', 'calls one caller may have open at once', parsePositive)
   .option('--apply-rate <per-second>', 'sustained applies per second per caller', parseRate)
   .option('--apply-burst <n>', 'applies per caller in a burst', parsePositive)
+  .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here ("" turns it off)', DEFAULT_METRICS_LISTEN)
+  .option('--log-sessions', 'log one line per session close, with its totals')
+  .option('--watch-buffer <events>', 'session events kept for WatchSessions resumes and slow readers', parsePositive)
   .addOption(new Option('--backend <name>', 'dataplane backend').default('kernel'))
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

@@ -25,6 +25,7 @@ import {
   NoResultError,
   ShuttingDownError,
 } from './errors.js';
+import { ApplyStats, type ApplyStatsSnapshot } from './apply-stats.js';
 import type { CallerIdentity } from './caller.js';
 import { assignCounters, counterIdsOf, ruleStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
@@ -77,12 +78,18 @@ export class ConfigController {
   private lastResult: ApplyResult | undefined;
   private closing = false;
   private reserved: ReservedEndpoint[] = [];
+  private readonly applyStats = new ApplyStats();
 
   constructor(private readonly options: ConfigControllerOptions) {}
 
   /** The daemon's own listening sockets, which rules may neither take nor forward into. */
   reserve(endpoints: ReservedEndpoint[]): void {
     this.reserved = [...this.reserved, ...endpoints];
+  }
+
+  /** Apply outcomes and bind errors since the daemon started, for telemetry. */
+  stats(): ApplyStatsSnapshot {
+    return this.applyStats.snapshot();
   }
 
   /** The running (committed) generation. */
@@ -120,6 +127,7 @@ export class ConfigController {
       this.generation = state.generation;
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
       this.lastResult = state.lastResult;
+      this.applyStats.bindFailures(outcome.failures.length);
       const log = { generation: state.generation, digest: configDigest(config), failures: outcome.failures.length };
       if (outcome.failures.length > 0) {
         this.options.logger.error(
@@ -153,7 +161,18 @@ export class ConfigController {
 
   apply(request: ApplyRequest): Promise<ApplyResponse> {
     if (this.closing) return Promise.reject(new ShuttingDownError());
-    return this.queue.run(() => this.applyNow(request));
+    const applied = this.queue.run(() => this.applyNow(request));
+    if (request.validateOnly) return applied;
+    return applied.then(
+      (response) => {
+        this.applyStats.succeeded();
+        return response;
+      },
+      (err: unknown) => {
+        this.applyStats.failed();
+        throw err;
+      },
+    );
   }
 
   /** Last statuses of the rules `plan` leaves unchanged, by rule id. */
@@ -221,6 +240,7 @@ export class ConfigController {
       ...(drain && { drain }),
       counterIds: counterIdsOf(counters),
     });
+    this.applyStats.bindFailures(outcome.failures.length);
     if (!outcome.ok) {
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
       const failedRules = ruleStatuses(desired, this.counters, outcome.failures, failedIds)
@@ -271,6 +291,7 @@ export class ConfigController {
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
+    this.applyStats.committed(result.appliedAt, result.durationMicros);
     this.options.logger.info(
       {
         generation: nextGeneration,

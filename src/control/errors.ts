@@ -78,3 +78,20 @@ export class NoResultError extends Error {
     this.name = 'NoResultError';
   }
 }
+
+/** A malformed request other than a configuration (a session filter, a page token): INVALID_ARGUMENT. */
+export class InvalidRequestError extends InvalidConfigError {
+  constructor(violations: Violation[]) {
+    super(violations);
+    this.message = `request rejected: ${violations.map((v) => `${v.path}: ${v.message}`).join('; ')}`;
+    this.name = 'InvalidRequestError';
+  }
+}
+
+/** A named object (a session) that does not exist, or that the caller may not see: NOT_FOUND. */
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}

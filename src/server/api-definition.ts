@@ -12,7 +12,13 @@ import protobuf from 'protobufjs';
 
 export const API_VERSION = 'portplane.v1';
 
-export const PROTO_FILES = ['portplane/v1/config_service.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto'];
+export const PROTO_FILES = [
+  'portplane/v1/config_service.proto',
+  'portplane/v1/session_service.proto',
+  'portplane/v1/telemetry_service.proto',
+  'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
+];
 
 /** Wire conventions every client and server here shares. */
 export const LOADER_OPTIONS: protoLoader.Options = {

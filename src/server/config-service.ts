@@ -9,7 +9,7 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { ControlLimits } from '../auth/control-limits.js';
 import { API_VERSION } from './api-definition.js';
 import { callerOf } from './auth-interceptor.js';
-import { toServiceError } from './grpc-errors.js';
+import { unary } from './unary.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
 
 interface WireApplyConfigRequest {
@@ -26,19 +26,6 @@ interface WireApplyConfigRequest {
 function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
   if (req._expected_generation !== 'expected_generation') return undefined;
   return Number(req.expected_generation);
-}
-
-type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
-
-function unary<Req>(handler: (request: Req, call: grpc.ServerUnaryCall<Req, object>) => Promise<object> | object): Unary<Req> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => handler(call.request, call))
-      .then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(toServiceError(err)),
-      );
-  };
 }
 
 export interface ConfigServiceOptions {

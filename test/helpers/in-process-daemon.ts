@@ -25,6 +25,10 @@ export interface TestDaemonOptions {
   socketGroup?: number;
   /** Where logs go (audit lines included); default: nowhere. */
   logger?: Logger;
+  /** Prometheus /metrics `host:port`; default: none. */
+  metricsListen?: string;
+  logSessions?: boolean;
+  watchBuffer?: number;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -40,6 +44,9 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
+    metricsListen: options.metricsListen,
+    logSessions: options.logSessions,
+    watchBuffer: options.watchBuffer,
   });
   return {
     daemon,
