@@ -41,6 +41,11 @@ const RULE_LABELS = ['table', 'rule', 'protocol'] as const;
 export function createMetricsRegistry(sources: MetricsSources): { registry: Registry; metrics(): Promise<string> } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Gauges that prom-client names like counters (promtool rejects them); the
+  // per-type gauges without the suffix carry the same numbers.
+  for (const misnamed of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(misnamed);
+  }
   /** Set for the duration of one scrape. */
   let reading: CountersReading | undefined;
   const current = (): CountersReading => (reading ??= readCounters(sources.telemetry, sources.applies()));
