@@ -64,9 +64,10 @@ const COUNTERS_READ: MethodAccess = {
           const entry = asWire(item);
           return visible(tableOf(entry.counters ?? entry));
         });
-      // eslint-disable-next-line @typescript-eslint/no-unused-vars
-      const { global, global_delta, ...rest } = res;
-      return { ...rest, tables: keep(res.tables), rules: keep(res.rules) };
+      const out: Wire = { ...res, tables: keep(res.tables), rules: keep(res.rules) };
+      delete out.global;
+      delete out.global_delta;
+      return out;
     },
   },
 };

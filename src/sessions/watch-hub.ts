@@ -145,18 +145,19 @@ export class SessionWatchHub {
     for (let i = 0; i < batches && truncated; i++) {
       const result = this.source.drain(DRAIN_BATCH);
       truncated = result.truncated;
-      if (result.lost) {
-        // The backend's buffer overflowed: the ring no longer tells the whole
-        // story, so nobody may resume across this point.
-        this.lostDeltas += result.lost;
-        this.oldest = this.sequence + 1;
-        for (const wake of this.wakers) wake();
-      }
       for (const delta of result.deltas) {
         const event: HubEvent = { sequence: ++this.sequence, kind: delta.kind, session: delta.session };
         if (delta.reason !== undefined) event.reason = delta.reason;
         this.ring[event.sequence % this.capacity] = event;
         added.push(event);
+      }
+      if (result.lost) {
+        // The backend's buffer overflowed before this batch: no view built
+        // from earlier events is complete, so nobody may continue from a
+        // point before the end of it; they RESYNC (a snapshot is taken after).
+        this.lostDeltas += result.lost;
+        this.oldest = this.sequence + 1;
+        any = true;
       }
       if (this.sequence - this.oldest + 1 > this.capacity) this.oldest = this.sequence - this.capacity + 1;
       if (added.length > 0 && this.subscribers.size > 0) for (const listener of this.subscribers) listener(added);

@@ -6,15 +6,12 @@
  */
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
-import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../helpers/apt.js';
 import { callError, removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { freePort, freePortBlock, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 import { startUdpEcho, udpClient, udpRoundTrip, type UdpEcho } from '../helpers/udp.js';
-
-const run = promisify(execFile);
 
 interface Sample {
   name: string;
@@ -205,5 +202,3 @@ describe('Prometheus /metrics and session logs', () => {
     expect(await runOnce([])).toEqual([]);
   });
 });
-
-export { run };

@@ -14,7 +14,7 @@ import { callError, ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { freePortBlock, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 import { startUdpEcho, udpClient, udpRoundTrip, type UdpEcho } from '../helpers/udp.js';
-import { deltas, Watch, type WireEvent, type WireSession } from '../helpers/watch.js';
+import { deltas, Watch, type WireSession } from '../helpers/watch.js';
 
 interface Traffic {
   sessions_opened: string;
@@ -385,5 +385,3 @@ describe('sessions and counters over gRPC', () => {
     stream.cancel();
   });
 });
-
-export type { WireEvent };
