@@ -57,7 +57,9 @@ function table(base: number, changedRule = -1, variant = 0): { name: string; rul
       listen_address: '127.0.0.1',
       ports: { first, last: first + PORTS_PER_RULE - 1 - (resized ? 1 : 0) },
       target_address: '127.0.0.1',
-      target_port: i === changedRule ? 20000 + variant : 10000 + i * PORTS_PER_RULE,
+      // Targets (40000-50009) stay clear of the listening block (12000-32767): a
+      // target portplane itself listens on is a loop, rejected by validation.
+      target_port: i === changedRule ? 50000 + (variant % 10) : 40000 + i * PORTS_PER_RULE,
     });
   }
   return [{ name: 'bench', rules }];

@@ -19,6 +19,7 @@ import { DEFAULT_LIMITS } from '../src/config/model.js';
 import { DeltaBuffer } from '../src/dataplane/delta-buffer.js';
 import type { RuntimeDataPlane } from '../src/dataplane/runtime.js';
 import { SessionIndex } from '../src/dataplane/session-index.js';
+import { sessionDeltaSource } from '../src/dataplane/session-sync.js';
 import type { CloseReason, SessionInfo, SessionStore } from '../src/dataplane/session-store.js';
 import { Daemon } from '../src/server/daemon.js';
 import { SessionWatchHub } from '../src/sessions/watch-hub.js';
@@ -123,8 +124,9 @@ const dataplane: RuntimeDataPlane = {
   capabilities: () => kernel.capabilities(),
   configSink: () => kernel.configSink(),
   telemetry: () => kernel.telemetry(),
+  tracer: () => kernel.tracer(),
   sessions: () => store,
-  sessionDeltas: () => store.deltas,
+  sessionDeltas: () => sessionDeltaSource(store.deltas, store, (entries) => ({ imported: 0, rejected: entries.map((_, index) => ({ index, reason: 'synthetic store' })) })),
 };
 const stateDir = await tempStateDir();
 const daemon = await Daemon.start({

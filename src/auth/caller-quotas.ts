@@ -3,20 +3,16 @@
  * apply rate (a token bucket). Keyed by the caller's id, so one caller's
  * flood leaves everyone else's budget alone.
  */
+import { TokenBucket } from '../dataplane/token-bucket.js';
 import type { ControlLimits } from './control-limits.js';
 import { QuotaExceededError } from './errors.js';
-
-interface Bucket {
-  tokens: number;
-  refilledAt: number;
-}
 
 /** How often buckets that have refilled completely are dropped, so the map stays bounded by recent callers. */
 const SWEEP_EVERY_MS = 60_000;
 
 export class CallerQuotas {
   private readonly open = new Map<string, number>();
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, TokenBucket>();
   private sweptAt: number;
 
   constructor(
@@ -51,26 +47,25 @@ export class CallerQuotas {
     const now = this.now();
     this.sweep(now);
     const { applyRatePerSecond: rate, applyBurst: burst } = this.limits;
-    const bucket = this.buckets.get(caller) ?? { tokens: burst, refilledAt: now };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.refilledAt) / 1000) * rate);
-    bucket.refilledAt = now;
-    this.buckets.set(caller, bucket);
-    if (bucket.tokens < 1) {
-      const waitS = rate > 0 ? (1 - bucket.tokens) / rate : Infinity;
+    let bucket = this.buckets.get(caller);
+    if (!bucket) {
+      bucket = new TokenBucket(rate, burst, now);
+      this.buckets.set(caller, bucket);
+    }
+    if (!bucket.take(now)) {
+      const waitS = bucket.msUntilToken(now) / 1000;
       throw new QuotaExceededError(
         'apply_rate_per_second',
         `${caller} exceeded the apply rate: apply_rate_per_second ${rate}, apply_burst ${burst}; ` +
           `next apply possible in ${Number.isFinite(waitS) ? `${waitS.toFixed(1)} s` : 'never (rate 0)'}`,
       );
     }
-    bucket.tokens -= 1;
   }
 
   private sweep(now: number): void {
     if (now - this.sweptAt < SWEEP_EVERY_MS) return;
     this.sweptAt = now;
-    const { applyRatePerSecond: rate, applyBurst: burst } = this.limits;
     // A full bucket is what a new caller gets anyway: forgetting it changes nothing.
-    for (const [caller, b] of this.buckets) if (b.tokens + ((now - b.refilledAt) / 1000) * rate >= burst) this.buckets.delete(caller);
+    for (const [caller, b] of this.buckets) if (b.full(now)) this.buckets.delete(caller);
   }
 }

@@ -20,9 +20,15 @@ export interface TouchedTables {
   all: boolean;
 }
 
+/** What a scope check may ask the daemon about, beyond the request itself. */
+export interface ScopeContext {
+  /** Tables the pending apply of `generation` touched; undefined if none is pending under it. */
+  pendingTables(generation: number): string[] | undefined;
+}
+
 export type TableScope =
   | { kind: 'none' }
-  | { kind: 'request'; tables(request: unknown): TouchedTables }
+  | { kind: 'request'; tables(request: unknown, context: ScopeContext): TouchedTables }
   | { kind: 'response'; filter(response: unknown, visible: (table: string) => boolean): unknown }
   | { kind: 'handler' };
 
@@ -41,6 +47,15 @@ export interface MethodAccess {
 type Wire = Record<string, unknown>;
 const asWire = (value: unknown): Wire => (typeof value === 'object' && value !== null ? (value as Wire) : {});
 const tableOf = (item: unknown): string => String(asWire(item).table ?? asWire(item).name ?? '');
+
+const PENDING_TABLES: TableScope = {
+  kind: 'request',
+  tables: (request, context) => {
+    const names = context.pendingTables(Number(asWire(request).generation ?? 0));
+    // Nothing pending under that generation: the call fails on its own, touching nothing.
+    return { names: names ?? [], all: false };
+  },
+};
 
 const READ_GLOBAL: MethodAccess = { role: 'reader', mutating: false, scope: { kind: 'none' } };
 const PUBLIC: MethodAccess = { role: 'public', mutating: false };
@@ -143,6 +158,35 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
       },
     },
   },
+  // Unscoped readers only: a trace names whichever table's rule owns the port, and a drop says that no table owns it.
+  '/portplane.v1.TraceService/Trace': { role: 'reader', mutating: false },
+  // Confirm and cancel act on the tables the pending apply touched.
+  '/portplane.v1.ConfigService/ConfirmApply': { role: 'admin', mutating: true, scope: PENDING_TABLES },
+  '/portplane.v1.ConfigService/CancelApply': { role: 'admin', mutating: true, scope: PENDING_TABLES },
+  // RollbackTo restores a whole configuration, like replace_all.
+  '/portplane.v1.ConfigService/RollbackTo': {
+    role: 'admin',
+    mutating: true,
+    applyRate: true,
+    scope: { kind: 'request', tables: () => ({ names: [], all: true }) },
+  },
+  // Every stream message is checked: only the `tables` step names tables.
+  '/portplane.v1.ConfigService/Transaction': {
+    role: 'admin',
+    mutating: true,
+    applyRate: true,
+    scope: {
+      kind: 'request',
+      tables: (message) => {
+        const step = asWire(asWire(message).tables);
+        const tables = Array.isArray(step.tables) ? step.tables : [];
+        return { names: tables.map(tableOf), all: step.replace_all === true };
+      },
+    },
+  },
+  // History and the result stream describe every table: unscoped readers only.
+  '/portplane.v1.ConfigService/ListApplyHistory': { role: 'reader', mutating: false },
+  '/portplane.v1.ConfigService/WatchApplyResults': { role: 'reader', mutating: false },
   '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
   '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': READ_GLOBAL,
   '/grpc.health.v1.Health/Check': PUBLIC,

@@ -52,6 +52,13 @@ export class ConfigClient {
     });
   }
 
+  /** A server stream; no deadline, it runs until the daemon ends it or the caller cancels it. */
+  stream<T>(method: string, request: object): grpc.ClientReadableStream<T> {
+    const fn = (this.client as unknown as Record<string, (req: object) => grpc.ClientReadableStream<T>>)[method];
+    if (!fn) throw new Error(`ConfigService has no method ${method}`);
+    return fn.call(this.client, request);
+  }
+
   close(): void {
     this.client.close();
   }

@@ -128,3 +128,75 @@ export function formatError(err: grpc.ServiceError): string {
   }
   return lines.join('\n');
 }
+
+type WireTimestamp = { seconds: string; nanos: number } | null;
+
+export interface WireHistoryEntry {
+  seq: string;
+  generation: string;
+  base_generation: string;
+  config_digest: string;
+  time: WireTimestamp;
+  resolved_at: WireTimestamp;
+  confirm_deadline: WireTimestamp;
+  outcome: string;
+  trigger: string;
+  caller: { kind: string; id: string } | null;
+  comment: string;
+  detail: string;
+  restored_generation: string;
+  rolled_back_generation: string;
+}
+
+export interface WirePending {
+  generation: string;
+  base_generation: string;
+  deadline: WireTimestamp;
+  owner: string;
+}
+
+export interface WireApplyEvent {
+  kind: string;
+  generation: string;
+  result: WireApplyResult | null;
+  entry: WireHistoryEntry | null;
+  restored: WireHistoryEntry | null;
+  pending: WirePending | null;
+}
+
+const isoTime = (t: WireTimestamp): string => (t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : '-');
+
+export function formatPending(p: WirePending): string {
+  return p.owner === 'PENDING_OWNER_TRANSACTION'
+    ? `generation ${p.generation} is pending: a Transaction stream must COMMIT it`
+    : `generation ${p.generation} is pending: confirm it with \`portplane confirm ${p.generation}\` before ${isoTime(p.deadline)}, ` +
+        `or it rolls back to the tables of generation ${p.base_generation}`;
+}
+
+/** One line per entry, newest first, like the list it gets. */
+export function formatHistory(entries: WireHistoryEntry[], capacity: number): string {
+  const lines = [`${'GEN'.padStart(5)}  ${'OUTCOME'.padEnd(11)}  ${'TRIGGER'.padEnd(11)}  ${'TIME'.padEnd(24)}  ${'DIGEST'.padEnd(12)}  CALLER  COMMENT / DETAIL`];
+  for (const e of entries) {
+    const notes = [e.comment, e.detail].filter(Boolean).join(' | ');
+    lines.push(
+      `${(e.generation === '0' ? '-' : e.generation).padStart(5)}  ${strip(e.outcome, 'APPLY_HISTORY_OUTCOME_').padEnd(11)}  ` +
+        `${strip(e.trigger, 'APPLY_TRIGGER_').padEnd(11)}  ${isoTime(e.time).padEnd(24)}  ${(e.config_digest.slice(0, 12) || '-').padEnd(12)}  ` +
+        `${e.caller?.id ?? '-'}  ${notes}`,
+    );
+  }
+  lines.push(`(${entries.length} entries; the daemon keeps the last ${capacity})`);
+  return lines.join('\n');
+}
+
+export function formatEvent(e: WireApplyEvent): string {
+  const kind = strip(e.kind, 'APPLY_EVENT_KIND_');
+  const parts = [`${new Date().toISOString()} ${kind.padEnd(11)} generation ${e.generation}`];
+  if (e.entry && e.kind !== 'APPLY_EVENT_KIND_CURRENT') {
+    const subject = e.entry.generation !== '0' && e.entry.generation !== e.generation ? ` (generation ${e.entry.generation})` : '';
+    parts.push(`${subject}${e.entry.caller ? ` by ${e.entry.caller.id}` : ''}${e.entry.comment ? `: ${e.entry.comment}` : ''}`);
+    if (e.entry.detail) parts.push(` - ${e.entry.detail}`);
+  }
+  if (e.result) parts.push(` digest ${e.result.config_digest.slice(0, 12)}`);
+  if (e.pending) parts.push(`\n  ${formatPending(e.pending)}`);
+  return parts.join('');
+}

@@ -3,16 +3,31 @@
  * The `portplane` command: `serve` runs the daemon; the other commands talk
  * to a running daemon over its socket.
  */
-import type * as grpc from '@grpc/grpc-js';
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_NAMES } from '../backends.js';
 import { generateToken, hashToken, MIN_SECRET_LENGTH, parseToken } from '../auth/tokens.js';
 import { loadConfigFile } from '../config/load-file.js';
 import { WIRE_DRAIN_MODE } from '../config/wire.js';
 import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
+import { DEFAULT_HISTORY_SIZE } from '../control/history.js';
 import { ConfigClient, type ConnectOptions } from './client.js';
-import { formatError, formatPlan, formatResult, type WireApplyResult, type WirePlan } from './format.js';
 import { DEFAULT_METRICS_LISTEN } from '../server/metrics-server.js';
+import { parseDuration, wireDuration } from './duration.js';
+import {
+  formatError,
+  formatEvent,
+  formatHistory,
+  formatPending,
+  formatPlan,
+  formatResult,
+  type WireApplyEvent,
+  type WireApplyResult,
+  type WireHistoryEntry,
+  type WirePending,
+  type WirePlan,
+} from './format.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
@@ -60,7 +75,7 @@ async function withClient(action: (client: ConfigClient) => Promise<void>): Prom
   try {
     await action(client);
   } catch (err) {
-    const e = err as grpc.ServiceError;
+    const e = err as ServiceError;
     console.error(typeof e.code === 'number' ? formatError(e) : `error: ${e.message}`);
     process.exitCode = 1;
   } finally {
@@ -75,6 +90,9 @@ interface ApplyOptions {
   terminateRemoved?: boolean;
   drain?: DrainMode;
   drainTimeoutMs?: number;
+  /** Confirm timeout, ms. */
+  confirm?: number;
+  comment?: string;
 }
 
 async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
@@ -95,10 +113,13 @@ async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
   if (drain) request.drain = { mode: WIRE_DRAIN_MODE[drain.mode], timeout_ms: drain.timeoutMs };
   const expected = opts.expectedGeneration ?? config.expectedGeneration;
   if (expected !== undefined) request.expected_generation = expected;
+  if (opts.confirm !== undefined) request.confirm_timeout = wireDuration(opts.confirm);
+  if (opts.comment !== undefined) request.comment = opts.comment;
   await withClient(async (client) => {
-    const res = await client.call<{ result: WireApplyResult; plan: WirePlan }>('ApplyConfig', request);
+    const res = await client.call<{ result: WireApplyResult; plan: WirePlan; pending: WirePending | null }>('ApplyConfig', request);
     console.log(formatPlan(res.plan));
     if (!opts.validateOnly) console.log(formatResult(res.result));
+    if (res.pending) console.log(formatPending(res.pending));
   });
 }
 
@@ -135,11 +156,20 @@ interface ServeFlags {
   metricsListen: string;
   logSessions?: boolean;
   watchBuffer?: number;
+  historySize: number;
 }
 
 /** Only the flags given, so the defaults of model.ts and control-limits.ts fill the rest. */
 function given<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The generation given, or the one pending now. */
+async function pendingGeneration(client: ConfigClient, given: number | undefined): Promise<number> {
+  if (given !== undefined) return given;
+  const res = await client.call<{ generation: string; pending: WirePending | null }>('GetConfig', {});
+  if (!res.pending) throw new Error(`nothing is pending; the running generation ${res.generation} is confirmed`);
+  return Number(res.pending.generation);
 }
 
 program
@@ -162,8 +192,9 @@ program
   .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here ("" turns it off)', DEFAULT_METRICS_LISTEN)
   .option('--log-sessions', 'log one line per session close, with its totals')
   .option('--watch-buffer <events>', 'session events kept for WatchSessions resumes and slow readers', parsePositive)
-  .addOption(new Option('--backend <name>', 'dataplane backend').default('kernel'))
+  .addOption(new Option('--backend <name>', 'dataplane backend').choices([...BACKEND_NAMES]).default('kernel'))
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
+  .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
   .action(async (opts: ServeFlags) => {
     await serve({
@@ -218,9 +249,9 @@ program
     ),
   )
   .option('--drain-timeout-ms <ms>', 'with --drain drain: close what is left after this long', parseInteger)
-  .action((file: string, opts: Omit<ApplyOptions, 'validateOnly'>) =>
-    applyFile(file, { validateOnly: false, ...opts }),
-  );
+  .option('--confirm <duration>', 'roll back unless `portplane confirm` follows within this (e.g. 30s)', parseDuration)
+  .option('--comment <text>', 'recorded in the apply history')
+  .action((file: string, opts: Omit<ApplyOptions, 'validateOnly'>) => applyFile(file, { validateOnly: false, ...opts }));
 
 program
   .command('plan')
@@ -248,6 +279,90 @@ program
       console.error(`generation ${res.generation}, digest ${res.config_digest}`);
       console.log(JSON.stringify({ expected_generation: Number(res.generation), tables: res.tables }, null, 2));
     }),
+  );
+
+program
+  .command('confirm')
+  .description('confirm the pending apply (of generation GEN, default: the one pending)')
+  .argument('[gen]', 'pending generation', parseInteger)
+  .action((gen: number | undefined) =>
+    withClient(async (client) => {
+      const generation = await pendingGeneration(client, gen);
+      const res = await client.call<{ result: WireApplyResult }>('ConfirmApply', { generation });
+      console.log(`confirmed generation ${generation}`);
+      console.log(formatResult(res.result));
+    }),
+  );
+
+program
+  .command('cancel')
+  .description('roll the pending apply back now (of generation GEN, default: the one pending)')
+  .argument('[gen]', 'pending generation', parseInteger)
+  .option('--reason <text>', 'recorded in the apply history')
+  .action((gen: number | undefined, opts: { reason?: string }) =>
+    withClient(async (client) => {
+      const generation = await pendingGeneration(client, gen);
+      const res = await client.call<{ result: WireApplyResult; restored: WireHistoryEntry }>('CancelApply', {
+        generation,
+        reason: opts.reason ?? '',
+      });
+      console.log(`rolled back generation ${generation}; ${res.restored.detail}`);
+      console.log(formatResult(res.result));
+    }),
+  );
+
+program
+  .command('history')
+  .description('list the apply history, newest first')
+  .option('--limit <n>', 'at most n entries', parseInteger, 0)
+  .action((opts: { limit: number }) =>
+    withClient(async (client) => {
+      const res = await client.call<{ entries: WireHistoryEntry[]; capacity: number }>('ListApplyHistory', { limit: opts.limit });
+      console.log(formatHistory(res.entries, res.capacity));
+    }),
+  );
+
+program
+  .command('rollback')
+  .description('re-apply the configuration of committed generation GEN as a new generation')
+  .argument('<gen>', 'a committed generation from `portplane history`', parseInteger)
+  .option('--expected-generation <n>', 'roll back only if the running generation is n', parseInteger)
+  .option('--confirm <duration>', 'keep the rollback pending until `portplane confirm` (e.g. 30s)', parseDuration)
+  .option('--comment <text>', 'recorded in the apply history')
+  .action((gen: number, opts: { expectedGeneration?: number; confirm?: number; comment?: string }) =>
+    withClient(async (client) => {
+      const res = await client.call<{ result: WireApplyResult; plan: WirePlan; pending: WirePending | null }>('RollbackTo', {
+        generation: gen,
+        ...(opts.expectedGeneration !== undefined && { expected_generation: opts.expectedGeneration }),
+        ...(opts.confirm !== undefined && { confirm_timeout: wireDuration(opts.confirm) }),
+        comment: opts.comment ?? '',
+      });
+      console.log(formatPlan(res.plan));
+      console.log(formatResult(res.result));
+      if (res.pending) console.log(formatPending(res.pending));
+    }),
+  );
+
+program
+  .command('watch')
+  .description('print the current result, then every apply, confirmation and rollback as it happens')
+  .option('--json', 'one JSON object per event')
+  .option('--count <n>', 'exit after n events (the current one included)', parseInteger)
+  .action((opts: { json?: boolean; count?: number }) =>
+    withClient(
+      (client) =>
+        new Promise<void>((resolve, reject) => {
+          const stream = client.stream<WireApplyEvent>('WatchApplyResults', {});
+          let seen = 0;
+          stream.on('data', (event: WireApplyEvent) => {
+            console.log(opts.json ? JSON.stringify(event) : formatEvent(event));
+            if (opts.count !== undefined && ++seen >= opts.count) stream.cancel();
+          });
+          stream.on('error', (err: ServiceError) => (err.code === grpcStatus.CANCELLED ? resolve() : reject(err)));
+          stream.on('end', () => resolve());
+          process.once('SIGINT', () => stream.cancel());
+        }),
+    ),
   );
 
 program.parseAsync(process.argv).catch((err: unknown) => {

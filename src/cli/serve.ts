@@ -16,6 +16,7 @@ export interface ServeOptions {
   backend: string;
   graceMs: number;
   logLevel: string;
+  historySize: number;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -70,6 +71,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     metricsListen: options.metricsListen || undefined,
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
+    historySize: options.historySize,
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     daemon.shutdown(signal).then(

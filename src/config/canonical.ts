@@ -47,6 +47,8 @@ function computeCanonicalRule(rule: ForwardRule): string {
     rule.udpIdleTimeoutMs,
     rule.connectTimeoutMs,
     [rule.drain.mode, rule.drain.timeoutMs],
+    // Appended only when set, so digests of configurations without SNAT stay what they were.
+    ...(rule.snatAddress === '' ? [] : [rule.snatAddress]),
   ]);
 }
 

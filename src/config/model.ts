@@ -66,6 +66,11 @@ export interface ForwardRule {
   udpIdleTimeoutMs: number;
   connectTimeoutMs: number;
   drain: DrainPolicy;
+  /**
+   * '' when not set. Source address a packet backend rewrites the client's
+   * address to (masquerade), for targets that would not route replies back.
+   */
+  snatAddress: string;
 }
 
 /**
@@ -87,7 +92,15 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 /** The per-rule options a rule has when none is given. */
 export type RuleOptions = Pick<
   ForwardRule,
-  'allow' | 'deny' | 'onFilterChange' | 'proxyProtocol' | 'limits' | 'udpIdleTimeoutMs' | 'connectTimeoutMs' | 'drain'
+  | 'allow'
+  | 'deny'
+  | 'onFilterChange'
+  | 'proxyProtocol'
+  | 'limits'
+  | 'udpIdleTimeoutMs'
+  | 'connectTimeoutMs'
+  | 'drain'
+  | 'snatAddress'
 >;
 
 export function defaultRuleOptions(): RuleOptions {
@@ -100,6 +113,7 @@ export function defaultRuleOptions(): RuleOptions {
     udpIdleTimeoutMs: DEFAULT_UDP_IDLE_TIMEOUT_MS,
     connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
     drain: { mode: 'keep', timeoutMs: 0 },
+    snatAddress: '',
   };
 }
 

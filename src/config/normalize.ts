@@ -51,6 +51,7 @@ export function normalizeRule(rule: ForwardRule): ForwardRule {
     udpIdleTimeoutMs: rule.udpIdleTimeoutMs ?? defaults.udpIdleTimeoutMs,
     connectTimeoutMs: rule.connectTimeoutMs ?? defaults.connectTimeoutMs,
     drain: { ...(rule.drain ?? defaults.drain) },
+    snatAddress: canonicalAddress(rule.snatAddress ?? defaults.snatAddress),
   };
 }
 

@@ -51,6 +51,7 @@ const RULE_FIELDS = [
   'udp_idle_timeout_ms',
   'connect_timeout_ms',
   'drain',
+  'snat_address',
 ];
 const RANGE_FIELDS = ['first', 'last'];
 /** RuleLimits wire field -> model field. */
@@ -389,6 +390,7 @@ function parseRule(value: unknown, path: string, out: Violation[]): ForwardRule 
       defaults.connectTimeoutMs,
     ),
     drain: read('drain', readDrain(field(value, 'drain'), `${path}.drain`, out), defaults.drain),
+    snatAddress: text('snat_address'),
   };
   if (unread.size > 0) unparsed.set(rule, unread);
   return rule;

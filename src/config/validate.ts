@@ -280,13 +280,33 @@ function checkListen(
   return { listen, usable: listen !== undefined && scopeKnown && checkScope(ctx, rule, path, 'listen_address', listen) };
 }
 
-function checkTarget(ctx: Context, rule: ForwardRule, path: string, scopeKnown: boolean): void {
+/** The parsed target address, or undefined when it is missing or unusable. */
+function checkTarget(ctx: Context, rule: ForwardRule, path: string, scopeKnown: boolean): ParsedAddress | undefined {
   if (rule.targetAddress === '') {
     fail(ctx, `${path}.target_address`, 'target_address is required');
-    return;
+    return undefined;
   }
   const target = checkAddress(ctx, rule.targetAddress, `${path}.target_address`, 'target');
   if (target && scopeKnown) checkScope(ctx, rule, path, 'target_address', target);
+  return target;
+}
+
+/** The SNAT source must be a concrete unicast address the target can reply to, in the target's family. */
+function checkSnat(ctx: Context, rule: ForwardRule, path: string, target: ParsedAddress | undefined): void {
+  const fieldPath = `${path}.snat_address`;
+  requireFeature(ctx, 'snat', fieldPath, `SNAT to ${rule.snatAddress}`);
+  const a = ctx.parseAddress(rule.snatAddress);
+  if (!a || a.zone !== '') {
+    fail(ctx, fieldPath, `"${rule.snatAddress}" is not an IPv4 or IPv6 address without a zone`);
+    return;
+  }
+  if (a.isAny || a.isMulticast) {
+    fail(ctx, fieldPath, `${a.address} is not a unicast host address; the target must be able to reply to it`);
+    return;
+  }
+  if (target && target.family !== a.family) {
+    fail(ctx, fieldPath, `IPv${a.family} address ${a.address} cannot be the source of connections to IPv${target.family} target ${rule.targetAddress}`);
+  }
 }
 
 interface CheckedRule {
@@ -326,7 +346,8 @@ function checkRule(ctx: Context, rule: ForwardRule, path: string): CheckedRule {
   const { listen, usable: listenOk } = known('listen_address')
     ? checkListen(ctx, rule, path, scopeKnown)
     : { usable: false };
-  if (known('target_address')) checkTarget(ctx, rule, path, scopeKnown);
+  const target = known('target_address') ? checkTarget(ctx, rule, path, scopeKnown) : undefined;
+  if (known('snat_address') && rule.snatAddress !== '') checkSnat(ctx, rule, path, target);
 
   // On a link-local listen address `interface` is its scope; anywhere else it binds the listener to a device.
   if (rule.interface !== '' && interfaceOk && listenOk && !(listen && isLinkLocal6(listen))) {

@@ -48,6 +48,8 @@ export interface WireForwardRule {
   udp_idle_timeout_ms: number;
   connect_timeout_ms: number;
   drain?: WireDrainPolicy | null;
+  /** '' when not set. */
+  snat_address: string;
 }
 
 export interface WireTable {
@@ -104,6 +106,7 @@ function toWireRule(rule: ForwardRule): WireForwardRule {
     udp_idle_timeout_ms: rule.udpIdleTimeoutMs,
     connect_timeout_ms: rule.connectTimeoutMs,
     drain: { mode: WIRE_DRAIN_MODE[rule.drain.mode], timeout_ms: rule.drain.timeoutMs },
+    snat_address: rule.snatAddress,
   };
 }
 

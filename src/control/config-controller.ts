@@ -3,6 +3,11 @@
  * compare-and-swap on the generation, plan against the running tables, let
  * the backend execute the plan (it commits all or restores all), persist,
  * and only then publish the new generation and result.
+ *
+ * An apply with a confirm timeout (or a Transaction stream's APPLY) takes
+ * effect at once but stays pending until confirm(); cancel(), its timeout,
+ * its stream ending or a restart roll it back: the confirmed tables are
+ * re-applied, with the same socket continuity, as the next generation.
  */
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
@@ -17,19 +22,29 @@ import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
 import type { Plan } from '../plan/model.js';
+import { ApplyEvents, type ApplyEvent, type PendingInfo } from './apply-events.js';
 import {
   BindFailedError,
   GenerationMismatchError,
   InvalidConfigError,
   LimitExceededError,
   NoResultError,
+  NotSavedError,
   ShuttingDownError,
 } from './errors.js';
 import { ApplyStats, type ApplyStatsSnapshot } from './apply-stats.js';
-import type { CallerIdentity } from './caller.js';
+import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
+import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
+import { PendingApply } from './pending-apply.js';
+import {
+  ApplyPendingError,
+  NotPendingError,
+  PendingOwnedByTransactionError,
+  RollbackTargetError,
+} from './pending-errors.js';
 import { assignCounters, counterIdsOf, ruleStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
-import type { CommittedState, StateStore } from './state-store.js';
+import type { CommittedState, ConfigState, StateStore } from './state-store.js';
 
 export interface ApplyRequest {
   /** Parsed tables in request order (not normalised). */
@@ -48,29 +63,57 @@ export interface ApplyRequest {
   drain?: DrainPolicy;
   /** Who asked; recorded, never used for decisions here. */
   caller?: CallerIdentity;
+  /** Keep the apply pending until confirm(); roll it back after this many ms. */
+  confirmTimeoutMs?: number;
+  /** Free text recorded in the history entry. */
+  comment?: string;
 }
 
 export interface ApplyResponse {
   result: ApplyResult;
   plan: Plan;
+  /** Set when the apply awaits confirmation. */
+  pending?: PendingInfo;
+}
+
+export interface RollbackResponse {
+  /** The result of the generation that restored the confirmed tables. */
+  result: ApplyResult;
+  /** The pending entry, now rolled back. */
+  rolledBack: HistoryEntry;
+  /** The entry of the restoring generation. */
+  restored: HistoryEntry;
 }
 
 export interface RunningConfig {
   generation: number;
   tables: Table[];
   digest: string;
+  pending?: PendingInfo;
 }
 
 export interface ConfigControllerOptions {
   dataplane: RuntimeDataPlane;
   store: StateStore;
+  history: HistoryStore;
   limits: Limits;
   logger: Logger;
+}
+
+/** How an apply came to be, for its history entry and its pending state. */
+interface ApplyMode {
+  trigger: HistoryTrigger;
+  /** Owner of a pending apply started by a Transaction stream. */
+  transactionId?: string;
+  /** rollback_to: the generation whose tables are re-applied. */
+  restoredGeneration?: number;
 }
 
 const EMPTY: ForwardingConfig = { tables: [] };
 
 export class ConfigController {
+  /** Every apply, confirmation and rollback, as it happens. */
+  readonly events = new ApplyEvents();
   private readonly queue = new SerialQueue();
   private running: ForwardingConfig = EMPTY;
   private generation = 0;
@@ -79,6 +122,12 @@ export class ConfigController {
   private closing = false;
   private reserved: ReservedEndpoint[] = [];
   private readonly applyStats = new ApplyStats();
+  /** The last confirmed configuration, as saved; what a rollback restores. */
+  private confirmed: { config: ForwardingConfig; state: ConfigState } = {
+    config: EMPTY,
+    state: { generation: 0, tables: [], nextCounterId: 1, counters: {} },
+  };
+  private pending: PendingApply | undefined;
 
   constructor(private readonly options: ConfigControllerOptions) {}
 
@@ -108,12 +157,25 @@ export class ConfigController {
   /**
    * Loads the committed state and re-opens its listeners. A port that can
    * no longer bind is logged and reported, but the committed tables are kept
-   * as they are: losing a commit is worse than running degraded.
+   * as they are: losing a commit is worse than running degraded. An apply
+   * that was pending when the daemon stopped is rolled back: only the
+   * confirmed tables are re-opened, and their restore commits as the next
+   * generation.
    */
   async restore(): Promise<void> {
     await this.queue.run(async () => {
+      const { history } = this.options;
       const state = await this.options.store.load();
-      if (!state) return;
+      history.reconcile({
+        confirmed: state?.entry,
+        pending: state?.pending?.entry,
+        confirmedGeneration: state?.generation ?? 0,
+      });
+      if (!state) {
+        await this.flushHistory();
+        return;
+      }
+      const { pending, ...confirmedState } = state;
       const config = normalizeConfig({ tables: state.tables });
       const plan = computePlan(EMPTY, config, state.generation);
       const outcome = await this.options.dataplane.configSink().applyConfig({
@@ -128,6 +190,8 @@ export class ConfigController {
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
       this.lastResult = state.lastResult;
       this.applyStats.bindFailures(outcome.failures.length);
+      this.confirmed = { config, state: confirmedState };
+      history.ensureSnapshot(configDigest(config), config.tables);
       const log = { generation: state.generation, digest: configDigest(config), failures: outcome.failures.length };
       if (outcome.failures.length > 0) {
         this.options.logger.error(
@@ -136,6 +200,16 @@ export class ConfigController {
         );
       } else {
         this.options.logger.info(log, 'restored committed tables');
+      }
+      if (pending) {
+        // Fail-safe: the pending tables never re-open. Generations only move
+        // forward, so the restore commits after the pending one.
+        this.generation = pending.generation;
+        this.counters = { nextCounterId: pending.nextCounterId, counters: pending.counters };
+        this.pending = new PendingApply(pending, pending.entry.baseGeneration);
+        await this.rollbackNow('the daemon restarted while it was pending', undefined, false);
+      } else {
+        await this.flushHistory();
       }
     });
   }
@@ -150,29 +224,41 @@ export class ConfigController {
       generation: this.generation,
       tables: structuredClone(this.running.tables),
       digest: configDigest(this.running),
+      ...(this.pending && { pending: this.pending.info() }),
     };
   }
 
-  /** Stops accepting applies and waits for the ones in flight. */
+  /** What is pending confirmation, if anything. */
+  pendingInfo(): PendingInfo | undefined {
+    return this.pending?.info();
+  }
+
+  /** History entries, newest first. */
+  history(limit = 0): HistoryEntry[] {
+    return this.options.history.list(limit);
+  }
+
+  get historyCapacity(): number {
+    return this.options.history.capacity;
+  }
+
+  /**
+   * Stops accepting applies and waits for the ones in flight. A pending
+   * apply stays pending on disk: the next start rolls it back.
+   */
   async drain(): Promise<void> {
     this.closing = true;
+    this.pending?.disarm();
     await this.queue.idle();
+    this.pending?.disarm();
+    // Rejected attempts are written in the background; finish them.
+    await this.flushHistory();
+    // Watchers and transaction streams end now instead of holding the server open.
+    this.events.close();
   }
 
   apply(request: ApplyRequest): Promise<ApplyResponse> {
-    if (this.closing) return Promise.reject(new ShuttingDownError());
-    const applied = this.queue.run(() => this.applyNow(request));
-    if (request.validateOnly) return applied;
-    return applied.then(
-      (response) => {
-        this.applyStats.succeeded();
-        return response;
-      },
-      (err: unknown) => {
-        this.applyStats.failed();
-        throw err;
-      },
-    );
+    return this.enqueue(() => this.recorded(request, { trigger: 'apply' }));
   }
 
   /** Last statuses of the rules `plan` leaves unchanged, by rule id. */
@@ -184,8 +270,133 @@ export class ConfigController {
     return carried;
   }
 
-  private async applyNow(request: ApplyRequest): Promise<ApplyResponse> {
-    if (this.closing) throw new ShuttingDownError();
+  /** A Transaction stream's APPLY: pending until that stream commits (see confirm()). */
+  applyInTransaction(request: ApplyRequest, transactionId: string): Promise<ApplyResponse> {
+    return this.enqueue(() => this.recorded(request, { trigger: 'transaction', transactionId }));
+  }
+
+  /**
+   * Confirms the pending apply of `generation`. Confirming the running,
+   * already confirmed generation again succeeds (a retried call).
+   */
+  confirm(generation: number, transactionId?: string): Promise<ApplyResult> {
+    return this.enqueue(async () => {
+      const pending = this.pending;
+      if (!pending || pending.generation !== generation) {
+        if (!pending && generation === this.generation && this.lastResult && generation > 0) return copyApplyResult(this.lastResult);
+        throw this.notPending(generation);
+      }
+      if (pending.transactionId !== undefined && pending.transactionId !== transactionId) {
+        throw new PendingOwnedByTransactionError(generation);
+      }
+      if (pending.expired()) {
+        await this.rollbackNow('its confirm timeout passed', undefined, false);
+        throw new NotPendingError(generation, undefined, 'its confirm timeout passed, so it was rolled back');
+      }
+      const { history } = this.options;
+      const result: ApplyResult = { ...copyApplyResult(this.lastResult as ApplyResult), outcome: 'applied' };
+      const entryPatch = { outcome: 'committed' as const, resolvedAt: Date.now() };
+      const entry = history.update(pending.entry.seq, entryPatch) ?? { ...pending.entry, ...entryPatch };
+      const state = pending.confirmedState(entry, result);
+      try {
+        await Promise.all([this.options.store.save(state), this.flushHistory()]);
+      } catch (err) {
+        history.update(pending.entry.seq, { outcome: 'pending', resolvedAt: undefined });
+        history.flushLater();
+        throw new Error(`confirm of generation ${generation} not saved to ${this.options.store.path}; it is still pending: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      pending.disarm();
+      this.pending = undefined;
+      this.confirmed = { config: this.running, state };
+      this.lastResult = result;
+      this.options.logger.info({ generation, digest: result.configDigest }, 'pending apply confirmed');
+      this.publish({ kind: 'confirmed', entry, result });
+      return copyApplyResult(result);
+    });
+  }
+
+  /** Rolls back the pending apply of `generation` now. */
+  cancel(generation: number, options: { reason?: string; caller?: CallerIdentity; terminateRemoved?: boolean } = {}): Promise<RollbackResponse> {
+    return this.enqueue(async () => {
+      if (!this.pending || this.pending.generation !== generation) throw this.notPending(generation);
+      return this.rollbackNow(options.reason ?? 'cancelled', options.caller, options.terminateRemoved ?? false);
+    });
+  }
+
+  /**
+   * Re-applies the configuration a committed history entry ran, whole
+   * (replace_all), as a new generation; its digest equals the entry's.
+   */
+  rollbackTo(generation: number, request: Omit<ApplyRequest, 'tables' | 'replaceAll' | 'validateOnly'>): Promise<ApplyResponse> {
+    return this.enqueue(async () => {
+      const entry = this.options.history.find(generation);
+      if (!entry) throw new RollbackTargetError(generation, `the history (last ${this.historyCapacity} entries) holds no such generation`, false);
+      if (entry.outcome !== 'committed') {
+        throw new RollbackTargetError(generation, `it was ${entry.outcome.replace('_', ' ')}, and only committed configurations are restored`, true);
+      }
+      const tables = await this.options.history.tables(entry.configDigest);
+      return this.recorded({ ...request, tables, replaceAll: true }, { trigger: 'rollback_to', restoredGeneration: generation });
+    });
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new ShuttingDownError());
+    return this.queue.run(() => {
+      if (this.closing) throw new ShuttingDownError();
+      return task();
+    });
+  }
+
+  /** Runs an apply and records a refused one in the history. */
+  private async recorded(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
+    try {
+      const response = await this.applyNow(request, mode);
+      if (!request.validateOnly) this.applyStats.succeeded();
+      return response;
+    } catch (err) {
+      if (!request.validateOnly) {
+        if (!(err instanceof ShuttingDownError)) this.applyStats.failed();
+        this.recordRefused(request, mode, err);
+      }
+      throw err;
+    }
+  }
+
+  private recordRefused(request: ApplyRequest, mode: ApplyMode, err: unknown): void {
+    // A shutdown is no attempt; an unsaved apply already has its entry.
+    if (err instanceof ShuttingDownError || err instanceof NotSavedError) return;
+    const refused = err instanceof InvalidConfigError || err instanceof GenerationMismatchError || err instanceof ApplyPendingError;
+    // Only validated tables have a digest worth recording.
+    const validated = err instanceof GenerationMismatchError || err instanceof BindFailedError;
+    const desired = validated ? this.desiredConfig(request) : undefined;
+    const entry = this.options.history.record({
+      generation: 0,
+      baseGeneration: this.generation,
+      configDigest: desired ? configDigest(desired) : '',
+      time: Date.now(),
+      outcome: refused ? 'rejected' : 'failed',
+      trigger: mode.trigger,
+      ...(request.caller && { caller: request.caller }),
+      comment: request.comment ?? '',
+      detail: err instanceof Error ? err.message : String(err),
+      ...(mode.restoredGeneration !== undefined && { restoredGeneration: mode.restoredGeneration }),
+    });
+    this.options.history.flushLater();
+    this.publish({ kind: refused ? 'rejected' : 'failed', entry });
+  }
+
+  private desiredConfig(request: ApplyRequest): ForwardingConfig {
+    const named = new Set(request.tables.map((t) => t.name));
+    const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
+    return normalizeConfig({ tables: [...otherTables, ...request.tables] });
+  }
+
+  private async applyNow(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
+    if (this.pending && !request.validateOnly) {
+      throw new ApplyPendingError(this.pending.generation, this.pending.deadline, this.pending.transactionId ? 'transaction' : 'confirm');
+    }
     const started = process.hrtime.bigint();
     const named = new Set(request.tables.map((t) => t.name));
     const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
@@ -253,6 +464,8 @@ export class ConfigController {
       throw new BindFailedError(outcome.failures, failedRules);
     }
 
+    const pendingUntil = request.confirmTimeoutMs ? Date.now() + request.confirmTimeoutMs : undefined;
+    const goesPending = pendingUntil !== undefined || mode.transactionId !== undefined;
     const result: ApplyResult = {
       generation: nextGeneration,
       configDigest: configDigest(desired),
@@ -262,18 +475,41 @@ export class ConfigController {
       capabilities: this.capabilities(),
       rules: ruleStatuses(desired, counters, outcome.failures, undefined, this.unchangedStatuses(plan)),
       planSummary: plan.summary,
-      outcome: 'applied',
+      outcome: goesPending ? 'pending' : 'applied',
     };
-    const state: CommittedState = {
+    const entry = this.options.history.record(
+      {
+        generation: nextGeneration,
+        baseGeneration: this.generation,
+        configDigest: result.configDigest,
+        time: result.appliedAt,
+        ...(pendingUntil !== undefined && { confirmDeadline: pendingUntil }),
+        outcome: goesPending ? 'pending' : 'committed',
+        trigger: mode.trigger,
+        ...(request.caller && { caller: request.caller }),
+        comment: request.comment ?? '',
+        detail: '',
+        ...(mode.restoredGeneration !== undefined && { restoredGeneration: mode.restoredGeneration }),
+        planSummary: plan.summary,
+      },
+      desired.tables,
+    );
+    const applied: ConfigState = {
       generation: nextGeneration,
       tables: desired.tables,
       nextCounterId: counters.nextCounterId,
       counters: counters.counters,
       lastResult: result,
+      entry,
     };
+    const pending = goesPending
+      ? new PendingApply({ ...applied, entry, ...(pendingUntil !== undefined && { deadline: pendingUntil }) }, this.generation, mode.transactionId)
+      : undefined;
+    // A pending apply is saved beside the confirmed state, which a restart restores.
+    const state: CommittedState = pending ? { ...this.confirmed.state, pending: pending.state } : applied;
     try {
       result.durationMicros = elapsed();
-      await this.options.store.save(state);
+      await Promise.all([this.options.store.save(state), this.flushHistory()]);
     } catch (err) {
       // Not durable means not committed: put the dataplane back as it was.
       await sink.applyConfig({
@@ -283,15 +519,21 @@ export class ConfigController {
         terminateRemoved: false,
         counterIds: counterIdsOf(this.counters),
       });
-      throw new Error(`apply not committed: saving state to ${this.options.store.path} failed: ${(err as Error).message}`, {
-        cause: err,
-      });
+      this.options.history.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
+      this.options.history.flushLater();
+      throw new NotSavedError(this.options.store.path, err);
     }
     this.running = desired;
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
     this.applyStats.committed(result.appliedAt, result.durationMicros);
+    if (pending) {
+      this.pending = pending;
+      pending.arm(() => this.expire(nextGeneration));
+    } else {
+      this.confirmed = { config: desired, state: applied };
+    }
     this.options.logger.info(
       {
         generation: nextGeneration,
@@ -302,10 +544,131 @@ export class ConfigController {
         degradedPorts: outcome.failures.length,
         durationMicros: result.durationMicros,
         caller: request.caller?.id,
+        ...(pending && { pendingUntil, transaction: pending.transactionId !== undefined }),
       },
-      'apply committed',
+      pending ? 'apply pending confirmation' : 'apply committed',
     );
-    return { result: copyApplyResult(result), plan };
+    const pendingInfo = pending?.info();
+    this.publish({ kind: pending ? 'pending' : 'applied', entry, result, ...(pendingInfo && { pending: pendingInfo }) });
+    return { result: copyApplyResult(result), plan, ...(pendingInfo && { pending: pendingInfo }) };
+  }
+
+  /** The confirm timeout of `generation` passed. */
+  private expire(generation: number): void {
+    this.enqueue(async () => {
+      if (this.pending?.generation !== generation) return;
+      const timeoutMs = (this.pending.deadline ?? 0) - this.pending.entry.time;
+      await this.rollbackNow(`no confirmation within its confirm timeout of ${timeoutMs} ms`, undefined, false);
+    }).catch((err: unknown) => {
+      if (!(err instanceof ShuttingDownError)) this.options.logger.error({ err, generation }, 'automatic rollback failed');
+    });
+  }
+
+  /**
+   * Undoes the pending apply: the confirmed tables are applied over it (a
+   * port both keep keeps its socket) as the next generation. Every port
+   * binds what it can: a rollback must not be refused.
+   */
+  private async rollbackNow(reason: string, caller: CallerIdentity | undefined, terminateRemoved: boolean): Promise<RollbackResponse> {
+    const pending = this.pending as PendingApply;
+    const started = process.hrtime.bigint();
+    const { config } = this.confirmed;
+    const nextGeneration = this.generation + 1;
+    const plan = computePlan(this.running, config, this.generation);
+    const counters = assignCounters(config, this.counters);
+    const outcome = await this.options.dataplane.configSink().applyConfig({
+      generation: nextGeneration,
+      config,
+      plan: asWeakPlan(plan),
+      terminateRemoved,
+      counterIds: counterIdsOf(counters),
+    });
+    const now = Date.now();
+    const result: ApplyResult = {
+      generation: nextGeneration,
+      configDigest: configDigest(config),
+      appliedAt: now,
+      durationMicros: Number((process.hrtime.bigint() - started) / 1000n),
+      backend: this.options.dataplane.name,
+      capabilities: this.capabilities(),
+      rules: ruleStatuses(config, counters, outcome.failures),
+      planSummary: plan.summary,
+      outcome: 'applied',
+    };
+    const { history } = this.options;
+    const rolledBackPatch = { outcome: 'rolled_back' as const, resolvedAt: now, detail: `rolled back: ${reason}` };
+    const rolledBack = history.update(pending.entry.seq, rolledBackPatch) ?? { ...pending.entry, ...rolledBackPatch };
+    const restoredGeneration = this.confirmed.state.generation;
+    const restored = history.record(
+      {
+        generation: nextGeneration,
+        baseGeneration: this.generation,
+        configDigest: result.configDigest,
+        time: now,
+        outcome: 'committed',
+        trigger: 'rollback',
+        // Timeouts and restarts are the daemon's own doing.
+        caller: caller ?? INTERNAL_CALLER,
+        comment: '',
+        detail: `restored generation ${restoredGeneration} after rolling back generation ${pending.generation}: ${reason}`,
+        restoredGeneration,
+        rolledBackGeneration: pending.generation,
+        planSummary: plan.summary,
+      },
+      config.tables,
+    );
+    const state: ConfigState = {
+      generation: nextGeneration,
+      tables: config.tables,
+      nextCounterId: counters.nextCounterId,
+      counters: counters.counters,
+      lastResult: result,
+      entry: restored,
+    };
+    try {
+      await Promise.all([this.options.store.save(state), this.flushHistory()]);
+    } catch (err) {
+      // state.json still holds the pending apply beside the same confirmed
+      // tables, so a restart rolls back to exactly what now runs.
+      this.options.logger.error({ err, generation: nextGeneration }, 'rollback done but not saved');
+    }
+    pending.disarm();
+    this.pending = undefined;
+    this.running = config;
+    this.generation = nextGeneration;
+    this.counters = counters;
+    this.lastResult = copyApplyResult(result);
+    this.confirmed = { config, state };
+    const log = { rolledBack: pending.generation, generation: nextGeneration, reason, failures: outcome.failures.length };
+    if (outcome.failures.length > 0) this.options.logger.error({ ...log, failed: outcome.failures.slice(0, 20) }, 'rolled back, but some ports could not bind');
+    else this.options.logger.warn(log, 'pending apply rolled back');
+    this.publish({ kind: 'rolled_back', entry: rolledBack, restored, result });
+    return { result: copyApplyResult(result), rolledBack, restored };
+  }
+
+  private notPending(generation: number): NotPendingError {
+    const pendingGeneration = this.pending?.generation;
+    const entry = this.options.history.find(generation);
+    const why =
+      pendingGeneration !== undefined
+        ? `generation ${pendingGeneration} is the pending one`
+        : entry?.outcome === 'rolled_back'
+          ? entry.detail
+          : entry?.outcome === 'committed'
+            ? `it was committed; the running generation is ${this.generation}`
+            : `nothing is pending; the running generation is ${this.generation}`;
+    return new NotPendingError(generation, pendingGeneration, why);
+  }
+
+  /** History writes never fail an apply: state.json alone decides what is committed. */
+  private async flushHistory(): Promise<void> {
+    await this.options.history.flush().catch((err: unknown) => this.options.logger.error({ err }, 'apply history not written'));
+  }
+
+  /** `result` defaults to the one in force. */
+  private publish(event: ApplyEvent): void {
+    if (this.events.size === 0) return;
+    this.events.publish({ ...event, ...(!event.result && this.lastResult && { result: this.lastResult }) });
   }
 }
 
@@ -314,7 +677,7 @@ function hostAddresses(): string[] {
   return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
-/** On restore every rule binds what it can (see restore()). */
+/** On restore and rollback every rule binds what it can (see restore()). */
 function asWeakPlan(plan: Plan): Plan {
   return {
     ...plan,

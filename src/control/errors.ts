@@ -79,11 +79,13 @@ export class NoResultError extends Error {
   }
 }
 
-/** A malformed request other than a configuration (a session filter, a page token): INVALID_ARGUMENT. */
-export class InvalidRequestError extends InvalidConfigError {
-  constructor(violations: Violation[]) {
-    super(violations);
-    this.message = `request rejected: ${violations.map((v) => `${v.path}: ${v.message}`).join('; ')}`;
+/** A request other than a configuration (a Trace, a session filter, a page token) with invalid fields; nothing was done. */
+export class InvalidRequestError extends Error {
+  constructor(
+    what: string,
+    readonly violations: Violation[],
+  ) {
+    super(`${what} rejected: ${violations.map((v) => `${v.path}: ${v.message}`).join('; ')}`);
     this.name = 'InvalidRequestError';
   }
 }
@@ -93,5 +95,13 @@ export class NotFoundError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'NotFoundError';
+  }
+}
+
+/** The dataplane took the apply but state.json could not be written, so it was undone. */
+export class NotSavedError extends Error {
+  constructor(path: string, cause: unknown) {
+    super(`apply not committed: saving state to ${path} failed: ${(cause as Error).message}`, { cause });
+    this.name = 'NotSavedError';
   }
 }

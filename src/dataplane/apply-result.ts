@@ -7,7 +7,8 @@ import type { Capabilities } from './capabilities.js';
 import type { PlanSummary } from '../plan/model.js';
 import type { Protocol } from '../config/model.js';
 
-export type ApplyOutcome = 'applied' | 'unchanged' | 'validated' | 'rolled_back';
+/** pending: applied and running, but rolled back unless confirmed. */
+export type ApplyOutcome = 'applied' | 'unchanged' | 'validated' | 'rolled_back' | 'pending';
 export type RuleState = 'active' | 'degraded' | 'failed';
 
 export interface PortFailureStatus {

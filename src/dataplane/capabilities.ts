@@ -20,7 +20,21 @@ export type Feature =
   | 'source_filters'
   | 'proxy_protocol'
   | 'session_limits'
-  | 'drain_policy';
+  | 'drain_policy'
+  // Per-rule snat_address (masquerade).
+  | 'snat'
+  // A listen port can fail to bind, and such a failure rolls the apply back.
+  | 'bind_errors'
+  // What RuntimeDataPlane's sessions(), sessionDeltas(), telemetry() and tracer() serve.
+  | 'sessions'
+  | 'session_deltas'
+  // SessionDeltaSource.importSessions: recreating sessions exported elsewhere (an HA takeover).
+  | 'session_import'
+  | 'telemetry'
+  | 'trace'
+  // Packet I/O of a packet backend.
+  | 'pcap_port'
+  | 'tun_port';
 
 export interface UnsupportedFeature {
   feature: Feature;

@@ -7,6 +7,7 @@ import type { ConfigSink } from './config-sink.js';
 import type { SessionDeltaSource } from './session-deltas.js';
 import type { SessionStore } from './session-store.js';
 import type { Telemetry } from './telemetry.js';
+import type { Tracer } from './tracer.js';
 
 export interface RuntimeDataPlane {
   /** Backend name as reported in ApplyResult.backend, e.g. "kernel". */
@@ -27,4 +28,6 @@ export interface RuntimeDataPlane {
   sessionDeltas(): SessionDeltaSource;
   /** Global, per-rule (by counter id) and drop counters. */
   telemetry(): Telemetry;
+  /** The decision path of a synthetic packet (see tracer.ts). */
+  tracer(): Tracer;
 }

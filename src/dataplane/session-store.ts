@@ -19,7 +19,7 @@ export interface FlowCounters {
 }
 
 export interface SessionInfo {
-  /** Stable, opaque, unique for the backend epoch; increases with creation order. */
+  /** Unique for the backend epoch: the decimal value of a counter that increases with creation order (see sessionIdNumber). */
   id: string;
   table: string;
   ruleId: string;
@@ -43,7 +43,19 @@ export interface SessionInfo {
   generation: number;
 }
 
-export const CLOSE_REASONS = ['client', 'target', 'idle', 'deleted', 'filter', 'drain', 'terminate', 'error', 'shutdown'] as const;
+export const CLOSE_REASONS = [
+  'client',
+  'target',
+  'idle',
+  'deleted',
+  'filter',
+  'drain',
+  'terminate',
+  'error',
+  'shutdown',
+  // An HA resync no longer contained the session (SessionDeltaSource.reconcileBulk).
+  'reconcile',
+] as const;
 
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
@@ -66,7 +78,15 @@ export interface SessionStore {
   clear(reason: CloseReason): number;
 }
 
-/** Orders session ids: ids are decimal strings of a counter, so compare by length, then text. */
-export function compareSessionIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+/**
+ * The counter value a session id stands for: every backend issues ids as
+ * decimal strings of one increasing counter, so id order is numeric order.
+ * Undefined for anything else (a leading zero, a sign, text), which no
+ * backend ever issued.
+ */
+export function sessionIdNumber(id: string | number): number | undefined {
+  if (typeof id === 'number') return Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(id)) return undefined;
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : undefined;
 }

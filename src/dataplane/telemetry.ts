@@ -30,6 +30,26 @@ export const FLOOD_REASONS = ['filter', 'rate', 'source_rate', 'cap'] as const s
 
 export type FloodReason = (typeof FLOOD_REASONS)[number];
 
+/**
+ * Why a packet backend dropped a packet before (or instead of) any session:
+ * what it cannot parse or does not handle, and what no rule or session wants.
+ */
+export const PACKET_DROP_REASONS = [
+  'truncated',
+  'bad_ip_header',
+  'bad_l4_header',
+  'fragment',
+  'unsupported_protocol',
+  'ipv6_extension_header',
+  'no_rule',
+  'no_session',
+  'address_family',
+  'nat_exhausted',
+  'tuple_conflict',
+] as const;
+
+export type PacketDropReason = (typeof PACKET_DROP_REASONS)[number];
+
 export interface TrafficCounters {
   sessionsOpened: number;
   sessionsClosed: number;
@@ -39,6 +59,8 @@ export interface TrafficCounters {
   packetsFromClient: number;
   packetsToClient: number;
   drops: Partial<Record<DropReason, number>>;
+  /** Packet backends only (global counters): packets dropped by reason. */
+  packetDrops?: Partial<Record<PacketDropReason, number>>;
 }
 
 export interface RuleCounters extends TrafficCounters {

@@ -1,7 +1,8 @@
 /**
- * Token buckets for new-session rates: one per rule and one per client
- * address of a rule. Refilled lazily from a monotonic clock on each take, so
- * an idle bucket costs nothing.
+ * Token buckets: new-session rates (one per rule and one per client address
+ * of a rule) and the per-caller apply rate (src/auth/caller-quotas.ts).
+ * Refilled lazily from a monotonic clock on each take, so an idle bucket
+ * costs nothing.
  */
 export class TokenBucket {
   private tokens: number;
@@ -18,10 +19,22 @@ export class TokenBucket {
 
   /** Takes one token if there is one. */
   take(now = performance.now()): boolean {
-    this.refill(now);
-    if (this.tokens < 1) return false;
+    if (!this.peek(now)) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Whether take() would succeed; takes nothing (refilling changes no outcome). */
+  peek(now = performance.now()): boolean {
+    this.refill(now);
+    return this.tokens >= 1;
+  }
+
+  /** Milliseconds until a token is there (0 if one is; Infinity at rate 0). */
+  msUntilToken(now = performance.now()): number {
+    this.refill(now);
+    if (this.tokens >= 1) return 0;
+    return this.rate > 0 ? ((1 - this.tokens) * 1000) / this.rate : Infinity;
   }
 
   /** Whether the bucket is full again, i.e. forgetting it changes nothing. */
@@ -44,7 +57,8 @@ export class TokenBucket {
  * the oldest. A spoofed-source flood can thus cost memory only up to the bound.
  */
 export class SourceBuckets {
-  private readonly buckets = new Map<string, TokenBucket>();
+  /** By client address: text, or a number/string key of its bytes (see config/ip.ts addressKey). */
+  private readonly buckets = new Map<string | number, TokenBucket>();
 
   constructor(
     private readonly rate: number,
@@ -52,7 +66,7 @@ export class SourceBuckets {
     private readonly maxSources = 65_536,
   ) {}
 
-  take(source: string, now = performance.now()): boolean {
+  take(source: string | number, now = performance.now()): boolean {
     let bucket = this.buckets.get(source);
     if (!bucket) {
       if (this.buckets.size >= this.maxSources) this.evict(now);
@@ -60,6 +74,11 @@ export class SourceBuckets {
       this.buckets.set(source, bucket);
     }
     return bucket.take(now);
+  }
+
+  /** Whether take() would succeed; an untracked source has a full bucket. Changes nothing. */
+  peek(source: string | number, now = performance.now()): boolean {
+    return this.buckets.get(source)?.peek(now) ?? this.burst >= 1;
   }
 
   get size(): number {

@@ -87,5 +87,6 @@ export function changedFields(a: ForwardRule, b: ForwardRule): string[] {
   if (a.udpIdleTimeoutMs !== b.udpIdleTimeoutMs) fields.push('udp_idle_timeout_ms');
   if (a.connectTimeoutMs !== b.connectTimeoutMs) fields.push('connect_timeout_ms');
   if (a.drain.mode !== b.drain.mode || a.drain.timeoutMs !== b.drain.timeoutMs) fields.push('drain');
+  if (a.snatAddress !== b.snatAddress) fields.push('snat_address');
   return fields;
 }

@@ -16,7 +16,7 @@ import type { AuditLog } from '../auth/audit.js';
 import { authorizeMethod, authorizeTables, visibleTables } from '../auth/authorize.js';
 import type { CallerQuotas } from '../auth/caller-quotas.js';
 import { UnauthenticatedError } from '../auth/errors.js';
-import { methodAccess, type TouchedTables } from '../auth/method-access.js';
+import { methodAccess, type ScopeContext, type TouchedTables } from '../auth/method-access.js';
 import type { AuthPolicy } from '../auth/policy.js';
 import { anonymousCaller, identify, type ClientCertificate, type Principal, type TransportPeer } from '../auth/principal.js';
 import { bearerToken } from '../auth/tokens.js';
@@ -45,6 +45,8 @@ export interface AuthInterceptorOptions {
   audit: AuditLog;
   /** The running generation, for audit lines. */
   generation(): number;
+  /** What table scopes may ask about the running state. */
+  scopeContext: ScopeContext;
   /** What the connection of the current call says about its peer (control-listener.ts). */
   peer(): TransportPeer | undefined;
   /** Parses a verified client certificate (raw DER) into subject and SANs. */
@@ -145,7 +147,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
           onReceiveMessage: (message, nextMessage) => {
             if (refused) return;
             if (access.scope?.kind === 'request') {
-              touched = access.scope.tables(message);
+              touched = access.scope.tables(message, options.scopeContext);
               try {
                 if (principal && access.role !== 'public') authorizeTables(principal, method, access.role, touched);
               } catch (err) {

@@ -9,6 +9,7 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { ControlLimits } from '../auth/control-limits.js';
 import { API_VERSION } from './api-definition.js';
 import { callerOf } from './auth-interceptor.js';
+import { readDurationMs, wirePending } from './wire-history.js';
 import { unary } from './unary.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
 
@@ -20,10 +21,12 @@ interface WireApplyConfigRequest {
   validate_only?: boolean;
   terminate_removed?: boolean;
   drain?: unknown;
+  confirm_timeout?: { seconds?: string; nanos?: number } | null;
+  comment?: string;
 }
 
 /** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
-function expectedGeneration(req: WireApplyConfigRequest): number | undefined {
+export function expectedGeneration(req: { expected_generation?: string | number | null; _expected_generation?: string }): number | undefined {
   if (req._expected_generation !== 'expected_generation') return undefined;
   return Number(req.expected_generation);
 }
@@ -38,6 +41,7 @@ export function configServiceHandlers(controller: ConfigController, options: Con
     ApplyConfig: unary<WireApplyConfigRequest>(async (req, call) => {
       const parsed = parseTables(req.tables ?? []);
       const drain = readRequestDrain(req.drain ?? undefined, 'drain', parsed.violations);
+      const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', parsed.violations);
       const response = await controller.apply({
         tables: parsed.tables,
         parseViolations: parsed.violations,
@@ -47,8 +51,10 @@ export function configServiceHandlers(controller: ConfigController, options: Con
         validateOnly: req.validate_only ?? false,
         terminateRemoved: req.terminate_removed ?? false,
         caller: callerOf(call.metadata),
+        ...(confirmTimeoutMs !== undefined && { confirmTimeoutMs }),
+        comment: req.comment ?? '',
       });
-      return { result: wireApplyResult(response.result), plan: wirePlan(response.plan) };
+      return { result: wireApplyResult(response.result), plan: wirePlan(response.plan), pending: wirePending(response.pending) };
     }),
     LastApplyResult: unary(() => ({ result: wireApplyResult(controller.lastApplyResult()) })),
     GetConfig: unary(() => {
@@ -57,6 +63,7 @@ export function configServiceHandlers(controller: ConfigController, options: Con
         generation: String(running.generation),
         tables: toWireTables(running.tables),
         config_digest: running.digest,
+        pending: wirePending(running.pending),
       };
     }),
     GetCapabilities: unary(() => ({

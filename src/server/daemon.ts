@@ -10,6 +10,7 @@ import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limi
 import { ownerOnlyPolicy, type AuthPolicy } from '../auth/policy.js';
 import type { Limits } from '../config/model.js';
 import { ConfigController } from '../control/config-controller.js';
+import { DEFAULT_HISTORY_SIZE, HistoryStore } from '../control/history.js';
 import { StateStore } from '../control/state-store.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { logSessionCloses } from '../sessions/session-log.js';
@@ -41,6 +42,8 @@ export interface DaemonOptions {
   logSessions?: boolean;
   /** Session events kept for WatchSessions resumes and slow readers (default DEFAULT_WATCH_BUFFER). */
   watchBuffer?: number;
+  /** Apply history entries kept (default 50). */
+  historySize?: number;
 }
 
 export const SOCKET_NAME = 'portplane.sock';
@@ -82,10 +85,13 @@ export class Daemon {
       await chown(options.stateDir, -1, options.socketGroup);
       await chmod(options.stateDir, 0o710);
     }
+    const history = new HistoryStore(options.stateDir, options.historySize ?? DEFAULT_HISTORY_SIZE, options.logger);
+    await history.init();
     await options.dataplane.start();
     const controller = new ConfigController({
       dataplane: options.dataplane,
       store,
+      history,
       limits: options.limits,
       logger: options.logger,
     });

@@ -8,11 +8,20 @@ import {
   BindFailedError,
   GenerationMismatchError,
   InvalidConfigError,
+  InvalidRequestError,
   LimitExceededError,
   NoResultError,
   NotFoundError,
   ShuttingDownError,
 } from '../control/errors.js';
+import {
+  ApplyPendingError,
+  NotPendingError,
+  PendingOwnedByTransactionError,
+  RollbackTargetError,
+  TransactionBusyError,
+  TransactionProtocolError,
+} from '../control/pending-errors.js';
 import { statusError } from './status-details.js';
 
 export function toServiceError(err: unknown): grpc.ServiceError {
@@ -33,7 +42,7 @@ export function toServiceError(err: unknown): grpc.ServiceError {
       { type: 'ErrorInfo', reason: err.reason, metadata: err.metadata },
     ]);
   }
-  if (err instanceof InvalidConfigError) {
+  if (err instanceof InvalidConfigError || err instanceof InvalidRequestError) {
     return statusError(grpc.status.INVALID_ARGUMENT, err.message, [
       {
         type: 'BadRequest',
@@ -61,6 +70,47 @@ export function toServiceError(err: unknown): grpc.ServiceError {
         })),
       },
       { type: 'ErrorInfo', reason: 'BIND_FAILED', metadata: { failed_rules: err.failedRules.map((r) => r.ruleId).join(',') } },
+    ]);
+  }
+  if (err instanceof ApplyPendingError) {
+    return statusError(grpc.status.FAILED_PRECONDITION, err.message, [
+      {
+        type: 'ErrorInfo',
+        reason: 'APPLY_PENDING',
+        metadata: {
+          pending_generation: String(err.pendingGeneration),
+          owner: err.owner,
+          ...(err.deadline !== undefined && { deadline: new Date(err.deadline).toISOString() }),
+        },
+      },
+    ]);
+  }
+  if (err instanceof NotPendingError) {
+    return statusError(grpc.status.FAILED_PRECONDITION, err.message, [
+      {
+        type: 'ErrorInfo',
+        reason: 'NOT_PENDING',
+        metadata: {
+          generation: String(err.generation),
+          ...(err.pendingGeneration !== undefined && { pending_generation: String(err.pendingGeneration) }),
+        },
+      },
+    ]);
+  }
+  if (err instanceof PendingOwnedByTransactionError) {
+    return statusError(grpc.status.FAILED_PRECONDITION, err.message, [
+      { type: 'ErrorInfo', reason: 'PENDING_OWNED_BY_TRANSACTION', metadata: { pending_generation: String(err.pendingGeneration) } },
+    ]);
+  }
+  if (err instanceof TransactionBusyError) {
+    return statusError(grpc.status.ABORTED, err.message, [{ type: 'ErrorInfo', reason: 'TRANSACTION_ACTIVE', metadata: {} }]);
+  }
+  if (err instanceof TransactionProtocolError) {
+    return statusError(grpc.status.FAILED_PRECONDITION, err.message, [{ type: 'ErrorInfo', reason: 'TRANSACTION_STEP_OUT_OF_ORDER', metadata: {} }]);
+  }
+  if (err instanceof RollbackTargetError) {
+    return statusError(err.found ? grpc.status.FAILED_PRECONDITION : grpc.status.NOT_FOUND, err.message, [
+      { type: 'ErrorInfo', reason: err.found ? 'NOT_COMMITTED' : 'NOT_IN_HISTORY', metadata: { generation: String(err.generation) } },
     ]);
   }
   if (err instanceof ShuttingDownError) return statusError(grpc.status.UNAVAILABLE, err.message);

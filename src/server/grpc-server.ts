@@ -21,12 +21,15 @@ import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { configServiceHandlers } from './config-service.js';
+import { traceServiceHandlers } from './trace-service.js';
 import { listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
 import { sessionServiceHandlers } from './session-service.js';
 import { telemetryServiceHandlers } from './telemetry-service.js';
 import { parseListenAddress, serverCredentials, type TlsFiles } from './transport-security.js';
+import { applyHistoryHandlers } from './apply-history-service.js';
+import { transactionHandler } from './transaction-service.js';
 
-export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.SessionService', 'portplane.v1.TelemetryService'];
+export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.SessionService', 'portplane.v1.TelemetryService', 'portplane.v1.TraceService'];
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -38,7 +41,7 @@ export interface GrpcServer {
 
 export interface GrpcServerOptions {
   controller: ConfigController;
-  /** Sessions and telemetry come from its neutral contracts. */
+  /** Sessions, telemetry and Trace come from its neutral contracts. */
   dataplane: RuntimeDataPlane;
   /** The one consumer of the dataplane's session deltas. */
   hub: SessionWatchHub;
@@ -63,24 +66,40 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const { controller, controlLimits } = options;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': controlLimits.maxMessageBytes,
+    // A Transaction stream rolls back when its client goes away; pings find a
+    // peer that vanished without closing its connection (a UNIX-socket or
+    // loopback peer that dies is seen at once).
+    'grpc.keepalive_time_ms': 15_000,
+    'grpc.keepalive_timeout_ms': 10_000,
     interceptors: [
       authInterceptor({
         policy: options.policy,
         quotas: new CallerQuotas(controlLimits),
         audit: new AuditLog(options.logger),
         generation: () => controller.runningGeneration,
+        scopeContext: {
+          pendingTables: (generation) => {
+            const pending = controller.pendingInfo();
+            return pending?.generation === generation ? (pending.entry.planSummary?.tablesTouched ?? []) : undefined;
+          },
+        },
         peer: peerOfCurrentCall,
         certificate: (raw) => new X509Certificate(raw),
       }),
     ],
   });
-  server.addService(serviceClient('ConfigService').service, configServiceHandlers(controller, { controlLimits }));
+  server.addService(serviceClient('ConfigService').service, {
+    ...configServiceHandlers(controller, { controlLimits }),
+    ...applyHistoryHandlers(controller),
+    Transaction: transactionHandler(controller),
+  });
   const { dataplane, hub } = options;
   server.addService(serviceClient('SessionService').service, sessionServiceHandlers({ sessions: dataplane.sessions(), hub }));
   server.addService(
     serviceClient('TelemetryService').service,
     telemetryServiceHandlers({ telemetry: dataplane.telemetry(), applies: () => controller.stats(), backend: dataplane.name }),
   );
+  server.addService(serviceClient('TraceService').service, traceServiceHandlers(dataplane.tracer()));
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
   new ReflectionService({ ...apiDefinition().packageDefinition, ...healthDefinition }).addToServer(server);

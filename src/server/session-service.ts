@@ -27,7 +27,7 @@ export interface SessionServiceDeps {
 /** The request's filter joined with the caller's visibility; INVALID_ARGUMENT on a bad field. */
 function queryOf(filter: WireSessionFilter | null | undefined, metadata: grpc.Metadata, violations: Violation[] = []): SessionQuery {
   const query = parseSessionFilter(filter, 'filter', violations);
-  if (violations.length > 0) throw new InvalidRequestError(violations);
+  if (violations.length > 0) throw new InvalidRequestError('session request', violations);
   const visible = visibleTablesOf(metadata);
   if (visible) query.visible = visible;
   return query;
@@ -84,7 +84,7 @@ export function sessionServiceHandlers(deps: SessionServiceDeps): grpc.UntypedSe
 
     GetSession: unary<{ id?: string }>((req, call) => {
       const id = req.id ?? '';
-      if (id === '') throw new InvalidRequestError([{ path: 'id', message: 'a session id is required' }]);
+      if (id === '') throw new InvalidRequestError('session request', [{ path: 'id', message: 'a session id is required' }]);
       const session = sessions.get(id);
       const visible = visibleTablesOf(call.metadata);
       if (!session || (visible && !visible(session.table))) throw new NotFoundError(`no open session with id ${JSON.stringify(id)}`);
@@ -97,15 +97,15 @@ export function sessionServiceHandlers(deps: SessionServiceDeps): grpc.UntypedSe
       const query = queryOf(req.filter, call.metadata, violations);
       const byFilter = !isEmptyQuery(query);
       if (ids.length > 0 && (byFilter || req.all)) {
-        throw new InvalidRequestError([{ path: 'ids', message: 'delete by ids or by filter (or all), not both' }]);
+        throw new InvalidRequestError('session request', [{ path: 'ids', message: 'delete by ids or by filter (or all), not both' }]);
       }
       if (ids.length > 0) {
         const { deleted, notFound } = deleteByIds(sessions, ids, query, 'deleted');
         return { deleted: String(deleted), not_found: String(notFound) };
       }
-      if (byFilter && req.all) throw new InvalidRequestError([{ path: 'all', message: '`all` closes every session: give it without a filter' }]);
+      if (byFilter && req.all) throw new InvalidRequestError('session request', [{ path: 'all', message: '`all` closes every session: give it without a filter' }]);
       if (!byFilter && !req.all) {
-        throw new InvalidRequestError([{ path: 'filter', message: 'an empty filter matches every session: set `all: true` to close them all' }]);
+        throw new InvalidRequestError('session request', [{ path: 'filter', message: 'an empty filter matches every session: set `all: true` to close them all' }]);
       }
       // Collect first: closing while iterating would be safe, but the count must be of what matched now.
       const now = Date.now();

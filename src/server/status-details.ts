@@ -35,21 +35,55 @@ function encodeDetail(detail: ErrorDetail): { type_url: string; value: Uint8Arra
   };
 }
 
+/**
+ * Trailers must fit the peer's header-list limit (grpc-js clients accept 8 KiB
+ * by default, and `-bin` values travel base64-encoded): a status whose
+ * details would not fit never reaches the client at all, which then waits
+ * for its deadline. Longer violation lists are cut, with a last entry saying
+ * how many were left out.
+ */
+export const MAX_STATUS_DETAILS_BYTES = 4096;
+
+function encodeStatus(code: grpc.status, message: string, details: ErrorDetail[]): Uint8Array {
+  const statusType = apiDefinition().rpcTypes.lookupType('google.rpc.Status');
+  return statusType.encode(statusType.fromObject({ code, message, details: details.map(encodeDetail) })).finish();
+}
+
+/** `detail` with only its first `keep` violations, plus one saying how many more there were. */
+function truncated(detail: ErrorDetail, keep: number): ErrorDetail {
+  switch (detail.type) {
+    case 'BadRequest': {
+      const more = detail.fieldViolations.length - keep;
+      if (more <= 0) return detail;
+      const marker = { field: '', description: `${more} more violation${more === 1 ? '' : 's'} not shown` };
+      return { ...detail, fieldViolations: [...detail.fieldViolations.slice(0, keep), marker] };
+    }
+    case 'PreconditionFailure': {
+      const more = detail.violations.length - keep;
+      if (more <= 0) return detail;
+      const marker = { type: 'TRUNCATED', subject: '', description: `${more} more violation${more === 1 ? '' : 's'} not shown` };
+      return { ...detail, violations: [...detail.violations.slice(0, keep), marker] };
+    }
+    case 'QuotaFailure': {
+      const more = detail.violations.length - keep;
+      if (more <= 0) return detail;
+      return { ...detail, violations: [...detail.violations.slice(0, keep), { subject: '', description: `${more} more not shown` }] };
+    }
+    case 'ErrorInfo':
+      return detail;
+  }
+}
+
 /** A grpc-js ServiceError carrying a google.rpc.Status with `details`. */
 export function statusError(code: grpc.status, message: string, details: ErrorDetail[] = []): grpc.ServiceError {
-  const statusType = apiDefinition().rpcTypes.lookupType('google.rpc.Status');
-  const encoded = statusType
-    .encode(
-      statusType.fromObject({
-        code,
-        message,
-        details: details.map((d) => {
-          const { type_url, value } = encodeDetail(d);
-          return { type_url, value };
-        }),
-      }),
-    )
-    .finish();
+  let encoded = encodeStatus(code, message, details);
+  for (let keep = 256; encoded.length > MAX_STATUS_DETAILS_BYTES && keep >= 1; keep = Math.floor(keep / 2)) {
+    encoded = encodeStatus(
+      code,
+      message,
+      details.map((d) => truncated(d, keep)),
+    );
+  }
   const metadata = new grpc.Metadata();
   metadata.set('grpc-status-details-bin', Buffer.from(encoded));
   const err = new Error(message) as grpc.ServiceError;

@@ -2,7 +2,7 @@
  * Counters, deltas and flood counters, model -> wire (proto-loader object form).
  */
 import { WIRE_PROTOCOLS } from '../config/wire.js';
-import { DROP_REASONS, type DropReason, type RuleFloodCounters, type TrafficCounters } from '../dataplane/telemetry.js';
+import { DROP_REASONS, PACKET_DROP_REASONS, type DropReason, type RuleFloodCounters, type TrafficCounters } from '../dataplane/telemetry.js';
 import { dropsTotal, type CountersReading, type RuleReading, type TableReading } from '../telemetry/counters.js';
 import type { CounterDelta } from '../telemetry/deltas.js';
 import { wireTimestamp } from './wire-results.js';
@@ -37,6 +37,10 @@ export function wireGlobal(reading: CountersReading): object {
     bind_errors: u64(reading.applies.bindErrors),
     applies_succeeded: u64(reading.applies.succeeded),
     applies_failed: u64(reading.applies.failed),
+    packet_drops: PACKET_DROP_REASONS.filter((r) => (reading.global.packetDrops?.[r] ?? 0) > 0).map((reason) => ({
+      reason,
+      count: u64(reading.global.packetDrops?.[reason] ?? 0),
+    })),
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { ControlLimits } from '../auth/control-limits.js';
 import type { Limits, Protocol } from '../config/model.js';
-import type { ApplyOutcome, ApplyResult, RuleState } from '../dataplane/apply-result.js';
+import type { ApplyOutcome, ApplyResult, PortFailureStatus, RuleState } from '../dataplane/apply-result.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { Plan, PlanSummary, PortAction, RuleAction } from '../plan/model.js';
 
@@ -31,6 +31,7 @@ const OUTCOME: Record<ApplyOutcome, string> = {
   unchanged: 'APPLY_OUTCOME_UNCHANGED',
   validated: 'APPLY_OUTCOME_VALIDATED',
   rolled_back: 'APPLY_OUTCOME_ROLLED_BACK',
+  pending: 'APPLY_OUTCOME_PENDING',
 };
 
 export function wireTimestamp(ms: number): { seconds: string; nanos: number } {
@@ -111,6 +112,44 @@ export function wirePlan(plan: Plan): object {
   };
 }
 
+export function wirePortFailure(f: PortFailureStatus): object {
+  return {
+    protocol: PROTOCOL[f.protocol],
+    listen_address: f.listenAddress,
+    port: f.port,
+    errno: f.errno,
+    message: f.message,
+  };
+}
+
+/**
+ * Every port an apply opened, closed or retargeted, with its bind outcome
+ * (a weak rule's port may have failed); KEEP ports are only counted.
+ */
+export function wirePortOutcomes(plan: Plan, result: ApplyResult): object[] {
+  const failed = new Map<string, PortFailureStatus>();
+  for (const rule of result.rules) {
+    for (const f of rule.portsFailed) failed.set(`${f.protocol} ${f.listenAddress} ${f.port}`, f);
+  }
+  return plan.ports
+    .filter((p) => p.action !== 'keep')
+    .map((p) => {
+      const failure = failed.get(`${p.protocol} ${p.listenAddress} ${p.port}`);
+      const owner = p.route ?? p.previous;
+      return {
+        protocol: PROTOCOL[p.protocol],
+        listen_address: p.listenAddress,
+        port: p.port,
+        action: PORT_ACTION[p.action],
+        table: owner?.table ?? '',
+        rule_id: owner?.ruleId ?? '',
+        ok: failure === undefined,
+        errno: failure?.errno ?? '',
+        message: failure?.message ?? '',
+      };
+    });
+}
+
 export function wireApplyResult(r: ApplyResult): object {
   return {
     generation: String(r.generation),
@@ -126,13 +165,7 @@ export function wireApplyResult(r: ApplyResult): object {
       counter_id: String(s.counterId),
       state: RULE_STATE[s.state],
       ports_bound: s.portsBound,
-      ports_failed: s.portsFailed.map((f) => ({
-        protocol: PROTOCOL[f.protocol],
-        listen_address: f.listenAddress,
-        port: f.port,
-        errno: f.errno,
-        message: f.message,
-      })),
+      ports_failed: s.portsFailed.map(wirePortFailure),
     })),
     plan_summary: wirePlanSummary(r.planSummary),
     outcome: OUTCOME[r.outcome],

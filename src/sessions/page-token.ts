@@ -38,7 +38,7 @@ export function encodePageToken(epoch: string, afterId: string, query: SessionQu
 /** The session id to resume after; INVALID_ARGUMENT (field `page_token`) when the token does not fit this listing. */
 export function decodePageToken(token: string, epoch: string, query: SessionQuery): string {
   const reject = (message: string): never => {
-    throw new InvalidRequestError([{ path: 'page_token', message }]);
+    throw new InvalidRequestError('page token', [{ path: 'page_token', message }]);
   };
   let body: Partial<TokenBody>;
   try {

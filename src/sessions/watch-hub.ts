@@ -11,7 +11,7 @@
  * backend records no deltas (see DeltaBuffer) and sessions cost nothing
  * extra.
  */
-import type { DeltaKind, SessionDeltaSource } from '../dataplane/session-deltas.js';
+import type { DeltaKind, SessionDeltaQueue } from '../dataplane/session-deltas.js';
 import type { CloseReason, SessionInfo } from '../dataplane/session-store.js';
 
 export interface HubEvent {
@@ -56,7 +56,7 @@ export class SessionWatchHub {
   private readonly subscribers = new Set<(events: readonly HubEvent[]) => void>();
 
   constructor(
-    private readonly source: SessionDeltaSource,
+    private readonly source: SessionDeltaQueue,
     readonly capacity = DEFAULT_WATCH_BUFFER,
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`watch buffer must hold at least 1 event, got ${capacity}`);

@@ -13,7 +13,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ApplyStatsSnapshot } from '../control/apply-stats.js';
-import { DROP_REASONS, type Telemetry, type TrafficCounters } from '../dataplane/telemetry.js';
+import { DROP_REASONS, PACKET_DROP_REASONS, type Telemetry, type TrafficCounters } from '../dataplane/telemetry.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { readCounters, type CountersReading } from './counters.js';
 
@@ -23,7 +23,7 @@ export interface MetricsSources {
   hub?: SessionWatchHub;
 }
 
-type Traffic = keyof Omit<TrafficCounters, 'drops'>;
+type Traffic = keyof Omit<TrafficCounters, 'drops' | 'packetDrops'>;
 
 /** Traffic counters as metric name stems (portplane_<stem>_total, portplane_rule_<stem>_total). */
 const TRAFFIC: { key: Traffic; stem: string; help: string; gauge?: true }[] = [
@@ -98,6 +98,9 @@ export function createMetricsRegistry(sources: MetricsSources): { registry: Regi
     counter(`portplane_drops_${reason}_total`, help, (r) => r.global.drops[reason] ?? 0);
     // Only reasons that happened, so idle rules add no series per reason.
     ruleMetric(`portplane_rule_drops_${reason}_total`, `${help}, per rule`, false, (c) => c.drops[reason]);
+  }
+  for (const reason of PACKET_DROP_REASONS) {
+    counter(`portplane_packet_drops_${reason}_total`, `Packets dropped before any session (packet backends): ${reason.replaceAll('_', ' ')}`, (r) => r.global.packetDrops?.[reason] ?? 0);
   }
   counter('portplane_bind_errors_total', 'Ports that failed to bind, in rolled-back applies and degraded weak rules', (r) => r.applies.bindErrors);
   counter('portplane_applies_succeeded_total', 'ApplyConfig calls (not validate-only) that succeeded', (r) => r.applies.succeeded);

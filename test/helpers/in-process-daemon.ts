@@ -1,12 +1,13 @@
 /**
- * A real daemon (real gRPC server, real kernel backend, real state files)
+ * A real daemon (real gRPC server, a real backend (kernel unless asked), real state files)
  * inside the test process, for suites that do not need to kill it.
  */
 import { pino, type Logger } from 'pino';
 import type { ControlLimits } from '../../src/auth/control-limits.js';
 import type { AuthPolicy } from '../../src/auth/policy.js';
-import { createDataPlane } from '../../src/backends.js';
+import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
+import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
 import { Daemon } from '../../src/server/daemon.js';
 import { removeDir, tempStateDir } from './daemon-process.js';
 
@@ -29,6 +30,10 @@ export interface TestDaemonOptions {
   metricsListen?: string;
   logSessions?: boolean;
   watchBuffer?: number;
+  /** Backend to create (default kernel), unless `dataplane` is given. */
+  backend?: BackendName;
+  dataplane?: RuntimeDataPlane;
+  historySize?: number;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -40,13 +45,14 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     policy: options.policy,
     controlLimits: options.controlLimits,
     socketGroup: options.socketGroup,
-    dataplane: createDataPlane('kernel', { logger }),
+    dataplane: options.dataplane ?? createDataPlane(options.backend ?? 'kernel', { logger }),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
     metricsListen: options.metricsListen,
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
+    ...(options.historySize !== undefined && { historySize: options.historySize }),
   });
   return {
     daemon,

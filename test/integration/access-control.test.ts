@@ -217,6 +217,37 @@ describe('access control over the UNIX socket', () => {
     const committed = env.logs.lines.filter((l) => l.msg === 'apply committed').map((l) => l.caller);
     expect(committed).toEqual(['token:admin-bot', 'token:tenant-a']);
   });
+
+  it('a table-scoped token confirms and cancels only pending applies inside its tables, and may not RollbackTo', async () => {
+    const call = <T>(method: string, req: object, token: string): Promise<T> => env.client.call<T>(method, req, 30_000, bearer(token));
+    // An admin's pending apply on "shared": the tenant may neither confirm nor cancel it.
+    const shared = await call<{ result: { generation: string } }>(
+      'ApplyConfig',
+      { tables: [table('shared', base + 4, echo.port)], confirm_timeout: { seconds: 60 } },
+      TOKENS.admin,
+    );
+    const sharedGen = Number(shared.result.generation);
+    for (const method of ['ConfirmApply', 'CancelApply']) {
+      const err = await callError(call(method, { generation: sharedGen }, TOKENS.tenantA));
+      expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(errorInfo(err)).toMatchObject({ table: 'shared' });
+    }
+    await call('ConfirmApply', { generation: sharedGen }, TOKENS.admin);
+
+    // The tenant's own pending apply: it may confirm it.
+    const own = await call<{ result: { generation: string } }>(
+      'ApplyConfig',
+      { tables: [table('tenant-a', base + 5, echo.port)], confirm_timeout: { seconds: 60 } },
+      TOKENS.tenantA,
+    );
+    const ownGen = Number(own.result.generation);
+    const confirmed = await call<{ result: { generation: string } }>('ConfirmApply', { generation: ownGen }, TOKENS.tenantA);
+    expect(confirmed.result.generation).toBe(String(ownGen));
+
+    const rollback = await callError(call('RollbackTo', { generation: sharedGen }, TOKENS.tenantA));
+    expect(rollback.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await generation()).toBe(String(ownGen));
+  });
 });
 
 describe('per-caller limits', () => {

@@ -205,6 +205,26 @@ describe('ApplyConfig over gRPC', () => {
     });
   });
 
+  it('a request with a thousand violations still gets its INVALID_ARGUMENT, details cut to fit the trailers', async () => {
+    // Every rule forwards into the next one's listener: 999 loops (and one rule with an unparsable target).
+    const rules = Array.from({ length: 1000 }, (_, i) =>
+      tcp(`loop${i}`, 40000 + i, 0, 40001 + i, i === 999 ? { target_address: 'nowhere' } : {}),
+    );
+    const err = await callError(apply({ tables: [{ name: 'loops', rules }] }));
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const bad = decodeStatusDetails(err.metadata).find((x) => x.type === 'BadRequest');
+    expect(bad?.type).toBe('BadRequest');
+    const fields = bad?.type === 'BadRequest' ? bad.fieldViolations : [];
+    expect(fields.length).toBeGreaterThan(10);
+    expect(fields.map((f) => f.field)).toEqual(
+      expect.arrayContaining(['tables[loops].rules[999].target_address', 'tables[loops].rules[0].target_address']),
+    );
+    expect(fields.at(-1)).toMatchObject({ field: '', description: expect.stringMatching(/^\d+ more violations not shown$/) });
+    const shown = fields.length - 1;
+    expect(Number(/^(\d+)/.exec(fields.at(-1)!.description)![1]) + shown).toBe(1000);
+    expect((await client.call<{ generation: string }>('GetConfig')).generation).toBe('0');
+  });
+
   it('LastApplyResult carries digest, timing, backend, capabilities as data and per-rule ids', async () => {
     const before = Date.now();
     await apply({ tables: [{ name: 'web', rules: [tcp('a', base, base + 2, echo.port), tcp('', base + 3, 0, echo.port)] }] });

@@ -88,7 +88,7 @@ describe('reflection-only client', () => {
     const reflection = new ReflectionClient(d.target);
     const listed = await reflection.ask({ list_services: '' });
     const names = listed.list_services_response?.service.map((s) => s.name) ?? [];
-    expect(names).toEqual(expect.arrayContaining(['portplane.v1.ConfigService', 'grpc.health.v1.Health']));
+    expect(names).toEqual(expect.arrayContaining(['portplane.v1.ConfigService', 'portplane.v1.TraceService', 'grpc.health.v1.Health']));
 
     const files = await reflection.filesFor('portplane.v1.ConfigService');
     reflection.close();

@@ -64,7 +64,8 @@ const ruleArb: fc.Arbitrary<ForwardRule> = fc.record({
   targetAddress: fc.constantFrom('127.0.0.1', '::1', 'fe80::2%eth0'),
   targetPort: fc.integer({ min: 0, max: 65535 }),
   weak: fc.boolean(),
-}).map((r) => ({ ...r, ...defaultRuleOptions() }));
+  snatAddress: fc.constantFrom('', '10.0.0.1'),
+}).map((r) => ({ ...defaultRuleOptions(), ...r }));
 
 const tablesArb: fc.Arbitrary<Table[]> = fc.array(
   fc.record({ name: fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), rules: fc.array(ruleArb, { maxLength: 4 }) }),
@@ -272,7 +273,7 @@ describe('parseTables then validateConfig: each problem once', () => {
     ]);
     expect([...unparsedFields(tables[0]!)]).toEqual(['name']);
     expect([...unparsedFields(tables[0]!.rules[0]!)].sort()).toEqual(['ports', 'weak']);
-    expect(unparsedFields(tables[0]!.rules[1]!).size).toBe(17);
+    expect(unparsedFields(tables[0]!.rules[1]!).size).toBe(18);
     expect(unparsedFields(tables[0]!.rules[2]!).size).toBe(0);
   });
 

@@ -469,3 +469,33 @@ describe('invalid configuration fixtures', () => {
     });
   }
 });
+
+describe('snat_address', () => {
+  const withSnat: Capabilities = { backend: 'packets', supported: [...ALL_FEATURES, 'snat'], unsupported: [] };
+  const path = 'tables[web].rules[0].snat_address';
+
+  it('accepts a unicast address of the target family where the backend supports snat', () => {
+    expect(validateRule({ targetAddress: '10.0.0.2', snatAddress: '10.0.0.3' }, { capabilities: withSnat })).toEqual([]);
+    expect(validateRule({ targetAddress: '::1', snatAddress: '2001:db8::3' }, { capabilities: withSnat })).toEqual([]);
+  });
+
+  it('rejects other families, any-addresses, multicast, zones and non-addresses, each on snat_address', () => {
+    const cases: [string, RegExp][] = [
+      ['::3', /cannot be the source of connections to IPv4 target/],
+      ['0.0.0.0', /not a unicast host address/],
+      ['224.0.0.1', /not a unicast host address/],
+      ['fe80::1%eth0', /without a zone/],
+      ['nowhere', /not an IPv4 or IPv6 address/],
+    ];
+    for (const [snatAddress, message] of cases) {
+      expect(validateRule({ targetAddress: '10.0.0.2', snatAddress }, { capabilities: withSnat })).toEqual([at(path, message)]);
+    }
+  });
+
+  it('is rejected, citing the reason, on a backend without snat', () => {
+    const caps: Capabilities = { backend: 'sockets', supported: ALL_FEATURES, unsupported: [{ feature: 'snat', reason: 'the OS picks the source' }] };
+    expect(validateRule({ targetAddress: '10.0.0.2', snatAddress: '10.0.0.3' }, { capabilities: caps })).toEqual([
+      at(path, /needs feature snat, which the sockets backend does not support: the OS picks the source/),
+    ]);
+  });
+});

@@ -58,3 +58,27 @@ describe('import layering', () => {
     expect(importers).toEqual([COMPOSITION_POINT]);
   });
 });
+
+describe('neutral dataplane contracts', () => {
+  const contracts = files.filter((f) => f.path.startsWith('src/dataplane/') && !backendOf(f.path));
+
+  it('are leaves: they import neither backend, nor the control, server or CLI layers', () => {
+    expect(contracts.map((f) => f.path)).toEqual(
+      expect.arrayContaining(['src/dataplane/runtime.ts', 'src/dataplane/tracer.ts', 'src/dataplane/route-lookup.ts', 'src/dataplane/source-filter.ts', 'src/dataplane/admission.ts']),
+    );
+    const offenders = contracts.flatMap((f) =>
+      f.imports.filter((i) => backendOf(i) || /^src\/(control|server|cli)\//.test(i) || i === COMPOSITION_POINT).map((i) => `${f.path} -> ${i}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  it('the userspace backend and the kernel backend do not import each other', () => {
+    const across = files.flatMap((f) => {
+      const own = backendOf(f.path);
+      return own ? f.imports.filter((i) => (backendOf(i) ?? own) !== own).map((i) => `${f.path} -> ${i}`) : [];
+    });
+    expect(files.some((f) => f.path.startsWith('src/dataplane/userspace/'))).toBe(true);
+    expect(files.some((f) => f.path.startsWith('src/dataplane/kernel/'))).toBe(true);
+    expect(across).toEqual([]);
+  });
+});

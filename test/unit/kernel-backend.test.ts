@@ -393,7 +393,8 @@ describe('KernelDataPlane', () => {
     const caps = dp.capabilities();
     expect(caps.backend).toBe('kernel');
     expect(caps.supported).toContain('socket_continuity');
-    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding']);
+    expect(caps.unsupported.map((u) => u.feature).sort()).toEqual(['interface_binding', 'pcap_port', 'session_import', 'snat', 'tun_port']);
+    expect(caps.supported).toEqual(expect.arrayContaining(['bind_errors', 'trace', 'sessions', 'session_deltas', 'telemetry', 'source_filters', 'session_limits']));
     caps.supported.length = 0;
     expect(dp.capabilities().supported).toContain('tcp');
   });

@@ -97,6 +97,7 @@ describe('rule identity', () => {
       targetPort: 5,
       weak: true,
       ...defaultRuleOptions(),
+      snatAddress: '10.0.0.9',
     };
     expect(changedFields(a, b)).toEqual([
       'name',
@@ -108,6 +109,7 @@ describe('rule identity', () => {
       'target_address',
       'target_port',
       'weak',
+      'snat_address',
     ]);
     expect(changedFields(a, { ...a })).toEqual([]);
     expect(changedFields(a, { ...a, exclude: [{ first: 8080, last: 8080 }] })).toEqual(['exclude']);

@@ -177,7 +177,8 @@ describe('normalisation and digest', () => {
     targetAddress: fc.constantFrom('127.0.0.1', '::1', '0::1'),
     targetPort: fc.constantFrom(0, 9),
     weak: fc.boolean(),
-  }).map((r): ForwardRule => ({ ...r, exclude: [...r.exclude], ...defaultRuleOptions() }));
+    snatAddress: fc.constantFrom('', '::2'),
+  }).map((r): ForwardRule => ({ ...defaultRuleOptions(), ...r, exclude: [...r.exclude] }));
   // Small domains, so equal configurations come up often.
   const configArb: fc.Arbitrary<ForwardingConfig> = fc
     .uniqueArray(fc.record({ name: fc.constantFrom('x', 'y', 'z'), rules: fc.array(ruleArb, { maxLength: 2 }) }), {
@@ -248,6 +249,7 @@ describe('normalisation and digest', () => {
       { udpIdleTimeoutMs: 1000 },
       { connectTimeoutMs: 1000 },
       { drain: { mode: 'drain', timeoutMs: 1000 } },
+      { snatAddress: '::2' },
     ];
     const digest = (r: ForwardRule) => configDigest(normalizeConfig({ tables: [{ name: 't', rules: [r] }] }));
     const digests = new Set([digest(base), ...variants.map((v) => digest({ ...base, ...v }))]);

@@ -8,13 +8,17 @@
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { ruleFloodCounters } from '../flood-tracker.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
 import type { SessionStore } from '../session-store.js';
+import { sessionDeltaSource } from '../session-sync.js';
 import type { RuleCounters, RuleFloodCounters, Telemetry, TrafficCounters } from '../telemetry.js';
-import { KERNEL_BACKEND_NAME, kernelCapabilities } from './capabilities.js';
+import type { Tracer } from '../tracer.js';
+import { KERNEL_BACKEND_NAME, kernelCapabilities, KERNEL_IMPORT_UNSUPPORTED } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
 import { KernelSessions } from './sessions.js';
+import { KernelTracer } from './tracer.js';
 
 export interface KernelDataPlaneOptions {
   logger?: Logger;
@@ -29,15 +33,23 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   private readonly logger: Logger;
   private readonly store: KernelSessions;
   private readonly table: ListenerTable;
+  private readonly kernelTracer: KernelTracer;
+  private readonly deltas: SessionDeltaSource;
   private stopped = false;
 
   constructor(options: KernelDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
     this.store = new KernelSessions(this.logger);
     this.table = new ListenerTable(this.logger, this.store);
+    this.kernelTracer = new KernelTracer(this.table, this.store);
+    this.deltas = sessionDeltaSource(this.store.deltas, this.store, (entries) => ({
+      imported: 0,
+      rejected: entries.map((_, index) => ({ index, reason: KERNEL_IMPORT_UNSUPPORTED })),
+    }));
   }
 
   async start(): Promise<void> {
+    this.store.deltas.restart();
     this.logger.debug('kernel dataplane started');
   }
 
@@ -72,7 +84,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   }
 
   sessionDeltas(): SessionDeltaSource {
-    return this.store.deltas;
+    return this.deltas;
   }
 
   telemetry(): Telemetry {
@@ -93,26 +105,18 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   }
 
   flood(topSources: number): RuleFloodCounters[] {
-    return [...this.table.ruleRuntimes()].map((rule) => {
-      const { drops } = rule.counters;
-      const byReason = { filter: drops.filter ?? 0, rate: drops.rate ?? 0, source_rate: drops.source_rate ?? 0, cap: drops.cap ?? 0 };
-      const { sources, error } = rule.floods.top(topSources);
-      return {
-        table: rule.table,
-        ruleId: rule.ruleId,
-        ruleName: rule.rule.name,
-        counterId: rule.counters.counterId,
-        refused: byReason.filter + byReason.rate + byReason.source_rate + byReason.cap,
-        byReason,
-        sources,
-        sourceError: error,
-      };
-    });
+    return [...this.table.ruleRuntimes()].map((rule) => ruleFloodCounters(rule.counters, rule.floods, topSources));
   }
 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('kernel dataplane is stopped');
-    return this.table.apply(request);
+    const outcome = await this.table.apply(request);
+    if (outcome.ok) this.kernelTracer.install(request.generation);
+    return outcome;
+  }
+
+  tracer(): Tracer {
+    return this.kernelTracer;
   }
 
   /** The fd of the listening socket for `key`, to prove a socket survived an apply. */

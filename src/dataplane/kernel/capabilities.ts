@@ -6,6 +6,10 @@ import type { Capabilities } from '../capabilities.js';
 
 export const KERNEL_BACKEND_NAME = 'kernel';
 
+/** Why importSessions() rejects every entry here. */
+export const KERNEL_IMPORT_UNSUPPORTED =
+  'a kernel session is a pair of OS sockets; an exported session cannot be recreated from its record (export and reconcile work)';
+
 export function kernelCapabilities(): Capabilities {
   return {
     backend: KERNEL_BACKEND_NAME,
@@ -20,16 +24,28 @@ export function kernelCapabilities(): Capabilities {
       'link_local_scope',
       'terminate_removed',
       'weak_rules',
+      'bind_errors',
       'source_filters',
       'proxy_protocol',
       'session_limits',
       'drain_policy',
+      'sessions',
+      'session_deltas',
+      'telemetry',
+      'trace',
     ],
     unsupported: [
       {
         feature: 'interface_binding',
         reason: 'Node.js cannot set SO_BINDTODEVICE; an interface scopes only a link-local listen address',
       },
+      {
+        feature: 'snat',
+        reason: 'the kernel relay connects to the target from a host address the OS picks; a per-rule source address is not implemented',
+      },
+      { feature: 'session_import', reason: KERNEL_IMPORT_UNSUPPORTED },
+      { feature: 'pcap_port', reason: 'the kernel backend relays sockets, not packets' },
+      { feature: 'tun_port', reason: 'the kernel backend relays sockets, not packets' },
     ],
   };
 }

@@ -20,10 +20,11 @@
 import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { DrainPolicy } from '../../config/model.js';
+import type { DrainPolicy, Protocol } from '../../config/model.js';
 import { ruleId as ruleIdOf } from '../../plan/identity.js';
-import { routesEqual } from '../../plan/listeners.js';
+import { listenerKey, routesEqual } from '../../plan/listeners.js';
 import type { ListenerBinding, Plan, PortChange, Route } from '../../plan/model.js';
+import { filterReevaluations } from '../admission.js';
 import { failedRuleIds } from '../bind-verdict.js';
 import type { PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
 import type { CloseReason, Endpoint } from '../session-store.js';
@@ -207,13 +208,32 @@ export class ListenerTable {
     return this.rules.values();
   }
 
+  /** The committed runtime of rule `id`. */
+  ruleRuntime(id: string): RuleRuntime | undefined {
+    return this.rules.get(id);
+  }
+
+  /**
+   * The listener that would take a new connection (or flow) to `address`
+   * (canonical, no zone) port `port`, as the OS picks one: the exact
+   * address, then its family's any address, then dual-stack any.
+   */
+  accepting(protocol: Protocol, address: string, family: 4 | 6, port: number): { route: Route; rule: RuleRuntime } | undefined {
+    for (const listenAddress of [address, family === 4 ? '0.0.0.0' : '::', '']) {
+      const listener = this.listeners.get(listenerKey({ protocol, listenAddress, port }));
+      const rule = listener && this.rules.get(listener.route.ruleId);
+      if (listener && rule) return { route: listener.route, rule };
+    }
+    return undefined;
+  }
+
   acceptTcp(listener: Listener, socket: Socket): void {
     const rule = this.ruleFor(listener.route.ruleId);
     if (!rule) {
       socket.resetAndDestroy();
       return;
     }
-    const refused = rule.admit(socket.remoteAddress ?? '', false);
+    const refused = rule.admitAddress(socket.remoteAddress ?? '', false);
     if (refused) {
       this.sessions.drop(rule, refused, socket.remoteAddress ?? '');
       // A reset, at once: the client learns nothing and costs nothing more.
@@ -234,7 +254,7 @@ export class ListenerTable {
     if (!flow) {
       const rule = this.ruleFor(listener.route.ruleId);
       if (!rule || !listener.udp) return;
-      const refused = rule.admit(rinfo.address, true);
+      const refused = rule.admitAddress(rinfo.address, true);
       if (refused) {
         this.sessions.drop(rule, refused, rinfo.address);
         return;
@@ -338,7 +358,7 @@ export class ListenerTable {
         const id = ruleIdOf(table.name, rule);
         const counterId = request.counterIds[id] ?? 0;
         const existing = this.rules.get(id);
-        if (existing) existing.update(rule, counterId);
+        if (existing) existing.updateRule(rule, counterId);
         next.set(id, existing ?? this.pendingRules.get(id) ?? new RuleRuntime(table.name, id, rule, counterId));
       }
     }
@@ -387,15 +407,9 @@ export class ListenerTable {
 
   /** Sessions of rules whose filters changed, and which the new filters refuse, are closed (REEVALUATE). */
   private reevaluateFilters(plan: Plan): void {
-    const changed = new Set<RuleRuntime>();
-    for (const change of plan.rules) {
-      if (change.action !== 'changed') continue;
-      if (!change.changedFields.includes('allow') && !change.changedFields.includes('deny')) continue;
-      const rule = this.rules.get(change.ruleId);
-      if (rule && rule.rule.onFilterChange === 'reevaluate') changed.add(rule);
-    }
+    const changed = filterReevaluations(plan);
     if (changed.size === 0) return;
-    const refused = [...this.sessions.live()].filter((s) => changed.has(s.rule) && !s.rule.filter.admits(s.clientEnd.address));
+    const refused = [...this.sessions.live()].filter((s) => changed.has(s.rule.ruleId) && !s.rule.filter.admits(s.clientEnd.address));
     for (const session of refused) {
       this.sessions.drop(session.rule, 'filter', session.clientEnd.address);
       session.close('filter');

@@ -33,7 +33,7 @@ export class KernelSessions implements SessionStore, SessionHost {
 
   opened(session: SessionBase): void {
     this.sessions.add(session);
-    session.rule.active++;
+    session.rule.opened(session.protocol === 'udp');
     for (const counters of [session.counters, this.global]) {
       counters.sessionsOpened++;
       counters.sessionsActive++;
@@ -47,7 +47,7 @@ export class KernelSessions implements SessionStore, SessionHost {
 
   closed(session: SessionBase, reason: CloseReason): void {
     if (!this.sessions.delete(session.id)) return;
-    session.rule.active--;
+    session.rule.closed(session.protocol === 'udp');
     for (const counters of [session.counters, this.global]) {
       counters.sessionsClosed++;
       counters.sessionsActive--;

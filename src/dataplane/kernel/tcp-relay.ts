@@ -92,9 +92,8 @@ export class TcpRelay extends SessionBase {
     if (reason === 'shutdown') this.client.destroy();
     else if (!this.client.destroyed) this.client.resetAndDestroy();
     this.upstream.destroy();
-    // Both sockets are destroyed: the session is over now, not when their
-    // 'close' events come (SessionStore.deleteWithCompanions promises that).
-    this.finish(reason);
+    // Both sockets are destroyed: the session ends now, so the store no longer lists it once close() returns.
+    this.finish(this.pendingReason ?? reason);
   }
 
   private peerOf(socket: Socket): Socket {

@@ -77,7 +77,6 @@ export class UdpFlow extends SessionBase {
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => this.failed(err));
     upstream.connect(route.targetPort, target, () => this.onConnect());
-    rule.udpFlows++;
     this.idleTimer = setTimeout(UdpFlow.onIdleTimer, rule.rule.udpIdleTimeoutMs, this).unref();
     host.opened(this);
   }
@@ -97,7 +96,6 @@ export class UdpFlow extends SessionBase {
     clearTimeout(this.idleTimer);
     this.pending = undefined;
     this.upstream.close();
-    this.rule.udpFlows--;
     this.finish(reason);
   }
 

@@ -1,0 +1,63 @@
+/**
+ * What the userspace packet backend can do. It owns no sockets: a
+ * forwarded port exists as an entry of its compiled lookup table, so a
+ * port is "bound" as soon as the apply that routes it is swapped in.
+ */
+import type { Capabilities, UnsupportedFeature } from '../capabilities.js';
+
+export const USERSPACE_BACKEND_NAME = 'userspace';
+
+export function userspaceCapabilities(): Capabilities {
+  const unsupported: UnsupportedFeature[] = [
+    {
+      feature: 'interface_binding',
+      reason: 'a packet port carries no interface identity, so a rule cannot be scoped to a device',
+    },
+    {
+      feature: 'link_local_scope',
+      reason: 'a packet port carries no interface identity, so link-local zones cannot be told apart',
+    },
+    {
+      feature: 'bind_errors',
+      reason: 'no OS sockets: a port is claimed in the lookup table only, so binds cannot fail and nothing rolls back on them',
+    },
+    {
+      feature: 'proxy_protocol',
+      reason: 'a packet backend forwards the client\'s own segments and cannot insert a header into the TCP stream without terminating it',
+    },
+    {
+      feature: 'drain_policy',
+      reason: 'not implemented for packet sessions: a removed rule\'s sessions continue until they end or time out, or close with terminate_removed',
+    },
+    {
+      feature: 'tun_port',
+      reason: 'no TUN port is built yet (it needs a native addon for the TUNSETIFF ioctl); packets come from the memory or pcap port',
+    },
+  ];
+  return {
+    backend: USERSPACE_BACKEND_NAME,
+    supported: [
+      'tcp',
+      'udp',
+      'ipv4',
+      'ipv6',
+      'dual_stack',
+      'port_ranges',
+      // No sockets to keep: a port present before and after an apply never stops matching (one atomic swap).
+      'socket_continuity',
+      'terminate_removed',
+      // Accepted and trivially met: every port of a weak rule is claimed.
+      'weak_rules',
+      'snat',
+      'source_filters',
+      'session_limits',
+      'sessions',
+      'session_deltas',
+      'session_import',
+      'telemetry',
+      'trace',
+      'pcap_port',
+    ],
+    unsupported,
+  };
+}

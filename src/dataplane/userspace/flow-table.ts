@@ -1,0 +1,129 @@
+/**
+ * The flow table: flow key (see packet.ts) -> int32 value, open addressing
+ * with linear probing over typed arrays, so a lookup allocates nothing and
+ * a million entries cost a few tens of megabytes, not a million objects.
+ * Deleted entries become tombstones; the table is rebuilt when live entries
+ * plus tombstones pass half its capacity.
+ */
+import { KEY_WORDS } from './packet.js';
+
+const EMPTY = -1;
+const TOMBSTONE = -2;
+const MIN_CAPACITY = 1024;
+
+function hashKey(key: Uint32Array, off: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < KEY_WORDS; i++) {
+    h = Math.imul(h ^ key[off + i]!, 0x01000193);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+export class FlowTable {
+  private keys: Uint32Array;
+  private values: Int32Array;
+  private mask: number;
+  private live = 0;
+  private used = 0;
+
+  constructor(capacity = MIN_CAPACITY) {
+    let size = MIN_CAPACITY;
+    while (size < capacity * 2) size *= 2;
+    this.keys = new Uint32Array(size * KEY_WORDS);
+    this.values = new Int32Array(size).fill(EMPTY);
+    this.mask = size - 1;
+  }
+
+  get size(): number {
+    return this.live;
+  }
+
+  /** Bytes held by the table's arrays. */
+  get byteLength(): number {
+    return this.keys.byteLength + this.values.byteLength;
+  }
+
+  private equals(i: number, key: Uint32Array, off: number): boolean {
+    const keys = this.keys;
+    const base = i * KEY_WORDS;
+    for (let w = 0; w < KEY_WORDS; w++) if (keys[base + w] !== key[off + w]) return false;
+    return true;
+  }
+
+  /** The value stored for the key at `key[off..off+KEY_WORDS)`, or -1. */
+  find(key: Uint32Array, off: number): number {
+    const values = this.values;
+    let i = hashKey(key, off) & this.mask;
+    for (;;) {
+      const v = values[i]!;
+      if (v === EMPTY) return -1;
+      if (v !== TOMBSTONE && this.equals(i, key, off)) return v;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** Stores `value` (>= 0) for the key; false (and nothing stored) if the key is present. */
+  insert(key: Uint32Array, off: number, value: number): boolean {
+    if ((this.used + 1) * 2 > this.values.length) this.rebuild(this.live * 4 > this.values.length ? this.values.length * 2 : this.values.length);
+    const values = this.values;
+    let i = hashKey(key, off) & this.mask;
+    let slot = -1;
+    for (;;) {
+      const v = values[i]!;
+      if (v === EMPTY) break;
+      if (v === TOMBSTONE) {
+        if (slot < 0) slot = i;
+      } else if (this.equals(i, key, off)) {
+        return false;
+      }
+      i = (i + 1) & this.mask;
+    }
+    if (slot < 0) {
+      slot = i;
+      this.used++;
+    }
+    const keys = this.keys;
+    const base = slot * KEY_WORDS;
+    for (let w = 0; w < KEY_WORDS; w++) keys[base + w] = key[off + w]!;
+    values[slot] = value;
+    this.live++;
+    return true;
+  }
+
+  remove(key: Uint32Array, off: number): boolean {
+    const values = this.values;
+    let i = hashKey(key, off) & this.mask;
+    for (;;) {
+      const v = values[i]!;
+      if (v === EMPTY) return false;
+      if (v !== TOMBSTONE && this.equals(i, key, off)) {
+        values[i] = TOMBSTONE;
+        this.live--;
+        return true;
+      }
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  clear(): void {
+    this.values.fill(EMPTY);
+    this.live = 0;
+    this.used = 0;
+  }
+
+  private rebuild(size: number): void {
+    const oldKeys = this.keys;
+    const oldValues = this.values;
+    this.keys = new Uint32Array(size * KEY_WORDS);
+    this.values = new Int32Array(size).fill(EMPTY);
+    this.mask = size - 1;
+    this.live = 0;
+    this.used = 0;
+    for (let i = 0; i < oldValues.length; i++) {
+      const v = oldValues[i]!;
+      if (v >= 0) this.insert(oldKeys, i * KEY_WORDS, v);
+    }
+  }
+}
