@@ -47,6 +47,15 @@ export interface MethodAccess {
 type Wire = Record<string, unknown>;
 const asWire = (value: unknown): Wire => (typeof value === 'object' && value !== null ? (value as Wire) : {});
 const tableOf = (item: unknown): string => String(asWire(item).table ?? asWire(item).name ?? '');
+/** The items of a wire list whose table the caller may see. */
+const visibleItems = (list: unknown, visible: (table: string) => boolean): unknown[] =>
+  (Array.isArray(list) ? list : []).filter((item) => visible(tableOf(item)));
+/** A reader's response with only the items of `field` (a list of table-owned entries) it may see. */
+const readerOfList = (field: string): MethodAccess => ({
+  role: 'reader',
+  mutating: false,
+  scope: { kind: 'response', filter: (response, visible) => ({ ...asWire(response), [field]: visibleItems(asWire(response)[field], visible) }) },
+});
 
 const PENDING_TABLES: TableScope = {
   kind: 'request',
@@ -109,17 +118,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
       return before === undefined || after === undefined ? undefined : { before: Number(before), after: Number(after) };
     },
   },
-  '/portplane.v1.ConfigService/GetConfig': {
-    role: 'reader',
-    mutating: false,
-    scope: {
-      kind: 'response',
-      filter: (response, visible) => {
-        const res = asWire(response);
-        return { ...res, tables: (Array.isArray(res.tables) ? res.tables : []).filter((t) => visible(tableOf(t))) };
-      },
-    },
-  },
+  '/portplane.v1.ConfigService/GetConfig': readerOfList('tables'),
   '/portplane.v1.ConfigService/LastApplyResult': {
     role: 'reader',
     mutating: false,
@@ -132,7 +131,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
         return {
           result: {
             ...result,
-            rules: (Array.isArray(result.rules) ? result.rules : []).filter((r) => visible(tableOf(r))),
+            rules: visibleItems(result.rules, visible),
             plan_summary: { ...summary, tables_touched: touched.filter((t) => visible(String(t))) },
           },
         };
@@ -147,17 +146,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   '/portplane.v1.SessionService/DeleteSessions': { role: 'operator', mutating: true, scope: { kind: 'handler' } },
   '/portplane.v1.TelemetryService/GetCounters': COUNTERS_READ,
   '/portplane.v1.TelemetryService/WatchCounters': COUNTERS_READ,
-  '/portplane.v1.TelemetryService/GetFloodCounters': {
-    role: 'reader',
-    mutating: false,
-    scope: {
-      kind: 'response',
-      filter: (response, visible) => {
-        const res = asWire(response);
-        return { ...res, rules: (Array.isArray(res.rules) ? res.rules : []).filter((r) => visible(tableOf(r))) };
-      },
-    },
-  },
+  '/portplane.v1.TelemetryService/GetFloodCounters': readerOfList('rules'),
   // Unscoped readers only: a trace names whichever table's rule owns the port, and a drop says that no table owns it.
   '/portplane.v1.TraceService/Trace': { role: 'reader', mutating: false },
   // Confirm and cancel act on the tables the pending apply touched.

@@ -16,26 +16,8 @@ import { decodePageToken, encodePageToken, readPage } from '../../src/sessions/p
 import { parseSessionFilter } from '../../src/sessions/query.js';
 import { SessionWatchHub } from '../../src/sessions/watch-hub.js';
 import { counterDelta } from '../../src/telemetry/deltas.js';
+import { sessionInfo } from '../helpers/session-info.js';
 
-function info(id: number, over: Partial<SessionInfo> = {}): SessionInfo {
-  return {
-    id: String(id),
-    table: 't',
-    ruleId: 'r_0000000000000000',
-    ruleName: 'r',
-    protocol: 'tcp',
-    client: { address: '127.0.0.1', port: 1000 + (id % 60000) },
-    listener: { address: '127.0.0.1', port: 80 },
-    target: { address: '127.0.0.1', port: 8080 },
-    state: 'established',
-    createdAt: 0,
-    lastActivityAt: 0,
-    fromClient: { bytes: 0, packets: 0 },
-    toClient: { bytes: 0, packets: 0 },
-    generation: 1,
-    ...over,
-  };
-}
 
 /** A SessionStore over SessionIndex, as a backend would keep one. */
 class IndexStore implements SessionStore {
@@ -69,7 +51,7 @@ describe('SessionIndex and paging', () => {
         (initial, pageSize, churn) => {
           const store = new IndexStore();
           let nextId = 1;
-          for (let i = 0; i < initial; i++) store.index.add(info(nextId++));
+          for (let i = 0; i < initial; i++) store.index.add(sessionInfo(nextId++));
           // Survivors: ids divisible by 3 are never closed.
           const survivors = new Set([...store.index.values()].filter((s) => Number(s.id) % 3 === 0).map((s) => s.id));
           const seen: string[] = [];
@@ -80,7 +62,7 @@ describe('SessionIndex and paging', () => {
             const [closes, opens] = churn[page % Math.max(1, churn.length)] ?? [0, 0];
             const closable = [...store.index.values()].filter((s) => Number(s.id) % 3 !== 0);
             for (const s of closable.slice(0, closes)) store.index.delete(s.id);
-            for (let i = 0; i < opens && page < churn.length; i++) store.index.add(info(nextId++));
+            for (let i = 0; i < opens && page < churn.length; i++) store.index.add(sessionInfo(nextId++));
             if (result.next === undefined) break;
             after = result.next;
           }
@@ -116,7 +98,7 @@ describe('SessionIndex and paging', () => {
 
   it('a page scanning too many non-matching sessions stops early with a token', () => {
     const store = new IndexStore();
-    for (let i = 1; i <= 100; i++) store.index.add(info(i, { table: i === 100 ? 'x' : 't' }));
+    for (let i = 1; i <= 100; i++) store.index.add(sessionInfo(i, { table: i === 100 ? 'x' : 't' }));
     const query = parseSessionFilter({ table: 'x' }, 'filter', []);
     const first = readPage(store, query, 10, undefined, 0, 30);
     expect(first).toEqual({ sessions: [], next: '30' });
@@ -128,7 +110,7 @@ describe('SessionIndex and paging', () => {
 
 describe('SessionWatchHub', () => {
   const fill = (buffer: DeltaBuffer, from: number, n: number): void => {
-    for (let i = from; i < from + n; i++) buffer.push('open', info(i));
+    for (let i = from; i < from + n; i++) buffer.push('open', sessionInfo(i));
   };
 
   it('numbers events, replays those still in the ring, refuses those overwritten or never issued', () => {
@@ -172,8 +154,8 @@ describe('SessionWatchHub', () => {
     const hub = new SessionWatchHub(source, 4);
     const got: string[] = [];
     hub.subscribe((events) => got.push(...events.map((e) => `${e.sequence}:${e.kind}:${e.reason ?? ''}`)));
-    source.push('open', info(1));
-    source.push('close', info(1), 'deleted');
+    source.push('open', sessionInfo(1));
+    source.push('close', sessionInfo(1), 'deleted');
     hub.current();
     expect(got).toEqual(['1:open:', '2:close:deleted']);
   });

@@ -273,7 +273,9 @@ export class Engine implements Telemetry {
     );
     for (const id of expired) {
       const s = this.sessions.session(id)!;
-      const reason = s.state >= TIME_WAIT ? (s.closedBy === CLOSED_BY_TARGET ? 'target' : 'client') : 'idle';
+      // An ended TCP session closed by whoever ended it; anything else (UDP flows included) idled out.
+      const ended = s.state === TIME_WAIT || s.state === CLOSED;
+      const reason = ended ? (s.closedBy === CLOSED_BY_TARGET ? 'target' : 'client') : 'idle';
       this.sessions.deleteWithCompanions(String(id), reason);
     }
     return expired.length;
