@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { DeltaBuffer } from '../../src/dataplane/delta-buffer.js';
 import { FloodTracker, sourcePrefix } from '../../src/dataplane/flood-tracker.js';
 import { SessionIndex } from '../../src/dataplane/session-index.js';
-import type { CloseReason, SessionInfo, SessionStore } from '../../src/dataplane/session-store.js';
+import { sessionIdNumber, type CloseReason, type SessionInfo, type SessionStore } from '../../src/dataplane/session-store.js';
 import { emptyTrafficCounters } from '../../src/dataplane/telemetry.js';
 import { InvalidRequestError } from '../../src/control/errors.js';
 import { decodePageToken, encodePageToken, readPage } from '../../src/sessions/page-token.js';
@@ -186,5 +186,24 @@ describe('flood tracking and counter deltas', () => {
     expect(d.rates.bytesFromClient).toBe(1000);
     expect(counterDelta(a, b, 1)).toMatchObject({ bytesFromClient: 1000, restarted: true });
     expect(counterDelta(a, undefined, 0)).toMatchObject({ bytesFromClient: 1000, restarted: true, rates: { bytesFromClient: 0 } });
+  });
+});
+
+describe('session ids', () => {
+  it('sessionIdNumber accepts the decimal counter values backends issue and nothing else', () => {
+    expect(['0', '1', '42', '9007199254740991'].map(sessionIdNumber)).toEqual([0, 1, 42, 9007199254740991]);
+    expect(['', '01', '+1', '-1', '1.5', '1e3', ' 1', 'abc', '99999999999999999'].map(sessionIdNumber)).toEqual(Array(9).fill(undefined));
+    expect([7, -1, 1.5].map(sessionIdNumber)).toEqual([7, undefined, undefined]);
+  });
+
+  it('SessionIndex finds a session by its id as text or number, never by another spelling', () => {
+    const index = new SessionIndex<{ id: number }>();
+    for (let i = 1; i <= 3; i++) index.add({ id: i });
+    expect(index.get('2')).toEqual({ id: 2 });
+    expect(index.get(2)).toEqual({ id: 2 });
+    expect(index.get('02')).toBeUndefined();
+    expect(index.delete('02')).toBe(false);
+    expect([...index.after('1')].map((s) => s.id)).toEqual([2, 3]);
+    expect(() => index.add({ id: 2 })).toThrow(/already indexed/);
   });
 });
