@@ -6,7 +6,10 @@
  * `scope` says how a table-scoped grant is confined:
  * - `none`: the method touches no table (capabilities, reflection);
  * - `request`: the tables the request touches, checked before the handler runs;
- * - `response`: the response is filtered down to the caller's tables.
+ * - `response`: the response (every message of a stream) is filtered down to the caller's tables;
+ * - `handler`: the handler confines what it reads and changes to the caller's
+ *   tables, which it learns through visibleTablesOf(call.metadata) (paged
+ *   listings and deletes by filter, where filtering afterwards would be wrong).
  * Without `scope`, only unscoped grants may call the method.
  */
 import type { Role } from './roles.js';
@@ -26,7 +29,8 @@ export interface ScopeContext {
 export type TableScope =
   | { kind: 'none' }
   | { kind: 'request'; tables(request: unknown, context: ScopeContext): TouchedTables }
-  | { kind: 'response'; filter(response: unknown, visible: (table: string) => boolean): unknown };
+  | { kind: 'response'; filter(response: unknown, visible: (table: string) => boolean): unknown }
+  | { kind: 'handler' };
 
 export interface MethodAccess {
   /** `public`: anyone who reached the transport (health probes). */
@@ -43,6 +47,15 @@ export interface MethodAccess {
 type Wire = Record<string, unknown>;
 const asWire = (value: unknown): Wire => (typeof value === 'object' && value !== null ? (value as Wire) : {});
 const tableOf = (item: unknown): string => String(asWire(item).table ?? asWire(item).name ?? '');
+/** The items of a wire list whose table the caller may see. */
+const visibleItems = (list: unknown, visible: (table: string) => boolean): unknown[] =>
+  (Array.isArray(list) ? list : []).filter((item) => visible(tableOf(item)));
+/** A reader's response with only the items of `field` (a list of table-owned entries) it may see. */
+const readerOfList = (field: string): MethodAccess => ({
+  role: 'reader',
+  mutating: false,
+  scope: { kind: 'response', filter: (response, visible) => ({ ...asWire(response), [field]: visibleItems(asWire(response)[field], visible) }) },
+});
 
 const PENDING_TABLES: TableScope = {
   kind: 'request',
@@ -55,6 +68,33 @@ const PENDING_TABLES: TableScope = {
 
 const READ_GLOBAL: MethodAccess = { role: 'reader', mutating: false, scope: { kind: 'none' } };
 const PUBLIC: MethodAccess = { role: 'public', mutating: false };
+
+const SESSIONS_READ: MethodAccess = { role: 'reader', mutating: false, scope: { kind: 'handler' } };
+
+/**
+ * Counters of a scoped reader: its tables and their rules, and no global
+ * counters (they add up other tenants' traffic). Per message, so it holds
+ * for every sample of WatchCounters too.
+ */
+const COUNTERS_READ: MethodAccess = {
+  role: 'reader',
+  mutating: false,
+  scope: {
+    kind: 'response',
+    filter: (response, visible) => {
+      const res = asWire(response);
+      const keep = (list: unknown): unknown[] =>
+        (Array.isArray(list) ? list : []).filter((item) => {
+          const entry = asWire(item);
+          return visible(tableOf(entry.counters ?? entry));
+        });
+      const out: Wire = { ...res, tables: keep(res.tables), rules: keep(res.rules) };
+      delete out.global;
+      delete out.global_delta;
+      return out;
+    },
+  },
+};
 
 export const UNKNOWN_METHOD: MethodAccess = { role: 'admin', mutating: true };
 
@@ -78,17 +118,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
       return before === undefined || after === undefined ? undefined : { before: Number(before), after: Number(after) };
     },
   },
-  '/portplane.v1.ConfigService/GetConfig': {
-    role: 'reader',
-    mutating: false,
-    scope: {
-      kind: 'response',
-      filter: (response, visible) => {
-        const res = asWire(response);
-        return { ...res, tables: (Array.isArray(res.tables) ? res.tables : []).filter((t) => visible(tableOf(t))) };
-      },
-    },
-  },
+  '/portplane.v1.ConfigService/GetConfig': readerOfList('tables'),
   '/portplane.v1.ConfigService/LastApplyResult': {
     role: 'reader',
     mutating: false,
@@ -101,7 +131,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
         return {
           result: {
             ...result,
-            rules: (Array.isArray(result.rules) ? result.rules : []).filter((r) => visible(tableOf(r))),
+            rules: visibleItems(result.rules, visible),
             plan_summary: { ...summary, tables_touched: touched.filter((t) => visible(String(t))) },
           },
         };
@@ -109,6 +139,14 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
     },
   },
   '/portplane.v1.ConfigService/GetCapabilities': READ_GLOBAL,
+  '/portplane.v1.SessionService/ListSessions': SESSIONS_READ,
+  '/portplane.v1.SessionService/GetSession': SESSIONS_READ,
+  '/portplane.v1.SessionService/GetSessionSummary': SESSIONS_READ,
+  '/portplane.v1.SessionService/WatchSessions': SESSIONS_READ,
+  '/portplane.v1.SessionService/DeleteSessions': { role: 'operator', mutating: true, scope: { kind: 'handler' } },
+  '/portplane.v1.TelemetryService/GetCounters': COUNTERS_READ,
+  '/portplane.v1.TelemetryService/WatchCounters': COUNTERS_READ,
+  '/portplane.v1.TelemetryService/GetFloodCounters': readerOfList('rules'),
   // Unscoped readers only: a trace names whichever table's rule owns the port, and a drop says that no table owns it.
   '/portplane.v1.TraceService/Trace': { role: 'reader', mutating: false },
   // Confirm and cancel act on the tables the pending apply touched.

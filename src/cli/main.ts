@@ -13,6 +13,7 @@ import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
 import { DEFAULT_HISTORY_SIZE } from '../control/history.js';
 import { ConfigClient, type ConnectOptions } from './client.js';
+import { DEFAULT_METRICS_LISTEN } from '../server/metrics-server.js';
 import { parseDuration, wireDuration } from './duration.js';
 import {
   formatError,
@@ -159,6 +160,9 @@ interface ServeFlags {
   maxStreamsPerCaller?: number;
   applyRate?: number;
   applyBurst?: number;
+  metricsListen: string;
+  logSessions?: boolean;
+  watchBuffer?: number;
   historySize: number;
 }
 
@@ -192,6 +196,9 @@ program
   .option('--max-streams-per-caller <n>', 'calls one caller may have open at once', parsePositive)
   .option('--apply-rate <per-second>', 'sustained applies per second per caller', parseRate)
   .option('--apply-burst <n>', 'applies per caller in a burst', parsePositive)
+  .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here ("" turns it off)', DEFAULT_METRICS_LISTEN)
+  .option('--log-sessions', 'log one line per session close, with its totals')
+  .option('--watch-buffer <events>', 'session events kept for WatchSessions resumes and slow readers', parsePositive)
   .addOption(new Option('--backend <name>', 'dataplane backend').choices([...BACKEND_NAMES]).default('kernel'))
   .option('--tun <name>', 'userspace backend: take packets from this TUN interface (created if missing; needs CAP_NET_ADMIN)')
   .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])

@@ -28,6 +28,10 @@ export interface ServeOptions {
   authPolicy?: string;
   limits?: Partial<Limits>;
   controlLimits?: Partial<ControlLimits>;
+  /** '' turns /metrics off. */
+  metricsListen: string;
+  logSessions?: boolean;
+  watchBuffer?: number;
 }
 
 /** A group name (from /etc/group) or number. */
@@ -70,6 +74,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: options.graceMs,
+    metricsListen: options.metricsListen || undefined,
+    logSessions: options.logSessions,
+    watchBuffer: options.watchBuffer,
     historySize: options.historySize,
   });
   const onSignal = (signal: NodeJS.Signals): void => {

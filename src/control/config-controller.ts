@@ -32,6 +32,7 @@ import {
   NotSavedError,
   ShuttingDownError,
 } from './errors.js';
+import { ApplyStats, type ApplyStatsSnapshot } from './apply-stats.js';
 import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
 import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
 import { PendingApply } from './pending-apply.js';
@@ -120,6 +121,7 @@ export class ConfigController {
   private lastResult: ApplyResult | undefined;
   private closing = false;
   private reserved: ReservedEndpoint[] = [];
+  private readonly applyStats = new ApplyStats();
   /** The last confirmed configuration, as saved; what a rollback restores. */
   private confirmed: { config: ForwardingConfig; state: ConfigState } = {
     config: EMPTY,
@@ -132,6 +134,11 @@ export class ConfigController {
   /** The daemon's own listening sockets, which rules may neither take nor forward into. */
   reserve(endpoints: ReservedEndpoint[]): void {
     this.reserved = [...this.reserved, ...endpoints];
+  }
+
+  /** Apply outcomes and bind errors since the daemon started, for telemetry. */
+  stats(): ApplyStatsSnapshot {
+    return this.applyStats.snapshot();
   }
 
   /** The running (committed) generation. */
@@ -182,6 +189,7 @@ export class ConfigController {
       this.generation = state.generation;
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
       this.lastResult = state.lastResult;
+      this.applyStats.bindFailures(outcome.failures.length);
       this.confirmed = { config, state: confirmedState };
       history.ensureSnapshot(configDigest(config), config.tables);
       const log = { generation: state.generation, digest: configDigest(config), failures: outcome.failures.length };
@@ -344,9 +352,14 @@ export class ConfigController {
   /** Runs an apply and records a refused one in the history. */
   private async recorded(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
     try {
-      return await this.applyNow(request, mode);
+      const response = await this.applyNow(request, mode);
+      if (!request.validateOnly) this.applyStats.succeeded();
+      return response;
     } catch (err) {
-      if (!request.validateOnly) this.recordRefused(request, mode, err);
+      if (!request.validateOnly) {
+        if (!(err instanceof ShuttingDownError)) this.applyStats.failed();
+        this.recordRefused(request, mode, err);
+      }
       throw err;
     }
   }
@@ -438,6 +451,7 @@ export class ConfigController {
       ...(drain && { drain }),
       counterIds: counterIdsOf(counters),
     });
+    this.applyStats.bindFailures(outcome.failures.length);
     if (!outcome.ok) {
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
       const failedRules = ruleStatuses(desired, this.counters, outcome.failures, failedIds)
@@ -513,6 +527,7 @@ export class ConfigController {
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
+    this.applyStats.committed(result.appliedAt, result.durationMicros);
     if (pending) {
       this.pending = pending;
       pending.arm(() => this.expire(nextGeneration));

@@ -79,7 +79,7 @@ export class NoResultError extends Error {
   }
 }
 
-/** A request other than a configuration (e.g. a Trace) with invalid fields; nothing was done. */
+/** A request other than a configuration (a Trace, a session filter, a page token) with invalid fields; nothing was done. */
 export class InvalidRequestError extends Error {
   constructor(
     what: string,
@@ -87,6 +87,14 @@ export class InvalidRequestError extends Error {
   ) {
     super(`${what} rejected: ${violations.map((v) => `${v.path}: ${v.message}`).join('; ')}`);
     this.name = 'InvalidRequestError';
+  }
+}
+
+/** A named object (a session) that does not exist, or that the caller may not see: NOT_FOUND. */
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
   }
 }
 

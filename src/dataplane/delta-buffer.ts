@@ -8,7 +8,7 @@
  * (a SessionInfo, or a session object turned into one at drain time).
  */
 import { randomUUID } from 'node:crypto';
-import type { DeltaKind, DrainResult, SessionDelta, SessionDeltaSource } from './session-deltas.js';
+import type { DeltaKind, DrainResult, SessionDelta, SessionDeltaQueue } from './session-deltas.js';
 import type { CloseReason, SessionInfo } from './session-store.js';
 
 interface Pending<T> {
@@ -17,7 +17,7 @@ interface Pending<T> {
   reason: CloseReason | undefined;
 }
 
-export class DeltaBuffer<T = SessionInfo> implements Pick<SessionDeltaSource, 'backendEpoch' | 'drain' | 'onDeltas'> {
+export class DeltaBuffer<T = SessionInfo> implements SessionDeltaQueue {
   private epoch = randomUUID();
   private queue: Pending<T>[] = [];
   /** Index of the oldest undelivered delta in `queue` (a ring would be faster; drains compact instead). */

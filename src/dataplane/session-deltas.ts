@@ -12,7 +12,7 @@ export type DeltaKind = 'open' | 'update' | 'close';
 export interface SessionDelta {
   kind: DeltaKind;
   session: SessionInfo;
-  /** Set on a close: why the session ended. */
+  /** Why a session closed; set on every `close` delta. */
   reason?: CloseReason;
 }
 
@@ -39,6 +39,9 @@ export interface ImportResult {
   imported: number;
   rejected: { index: number; reason: string }[];
 }
+
+/** The delta stream alone (what DeltaBuffer implements and a watcher consumes). */
+export type SessionDeltaQueue = Pick<SessionDeltaSource, 'backendEpoch' | 'drain' | 'onDeltas'>;
 
 export interface SessionDeltaSource {
   readonly backendEpoch: string;

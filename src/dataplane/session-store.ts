@@ -19,7 +19,7 @@ export interface FlowCounters {
 }
 
 export interface SessionInfo {
-  /** Stable, opaque, unique for the backend epoch; increases with creation order. */
+  /** Unique for the backend epoch: the decimal value of a counter that increases with creation order (see sessionIdNumber). */
   id: string;
   table: string;
   ruleId: string;
@@ -43,31 +43,50 @@ export interface SessionInfo {
   generation: number;
 }
 
-export type CloseReason =
-  | 'client'
-  | 'target'
-  | 'idle'
-  | 'deleted'
-  | 'filter'
-  | 'drain'
-  | 'terminate'
-  | 'error'
-  | 'shutdown'
+export const CLOSE_REASONS = [
+  'client',
+  'target',
+  'idle',
+  'deleted',
+  'filter',
+  'drain',
+  'terminate',
+  'error',
+  'shutdown',
   // An HA resync no longer contained the session (SessionDeltaSource.reconcileBulk).
-  | 'reconcile';
+  'reconcile',
+] as const;
+
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export interface SessionStore {
-  /** Sessions in id order, starting after `afterId` when given. Lazy: safe to stop early. */
+  /**
+   * Sessions in id order, starting after `afterId` when given (which need not
+   * exist any more). Lazy: safe to stop early; costs O(log n) to start, so a
+   * pager can resume from its last id without rescanning what it has seen.
+   */
   iterate(afterId?: string): Iterable<SessionInfo>;
   get(id: string): SessionInfo | undefined;
-  /** Closes the session and every companion of it; false if it was not there. */
+  /**
+   * Closes the session and every companion of it; false if it was not there.
+   * When it returns true the session is gone: get() no longer finds it,
+   * iterate() skips it, and its close delta has been emitted.
+   */
   deleteWithCompanions(id: string, reason: CloseReason): boolean;
   count(): number;
   /** Closes every session; returns how many. */
   clear(reason: CloseReason): number;
 }
 
-/** Orders session ids: ids are decimal strings of a counter, so compare by length, then text. */
-export function compareSessionIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+/**
+ * The counter value a session id stands for: every backend issues ids as
+ * decimal strings of one increasing counter, so id order is numeric order.
+ * Undefined for anything else (a leading zero, a sign, text), which no
+ * backend ever issued.
+ */
+export function sessionIdNumber(id: string | number): number | undefined {
+  if (typeof id === 'number') return Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(id)) return undefined;
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : undefined;
 }

@@ -4,7 +4,7 @@
  * resync. A flow is identified by (protocol, client, listener), not by its
  * id: ids are local to one backend epoch.
  */
-import type { ImportResult, SessionDeltaSource, SessionFilter } from './session-deltas.js';
+import type { ImportResult, SessionDeltaQueue, SessionDeltaSource, SessionFilter } from './session-deltas.js';
 import type { Endpoint, SessionInfo, SessionStore } from './session-store.js';
 
 function flowIdentity(s: { protocol: string; client: Endpoint; listener: Endpoint }): string {
@@ -36,7 +36,7 @@ export function reconcileSessions(store: SessionStore, received: readonly Sessio
  * and reconcile above, and the backend's own import.
  */
 export function sessionDeltaSource(
-  buffer: Pick<SessionDeltaSource, 'backendEpoch' | 'drain' | 'onDeltas'>,
+  buffer: SessionDeltaQueue,
   store: SessionStore,
   importSessions: (entries: readonly SessionInfo[]) => ImportResult,
 ): SessionDeltaSource {

@@ -3,30 +3,52 @@
  * counters are keyed by counter id (see ApplyResult.RuleStatus): a rule keeps
  * its counters across applies that leave it unchanged.
  */
+import type { Protocol } from '../config/model.js';
+
 /**
  * Why an attempt was refused or a session failed: `filter` (source filter),
  * `rate` (rule's new-session rate), `source_rate` (one client address's
  * rate), `cap` (max sessions or UDP flows), upstream failures by kind, and
  * `resource` (out of file descriptors or memory).
  */
-export type DropReason = 'filter' | 'rate' | 'source_rate' | 'cap' | 'upstream_refused' | 'upstream_reset' | 'upstream_timeout' | 'upstream_error' | 'resource';
+export const DROP_REASONS = [
+  'filter',
+  'rate',
+  'source_rate',
+  'cap',
+  'upstream_refused',
+  'upstream_reset',
+  'upstream_timeout',
+  'upstream_error',
+  'resource',
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Refusals at admission: what a flood from some source provokes (upstream failures are the target's doing). */
+export const FLOOD_REASONS = ['filter', 'rate', 'source_rate', 'cap'] as const satisfies readonly DropReason[];
+
+export type FloodReason = (typeof FLOOD_REASONS)[number];
 
 /**
  * Why a packet backend dropped a packet before (or instead of) any session:
  * what it cannot parse or does not handle, and what no rule or session wants.
  */
-export type PacketDropReason =
-  | 'truncated'
-  | 'bad_ip_header'
-  | 'bad_l4_header'
-  | 'fragment'
-  | 'unsupported_protocol'
-  | 'ipv6_extension_header'
-  | 'no_rule'
-  | 'no_session'
-  | 'address_family'
-  | 'nat_exhausted'
-  | 'tuple_conflict';
+export const PACKET_DROP_REASONS = [
+  'truncated',
+  'bad_ip_header',
+  'bad_l4_header',
+  'fragment',
+  'unsupported_protocol',
+  'ipv6_extension_header',
+  'no_rule',
+  'no_session',
+  'address_family',
+  'nat_exhausted',
+  'tuple_conflict',
+] as const;
+
+export type PacketDropReason = (typeof PACKET_DROP_REASONS)[number];
 
 export interface TrafficCounters {
   sessionsOpened: number;
@@ -44,12 +66,45 @@ export interface TrafficCounters {
 export interface RuleCounters extends TrafficCounters {
   table: string;
   ruleId: string;
+  /** The rule's name, '' for an unnamed rule. */
+  ruleName: string;
+  protocol: Protocol;
   counterId: number;
+}
+
+/** Refused attempts from one source prefix (/24 for IPv4, /64 for IPv6). */
+export interface SourceFloodCounters {
+  /** CIDR text, e.g. "192.0.2.0/24". */
+  prefix: string;
+  refused: number;
+  byReason: Partial<Record<FloodReason, number>>;
+}
+
+export interface RuleFloodCounters {
+  table: string;
+  ruleId: string;
+  ruleName: string;
+  counterId: number;
+  /** Every refused attempt of the rule (exact, unlike the per-source figures). */
+  refused: number;
+  byReason: Partial<Record<FloodReason, number>>;
+  /** Heaviest sources first; their counts may overestimate by up to `sourceError`. */
+  sources: SourceFloodCounters[];
+  /** Largest overestimate of any source count: the tracker keeps a bounded number of prefixes. */
+  sourceError: number;
 }
 
 export interface Telemetry {
   global(): TrafficCounters;
+  /** Counters of every running rule under its current counter id. */
   rules(): RuleCounters[];
+  /**
+   * Generation of the configuration the backend runs: the one rules() is
+   * keyed under. Read in the same event-loop turn as rules() to pair them.
+   */
+  generation(): number;
+  /** Per running rule: refusals by reason and the `topSources` heaviest source prefixes. */
+  flood(topSources: number): RuleFloodCounters[];
 }
 
 export function emptyTrafficCounters(): TrafficCounters {

@@ -14,6 +14,8 @@ export const API_VERSION = 'portplane.v1';
 
 export const PROTO_FILES = [
   'portplane/v1/config_service.proto',
+  'portplane/v1/session_service.proto',
+  'portplane/v1/telemetry_service.proto',
   'portplane/v1/trace_service.proto',
   'google/rpc/status.proto',
   'google/rpc/error_details.proto',

@@ -24,10 +24,19 @@ import type { CallerIdentity } from '../control/caller.js';
 import { toServiceError } from './grpc-errors.js';
 
 const callers = new WeakMap<grpc.Metadata, CallerIdentity>();
+const visibility = new WeakMap<grpc.Metadata, (table: string) => boolean>();
 
 /** The authenticated caller of a call, from the handler's `call.metadata`. */
 export function callerOf(metadata: grpc.Metadata): CallerIdentity | undefined {
   return callers.get(metadata);
+}
+
+/**
+ * For methods with a `handler` table scope: the tables the caller may see
+ * (or change, for a mutating method); undefined when it may see all.
+ */
+export function visibleTablesOf(metadata: grpc.Metadata): ((table: string) => boolean) | undefined {
+  return visibility.get(metadata);
 }
 
 export interface AuthInterceptorOptions {
@@ -129,6 +138,10 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
             }
             generationBefore = options.generation();
             callers.set(metadata, caller);
+            if (access.scope?.kind === 'handler' && principal && access.role !== 'public') {
+              const visible = visibleTables(principal, access.role);
+              if (visible) visibility.set(metadata, visible);
+            }
             nextMetadata(metadata);
           },
           onReceiveMessage: (message, nextMessage) => {

@@ -9,8 +9,8 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { ControlLimits } from '../auth/control-limits.js';
 import { API_VERSION } from './api-definition.js';
 import { callerOf } from './auth-interceptor.js';
-import { toServiceError } from './grpc-errors.js';
 import { readDurationMs, wirePending } from './wire-history.js';
+import { unary } from './unary.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
 
 interface WireApplyConfigRequest {
@@ -29,19 +29,6 @@ interface WireApplyConfigRequest {
 export function expectedGeneration(req: { expected_generation?: string | number | null; _expected_generation?: string }): number | undefined {
   if (req._expected_generation !== 'expected_generation') return undefined;
   return Number(req.expected_generation);
-}
-
-export type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, callback: grpc.sendUnaryData<object>) => void;
-
-export function unary<Req>(handler: (request: Req, call: grpc.ServerUnaryCall<Req, object>) => Promise<object> | object): Unary<Req> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => handler(call.request, call))
-      .then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(toServiceError(err)),
-      );
-  };
 }
 
 export interface ConfigServiceOptions {

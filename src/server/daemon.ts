@@ -13,7 +13,11 @@ import { ConfigController } from '../control/config-controller.js';
 import { DEFAULT_HISTORY_SIZE, HistoryStore } from '../control/history.js';
 import { StateStore } from '../control/state-store.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
+import { logSessionCloses } from '../sessions/session-log.js';
+import { DEFAULT_WATCH_BUFFER, SessionWatchHub } from '../sessions/watch-hub.js';
+import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { checkListenSecurity, parseListenAddress, type TlsFiles } from './transport-security.js';
 
 export interface DaemonOptions {
@@ -32,6 +36,12 @@ export interface DaemonOptions {
   limits: Limits;
   logger: Logger;
   graceMs: number;
+  /** `host:port` of the Prometheus /metrics endpoint; absent: none (the CLI defaults to 127.0.0.1:9464). */
+  metricsListen?: string;
+  /** One info line per session close, with its totals. */
+  logSessions?: boolean;
+  /** Session events kept for WatchSessions resumes and slow readers (default DEFAULT_WATCH_BUFFER). */
+  watchBuffer?: number;
   /** Apply history entries kept (default 50). */
   historySize?: number;
 }
@@ -50,10 +60,19 @@ export class Daemon {
     readonly controller: ConfigController,
     private readonly grpc: GrpcServer,
     private readonly options: DaemonOptions,
+    readonly hub: SessionWatchHub,
+    private readonly metrics: MetricsServer | undefined,
   ) {}
 
   get address(): string {
     return this.grpc.address;
+  }
+
+  /** `host:port` of /metrics, when served. */
+  get metricsAddress(): string | undefined {
+    if (!this.metrics) return undefined;
+    const host = this.metrics.host.includes(':') ? `[${this.metrics.host}]` : this.metrics.host;
+    return `${host}:${this.metrics.port}`;
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -78,9 +97,12 @@ export class Daemon {
     });
     await controller.restore();
     const policy = options.policy ?? ownerOnlyPolicy(process.getuid?.() ?? 0);
+    const hub = new SessionWatchHub(options.dataplane.sessionDeltas(), options.watchBuffer ?? DEFAULT_WATCH_BUFFER);
+    if (options.logSessions) logSessionCloses(hub, options.logger);
     const grpc = await startGrpcServer({
       controller,
-      tracer: options.dataplane.tracer(),
+      dataplane: options.dataplane,
+      hub,
       socketPath: join(options.stateDir, SOCKET_NAME),
       socketGroup: options.socketGroup,
       listen: options.listen,
@@ -92,6 +114,19 @@ export class Daemon {
     const tcp = grpc.listener.tcp;
     // Rules may neither take the control port nor forward into it.
     if (tcp) controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(tcp.address), port: tcp.port, what: "portplane's gRPC control listener" }]);
+    let metrics: MetricsServer | undefined;
+    if (options.metricsListen) {
+      const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), hub });
+      metrics = await startMetricsServer(
+        options.metricsListen,
+        { contentType: registry.registry.contentType, render: () => registry.metrics() },
+        options.logger,
+      ).catch(async (err: unknown) => {
+        await stopGrpcServer(grpc, 0);
+        throw err;
+      });
+      controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(metrics.host), port: metrics.port, what: "portplane's Prometheus /metrics listener" }]);
+    }
     options.logger.info(
       {
         address: grpc.address,
@@ -101,10 +136,11 @@ export class Daemon {
         tls: options.tls ? (options.tls.clientCa ? 'mutual' : 'server') : 'off',
         authPolicy: policy.source,
         callerIdentification: grpc.listener.identification,
+        metrics: metrics ? `${metrics.host || '*'}:${metrics.port}` : 'off',
       },
       'portplane serving',
     );
-    return new Daemon(controller, grpc, options);
+    return new Daemon(controller, grpc, options, hub, metrics);
   }
 
   /** Idempotent: a second signal waits for the first shutdown. */
@@ -118,7 +154,7 @@ export class Daemon {
     logger.info({ reason, graceMs }, 'shutting down');
     setNotServing(this.grpc);
     await this.controller.drain();
-    await Promise.all([stopGrpcServer(this.grpc, graceMs), dataplane.close(graceMs)]);
+    await Promise.all([stopGrpcServer(this.grpc, graceMs), dataplane.close(graceMs), this.metrics?.close()]);
     logger.info('stopped');
   }
 }

@@ -11,6 +11,7 @@ import {
   InvalidRequestError,
   LimitExceededError,
   NoResultError,
+  NotFoundError,
   ShuttingDownError,
 } from '../control/errors.js';
 import {
@@ -113,6 +114,7 @@ export function toServiceError(err: unknown): grpc.ServiceError {
     ]);
   }
   if (err instanceof ShuttingDownError) return statusError(grpc.status.UNAVAILABLE, err.message);
+  if (err instanceof NotFoundError) return statusError(grpc.status.NOT_FOUND, err.message);
   if (err instanceof NoResultError) return statusError(grpc.status.NOT_FOUND, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return statusError(grpc.status.INTERNAL, message);

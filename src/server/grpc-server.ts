@@ -16,17 +16,20 @@ import { CallerQuotas } from '../auth/caller-quotas.js';
 import type { ControlLimits } from '../auth/control-limits.js';
 import type { AuthPolicy } from '../auth/policy.js';
 import type { ConfigController } from '../control/config-controller.js';
-import type { Tracer } from '../dataplane/tracer.js';
+import type { RuntimeDataPlane } from '../dataplane/runtime.js';
+import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { configServiceHandlers } from './config-service.js';
 import { traceServiceHandlers } from './trace-service.js';
 import { listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
+import { sessionServiceHandlers } from './session-service.js';
+import { telemetryServiceHandlers } from './telemetry-service.js';
 import { parseListenAddress, serverCredentials, type TlsFiles } from './transport-security.js';
 import { applyHistoryHandlers } from './apply-history-service.js';
 import { transactionHandler } from './transaction-service.js';
 
-export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.TraceService'];
+export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.SessionService', 'portplane.v1.TelemetryService', 'portplane.v1.TraceService'];
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -38,8 +41,10 @@ export interface GrpcServer {
 
 export interface GrpcServerOptions {
   controller: ConfigController;
-  /** The running backend's tracer (TraceService). */
-  tracer: Tracer;
+  /** Sessions, telemetry and Trace come from its neutral contracts. */
+  dataplane: RuntimeDataPlane;
+  /** The one consumer of the dataplane's session deltas. */
+  hub: SessionWatchHub;
   /** UNIX socket path, used unless `listen` is set. */
   socketPath: string;
   /** Group allowed on the UNIX socket (mode 0660). */
@@ -88,7 +93,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     ...applyHistoryHandlers(controller),
     Transaction: transactionHandler(controller),
   });
-  server.addService(serviceClient('TraceService').service, traceServiceHandlers(options.tracer));
+  const { dataplane, hub } = options;
+  server.addService(serviceClient('SessionService').service, sessionServiceHandlers({ sessions: dataplane.sessions(), hub }));
+  server.addService(
+    serviceClient('TelemetryService').service,
+    telemetryServiceHandlers({ telemetry: dataplane.telemetry(), applies: () => controller.stats(), backend: dataplane.name }),
+  );
+  server.addService(serviceClient('TraceService').service, traceServiceHandlers(dataplane.tracer()));
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
   new ReflectionService({ ...apiDefinition().packageDefinition, ...healthDefinition }).addToServer(server);

@@ -8,7 +8,7 @@ import type { Protocol, Violation } from '../config/model.js';
 import { InvalidRequestError } from '../control/errors.js';
 import { parseIp } from '../config/ip.js';
 import type { TraceRequest, TraceResult, Tracer } from '../dataplane/tracer.js';
-import { unary } from './config-service.js';
+import { unary } from './unary.js';
 
 interface WireEndpoint {
   address?: string;

@@ -6,11 +6,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it, type TestContext } from 'vitest';
-import type { Feature } from '../../src/dataplane/capabilities.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { decodeStatusDetails } from '../../src/server/status-details.js';
 import { callError } from '../helpers/daemon-process.js';
-import { BACKENDS, declaredCapabilities, missingFeature, startHarness, type Harness } from './harness.js';
+import { BACKENDS, declaredCapabilities, missingFeature, requires, rule, startHarness, type Harness } from './harness.js';
 
 interface WireResult {
   generation: string;
@@ -33,27 +32,6 @@ interface WireTrace {
   session: string;
   session_id: string;
   steps: string[];
-}
-
-function rule(name: string, port: number, targetPort: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name,
-    protocol: 'PROTOCOL_TCP',
-    listen_address: '127.0.0.1',
-    ports: { first: port, last: port },
-    target_address: '127.0.0.1',
-    target_port: targetPort,
-    ...extra,
-  };
-}
-
-/** Runs `body` unless the backend lacks one of `features`, in which case the test is skipped with the declared reason, printed. */
-function requires(ctx: TestContext, backend: Harness['backend'], features: Feature[]): void {
-  const missing = missingFeature(backend, features);
-  if (missing) {
-    console.info(`skipped: ${missing}`);
-    ctx.skip(missing);
-  }
 }
 
 for (const backend of BACKENDS) {

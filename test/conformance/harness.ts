@@ -7,6 +7,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
+import type { TestContext } from 'vitest';
 import type { BackendName } from '../../src/backends.js';
 import type { Capabilities, Feature } from '../../src/dataplane/capabilities.js';
 import { KernelDataPlane } from '../../src/dataplane/kernel/index.js';
@@ -57,6 +58,28 @@ export function missingFeature(backend: BackendName, features: Feature[]): strin
     return `${backend} backend declares ${feature} unsupported: ${reason}`;
   }
   return undefined;
+}
+
+/** Skips the running test, printing the declared reason, when `backend` declares one of `features` unsupported. */
+export function requires(ctx: TestContext, backend: BackendName, features: Feature[]): void {
+  const missing = missingFeature(backend, features);
+  if (missing) {
+    console.info(`skipped: ${missing}`);
+    ctx.skip(missing);
+  }
+}
+
+/** A wire TCP rule forwarding 127.0.0.1:`port` to 127.0.0.1:`targetPort`. */
+export function rule(name: string, port: number, targetPort: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    protocol: 'PROTOCOL_TCP',
+    listen_address: '127.0.0.1',
+    ports: { first: port, last: port },
+    target_address: '127.0.0.1',
+    target_port: targetPort,
+    ...extra,
+  };
 }
 
 async function withDaemon(

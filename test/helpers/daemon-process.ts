@@ -42,7 +42,9 @@ export async function startDaemon(
   options: { tcpPort?: number; compiled?: boolean; prefix?: string[] } = {},
 ): Promise<DaemonProcess> {
   const entry = options.compiled ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN];
-  const argv = [process.execPath, ...entry, '--state-dir', stateDir, 'serve', ...extraArgs];
+  // Concurrent test daemons cannot all have the default 127.0.0.1:9464: /metrics is off unless a test asks for it.
+  const metrics = extraArgs.some((a) => a.startsWith('--metrics-listen')) ? [] : ['--metrics-listen='];
+  const argv = [process.execPath, ...entry, '--state-dir', stateDir, 'serve', ...metrics, ...extraArgs];
   const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
   const child = spawn(command, args, {
     cwd: REPO,

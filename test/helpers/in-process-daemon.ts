@@ -26,6 +26,10 @@ export interface TestDaemonOptions {
   socketGroup?: number;
   /** Where logs go (audit lines included); default: nowhere. */
   logger?: Logger;
+  /** Prometheus /metrics `host:port`; default: none. */
+  metricsListen?: string;
+  logSessions?: boolean;
+  watchBuffer?: number;
   /** Backend to create (default kernel), unless `dataplane` is given. */
   backend?: BackendName;
   dataplane?: RuntimeDataPlane;
@@ -45,6 +49,9 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     graceMs: 1000,
+    metricsListen: options.metricsListen,
+    logSessions: options.logSessions,
+    watchBuffer: options.watchBuffer,
     ...(options.historySize !== undefined && { historySize: options.historySize }),
   });
   return {

@@ -1,24 +1,9 @@
 /** DeltaBuffer: records once consumed, bounded, reports what it lost, batches drains. */
 import { describe, expect, it } from 'vitest';
 import { DeltaBuffer } from '../../src/dataplane/delta-buffer.js';
-import type { SessionInfo } from '../../src/dataplane/session-store.js';
+import { sessionInfo } from '../helpers/session-info.js';
 
-const info = (id: number): SessionInfo => ({
-  id: String(id),
-  table: 't',
-  ruleId: 'r_1',
-  ruleName: 'r',
-  protocol: 'tcp',
-  client: { address: '127.0.0.1', port: id },
-  listener: { address: '127.0.0.1', port: 1 },
-  target: { address: '127.0.0.1', port: 2 },
-  state: 'established',
-  createdAt: 0,
-  lastActivityAt: 0,
-  fromClient: { bytes: 0, packets: 0 },
-  toClient: { bytes: 0, packets: 0 },
-  generation: 1,
-});
+const info = (id: number) => sessionInfo(id, { client: { address: '127.0.0.1', port: id } });
 
 describe('DeltaBuffer', () => {
   it('keeps nothing until a consumer appears, then batches in order', () => {

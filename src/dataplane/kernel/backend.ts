@@ -8,11 +8,12 @@
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { ruleFloodCounters } from '../flood-tracker.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
 import type { SessionStore } from '../session-store.js';
 import { sessionDeltaSource } from '../session-sync.js';
-import type { RuleCounters, Telemetry, TrafficCounters } from '../telemetry.js';
+import type { RuleCounters, RuleFloodCounters, Telemetry, TrafficCounters } from '../telemetry.js';
 import type { Tracer } from '../tracer.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities, KERNEL_IMPORT_UNSUPPORTED } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
@@ -99,6 +100,14 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   rules(): RuleCounters[] {
     this.store.refreshCounters();
     return [...this.table.ruleRuntimes()].map((rule) => copyCounters(rule.counters));
+  }
+
+  generation(): number {
+    return this.store.generation;
+  }
+
+  flood(topSources: number): RuleFloodCounters[] {
+    return [...this.table.ruleRuntimes()].map((rule) => ruleFloodCounters(rule.counters, rule.floods, topSources));
   }
 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {

@@ -235,7 +235,7 @@ export class ListenerTable {
     }
     const refused = rule.admitAddress(socket.remoteAddress ?? '', false);
     if (refused) {
-      this.sessions.drop(rule, refused);
+      this.sessions.drop(rule, refused, socket.remoteAddress ?? '');
       // A reset, at once: the client learns nothing and costs nothing more.
       socket.resetAndDestroy();
       return;
@@ -257,7 +257,7 @@ export class ListenerTable {
       if (!rule || !listener.udp) return;
       const refused = rule.admitAddress(rinfo.address, true);
       if (refused) {
-        this.sessions.drop(rule, refused);
+        this.sessions.drop(rule, refused, rinfo.address);
         return;
       }
       flow = new UdpFlow(this.sessions, rule, listener.route, listener.udp, { address: rinfo.address, port: rinfo.port }, listener.endpoint);
@@ -412,7 +412,7 @@ export class ListenerTable {
     if (changed.size === 0) return;
     const refused = [...this.sessions.live()].filter((s) => changed.has(s.rule.ruleId) && !s.rule.filter.admits(s.clientEnd.address));
     for (const session of refused) {
-      this.sessions.drop(session.rule, 'filter');
+      this.sessions.drop(session.rule, 'filter', session.clientEnd.address);
       session.close('filter');
     }
   }

@@ -7,12 +7,15 @@
  */
 import type { ForwardRule } from '../../config/model.js';
 import { RuleAdmission } from '../admission.js';
+import { FloodTracker } from '../flood-tracker.js';
 import type { RuleCounters } from '../telemetry.js';
 import { emptyTrafficCounters } from '../telemetry.js';
 
 export class RuleRuntime extends RuleAdmission {
   /** Counters under the rule's current counter id; sessions keep the object they opened under. */
   counters: RuleCounters;
+  /** Refusals by source prefix, under the current counter id like `counters`. */
+  floods = new FloodTracker();
 
   constructor(
     readonly table: string,
@@ -21,14 +24,15 @@ export class RuleRuntime extends RuleAdmission {
     counterId: number,
   ) {
     super(rule);
-    this.counters = { table, ruleId, counterId, ...emptyTrafficCounters() };
+    this.counters = { table, ruleId, ruleName: rule.name, protocol: rule.protocol, counterId, ...emptyTrafficCounters() };
   }
 
   /** Takes a new version of the rule and its counter id. */
   updateRule(rule: ForwardRule, counterId: number): void {
     this.update(rule);
     if (counterId !== this.counters.counterId) {
-      this.counters = { table: this.table, ruleId: this.ruleId, counterId, ...emptyTrafficCounters() };
+      this.counters = { table: this.table, ruleId: this.ruleId, ruleName: rule.name, protocol: rule.protocol, counterId, ...emptyTrafficCounters() };
+      this.floods = new FloodTracker();
     }
   }
 }

@@ -17,8 +17,8 @@ export interface SessionHost {
   opened(session: SessionBase): void;
   updated(session: SessionBase): void;
   closed(session: SessionBase, reason: CloseReason): void;
-  /** Counts a refused attempt or a failed session. */
-  drop(rule: RuleRuntime, reason: DropReason): void;
+  /** Counts a refused attempt (by the client's address, for flood counters) or a failed session. */
+  drop(rule: RuleRuntime, reason: DropReason, clientAddress?: string): void;
 }
 
 export abstract class SessionBase {

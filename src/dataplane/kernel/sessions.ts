@@ -5,8 +5,9 @@
  */
 import type { Logger } from 'pino';
 import { DeltaBuffer } from '../delta-buffer.js';
-import { compareSessionIds, type CloseReason, type SessionInfo, type SessionStore } from '../session-store.js';
-import { emptyTrafficCounters, type DropReason, type TrafficCounters } from '../telemetry.js';
+import { SessionIndex } from '../session-index.js';
+import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js';
+import { emptyTrafficCounters, FLOOD_REASONS, type DropReason, type FloodReason, type TrafficCounters } from '../telemetry.js';
 import type { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase, SessionHost } from './session.js';
 
@@ -17,8 +18,8 @@ export class KernelSessions implements SessionStore, SessionHost {
   readonly deltas = new DeltaBuffer();
   readonly global: TrafficCounters = emptyTrafficCounters();
   generation = 0;
-  /** Insertion order is id order: ids come from one increasing counter. */
-  private readonly sessions = new Map<string, SessionBase>();
+  /** Ids come from one increasing counter, so adding is an append to the index. */
+  private readonly sessions = new SessionIndex<SessionBase>();
   private lastId = 0;
   private idleWaiters: (() => void)[] = [];
   private lastResourceLog = 0;
@@ -31,7 +32,7 @@ export class KernelSessions implements SessionStore, SessionHost {
   }
 
   opened(session: SessionBase): void {
-    this.sessions.set(session.id, session);
+    this.sessions.add(session);
     session.rule.opened(session.protocol === 'udp');
     for (const counters of [session.counters, this.global]) {
       counters.sessionsOpened++;
@@ -61,8 +62,11 @@ export class KernelSessions implements SessionStore, SessionHost {
     }
   }
 
-  drop(rule: RuleRuntime, reason: DropReason): void {
+  drop(rule: RuleRuntime, reason: DropReason, clientAddress?: string): void {
     rule.counters.drops[reason] = (rule.counters.drops[reason] ?? 0) + 1;
+    if (clientAddress !== undefined && (FLOOD_REASONS as readonly string[]).includes(reason)) {
+      rule.floods.record(clientAddress, reason as FloodReason);
+    }
     this.global.drops[reason] = (this.global.drops[reason] ?? 0) + 1;
     if (reason === 'resource') this.resourceExhausted(rule.ruleId);
   }
@@ -86,10 +90,7 @@ export class KernelSessions implements SessionStore, SessionHost {
   }
 
   *iterate(afterId?: string): Iterable<SessionInfo> {
-    for (const session of this.sessions.values()) {
-      if (afterId !== undefined && compareSessionIds(session.id, afterId) <= 0) continue;
-      yield session.info();
-    }
+    for (const session of this.sessions.after(afterId)) yield session.info();
   }
 
   get(id: string): SessionInfo | undefined {

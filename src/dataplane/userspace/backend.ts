@@ -47,7 +47,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     const table = this.engine.sessions;
     const engine = this.engine;
     this.deltas = sessionDeltaSource(table.deltas, table, (entries) =>
-      table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.generation),
+      table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration),
     );
   }
 

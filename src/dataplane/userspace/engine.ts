@@ -8,9 +8,18 @@
 import { mapTargetPort } from '../../config/ports.js';
 import { ipText, ipv6Key, parseIp } from '../../config/ip.js';
 import type { Plan } from '../../plan/model.js';
-import { filterReevaluations } from '../admission.js';
+import { filterReevaluations, type AdmissionRefusal } from '../admission.js';
+import { FloodTracker, ruleFloodCounters } from '../flood-tracker.js';
 import { RouteTable, type CompiledRule } from '../route-lookup.js';
-import { emptyTrafficCounters, type DropReason, type PacketDropReason, type RuleCounters, type Telemetry, type TrafficCounters } from '../telemetry.js';
+import {
+  emptyTrafficCounters,
+  type DropReason,
+  type PacketDropReason,
+  type RuleCounters,
+  type RuleFloodCounters,
+  type Telemetry,
+  type TrafficCounters,
+} from '../telemetry.js';
 import { initialTraceResult, traceAdmission, type TraceRequest, type TraceResult } from '../tracer.js';
 import { adjustChecksum } from './checksum.js';
 import {
@@ -66,18 +75,21 @@ function write32(buf: Uint8Array, o: number, w: number): void {
 }
 
 function counterBlock(rule: CompiledRule): RuleCounters {
-  return { ...emptyTrafficCounters(), table: rule.table, ruleId: rule.ruleId, counterId: rule.counterId };
+  return { ...emptyTrafficCounters(), table: rule.table, ruleId: rule.ruleId, ruleName: rule.ruleName, protocol: rule.rule.protocol, counterId: rule.counterId };
 }
 
 export class Engine implements Telemetry {
   routes: RouteTable = RouteTable.EMPTY;
-  generation = 0;
+  /** Generation of the installed configuration (Telemetry.generation()). */
+  configGeneration = 0;
   /** While closing: established sessions continue, new flows are refused. */
   draining = false;
   readonly sessions: SessionTable;
   private readonly globalCounters: TrafficCounters = emptyTrafficCounters();
   private readonly packetDropCounts = new Float64Array(DROP_REASONS.length);
   private countersById = new Map<number, RuleCounters>();
+  /** Refusals by source prefix, per counter id like `countersById`. */
+  private floodsById = new Map<number, FloodTracker>();
   private readonly timeouts: Float64Array;
   private readonly view = new PacketView();
   private readonly key = new Uint32Array(KEY_WORDS);
@@ -90,10 +102,15 @@ export class Engine implements Telemetry {
   /** Swaps in a compiled configuration. Counters of rules whose counter id carries over are kept. */
   install(routes: RouteTable, generation: number): void {
     const counters = new Map<number, RuleCounters>();
-    for (const rule of routes.rules.values()) counters.set(rule.counterId, this.countersById.get(rule.counterId) ?? counterBlock(rule));
+    const floods = new Map<number, FloodTracker>();
+    for (const rule of routes.rules.values()) {
+      counters.set(rule.counterId, this.countersById.get(rule.counterId) ?? counterBlock(rule));
+      floods.set(rule.counterId, this.floodsById.get(rule.counterId) ?? new FloodTracker());
+    }
     this.countersById = counters;
+    this.floodsById = floods;
     this.routes = routes;
-    this.generation = generation;
+    this.configGeneration = generation;
   }
 
   countersOf(rule: CompiledRule): RuleCounters {
@@ -101,6 +118,7 @@ export class Engine implements Telemetry {
     if (!c) {
       c = counterBlock(rule);
       this.countersById.set(rule.counterId, c);
+      this.floodsById.set(rule.counterId, new FloodTracker());
     }
     return c;
   }
@@ -141,6 +159,12 @@ export class Engine implements Telemetry {
     return DROP_POLICY;
   }
 
+  /** A refused admission: a policy drop, and the client's prefix for flood() (a session of a replaced rule version has no tracker any more). */
+  private refuse(reason: AdmissionRefusal, counters: RuleCounters, client: Uint8Array): number {
+    this.floodsById.get(counters.counterId)?.recordBytes(client, reason);
+    return this.dropPolicy(reason, counters);
+  }
+
   /** The source address bytes of the packet in `buf` (a view, not a copy). */
   private clientBytes(buf: Uint8Array, v: PacketView): Uint8Array {
     return v.family === 4 ? buf.subarray(12, 16) : buf.subarray(8, 24);
@@ -155,11 +179,12 @@ export class Engine implements Telemetry {
     if (!rule) return this.dropPacket(DROP_NO_RULE);
     if (rule.target.family !== v.family) return this.dropPacket(DROP_FAMILY);
     const counters = this.countersOf(rule);
-    const refused = rule.admission.admit(this.clientBytes(buf, v), v.protocol === PROTO_UDP, now);
-    if (refused) return this.dropPolicy(refused, counters);
+    const client = this.clientBytes(buf, v);
+    const refused = rule.admission.admit(client, v.protocol === PROTO_UDP, now);
+    if (refused) return this.refuse(refused, counters, client);
     const table = this.sessions;
     if (table.count() >= table.maxSessions) return this.dropPolicy('resource', counters);
-    const opened = table.open(key, 0, rule, counters, mapTargetPort(rule.rule, v.destinationPort), this.generation, now);
+    const opened = table.open(key, 0, rule, counters, mapTargetPort(rule.rule, v.destinationPort), this.configGeneration, now);
     if (typeof opened === 'number') return this.dropPacket(opened);
     this.forward(buf, v, opened, 0, now);
     return OK;
@@ -248,7 +273,9 @@ export class Engine implements Telemetry {
     );
     for (const id of expired) {
       const s = this.sessions.session(id)!;
-      const reason = s.state >= TIME_WAIT ? (s.closedBy === CLOSED_BY_TARGET ? 'target' : 'client') : 'idle';
+      // An ended TCP session closed by whoever ended it; anything else (UDP flows included) idled out.
+      const ended = s.state === TIME_WAIT || s.state === CLOSED;
+      const reason = ended ? (s.closedBy === CLOSED_BY_TARGET ? 'target' : 'client') : 'idle';
       this.sessions.deleteWithCompanions(String(id), reason);
     }
     return expired.length;
@@ -258,14 +285,15 @@ export class Engine implements Telemetry {
   reevaluateFilters(plan: Plan): number {
     const changed = filterReevaluations(plan);
     if (changed.size === 0) return 0;
+    const clientOf = (s: Session): Uint8Array | undefined => parseIp(this.sessions.info(s).client.address)?.bytes;
     const ids = this.sessions.select((s) => {
       if (!changed.has(s.rule.ruleId)) return false;
-      const client = parseIp(this.sessions.info(s).client.address);
-      return client !== undefined && !s.rule.admission.filter.admitsBytes(client.bytes);
+      const client = clientOf(s);
+      return client !== undefined && !s.rule.admission.filter.admitsBytes(client);
     });
     for (const id of ids) {
       const s = this.sessions.session(id)!;
-      this.dropPolicy('filter', s.counters);
+      this.refuse('filter', s.counters, clientOf(s)!);
       this.sessions.deleteWithCompanions(String(id), 'filter');
     }
     return ids.length;
@@ -293,6 +321,14 @@ export class Engine implements Telemetry {
     return [...this.countersById.values()].map((c) => structuredClone(c));
   }
 
+  generation(): number {
+    return this.configGeneration;
+  }
+
+  flood(topSources: number): RuleFloodCounters[] {
+    return [...this.countersById.values()].map((c) => ruleFloodCounters(c, this.floodsById.get(c.counterId)!, topSources));
+  }
+
   // --- Trace ---
 
   /** The decision path of a synthetic packet. Reads only: no session, counter or token changes. */
@@ -314,7 +350,7 @@ export class Engine implements Telemetry {
     const view = new PacketView();
     const key = new Uint32Array(KEY_WORDS);
     parsePacket(packet, packet.length, view, key);
-    const result = initialTraceResult(this.generation, NAME);
+    const result = initialTraceResult(this.configGeneration, NAME);
     const steps = result.steps;
     const routes = this.routes;
     const value = this.sessions.flows.find(key, 0);

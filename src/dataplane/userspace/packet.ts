@@ -6,7 +6,7 @@
  *   [0] protocol | family << 8, [1..4] source address, [5..8] destination
  *   address (IPv4 in [1] and [5], rest 0), [9] source port << 16 | dest port.
  */
-import type { PacketDropReason } from '../telemetry.js';
+import { PACKET_DROP_REASONS, type PacketDropReason } from '../telemetry.js';
 import { transportChecksum, ipv4HeaderChecksum } from './checksum.js';
 
 export const PROTO_TCP = 6;
@@ -17,21 +17,8 @@ export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
 export const TCP_ACK = 0x10;
 
-/** Drop codes; 0 is "parsed". Index into DROP_REASONS. */
-export const DROP_REASONS: readonly (PacketDropReason | undefined)[] = [
-  undefined,
-  'truncated',
-  'bad_ip_header',
-  'bad_l4_header',
-  'fragment',
-  'unsupported_protocol',
-  'ipv6_extension_header',
-  'no_rule',
-  'no_session',
-  'address_family',
-  'nat_exhausted',
-  'tuple_conflict',
-];
+/** Drop codes; 0 is "parsed". Index into DROP_REASONS: code n is PACKET_DROP_REASONS[n - 1] (the DROP_* constants below). */
+export const DROP_REASONS: readonly (PacketDropReason | undefined)[] = [undefined, ...PACKET_DROP_REASONS];
 export const OK = 0;
 export const DROP_TRUNCATED = 1;
 export const DROP_BAD_IP = 2;

@@ -10,6 +10,7 @@ import { ipText, parseIp } from '../../config/ip.js';
 import { DeltaBuffer } from '../delta-buffer.js';
 import type { CompiledRule, RouteTable } from '../route-lookup.js';
 import type { ImportResult } from '../session-deltas.js';
+import { SessionIndex } from '../session-index.js';
 import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js';
 import type { RuleCounters, TrafficCounters } from '../telemetry.js';
 import { FlowTable } from './flow-table.js';
@@ -66,8 +67,8 @@ export class SessionTable implements SessionStore {
   /** Session by slot: the flow table's value is slot << 1 | direction (0 forward, 1 reverse). */
   readonly slots: (Session | undefined)[] = [];
   private readonly freeSlots: number[] = [];
-  /** Insertion order is id order: ids only grow. */
-  private readonly byId = new Map<number, Session>();
+  /** Ids only grow, so adding is an append; iterate(afterId) starts in O(log n). */
+  private readonly byId = new SessionIndex<Session>();
   private readonly natPools = new Map<string, NatPool>();
   private readonly snatPorts: PortRange;
   readonly maxSessions: number;
@@ -164,7 +165,7 @@ export class SessionTable implements SessionStore {
     session.computeDeltas();
     this.nextId = Math.max(this.nextId, session.id + 1);
     this.slots[session.slot] = session;
-    this.byId.set(session.id, session);
+    this.byId.add(session);
     session.rule.admission.opened(session.protocol === 'udp');
     session.counters.sessionsOpened++;
     session.counters.sessionsActive++;
@@ -182,13 +183,12 @@ export class SessionTable implements SessionStore {
   // --- SessionStore ---
 
   *iterate(afterId?: string): Iterable<SessionInfo> {
-    const after = afterId === undefined ? 0 : Number(afterId);
-    for (const [id, session] of this.byId) if (id > after) yield this.info(session);
+    for (const session of this.byId.after(afterId)) yield this.info(session);
   }
 
   get(id: string): SessionInfo | undefined {
-    const session = this.byId.get(Number(id));
-    return session && String(session.id) === id ? this.info(session) : undefined;
+    const session = this.byId.get(id);
+    return session && this.info(session);
   }
 
   /** The session (not a copy) with numeric id `id`. */
@@ -197,8 +197,8 @@ export class SessionTable implements SessionStore {
   }
 
   deleteWithCompanions(id: string, reason: CloseReason): boolean {
-    const session = this.byId.get(Number(id));
-    if (!session || String(session.id) !== id) return false;
+    const session = this.byId.get(id);
+    if (!session) return false;
     this.remove(session, reason);
     return true;
   }
@@ -225,15 +225,15 @@ export class SessionTable implements SessionStore {
   }
 
   clear(reason: CloseReason): number {
-    const ids = [...this.byId.keys()];
-    for (const id of ids) this.deleteWithCompanions(String(id), reason);
-    return ids.length;
+    const all = [...this.byId.values()];
+    for (const session of all) this.deleteWithCompanions(String(session.id), reason);
+    return all.length;
   }
 
   /** Ids of sessions for which `predicate` holds (collected first, so callers can delete while "iterating"). */
   select(predicate: (session: Session) => boolean): number[] {
     const ids: number[] = [];
-    for (const [id, session] of this.byId) if (predicate(session)) ids.push(id);
+    for (const session of this.byId.values()) if (predicate(session)) ids.push(session.id);
     return ids;
   }
 

@@ -1,0 +1,39 @@
+/**
+ * Counts of apply outcomes for telemetry: ApplyConfig calls (validate-only
+ * ones excluded) that succeeded or failed, ports that failed to bind (in
+ * applies that rolled back and in weak rules that run degraded), and the
+ * last commit's time and duration, for the apply history of dashboards.
+ */
+export interface ApplyStatsSnapshot {
+  succeeded: number;
+  failed: number;
+  bindErrors: number;
+  /** Milliseconds since the epoch; 0 before the first commit of this process. */
+  lastCommitAt: number;
+  lastCommitDurationMicros: number;
+}
+
+export class ApplyStats {
+  private readonly counts: ApplyStatsSnapshot = { succeeded: 0, failed: 0, bindErrors: 0, lastCommitAt: 0, lastCommitDurationMicros: 0 };
+
+  succeeded(): void {
+    this.counts.succeeded++;
+  }
+
+  failed(): void {
+    this.counts.failed++;
+  }
+
+  bindFailures(n: number): void {
+    this.counts.bindErrors += n;
+  }
+
+  committed(at: number, durationMicros: number): void {
+    this.counts.lastCommitAt = at;
+    this.counts.lastCommitDurationMicros = durationMicros;
+  }
+
+  snapshot(): ApplyStatsSnapshot {
+    return { ...this.counts };
+  }
+}
