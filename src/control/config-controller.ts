@@ -423,7 +423,7 @@ export class ConfigController {
     const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
 
     if (request.validateOnly || plan.empty) {
-      const counters = assignCounters(desired, this.counters);
+      const counters = assignCounters(desired, this.counters, this.running);
       const result: ApplyResult = {
         generation: this.generation,
         configDigest: configDigest(desired),
@@ -440,7 +440,7 @@ export class ConfigController {
 
     const nextGeneration = this.generation + 1;
     const sink = this.options.dataplane.configSink();
-    const counters = assignCounters(desired, this.counters);
+    const counters = assignCounters(desired, this.counters, this.running);
     const drain: DrainPolicy | undefined =
       request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
     const outcome = await sink.applyConfig({
@@ -575,7 +575,7 @@ export class ConfigController {
     const { config } = this.confirmed;
     const nextGeneration = this.generation + 1;
     const plan = computePlan(this.running, config, this.generation);
-    const counters = assignCounters(config, this.counters);
+    const counters = assignCounters(config, this.counters, this.running);
     const outcome = await this.options.dataplane.configSink().applyConfig({
       generation: nextGeneration,
       config,

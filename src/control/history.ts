@@ -12,6 +12,7 @@ import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Table } from '../config/model.js';
+import { restoreTables, storedTables } from '../config/stored-form.js';
 import type { PlanSummary } from '../plan/model.js';
 import { ChecksummedFile, removeTempFiles } from './atomic-file.js';
 import type { CallerIdentity } from './caller.js';
@@ -205,7 +206,7 @@ export class HistoryStore {
     if (waiting) return structuredClone(waiting);
     const snapshot = await this.snapshotFile(digest).load();
     if (!snapshot || snapshot.digest !== digest) throw new Error(`no configuration snapshot ${digest} in ${this.configsDir}`);
-    return snapshot.tables;
+    return restoreTables(snapshot.tables);
   }
 
   /**
@@ -217,7 +218,7 @@ export class HistoryStore {
       if (!this.dirty && this.unsaved.size === 0) return;
       this.dirty = false;
       const writes = [...this.unsaved].map(async ([digest, tables]) => {
-        await this.snapshotFile(digest).save({ digest, tables });
+        await this.snapshotFile(digest).save({ digest, tables: storedTables(tables) });
         this.snapshots.add(digest);
         this.unsaved.delete(digest);
       });

@@ -16,16 +16,24 @@ export interface CounterTable {
   counters: Record<string, CounterAssignment>;
 }
 
-/** Counter ids for every rule of `config`, reusing those of unchanged rules. */
-export function assignCounters(config: ForwardingConfig, previous: CounterTable): CounterTable {
+/**
+ * Counter ids for every rule of `config`, reusing those of rules unchanged
+ * since `previousConfig` (the configuration `previous` was assigned for).
+ * The comparison uses the rules' cached canonical text, so nothing but the
+ * ids needs storing.
+ */
+export function assignCounters(config: ForwardingConfig, previous: CounterTable, previousConfig: ForwardingConfig): CounterTable {
+  const before = new Map<string, string>();
+  for (const table of previousConfig.tables) {
+    for (const rule of table.rules) before.set(ruleId(table.name, rule), canonicalRule(rule));
+  }
   let next = previous.nextCounterId;
   const counters: Record<string, CounterAssignment> = {};
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
-      const content = canonicalRule(rule);
       const prior = previous.counters[id];
-      counters[id] = prior && prior.content === content ? prior : { counterId: next++, content };
+      counters[id] = prior && before.get(id) === canonicalRule(rule) ? prior : { counterId: next++ };
     }
   }
   return { nextCounterId: next, counters };

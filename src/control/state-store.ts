@@ -6,6 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Table } from '../config/model.js';
+import { restoreTables, storedTables } from '../config/stored-form.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { ChecksummedFile, removeTempFiles } from './atomic-file.js';
 import type { HistoryEntry } from './history.js';
@@ -15,8 +16,6 @@ const FORMAT = 'portplane.state.v1';
 
 export interface CounterAssignment {
   counterId: number;
-  /** canonicalRule() of the rule the counter was assigned to. */
-  content: string;
 }
 
 /** One configuration as it ran: tables, generation, counters, result. */
@@ -63,14 +62,27 @@ export class StateStore {
 
   /** The committed state, or undefined on a fresh directory. */
   async load(): Promise<CommittedState | undefined> {
+    let state: CommittedState | undefined;
     try {
-      return await this.file.load();
+      state = await this.file.load();
     } catch (err) {
       throw new Error(`state file: ${(err as Error).message}`, { cause: err });
     }
+    if (!state) return undefined;
+    const { pending } = state;
+    return {
+      ...state,
+      tables: restoreTables(state.tables),
+      ...(pending && { pending: { ...pending, tables: restoreTables(pending.tables) } }),
+    };
   }
 
   save(state: CommittedState): Promise<void> {
-    return this.file.save(state);
+    const { pending } = state;
+    return this.file.save({
+      ...state,
+      tables: storedTables(state.tables),
+      ...(pending && { pending: { ...pending, tables: storedTables(pending.tables) } }),
+    });
   }
 }
