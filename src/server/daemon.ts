@@ -132,7 +132,6 @@ export class Daemon {
         address: grpc.address,
         backend: options.dataplane.name,
         stateDir: options.stateDir,
-        pid: process.pid,
         tls: options.tls ? (options.tls.clientCa ? 'mutual' : 'server') : 'off',
         authPolicy: policy.source,
         callerIdentification: grpc.listener.identification,
