@@ -6,7 +6,7 @@
  * namespace, so the result includes other processes' listeners on the port
  * when they share the namespace.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 const LISTEN = '0A';
 
@@ -26,4 +26,20 @@ export async function listeningSocketInodes(port: number, pid?: number): Promise
     }
   }
   return inodes.sort();
+}
+
+/**
+ * Like listeningSocketInodes, but only the sockets process `pid` (default:
+ * this one) holds open: another test file's listener that happens to use the
+ * same port in the same namespace does not count.
+ */
+export async function ownListeningSocketInodes(port: number, pid?: number): Promise<string[]> {
+  const fdDir = `/proc/${pid ?? 'self'}/fd`;
+  const owned = new Set<string>();
+  for (const fd of await readdir(fdDir)) {
+    const target = await readlink(`${fdDir}/${fd}`).catch(() => '');
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m?.[1]) owned.add(m[1]);
+  }
+  return (await listeningSocketInodes(port, pid)).filter((inode) => owned.has(inode));
 }

@@ -14,7 +14,7 @@ import { decodeStatusDetails } from '../../src/server/status-details.js';
 import { INVALID_CONFIGS } from '../fixtures/invalid-configs.js';
 import { callError, ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
-import { listeningSocketInodes } from '../helpers/proc-net.js';
+import { ownListeningSocketInodes } from '../helpers/proc-net.js';
 import { freePort, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 
 /** Every port number mentioned anywhere in a fixture. */
@@ -60,6 +60,8 @@ describe('invalid configurations over gRPC', () => {
             { name: 'baseline', rules: [{ name: 'b', protocol: 'PROTOCOL_TCP', listen_address: '127.0.0.1', ports: { first: port }, target_address: '127.0.0.1', target_port: echo.port }] },
           ],
         });
+        // The check below sees this process's (the daemon's) listeners: here is one.
+        expect(await ownListeningSocketInodes(port)).toHaveLength(1);
         stateBefore = await readFile(join(d.stateDir, 'state.json'), 'utf8');
         generationBefore = (await client.call<{ generation: string }>('GetConfig')).generation;
       });
@@ -88,7 +90,7 @@ describe('invalid configurations over gRPC', () => {
 
           expect((await client.call<{ generation: string }>('GetConfig')).generation).toBe(generationBefore);
           expect(await readFile(join(d.stateDir, 'state.json'), 'utf8')).toBe(stateBefore);
-          for (const port of mentionedPorts(fixture.tables)) expect(await listeningSocketInodes(port)).toEqual([]);
+          for (const port of mentionedPorts(fixture.tables)) expect(await ownListeningSocketInodes(port)).toEqual([]);
         });
       }
     });
