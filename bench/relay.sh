@@ -48,9 +48,9 @@ nginx -p "$work" -c "$work/origin.conf" & pids+=($!)
 
 # portplane: the daemon with limits raised out of the way of the benchmark;
 # a second one relays in JavaScript (no splice engine), for comparison.
-node --import tsx src/cli/main.ts --state-dir "$work/pp" serve --log-level warn & pids+=($!)
+node --import tsx src/cli/main.ts --state-dir "$work/pp" serve --log-level warn --metrics-listen= & pids+=($!)
 pp_pid=$!
-PORTPLANE_SPLICE=0 node --import tsx src/cli/main.ts --state-dir "$work/ppjs" serve --log-level warn & pids+=($!)
+PORTPLANE_SPLICE=0 node --import tsx src/cli/main.ts --state-dir "$work/ppjs" serve --log-level warn --metrics-listen= & pids+=($!)
 ppjs_pid=$!
 cat > "$work/pp.yaml" <<YAML
 tables:
