@@ -135,9 +135,19 @@ export class FlowTable {
     this.mask = size - 1;
     this.live = 0;
     this.used = 0;
-    for (let i = 0; i < oldValues.length; i += ROW) {
-      const v = oldValues[i]!;
-      if (v >= 0) this.insert(oldKeys, i + 1, v);
+    // The new rows hold no tombstone and no duplicate: each entry goes to the first empty row of its probe.
+    const keys = this.keys;
+    const values = this.values;
+    for (let o = 0; o < oldValues.length; o += ROW) {
+      const v = oldValues[o]!;
+      if (v < 0) continue;
+      let i = hashKey(oldKeys, o + 1) & this.mask;
+      while (values[i * ROW] !== EMPTY) i = (i + 1) & this.mask;
+      const base = i * ROW;
+      values[base] = v;
+      for (let w = 1; w <= KEY_WORDS; w++) keys[base + w] = oldKeys[o + w]!;
+      this.live++;
+      this.used++;
     }
   }
 }
