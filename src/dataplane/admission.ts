@@ -80,9 +80,10 @@ export class RuleAdmission {
    */
   admit(bytes: Uint8Array, udp: boolean, now = performance.now()): AdmissionRefusal | undefined {
     if (!this.sourceFilter.admitsBytes(bytes)) return 'filter';
-    const refused = this.limitRefusal(addressKey(bytes), udp, now);
+    const source = addressKey(bytes);
+    const refused = this.limitRefusal(source, udp, now);
     if (refused) return refused;
-    this.sourceBuckets.take(addressKey(bytes), now);
+    this.sourceBuckets.take(source, now);
     this.ruleBucket.take(now);
     return undefined;
   }

@@ -31,11 +31,12 @@ export class SessionIndex<T extends { readonly id: string | number }> {
   add(session: T): void {
     const id = sessionIdNumber(session.id);
     if (id === undefined) throw new Error(`session id ${JSON.stringify(session.id)} is not a decimal counter value`);
-    if (this.byId.has(id)) throw new Error(`session ${id} is already indexed`);
-    this.byId.set(id, session);
     const last = this.order[this.order.length - 1];
+    // Every indexed id is in `order`, so one past its last cannot be indexed yet: only an insertion needs the check.
     if (last === undefined || id > last) this.order.push(id);
+    else if (this.byId.has(id)) throw new Error(`session ${id} is already indexed`);
     else this.order.splice(this.firstAfter(id), 0, id);
+    this.byId.set(id, session);
   }
 
   delete(id: string | number): boolean {

@@ -97,6 +97,25 @@ describe('userspace engine', () => {
     expect(r.send(tcp('192.0.2.9', 5000, '10.0.0.1', 80, TCP_SYN))?.sourcePort).toBe(61000);
   });
 
+  it('a session reopened in a freed slot leaves the closed one\'s pending deltas with the closed one\'s addresses', async () => {
+    await r.apply(rule());
+    r.dp.sessionDeltas().drain(0);
+    r.send(tcp('192.0.2.7', 5000, '10.0.0.1', 80, TCP_SYN));
+    const [first] = [...r.dp.sessions().iterate()];
+    expect(r.dp.sessions().deleteWithCompanions(first!.id, 'deleted')).toBe(true);
+    // The new session takes the freed slot (and its keys) before the consumer drains.
+    r.send(tcp('192.0.2.8', 6000, '10.0.0.1', 80, TCP_SYN));
+    const deltas = r.dp.sessionDeltas().drain(100).deltas;
+    expect(deltas.map((d) => [d.kind, d.session.client.address, d.session.client.port])).toEqual([
+      ['open', '192.0.2.7', 5000],
+      ['close', '192.0.2.7', 5000],
+      ['open', '192.0.2.8', 6000],
+    ]);
+    // The first session's entries are gone, the second's answer.
+    expect(r.send(tcp('10.0.0.2', 8080, '192.0.2.7', 5000, TCP_SYN | TCP_ACK))).toBeUndefined();
+    expect(r.send(tcp('10.0.0.2', 8080, '192.0.2.8', 6000, TCP_SYN | TCP_ACK))).toMatchObject({ destination: '192.0.2.8', destinationPort: 6000 });
+  });
+
   it('refuses a session when the SNAT pool is exhausted, and counts it', async () => {
     await r.apply(rule({ snatAddress: '10.0.0.3' }));
     expect(r.send(tcp('192.0.2.1', 1, '10.0.0.1', 80, TCP_SYN))).toBeDefined();

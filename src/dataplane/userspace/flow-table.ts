@@ -3,13 +3,15 @@
  * with linear probing over typed arrays, so a lookup allocates nothing and
  * a million entries cost a few tens of megabytes, not a million objects.
  * Deleted entries become tombstones; the table is rebuilt when live entries
- * plus tombstones pass half its capacity.
+ * plus tombstones pass half its capacity. A row is the value then the key,
+ * in one buffer, so a probe touches one cache line rather than two.
  */
 import { KEY_WORDS } from './packet.js';
 
 const EMPTY = -1;
 const TOMBSTONE = -2;
 const MIN_CAPACITY = 1024;
+const ROW = KEY_WORDS + 1;
 
 function hashKey(key: Uint32Array, off: number): number {
   let h = 0x811c9dc5;
@@ -22,7 +24,9 @@ function hashKey(key: Uint32Array, off: number): number {
 }
 
 export class FlowTable {
+  /** Row i: key words at [i * ROW + 1, i * ROW + ROW). */
   private keys: Uint32Array;
+  /** Row i: value (or EMPTY, TOMBSTONE) at [i * ROW], over the same buffer as `keys`. */
   private values: Int32Array;
   private mask: number;
   private live = 0;
@@ -31,9 +35,18 @@ export class FlowTable {
   constructor(capacity = MIN_CAPACITY) {
     let size = MIN_CAPACITY;
     while (size < capacity * 2) size *= 2;
-    this.keys = new Uint32Array(size * KEY_WORDS);
-    this.values = new Int32Array(size).fill(EMPTY);
+    [this.keys, this.values] = FlowTable.rows(size);
     this.mask = size - 1;
+  }
+
+  private static rows(size: number): [Uint32Array, Int32Array] {
+    const values = new Int32Array(size * ROW);
+    for (let i = 0; i < values.length; i += ROW) values[i] = EMPTY;
+    return [new Uint32Array(values.buffer), values];
+  }
+
+  private get capacity(): number {
+    return this.mask + 1;
   }
 
   get size(): number {
@@ -42,12 +55,12 @@ export class FlowTable {
 
   /** Bytes held by the table's arrays. */
   get byteLength(): number {
-    return this.keys.byteLength + this.values.byteLength;
+    return this.values.byteLength;
   }
 
   private equals(i: number, key: Uint32Array, off: number): boolean {
     const keys = this.keys;
-    const base = i * KEY_WORDS;
+    const base = i * ROW + 1;
     for (let w = 0; w < KEY_WORDS; w++) if (keys[base + w] !== key[off + w]) return false;
     return true;
   }
@@ -57,7 +70,7 @@ export class FlowTable {
     const values = this.values;
     let i = hashKey(key, off) & this.mask;
     for (;;) {
-      const v = values[i]!;
+      const v = values[i * ROW]!;
       if (v === EMPTY) return -1;
       if (v !== TOMBSTONE && this.equals(i, key, off)) return v;
       i = (i + 1) & this.mask;
@@ -66,12 +79,13 @@ export class FlowTable {
 
   /** Stores `value` (>= 0) for the key; false (and nothing stored) if the key is present. */
   insert(key: Uint32Array, off: number, value: number): boolean {
-    if ((this.used + 1) * 2 > this.values.length) this.rebuild(this.live * 4 > this.values.length ? this.values.length * 2 : this.values.length);
+    const capacity = this.capacity;
+    if ((this.used + 1) * 2 > capacity) this.rebuild(this.live * 4 > capacity ? capacity * 2 : capacity);
     const values = this.values;
     let i = hashKey(key, off) & this.mask;
     let slot = -1;
     for (;;) {
-      const v = values[i]!;
+      const v = values[i * ROW]!;
       if (v === EMPTY) break;
       if (v === TOMBSTONE) {
         if (slot < 0) slot = i;
@@ -85,9 +99,9 @@ export class FlowTable {
       this.used++;
     }
     const keys = this.keys;
-    const base = slot * KEY_WORDS;
-    for (let w = 0; w < KEY_WORDS; w++) keys[base + w] = key[off + w]!;
-    values[slot] = value;
+    const base = slot * ROW;
+    for (let w = 0; w < KEY_WORDS; w++) keys[base + 1 + w] = key[off + w]!;
+    values[base] = value;
     this.live++;
     return true;
   }
@@ -96,10 +110,10 @@ export class FlowTable {
     const values = this.values;
     let i = hashKey(key, off) & this.mask;
     for (;;) {
-      const v = values[i]!;
+      const v = values[i * ROW]!;
       if (v === EMPTY) return false;
       if (v !== TOMBSTONE && this.equals(i, key, off)) {
-        values[i] = TOMBSTONE;
+        values[i * ROW] = TOMBSTONE;
         this.live--;
         return true;
       }
@@ -108,7 +122,8 @@ export class FlowTable {
   }
 
   clear(): void {
-    this.values.fill(EMPTY);
+    const values = this.values;
+    for (let i = 0; i < values.length; i += ROW) values[i] = EMPTY;
     this.live = 0;
     this.used = 0;
   }
@@ -116,14 +131,23 @@ export class FlowTable {
   private rebuild(size: number): void {
     const oldKeys = this.keys;
     const oldValues = this.values;
-    this.keys = new Uint32Array(size * KEY_WORDS);
-    this.values = new Int32Array(size).fill(EMPTY);
+    [this.keys, this.values] = FlowTable.rows(size);
     this.mask = size - 1;
     this.live = 0;
     this.used = 0;
-    for (let i = 0; i < oldValues.length; i++) {
-      const v = oldValues[i]!;
-      if (v >= 0) this.insert(oldKeys, i * KEY_WORDS, v);
+    // The new rows hold no tombstone and no duplicate: each entry goes to the first empty row of its probe.
+    const keys = this.keys;
+    const values = this.values;
+    for (let o = 0; o < oldValues.length; o += ROW) {
+      const v = oldValues[o]!;
+      if (v < 0) continue;
+      let i = hashKey(oldKeys, o + 1) & this.mask;
+      while (values[i * ROW] !== EMPTY) i = (i + 1) & this.mask;
+      const base = i * ROW;
+      values[base] = v;
+      for (let w = 1; w <= KEY_WORDS; w++) keys[base + w] = oldKeys[o + w]!;
+      this.live++;
+      this.used++;
     }
   }
 }

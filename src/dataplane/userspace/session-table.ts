@@ -21,6 +21,10 @@ import { REV, Session, STATE_NAMES, UDP_ACTIVE, SYN_SENT } from './session.js';
 /** Deltas kept for a consumer that does not drain; beyond this the oldest are dropped and counted as lost. */
 const MAX_PENDING_DELTAS = 1 << 20;
 
+/** Slots whose keys share one buffer: views into it cost no backing store of their own. */
+const KEY_CHUNK_SLOTS = 4096;
+const SESSION_WORDS = 2 * KEY_WORDS;
+
 export interface SessionTableOptions {
   snatPorts?: PortRange;
   /** Sessions beyond this are refused (telemetry drop "resource"). */
@@ -67,6 +71,8 @@ export class SessionTable implements SessionStore {
   /** Session by slot: the flow table's value is slot << 1 | direction (0 forward, 1 reverse). */
   readonly slots: (Session | undefined)[] = [];
   private readonly freeSlots: number[] = [];
+  /** Keys view by slot, made once per slot and handed to each session that lives there (see remove()). */
+  private readonly slotKeys: Uint32Array[] = [];
   /** Ids only grow, so adding is an append; iterate(afterId) starts in O(log n). */
   private readonly byId = new SessionIndex<Session>();
   private readonly natPools = new Map<string, NatPool>();
@@ -80,6 +86,17 @@ export class SessionTable implements SessionStore {
   ) {
     this.snatPorts = options.snatPorts ?? DEFAULT_SNAT_PORTS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+  }
+
+  private keysOf(slot: number): Uint32Array {
+    let keys = this.slotKeys[slot];
+    if (!keys) {
+      const first = slot - (slot % KEY_CHUNK_SLOTS);
+      const chunk = new ArrayBuffer(KEY_CHUNK_SLOTS * SESSION_WORDS * 4);
+      for (let i = 0; i < KEY_CHUNK_SLOTS; i++) this.slotKeys[first + i] = new Uint32Array(chunk, i * SESSION_WORDS * 4, SESSION_WORDS);
+      keys = this.slotKeys[slot]!;
+    }
+    return keys;
   }
 
   private pool(protocol: number, family: 4 | 6, keys: Uint32Array, off: number): NatPool {
@@ -110,6 +127,7 @@ export class SessionTable implements SessionStore {
     const protocolNumber = fwd[off]! & 0xff;
     const slot = this.freeSlots.pop() ?? this.slots.length;
     const session = new Session(
+      this.keysOf(slot),
       this.nextId,
       slot,
       protocolNumber === PROTO_TCP ? 'tcp' : 'udp',
@@ -209,6 +227,8 @@ export class SessionTable implements SessionStore {
     this.flows.remove(k, 0);
     this.flows.remove(k, REV);
     if (session.natPort >= 0) this.pool(k[0]! & 0xff, session.family, k, REV + 5).release(session.natPort);
+    // The slot's keys go to its next session; this one (a pending close delta, a caller's reference) keeps a copy.
+    session.keys = k.slice();
     this.slots[session.slot] = undefined;
     this.freeSlots.push(session.slot);
     this.byId.delete(session.id);
@@ -293,9 +313,11 @@ export class SessionTable implements SessionStore {
     const family = parseIp(entry.client.address)?.family;
     if (!family) return `client address ${entry.client.address} is not an IP address`;
     const upstreamLocal = entry.upstreamLocal ?? entry.client;
+    const slot = this.freeSlots.at(-1) ?? this.slots.length;
     const session = new Session(
+      this.keysOf(slot),
       this.nextId,
-      this.freeSlots.at(-1) ?? this.slots.length,
+      slot,
       entry.protocol,
       family,
       rule,

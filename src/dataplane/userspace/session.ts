@@ -56,8 +56,6 @@ export const CLOSED_BY_TARGET = 2;
 export const REV = KEY_WORDS;
 
 export class Session {
-  /** [0, KEY_WORDS): forward key (client -> listener); [REV, 2*KEY_WORDS): reverse key (target -> upstream local). */
-  readonly keys = new Uint32Array(2 * KEY_WORDS);
   /** Checksum adjustments (see checksum.ts) for a forward / reverse packet: IP header, then TCP/UDP. */
   fwdIpDelta = 0;
   fwdL4Delta = 0;
@@ -73,6 +71,11 @@ export class Session {
   natPort = -1;
 
   constructor(
+    /**
+     * [0, KEY_WORDS): forward key (client -> listener); [REV, 2*KEY_WORDS): reverse key (target -> upstream local).
+     * The session table's view of its slot while the session is live (no allocation per new flow), a copy of its own once removed.
+     */
+    public keys: Uint32Array,
     readonly id: number,
     readonly slot: number,
     readonly protocol: Protocol,
