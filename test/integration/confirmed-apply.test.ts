@@ -18,6 +18,7 @@ import { EventWatch, type WireEntry } from '../helpers/apply-streams.js';
 import { ServiceClient, callError, removeDir, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { listeningSocketInodes } from '../helpers/proc-net.js';
 import { freePortBlock, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
+import { singlePortRule } from '../helpers/wire-rules.js';
 
 interface ApplyResponse {
   result: { generation: string; outcome: string; config_digest: string };
@@ -30,14 +31,7 @@ interface GetConfigResponse {
   pending: { generation: string } | null;
 }
 
-const rule = (name: string, port: number, target: number): object => ({
-  name,
-  protocol: 'PROTOCOL_TCP',
-  listen_address: '127.0.0.1',
-  ports: { first: port, last: port },
-  target_address: '127.0.0.1',
-  target_port: target,
-});
+const rule = singlePortRule;
 
 describe('confirmed applies (daemon process)', () => {
   let stateDir: string;

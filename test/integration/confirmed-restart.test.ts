@@ -14,15 +14,9 @@ import { TransactionStream, type WireEntry } from '../helpers/apply-streams.js';
 import { ServiceClient, removeDir, tempStateDir } from '../helpers/daemon-process.js';
 import { listeningSocketInodes } from '../helpers/proc-net.js';
 import { freePortBlock, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
+import { singlePortRule } from '../helpers/wire-rules.js';
 
-const rule = (name: string, port: number, target: number): object => ({
-  name,
-  protocol: 'PROTOCOL_TCP',
-  listen_address: '127.0.0.1',
-  ports: { first: port, last: port },
-  target_address: '127.0.0.1',
-  target_port: target,
-});
+const rule = singlePortRule;
 
 describe('restart while an apply is pending', () => {
   let stateDir: string;

@@ -13,15 +13,9 @@ import { EventWatch, type WireEntry } from '../helpers/apply-streams.js';
 import { ServiceClient, callError } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { freePortBlock, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
+import { singlePortRule } from '../helpers/wire-rules.js';
 
-const rule = (name: string, port: number, target: number): object => ({
-  name,
-  protocol: 'PROTOCOL_TCP',
-  listen_address: '127.0.0.1',
-  ports: { first: port, last: port },
-  target_address: '127.0.0.1',
-  target_port: target,
-});
+const rule = singlePortRule;
 
 interface ApplyResponse {
   result: { generation: string; config_digest: string; outcome: string };
