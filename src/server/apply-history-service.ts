@@ -9,7 +9,7 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { InvalidConfigError, NoResultError, ShuttingDownError } from '../control/errors.js';
 import { callerOf } from './auth-interceptor.js';
-import { expectedGeneration } from './config-service.js';
+import { expectedGeneration } from './wire-apply-request.js';
 import { unary } from './unary.js';
 import { toServiceError } from './grpc-errors.js';
 import { statusError } from './status-details.js';

@@ -6,7 +6,6 @@
  * rolls the applied tables back.
  */
 import * as grpc from '@grpc/grpc-js';
-import { parseTables } from '../config/parse.js';
 import { toWireTables } from '../config/wire.js';
 import type { ConfigController } from '../control/config-controller.js';
 import { ShuttingDownError } from '../control/errors.js';
@@ -15,24 +14,16 @@ import { SerialQueue } from '../control/serial-queue.js';
 import { Transactions, type TransactionSession } from '../control/transaction.js';
 import { API_VERSION } from './api-definition.js';
 import { callerOf } from './auth-interceptor.js';
-import { expectedGeneration } from './config-service.js';
+import { applyRequestFromWire, type WireApplyRequest } from './wire-apply-request.js';
 import { toServiceError } from './grpc-errors.js';
 import { decodeStatusDetails } from './status-details.js';
-import { readDurationMs, wireHistoryEntry, wirePending } from './wire-history.js';
+import { wireHistoryEntry, wirePending } from './wire-history.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan, wirePortFailure, wirePortOutcomes } from './wire-results.js';
 
 interface WireTransactionRequest {
   step?: 'begin' | 'tables' | 'command';
   begin?: { no_wait?: boolean } | null;
-  tables?: {
-    tables?: unknown;
-    replace_all?: boolean;
-    expected_generation?: string | null;
-    _expected_generation?: string;
-    terminate_removed?: boolean;
-    confirm_timeout?: { seconds?: string; nanos?: number } | null;
-    comment?: string;
-  } | null;
+  tables?: WireApplyRequest | null;
   command?: string;
 }
 
@@ -148,20 +139,8 @@ class TransactionStream {
 
   private async step(session: TransactionSession, message: WireTransactionRequest): Promise<void> {
     if (message.step === 'tables' && message.tables) {
-      const req = message.tables;
-      const parsed = parseTables(req.tables ?? []);
-      const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', parsed.violations);
       try {
-        const response = await session.stage({
-          tables: parsed.tables,
-          parseViolations: parsed.violations,
-          replaceAll: req.replace_all ?? false,
-          expectedGeneration: expectedGeneration(req),
-          terminateRemoved: req.terminate_removed ?? false,
-          caller: callerOf(this.call.metadata),
-          ...(confirmTimeoutMs !== undefined && { confirmTimeoutMs }),
-          comment: req.comment ?? '',
-        });
+        const response = await session.stage(applyRequestFromWire(message.tables, callerOf(this.call.metadata)));
         this.send({ validated: { plan: wirePlan(response.plan), config_digest: response.result.configDigest } });
       } catch (err) {
         if (!isInBand(err)) throw err;

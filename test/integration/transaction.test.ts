@@ -7,6 +7,7 @@
  * once with no_wait).
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -145,6 +146,35 @@ describe('Transaction stream', () => {
     expect(history).toHaveLength(2);
     expect(history[0]).toMatchObject({ generation: '0', outcome: 'APPLY_HISTORY_OUTCOME_REJECTED', trigger: 'APPLY_TRIGGER_APPLY' });
     expect(history[1]).toMatchObject({ generation: '2', outcome: 'APPLY_HISTORY_OUTCOME_COMMITTED', trigger: 'APPLY_TRIGGER_TRANSACTION', comment: 'via transaction' });
+  });
+
+  it('takes the same apply options as ApplyConfig: drain is checked when staged and honoured at APPLY', async () => {
+    // An established connection on the port the transaction removes.
+    const held = connect({ host: '127.0.0.1', port: base });
+    const closed = new Promise<void>((res) => held.once('close', () => res()));
+    held.on('error', () => undefined);
+    let received = '';
+    const greeting = new Promise<string>((res) =>
+      held.on('data', (c: Buffer) => {
+        received += c.toString();
+        if (received === 'T:hi') res(received);
+      }),
+    );
+    held.write('hi');
+    expect(await greeting).toBe('T:hi');
+
+    const { tx } = await open();
+    const contradiction = await stage(tx, [{ name: 'base', rules: [] }], { drain: { mode: 'DRAIN_MODE_KEEP' }, terminate_removed: true });
+    expect((contradiction.rejected as TxError).field_violations.map((v) => v.field)).toContain('terminate_removed');
+
+    await stage(tx, [{ name: 'base', rules: [] }], { drain: { mode: 'DRAIN_MODE_TERMINATE' } });
+    tx.command('APPLY');
+    expect(((await tx.next()).applied as Applied).result.outcome).toBe('APPLY_OUTCOME_PENDING');
+    // TERMINATE closes the removed port's session at APPLY, before any COMMIT.
+    await closed;
+    tx.command('COMMIT');
+    expect((await tx.next()).committed).toBeTruthy();
+    expect(await listeningSocketInodes(base)).toEqual([]);
   });
 
   it('ROLLBACK after APPLY restores the previous tables as a new generation, kept port on the same socket', async () => {
