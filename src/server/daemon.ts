@@ -116,7 +116,7 @@ export class Daemon {
     if (tcp) controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(tcp.address), port: tcp.port, what: "portplane's gRPC control listener" }]);
     let metrics: MetricsServer | undefined;
     if (options.metricsListen) {
-      const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), hub });
+      const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), backend: options.dataplane.name, hub });
       metrics = await startMetricsServer(
         options.metricsListen,
         { contentType: registry.registry.contentType, render: () => registry.metrics() },

@@ -25,7 +25,7 @@ describe('deploy/grafana/portplane.json', () => {
   it('queries only metrics that /metrics exposes, and charts throughput, sessions, drops and applies', async () => {
     const dashboard = JSON.parse(readFileSync(file, 'utf8')) as { panels: Panel[]; templating: { list: { definition?: string }[] } };
     const dataplane = createDataPlane('kernel', { logger: pino({ enabled: false }) });
-    const { metrics } = createMetricsRegistry({ telemetry: dataplane.telemetry(), applies: () => new ApplyStats().snapshot(), hub: new SessionWatchHub(dataplane.sessionDeltas()) });
+    const { metrics } = createMetricsRegistry({ telemetry: dataplane.telemetry(), applies: () => new ApplyStats().snapshot(), backend: 'kernel', hub: new SessionWatchHub(dataplane.sessionDeltas()) });
     const exposed = new Set([...(await metrics()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     const exprs = [
       ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
