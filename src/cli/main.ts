@@ -28,6 +28,7 @@ import {
   type WirePending,
   type WirePlan,
 } from './format.js';
+import { LOG_FORMATS } from './log-format.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
@@ -147,6 +148,7 @@ interface ServeFlags {
   tunAddress?: string[];
   graceMs: number;
   logLevel: string;
+  logFormat?: string;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -205,6 +207,7 @@ program
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+  .addOption(new Option('--log-format <format>', 'log lines as JSON or as text (default: text on a terminal, JSON elsewhere)').choices([...LOG_FORMATS]))
   .action(async (opts: ServeFlags) => {
     await serve({
       stateDir: program.opts<{ stateDir: string }>().stateDir,

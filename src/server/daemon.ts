@@ -18,6 +18,7 @@ import { DEFAULT_WATCH_BUFFER, SessionWatchHub } from '../sessions/watch-hub.js'
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { checkTcpAddressFree, claimSocketPath } from './single-instance.js';
 import { checkListenSecurity, parseListenAddress, type TlsFiles } from './transport-security.js';
 
 export interface DaemonOptions {
@@ -44,6 +45,10 @@ export interface DaemonOptions {
   watchBuffer?: number;
   /** Apply history entries kept (default 50). */
   historySize?: number;
+  /** A listening control socket systemd opened (socket activation), served instead of opening one. */
+  inheritedFd?: number;
+  /** More fields for the startup line (how to stop, version). */
+  summary?: Record<string, unknown>;
 }
 
 export const SOCKET_NAME = 'portplane.sock';
@@ -78,6 +83,15 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     // First of all, before any socket is bound: a clear-text control plane never reaches the network.
     if (options.listen !== undefined) await checkListenSecurity(parseListenAddress(options.listen), options.tls);
+    // One daemon per state directory, known before anything is touched or restored.
+    if (options.inheritedFd === undefined) {
+      if (options.listen !== undefined) {
+        const { host, port } = parseListenAddress(options.listen);
+        await checkTcpAddressFree(host, port);
+      } else {
+        await claimSocketPath(join(options.stateDir, SOCKET_NAME));
+      }
+    }
     const store = new StateStore(options.stateDir);
     await store.init();
     if (options.socketGroup !== undefined) {
@@ -104,6 +118,7 @@ export class Daemon {
       dataplane: options.dataplane,
       hub,
       socketPath: join(options.stateDir, SOCKET_NAME),
+      inheritedFd: options.inheritedFd,
       socketGroup: options.socketGroup,
       listen: options.listen,
       tls: options.tls,
@@ -136,6 +151,7 @@ export class Daemon {
         authPolicy: policy.source,
         callerIdentification: grpc.listener.identification,
         metrics: metrics ? `${metrics.host || '*'}:${metrics.port}` : 'off',
+        ...options.summary,
       },
       'portplane serving',
     );
@@ -150,9 +166,11 @@ export class Daemon {
 
   private async stop(reason: string): Promise<void> {
     const { logger, graceMs, dataplane } = this.options;
-    logger.info({ reason, graceMs }, 'shutting down');
+    logger.info({ reason, graceMs }, 'shutting down: waiting for in-flight applies');
     setNotServing(this.grpc);
     await this.controller.drain();
+    const sessions = dataplane.telemetry().global().sessionsActive;
+    logger.info({ sessions, graceMs }, `closing listeners; waiting up to ${graceMs} ms for open gRPC calls and ${sessions} sessions`);
     await Promise.all([stopGrpcServer(this.grpc, graceMs), dataplane.close(graceMs), this.metrics?.close()]);
     logger.info('stopped');
   }
