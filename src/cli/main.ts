@@ -29,11 +29,12 @@ import {
   type WirePlan,
 } from './format.js';
 import { LOG_FORMATS } from './log-format.js';
+import { defaultStateDir } from './state-dir.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
   .description('Live L4 port-forwarding dataplane steered over gRPC')
-  .option('--state-dir <dir>', 'state directory (committed tables, control socket)', './.portplane')
+  .option('--state-dir <dir>', 'state directory (committed tables, control socket); default: $STATE_DIRECTORY (systemd StateDirectory=) or ./.portplane', defaultStateDir())
   .option('--socket <path>', 'control socket (default <state-dir>/portplane.sock)')
   .option('--address <host:port>', 'talk to a daemon listening on TCP instead of the socket')
   .option('--timeout <ms>', 'deadline of each call', parseInteger, 30_000)

@@ -8,7 +8,7 @@
  * in, where the auth interceptor reads it (peerOfCurrentCall).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { chmod, chown } from 'node:fs/promises';
+import { chmod, chown, readFile, readlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import type { TransportPeer } from '../auth/principal.js';
@@ -147,6 +147,20 @@ export async function listenTcp(host: string, port: number, injector: grpc.Conne
   return tcpListener(server, host, port);
 }
 
+/** The path a listening UNIX socket fd is bound to, from /proc/net/unix (matched by the socket's inode). */
+async function unixSocketPath(fd: number): Promise<string | undefined> {
+  const link = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+  const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+  if (!inode) return undefined;
+  const table = await readFile('/proc/net/unix', 'utf8').catch(() => '');
+  for (const line of table.split('\n')) {
+    // Num RefCount Protocol Flags Type St Inode Path
+    const fields = line.trim().split(/\s+/);
+    if (fields[6] === inode && fields[7]) return fields[7];
+  }
+  return undefined;
+}
+
 /**
  * Serves a listening socket someone else opened (systemd socket activation:
  * LISTEN_FDS), UNIX or TCP, with the same caller identification as the
@@ -163,10 +177,12 @@ export async function listenInherited(fd: number, injector: grpc.ConnectionInjec
     unix.accept(socket);
   });
   await listen(server, { fd });
+  // Node gives a TCP listener an address object; a UNIX one (a pipe handle) has none when inherited.
   const bound = server.address();
-  if (typeof bound === 'string') {
+  if (bound === null || typeof bound === 'string') {
     kind = 'unix';
-    return { server, address: `unix:${bound}`, identification: unix.identification, close: closer(server) };
+    const path = (await unixSocketPath(fd)) ?? `inherited fd ${fd}`;
+    return { server, address: `unix:${path}`, identification: unix.identification, close: closer(server) };
   }
   kind = 'tcp';
   return tcpListener(server, undefined, 0);
