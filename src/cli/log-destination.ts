@@ -3,12 +3,13 @@
  * the reader does can stop the daemon. pino's own destination retries a
  * write that fails with EPIPE every 100 ms forever when it flushes at exit
  * (`serve | cat` and Ctrl-C: cat dies with the daemon, the flush never
- * ends, the sleeping loop ignores SIGTERM), and blocks the event loop on a
- * full pipe. Here:
+ * ends, the sleeping loop ignores SIGTERM), and the same flush waits
+ * forever on a pipe nobody reads. Here:
  *
  * - a pipe or terminal is reopened through /proc/self/fd with O_NONBLOCK (a
  *   new open file description: the shared fd 1 keeps its mode), so no write
- *   ever waits for the reader;
+ *   ever waits for the reader (O_NOCTTY: the daemon never takes the terminal
+ *   as its controlling one);
  * - lines queue in memory while the reader is slow (EAGAIN), up to
  *   MAX_QUEUED_BYTES; beyond that they are dropped and counted, and the
  *   count is written once the reader catches up;
@@ -35,7 +36,7 @@ function nonBlocking(fd: number): { fd: number; owned: boolean } {
   try {
     const stat = fstatSync(fd);
     if (stat.isFIFO() || stat.isCharacterDevice()) {
-      return { fd: openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND), owned: true };
+      return { fd: openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_NOCTTY), owned: true };
     }
   } catch {
     // No /proc, or a descriptor that cannot be reopened (a socket): write to it as it is.

@@ -51,6 +51,15 @@ function exitOf(child: ChildProcess): Promise<void> {
   });
 }
 
+/** SIGKILL to what is left of a process group this test started (nothing, if it already ended). */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 /** Whether `pid` is still running (not a zombie). */
 async function running(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
@@ -124,7 +133,7 @@ describe('process hygiene', () => {
       expect(out).toContain('portplane serving');
     } finally {
       held?.destroy();
-      if (sh.exitCode === null) process.kill(-sh.pid!, 'SIGKILL');
+      killGroup(sh.pid!);
       await exitOf(sh);
       await removeDir(stateDir);
     }
@@ -185,7 +194,7 @@ describe('process hygiene', () => {
       ctx.annotate(`400 sessions forwarded with a stalled log reader; exited ${took} ms after SIGTERM`);
     } finally {
       held?.destroy();
-      if (sh.exitCode === null) process.kill(-sh.pid!, 'SIGKILL');
+      killGroup(sh.pid!);
       await exitOf(sh);
       await removeDir(stateDir);
     }
