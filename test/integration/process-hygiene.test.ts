@@ -173,14 +173,14 @@ describe('process hygiene', () => {
   it('a log reader that stops reading (full pipe): keeps forwarding, and exits within grace + 2 s', async (ctx) => {
     const stateDir = await tempStateDir();
     // `sleep` never reads: the pipe fills with the trace-level session logs.
-    const argv = daemonArgv(stateDir, ['--log-level=trace']);
+    const argv = daemonArgv(stateDir, ['--log-level=trace', '--log-sessions']);
     const sh = spawn('sh', ['-c', '"$@" | sleep 600', 'sh', ...argv], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     let held: Socket | undefined;
     try {
       await waitForSocket(stateDir, sh);
       const daemonPid = (await Promise.all((await childrenOf(sh.pid!)).map(async (p) => [p, await commandOf(p)] as const))).find(([, c]) => c.includes('serve'))?.[0];
       held = await holdSession(stateDir);
-      // Far more than a pipe holds (64 KiB): each session logs its open and close.
+      // Far more than a pipe holds (64 KiB): each session logs ~500 bytes as it closes.
       const config = new ServiceClient('ConfigService', `unix:${join(stateDir, 'portplane.sock')}`);
       const { tables } = await config.call<{ tables: { rules: { ports: { first: number } }[] }[] }>('GetConfig', {});
       config.close();
