@@ -6,7 +6,7 @@
  * and exit 1. It never waits on the daemon longer than the configured
  * deadline.
  */
-import { DaemonClient } from './daemon-client.js';
+import type { DaemonClient } from './daemon-client.js';
 import { runPlugin } from './plugin.js';
 import { CNI_ERRORS, CniError } from './spec.js';
 
@@ -19,11 +19,18 @@ async function readStdin(): Promise<string> {
 
 async function main(): Promise<number> {
   try {
-    const needsConfig = process.env.CNI_COMMAND !== 'VERSION';
+    const version = process.env.CNI_COMMAND === 'VERSION';
+    // The gRPC client (and what it loads) only when the daemon is needed: VERSION answers at once.
+    const Client: (new (socket: string, timeoutMs: number) => DaemonClient) | undefined = version
+      ? undefined
+      : (await import('./daemon-client.js')).DaemonClient;
     const output = await runPlugin({
       env: process.env,
-      stdin: needsConfig ? await readStdin() : '',
-      connect: (socket, timeoutMs) => new DaemonClient(socket, timeoutMs),
+      stdin: version ? '' : await readStdin(),
+      connect: (socket, timeoutMs) => {
+        if (!Client) throw new CniError(CNI_ERRORS.invalidEnvironment, 'VERSION does not talk to the daemon');
+        return new Client(socket, timeoutMs);
+      },
     });
     if (output) process.stdout.write(`${output}\n`);
     return 0;

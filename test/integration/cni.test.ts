@@ -221,6 +221,8 @@ describe.skipIf(skipReason !== undefined)('portplane-portmap in a real CNI chain
   }, 60_000);
 });
 
-describe.skipIf(skipReason === undefined)('portplane-portmap in a real CNI chain', () => {
-  it.skip(`skipped: ${skipReason}`, () => undefined);
-});
+if (skipReason !== undefined) {
+  describe('portplane-portmap in a real CNI chain', () => {
+    it.skip(`skipped: ${skipReason}`, () => undefined);
+  });
+}
