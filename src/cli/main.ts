@@ -28,6 +28,7 @@ import {
   type WirePending,
   type WirePlan,
 } from './format.js';
+import { registerFleet } from './fleet.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
@@ -373,6 +374,8 @@ program
         }),
     ),
   );
+
+registerFleet(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);

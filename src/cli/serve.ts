@@ -9,8 +9,10 @@ import { BACKEND_NAMES, createDataPlane, type BackendName } from '../backends.js
 import { DEFAULT_LIMITS, type Limits } from '../config/model.js';
 import { Daemon } from '../server/daemon.js';
 import type { TlsFiles } from '../server/transport-security.js';
+import { fleetOptions, type FleetServeFlags } from './fleet.js';
 
-export interface ServeOptions {
+/** With `--etcd`, also fleet mode (docs/fleet.md). */
+export interface ServeOptions extends FleetServeFlags {
   stateDir: string;
   listen?: string;
   backend: string;
@@ -62,6 +64,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
   const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
+  const fleet = fleetOptions(options);
   const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
   const daemon = await Daemon.start({
     stateDir: options.stateDir,
@@ -78,6 +81,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
     historySize: options.historySize,
+    fleet,
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     daemon.shutdown(signal).then(
