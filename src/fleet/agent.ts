@@ -176,7 +176,8 @@ export class FleetAgent {
     clearInterval(watchdog);
     this.endPhase = undefined;
     this.watcher = undefined;
-    await watcher.cancel().catch(() => undefined);
+    // Cancelling waits for etcd's answer, which a dead connection never gives.
+    await Promise.race([watcher.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
     if (why && !this.stopped) {
       this.markStale(why);
       this.options.logger.warn({ node, ...why }, 'fleet watch ended; re-listing');

@@ -50,10 +50,10 @@ export function connectEtcd(options: EtcdConnectOptions): Etcd3 {
     hosts: options.endpoints,
     dialTimeout: 5_000,
     grpcOptions: {
-      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time),
+      // and any without an open stream; the agent always has its watch open.
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.keepalive_permit_without_calls': 1,
     },
     faultHandling: { watchBackoff: watchBackoff(100) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'] },
     ...(tls && {

@@ -56,7 +56,8 @@ export class StatusPublisher {
     while (this.latest !== undefined && !this.closed) {
       const status = this.latest;
       try {
-        await this.leaseNow().put(this.key).value(status).exec();
+        // A deadline: a put stuck on a dead connection must not hold up the next status.
+        await this.leaseNow().put(this.key).value(status).options({ deadline: Date.now() + 5_000 }).exec();
         this.counts.puts++;
         this.written = status;
         if (this.latest === status) this.latest = undefined;
