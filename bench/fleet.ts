@@ -9,7 +9,7 @@
  *    as a ratio.
  * B. N simulated agents (default 1,000) in this process: the real agent code
  *    (list, watch, watchdog, status under a lease) over an applier that
- *    parses and validates but opens no sockets (bench/fleet-sim-applier.ts).
+ *    parses and validates but opens no sockets (test/helpers/simulated-applier.ts).
  *    One write per agent, all at once; the time until every agent's status
  *    shows its write applied, the time the writes took, and the etcd
  *    requests it cost. Peer: N plain etcd watchers seeing the same N writes.
@@ -26,7 +26,7 @@ import type { NodeStatus } from '../src/fleet/status.js';
 import { removeDir, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../test/helpers/daemon-process.js';
 import { EtcdServer } from '../test/helpers/etcd.js';
 import { freePortBlock, startEchoServer } from '../test/helpers/tcp.js';
-import { SimulatedApplier } from './fleet-sim-applier.js';
+import { SimulatedApplier } from '../test/helpers/simulated-applier.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);

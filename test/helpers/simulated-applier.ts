@@ -5,12 +5,12 @@
  * process run a thousand agents' watch, apply and status code against one
  * etcd (bench/fleet.ts, test/integration/fleet-scale.test.ts).
  */
-import { configDigest } from '../src/config/canonical.js';
-import { DEFAULT_LIMITS, type Table } from '../src/config/model.js';
-import { normalizeConfig } from '../src/config/normalize.js';
-import { validateConfig } from '../src/config/validate.js';
-import { kernelCapabilities } from '../src/dataplane/kernel/capabilities.js';
-import type { BatchOutcome, FleetApplier, FleetBatch } from '../src/fleet/applier.js';
+import { configDigest } from '../../src/config/canonical.js';
+import { DEFAULT_LIMITS, type Table } from '../../src/config/model.js';
+import { normalizeConfig } from '../../src/config/normalize.js';
+import { validateConfig } from '../../src/config/validate.js';
+import { kernelCapabilities } from '../../src/dataplane/kernel/capabilities.js';
+import type { BatchOutcome, FleetApplier, FleetBatch } from '../../src/fleet/applier.js';
 
 const CAPABILITIES = kernelCapabilities();
 
