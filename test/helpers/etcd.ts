@@ -6,6 +6,7 @@
  * not installable).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,15 @@ export function etcdUnavailable(): Promise<string | undefined> {
   return ensureCommand('etcd', 'etcd-server');
 }
 
+/** Client TLS with client certificates: etcd's server certificate, the CA it trusts, and a client certificate for its own probe. */
+export interface EtcdTls {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
 export class EtcdServer {
   private child: ChildProcess | undefined;
   private log = '';
@@ -26,22 +36,36 @@ export class EtcdServer {
     readonly clientPort: number,
     readonly peerPort: number,
     private readonly extraArgs: string[],
+    private readonly tls?: EtcdTls,
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
-  static async start(extraArgs: string[] = []): Promise<EtcdServer> {
+  static async start(extraArgs: string[] = [], tls?: EtcdTls): Promise<EtcdServer> {
     const dataDir = await mkdtemp(join(tmpdir(), 'portplane-etcd-'));
-    const server = new EtcdServer(dataDir, await freePort(), await freePort(), extraArgs);
+    const tlsArgs = tls
+      ? ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, '--client-cert-auth', '--trusted-ca-file', tls.ca]
+      : [];
+    const server = new EtcdServer(dataDir, await freePort(), await freePort(), [...tlsArgs, ...extraArgs], tls);
     await server.startAgain();
     return server;
   }
 
+  /** A client of this etcd (with the probe's client certificate under TLS). */
+  client(): Etcd3 {
+    const { tls } = this;
+    return new Etcd3({
+      hosts: this.url,
+      dialTimeout: 1_000,
+      ...(tls && { credentials: { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.clientCert), privateKey: readFileSync(tls.clientKey) } }),
+    });
+  }
+
   /** Starts (again) on the same ports and data directory; resolves once it serves. */
   async startAgain(): Promise<void> {
-    const client = `http://127.0.0.1:${this.clientPort}`;
+    const client = this.url;
     const peer = `http://127.0.0.1:${this.peerPort}`;
     this.log = '';
     const child = spawn(
@@ -64,7 +88,7 @@ export class EtcdServer {
     child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child = child;
-    const etcd = new Etcd3({ hosts: client, dialTimeout: 1_000 });
+    const etcd = this.client();
     try {
       const deadline = Date.now() + 20_000;
       for (;;) {
