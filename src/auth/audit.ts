@@ -20,6 +20,8 @@ export interface AuditRecord {
   outcome: string;
   /** Status message of a failed call. */
   message?: string;
+  /** Tables another owner (the fleet) holds that this call changed as an override. */
+  ownerOverride?: string[];
   /** Turned away by authentication, authorization or a quota, before the controller saw it. */
   refused: boolean;
 }

@@ -30,6 +30,7 @@ import {
 } from './format.js';
 import { LOG_FORMATS } from './log-format.js';
 import { defaultStateDir } from './state-dir.js';
+import { registerFleet } from './fleet.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
@@ -377,6 +378,8 @@ program
         }),
     ),
   );
+
+registerFleet(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -16,8 +16,10 @@ import { openLogDestination } from './log-destination.js';
 import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './log-format.js';
 import { exitOnSignals } from './shutdown.js';
 import { stopHint } from './stop-hint.js';
+import { fleetOptions, type FleetServeFlags } from './fleet.js';
 
-export interface ServeOptions {
+/** With `--etcd`, also fleet mode (docs/fleet.md). */
+export interface ServeOptions extends FleetServeFlags {
   stateDir: string;
   listen?: string;
   backend: string;
@@ -89,6 +91,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
   const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
+  const fleet = fleetOptions(options);
   const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
   const daemon = await Daemon.start({
     stateDir,
@@ -107,6 +110,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
     historySize: options.historySize,
+    fleet,
   });
   notify({ READY: '1', STATUS: `serving ${daemon.address}, generation ${daemon.controller.runningGeneration}`, MAINPID: String(process.pid) });
   exitOnSignals(

@@ -3,7 +3,7 @@
  * fills it in per call; the control layer records it (history, audit) and
  * never derives it itself.
  */
-export type CallerKind = 'unix' | 'tls' | 'token' | 'tcp' | 'internal';
+export type CallerKind = 'unix' | 'tls' | 'token' | 'tcp' | 'internal' | 'etcd';
 
 export interface CallerIdentity {
   kind: CallerKind;

@@ -18,6 +18,7 @@ import type { CallerQuotas } from '../auth/caller-quotas.js';
 import { UnauthenticatedError } from '../auth/errors.js';
 import { methodAccess, type ScopeContext, type TouchedTables } from '../auth/method-access.js';
 import type { AuthPolicy } from '../auth/policy.js';
+import type { TableOwnership } from '../auth/table-ownership.js';
 import { anonymousCaller, identify, type ClientCertificate, type Principal, type TransportPeer } from '../auth/principal.js';
 import { bearerToken } from '../auth/tokens.js';
 import type { CallerIdentity } from '../control/caller.js';
@@ -54,6 +55,8 @@ export interface AuthInterceptorOptions {
   certificate(raw: Buffer): X509Certificate;
   /** Every table name the daemon may mention to a caller (see redaction.ts). */
   knownTables(): Iterable<string>;
+  /** Tables another owner (the fleet agent) holds; absent: every table is local. */
+  tableOwnership?: TableOwnership;
 }
 
 function clientCertificate(call: grpc.ServerInterceptingCallInterface, parse: AuthInterceptorOptions['certificate']): ClientCertificate | undefined {
@@ -81,6 +84,8 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
     let refused = false;
     // Set once a table-scoped caller is identified: everything sent to it goes through here.
     let redactor: Redactor | undefined;
+    /** Owned tables this call overrides (an unscoped admin's change to fleet tables). */
+    let overrides: string[] = [];
 
     const finish = (outcome: string, message: string | undefined): void => {
       if (finished) return;
@@ -88,6 +93,9 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
       releaseSlot?.();
       if (!access.mutating && !refused) return;
       const exact = outcome === 'OK' ? access.generations?.(response) : undefined;
+      if (outcome === 'OK' && overrides.length > 0) {
+        options.tableOwnership?.overridden({ caller, method, tables: overrides, generation: exact?.after ?? options.generation() });
+      }
       options.audit.write({
         caller,
         method,
@@ -97,6 +105,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
         generationAfter: exact?.after ?? options.generation(),
         outcome,
         ...(message ? { message } : {}),
+        ...(overrides.length > 0 ? { ownerOverride: overrides } : {}),
         refused,
       });
     };
@@ -158,7 +167,10 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
               touched = access.scope.tables(message, options.scopeContext);
               if (!touched.fromState) redactor?.reveal(touched.names);
               try {
-                if (principal && access.role !== 'public') authorizeTables(principal, method, access.role, touched);
+                if (principal && access.role !== 'public') {
+                  authorizeTables(principal, method, access.role, touched);
+                  overrides = [...new Set([...overrides, ...(options.tableOwnership?.claim(principal, method, touched) ?? [])])];
+                }
               } catch (err) {
                 refuse(err);
                 return;

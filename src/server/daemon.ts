@@ -13,6 +13,7 @@ import { ConfigController } from '../control/config-controller.js';
 import { DEFAULT_HISTORY_SIZE, HistoryStore } from '../control/history.js';
 import { StateStore } from '../control/state-store.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
+import { DaemonFleet, type FleetOptions } from '../fleet/daemon-fleet.js';
 import { logSessionCloses } from '../sessions/session-log.js';
 import { DEFAULT_WATCH_BUFFER, SessionWatchHub } from '../sessions/watch-hub.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
@@ -49,6 +50,8 @@ export interface DaemonOptions {
   inheritedFd?: number;
   /** More fields for the startup line (how to stop, version). */
   summary?: Record<string, unknown>;
+  /** Follow this node's desired tables in etcd (docs/fleet.md). */
+  fleet?: FleetOptions;
 }
 
 export const SOCKET_NAME = 'portplane.sock';
@@ -67,6 +70,7 @@ export class Daemon {
     private readonly options: DaemonOptions,
     readonly hub: SessionWatchHub,
     private readonly metrics: MetricsServer | undefined,
+    private readonly fleet: DaemonFleet | undefined,
   ) {}
 
   get address(): string {
@@ -111,6 +115,7 @@ export class Daemon {
     });
     await controller.restore();
     const policy = options.policy ?? ownerOnlyPolicy(process.getuid?.() ?? 0);
+    const fleet = options.fleet && new DaemonFleet(options.fleet, options.logger);
     const hub = new SessionWatchHub(options.dataplane.sessionDeltas(), options.watchBuffer ?? DEFAULT_WATCH_BUFFER);
     if (options.logSessions) logSessionCloses(hub, options.logger);
     const grpc = await startGrpcServer({
@@ -125,6 +130,7 @@ export class Daemon {
       policy,
       controlLimits: options.controlLimits ?? DEFAULT_CONTROL_LIMITS,
       logger: options.logger,
+      tableOwnership: fleet?.ownership,
     });
     const tcp = grpc.listener.tcp;
     // Rules may neither take the control port nor forward into it.
@@ -155,7 +161,8 @@ export class Daemon {
       },
       'portplane serving',
     );
-    return new Daemon(controller, grpc, options, hub, metrics);
+    await fleet?.start(controller, options.stateDir);
+    return new Daemon(controller, grpc, options, hub, metrics, fleet);
   }
 
   /** Idempotent: a second signal waits for the first shutdown. */
@@ -168,6 +175,7 @@ export class Daemon {
     const { logger, graceMs, dataplane } = this.options;
     logger.info({ reason, graceMs }, 'shutting down: waiting for in-flight applies');
     setNotServing(this.grpc);
+    await this.fleet?.stop();
     await this.controller.drain();
     const sessions = dataplane.telemetry().global().sessionsActive;
     logger.info({ sessions, graceMs }, `closing listeners; waiting up to ${graceMs} ms for open gRPC calls and ${sessions} sessions`);

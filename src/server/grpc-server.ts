@@ -13,6 +13,7 @@ import { AuditLog } from '../auth/audit.js';
 import { CallerQuotas } from '../auth/caller-quotas.js';
 import type { ControlLimits } from '../auth/control-limits.js';
 import type { AuthPolicy } from '../auth/policy.js';
+import type { TableOwnership } from '../auth/table-ownership.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
@@ -56,6 +57,8 @@ export interface GrpcServerOptions {
   policy: AuthPolicy;
   controlLimits: ControlLimits;
   logger: Logger;
+  /** Tables another owner (the fleet agent) holds. */
+  tableOwnership?: TableOwnership;
 }
 
 /** Tables running, pending, or named by recent history: what any response or error could mention. */
@@ -94,6 +97,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         peer: peerOfCurrentCall,
         certificate: (raw) => new X509Certificate(raw),
         knownTables: () => knownTableNames(controller),
+        tableOwnership: options.tableOwnership,
       }),
     ],
   });

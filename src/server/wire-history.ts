@@ -28,6 +28,7 @@ const CALLER_KIND: Record<CallerKind, string> = {
   token: 'CALLER_KIND_TOKEN',
   tcp: 'CALLER_KIND_TCP',
   internal: 'CALLER_KIND_INTERNAL',
+  etcd: 'CALLER_KIND_ETCD',
 };
 const EVENT_KIND: Record<ApplyEventKind | 'current', string> = {
   current: 'APPLY_EVENT_KIND_CURRENT',

@@ -8,6 +8,7 @@ import type { AuthPolicy } from '../../src/auth/policy.js';
 import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
 import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
+import type { FleetOptions } from '../../src/fleet/daemon-fleet.js';
 import { Daemon } from '../../src/server/daemon.js';
 import { removeDir, tempStateDir } from './daemon-process.js';
 
@@ -34,10 +35,14 @@ export interface TestDaemonOptions {
   backend?: BackendName;
   dataplane?: RuntimeDataPlane;
   historySize?: number;
+  /** Fleet mode: follow a node's desired tables in etcd. */
+  fleet?: FleetOptions;
+  /** Reuse this state directory (a restart) instead of a fresh one. */
+  stateDir?: string;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const stateDir = await tempStateDir();
+  const stateDir = options.stateDir ?? (await tempStateDir());
   const logger = options.logger ?? pino({ level: 'silent' });
   const daemon = await Daemon.start({
     stateDir,
@@ -53,6 +58,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
     ...(options.historySize !== undefined && { historySize: options.historySize }),
+    ...(options.fleet && { fleet: options.fleet }),
   });
   return {
     daemon,
