@@ -4,10 +4,11 @@
  * headers unless libnftables-dev is installed), so the addon builds
  * everywhere and reports at open() time when the library is missing.
  *
- * A context may be bound to a network namespace (a /run/netns path): every
- * run() enters it on the calling thread (setns(2) changes only the calling
- * thread's namespace) and returns to the thread's own namespace before it
- * returns, so the netlink socket libnftables opens lives in that namespace.
+ * A context may be bound to a network namespace (a /run/netns path): open()
+ * and every run() enter it on the calling thread (setns(2) changes only the
+ * calling thread's namespace) and return to the thread's own namespace before
+ * they return, so the netlink socket libnftables opens (at nft_ctx_new in
+ * 1.0.6, lazily in other versions) lives in that namespace.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -126,7 +127,17 @@ static napi_value open_context(napi_env env, napi_callback_info info) {
       return fail(env, path, strerror(err));
     }
   }
+  /* The context's netlink socket may be opened here (it is in libnftables 1.0.6): inside the namespace. */
+  if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) != 0) {
+    int err = errno;
+    finalize(env, c, NULL);
+    return fail(env, "setns into the namespace", strerror(err));
+  }
   c->nft = lib.ctx_new(NFT_CTX_DEFAULT);
+  if (c->netns_fd >= 0 && setns(c->home_fd, CLONE_NEWNET) != 0) {
+    fprintf(stderr, "nftables: cannot return to the home network namespace: %s\n", strerror(errno));
+    abort();
+  }
   if (!c->nft) {
     finalize(env, c, NULL);
     return fail(env, "open", "nft_ctx_new failed");
