@@ -77,7 +77,7 @@ listen http
   bind 10.18.1.1:22001
   server s 10.18.2.2:$ORIGIN
 HAP
-inP haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
+ip netns exec $P haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
 sleep 0.5
 T1[haproxy]=$(gbps 10.18.1.1 22000); CPS[haproxy]=$(cps 10.18.1.1 22001)
 kill "${pids[-1]}"
@@ -94,7 +94,8 @@ YAML
 }
 portplane() { # backend port-base
   local dir="$work/pp-$1"
-  inP node dist/cli/main.js --state-dir "$dir" serve --backend "$1" --log-level warn --metrics-listen= & pids+=($!)
+  # ip netns exec execs node: $! is the daemon's own pid (a shell function here would put a subshell in between).
+  ip netns exec $P node dist/cli/main.js --state-dir "$dir" serve --backend "$1" --log-level warn --metrics-listen= & pids+=($!)
   for _ in $(seq 300); do [ -S "$dir/portplane.sock" ] && break; sleep 0.1; done
   rules "$2" > "$dir.yaml"
   inP node dist/cli/main.js --state-dir "$dir" apply "$dir.yaml" >/dev/null
@@ -127,7 +128,7 @@ inC iperf3 -c 10.18.1.1 -p 20000 -t 6 -i 1 -J > "$work/through-kill.json" & ip_p
 sleep 2
 kill -9 "$nft_pid"
 sleep 1
-inP node dist/cli/main.js --state-dir "$work/pp-nftables" serve --backend nftables --log-level warn --metrics-listen= & pids+=($!)
+ip netns exec $P node dist/cli/main.js --state-dir "$work/pp-nftables" serve --backend nftables --log-level warn --metrics-listen= & pids+=($!)
 wait $ip_pid || true
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
