@@ -4,20 +4,24 @@
  */
 import type { Logger } from 'pino';
 import { createKernelDataPlane } from './dataplane/kernel/index.js';
+import { createNftablesDataPlane } from './dataplane/nftables/index.js';
 import type { RuntimeDataPlane } from './dataplane/runtime.js';
 import { createUserspaceDataPlane, TunPort } from './dataplane/userspace/index.js';
 
-export const BACKEND_NAMES = ['kernel', 'userspace'] as const;
+export const BACKEND_NAMES = ['kernel', 'userspace', 'nftables'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface DataPlaneOptions {
   logger: Logger;
   /** The userspace backend's packet port: a TUN interface, optionally with addresses (CIDR) to assign. */
   tun?: { device: string; addresses?: string[] };
+  /** The nftables backend: its table name (default "portplane") and whether a clean stop keeps it. */
+  nftables?: { table?: string; persist?: boolean };
 }
 
 export function createDataPlane(name: BackendName, options: DataPlaneOptions): RuntimeDataPlane {
-  const { logger, tun } = options;
+  const { logger, tun, nftables } = options;
+  if (nftables && name !== 'nftables') throw new Error('--nftables-table and --nftables-persist need --backend nftables');
   switch (name) {
     case 'kernel':
       if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
@@ -28,5 +32,8 @@ export function createDataPlane(name: BackendName, options: DataPlaneOptions): R
         logger,
         port: tun && new TunPort({ ...tun, onError: (err) => logger.warn({ err }, 'TUN port error') }),
       });
+    case 'nftables':
+      if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
+      return createNftablesDataPlane({ logger, tableName: nftables?.table, persist: nftables?.persist });
   }
 }

@@ -148,6 +148,8 @@ interface ServeFlags {
   backend: string;
   tun?: string;
   tunAddress?: string[];
+  nftablesTable?: string;
+  nftablesPersist?: boolean;
   graceMs: number;
   logLevel: string;
   logFormat?: string;
@@ -206,6 +208,8 @@ program
   .addOption(new Option('--backend <name>', 'dataplane backend').choices([...BACKEND_NAMES]).default('kernel'))
   .option('--tun <name>', 'userspace backend: take packets from this TUN interface (created if missing; needs CAP_NET_ADMIN)')
   .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])
+  .option('--nftables-table <name>', 'nftables backend: the inet table it owns (default portplane)')
+  .option('--nftables-persist', 'nftables backend: keep the table, and so the forwarding, after a clean stop')
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

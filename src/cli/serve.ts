@@ -32,6 +32,10 @@ export interface ServeOptions extends FleetServeFlags {
   tun?: string;
   /** addresses (CIDR) to assign to the TUN interface before bringing it up */
   tunAddress?: string[];
+  /** nftables backend: the table (inet family) it owns */
+  nftablesTable?: string;
+  /** nftables backend: keep the table (and forwarding) after a clean stop */
+  nftablesPersist?: boolean;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -92,7 +96,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
   const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
   const fleet = fleetOptions(options);
-  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
+  const nftables =
+    options.nftablesTable !== undefined || options.nftablesPersist ? { table: options.nftablesTable, persist: options.nftablesPersist } : undefined;
+  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun, nftables });
   const daemon = await Daemon.start({
     stateDir,
     inheritedFd: activated[0]?.fd,

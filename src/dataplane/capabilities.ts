@@ -31,6 +31,10 @@ export type Feature =
   // SessionDeltaSource.importSessions: recreating sessions exported elsewhere (an HA takeover).
   | 'session_import'
   | 'telemetry'
+  // Byte counters count payload (what the application sent), not IP packet bytes.
+  | 'payload_bytes'
+  // Flood counters name the heaviest source prefixes (RuleFloodCounters.sources).
+  | 'flood_sources'
   | 'trace'
   // Packet I/O of a packet backend.
   | 'pcap_port'

@@ -5,12 +5,14 @@
  * loopback sockets on the kernel backend, real IP packets through a memory
  * port on the userspace backend (the test plays client and target).
  */
+import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import type { TestContext } from 'vitest';
 import type { BackendName } from '../../src/backends.js';
 import type { Capabilities, Feature } from '../../src/dataplane/capabilities.js';
 import { KernelDataPlane } from '../../src/dataplane/kernel/index.js';
+import { NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
 import { MemoryPort, UserspaceDataPlane } from '../../src/dataplane/userspace/index.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/dataplane/userspace/packet.js';
@@ -46,6 +48,7 @@ export interface Harness {
 
 /** A backend's declared capabilities, without starting it. */
 export function declaredCapabilities(backend: BackendName): Capabilities {
+  if (backend === 'nftables') return new NftablesDataPlane().capabilities();
   return backend === 'kernel' ? new KernelDataPlane().capabilities() : new UserspaceDataPlane().capabilities();
 }
 
@@ -149,13 +152,23 @@ async function until(done: () => boolean): Promise<boolean> {
   return true;
 }
 
-async function kernelHarness(): Promise<Harness> {
+/**
+ * Real loopback sockets through a socket backend (kernel) or through
+ * in-kernel NAT (nftables: the output hook DNATs 127.0.0.1:port to the
+ * echo server; run only inside a network namespace of the test's own, see
+ * nftables-netns.test.ts).
+ */
+async function socketHarness(backend: 'kernel' | 'nftables'): Promise<Harness> {
   const echo: EchoServer = await startEchoServer();
-  const dataplane = new KernelDataPlane({ logger: pino({ level: 'silent' }) });
+  const logger = pino({ level: 'silent' });
+  const dataplane =
+    backend === 'kernel' ? new KernelDataPlane({ logger }) : new NftablesDataPlane({ logger, tableName: `pp_conf_${process.pid}`, driftIntervalMs: 0 });
   const store = dataplane.sessions();
   /** Client sockets the tests have not closed. */
   const open = new Set<Socket>();
-  return withDaemon('kernel', dataplane, {
+  /** Local ports of client sockets that closed. */
+  const closedPorts = new Set<number>();
+  return withDaemon(backend, dataplane, {
     listenPorts: (count) => freePortBlock(count, 30000, 32700),
     targetPort: echo.port,
     connect: async (port) => {
@@ -171,17 +184,28 @@ async function kernelHarness(): Promise<Harness> {
       await until(() => closed || tracked());
       if (!tracked()) {
         socket.destroy();
-        throw new Error(`the kernel backend did not take the connection to port ${port}`);
+        throw new Error(`the ${backend} backend did not take the connection to port ${port}`);
       }
       open.add(socket);
-      socket.once('close', () => open.delete(socket));
+      const clientPort = socket.localPort;
+      socket.once('close', () => {
+        open.delete(socket);
+        if (clientPort !== undefined) closedPorts.add(clientPort);
+      });
       return new SocketFlow(socket);
     },
-    // Sessions of closed client sockets end once both relay legs have closed.
+    // Kernel: sessions of closed client sockets end once both relay legs have closed. nftables: a deleted
+    // session's client socket stays open (nothing tells it), so wait for the closed sockets' sessions to go.
     settle: async () => {
-      await until(() => store.count() <= open.size);
+      await until(() =>
+        backend === 'kernel' ? store.count() <= open.size : ![...store.iterate()].some((s) => closedPorts.has(s.client.port)),
+      );
     },
-    cleanup: () => echo.close(),
+    cleanup: async () => {
+      await echo.close();
+      // Counter ids (the ct marks) restart with each test's fresh state: leave no entry for the next test to claim.
+      if (backend === 'nftables') spawnSync('conntrack', ['-F'], { stdio: 'ignore' });
+    },
   });
 }
 
@@ -285,8 +309,16 @@ async function userspaceHarness(): Promise<Harness> {
   });
 }
 
-export const BACKENDS: BackendName[] = ['kernel', 'userspace'];
+/**
+ * The backends under test: kernel and userspace everywhere; nftables only
+ * where PP_CONFORMANCE_BACKENDS says so, which nftables-netns.test.ts sets
+ * when it reruns these suites inside a network namespace it created (so
+ * the host's nftables and conntrack are never touched).
+ */
+export const BACKENDS: BackendName[] = process.env.PP_CONFORMANCE_BACKENDS
+  ? (process.env.PP_CONFORMANCE_BACKENDS.split(',') as BackendName[])
+  : ['kernel', 'userspace'];
 
 export function startHarness(backend: BackendName): Promise<Harness> {
-  return backend === 'kernel' ? kernelHarness() : userspaceHarness();
+  return backend === 'userspace' ? userspaceHarness() : socketHarness(backend);
 }

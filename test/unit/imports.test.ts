@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const src = join(repo, 'src');
-const BACKENDS = ['src/dataplane/kernel', 'src/dataplane/userspace'];
+const BACKENDS = ['src/dataplane/kernel', 'src/dataplane/userspace', 'src/dataplane/nftables'];
 const COMPOSITION_POINT = 'src/backends.ts';
 
 function walk(dir: string): string[] {

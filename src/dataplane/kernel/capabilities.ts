@@ -34,6 +34,8 @@ export function kernelCapabilities(): Capabilities {
       'sessions',
       'session_deltas',
       'telemetry',
+      'payload_bytes',
+      'flood_sources',
       'trace',
     ],
     unsupported: [

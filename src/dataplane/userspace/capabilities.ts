@@ -54,6 +54,8 @@ export function userspaceCapabilities(): Capabilities {
       'session_deltas',
       'session_import',
       'telemetry',
+      'payload_bytes',
+      'flood_sources',
       'trace',
       'pcap_port',
       ...(tun.available ? (['tun_port'] as Feature[]) : []),

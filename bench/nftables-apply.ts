@@ -1,0 +1,154 @@
+/**
+ * Control-plane figures of the nftables backend, with the daemon (compiled)
+ * in a network namespace created here:
+ *   (a) apply of 1,000 rules / 10,000 ports, end to end (ApplyConfig RPC
+ *       until the kernel committed the batch), and one rule of it changed;
+ *       the goal: one-rule <= 10 ms and <= 1/100 of the full apply;
+ *   (b) the batch transport: libnftables in-process vs spawning `nft -f -`,
+ *       for a one-element batch (why the addon is the default);
+ *   (c) first-packet cost with 10 vs 10,000 forwarded ports: sequential
+ *       connect+close through the DNAT (loopback, output hook) in the namespace;
+ *   (d) a concurrent `nft` change by another program: time until detected
+ *       and repaired (timer period: 5 s by default).
+ *
+ *   npm run bench:nftables   (after bench/nftables.sh; root)
+ */
+import { spawnSync } from 'node:child_process';
+import { ServiceClient, removeDir, startDaemon, stopDaemon, tempStateDir } from '../test/helpers/daemon-process.js';
+import { NetnsNode } from '../test/helpers/netns.js';
+import { CliRunner, createNftRunner } from '../src/dataplane/nftables/nft-runner.js';
+
+const ns = `ppa-${process.pid}`;
+const RULES = 1000;
+const PORTS_PER_RULE = 10;
+const CHANGES = 20;
+const LIMITS = { max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
+
+function sh(cmd: string[]): string {
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+function table(rules: number, portsPerRule: number, targetPort: number, retarget = -1): unknown[] {
+  const out = [];
+  for (let i = 0; i < rules; i++) {
+    const first = 20000 + i * portsPerRule;
+    out.push({
+      name: `r${i}`,
+      protocol: 'PROTOCOL_TCP',
+      listen_address: '127.0.0.1',
+      ports: { first, last: first + portsPerRule - 1 },
+      target_address: '127.0.0.1',
+      target_port: i === retarget ? targetPort + 1 : targetPort,
+      limits: LIMITS,
+    });
+  }
+  return [{ name: 'bench', rules: out }];
+}
+
+const ECHO_AND_CONNECT = `
+const net = require('node:net');
+const srv = net.createServer((s) => s.on('data', (d) => s.end(d)));
+srv.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: srv.address().port })));
+process.stdin.setEncoding('utf8').on('data', async (line) => {
+  const { port, count } = JSON.parse(line);
+  const t0 = process.hrtime.bigint();
+  try {
+    for (let i = 0; i < count; i++) {
+      await new Promise((res, rej) => {
+        const c = net.connect(port, '127.0.0.1', () => c.end('x'));
+        c.setTimeout(5000, () => c.destroy(new Error('connect timed out')));
+        c.on('close', res);
+        c.on('error', rej);
+      });
+    }
+    console.log(JSON.stringify({ micros: Number(process.hrtime.bigint() - t0) / 1000 / count }));
+  } catch (err) {
+    console.log(JSON.stringify({ micros: -1, error: String(err) }));
+  }
+});`;
+
+async function main(): Promise<void> {
+  sh(['ip', 'netns', 'add', ns]);
+  sh(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  const stateDir = await tempStateDir();
+  const helper = new NetnsNode(ns, ECHO_AND_CONNECT);
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  try {
+    const { port: echoPort } = await helper.json<{ port: number }>((l) => 'port' in l);
+    daemon = await startDaemon(stateDir, ['--backend', 'nftables', '--log-level', 'warn'], { compiled: true, prefix: ['ip', 'netns', 'exec', ns] });
+    const config = new ServiceClient('ConfigService', daemon.target);
+    const apply = async (tables: unknown[]): Promise<{ wallMs: number; inDaemonMs: number }> => {
+      const t0 = performance.now();
+      const res = await config.call<{ result: { duration_micros: string } }>('ApplyConfig', { tables }, 120_000);
+      return { wallMs: performance.now() - t0, inDaemonMs: Number(res.result.duration_micros) / 1000 };
+    };
+
+    // (c) first, small table: first-packet cost with 10 ports.
+    const connectCost = async (): Promise<number> => {
+      helper.lines.length = 0;
+      helper.send(JSON.stringify({ port: 20000, count: 2000 }));
+      const r = await helper.json<{ micros: number; error?: string }>((l) => 'micros' in l, 120_000);
+      if (r.error) throw new Error(`connect through the DNAT failed: ${r.error}`);
+      return r.micros;
+    };
+    await apply(table(1, 10, echoPort));
+    await connectCost(); // warm-up
+    const small = await connectCost();
+
+    // (a)
+    const full = await apply(table(RULES, PORTS_PER_RULE, echoPort));
+    const large = await connectCost();
+    const changes: { wallMs: number; inDaemonMs: number }[] = [];
+    for (let i = 0; i < CHANGES; i++) changes.push(await apply(table(RULES, PORTS_PER_RULE, echoPort, i % 2 === 0 ? 500 : -1)));
+    const oneWall = median(changes.map((c) => c.wallMs));
+    const oneDaemon = median(changes.map((c) => c.inDaemonMs));
+    const fullAgain = await apply(table(RULES, PORTS_PER_RULE, echoPort + 2));
+
+    // (b)
+    const addon = createNftRunner(ns, 'addon');
+    const cli = new CliRunner(ns);
+    const time = (run: () => void, n: number): number => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) run();
+      return (performance.now() - t0) / n;
+    };
+    const addonMs = time(() => addon.run('add table inet ppa_probe'), 50);
+    const cliMs = time(() => cli.run('add table inet ppa_probe'), 20);
+    cli.run('delete table inet ppa_probe');
+
+    // (d)
+    const t0 = performance.now();
+    sh(['ip', 'netns', 'exec', ns, 'nft', 'add', 'rule', 'inet', 'portplane', 'lookup', 'counter', 'comment', '"intruder"']);
+    let repairedMs = NaN;
+    while (performance.now() - t0 < 15_000) {
+      if (!sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'chain', 'inet', 'portplane', 'lookup']).includes('intruder')) {
+        repairedMs = performance.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const driftLog = daemon.logs.find((l) => l.includes('changed by another program')) !== undefined;
+    config.close();
+
+    console.log(JSON.stringify({
+      rules: RULES,
+      ports: RULES * PORTS_PER_RULE,
+      fullApplyMs: { wall: +full.wallMs.toFixed(1), inDaemon: +full.inDaemonMs.toFixed(1), wallRetargetAll: +fullAgain.wallMs.toFixed(1) },
+      oneRuleApplyMs: { wallMedian: +oneWall.toFixed(2), inDaemonMedian: +oneDaemon.toFixed(2), changes: CHANGES },
+      oneRuleOverFull: +(oneWall / full.wallMs).toFixed(4),
+      batchTransportMs: { libnftablesAddon: +addonMs.toFixed(3), nftSpawn: +cliMs.toFixed(2) },
+      connectCloseMicros: { ports10: +small.toFixed(1), ports10000: +large.toFixed(1), ratio: +(large / small).toFixed(3) },
+      concurrentNftChange: { repairedMs: +repairedMs.toFixed(0), loggedAsDrift: driftLog, timerPeriodMs: 5000 },
+    }, null, 2));
+  } finally {
+    await helper.stop();
+    if (daemon) await stopDaemon(daemon);
+    await removeDir(stateDir);
+    spawnSync('ip', ['netns', 'delete', ns]);
+  }
+}
+
+await main();

@@ -1,0 +1,220 @@
+/*
+ * libnftables in-process: one nft batch per call, without spawning nft.
+ * libnftables is opened with dlopen (Debian ships libnftables1 without its
+ * headers unless libnftables-dev is installed), so the addon builds
+ * everywhere and reports at open() time when the library is missing.
+ *
+ * A context may be bound to a network namespace (a /run/netns path): open()
+ * and every run() enter it on the calling thread (setns(2) changes only the
+ * calling thread's namespace) and return to the thread's own namespace before
+ * they return, so the netlink socket libnftables opens (at nft_ctx_new in
+ * 1.0.6, lazily in other versions) lives in that namespace.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <node_api.h>
+
+/* From libnftables' public header (nftables/libnftables.h, stable ABI since 0.9). */
+#define NFT_CTX_DEFAULT 0
+#define NFT_CTX_OUTPUT_JSON (1 << 4)
+struct nft_ctx;
+typedef struct nft_ctx *(*ctx_new_fn)(uint32_t);
+typedef void (*ctx_free_fn)(struct nft_ctx *);
+typedef void (*set_flags_fn)(struct nft_ctx *, unsigned int);
+typedef int (*buffer_fn)(struct nft_ctx *);
+typedef const char *(*get_buffer_fn)(struct nft_ctx *);
+typedef int (*run_fn)(struct nft_ctx *, const char *);
+
+static struct {
+  void *handle;
+  ctx_new_fn ctx_new;
+  ctx_free_fn ctx_free;
+  set_flags_fn set_output_flags;
+  buffer_fn buffer_output, buffer_error;
+  get_buffer_fn get_output, get_error;
+  run_fn run;
+} lib;
+
+struct context {
+  struct nft_ctx *nft;
+  int netns_fd; /* -1: the caller's namespace */
+  int home_fd;  /* the thread's own namespace, to return to */
+};
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error(env, NULL, "nftables: N-API call failed: " #call); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+static napi_value fail(napi_env env, const char *what, const char *detail) {
+  char message[512];
+  snprintf(message, sizeof message, "nftables: %s: %s", what, detail);
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static const char *load_library(void) {
+  if (lib.handle) return NULL;
+  void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return dlerror();
+  lib.ctx_new = (ctx_new_fn)dlsym(h, "nft_ctx_new");
+  lib.ctx_free = (ctx_free_fn)dlsym(h, "nft_ctx_free");
+  lib.set_output_flags = (set_flags_fn)dlsym(h, "nft_ctx_output_set_flags");
+  lib.buffer_output = (buffer_fn)dlsym(h, "nft_ctx_buffer_output");
+  lib.buffer_error = (buffer_fn)dlsym(h, "nft_ctx_buffer_error");
+  lib.get_output = (get_buffer_fn)dlsym(h, "nft_ctx_get_output_buffer");
+  lib.get_error = (get_buffer_fn)dlsym(h, "nft_ctx_get_error_buffer");
+  lib.run = (run_fn)dlsym(h, "nft_run_cmd_from_buffer");
+  if (!lib.ctx_new || !lib.ctx_free || !lib.set_output_flags || !lib.buffer_output || !lib.buffer_error ||
+      !lib.get_output || !lib.get_error || !lib.run) {
+    dlclose(h);
+    return "libnftables.so.1 lacks an expected symbol";
+  }
+  lib.handle = h;
+  return NULL;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct context *c = data;
+  if (c->nft) lib.ctx_free(c->nft);
+  if (c->netns_fd >= 0) close(c->netns_fd);
+  if (c->home_fd >= 0) close(c->home_fd);
+  free(c);
+}
+
+/* open(netnsPath: string | null) -> context (JSON output; JSON or text input) */
+static napi_value open_context(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4096] = "";
+  if (argc >= 1) {
+    napi_valuetype type;
+    CHECK(napi_typeof(env, argv[0], &type));
+    if (type == napi_string) {
+      size_t len;
+      CHECK(napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
+      if (len == 0 || len >= sizeof path - 1) return fail(env, "open", "namespace path must be 1..4094 bytes");
+    } else if (type != napi_null && type != napi_undefined) {
+      napi_throw_type_error(env, NULL, "nftables: open expects a namespace path or null");
+      return NULL;
+    }
+  }
+  const char *why = load_library();
+  if (why) return fail(env, "cannot load libnftables.so.1", why);
+  struct context *c = calloc(1, sizeof *c);
+  if (!c) return fail(env, "open", "out of memory");
+  c->netns_fd = -1;
+  c->home_fd = -1;
+  if (path[0]) {
+    c->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+    c->home_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (c->netns_fd < 0 || c->home_fd < 0) {
+      int err = errno;
+      finalize(env, c, NULL);
+      return fail(env, path, strerror(err));
+    }
+  }
+  /* The context's netlink socket may be opened here (it is in libnftables 1.0.6): inside the namespace. */
+  if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) != 0) {
+    int err = errno;
+    finalize(env, c, NULL);
+    return fail(env, "setns into the namespace", strerror(err));
+  }
+  c->nft = lib.ctx_new(NFT_CTX_DEFAULT);
+  if (c->netns_fd >= 0 && setns(c->home_fd, CLONE_NEWNET) != 0) {
+    fprintf(stderr, "nftables: cannot return to the home network namespace: %s\n", strerror(errno));
+    abort();
+  }
+  if (!c->nft) {
+    finalize(env, c, NULL);
+    return fail(env, "open", "nft_ctx_new failed");
+  }
+  lib.set_output_flags(c->nft, NFT_CTX_OUTPUT_JSON);
+  if (lib.buffer_output(c->nft) != 0 || lib.buffer_error(c->nft) != 0) {
+    finalize(env, c, NULL);
+    return fail(env, "open", "cannot buffer libnftables output");
+  }
+  napi_value external;
+  if (napi_create_external(env, c, finalize, NULL, &external) != napi_ok) {
+    finalize(env, c, NULL);
+    return fail(env, "open", "napi_create_external failed");
+  }
+  return external;
+}
+
+static napi_value set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+  napi_value v;
+  if (napi_create_string_utf8(env, value ? value : "", NAPI_AUTO_LENGTH, &v) != napi_ok) return NULL;
+  if (napi_set_named_property(env, obj, key, v) != napi_ok) return NULL;
+  return obj;
+}
+
+/* run(context, commands: string) -> { ok: boolean, output: string, error: string } */
+static napi_value run(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct context *c = NULL;
+  napi_valuetype type;
+  if (argc < 2 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, argv[0], (void **)&c) != napi_ok || !c || !c->nft) {
+    napi_throw_type_error(env, NULL, "nftables: run expects a context from open()");
+    return NULL;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "nftables: run expects the commands as a string");
+    return NULL;
+  }
+  char *commands = malloc(len + 1);
+  if (!commands) return fail(env, "run", "out of memory");
+  if (napi_get_value_string_utf8(env, argv[1], commands, len + 1, &len) != napi_ok) {
+    free(commands);
+    return fail(env, "run", "cannot read the commands");
+  }
+  if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) != 0) {
+    int err = errno;
+    free(commands);
+    return fail(env, "setns into the namespace", strerror(err));
+  }
+  int rc = lib.run(c->nft, commands);
+  free(commands);
+  if (c->netns_fd >= 0 && setns(c->home_fd, CLONE_NEWNET) != 0) {
+    /* The thread would stay in the wrong namespace: nothing after this is safe. */
+    fprintf(stderr, "nftables: cannot return to the home network namespace: %s\n", strerror(errno));
+    abort();
+  }
+  napi_value result, ok;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_get_boolean(env, rc == 0, &ok));
+  CHECK(napi_set_named_property(env, result, "ok", ok));
+  if (!set_string(env, result, "output", lib.get_output(c->nft)) ||
+      !set_string(env, result, "error", lib.get_error(c->nft))) {
+    return NULL;
+  }
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, open_context, NULL, NULL, NULL, napi_default, NULL},
+      {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,511 @@
+/**
+ * NftablesDataPlane: the kernel forwards, portplane programs it. An apply
+ * checks ownership (drift), checks local listeners (conflicts), computes the
+ * difference between what it last wrote and what the configuration needs
+ * (ruleset.ts) and commits it as one nftables transaction. Sessions and
+ * byte counts come from conntrack (sessions.ts), rule counters from the
+ * table's named counters, Trace from the same configuration the maps were
+ * written from.
+ */
+import { readFileSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import { parseIp } from '../../config/ip.js';
+import type { DrainPolicy, ForwardingConfig, ForwardRule } from '../../config/model.js';
+import { mapTargetPort } from '../../config/ports.js';
+import type { PortChange } from '../../plan/model.js';
+import { failedRuleIds } from '../bind-verdict.js';
+import type { Capabilities } from '../capabilities.js';
+import type { ConfigSink, PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { RouteTable } from '../route-lookup.js';
+import type { RuntimeDataPlane } from '../runtime.js';
+import type { SessionDeltaSource } from '../session-deltas.js';
+import type { SessionStore } from '../session-store.js';
+import { sessionDeltaSource } from '../session-sync.js';
+import { compileSourceFilter } from '../source-filter.js';
+import { emptyTrafficCounters, FLOOD_REASONS, type RuleCounters, type RuleFloodCounters, type Telemetry, type TrafficCounters } from '../telemetry.js';
+import { initialTraceResult, type TraceRequest, type TraceResult, type Tracer } from '../tracer.js';
+import { KERNEL_LIMITS_DETAIL, NFTABLES_BACKEND_NAME, nftablesCapabilities } from './capabilities.js';
+import { ConntrackTool, setNetfilterSysctl } from './conntrack.js';
+import { tableFingerprint } from './drift.js';
+import { conflictingSocket, localSockets } from './local-listeners.js';
+import { createNftRunner, type NftRunner } from './nft-runner.js';
+import { acceptCounter, COUNTED_DROPS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, type WrittenState } from './ruleset.js';
+import { NftSessions, type MarkOwner } from './sessions.js';
+
+export interface NftablesDataPlaneOptions {
+  logger?: Logger;
+  /** nftables table (family inet) portplane owns; default "portplane". Tests use a unique one. */
+  tableName?: string;
+  /** Program this network namespace (a name under /run/netns) instead of the daemon's own. */
+  netns?: string;
+  /** Keep the table (and so the forwarding) when the daemon stops cleanly. */
+  persist?: boolean;
+  /** How often ownership is checked; 0 disables the timer (an apply still checks). Default 5000. */
+  driftIntervalMs?: number;
+  /** Batch transport; default the libnftables addon when it loads. */
+  transport?: 'addon' | 'cli';
+}
+
+/** A change to portplane's table that portplane did not make. */
+export interface DriftCondition {
+  /** Times detected since start. */
+  detected: number;
+  /** Milliseconds since the epoch of the last detection; 0 if never. */
+  lastDetectedAt: number;
+  /** Whether the table is portplane's again (repaired by rewriting it whole). */
+  repaired: boolean;
+  message: string;
+}
+
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/** Why this process cannot program nftables, or undefined. */
+export function nftablesUnavailableReason(runner: () => NftRunner): string | undefined {
+  let status = '';
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    // Not Linux: the nf_tables probe below says so.
+  }
+  const capEff = /CapEff:\s*([0-9a-f]+)/.exec(status)?.[1];
+  // CAP_NET_ADMIN is capability bit 12.
+  if (capEff && (BigInt(`0x${capEff}`) & (1n << 12n)) === 0n) return 'the process lacks CAP_NET_ADMIN (run as root or grant it)';
+  try {
+    runner().query('list tables');
+    return undefined;
+  } catch (err) {
+    return `nf_tables is not usable here: ${(err as Error).message}`;
+  }
+}
+
+export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry, Tracer {
+  readonly name = NFTABLES_BACKEND_NAME;
+  readonly tableName: string;
+  private readonly logger: Logger;
+  private runnerInstance: NftRunner | undefined;
+  private readonly conntrack: ConntrackTool;
+  private readonly store: NftSessions;
+  private readonly deltas: SessionDeltaSource;
+  private written: WrittenState = emptyState();
+  /** Fingerprint of the kernel table right after portplane's last write; undefined before the first. */
+  private fingerprint: string | undefined;
+  private config: ForwardingConfig = { tables: [] };
+  private routes = RouteTable.EMPTY;
+  private currentGeneration = 0;
+  /** Every counter id that ever ran, for sessions that outlive their rule's version. */
+  private readonly owners = new Map<number, MarkOwner>();
+  private readonly drainTimers = new Set<NodeJS.Timeout>();
+  /** Sessions ended by a reevaluated filter, by rule id (counted as filter refusals). */
+  private readonly filterCloses = new Map<string, number>();
+  private driftTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  readonly drift: DriftCondition = { detected: 0, lastDetectedAt: 0, repaired: true, message: '' };
+
+  constructor(private readonly options: NftablesDataPlaneOptions = {}) {
+    this.logger = options.logger ?? pino({ enabled: false });
+    this.tableName = options.tableName ?? 'portplane';
+    if (!TABLE_NAME.test(this.tableName)) throw new Error(`nftables table name ${JSON.stringify(this.tableName)}: use 1-32 letters, digits and _ , starting with a letter`);
+    this.conntrack = new ConntrackTool(options.netns);
+    this.store = new NftSessions(
+      this.conntrack,
+      (mark) => this.owners.get(mark),
+      (err) => this.logger.warn({ err }, 'conntrack'),
+    );
+    this.deltas = sessionDeltaSource(this.store.queue(), this.store, (entries) => ({
+      imported: 0,
+      rejected: entries.map((_, index) => ({ index, reason: nftablesCapabilities().unsupported.find((u) => u.feature === 'session_import')!.reason })),
+    }));
+  }
+
+  private get runner(): NftRunner {
+    this.runnerInstance ??= createNftRunner(this.options.netns, this.options.transport);
+    return this.runnerInstance;
+  }
+
+  /** Which batch transport runs ('addon' or 'cli'). */
+  get transport(): string {
+    return this.runner.kind;
+  }
+
+  async start(): Promise<void> {
+    const why = nftablesUnavailableReason(() => this.runner);
+    if (why) throw new Error(`--backend nftables cannot start: ${why}`);
+    // Byte and packet counts per session (per namespace; the kernel default is off).
+    const acct = setNetfilterSysctl(this.options.netns, 'nf_conntrack_acct', '1');
+    if (acct) this.logger.warn({ reason: acct }, 'cannot enable nf_conntrack_acct: sessions report no byte counts');
+    this.store.restart();
+    this.started = true;
+    // A table left by a previous run keeps forwarding until the restored configuration replaces it whole (first apply).
+    this.fingerprint = undefined;
+    const interval = this.options.driftIntervalMs ?? 5000;
+    if (interval > 0) {
+      this.driftTimer = setInterval(() => this.checkOwnership(true), interval);
+      this.driftTimer.unref();
+    }
+    this.logger.info({ table: `inet ${this.tableName}`, transport: this.runner.kind, netns: this.options.netns }, 'nftables dataplane started');
+  }
+
+  /** The kernel keeps forwarding established flows; a clean stop removes the table unless persist is set. */
+  async close(graceMs: number): Promise<void> {
+    void graceMs;
+    await this.teardown();
+  }
+
+  async teardown(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    clearInterval(this.driftTimer);
+    for (const t of this.drainTimers) clearTimeout(t);
+    this.drainTimers.clear();
+    this.store.stop();
+    this.store.forget();
+    if (!this.options.persist) {
+      try {
+        this.runner.run(`add table inet ${this.tableName}\ndelete table inet ${this.tableName}`);
+      } catch (err) {
+        this.logger.warn({ err }, 'cannot remove the nftables table');
+      }
+    }
+    this.written = emptyState();
+    this.fingerprint = undefined;
+  }
+
+  capabilities(): Capabilities {
+    return nftablesCapabilities();
+  }
+
+  configSink(): ConfigSink {
+    return this;
+  }
+
+  sessions(): SessionStore {
+    return this.store;
+  }
+
+  sessionDeltas(): SessionDeltaSource {
+    return this.deltas;
+  }
+
+  telemetry(): Telemetry {
+    return this;
+  }
+
+  tracer(): Tracer {
+    return this;
+  }
+
+  /**
+   * Compares the kernel's table with portplane's last write. On a
+   * difference: records it (condition, log) and, when `repair`, rewrites the
+   * table whole in one transaction. Returns whether the table is portplane's.
+   */
+  checkOwnership(repair: boolean): boolean {
+    if (!this.started || this.fingerprint === undefined) return true;
+    let now: string | undefined;
+    try {
+      now = tableFingerprint(this.runner, this.tableName);
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot read the nftables table');
+      return true;
+    }
+    if (now === this.fingerprint) return true;
+    this.drift.detected++;
+    this.drift.lastDetectedAt = Date.now();
+    this.drift.repaired = false;
+    this.drift.message = now === undefined ? `table inet ${this.tableName} was deleted by another program` : `table inet ${this.tableName} was changed by another program`;
+    this.logger.warn({ table: this.tableName, detected: this.drift.detected }, this.drift.message);
+    if (repair) {
+      try {
+        this.runner.run(fullBatch(this.tableName, this.written));
+        this.fingerprint = tableFingerprint(this.runner, this.tableName);
+        this.drift.repaired = true;
+        this.logger.info({ table: this.tableName }, 'nftables table restored');
+      } catch (err) {
+        this.logger.error({ err }, 'cannot restore the nftables table');
+      }
+    }
+    return false;
+  }
+
+  async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
+    if (!this.started) throw new Error('nftables dataplane is not started');
+    const failures = this.conflicts(request);
+    const failed = failedRuleIds(request.plan, failures);
+    if (failed.length > 0) return { ok: false, failures };
+    const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
+    const desired = desiredState(this.tableName, request.config, request.counterIds, {
+      has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`),
+    });
+    // Ownership first: a table someone else changed is rewritten whole, in this same transaction.
+    const whole = this.fingerprint === undefined || !this.checkOwnership(false);
+    const batch = whole ? fullBatch(this.tableName, desired) : diffBatch(this.tableName, this.written, desired);
+    if (batch !== '') this.runner.run(batch);
+    if (whole || batch !== '') this.fingerprint = this.fingerprintAfterWrite(whole);
+    if (whole) this.drift.repaired = true;
+    this.written = desired;
+    for (const r of desired.rules.values()) {
+      this.owners.set(r.counterId, { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, generation: request.generation });
+    }
+    this.routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.routes });
+    this.config = request.config;
+    this.currentGeneration = request.generation;
+    this.endSessions(request);
+    this.reevaluateFilters(request);
+    return { ok: true, failures };
+  }
+
+  /**
+   * The fingerprint after a write. A whole rewrite reads it back; an
+   * incremental one too, since the kernel's rendering (merged intervals,
+   * element order) is what the next comparison sees.
+   */
+  private fingerprintAfterWrite(_whole: boolean): string | undefined {
+    return tableFingerprint(this.runner, this.tableName);
+  }
+
+  /** Ports a local socket already holds: per-port conflicts, reported like bind failures. */
+  private conflicts(request: SinkApplyRequest): PortBindFailure[] {
+    const opens = request.plan.ports.filter((p) => p.action === 'open' && p.route);
+    if (opens.length === 0) return [];
+    const sockets = localSockets(this.options.netns);
+    const failures: PortBindFailure[] = [];
+    for (const p of opens) {
+      const holder = conflictingSocket(sockets, p.protocol, p.listenAddress, p.port);
+      if (!holder) continue;
+      failures.push({
+        protocol: p.protocol,
+        listenAddress: p.listenAddress,
+        port: p.port,
+        table: p.route!.table,
+        ruleId: p.route!.ruleId,
+        errno: 'EADDRINUSE',
+        message: `a local socket listens on ${holder.protocol} ${holder.address} port ${holder.port}; a DNAT rule would capture its traffic`,
+      });
+    }
+    return failures;
+  }
+
+  /** The drain policy for sessions of a closed or retargeted port. */
+  private policyFor(change: PortChange, request: SinkApplyRequest, running: Map<string, ForwardRule>, desired: Map<string, ForwardRule>): DrainPolicy {
+    if (request.terminateRemoved && change.action === 'close') return { mode: 'terminate', timeoutMs: 0 };
+    if (request.drain) return request.drain;
+    const owner = change.action === 'close' ? running.get(change.previous?.ruleId ?? '') : desired.get(change.route?.ruleId ?? '');
+    return owner?.drain ?? { mode: 'keep', timeoutMs: 0 };
+  }
+
+  /** TERMINATE and DRAIN end the conntrack entries of removed and retargeted ports (now, or at the drain deadline); KEEP leaves them. */
+  private endSessions(request: SinkApplyRequest): void {
+    const ended = request.plan.ports.filter((p) => p.action === 'close' || p.action === 'retarget');
+    if (ended.length === 0) return;
+    const rulesOf = (side: 'running' | 'desired'): Map<string, ForwardRule> =>
+      new Map(request.plan.rules.filter((r) => (side === 'running' ? r.action !== 'added' : r.action !== 'removed')).map((r) => [r.ruleId, r.rule]));
+    const running = rulesOf('running');
+    const desired = rulesOf('desired');
+    const now: string[] = [];
+    const later = new Map<number, string[]>();
+    const sessions = [...this.store.iterate()];
+    for (const change of ended) {
+      const policy = this.policyFor(change, request, running, desired);
+      if (policy.mode === 'keep') continue;
+      const ids = sessions
+        .filter((s) => s.protocol === change.protocol && s.listener.port === change.port && listenMatches(change.listenAddress, s.listener.address))
+        .map((s) => s.id);
+      if (policy.mode === 'terminate') now.push(...ids);
+      else later.set(policy.timeoutMs, [...(later.get(policy.timeoutMs) ?? []), ...ids]);
+    }
+    if (now.length > 0) this.store.deleteMany(now, 'terminate');
+    for (const [timeoutMs, ids] of later) {
+      const timer = setTimeout(() => {
+        this.drainTimers.delete(timer);
+        this.store.deleteMany(ids, 'drain');
+      }, timeoutMs);
+      timer.unref();
+      this.drainTimers.add(timer);
+    }
+  }
+
+  /** Sessions of rules whose filters changed (on_filter_change REEVALUATE) that the new filter refuses are ended (reason "filter"). */
+  private reevaluateFilters(request: SinkApplyRequest): void {
+    const changed = new Map<string, ForwardRule>();
+    for (const r of request.plan.rules) {
+      if (r.action !== 'changed' || r.rule.onFilterChange !== 'reevaluate') continue;
+      if (r.changedFields.some((f) => f === 'allow' || f === 'deny')) changed.set(r.ruleId, r.rule);
+    }
+    if (changed.size === 0) return;
+    const refused: string[] = [];
+    const refusedRules: string[] = [];
+    for (const s of this.store.iterate()) {
+      const rule = changed.get(s.ruleId);
+      if (rule && !compileSourceFilter(rule.allow, rule.deny).admits(s.client.address)) {
+        refused.push(s.id);
+        refusedRules.push(s.ruleId);
+      }
+    }
+    this.store.deleteMany(refused, 'filter');
+    // A session the new filter ends is a refusal by the filter, as on the sockets backends.
+    for (const s of refusedRules) this.filterCloses.set(s, (this.filterCloses.get(s) ?? 0) + 1);
+  }
+
+  // --- Telemetry ---
+
+  private counterValues(): Map<string, number> {
+    const values = new Map<string, number>();
+    if (!this.started || this.written.rules.size === 0) return values;
+    try {
+      for (const item of this.runner.query(`list counters table inet ${this.tableName}`).nftables) {
+        const c = item.counter as { name?: string; packets?: number } | undefined;
+        if (c?.name) values.set(c.name, c.packets ?? 0);
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot read nftables counters');
+    }
+    return values;
+  }
+
+  rules(): RuleCounters[] {
+    const values = this.counterValues();
+    const live = new Map<number, { active: number; traffic: TrafficCounters }>();
+    for (const { mark, info } of this.store.live()) {
+      const entry = live.get(mark) ?? { active: 0, traffic: emptyTrafficCounters() };
+      entry.active++;
+      entry.traffic.bytesFromClient += info.fromClient.bytes;
+      entry.traffic.bytesToClient += info.toClient.bytes;
+      entry.traffic.packetsFromClient += info.fromClient.packets;
+      entry.traffic.packetsToClient += info.toClient.packets;
+      live.set(mark, entry);
+    }
+    const out: RuleCounters[] = [];
+    for (const r of this.written.rules.values()) {
+      const id = r.counterId;
+      const closed = this.store.closedTotals.get(id);
+      const l = live.get(id);
+      const drops: RuleCounters['drops'] = {};
+      for (const reason of COUNTED_DROPS) {
+        const n = (values.get(dropCounter(id, reason)) ?? 0) + (reason === 'filter' ? (this.filterCloses.get(r.ruleId) ?? 0) : 0);
+        if (n > 0) drops[reason] = n;
+      }
+      out.push({
+        table: r.table,
+        ruleId: r.ruleId,
+        ruleName: r.ruleName,
+        protocol: r.rule.protocol,
+        counterId: id,
+        sessionsOpened: values.get(acceptCounter(id)) ?? 0,
+        sessionsClosed: closed?.closed ?? 0,
+        sessionsActive: l?.active ?? 0,
+        bytesFromClient: (closed?.bytesFromClient ?? 0) + (l?.traffic.bytesFromClient ?? 0),
+        bytesToClient: (closed?.bytesToClient ?? 0) + (l?.traffic.bytesToClient ?? 0),
+        packetsFromClient: (closed?.packetsFromClient ?? 0) + (l?.traffic.packetsFromClient ?? 0),
+        packetsToClient: (closed?.packetsToClient ?? 0) + (l?.traffic.packetsToClient ?? 0),
+        drops,
+      });
+    }
+    return out;
+  }
+
+  global(): TrafficCounters {
+    const total = emptyTrafficCounters();
+    for (const r of this.rules()) {
+      total.sessionsOpened += r.sessionsOpened;
+      total.sessionsClosed += r.sessionsClosed;
+      total.sessionsActive += r.sessionsActive;
+      total.bytesFromClient += r.bytesFromClient;
+      total.bytesToClient += r.bytesToClient;
+      total.packetsFromClient += r.packetsFromClient;
+      total.packetsToClient += r.packetsToClient;
+      for (const [reason, n] of Object.entries(r.drops)) total.drops[reason as keyof TrafficCounters['drops']] = (total.drops[reason as keyof TrafficCounters['drops']] ?? 0) + (n ?? 0);
+    }
+    return total;
+  }
+
+  generation(): number {
+    return this.currentGeneration;
+  }
+
+  /** Refusals per rule and reason from the named drop counters; the kernel keeps no per-source tally, so no source prefixes. */
+  flood(topSources: number): RuleFloodCounters[] {
+    void topSources;
+    return this.rules().map((r) => {
+      const byReason: RuleFloodCounters['byReason'] = {};
+      for (const reason of FLOOD_REASONS) byReason[reason] = r.drops[reason] ?? 0;
+      const refused = Object.values(byReason).reduce((a, b) => a + (b ?? 0), 0);
+      return { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, counterId: r.counterId, refused, byReason, sources: [], sourceError: 0 };
+    });
+  }
+
+  // --- Tracer ---
+
+  trace(request: TraceRequest): TraceResult {
+    const result = initialTraceResult(this.currentGeneration, NFTABLES_BACKEND_NAME);
+    const steps = result.steps;
+    const src = parseIp(request.source.address);
+    const dst = parseIp(request.destination.address);
+    if (!src || !dst) throw new Error('trace: source and destination must be IP addresses');
+    for (const s of this.store.iterate()) {
+      if (s.protocol !== request.protocol || s.client.port !== request.source.port || s.listener.port !== request.destination.port) continue;
+      if (!sameIp(s.client.address, request.source.address) || !sameIp(s.listener.address, request.destination.address)) continue;
+      const reason = 'decided when the conntrack entry was created';
+      const owner = [...this.owners.entries()].find(([, o]) => o.ruleId === s.ruleId);
+      result.session = { lookup: 'hit', id: s.id };
+      result.match = { table: s.table, ruleId: s.ruleId, ruleName: s.ruleName, counterId: owner?.[0] ?? 0 };
+      result.filter = { verdict: 'allow', detail: reason };
+      result.limit = { verdict: 'allow', detail: reason };
+      result.nat = { source: s.upstreamLocal, destination: s.target };
+      result.verdict = 'forward';
+      steps.push(`conntrack entry ${s.id} hit (state ${s.state}): the kernel applies its NAT binding`);
+      return result;
+    }
+    steps.push('conntrack miss: first packet goes through the nat hooks');
+    const compiled = this.routes.lookup(request.protocol, dst, request.destination.port);
+    if (!compiled) {
+      result.dropReason = 'no_rule';
+      steps.push(`no element of l${dst.family}/a${dst.family} matches ${request.protocol} ${request.destination.address} port ${request.destination.port}: not translated`);
+      return result;
+    }
+    const { rule } = compiled;
+    result.match = { table: compiled.table, ruleId: compiled.ruleId, ruleName: compiled.ruleName, counterId: compiled.counterId };
+    steps.push(`vmap element -> goto r${compiled.counterId} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
+    if (compiled.target.family !== dst.family) {
+      result.dropReason = 'address_family';
+      steps.push(`target ${rule.targetAddress} is IPv${compiled.target.family}: NAT cannot cross address families`);
+      return result;
+    }
+    const filter = compileSourceFilter(rule.allow, rule.deny).explain(src.bytes);
+    result.filter = { verdict: filter.allowed ? 'allow' : 'deny', detail: filter.detail };
+    steps.push(`filter: ${result.filter.verdict} (${filter.detail})`);
+    if (!filter.allowed) {
+      result.dropReason = 'filter';
+      return result;
+    }
+    // ct count counts the rule's live conntrack entries, which the session mirror holds too; rates stay in the kernel.
+    const cap = rule.protocol === 'udp' ? Math.min(rule.limits.maxSessions, rule.limits.maxUdpFlows) : rule.limits.maxSessions;
+    let active = 0;
+    for (const s of this.store.iterate()) if (s.ruleId === compiled.ruleId) active++;
+    if (active >= cap) {
+      result.limit = { verdict: 'cap', detail: `${active} sessions of at most ${cap} (ct count)` };
+      result.dropReason = 'cap';
+      steps.push(`limits: cap (${result.limit.detail})`);
+      return result;
+    }
+    result.limit = { verdict: 'not_evaluated', detail: `${active} of at most ${cap} sessions; rates ${KERNEL_LIMITS_DETAIL}` };
+    steps.push(`limits: ${result.limit.detail}`);
+    const destination = { address: rule.targetAddress, port: mapTargetPort(rule, request.destination.port) };
+    const hairpin = sameIp(request.source.address, rule.targetAddress);
+    result.nat = hairpin ? { destination } : { source: { ...request.source }, destination };
+    result.verdict = 'forward';
+    steps.push(`ct mark set ${compiled.counterId}; dnat to ${destination.address}:${destination.port}${hairpin ? '; hairpin: masqueraded to a host address' : '; client address preserved'}`);
+    return result;
+  }
+}
+
+function sameIp(a: string, b: string): boolean {
+  const x = parseIp(a);
+  const y = parseIp(b);
+  return !!x && !!y && x.family === y.family && x.bytes.every((v, i) => v === y.bytes[i]);
+}
+
+/** Whether a session's listener address falls under a rule's listen address ('' and wildcards take every address). */
+function listenMatches(listenAddress: string, address: string): boolean {
+  if (listenAddress === '' || listenAddress === '0.0.0.0' || listenAddress === '::') return true;
+  return sameIp(listenAddress, address);
+}

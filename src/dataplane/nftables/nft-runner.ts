@@ -1,0 +1,121 @@
+/**
+ * How batches reach the kernel: libnftables in-process (native/nftables)
+ * or, where the addon cannot load, the `nft` tool over a pipe. Both take the
+ * same text batch; everything in one run() is one netlink transaction, so it
+ * takes effect whole or not at all. The addon is the default because it
+ * costs ~0.2 ms per small batch against ~20-35 ms to spawn `nft` on a loaded
+ * host (docs/benchmarks.md, "nftables backend"), which is the whole budget
+ * of a one-rule apply.
+ */
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NftRunner {
+  /** 'addon' or 'cli'. */
+  readonly kind: string;
+  /** Runs `commands` (nft syntax, one batch); throws NftError when the kernel or the parser refuses it. */
+  run(commands: string): void;
+  /** Runs one list command and returns its JSON output parsed. */
+  query(command: string): NftJson;
+}
+
+export interface NftJson {
+  nftables: Record<string, unknown>[];
+}
+
+export class NftError extends Error {
+  constructor(
+    message: string,
+    readonly detail: string,
+  ) {
+    super(`${message}: ${detail.trim().split('\n').slice(0, 6).join(' | ')}`);
+  }
+}
+
+interface Addon {
+  open(netnsPath: string | null): object;
+  run(context: object, commands: string): { ok: boolean; output: string; error: string };
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+let addon: { module: Addon } | { reason: string } | undefined;
+
+function loadAddon(): { module: Addon } | { reason: string } {
+  if (addon) return addon;
+  const path = join(repoRoot, 'native', 'nftables', 'build', 'Release', 'nftables.node');
+  try {
+    addon = { module: createRequire(import.meta.url)(path) as Addon };
+  } catch (err) {
+    addon = { reason: `native addon ${path} not loadable: ${(err as Error).message.split('\n')[0]}` };
+  }
+  return addon;
+}
+
+function parseJson(output: string, command: string): NftJson {
+  try {
+    return JSON.parse(output) as NftJson;
+  } catch (err) {
+    throw new NftError(`nft ${command}: unreadable JSON`, (err as Error).message);
+  }
+}
+
+class AddonRunner implements NftRunner {
+  readonly kind = 'addon';
+  private readonly context: object;
+
+  constructor(
+    private readonly module: Addon,
+    netns: string | undefined,
+  ) {
+    this.context = module.open(netns ? `/run/netns/${netns}` : null);
+  }
+
+  run(commands: string): void {
+    const r = this.module.run(this.context, commands);
+    if (!r.ok) throw new NftError('nft batch refused', r.error);
+  }
+
+  query(command: string): NftJson {
+    const r = this.module.run(this.context, command);
+    if (!r.ok) throw new NftError(`nft ${command}`, r.error);
+    return parseJson(r.output, command);
+  }
+}
+
+/** Spawns `nft` per call (prefixed with `ip netns exec` for a namespace). */
+export class CliRunner implements NftRunner {
+  readonly kind = 'cli';
+
+  constructor(private readonly netns: string | undefined) {}
+
+  private nft(args: string[], input?: string): string {
+    const [cmd, ...pre] = this.netns ? ['ip', 'netns', 'exec', this.netns, 'nft'] : ['nft'];
+    const r = spawnSync(cmd as string, [...pre, ...args], { input, encoding: 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
+    if (r.error) throw new NftError(`nft ${args.join(' ')}`, r.error.message);
+    if (r.status !== 0) throw new NftError(`nft ${args.join(' ')} exited with ${r.status}`, r.stderr);
+    return r.stdout;
+  }
+
+  run(commands: string): void {
+    this.nft(['-f', '-'], commands);
+  }
+
+  query(command: string): NftJson {
+    return parseJson(this.nft(['-j', ...command.split(' ')]), command);
+  }
+}
+
+/** The addon when it loads (unless `prefer` is 'cli'), else the tool. */
+export function createNftRunner(netns: string | undefined, prefer: 'addon' | 'cli' = 'addon'): NftRunner {
+  const loaded = prefer === 'addon' ? loadAddon() : undefined;
+  return loaded && 'module' in loaded ? new AddonRunner(loaded.module, netns) : new CliRunner(netns);
+}
+
+/** Why the in-process transport is not used, if it is not. */
+export function addonUnavailableReason(): string | undefined {
+  const loaded = loadAddon();
+  return 'reason' in loaded ? loaded.reason : undefined;
+}
