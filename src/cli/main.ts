@@ -145,6 +145,8 @@ interface ServeFlags {
   backend: string;
   tun?: string;
   tunAddress?: string[];
+  tunMtu?: number;
+  tunTxqueuelen?: number;
   graceMs: number;
   logLevel: string;
   socketGroup?: string;
@@ -202,6 +204,8 @@ program
   .addOption(new Option('--backend <name>', 'dataplane backend').choices([...BACKEND_NAMES]).default('kernel'))
   .option('--tun <name>', 'userspace backend: take packets from this TUN interface (created if missing; needs CAP_NET_ADMIN)')
   .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])
+  .option('--tun-mtu <bytes>', 'TUN interface MTU (default 1500 when --tun-address configures the link)', parsePositive)
+  .option('--tun-txqueuelen <packets>', 'TUN queue length: packets the kernel holds for portplane before dropping (default 1000 with --tun-address)', parsePositive)
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

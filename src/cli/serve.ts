@@ -21,6 +21,9 @@ export interface ServeOptions {
   tun?: string;
   /** addresses (CIDR) to assign to the TUN interface before bringing it up */
   tunAddress?: string[];
+  /** TUN link MTU and queue length */
+  tunMtu?: number;
+  tunTxqueuelen?: number;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -61,7 +64,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const policy = options.authPolicy ? await loadPolicyFile(options.authPolicy) : undefined;
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
-  const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
+  if ((options.tunMtu !== undefined || options.tunTxqueuelen !== undefined) && !options.tun) throw new Error('--tun-mtu and --tun-txqueuelen need --tun');
+  const tun = options.tun ? { device: options.tun, addresses: options.tunAddress, mtu: options.tunMtu, txQueueLength: options.tunTxqueuelen } : undefined;
   const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
   const daemon = await Daemon.start({
     stateDir: options.stateDir,
