@@ -17,6 +17,7 @@
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
+#define TCP_ACK 0x10
 
 static inline uint32_t word(const uint8_t *b) {
   return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
@@ -75,7 +76,37 @@ uint32_t fp_now_rel(const fp_table_t *table) {
   return rel <= 0 ? 1 : rel >= 4294967294.0 ? 0xffffffffu : (uint32_t)rel + 1;
 }
 
-int fp_process(fp_table_t *t, uint8_t *buf, size_t len, const struct virtio_net_hdr *hdr, uint32_t now_rel_ms) {
+/*
+ * The state word after a TCP segment with `flags` in direction `dir`
+ * (engine.ts track(), the same transitions), or `word` when it changes
+ * nothing. A SYN other than the target's SYN-ACK is left to the engine
+ * (it may reopen an ended flow): returns -1 then.
+ */
+static int64_t track(uint32_t word, int dir, int flags) {
+  uint32_t state = word & 0xff;
+  uint32_t closed_by = (word >> FP_CLOSED_BY_SHIFT) & 3;
+  uint32_t me = dir == 0 ? FP_CLOSED_BY_CLIENT : FP_CLOSED_BY_TARGET;
+  if ((flags & TCP_SYN) && !(dir == 1 && state == FP_STATE_SYN_SENT && (flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == (TCP_SYN | TCP_ACK))) return -1;
+  if (state > FP_STATE_CLOSED) return -1;
+  if (flags & TCP_RST) {
+    state = FP_STATE_CLOSED;
+    if (closed_by == FP_CLOSED_BY_NONE) closed_by = me;
+  } else if (flags & TCP_FIN) {
+    if (closed_by == FP_CLOSED_BY_NONE) {
+      closed_by = me;
+      state = dir == 0 ? FP_STATE_FIN_WAIT : FP_STATE_CLOSE_WAIT;
+    } else if (closed_by != me && state < FP_STATE_TIME_WAIT) {
+      state = FP_STATE_TIME_WAIT;
+    }
+  } else if (state == FP_STATE_SYN_SENT && dir == 1 && (flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+    state = FP_STATE_SYN_RECV;
+  } else if (state == FP_STATE_SYN_RECV && dir == 0 && (flags & (TCP_SYN | TCP_ACK)) == TCP_ACK) {
+    state = FP_STATE_ESTABLISHED;
+  }
+  return (int64_t)(state | (closed_by << FP_CLOSED_BY_SHIFT));
+}
+
+int fp_process(fp_table_t *t, uint8_t *buf, size_t len, const struct virtio_net_hdr *hdr, uint32_t now_rel_ms, uint32_t *slot_out) {
   uint32_t key[FP_KEY_WORDS];
   size_t l4, end;
   int family, protocol;
@@ -117,7 +148,6 @@ int fp_process(fp_table_t *t, uint8_t *buf, size_t len, const struct virtio_net_
     size_t data_offset = (size_t)(buf[l4 + 12] >> 4) * 4;
     if (data_offset < 20 || data_offset > l4len) return FP_SLOW;
     tcp_flags = buf[l4 + 13];
-    if (tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) return FP_SLOW;
     checksum_at = l4 + 16;
     payload = l4len - data_offset;
   } else if (protocol == PROTO_UDP) {
@@ -140,13 +170,19 @@ int fp_process(fp_table_t *t, uint8_t *buf, size_t len, const struct virtio_net_
   size_t chunk = slot / FP_CHUNK_SLOTS;
   if (chunk >= t->chunk_count || !t->chunks[chunk]) return FP_SLOW;
   uint32_t *rec = t->chunks[chunk] + (size_t)(slot % FP_CHUNK_SLOTS) * FP_RECORD_WORDS;
-  /*
-   * A TCP segment without SYN, FIN or RST changes no state (engine.ts
-   * track()) except the client's ACK that completes the handshake; those
-   * stay here, whatever the state. UDP flows are always established.
-   */
-  uint32_t state = __atomic_load_n(rec + FP_REC_STATE, __ATOMIC_ACQUIRE);
-  if (protocol == PROTO_TCP ? state > FP_STATE_CLOSED || (state == FP_STATE_SYN_RECV && dir == 0) : state != FP_STATE_UDP_ACTIVE) return FP_SLOW;
+  uint32_t word = __atomic_load_n(rec + FP_REC_STATE, __ATOMIC_ACQUIRE);
+  int changed = 0;
+  if (protocol == PROTO_TCP) {
+    int64_t next = track(word, dir, tcp_flags);
+    if (next < 0) return FP_SLOW;
+    if ((uint32_t)next != word) {
+      /* JavaScript may be changing the same word (a SYN it handles): whoever comes second retries, here in the engine. */
+      if (!__atomic_compare_exchange_n(rec + FP_REC_STATE, &word, (uint32_t)next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return FP_SLOW;
+      changed = 1;
+    }
+  } else if ((word & 0xff) != FP_STATE_UDP_ACTIVE) {
+    return FP_SLOW;
+  }
 
   const uint32_t *k = rec + (dir == 0 ? FP_REC_REV : 0);
   uint32_t ip_delta = rec[dir == 0 ? FP_REC_FWD_IP_DELTA : FP_REC_REV_IP_DELTA];
@@ -190,5 +226,7 @@ int fp_process(fp_table_t *t, uint8_t *buf, size_t len, const struct virtio_net_
   __atomic_fetch_add(bytes, (uint64_t)payload, __ATOMIC_RELAXED);
   __atomic_fetch_add(rec + (dir == 0 ? FP_REC_FWD_PACKETS : FP_REC_REV_PACKETS), segments, __ATOMIC_RELAXED);
   __atomic_store_n(rec + FP_REC_LAST_SEEN, now_rel_ms, __ATOMIC_RELAXED);
-  return FP_FORWARD;
+  if (!changed) return FP_FORWARD;
+  *slot_out = slot;
+  return FP_FORWARD_CHANGED;
 }

@@ -36,14 +36,25 @@
 #define FP_REC_FWD_PACKETS 30
 #define FP_REC_REV_PACKETS 31
 
-/* Session states (session.ts): TCP states are 0 (SYN_SENT) to 6 (CLOSED). */
+/* The state word: state in bits 0-7, who closed first in bits 8-9 (session.ts). TCP states are 0 (SYN_SENT) to 6 (CLOSED). */
+#define FP_STATE_SYN_SENT 0
 #define FP_STATE_SYN_RECV 1
+#define FP_STATE_ESTABLISHED 2
+#define FP_STATE_FIN_WAIT 3
+#define FP_STATE_CLOSE_WAIT 4
+#define FP_STATE_TIME_WAIT 5
 #define FP_STATE_CLOSED 6
 #define FP_STATE_UDP_ACTIVE 7
+#define FP_CLOSED_BY_SHIFT 8
+#define FP_CLOSED_BY_NONE 0
+#define FP_CLOSED_BY_CLIENT 1
+#define FP_CLOSED_BY_TARGET 2
 
 /* Verdicts of fp_process. */
 #define FP_FORWARD 0
 #define FP_SLOW 1
+/* Forwarded, and the session's TCP state changed: JavaScript records the change (a session delta). */
+#define FP_FORWARD_CHANGED 2
 
 typedef struct {
   /* Held by a packet batch while it reads the table; JavaScript takes it to swap rows or add a chunk. */
@@ -56,20 +67,16 @@ typedef struct {
   double base_ms;
 } fp_table_t;
 
-/* Whether a packet is a partial-checksum one, and how many wire segments it stands for. */
-typedef struct {
-  int partial_csum;
-  uint32_t segments;
-} fp_meta_t;
-
 /*
- * Parses the IP packet in buf[0, len), and for a tracked flow whose state
- * the packet cannot change rewrites it in place, adds to its counters and
- * returns FP_FORWARD; anything else (first packets, SYN/FIN/RST, the ACK
- * completing a handshake, what does not parse) is FP_SLOW and left untouched. `hdr` is the packet's virtio-net header, or
- * NULL. Call with table->lock held.
+ * Parses the IP packet in buf[0, len), and for a tracked flow rewrites it
+ * in place, tracks its TCP state as the engine does (engine.ts track()),
+ * adds to its counters and returns FP_FORWARD, or FP_FORWARD_CHANGED with
+ * the session's slot in *slot when the state changed. Anything else (first
+ * packets, a client's SYN on a tracked flow, what does not parse, a state
+ * word JavaScript changed meanwhile) is FP_SLOW and left untouched. `hdr`
+ * is the packet's virtio-net header, or NULL. Call with table->lock held.
  */
-int fp_process(fp_table_t *table, uint8_t *buf, size_t len, const struct virtio_net_hdr *hdr, uint32_t now_rel_ms);
+int fp_process(fp_table_t *table, uint8_t *buf, size_t len, const struct virtio_net_hdr *hdr, uint32_t now_rel_ms, uint32_t *slot);
 
 /* Milliseconds since table->base_ms (wall clock, as Date.now()), plus one (see REC_LAST_SEEN in session.ts). */
 uint32_t fp_now_rel(const fp_table_t *table);

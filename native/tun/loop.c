@@ -38,7 +38,10 @@
 #define LOOP_COALESCE_UDP 2
 
 /* Counter indexes of loopStats(). */
-enum { ST_READ, ST_FAST, ST_SLOW, ST_SLOW_OVERFLOW, ST_WRITE_ERRORS, ST_READ_ERRORS, ST_ROUNDS, ST_WRITES, ST_COUNT };
+enum { ST_READ, ST_FAST, ST_SLOW, ST_SLOW_OVERFLOW, ST_WRITE_ERRORS, ST_READ_ERRORS, ST_ROUNDS, ST_WRITES, ST_EVENTS_LOST, ST_COUNT };
+
+/* A batch entry whose length word has this bit is a state change of the slot that follows, not a packet. */
+#define ENTRY_STATE_EVENT 0x80000000u
 
 typedef struct {
   fp_table_t table;
@@ -74,6 +77,8 @@ typedef struct {
   uint8_t *rx[RX_BATCH];
   ssize_t rx_len[RX_BATCH];
   uint8_t verdict[RX_BATCH];
+  /* The slot whose state a packet changed (verdict FP_FORWARD_CHANGED). */
+  uint32_t changed[RX_BATCH];
   /* The round's forwarded packets, in order, and the buffer a coalesced super-packet is built in. */
   uint8_t *out[RX_BATCH];
   size_t out_len[RX_BATCH];
@@ -203,8 +208,8 @@ static napi_value set_chunk(napi_env env, napi_callback_info info) {
 }
 
 /*
- * process(table, buffer, length, nowRel) -> 0 (forwarded: rewritten in place)
- * or 1 (for the engine): the fast path for packets JavaScript holds (memory
+ * process(table, buffer, length, nowRel) -> 0 (forwarded: rewritten in place),
+ * 1 (for the engine), or 2 + slot (forwarded; that session's state changed): the fast path for packets JavaScript holds (memory
  * and pcap ports), so every port runs the same code. `nowRel`: the backend's
  * clock, in milliseconds after the table's base, for last-seen times.
  */
@@ -223,10 +228,11 @@ static napi_value process_packet(napi_env env, napi_callback_info info) {
     return NULL;
   }
   pthread_mutex_lock(&h->table.lock);
-  int verdict = fp_process(&h->table, data, length, NULL, now_rel);
+  uint32_t slot = 0;
+  int verdict = fp_process(&h->table, data, length, NULL, now_rel, &slot);
   pthread_mutex_unlock(&h->table.lock);
   napi_value result;
-  CHECK(napi_create_int32(env, verdict, &result));
+  CHECK(napi_create_double(env, verdict == FP_FORWARD_CHANGED ? 2.0 + slot : (double)verdict, &result));
   return result;
 }
 
@@ -282,6 +288,18 @@ static int enqueue_slow(loop_t *l, const uint8_t *pkt, size_t len) {
   l->fill += need;
   l->filled++;
   return 1;
+}
+
+/* Tells JavaScript that the session in `slot` changed state (an entry of 16 bytes); counted when no batch is free. */
+static void enqueue_event(loop_t *l, uint32_t slot) {
+  if (!claim(l) || (l->fill + 16 > l->batch_size && (hand_over(l), !claim(l)))) {
+    __atomic_fetch_add(&l->stats[ST_EVENTS_LOST], 1, __ATOMIC_RELAXED);
+    return;
+  }
+  uint32_t entry[4] = {16, ENTRY_STATE_EVENT, slot, 0};
+  memcpy(l->batches[l->cur] + l->fill, entry, sizeof entry);
+  l->fill += 16;
+  l->filled++;
 }
 
 /*
@@ -346,12 +364,13 @@ static void *loop_main(void *arg) {
     uint32_t now = fp_now_rel(t);
     for (size_t i = 0; i < n; i++) {
       const struct virtio_net_hdr *hdr = l->vnet ? (const struct virtio_net_hdr *)l->rx[i] : NULL;
-      l->verdict[i] = (uint8_t)fp_process(t, l->rx[i] + hdr_len, (size_t)l->rx_len[i] - hdr_len, hdr, now);
+      l->verdict[i] = (uint8_t)fp_process(t, l->rx[i] + hdr_len, (size_t)l->rx_len[i] - hdr_len, hdr, now, &l->changed[i]);
     }
     pthread_mutex_unlock(&t->lock);
     uint64_t fast = 0, slow = 0, overflow = 0, write_errors = 0, writes = 0;
     for (size_t i = 0; i < n; i++) {
-      if (l->verdict[i] == FP_FORWARD) {
+      if (l->verdict[i] == FP_FORWARD_CHANGED) enqueue_event(l, l->changed[i]);
+      if (l->verdict[i] != FP_SLOW) {
         l->out[fast] = l->rx[i];
         l->out_len[fast++] = (size_t)l->rx_len[i];
       } else if (enqueue_slow(l, l->rx[i], (size_t)l->rx_len[i])) {
@@ -540,7 +559,7 @@ static napi_value stop_loop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* loopStats(handle) -> Float64Array [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes]. */
+/* loopStats(handle) -> Float64Array [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes, eventsLost]. */
 static napi_value loop_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

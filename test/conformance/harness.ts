@@ -45,8 +45,8 @@ export interface Harness {
 }
 
 /** A backend's declared capabilities, without starting it. */
-export function declaredCapabilities(backend: BackendName): Capabilities {
-  return backend === 'kernel' ? new KernelDataPlane().capabilities() : new UserspaceDataPlane().capabilities();
+export function declaredCapabilities(backend: BackendName, nativeFastPath = true): Capabilities {
+  return backend === 'kernel' ? new KernelDataPlane().capabilities() : new UserspaceDataPlane({ nativeFastPath }).capabilities();
 }
 
 /** Why `backend` cannot run a test needing `features`, from its declared reasons; undefined when it can. */
@@ -254,10 +254,11 @@ class PacketFlow implements Flow {
   }
 }
 
-async function userspaceHarness(): Promise<Harness> {
+async function userspaceHarness(nativeFastPath: boolean): Promise<Harness> {
   const port = new MemoryPort();
   let now = Date.now();
   const dataplane = new UserspaceDataPlane({
+    nativeFastPath,
     logger: pino({ level: 'silent' }),
     port,
     clock: () => now,
@@ -285,8 +286,16 @@ async function userspaceHarness(): Promise<Harness> {
   });
 }
 
-export const BACKENDS: BackendName[] = ['kernel', 'userspace'];
+/**
+ * The userspace backend runs the suite twice where its native fast path can
+ * run: with it (established flows forwarded in C) and without (JavaScript only).
+ */
+export const VARIANTS: { backend: BackendName; nativeFastPath: boolean }[] = [
+  { backend: 'kernel', nativeFastPath: false },
+  { backend: 'userspace', nativeFastPath: true },
+  { backend: 'userspace', nativeFastPath: false },
+];
 
-export function startHarness(backend: BackendName): Promise<Harness> {
-  return backend === 'kernel' ? kernelHarness() : userspaceHarness();
+export function startHarness(backend: BackendName, nativeFastPath = true): Promise<Harness> {
+  return backend === 'kernel' ? kernelHarness() : userspaceHarness(nativeFastPath);
 }

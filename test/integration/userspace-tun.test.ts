@@ -6,7 +6,10 @@
  * destination to a server in namespace B, and R policy-routes B's replies
  * back into the TUN so the engine translates them. The server sees A's own
  * address. Only 10.200.x.y addresses on links inside these namespaces.
+ * Twice: with the native packet loop and TUN offloads (the default where
+ * the addon loads), and with PORTPLANE_USERSPACE_NATIVE=0 (JavaScript).
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tunSupport } from '../../src/dataplane/userspace/ports/tun-device.js';
 import { removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
@@ -20,8 +23,6 @@ const skipReason = (() => {
 })();
 if (skipReason) console.info(`skipped userspace TUN end-to-end test: ${skipReason}`);
 
-const tag = `pp${process.pid}`;
-const NS = { a: `${tag}-a`, b: `${tag}-b`, r: `${tag}-r` };
 const CLIENT = '10.200.1.2';
 const SERVER = '10.200.2.2';
 const SERVER_PORT = 8080;
@@ -81,13 +82,21 @@ function sysctl(ns: string, key: string, value: string): void {
   ip('netns', 'exec', ns, 'sh', '-c', `echo ${value} > /proc/sys/${key.replaceAll('.', '/')}`);
 }
 
-describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: namespaces end to end', () => {
+interface Counters {
+  global: { traffic: { bytes_from_client: string; bytes_to_client: string; packets_from_client: string } };
+}
+
+for (const native of [true, false]) {
+describe.skipIf(skipReason !== undefined)(`userspace backend on a TUN device (${native ? 'native loop' : 'JavaScript path'}): namespaces end to end`, () => {
+  const tag = `pp${process.pid}${native ? 'n' : 'j'}`;
+  const NS = { a: `${tag}-a`, b: `${tag}-b`, r: `${tag}-r` };
   let daemon: DaemonProcess | undefined;
   let stateDir = '';
   let server: NetnsNode | undefined;
   let client: NetnsNode | undefined;
   let config: ServiceClient | undefined;
   let trace: ServiceClient | undefined;
+  let telemetry: ServiceClient | undefined;
 
   beforeAll(async () => {
     for (const ns of Object.values(NS)) ip('netns', 'add', ns);
@@ -106,14 +115,23 @@ describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: na
       ip('-n', ns, 'route', 'add', 'default', 'via', `10.200.${subnet}.1`);
     }
     stateDir = await tempStateDir();
-    daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24'], {
-      prefix: ['ip', 'netns', 'exec', NS.r],
-    });
+    // The daemon inherits this process's environment.
+    const saved = process.env.PORTPLANE_USERSPACE_NATIVE;
+    if (!native) process.env.PORTPLANE_USERSPACE_NATIVE = '0';
+    try {
+      daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', '--tun-txqueuelen', '2000'], {
+        prefix: ['ip', 'netns', 'exec', NS.r],
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PORTPLANE_USERSPACE_NATIVE;
+      else process.env.PORTPLANE_USERSPACE_NATIVE = saved;
+    }
     // The server's replies go to the client's real address: send them through the TUN, not straight to A.
     ip('-n', NS.r, 'route', 'add', 'default', 'dev', TUN, 'table', REPLIES_TABLE);
     ip('-n', NS.r, 'rule', 'add', 'iif', 'rb', 'lookup', REPLIES_TABLE);
     config = new ServiceClient('ConfigService', daemon.target);
     trace = new ServiceClient('TraceService', daemon.target);
+    telemetry = new ServiceClient('TelemetryService', daemon.target);
     server = new NetnsNode(NS.b, SERVER_SCRIPT);
     await server.json<Line>((l) => l.event === 'listening');
   }, 120_000);
@@ -121,6 +139,7 @@ describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: na
   afterAll(async () => {
     config?.close();
     trace?.close();
+    telemetry?.close();
     await client?.stop();
     await server?.stop();
     if (daemon) await stopDaemon(daemon);
@@ -136,8 +155,16 @@ describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: na
   }, 60_000);
 
   it('reaches the server with the client\'s real address, both ways, and closing removes the session', async () => {
-    const caps = (await config!.call<{ capabilities: { supported: string[] } }>('GetCapabilities', {})).capabilities;
+    const caps = (await config!.call<{ capabilities: { supported: string[]; unsupported: { feature: string; reason: string }[] } }>('GetCapabilities', {})).capabilities;
     expect(caps.supported).toContain('tun_port');
+    if (native) {
+      // Which path runs and which offloads the kernel took (checksum and TSO on every kernel this runs on).
+      expect(caps.supported).toEqual(expect.arrayContaining(['native_fast_path', 'tun_offload_csum', 'tun_offload_tso']));
+    } else {
+      expect(caps.unsupported.find((u) => u.feature === 'native_fast_path')?.reason).toMatch(/PORTPLANE_USERSPACE_NATIVE=0/);
+      expect(caps.unsupported.find((u) => u.feature === 'tun_offload_tso')?.reason).toMatch(/JavaScript path/);
+    }
+    expect(execFileSync('ip', ['-n', NS.r, 'link', 'show', TUN], { encoding: 'utf8' })).toMatch(/qlen 2000/);
     await config!.call('ApplyConfig', {
       tables: [
         {
@@ -157,6 +184,10 @@ describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: na
     expect(seen.remoteAddress).toBe(CLIENT);
     expect(seen.remotePort).toBe(connected.localPort);
     expect(await client.json<Line>((l) => l.event === 'echoed')).toMatchObject({ bytes, equal: true });
+    // Whatever path moved them, every payload byte is counted each way (the native loop's counts are folded in).
+    const counters = await telemetry!.call<Counters>('GetCounters', {});
+    expect(Number(counters.global.traffic.bytes_from_client)).toBeGreaterThanOrEqual(bytes);
+    expect(Number(counters.global.traffic.bytes_to_client)).toBeGreaterThanOrEqual(bytes);
 
     const probe = () =>
       trace!.call<WireTrace>('Trace', {
@@ -181,3 +212,4 @@ describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: na
     expect(last.session).toBe('SESSION_LOOKUP_MISS');
   }, 120_000);
 });
+}

@@ -28,6 +28,8 @@ export interface UserspaceDataPlaneOptions extends EngineOptions {
   clock?: () => number;
   /** How often idle sessions are collected; 0 disables the timer (callers run collect()). Default 1000. */
   gcIntervalMs?: number;
+  /** false: every packet takes the JavaScript path even where the native fast path could run (default: it runs where it can). */
+  nativeFastPath?: boolean;
 }
 
 /** At most one log line per drop reason in this long, with the count since the last one. */
@@ -57,7 +59,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
       table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration),
     );
     const native = nativeFastPathSupport();
-    if (native.available) {
+    if (native.available && options.nativeFastPath !== false) {
       this.fastPath = new NativeFastPath(native.addon, this.clock);
       table.attachNative(this.fastPath);
     }

@@ -268,24 +268,34 @@ export class Engine implements Telemetry {
     }
   }
 
+  /** The TCP state machine (native/tun/fastpath.c track() makes the same moves on the state word, concurrently: hence the compare-and-swap). */
   private track(s: Session, dir: number, flags: number): void {
-    const before = s.state;
-    if (flags & TCP_RST) {
-      s.state = CLOSED;
-      if (s.closedBy === CLOSED_BY_NONE) s.closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
-    } else if (flags & TCP_FIN) {
-      if (s.closedBy === CLOSED_BY_NONE) {
-        s.closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
-        s.state = dir === 0 ? FIN_WAIT : CLOSE_WAIT;
-      } else if ((s.closedBy === CLOSED_BY_CLIENT) !== (dir === 0) && s.state < TIME_WAIT) {
-        s.state = TIME_WAIT;
+    for (;;) {
+      const word = s.stateWord;
+      const before = s.state;
+      const closedBefore = s.closedBy;
+      let state = before;
+      let closedBy = closedBefore;
+      if (flags & TCP_RST) {
+        state = CLOSED;
+        if (closedBy === CLOSED_BY_NONE) closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
+      } else if (flags & TCP_FIN) {
+        if (closedBy === CLOSED_BY_NONE) {
+          closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
+          state = dir === 0 ? FIN_WAIT : CLOSE_WAIT;
+        } else if ((closedBy === CLOSED_BY_CLIENT) !== (dir === 0) && state < TIME_WAIT) {
+          state = TIME_WAIT;
+        }
+      } else if (state === SYN_SENT && dir === 1 && (flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
+        state = SYN_RECV;
+      } else if (state === SYN_RECV && dir === 0 && (flags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
+        state = ESTABLISHED;
       }
-    } else if (s.state === SYN_SENT && dir === 1 && (flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
-      s.state = SYN_RECV;
-    } else if (s.state === SYN_RECV && dir === 0 && (flags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
-      s.state = ESTABLISHED;
+      if (state === before && closedBy === closedBefore) return;
+      if (!s.transition(word, state, closedBy)) continue;
+      if (state !== before) this.sessions.updated(s);
+      return;
     }
-    if (s.state !== before) this.sessions.updated(s);
   }
 
   /** Removes sessions idle past their state's timeout. Returns how many went. */

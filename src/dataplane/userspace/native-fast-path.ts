@@ -23,6 +23,8 @@ export class NativeFastPath {
   readonly table: object;
   /** Backend clock reading and wall-clock time at creation: record last-seen values count from these. */
   readonly clockBase: number;
+  /** The fast path moved the TCP state of the session in `slot` (the session table records the change). */
+  onStateChange: (slot: number) => void = () => undefined;
 
   constructor(
     readonly addon: TunAddon,
@@ -43,6 +45,8 @@ export class NativeFastPath {
   /** True when the packet was forwarded (rewritten in place and counted at `now`, the backend's clock); false: the engine's. */
   forward(packet: Uint8Array, length: number, now: number): boolean {
     const rel = Math.min(0xffffffff, Math.max(0, Math.round(now - this.clockBase)) + 1);
-    return this.addon.process(this.table, packet, length, rel) === 0;
+    const verdict = this.addon.process(this.table, packet, length, rel);
+    if (verdict >= 2) this.onStateChange(verdict - 2);
+    return verdict !== 1;
   }
 }

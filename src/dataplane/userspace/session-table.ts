@@ -134,6 +134,7 @@ export class SessionTable implements SessionStore {
   /** Lets the native fast path read this table (flow rows and slot records) from now on. */
   attachNative(native: NativeFastPath): void {
     this.native = native;
+    native.onStateChange = (slot) => this.updatedSlot(slot);
     this.chunks.forEach((chunk, index) => native.setChunk(index, chunk));
     this.flows.onRows = (rows) => native.setRows(rows);
   }
@@ -226,7 +227,7 @@ export class SessionTable implements SessionStore {
       for (let i = 0; i < 4; i++) k[REV + 5 + i] = k[1 + i]!;
     }
     k[REV + 9] = ((targetPort << 16) | upstreamPort) >>> 0;
-    session.state = protocolNumber === PROTO_UDP ? UDP_ACTIVE : SYN_SENT;
+    session.resetState(protocolNumber === PROTO_UDP ? UDP_ACTIVE : SYN_SENT);
     if (!this.link(session)) {
       if (session.natPort >= 0) this.pool(protocolNumber, family, k, REV + 5).release(session.natPort);
       this.freeSlots.push(slot);
@@ -261,6 +262,12 @@ export class SessionTable implements SessionStore {
   /** Records a state change for delta consumers. */
   updated(session: Session): void {
     if (this.deltas.recording) this.deltas.push('update', session);
+  }
+
+  /** The native fast path changed the state of the session in `slot` (if it is still there). */
+  updatedSlot(slot: number): void {
+    const session = this.slots[slot];
+    if (session) this.updated(session);
   }
 
   // --- SessionStore ---
@@ -404,7 +411,7 @@ export class SessionTable implements SessionStore {
     if (!ok) return 'addresses are not all of one family';
     k[9] = ((entry.client.port << 16) | entry.listener.port) >>> 0;
     k[REV + 9] = ((entry.target.port << 16) | upstreamLocal.port) >>> 0;
-    session.state = state;
+    session.resetState(state);
     session.bytesFromClient = entry.fromClient.bytes;
     session.packetsFromClient = entry.fromClient.packets;
     session.bytesToClient = entry.toClient.bytes;

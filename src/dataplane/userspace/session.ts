@@ -76,8 +76,10 @@ export const REC_REV_BYTES64 = 14;
 export const REC_FWD_PACKETS = 30;
 export const REC_REV_PACKETS = 31;
 
+/** The state word (REC_STATE): state in bits 0-7, who closed first (CLOSED_BY_*) in bits 8-9. */
+const CLOSED_BY_SHIFT = 8;
+
 export class Session {
-  closedBy = CLOSED_BY_NONE;
   bytesFromClient = 0;
   packetsFromClient = 0;
   bytesToClient = 0;
@@ -104,12 +106,30 @@ export class Session {
   ) {}
 
   get state(): number {
-    return this.keys[REC_STATE]!;
+    return this.keys[REC_STATE]! & 0xff;
   }
 
-  /** Published with a release store: the native fast path takes a flow once it reads ESTABLISHED or UDP_ACTIVE here. */
-  set state(state: number) {
+  get closedBy(): number {
+    return (this.keys[REC_STATE]! >>> CLOSED_BY_SHIFT) & 3;
+  }
+
+  /** A new session's state (nobody has closed it). */
+  resetState(state: number): void {
     Atomics.store(this.keys, REC_STATE, state);
+  }
+
+  /**
+   * Moves state and closer from `before` (the word read when deciding) to
+   * the given ones; false when the native fast path changed the word
+   * meanwhile (the caller decides again on the new one).
+   */
+  transition(before: number, state: number, closedBy: number): boolean {
+    return Atomics.compareExchange(this.keys, REC_STATE, before, state | (closedBy << CLOSED_BY_SHIFT)) === before;
+  }
+
+  /** The state word, for transition(). */
+  get stateWord(): number {
+    return Atomics.load(this.keys, REC_STATE);
   }
 
   /** Checksum adjustments (see checksum.ts) for a forward / reverse packet: IP header (the addresses), then TCP/UDP. */

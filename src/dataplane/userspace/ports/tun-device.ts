@@ -35,18 +35,19 @@ export interface TunAddon {
   setRows(table: object, rows: Int32Array): void;
   /** Installs the slot records of slots [index * 4096, (index + 1) * 4096). */
   setChunk(table: object, index: number, records: Uint32Array): void;
-  /** The fast path on a packet JavaScript holds: 0 forwarded (rewritten in place), 1 for the engine. */
+  /** The fast path on a packet JavaScript holds: 0 forwarded (rewritten in place), 1 for the engine, 2 + slot forwarded and that session's state changed. */
   process(table: object, packet: Uint8Array, length: number, nowRel: number): number;
   /**
    * Starts the loop thread (flags: 1 virtio-net headers, 2 coalesce UDP writes); `onBatch(i)` when batch i
-   * (ctl[n + i] packets) is JavaScript's until it stores ctl[i] = 0; ctl[2n] = 1: call wakeLoop after releasing.
+   * (ctl[n + i] entries: packets, or state changes of a slot) is JavaScript's until it stores ctl[i] = 0;
+   * ctl[2n] = 1: call wakeLoop after releasing.
    */
   startLoop(table: object, fd: number, flags: number, batches: Buffer[], ctl: Int32Array, onBatch: (index: number) => void): object;
   /** Wakes the loop after a batch was released while it held slow packets back (ctl[2n] was 1). */
   wakeLoop(loop: object): void;
   /** Joins the thread; no batch is handed over after this returns. */
   stopLoop(loop: object): void;
-  /** [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes] */
+  /** [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes, eventsLost] */
   loopStats(loop: object): Float64Array;
   /** Frees a stopped loop. */
   releaseLoop(loop: object): void;

@@ -34,6 +34,8 @@ const BATCH_BYTES = 1 << 18;
 const VNET_HDR_LEN = 10;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 const VIRTIO_NET_HDR_GSO_ECN = 0x80;
+/** A batch entry that reports a state change of the slot that follows (native/tun/loop.c). */
+const ENTRY_STATE_EVENT = 0x80000000;
 /** startLoop flags (native/tun/loop.c). */
 const LOOP_VNET_HEADER = 1;
 const LOOP_COALESCE_UDP = 2;
@@ -125,6 +127,10 @@ export class TunPort implements PacketPort {
         const length = buf.readUInt32LE(offset + 4);
         const start = offset + 8;
         offset += entry;
+        if (length & ENTRY_STATE_EVENT) {
+          fastPath.onStateChange(buf.readUInt32LE(start));
+          continue;
+        }
         this.received++;
         const partial = header > 0 && (buf[start]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
         const gsoSize = header > 0 && (buf[start + 1]! & ~VIRTIO_NET_HDR_GSO_ECN) !== 0 ? buf.readUInt16LE(start + 4) : 0;
