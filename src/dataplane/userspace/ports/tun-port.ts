@@ -119,6 +119,8 @@ export class TunPort implements PacketPort {
     const ctl = new Int32Array(2 * BATCHES + 1);
     const header = vnetHeader ? VNET_HDR_LEN : 0;
     const onBatch = (index: number): void => {
+      // A hand-over queued before close() ran: the loop and the device are gone.
+      if (this.fd < 0) return;
       const buf = batches[index]!;
       const count = Atomics.load(ctl, BATCHES + index);
       let offset = 0;
