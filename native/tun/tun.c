@@ -94,7 +94,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0 || len >= IFNAMSIZ - 1 ||
       (argc >= 2 && napi_get_value_bool(env, argv[1], &offloads) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "tun: open(name of 1 to 14 characters, offloads: boolean)");
+    napi_throw_type_error(env, NULL, "tun: open(name, offloads): expected an interface name of 1 to 14 characters and a boolean");
     return NULL;
   }
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
