@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "tun",
-      "sources": ["tun.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"]
+      "sources": ["tun.c", "fastpath.c", "coalesce.c", "loop.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-pthread"],
+      "ldflags": ["-pthread"]
     }
   ]
 }

@@ -6,6 +6,12 @@
  * each packet to JavaScript in place. Node.js cannot do either: net.Socket
  * rejects a character device, and fs.read would park a threadpool thread in
  * a read that close() cannot interrupt. Writes go through fs.writeSync.
+ *
+ * With offloads (open(name, true)) the device is opened with IFF_VNET_HDR:
+ * every read and write starts with a virtio-net header, and TUNSETOFFLOAD
+ * lets the kernel hand over (and take back) GSO super-packets of up to
+ * 64 KiB with partial checksums instead of MTU-sized segments. The native
+ * loop (loop.c) then moves the packets.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +25,16 @@
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
+
+#include "loop.h"
+
+/* USO arrived in Linux 6.2; older headers lack the flags (and older kernels refuse them: probed). */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 /* Packets read per readiness event, so a flood cannot starve the rest of the loop. */
 #define BATCH 64
@@ -54,34 +70,68 @@ static napi_value throw_errno(napi_env env, const char *what, const char *name, 
   return NULL;
 }
 
-/* open(name) -> { fd, name }: name may be a pattern such as "pp%d"; the kernel's choice is returned. */
+/* The offload sets tried in order, most first: a kernel refuses a set with a flag it does not know (EINVAL). */
+static const struct {
+  unsigned flags;
+  const char *names;
+} OFFLOAD_SETS[] = {
+  {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6, "csum,tso4,tso6,uso4,uso6"},
+  {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, "csum,tso4,tso6"},
+  {TUN_F_CSUM, "csum"},
+};
+
+/*
+ * open(name, offloads) -> { fd, name, vnetHeader, offloads, offloadError }: name may be a pattern such
+ * as "pp%d"; the kernel's choice is returned. With offloads, IFF_VNET_HDR and the largest offload set the
+ * kernel accepts ("" and the reason in offloadError when none).
+ */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   char name[IFNAMSIZ] = {0};
   size_t len = 0;
+  bool offloads = false;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0 || len >= IFNAMSIZ - 1) {
-    napi_throw_type_error(env, NULL, "tun: expected an interface name of 1 to 14 characters");
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0 || len >= IFNAMSIZ - 1 ||
+      (argc >= 2 && napi_get_value_bool(env, argv[1], &offloads) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "tun: open(name, offloads): expected an interface name of 1 to 14 characters and a boolean");
     return NULL;
   }
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, "open /dev/net/tun for", name, errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offloads ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, len);
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, "TUNSETIFF", name, err);
   }
-  napi_value result, vfd, vname;
-  CHECK(napi_create_object(env, &result));
-  CHECK(napi_create_int32(env, fd, &vfd));
-  CHECK(napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname));
-  CHECK(napi_set_named_property(env, result, "fd", vfd));
-  CHECK(napi_set_named_property(env, result, "name", vname));
+  const char *enabled = "";
+  char offload_error[120] = "";
+  if (offloads) {
+    int err = 0;
+    for (size_t i = 0; i < sizeof OFFLOAD_SETS / sizeof OFFLOAD_SETS[0]; i++) {
+      if (ioctl(fd, TUNSETOFFLOAD, OFFLOAD_SETS[i].flags) == 0) {
+        enabled = OFFLOAD_SETS[i].names;
+        break;
+      }
+      err = errno;
+    }
+    if (!*enabled) snprintf(offload_error, sizeof offload_error, "TUNSETOFFLOAD refused every set: %s", strerror(err));
+  }
+  napi_value result, vfd, vname, vvnet, voffloads, verror;
+  if (napi_create_object(env, &result) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname) != napi_ok ||
+      napi_get_boolean(env, offloads, &vvnet) != napi_ok || napi_create_string_utf8(env, enabled, NAPI_AUTO_LENGTH, &voffloads) != napi_ok ||
+      napi_create_string_utf8(env, offload_error, NAPI_AUTO_LENGTH, &verror) != napi_ok || napi_set_named_property(env, result, "fd", vfd) != napi_ok ||
+      napi_set_named_property(env, result, "name", vname) != napi_ok || napi_set_named_property(env, result, "vnetHeader", vvnet) != napi_ok ||
+      napi_set_named_property(env, result, "offloads", voffloads) != napi_ok || napi_set_named_property(env, result, "offloadError", verror) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, NULL, "tun: open: N-API call failed building the result");
+    return NULL;
+  }
   return result;
 }
 
@@ -209,6 +259,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"stopReader", NULL, tun_stop_reader, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(loop_register(env, exports));
   return exports;
 }
 

@@ -150,6 +150,8 @@ interface ServeFlags {
   tunAddress?: string[];
   nftablesTable?: string;
   nftablesPersist?: boolean;
+  tunMtu?: number;
+  tunTxqueuelen?: number;
   graceMs: number;
   logLevel: string;
   logFormat?: string;
@@ -210,6 +212,8 @@ program
   .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])
   .option('--nftables-table <name>', 'nftables backend: the inet table it owns (default portplane)')
   .option('--nftables-persist', 'nftables backend: keep the table, and so the forwarding, after a clean stop')
+  .option('--tun-mtu <bytes>', 'TUN interface MTU (default 1500 when --tun-address configures the link)', parsePositive)
+  .option('--tun-txqueuelen <packets>', 'TUN queue length: packets the kernel holds for portplane before dropping (default 1000 with --tun-address)', parsePositive)
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

@@ -36,6 +36,9 @@ export interface ServeOptions extends FleetServeFlags {
   nftablesTable?: string;
   /** nftables backend: keep the table (and forwarding) after a clean stop */
   nftablesPersist?: boolean;
+  /** TUN link MTU and queue length */
+  tunMtu?: number;
+  tunTxqueuelen?: number;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -94,7 +97,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const policy = options.authPolicy ? await loadPolicyFile(options.authPolicy) : undefined;
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
-  const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
+  if ((options.tunMtu !== undefined || options.tunTxqueuelen !== undefined) && !options.tun) throw new Error('--tun-mtu and --tun-txqueuelen need --tun');
+  const tun = options.tun ? { device: options.tun, addresses: options.tunAddress, mtu: options.tunMtu, txQueueLength: options.tunTxqueuelen } : undefined;
   const fleet = fleetOptions(options);
   const nftables =
     options.nftablesTable !== undefined || options.nftablesPersist ? { table: options.nftablesTable, persist: options.nftablesPersist } : undefined;

@@ -39,6 +39,12 @@ export type Feature =
   // Packet I/O of a packet backend.
   | 'pcap_port'
   | 'tun_port'
+  /** Userspace: established flows forwarded in C (native/tun), on the native loop's thread for a TUN port. */
+  | 'native_fast_path'
+  /** Userspace TUN offloads (TUNSETOFFLOAD): checksum, TCP segmentation (v4 and v6), UDP segmentation (v4 and v6). */
+  | 'tun_offload_csum'
+  | 'tun_offload_tso'
+  | 'tun_offload_uso'
   /** TCP bytes relayed kernel to kernel (splice(2)), off the control plane's thread. */
   | 'splice_relay';
 

@@ -32,7 +32,11 @@ export type FloodReason = (typeof FLOOD_REASONS)[number];
 
 /**
  * Why a packet backend dropped a packet before (or instead of) any session:
- * what it cannot parse or does not handle, and what no rule or session wants.
+ * what it cannot parse or does not handle, and what no rule or session wants;
+ * then losses in its packet I/O: the TUN device's queue towards portplane
+ * was full (the device's tx_dropped), the kernel dropped what portplane wrote
+ * (rx_dropped), a write failed, or the native loop found every batch for the
+ * JavaScript engine still taken.
  */
 export const PACKET_DROP_REASONS = [
   'truncated',
@@ -46,6 +50,10 @@ export const PACKET_DROP_REASONS = [
   'address_family',
   'nat_exhausted',
   'tuple_conflict',
+  'tun_queue_full',
+  'tun_rx_dropped',
+  'tun_write_failed',
+  'slow_path_overflow',
 ] as const;
 
 export type PacketDropReason = (typeof PACKET_DROP_REASONS)[number];

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeStatusDetails } from '../../src/server/status-details.js';
 import { callError } from '../helpers/daemon-process.js';
-import { BACKENDS, declaredCapabilities, missingFeature, requires, rule, startHarness, type Harness } from './harness.js';
+import { declaredCapabilities, missingFeature, requires, rule, startHarness, VARIANTS, type Harness } from './harness.js';
 
 interface WireResult {
   generation: string;
@@ -34,14 +34,14 @@ interface WireTrace {
   steps: string[];
 }
 
-for (const backend of BACKENDS) {
-  describe(`conformance: ${backend} backend`, () => {
+for (const { backend, nativeFastPath } of VARIANTS) {
+  describe(`conformance: ${backend} backend${backend === 'userspace' ? (nativeFastPath ? ' (native fast path)' : ' (JavaScript path)') : ''}`, () => {
     let h: Harness;
     /** The harness this test started, if any: a skipped test starts none. */
     let started: Harness | undefined;
 
     const start = async (): Promise<Harness> => {
-      h = started = await startHarness(backend);
+      h = started = await startHarness(backend, nativeFastPath);
       return h;
     };
     const apply = (tables: unknown[], extra: Record<string, unknown> = {}) =>
@@ -138,7 +138,7 @@ for (const backend of BACKENDS) {
         const declared = [...caps.supported, ...caps.unsupported.map((u) => u.feature)];
         expect(new Set(declared).size).toBe(declared.length);
         for (const u of caps.unsupported) expect(u.reason.length).toBeGreaterThan(10);
-        expect(caps).toEqual(JSON.parse(JSON.stringify({ ...declaredCapabilities(backend) })));
+        expect(caps).toEqual(JSON.parse(JSON.stringify({ ...declaredCapabilities(backend, nativeFastPath) })));
         const port = await h.listenPorts(1);
         const { result } = await apply([{ name: 'web', rules: [rule('http', port, h.targetPort)] }]);
         expect(result.capabilities).toEqual(caps);

@@ -47,9 +47,9 @@ export interface Harness {
 }
 
 /** A backend's declared capabilities, without starting it. */
-export function declaredCapabilities(backend: BackendName): Capabilities {
+export function declaredCapabilities(backend: BackendName, nativeFastPath = true): Capabilities {
   if (backend === 'nftables') return new NftablesDataPlane().capabilities();
-  return backend === 'kernel' ? new KernelDataPlane().capabilities() : new UserspaceDataPlane().capabilities();
+  return backend === 'kernel' ? new KernelDataPlane().capabilities() : new UserspaceDataPlane({ nativeFastPath }).capabilities();
 }
 
 /** Why `backend` cannot run a test needing `features`, from its declared reasons; undefined when it can. */
@@ -278,10 +278,11 @@ class PacketFlow implements Flow {
   }
 }
 
-async function userspaceHarness(): Promise<Harness> {
+async function userspaceHarness(nativeFastPath: boolean): Promise<Harness> {
   const port = new MemoryPort();
   let now = Date.now();
   const dataplane = new UserspaceDataPlane({
+    nativeFastPath,
     logger: pino({ level: 'silent' }),
     port,
     clock: () => now,
@@ -310,15 +311,21 @@ async function userspaceHarness(): Promise<Harness> {
 }
 
 /**
- * The backends under test: kernel and userspace everywhere; nftables only
- * where PP_CONFORMANCE_BACKENDS says so, which nftables-netns.test.ts sets
- * when it reruns these suites inside a network namespace it created (so
- * the host's nftables and conntrack are never touched).
+ * The backends under test: kernel, and userspace twice where its native
+ * fast path can run: with it (established flows forwarded in C) and without
+ * (JavaScript only). nftables only where PP_CONFORMANCE_BACKENDS says so,
+ * which nftables-netns.test.ts sets when it reruns these suites inside a
+ * network namespace it created (so the host's nftables and conntrack are
+ * never touched).
  */
-export const BACKENDS: BackendName[] = process.env.PP_CONFORMANCE_BACKENDS
-  ? (process.env.PP_CONFORMANCE_BACKENDS.split(',') as BackendName[])
-  : ['kernel', 'userspace'];
+export const VARIANTS: { backend: BackendName; nativeFastPath: boolean }[] = process.env.PP_CONFORMANCE_BACKENDS
+  ? (process.env.PP_CONFORMANCE_BACKENDS.split(',') as BackendName[]).map((backend) => ({ backend, nativeFastPath: backend === 'userspace' }))
+  : [
+      { backend: 'kernel', nativeFastPath: false },
+      { backend: 'userspace', nativeFastPath: true },
+      { backend: 'userspace', nativeFastPath: false },
+    ];
 
-export function startHarness(backend: BackendName): Promise<Harness> {
-  return backend === 'userspace' ? userspaceHarness() : socketHarness(backend);
+export function startHarness(backend: BackendName, nativeFastPath = true): Promise<Harness> {
+  return backend === 'userspace' ? userspaceHarness(nativeFastPath) : socketHarness(backend);
 }

@@ -11,16 +11,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sessionIdNumber } from '../../src/dataplane/session-store.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { deltas as watchDeltas, Watch, type WireSession } from '../helpers/watch.js';
-import { BACKENDS, declaredCapabilities, requires, rule, startHarness, type Flow, type Harness } from './harness.js';
+import { declaredCapabilities, requires, rule, startHarness, VARIANTS, type Flow, type Harness } from './harness.js';
 
-for (const backend of BACKENDS) {
-  describe(`session and telemetry contract: ${backend} backend`, () => {
+for (const { backend, nativeFastPath } of VARIANTS) {
+  describe(`session and telemetry contract: ${backend} backend${backend === 'userspace' ? (nativeFastPath ? ' (native fast path)' : ' (JavaScript path)') : ''}`, () => {
     let h: Harness;
     let started: Harness | undefined;
     const clients: ServiceClient[] = [];
 
     const start = async (): Promise<Harness> => {
-      h = started = await startHarness(backend);
+      h = started = await startHarness(backend, nativeFastPath);
       return h;
     };
     const apply = (tables: unknown[]) => h.config.call<{ result: { rules: { table: string; rule_id: string; counter_id: string }[] } }>('ApplyConfig', { tables });

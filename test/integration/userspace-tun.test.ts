@@ -6,7 +6,10 @@
  * destination to a server in namespace B, and R policy-routes B's replies
  * back into the TUN so the engine translates them. The server sees A's own
  * address. Only 10.200.x.y addresses on links inside these namespaces.
+ * Twice: with the native packet loop and TUN offloads (the default where
+ * the addon loads), and with PORTPLANE_USERSPACE_NATIVE=0 (JavaScript).
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tunSupport } from '../../src/dataplane/userspace/ports/tun-device.js';
 import { removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
@@ -20,8 +23,6 @@ const skipReason = (() => {
 })();
 if (skipReason) console.info(`skipped userspace TUN end-to-end test: ${skipReason}`);
 
-const tag = `pp${process.pid}`;
-const NS = { a: `${tag}-a`, b: `${tag}-b`, r: `${tag}-r` };
 const CLIENT = '10.200.1.2';
 const SERVER = '10.200.2.2';
 const SERVER_PORT = 8080;
@@ -81,103 +82,134 @@ function sysctl(ns: string, key: string, value: string): void {
   ip('netns', 'exec', ns, 'sh', '-c', `echo ${value} > /proc/sys/${key.replaceAll('.', '/')}`);
 }
 
-describe.skipIf(skipReason !== undefined)('userspace backend on a TUN device: namespaces end to end', () => {
-  let daemon: DaemonProcess | undefined;
-  let stateDir = '';
-  let server: NetnsNode | undefined;
-  let client: NetnsNode | undefined;
-  let config: ServiceClient | undefined;
-  let trace: ServiceClient | undefined;
+interface Counters {
+  global: { traffic: { bytes_from_client: string; bytes_to_client: string; packets_from_client: string } };
+}
 
-  beforeAll(async () => {
-    for (const ns of Object.values(NS)) ip('netns', 'add', ns);
-    // R forwards between A, B and the TUN; packets the engine rewrote arrive on the TUN from addresses routed elsewhere.
-    sysctl(NS.r, 'net.ipv4.ip_forward', '1');
-    sysctl(NS.r, 'net.ipv4.conf.all.rp_filter', '0');
-    sysctl(NS.r, 'net.ipv4.conf.default.rp_filter', '0');
-    for (const [side, subnet] of [['a', '1'], ['b', '2']] as const) {
-      const ns = NS[side];
-      ip('-n', NS.r, 'link', 'add', `r${side}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-      ip('-n', NS.r, 'address', 'add', `10.200.${subnet}.1/24`, 'dev', `r${side}`);
-      ip('-n', NS.r, 'link', 'set', `r${side}`, 'up');
-      ip('-n', ns, 'address', 'add', `10.200.${subnet}.2/24`, 'dev', 'eth0');
-      ip('-n', ns, 'link', 'set', 'eth0', 'up');
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'route', 'add', 'default', 'via', `10.200.${subnet}.1`);
-    }
-    stateDir = await tempStateDir();
-    daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24'], {
-      prefix: ['ip', 'netns', 'exec', NS.r],
-    });
-    // The server's replies go to the client's real address: send them through the TUN, not straight to A.
-    ip('-n', NS.r, 'route', 'add', 'default', 'dev', TUN, 'table', REPLIES_TABLE);
-    ip('-n', NS.r, 'rule', 'add', 'iif', 'rb', 'lookup', REPLIES_TABLE);
-    config = new ServiceClient('ConfigService', daemon.target);
-    trace = new ServiceClient('TraceService', daemon.target);
-    server = new NetnsNode(NS.b, SERVER_SCRIPT);
-    await server.json<Line>((l) => l.event === 'listening');
-  }, 120_000);
+for (const native of [true, false]) {
+  describe.skipIf(skipReason !== undefined)(`userspace backend on a TUN device (${native ? 'native loop' : 'JavaScript path'}): namespaces end to end`, () => {
+    const tag = `pp${process.pid}${native ? 'n' : 'j'}`;
+    const NS = { a: `${tag}-a`, b: `${tag}-b`, r: `${tag}-r` };
+    let daemon: DaemonProcess | undefined;
+    let stateDir = '';
+    let server: NetnsNode | undefined;
+    let client: NetnsNode | undefined;
+    let config: ServiceClient | undefined;
+    let trace: ServiceClient | undefined;
+    let telemetry: ServiceClient | undefined;
 
-  afterAll(async () => {
-    config?.close();
-    trace?.close();
-    await client?.stop();
-    await server?.stop();
-    if (daemon) await stopDaemon(daemon);
-    // Deleting a namespace removes its veths (both ends), routes and rules, and the TUN device the daemon created.
-    for (const ns of Object.values(NS)) {
-      try {
-        ip('netns', 'delete', ns);
-      } catch {
-        // Not created (setup failed before it); nothing to remove.
+    beforeAll(async () => {
+      for (const ns of Object.values(NS)) ip('netns', 'add', ns);
+      // R forwards between A, B and the TUN; packets the engine rewrote arrive on the TUN from addresses routed elsewhere.
+      sysctl(NS.r, 'net.ipv4.ip_forward', '1');
+      sysctl(NS.r, 'net.ipv4.conf.all.rp_filter', '0');
+      sysctl(NS.r, 'net.ipv4.conf.default.rp_filter', '0');
+      for (const [side, subnet] of [['a', '1'], ['b', '2']] as const) {
+        const ns = NS[side];
+        ip('-n', NS.r, 'link', 'add', `r${side}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+        ip('-n', NS.r, 'address', 'add', `10.200.${subnet}.1/24`, 'dev', `r${side}`);
+        ip('-n', NS.r, 'link', 'set', `r${side}`, 'up');
+        ip('-n', ns, 'address', 'add', `10.200.${subnet}.2/24`, 'dev', 'eth0');
+        ip('-n', ns, 'link', 'set', 'eth0', 'up');
+        ip('-n', ns, 'link', 'set', 'lo', 'up');
+        ip('-n', ns, 'route', 'add', 'default', 'via', `10.200.${subnet}.1`);
       }
-    }
-    if (stateDir) await removeDir(stateDir);
-  }, 60_000);
+      stateDir = await tempStateDir();
+      // The daemon inherits this process's environment.
+      const saved = process.env.PORTPLANE_USERSPACE_NATIVE;
+      if (!native) process.env.PORTPLANE_USERSPACE_NATIVE = '0';
+      try {
+        daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', '--tun-txqueuelen', '2000'], {
+          prefix: ['ip', 'netns', 'exec', NS.r],
+        });
+      } finally {
+        if (saved === undefined) delete process.env.PORTPLANE_USERSPACE_NATIVE;
+        else process.env.PORTPLANE_USERSPACE_NATIVE = saved;
+      }
+      // The server's replies go to the client's real address: send them through the TUN, not straight to A.
+      ip('-n', NS.r, 'route', 'add', 'default', 'dev', TUN, 'table', REPLIES_TABLE);
+      ip('-n', NS.r, 'rule', 'add', 'iif', 'rb', 'lookup', REPLIES_TABLE);
+      config = new ServiceClient('ConfigService', daemon.target);
+      trace = new ServiceClient('TraceService', daemon.target);
+      telemetry = new ServiceClient('TelemetryService', daemon.target);
+      server = new NetnsNode(NS.b, SERVER_SCRIPT);
+      await server.json<Line>((l) => l.event === 'listening');
+    }, 120_000);
 
-  it('reaches the server with the client\'s real address, both ways, and closing removes the session', async () => {
-    const caps = (await config!.call<{ capabilities: { supported: string[] } }>('GetCapabilities', {})).capabilities;
-    expect(caps.supported).toContain('tun_port');
-    await config!.call('ApplyConfig', {
-      tables: [
-        {
-          name: 'e2e',
-          rules: [{ name: 'web', protocol: 'PROTOCOL_TCP', listen_address: SERVICE, ports: { first: SERVICE_PORT }, target_address: SERVER, target_port: SERVER_PORT }],
-        },
-      ],
-    });
+    afterAll(async () => {
+      config?.close();
+      trace?.close();
+      telemetry?.close();
+      await client?.stop();
+      await server?.stop();
+      if (daemon) await stopDaemon(daemon);
+      // Deleting a namespace removes its veths (both ends), routes and rules, and the TUN device the daemon created.
+      for (const ns of Object.values(NS)) {
+        try {
+          ip('netns', 'delete', ns);
+        } catch {
+          // Not created (setup failed before it); nothing to remove.
+        }
+      }
+      if (stateDir) await removeDir(stateDir);
+    }, 60_000);
 
-    // Many segments each way, through the TUN's 1500-byte MTU.
-    const bytes = 200_000;
-    client = new NetnsNode(NS.a, CLIENT_SCRIPT, [String(bytes)]);
-    const connected = await client.json<Line & { localPort: number }>((l) => l.event === 'connected' || l.event === 'error');
-    expect(connected.event).toBe('connected');
-    const seen = await server!.json<Line & { remoteAddress: string; remotePort: number }>((l) => l.event === 'connection');
-    // Only the destination is rewritten: the server sees A's address and port, not R's or the TUN's.
-    expect(seen.remoteAddress).toBe(CLIENT);
-    expect(seen.remotePort).toBe(connected.localPort);
-    expect(await client.json<Line>((l) => l.event === 'echoed')).toMatchObject({ bytes, equal: true });
-
-    const probe = () =>
-      trace!.call<WireTrace>('Trace', {
-        protocol: 'PROTOCOL_TCP',
-        source: { address: CLIENT, port: connected.localPort },
-        destination: { address: SERVICE, port: SERVICE_PORT },
-        tcp_flags: { ack: true },
+    it('reaches the server with the client\'s real address, both ways, and closing removes the session', async () => {
+      const caps = (await config!.call<{ capabilities: { supported: string[]; unsupported: { feature: string; reason: string }[] } }>('GetCapabilities', {})).capabilities;
+      expect(caps.supported).toContain('tun_port');
+      if (native) {
+        // Which path runs and which offloads the kernel took (checksum and TSO on every kernel this runs on).
+        expect(caps.supported).toEqual(expect.arrayContaining(['native_fast_path', 'tun_offload_csum', 'tun_offload_tso']));
+      } else {
+        expect(caps.unsupported.find((u) => u.feature === 'native_fast_path')?.reason).toMatch(/PORTPLANE_USERSPACE_NATIVE=0/);
+        expect(caps.unsupported.find((u) => u.feature === 'tun_offload_tso')?.reason).toMatch(/JavaScript path/);
+      }
+      expect(execFileSync('ip', ['-n', NS.r, 'link', 'show', TUN], { encoding: 'utf8' })).toMatch(/qlen 2000/);
+      await config!.call('ApplyConfig', {
+        tables: [
+          {
+            name: 'e2e',
+            rules: [{ name: 'web', protocol: 'PROTOCOL_TCP', listen_address: SERVICE, ports: { first: SERVICE_PORT }, target_address: SERVER, target_port: SERVER_PORT }],
+          },
+        ],
       });
-    const open = await probe();
-    expect(open).toMatchObject({ verdict: 'TRACE_VERDICT_FORWARD', session: 'SESSION_LOOKUP_HIT', nat: { destination: { address: SERVER, port: SERVER_PORT } } });
 
-    client.send('reset');
-    await client.json<Line>((l) => l.event === 'reset');
-    // The RST crossed the TUN too: the server's connection ends.
-    expect(await server!.json<Line>((l) => l.event === 'close' && l.remotePort === connected.localPort)).toBeDefined();
-    // A reset session is CLOSED and collected once its short CLOSED timeout passes (10 s); bounded wait.
-    let last = open;
-    for (let i = 0; i < 120 && last.session === 'SESSION_LOOKUP_HIT'; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      last = await probe();
-    }
-    expect(last.session).toBe('SESSION_LOOKUP_MISS');
-  }, 120_000);
-});
+      // Many segments each way, through the TUN's 1500-byte MTU.
+      const bytes = 200_000;
+      client = new NetnsNode(NS.a, CLIENT_SCRIPT, [String(bytes)]);
+      const connected = await client.json<Line & { localPort: number }>((l) => l.event === 'connected' || l.event === 'error');
+      expect(connected.event).toBe('connected');
+      const seen = await server!.json<Line & { remoteAddress: string; remotePort: number }>((l) => l.event === 'connection');
+      // Only the destination is rewritten: the server sees A's address and port, not R's or the TUN's.
+      expect(seen.remoteAddress).toBe(CLIENT);
+      expect(seen.remotePort).toBe(connected.localPort);
+      expect(await client.json<Line>((l) => l.event === 'echoed')).toMatchObject({ bytes, equal: true });
+      // Whatever path moved them, every payload byte is counted each way (the native loop's counts are folded in).
+      const counters = await telemetry!.call<Counters>('GetCounters', {});
+      expect(Number(counters.global.traffic.bytes_from_client)).toBeGreaterThanOrEqual(bytes);
+      expect(Number(counters.global.traffic.bytes_to_client)).toBeGreaterThanOrEqual(bytes);
+
+      const probe = () =>
+        trace!.call<WireTrace>('Trace', {
+          protocol: 'PROTOCOL_TCP',
+          source: { address: CLIENT, port: connected.localPort },
+          destination: { address: SERVICE, port: SERVICE_PORT },
+          tcp_flags: { ack: true },
+        });
+      const open = await probe();
+      expect(open).toMatchObject({ verdict: 'TRACE_VERDICT_FORWARD', session: 'SESSION_LOOKUP_HIT', nat: { destination: { address: SERVER, port: SERVER_PORT } } });
+
+      client.send('reset');
+      await client.json<Line>((l) => l.event === 'reset');
+      // The RST crossed the TUN too: the server's connection ends.
+      expect(await server!.json<Line>((l) => l.event === 'close' && l.remotePort === connected.localPort)).toBeDefined();
+      // A reset session is CLOSED and collected once its short CLOSED timeout passes (10 s); bounded wait.
+      let last = open;
+      for (let i = 0; i < 120 && last.session === 'SESSION_LOOKUP_HIT'; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        last = await probe();
+      }
+      expect(last.session).toBe('SESSION_LOOKUP_MISS');
+    }, 120_000);
+  });
+}

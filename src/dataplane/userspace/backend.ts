@@ -12,10 +12,11 @@ import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
 import type { SessionStore } from '../session-store.js';
 import { sessionDeltaSource } from '../session-sync.js';
-import type { Telemetry } from '../telemetry.js';
+import type { PacketDropReason, Telemetry } from '../telemetry.js';
 import type { TraceRequest, TraceResult, Tracer } from '../tracer.js';
 import { USERSPACE_BACKEND_NAME, userspaceCapabilities } from './capabilities.js';
 import { Engine, type EngineOptions } from './engine.js';
+import { NativeFastPath, nativeFastPathSupport } from './native-fast-path.js';
 import { MemoryPort } from './ports/memory-port.js';
 import type { PacketPort } from './ports/packet-port.js';
 
@@ -27,7 +28,12 @@ export interface UserspaceDataPlaneOptions extends EngineOptions {
   clock?: () => number;
   /** How often idle sessions are collected; 0 disables the timer (callers run collect()). Default 1000. */
   gcIntervalMs?: number;
+  /** false: every packet takes the JavaScript path even where the native fast path could run (default: it runs where it can). */
+  nativeFastPath?: boolean;
 }
+
+/** At most one log line per drop reason in this long, with the count since the last one. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer {
   readonly name = USERSPACE_BACKEND_NAME;
@@ -38,6 +44,9 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
   private gcTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly deltas: SessionDeltaSource;
+  /** The native fast path, when the TUN addon loads and PORTPLANE_USERSPACE_NATIVE is not 0. */
+  readonly fastPath: NativeFastPath | undefined;
+  private readonly loggedDrops = new Map<PacketDropReason, { count: number; at: number }>();
 
   constructor(private readonly options: UserspaceDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
@@ -49,21 +58,58 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     this.deltas = sessionDeltaSource(table.deltas, table, (entries) =>
       table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration),
     );
+    const native = nativeFastPathSupport();
+    if (native.available && options.nativeFastPath !== false) {
+      this.fastPath = new NativeFastPath(native.addon, this.clock);
+      table.attachNative(this.fastPath);
+    }
+    const port = this.port;
+    engine.portDrops = () => port.drops?.() ?? {};
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     this.engine.draining = false;
     this.engine.sessions.deltas.restart();
-    await this.port.open((packet, length) => {
-      if (this.engine.process(packet, length, this.clock()) === 0) this.port.transmit(packet, length);
-    });
+    const fastPath = this.fastPath;
+    if (fastPath && this.port.openNative) {
+      await this.port.openNative((packet, length, partial, gsoSize) => this.engine.process(packet, length, this.clock(), partial, gsoSize) === 0, fastPath);
+    } else {
+      await this.port.open((packet, length) => {
+        const now = this.clock();
+        if ((fastPath?.forward(packet, length, now) ?? false) || this.engine.process(packet, length, now) === 0) this.port.transmit(packet, length);
+      });
+    }
     const interval = this.options.gcIntervalMs ?? 1000;
     if (interval > 0) {
-      this.gcTimer = setInterval(() => this.collect(), interval);
+      this.gcTimer = setInterval(() => {
+        this.collect();
+        this.logDrops();
+      }, interval);
       this.gcTimer.unref();
     }
-    this.logger.info({ port: this.port.name }, 'userspace dataplane started');
+    const native = nativeFastPathSupport();
+    this.logger.info(
+      { port: this.port.name, path: this.path(), offloads: this.port.offloads ?? '', ...(native.available ? {} : { nativeUnavailable: native.reason }) },
+      'userspace dataplane started',
+    );
+  }
+
+  /** Which code moves packets: the native loop (TUN), the native fast path before the engine (other ports), or JavaScript alone. */
+  path(): 'native_loop' | 'native_fast_path' | 'javascript' {
+    if (!this.fastPath) return 'javascript';
+    return this.port.openNative ? 'native_loop' : 'native_fast_path';
+  }
+
+  /** One warning per drop reason that grew, at most every DROP_LOG_INTERVAL_MS, with how many since the last. */
+  private logDrops(): void {
+    const now = Date.now();
+    for (const [reason, count] of Object.entries(this.engine.packetDrops()) as [PacketDropReason, number][]) {
+      const last = this.loggedDrops.get(reason) ?? { count: 0, at: 0 };
+      if (count <= last.count || now - last.at < DROP_LOG_INTERVAL_MS) continue;
+      this.logger.warn({ reason, dropped: count - last.count, total: count }, 'userspace backend dropped packets');
+      this.loggedDrops.set(reason, { count, at: now });
+    }
   }
 
   /** Removes sessions idle past their timeout; the GC timer calls it. */
@@ -92,7 +138,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
   }
 
   capabilities(): Capabilities {
-    return userspaceCapabilities();
+    return userspaceCapabilities(this.fastPath !== undefined, this.port.offloads);
   }
 
   configSink(): ConfigSink {

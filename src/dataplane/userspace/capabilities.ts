@@ -4,11 +4,23 @@
  * port is "bound" as soon as the apply that routes it is swapped in.
  */
 import type { Capabilities, Feature, UnsupportedFeature } from '../capabilities.js';
+import { nativeFastPathSupport } from './native-fast-path.js';
 import { tunSupport } from './ports/tun-device.js';
 
 export const USERSPACE_BACKEND_NAME = 'userspace';
 
-export function userspaceCapabilities(): Capabilities {
+/** The offload features and the TUNSETOFFLOAD flags each stands for (tun.c OFFLOAD_SETS). */
+const OFFLOAD_FEATURES: readonly [Feature, readonly string[]][] = [
+  ['tun_offload_csum', ['csum']],
+  ['tun_offload_tso', ['tso4', 'tso6']],
+  ['tun_offload_uso', ['uso4', 'uso6']],
+];
+
+/**
+ * `nativeRunning`: the backend runs the native fast path; `offloads`: the
+ * TUN port's enabled offloads once open (undefined without a TUN port).
+ */
+export function userspaceCapabilities(nativeRunning = nativeFastPathSupport().available, offloads?: string): Capabilities {
   const unsupported: UnsupportedFeature[] = [
     {
       feature: 'interface_binding',
@@ -33,6 +45,22 @@ export function userspaceCapabilities(): Capabilities {
   ];
   const tun = tunSupport();
   if (!tun.available) unsupported.push({ feature: 'tun_port', reason: tun.reason });
+  const native = nativeFastPathSupport();
+  if (!nativeRunning) unsupported.push({ feature: 'native_fast_path', reason: native.available ? 'this backend instance runs the JavaScript path' : native.reason });
+  const enabled = new Set((offloads ?? '').split(',').filter(Boolean));
+  const offloadFeatures: Feature[] = [];
+  for (const [feature, flags] of OFFLOAD_FEATURES) {
+    if (flags.every((f) => enabled.has(f))) {
+      offloadFeatures.push(feature);
+      continue;
+    }
+    let reason: string;
+    if (offloads === undefined) reason = 'offloads are probed when a TUN port opens; this backend has none open';
+    else if (!nativeRunning) reason = 'the JavaScript path reads the TUN device without offloads (the native fast path is off)';
+    else if (process.env.PORTPLANE_TUN_OFFLOAD === '0') reason = 'turned off with PORTPLANE_TUN_OFFLOAD=0';
+    else reason = `the kernel refused TUNSETOFFLOAD ${flags.join('/')} (enabled: ${offloads || 'none'})`;
+    unsupported.push({ feature, reason });
+  }
   return {
     backend: USERSPACE_BACKEND_NAME,
     supported: [
@@ -59,6 +87,8 @@ export function userspaceCapabilities(): Capabilities {
       'trace',
       'pcap_port',
       ...(tun.available ? (['tun_port'] as Feature[]) : []),
+      ...(nativeRunning ? (['native_fast_path'] as Feature[]) : []),
+      ...offloadFeatures,
     ],
     unsupported,
   };

@@ -21,7 +21,7 @@ import {
   type TrafficCounters,
 } from '../telemetry.js';
 import { initialTraceResult, traceAdmission, type TraceRequest, type TraceResult } from '../tracer.js';
-import { adjustChecksum } from './checksum.js';
+import { adjustChecksum, fold } from './checksum.js';
 import {
   buildPacket,
   DROP_FAMILY,
@@ -49,6 +49,10 @@ import {
   DEFAULT_TIMEOUTS,
   ESTABLISHED,
   FIN_WAIT,
+  REC_FWD_IP_DELTA,
+  REC_FWD_L4_DELTA,
+  REC_REV_IP_DELTA,
+  REC_REV_L4_DELTA,
   REV,
   Session,
   STATE_NAMES,
@@ -93,6 +97,11 @@ export class Engine implements Telemetry {
   private readonly timeouts: Float64Array;
   private readonly view = new PacketView();
   private readonly key = new Uint32Array(KEY_WORDS);
+  /** Of the packet being processed (offloads, see process()): its L4 checksum is partial; its GSO segment size or 0. */
+  private partialChecksum = false;
+  private gsoSize = 0;
+  /** Drops counted outside the engine (the packet port's, the native loop's), added to global().packetDrops. */
+  portDrops: () => Partial<Record<PacketDropReason, number>> = () => ({});
 
   constructor(options: EngineOptions = {}) {
     this.sessions = new SessionTable(this.globalCounters, options);
@@ -126,8 +135,14 @@ export class Engine implements Telemetry {
   /**
    * Processes the IP packet in `buf[0, length)`. Returns 0 when it is to be
    * sent on (rewritten in place) or a drop code (packet.ts), already counted.
+   * From a TUN device with offloads: `partialChecksum` when its virtio-net
+   * header says NEEDS_CSUM (the L4 checksum field holds the uncomplemented
+   * pseudo-header sum, so only the address change applies), and the GSO
+   * segment size of a super-packet, which counts as that many packets.
    */
-  process(buf: Uint8Array, length: number, now: number): number {
+  process(buf: Uint8Array, length: number, now: number, partialChecksum = false, gsoSize = 0): number {
+    this.partialChecksum = partialChecksum;
+    this.gsoSize = gsoSize;
     const v = this.view;
     const key = this.key;
     const parsed = parsePacket(buf, length, v, key);
@@ -194,10 +209,11 @@ export class Engine implements Telemetry {
   private forward(buf: Uint8Array, v: PacketView, s: Session, dir: number, now: number): void {
     const k = s.keys;
     const other = dir === 0 ? REV : 0;
+    const ipDelta = k[dir === 0 ? REC_FWD_IP_DELTA : REC_REV_IP_DELTA]!;
     if (v.family === 4) {
       write32(buf, 12, k[other + 5]!);
       write32(buf, 16, k[other + 1]!);
-      const c = adjustChecksum((buf[10]! << 8) | buf[11]!, dir === 0 ? s.fwdIpDelta : s.revIpDelta);
+      const c = adjustChecksum((buf[10]! << 8) | buf[11]!, ipDelta);
       buf[10] = c >>> 8;
       buf[11] = c & 0xff;
     } else {
@@ -214,9 +230,14 @@ export class Engine implements Telemetry {
     buf[l4 + 3] = (ports >>> 16) & 0xff;
     const co = v.checksumOffset;
     const stored = (buf[co]! << 8) | buf[co + 1]!;
-    // An IPv4 UDP checksum of 0 means "none" and stays so.
-    if (!(stored === 0 && v.protocol === PROTO_UDP && v.family === 4)) {
-      let c = adjustChecksum(stored, dir === 0 ? s.fwdL4Delta : s.revL4Delta);
+    if (this.partialChecksum) {
+      // The ports are summed when the kernel completes the checksum; the pseudo-header's addresses are in the field already.
+      const c = fold(stored + ipDelta);
+      buf[co] = c >>> 8;
+      buf[co + 1] = c & 0xff;
+    } else if (!(stored === 0 && v.protocol === PROTO_UDP && v.family === 4)) {
+      // An IPv4 UDP checksum of 0 means "none" and stays so.
+      let c = adjustChecksum(stored, k[dir === 0 ? REC_FWD_L4_DELTA : REC_REV_L4_DELTA]!);
       if (c === 0 && v.protocol === PROTO_UDP) c = 0xffff;
       buf[co] = c >>> 8;
       buf[co + 1] = c & 0xff;
@@ -225,48 +246,61 @@ export class Engine implements Telemetry {
     const counters = s.counters;
     const g = this.globalCounters;
     const bytes = v.payloadLength;
+    const gso = this.gsoSize;
+    const packets = gso > 0 && bytes > gso ? Math.ceil(bytes / gso) : 1;
     if (dir === 0) {
       s.bytesFromClient += bytes;
-      s.packetsFromClient++;
+      s.packetsFromClient += packets;
       counters.bytesFromClient += bytes;
-      counters.packetsFromClient++;
+      counters.packetsFromClient += packets;
       g.bytesFromClient += bytes;
-      g.packetsFromClient++;
+      g.packetsFromClient += packets;
     } else {
       s.bytesToClient += bytes;
-      s.packetsToClient++;
+      s.packetsToClient += packets;
       counters.bytesToClient += bytes;
-      counters.packetsToClient++;
+      counters.packetsToClient += packets;
       g.bytesToClient += bytes;
-      g.packetsToClient++;
+      g.packetsToClient += packets;
     }
     if (v.protocol === PROTO_TCP && (s.state !== ESTABLISHED || (v.tcpFlags & (TCP_SYN | TCP_FIN | TCP_RST)) !== 0)) {
       this.track(s, dir, v.tcpFlags);
     }
   }
 
+  /** The TCP state machine (native/tun/fastpath.c track() makes the same moves on the state word, concurrently: hence the compare-and-swap). */
   private track(s: Session, dir: number, flags: number): void {
-    const before = s.state;
-    if (flags & TCP_RST) {
-      s.state = CLOSED;
-      if (s.closedBy === CLOSED_BY_NONE) s.closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
-    } else if (flags & TCP_FIN) {
-      if (s.closedBy === CLOSED_BY_NONE) {
-        s.closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
-        s.state = dir === 0 ? FIN_WAIT : CLOSE_WAIT;
-      } else if ((s.closedBy === CLOSED_BY_CLIENT) !== (dir === 0) && s.state < TIME_WAIT) {
-        s.state = TIME_WAIT;
+    for (;;) {
+      const word = s.stateWord;
+      const before = s.state;
+      const closedBefore = s.closedBy;
+      let state = before;
+      let closedBy = closedBefore;
+      if (flags & TCP_RST) {
+        state = CLOSED;
+        if (closedBy === CLOSED_BY_NONE) closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
+      } else if (flags & TCP_FIN) {
+        if (closedBy === CLOSED_BY_NONE) {
+          closedBy = dir === 0 ? CLOSED_BY_CLIENT : CLOSED_BY_TARGET;
+          state = dir === 0 ? FIN_WAIT : CLOSE_WAIT;
+        } else if ((closedBy === CLOSED_BY_CLIENT) !== (dir === 0) && state < TIME_WAIT) {
+          state = TIME_WAIT;
+        }
+      } else if (state === SYN_SENT && dir === 1 && (flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
+        state = SYN_RECV;
+      } else if (state === SYN_RECV && dir === 0 && (flags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
+        state = ESTABLISHED;
       }
-    } else if (s.state === SYN_SENT && dir === 1 && (flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
-      s.state = SYN_RECV;
-    } else if (s.state === SYN_RECV && dir === 0 && (flags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
-      s.state = ESTABLISHED;
+      if (state === before && closedBy === closedBefore) return;
+      if (!s.transition(word, state, closedBy)) continue;
+      if (state !== before) this.sessions.updated(s);
+      return;
     }
-    if (s.state !== before) this.sessions.updated(s);
   }
 
   /** Removes sessions idle past their state's timeout. Returns how many went. */
   collect(now: number): number {
+    this.sessions.foldNative();
     const timeouts = this.timeouts;
     const expired = this.sessions.select(
       (s) => now - s.lastSeen > (s.state === UDP_ACTIVE ? s.rule.admission.rule.udpIdleTimeoutMs : timeouts[s.state]!),
@@ -308,16 +342,26 @@ export class Engine implements Telemetry {
 
   // --- Telemetry ---
 
-  global(): TrafficCounters {
+  /** Packets dropped by reason: the engine's, the port's and the native loop's. */
+  packetDrops(): Partial<Record<PacketDropReason, number>> {
     const packetDrops: Partial<Record<PacketDropReason, number>> = {};
     this.packetDropCounts.forEach((n, code) => {
       const reason = DROP_REASONS[code];
       if (reason && n > 0) packetDrops[reason] = (packetDrops[reason] ?? 0) + n;
     });
-    return { ...structuredClone(this.globalCounters), packetDrops };
+    for (const [reason, n] of Object.entries(this.portDrops()) as [PacketDropReason, number][]) {
+      if (n > 0) packetDrops[reason] = (packetDrops[reason] ?? 0) + n;
+    }
+    return packetDrops;
+  }
+
+  global(): TrafficCounters {
+    this.sessions.foldNative();
+    return { ...structuredClone(this.globalCounters), packetDrops: this.packetDrops() };
   }
 
   rules(): RuleCounters[] {
+    this.sessions.foldNative();
     return [...this.countersById.values()].map((c) => structuredClone(c));
   }
 

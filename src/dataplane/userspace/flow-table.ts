@@ -5,6 +5,11 @@
  * Deleted entries become tombstones; the table is rebuilt when live entries
  * plus tombstones pass half its capacity. A row is the value then the key,
  * in one buffer, so a probe touches one cache line rather than two.
+ *
+ * The native fast path (native/tun/fastpath.c) reads the rows from another
+ * thread: a row's key is written before its value, and the value with a
+ * release store (Atomics), so a live value always comes with its whole key;
+ * a rebuild hands the new rows over through `onRows` before the old ones go.
  */
 import { KEY_WORDS } from './packet.js';
 
@@ -31,6 +36,8 @@ export class FlowTable {
   private mask: number;
   private live = 0;
   private used = 0;
+  /** Called with the rows whenever they are replaced (and at once when set), for the native fast path. */
+  private rowsListener: ((rows: Int32Array) => void) | undefined;
 
   constructor(capacity = MIN_CAPACITY) {
     let size = MIN_CAPACITY;
@@ -43,6 +50,11 @@ export class FlowTable {
     const values = new Int32Array(size * ROW);
     for (let i = 0; i < values.length; i += ROW) values[i] = EMPTY;
     return [new Uint32Array(values.buffer), values];
+  }
+
+  set onRows(listener: ((rows: Int32Array) => void) | undefined) {
+    this.rowsListener = listener;
+    listener?.(this.values);
   }
 
   private get capacity(): number {
@@ -101,7 +113,7 @@ export class FlowTable {
     const keys = this.keys;
     const base = slot * ROW;
     for (let w = 0; w < KEY_WORDS; w++) keys[base + 1 + w] = key[off + w]!;
-    values[base] = value;
+    Atomics.store(values, base, value);
     this.live++;
     return true;
   }
@@ -113,7 +125,7 @@ export class FlowTable {
       const v = values[i * ROW]!;
       if (v === EMPTY) return false;
       if (v !== TOMBSTONE && this.equals(i, key, off)) {
-        values[i * ROW] = TOMBSTONE;
+        Atomics.store(values, i * ROW, TOMBSTONE);
         this.live--;
         return true;
       }
@@ -149,5 +161,6 @@ export class FlowTable {
       this.live++;
       this.used++;
     }
+    this.rowsListener?.(values);
   }
 }

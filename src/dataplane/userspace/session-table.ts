@@ -15,15 +15,29 @@ import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js
 import type { RuleCounters, TrafficCounters } from '../telemetry.js';
 import { FlowTable } from './flow-table.js';
 import { DEFAULT_SNAT_PORTS, NatPool, type PortRange } from './nat-pool.js';
+import type { NativeFastPath } from './native-fast-path.js';
 import { DROP_NAT_EXHAUSTED, DROP_TUPLE_CONFLICT, KEY_WORDS, PROTO_TCP, PROTO_UDP } from './packet.js';
-import { REV, Session, STATE_NAMES, UDP_ACTIVE, SYN_SENT } from './session.js';
+import {
+  REC_FWD_BYTES64,
+  REC_FWD_PACKETS,
+  REC_LAST_SEEN,
+  REC_REV_BYTES64,
+  REC_REV_PACKETS,
+  RECORD_WORDS,
+  REV,
+  Session,
+  STATE_NAMES,
+  UDP_ACTIVE,
+  SYN_SENT,
+} from './session.js';
 
 /** Deltas kept for a consumer that does not drain; beyond this the oldest are dropped and counted as lost. */
 const MAX_PENDING_DELTAS = 1 << 20;
 
-/** Slots whose keys share one buffer: views into it cost no backing store of their own. */
+/** Slots whose records share one buffer: views into it cost no backing store of their own (native/tun/fastpath.h FP_CHUNK_SLOTS). */
 const KEY_CHUNK_SLOTS = 4096;
-const SESSION_WORDS = 2 * KEY_WORDS;
+/** Words of a record the native fast path writes (last seen, pending counters), cleared when a slot takes a new session. */
+const NATIVE_WORDS_FROM = REC_LAST_SEEN;
 
 export interface SessionTableOptions {
   snatPorts?: PortRange;
@@ -73,6 +87,10 @@ export class SessionTable implements SessionStore {
   private readonly freeSlots: number[] = [];
   /** Keys view by slot, made once per slot and handed to each session that lives there (see remove()). */
   private readonly slotKeys: Uint32Array[] = [];
+  /** Record chunks, whole, for the native fast path and as 64-bit views for its byte counts. */
+  private readonly chunks: Uint32Array[] = [];
+  private readonly chunks64: BigUint64Array[] = [];
+  private native: NativeFastPath | undefined;
   /** Ids only grow, so adding is an append; iterate(afterId) starts in O(log n). */
   private readonly byId = new SessionIndex<Session>();
   private readonly natPools = new Map<string, NatPool>();
@@ -92,8 +110,12 @@ export class SessionTable implements SessionStore {
     let keys = this.slotKeys[slot];
     if (!keys) {
       const first = slot - (slot % KEY_CHUNK_SLOTS);
-      const chunk = new ArrayBuffer(KEY_CHUNK_SLOTS * SESSION_WORDS * 4);
-      for (let i = 0; i < KEY_CHUNK_SLOTS; i++) this.slotKeys[first + i] = new Uint32Array(chunk, i * SESSION_WORDS * 4, SESSION_WORDS);
+      const chunk = new ArrayBuffer(KEY_CHUNK_SLOTS * RECORD_WORDS * 4);
+      for (let i = 0; i < KEY_CHUNK_SLOTS; i++) this.slotKeys[first + i] = new Uint32Array(chunk, i * RECORD_WORDS * 4, RECORD_WORDS);
+      const index = first / KEY_CHUNK_SLOTS;
+      this.chunks[index] = new Uint32Array(chunk);
+      this.chunks64[index] = new BigUint64Array(chunk);
+      this.native?.setChunk(index, this.chunks[index]);
       keys = this.slotKeys[slot]!;
     }
     return keys;
@@ -107,6 +129,48 @@ export class SessionTable implements SessionStore {
       this.natPools.set(name, pool);
     }
     return pool;
+  }
+
+  /** Lets the native fast path read this table (flow rows and slot records) from now on. */
+  attachNative(native: NativeFastPath): void {
+    this.native = native;
+    native.onStateChange = (slot) => this.updatedSlot(slot);
+    this.chunks.forEach((chunk, index) => native.setChunk(index, chunk));
+    this.flows.onRows = (rows) => native.setRows(rows);
+  }
+
+  /** Takes what the native fast path counted for `session` since the last fold into the session, its rule and the global counters. */
+  private fold(session: Session): void {
+    const k = session.keys;
+    if (!this.native || (k[REC_FWD_PACKETS] === 0 && k[REC_REV_PACKETS] === 0)) return;
+    const big = this.chunks64[Math.floor(session.slot / KEY_CHUNK_SLOTS)]!;
+    const at = (session.slot % KEY_CHUNK_SLOTS) * (RECORD_WORDS / 2);
+    const fwdPackets = Atomics.exchange(k, REC_FWD_PACKETS, 0);
+    const revPackets = Atomics.exchange(k, REC_REV_PACKETS, 0);
+    const fwdBytes = Number(Atomics.exchange(big, at + REC_FWD_BYTES64, 0n));
+    const revBytes = Number(Atomics.exchange(big, at + REC_REV_BYTES64, 0n));
+    const rel = Atomics.load(k, REC_LAST_SEEN);
+    if (rel > 0 && this.native.clockBase + rel - 1 > session.lastSeen) session.lastSeen = this.native.clockBase + rel - 1;
+    const c = session.counters;
+    const g = this.global;
+    session.packetsFromClient += fwdPackets;
+    session.bytesFromClient += fwdBytes;
+    session.packetsToClient += revPackets;
+    session.bytesToClient += revBytes;
+    c.packetsFromClient += fwdPackets;
+    c.bytesFromClient += fwdBytes;
+    c.packetsToClient += revPackets;
+    c.bytesToClient += revBytes;
+    g.packetsFromClient += fwdPackets;
+    g.bytesFromClient += fwdBytes;
+    g.packetsToClient += revPackets;
+    g.bytesToClient += revBytes;
+  }
+
+  /** Folds the native fast path's counts of every session (before counters or idle times are read). */
+  foldNative(): void {
+    if (!this.native) return;
+    for (const session of this.byId.values()) this.fold(session);
   }
 
   /**
@@ -163,7 +227,7 @@ export class SessionTable implements SessionStore {
       for (let i = 0; i < 4; i++) k[REV + 5 + i] = k[1 + i]!;
     }
     k[REV + 9] = ((targetPort << 16) | upstreamPort) >>> 0;
-    session.state = protocolNumber === PROTO_UDP ? UDP_ACTIVE : SYN_SENT;
+    session.resetState(protocolNumber === PROTO_UDP ? UDP_ACTIVE : SYN_SENT);
     if (!this.link(session)) {
       if (session.natPort >= 0) this.pool(protocolNumber, family, k, REV + 5).release(session.natPort);
       this.freeSlots.push(slot);
@@ -175,12 +239,14 @@ export class SessionTable implements SessionStore {
   /** Inserts both entries and registers the session; false (nothing changed) if either key is taken. */
   private link(session: Session): boolean {
     const k = session.keys;
+    // The slot's previous session may have left native counts behind (it was folded when removed).
+    k.fill(0, NATIVE_WORDS_FROM);
+    session.computeDeltas();
     if (!this.flows.insert(k, 0, session.slot << 1)) return false;
     if (!this.flows.insert(k, REV, (session.slot << 1) | 1)) {
       this.flows.remove(k, 0);
       return false;
     }
-    session.computeDeltas();
     this.nextId = Math.max(this.nextId, session.id + 1);
     this.slots[session.slot] = session;
     this.byId.add(session);
@@ -196,6 +262,12 @@ export class SessionTable implements SessionStore {
   /** Records a state change for delta consumers. */
   updated(session: Session): void {
     if (this.deltas.recording) this.deltas.push('update', session);
+  }
+
+  /** The native fast path changed the state of the session in `slot` (if it is still there). */
+  updatedSlot(slot: number): void {
+    const session = this.slots[slot];
+    if (session) this.updated(session);
   }
 
   // --- SessionStore ---
@@ -226,6 +298,7 @@ export class SessionTable implements SessionStore {
     const k = session.keys;
     this.flows.remove(k, 0);
     this.flows.remove(k, REV);
+    this.fold(session);
     if (session.natPort >= 0) this.pool(k[0]! & 0xff, session.family, k, REV + 5).release(session.natPort);
     // The slot's keys go to its next session; this one (a pending close delta, a caller's reference) keeps a copy.
     session.keys = k.slice();
@@ -258,6 +331,7 @@ export class SessionTable implements SessionStore {
   }
 
   info(session: Session): SessionInfo {
+    if (this.slots[session.slot] === session) this.fold(session);
     const k = session.keys;
     const f = session.family;
     const client = { address: wordText(f, k, 1), port: k[9]! >>> 16 };
@@ -337,7 +411,7 @@ export class SessionTable implements SessionStore {
     if (!ok) return 'addresses are not all of one family';
     k[9] = ((entry.client.port << 16) | entry.listener.port) >>> 0;
     k[REV + 9] = ((entry.target.port << 16) | upstreamLocal.port) >>> 0;
-    session.state = state;
+    session.resetState(state);
     session.bytesFromClient = entry.fromClient.bytes;
     session.packetsFromClient = entry.fromClient.packets;
     session.bytesToClient = entry.toClient.bytes;

@@ -55,14 +55,31 @@ export const CLOSED_BY_TARGET = 2;
 /** Offset of the reverse key in Session.keys. */
 export const REV = KEY_WORDS;
 
+/**
+ * A session's slot record (Session.keys), 32 words, read by the native fast
+ * path too (native/tun/fastpath.h has the same layout): forward key, reverse
+ * key, the checksum deltas of each direction, the state, and what the fast
+ * path adds (last seen, and pending byte and packet counts per direction)
+ * until SessionTable folds it into the session.
+ */
+export const RECORD_WORDS = 32;
+export const REC_FWD_IP_DELTA = 20;
+export const REC_FWD_L4_DELTA = 21;
+export const REC_REV_IP_DELTA = 22;
+export const REC_REV_L4_DELTA = 23;
+export const REC_STATE = 24;
+/** Milliseconds after the table's native base time, plus one; 0: not seen by the fast path. */
+export const REC_LAST_SEEN = 25;
+/** 64-bit pending byte counts at words 26 (forward) and 28 (reverse): BigUint64Array indexes 13 and 14. */
+export const REC_FWD_BYTES64 = 13;
+export const REC_REV_BYTES64 = 14;
+export const REC_FWD_PACKETS = 30;
+export const REC_REV_PACKETS = 31;
+
+/** The state word (REC_STATE): state in bits 0-7, who closed first (CLOSED_BY_*) in bits 8-9. */
+const CLOSED_BY_SHIFT = 8;
+
 export class Session {
-  /** Checksum adjustments (see checksum.ts) for a forward / reverse packet: IP header, then TCP/UDP. */
-  fwdIpDelta = 0;
-  fwdL4Delta = 0;
-  revIpDelta = 0;
-  revL4Delta = 0;
-  state = SYN_SENT;
-  closedBy = CLOSED_BY_NONE;
   bytesFromClient = 0;
   packetsFromClient = 0;
   bytesToClient = 0;
@@ -72,8 +89,9 @@ export class Session {
 
   constructor(
     /**
-     * [0, KEY_WORDS): forward key (client -> listener); [REV, 2*KEY_WORDS): reverse key (target -> upstream local).
-     * The session table's view of its slot while the session is live (no allocation per new flow), a copy of its own once removed.
+     * The slot record (RECORD_WORDS above): [0, KEY_WORDS) forward key (client -> listener); [REV, 2*KEY_WORDS) reverse
+     * key (target -> upstream local); checksum deltas; state. The session table's view of its slot while the session is
+     * live (no allocation per new flow), a copy of its own once removed.
      */
     public keys: Uint32Array,
     readonly id: number,
@@ -86,6 +104,50 @@ export class Session {
     readonly createdAt: number,
     public lastSeen: number,
   ) {}
+
+  get state(): number {
+    return this.keys[REC_STATE]! & 0xff;
+  }
+
+  get closedBy(): number {
+    return (this.keys[REC_STATE]! >>> CLOSED_BY_SHIFT) & 3;
+  }
+
+  /** A new session's state (nobody has closed it). */
+  resetState(state: number): void {
+    Atomics.store(this.keys, REC_STATE, state);
+  }
+
+  /**
+   * Moves state and closer from `before` (the word read when deciding) to
+   * the given ones; false when the native fast path changed the word
+   * meanwhile (the caller decides again on the new one).
+   */
+  transition(before: number, state: number, closedBy: number): boolean {
+    return Atomics.compareExchange(this.keys, REC_STATE, before, state | (closedBy << CLOSED_BY_SHIFT)) === before;
+  }
+
+  /** The state word, for transition(). */
+  get stateWord(): number {
+    return Atomics.load(this.keys, REC_STATE);
+  }
+
+  /** Checksum adjustments (see checksum.ts) for a forward / reverse packet: IP header (the addresses), then TCP/UDP. */
+  get fwdIpDelta(): number {
+    return this.keys[REC_FWD_IP_DELTA]!;
+  }
+
+  get fwdL4Delta(): number {
+    return this.keys[REC_FWD_L4_DELTA]!;
+  }
+
+  get revIpDelta(): number {
+    return this.keys[REC_REV_IP_DELTA]!;
+  }
+
+  get revL4Delta(): number {
+    return this.keys[REC_REV_L4_DELTA]!;
+  }
 
   /** Computes the rewrites once the keys are filled in: a packet of one direction leaves as the other key swapped. */
   computeDeltas(): void {
@@ -102,9 +164,9 @@ export class Session {
     const revPorts = k[REV + 9]!;
     const fwdPortsNew = (((revPorts & 0xffff) << 16) | (revPorts >>> 16)) >>> 0;
     const revPortsNew = (((fwdPorts & 0xffff) << 16) | (fwdPorts >>> 16)) >>> 0;
-    this.fwdIpDelta = fwdIp;
-    this.revIpDelta = revIp;
-    this.fwdL4Delta = fwdIp + wordDelta(fwdPorts >>> 16, fwdPortsNew >>> 16) + wordDelta(fwdPorts & 0xffff, fwdPortsNew & 0xffff);
-    this.revL4Delta = revIp + wordDelta(revPorts >>> 16, revPortsNew >>> 16) + wordDelta(revPorts & 0xffff, revPortsNew & 0xffff);
+    k[REC_FWD_IP_DELTA] = fwdIp;
+    k[REC_REV_IP_DELTA] = revIp;
+    k[REC_FWD_L4_DELTA] = fwdIp + wordDelta(fwdPorts >>> 16, fwdPortsNew >>> 16) + wordDelta(fwdPorts & 0xffff, fwdPortsNew & 0xffff);
+    k[REC_REV_L4_DELTA] = revIp + wordDelta(revPorts >>> 16, revPortsNew >>> 16) + wordDelta(revPorts & 0xffff, revPortsNew & 0xffff);
   }
 }

@@ -1,0 +1,329 @@
+/**
+ * The userspace backend end to end, as users deploy it, side by side with
+ * plain kernel DNAT and the kernel-sockets backend in one run. Three network
+ * namespaces this benchmark creates and removes (names carry its pid): a
+ * client (A), a node (R) and a server (B) joined by veths. In R:
+ *   - dnat:      an nftables DNAT of 10.200.8.1 to the server (no daemon);
+ *   - kernel:    `serve --backend kernel`, listening on R's own 10.200.1.1;
+ *   - userspace: `serve --backend userspace --tun`, 10.200.9.1 routed into
+ *                the TUN and the server's replies from 10.200.2.3 policy-routed
+ *                back into it (docs/api.md "Userspace backend on a TUN device");
+ *   - userspace-js: the same with PORTPLANE_USERSPACE_NATIVE=0 (the JavaScript
+ *                packet path), when PATHS lists it.
+ * Per path: iperf3 TCP 1 and 4 streams, short TCP connections/s (wrk with
+ * `Connection: close` against nginx in B), UDP 64 B and 1,400 B datagrams/s
+ * received with loss (iperf3 -u -b 0), and the daemon's CPU per test.
+ *
+ *   npm run bench:userspace-e2e     (root; SECONDS=3 REPS=1 PATHS=dnat,kernel,userspace by default)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../test/helpers/daemon-process.js';
+import { ip, netnsSkipReason } from '../test/helpers/netns.js';
+
+const SECONDS = Number(process.env.SECONDS_PER_TEST ?? process.env.SECONDS ?? 3);
+const REPS = Number(process.env.REPS ?? 1);
+const PATHS = (process.env.PATHS ?? 'dnat,kernel,userspace').split(',').filter(Boolean);
+/** A subset of the tests by name prefix (e.g. TESTS=UDP), for quick looks; all by default. */
+const ONLY = (process.env.TESTS ?? '').split(',').filter(Boolean);
+
+const skip = netnsSkipReason({ tun: true }) ?? missingTools();
+if (skip) {
+  console.log(`bench:userspace-e2e skipped: ${skip}`);
+  process.exit(0);
+}
+
+function missingTools(): string | undefined {
+  const missing = ['iperf3', 'wrk', 'nginx', 'nft'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  return missing.length ? `missing ${missing.join(', ')} (apt-get install iperf3 wrk nginx nftables)` : undefined;
+}
+
+const tag = `ppe2e${process.pid}`;
+const NS = { a: `${tag}-a`, r: `${tag}-r`, b: `${tag}-b` };
+const NODE_A = '10.200.1.1';
+const SERVER = '10.200.2.2';
+/** The userspace path's target: a second server address, so only its replies are policy-routed into the TUN. */
+const SERVER_US = '10.200.2.3';
+const DNAT_VIP = '10.200.8.1';
+const TUN_VIP = '10.200.9.1';
+const TUN = `pt${process.pid}`.slice(0, 15);
+const IPERF_PORT = 5201;
+const HTTP_PORT = 8080;
+const work = mkdtempSync(join(tmpdir(), 'portplane-e2e-'));
+
+function inNs(ns: string, cmd: string[], timeoutMs = 60_000): string {
+  const r = spawnSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', timeout: timeoutMs });
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} in ${ns} failed: ${(r.error?.message ?? r.stderr ?? '').trim()}`);
+  return r.stdout;
+}
+
+function sysctl(ns: string, key: string, value: string): void {
+  inNs(ns, ['sh', '-c', `echo ${value} > /proc/sys/${key.replaceAll('.', '/')}`]);
+}
+
+function topology(): void {
+  for (const ns of Object.values(NS)) ip('netns', 'add', ns);
+  sysctl(NS.r, 'net.ipv4.ip_forward', '1');
+  sysctl(NS.r, 'net.ipv4.conf.all.rp_filter', '0');
+  sysctl(NS.r, 'net.ipv4.conf.default.rp_filter', '0');
+  for (const [side, subnet] of [['a', '1'], ['b', '2']] as const) {
+    const ns = NS[side];
+    ip('-n', NS.r, 'link', 'add', `r${side}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('-n', NS.r, 'address', 'add', `10.200.${subnet}.1/24`, 'dev', `r${side}`);
+    ip('-n', NS.r, 'link', 'set', `r${side}`, 'up');
+    ip('-n', ns, 'address', 'add', `10.200.${subnet}.2/24`, 'dev', 'eth0');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', `10.200.${subnet}.1`);
+  }
+  ip('-n', NS.b, 'address', 'add', `${SERVER_US}/24`, 'dev', 'eth0');
+  ip('-n', NS.r, 'link', 'set', 'lo', 'up');
+}
+
+const children: { kill: () => void }[] = [];
+
+function background(ns: string, cmd: string[]): void {
+  const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: 'ignore' });
+  children.push({ kill: () => child.kill('SIGKILL') });
+}
+
+function servers(): void {
+  // One iperf3 server per address: a UDP reply leaves from the address its socket is bound to.
+  background(NS.b, ['iperf3', '-s', '-B', SERVER, '-p', String(IPERF_PORT)]);
+  background(NS.b, ['iperf3', '-s', '-B', SERVER_US, '-p', String(IPERF_PORT)]);
+  writeFileSync(
+    join(work, 'nginx.conf'),
+    `daemon off; master_process off; worker_processes 1; pid ${work}/nginx.pid; error_log ${work}/nginx.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_timeout 0;
+  client_body_temp_path ${work}/b; proxy_temp_path ${work}/p; fastcgi_temp_path ${work}/f; uwsgi_temp_path ${work}/u; scgi_temp_path ${work}/s;
+  server { listen ${HTTP_PORT}; location / { return 200 "ok\\n"; } } }
+`,
+  );
+  background(NS.b, ['nginx', '-p', work, '-c', join(work, 'nginx.conf')]);
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+interface Result {
+  value: number;
+  loss?: number;
+  cpu?: number;
+}
+
+function iperfTcp(host: string, port: number, streams: number): Result {
+  const out = JSON.parse(inNs(NS.a, ['iperf3', '-c', host, '-p', String(port), '-t', String(SECONDS), '-P', String(streams), '--json'])) as {
+    end: { sum_received?: { bits_per_second: number } };
+    error?: string;
+  };
+  if (!out.end.sum_received) throw new Error(`iperf3 failed: ${out.error}`);
+  return { value: out.end.sum_received.bits_per_second / 1e9 };
+}
+
+function iperfUdp(host: string, port: number, size: number): Result {
+  const out = JSON.parse(inNs(NS.a, ['iperf3', '-c', host, '-p', String(port), '-u', '-b', '0', '-l', String(size), '-t', String(SECONDS), '--json'])) as {
+    end: { sum?: { packets: number; lost_packets: number; seconds: number; lost_percent: number } };
+    error?: string;
+  };
+  const s = out.end.sum;
+  if (!s) throw new Error(`iperf3 failed: ${out.error}`);
+  return { value: (s.packets - s.lost_packets) / s.seconds / 1000, loss: s.lost_percent };
+}
+
+function shortConns(host: string, port: number): Result {
+  const out = inNs(NS.a, ['wrk', '-t', '1', '-c', '32', '-d', `${SECONDS}s`, '-H', 'Connection: close', `http://${host}:${port}/`]);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!rate) throw new Error(`wrk printed no rate: ${out}`);
+  const errors = /Socket errors: (.*)/.exec(out);
+  if (errors) console.log(`  wrk socket errors: ${errors[1]}`);
+  const latency = /Latency\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
+  if (latency) console.log(`  wrk latency: mean ${latency[1]}, stdev ${latency[2]}, max ${latency[3]}`);
+  return { value: Number(rate[1]) / 1000 };
+}
+
+interface Path {
+  name: string;
+  /** Where the client connects: iperf3 and HTTP addresses/ports. */
+  iperf: { host: string; port: number };
+  http: { host: string; port: number };
+  daemon?: DaemonProcess;
+  teardown: () => Promise<void>;
+}
+
+const IPERF_LISTEN = 15201;
+const HTTP_LISTEN = 18080;
+
+function rules(listen: string, target: string, perPort: boolean): object {
+  const limits = { max_sessions: 1_000_000, session_rate: 1_000_000, session_burst: 1_000_000, source_rate: 1_000_000, source_burst: 1_000_000 };
+  const iperfPort = perPort ? IPERF_LISTEN : IPERF_PORT;
+  const httpPort = perPort ? HTTP_LISTEN : HTTP_PORT;
+  return {
+    tables: [
+      {
+        name: 'bench',
+        rules: [
+          { name: 'iperf-tcp', protocol: 'PROTOCOL_TCP', listen_address: listen, ports: { first: iperfPort }, target_address: target, target_port: IPERF_PORT, limits },
+          { name: 'iperf-udp', protocol: 'PROTOCOL_UDP', listen_address: listen, ports: { first: iperfPort }, target_address: target, target_port: IPERF_PORT, limits },
+          { name: 'http', protocol: 'PROTOCOL_TCP', listen_address: listen, ports: { first: httpPort }, target_address: target, target_port: HTTP_PORT, limits },
+        ],
+      },
+    ],
+  };
+}
+
+async function daemonPath(name: string, args: string[], env: Record<string, string>, listen: string, target: string, perPort: boolean): Promise<{ daemon: DaemonProcess; stateDir: string }> {
+  const stateDir = await tempStateDir();
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  const daemon = await startDaemon(stateDir, ['--log-level', 'info', ...args], { prefix: ['ip', 'netns', 'exec', NS.r], compiled: true });
+  process.env = saved;
+  const config = new ServiceClient('ConfigService', daemon.target);
+  await config.call('ApplyConfig', rules(listen, target, perPort));
+  const caps = await config.call<{ capabilities: { supported: string[]; details?: Record<string, string> } }>('GetCapabilities', {});
+  config.close();
+  console.log(`${name}: daemon pid ${daemon.pid}; capabilities ${JSON.stringify(caps.capabilities)}`);
+  return { daemon, stateDir };
+}
+
+async function setupPath(name: string): Promise<Path> {
+  switch (name) {
+    case 'dnat': {
+      const table = `ppbench${process.pid}`;
+      writeFileSync(
+        join(work, 'dnat.nft'),
+        `table ip ${table} {\n  chain pre {\n    type nat hook prerouting priority -100;\n    ip daddr ${DNAT_VIP} dnat to ${SERVER};\n  }\n}\n`,
+      );
+      inNs(NS.r, ['nft', '-f', join(work, 'dnat.nft')]);
+      return {
+        name,
+        iperf: { host: DNAT_VIP, port: IPERF_PORT },
+        http: { host: DNAT_VIP, port: HTTP_PORT },
+        teardown: async () => void inNs(NS.r, ['nft', 'delete', 'table', 'ip', table]),
+      };
+    }
+    case 'kernel': {
+      const { daemon, stateDir } = await daemonPath(name, ['--backend', 'kernel'], {}, NODE_A, SERVER, true);
+      return {
+        name,
+        daemon,
+        iperf: { host: NODE_A, port: IPERF_LISTEN },
+        http: { host: NODE_A, port: HTTP_LISTEN },
+        teardown: async () => {
+          await stopDaemon(daemon);
+          await removeDir(stateDir);
+        },
+      };
+    }
+    case 'userspace':
+    case 'userspace-js': {
+      const env: Record<string, string> = name === 'userspace-js' ? { PORTPLANE_USERSPACE_NATIVE: '0' } : {};
+      const { daemon, stateDir } = await daemonPath(name, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24'], env, TUN_VIP, SERVER_US, false);
+      ip('-n', NS.r, 'route', 'replace', 'default', 'dev', TUN, 'table', '100');
+      ip('-n', NS.r, 'rule', 'add', 'from', SERVER_US, 'iif', 'rb', 'lookup', '100');
+      return {
+        name,
+        daemon,
+        iperf: { host: TUN_VIP, port: IPERF_PORT },
+        http: { host: TUN_VIP, port: HTTP_PORT },
+        teardown: async () => {
+          const counters = new ServiceClient('TelemetryService', daemon.target);
+          const reading = await counters.call<{ global?: { packet_drops?: { reason: string; count: string }[] } }>('GetCounters', {}).catch((err: Error) => ({ error: err.message }));
+          counters.close();
+          console.log(`  ${name} packet drops (GetCounters): ${JSON.stringify((reading as { global?: { packet_drops?: unknown } }).global?.packet_drops ?? reading)}`);
+          ip('-n', NS.r, 'rule', 'del', 'from', SERVER_US, 'iif', 'rb', 'lookup', '100');
+          const logs = daemon.logs.filter((l) => /offload|native|drop/i.test(l));
+          for (const l of logs.slice(0, 12)) console.log(`  log: ${l}`);
+          await stopDaemon(daemon);
+          await removeDir(stateDir);
+        },
+      };
+    }
+    default:
+      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js)`);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const TESTS: { name: string; unit: string; run: (p: Path) => Result }[] = [
+  { name: 'TCP 1 stream', unit: 'Gbit/s', run: (p) => iperfTcp(p.iperf.host, p.iperf.port, 1) },
+  { name: 'TCP 4 streams', unit: 'Gbit/s', run: (p) => iperfTcp(p.iperf.host, p.iperf.port, 4) },
+  { name: 'short TCP conns', unit: 'k/s', run: (p) => shortConns(p.http.host, p.http.port) },
+  { name: 'UDP 64 B', unit: 'kpps', run: (p) => iperfUdp(p.iperf.host, p.iperf.port, 64) },
+  { name: 'UDP 1400 B', unit: 'kpps', run: (p) => iperfUdp(p.iperf.host, p.iperf.port, 1400) },
+];
+
+async function main(): Promise<void> {
+  const table = new Map<string, Map<string, Result>>();
+  try {
+    topology();
+    servers();
+    await new Promise((r) => setTimeout(r, 500));
+    for (const name of PATHS) {
+      const path = await setupPath(name);
+      const results = new Map<string, Result>();
+      try {
+        for (const test of TESTS.filter((t) => ONLY.length === 0 || ONLY.some((o) => t.name.startsWith(o)))) {
+          const runs: Result[] = [];
+          for (let i = 0; i < REPS; i++) {
+            const before = path.daemon ? cpuTicks(path.daemon.pid) : 0;
+            const t0 = Date.now();
+            let r: Result;
+            try {
+              r = test.run(path);
+            } catch (err) {
+              console.log(`${name.padEnd(12)} ${test.name.padEnd(16)} failed: ${(err as Error).message.split('\n')[0]}`);
+              r = { value: 0 };
+            }
+            if (path.daemon) r.cpu = ((cpuTicks(path.daemon.pid) - before) / 100 / ((Date.now() - t0) / 1000)) * 100;
+            runs.push(r);
+          }
+          const value = median(runs.map((r) => r.value));
+          const chosen = runs.find((r) => r.value === value)!;
+          results.set(test.name, chosen);
+          const loss = chosen.loss === undefined ? '' : ` loss ${chosen.loss.toFixed(1)}%`;
+          const cpu = chosen.cpu === undefined ? '' : ` daemon CPU ${chosen.cpu.toFixed(0)}%`;
+          console.log(`${name.padEnd(12)} ${test.name.padEnd(16)} ${value.toFixed(2)} ${test.unit}${loss}${cpu}  (runs: ${runs.map((r) => r.value.toFixed(2)).join(', ')})`);
+        }
+      } finally {
+        await path.teardown();
+      }
+      table.set(name, results);
+    }
+  } finally {
+    for (const c of children) c.kill();
+    for (const ns of Object.values(NS)) {
+      try {
+        ip('netns', 'delete', ns);
+      } catch {
+        // Not created: setup failed before it.
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`\n| test | ${PATHS.join(' | ')} | userspace / kernel | userspace / dnat |`);
+  console.log(`|---|${PATHS.map(() => '---|').join('')}---|---|`);
+  for (const test of TESTS) {
+    const cells = PATHS.map((p) => {
+      const r = table.get(p)?.get(test.name);
+      if (!r) return '-';
+      return `${r.value.toFixed(2)} ${test.unit}${r.loss === undefined ? '' : `, ${r.loss.toFixed(1)}% lost`}${r.cpu === undefined ? '' : `, CPU ${r.cpu.toFixed(0)}%`}`;
+    });
+    const us = table.get('userspace')?.get(test.name)?.value;
+    const k = table.get('kernel')?.get(test.name)?.value;
+    const d = table.get('dnat')?.get(test.name)?.value;
+    const ratio = (a?: number, b?: number) => (a !== undefined && b ? `${(a / b).toFixed(2)}x` : '-');
+    console.log(`| ${test.name} | ${cells.join(' | ')} | ${ratio(us, k)} | ${ratio(us, d)} |`);
+  }
+}
+
+await main();
