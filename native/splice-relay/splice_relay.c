@@ -97,7 +97,8 @@ typedef struct {
     } text;
     double stats[5];  /* 24: EV_CLOSED final counts (STAT_* order) */
   } u;
-  uint8_t pad[EVENT_BYTES - 120];
+  uint32_t route_seq; /* 120: EV_OPENED, EV_REFUSED: the listener's route (listenerRoute's seq) it was admitted under */
+  uint8_t pad[EVENT_BYTES - 124];
 } event_t;
 _Static_assert(sizeof(event_t) == EVENT_BYTES, "event record size");
 
@@ -150,6 +151,7 @@ typedef struct listener {
   uint8_t accepting; /* in the workers' epoll sets */
   uint8_t wildcard;  /* bound to an any address: the local end comes from getsockname */
   int rule;          /* rule index, -1 none */
+  uint32_t route_seq; /* JavaScript's name for the current route, echoed in events */
   struct sockaddr_storage target;
   socklen_t target_len;
   char local[48];
@@ -581,8 +583,9 @@ static int admit(rule_t *r, const uint8_t *addr, uint8_t len, uint32_t *timeout_
   pthread_mutex_lock(&r->lock);
   *timeout_ms = r->timeout_ms;
   *proxy = r->proxy;
-  int refused = 0;
-  if (r->nallow || r->ndeny) {
+  /* A rule is routed to only while JavaScript holds it (refs >= 1); anything else is a bug, refused rather than resurrected. */
+  int refused = r->refs == 0 ? REFUSE_RESOURCE : 0;
+  if (!refused && (r->nallow || r->ndeny)) {
     for (uint32_t i = 0; i < r->ndeny && !refused; i++) {
       if (cidr_contains(&r->deny[i], addr, len)) refused = REFUSE_FILTER;
     }
@@ -913,11 +916,12 @@ static uint16_t proxy_header(uint8_t version, const struct sockaddr_storage *cli
 
 /* ---- accepting ---- */
 
-static void refused_event(worker_t *w, uint32_t lid, uint8_t why, const struct sockaddr_storage *client) {
+static void refused_event(worker_t *w, const listener_t *l, uint32_t lid, uint8_t why, const struct sockaddr_storage *client) {
   event_t *ev = event_new(w);
   ev->kind = EV_REFUSED;
   ev->why = why;
   ev->lid = lid;
+  ev->route_seq = l->route_seq;
   if (client) ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
 }
 
@@ -931,7 +935,7 @@ static void shed_backlog(worker_t *w, listener_t *l, uint32_t lid) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) break;
     close(fd);
-    refused_event(w, lid, REFUSE_RESOURCE, NULL);
+    refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
   }
   w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
@@ -949,7 +953,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
     /* A reset, at once: the client learns nothing and costs nothing more. */
     reset_socket(fd);
     close(fd);
-    refused_event(w, lid, (uint8_t)refused, refused == REFUSE_RESOURCE ? NULL : client);
+    refused_event(w, l, lid, (uint8_t)refused, refused == REFUSE_RESOURCE ? NULL : client);
     return;
   }
   uint32_t slot;
@@ -980,6 +984,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
   ev->slot = slot;
   ev->serial = c->serial;
   ev->lid = lid;
+  ev->route_seq = l->route_seq;
   ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
   int have_local = 0;
   if (l->wildcard || proxy) have_local = getsockname(fd, (struct sockaddr *)&local, &local_len) == 0;
@@ -1005,7 +1010,7 @@ resource:
   reset_socket(fd);
   close(fd);
   release_admission(e, &(conn_t){.rule = l->rule});
-  refused_event(w, lid, REFUSE_RESOURCE, NULL);
+  refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
 }
 
 static void on_listener_event(worker_t *w, uint64_t tag) {
@@ -1653,31 +1658,34 @@ static napi_value listener_fd(napi_env env, napi_callback_info info) {
 }
 
 /*
- * listenerRoute(engine, lid, ruleIndex, targetAddress, targetPort)
+ * listenerRoute(engine, lid, ruleIndex, targetAddress, targetPort, seq)
  *   -> 0, or -EINVAL when the target is no numeric address. Where new
- * connections of the listener go from now on, admitted by the rule; the
- * first call starts accepting.
+ * connections of the listener go from now on, admitted by the rule; events
+ * of connections accepted under this route carry `seq`. The first call
+ * starts accepting. When this returns, every event of an earlier route is
+ * queued.
  */
 static napi_value listener_route(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 5 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = argc >= 6 ? engine_of(env, argv[0]) : NULL;
   if (!e) {
-    if (argc < 5) napi_throw_type_error(env, NULL, "splice-relay: listenerRoute(engine, lid, rule, address, port)");
+    if (argc < 6) napi_throw_type_error(env, NULL, "splice-relay: listenerRoute(engine, lid, rule, address, port, seq)");
     return NULL;
   }
-  uint32_t lid, rule, port;
+  uint32_t lid, rule, port, seq;
   listener_t *l = listener_arg(env, e, argv[1], &lid);
   if (!l) return NULL;
   char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  if (napi_get_value_uint32(env, argv[2], &rule) != napi_ok || napi_get_value_uint32(env, argv[4], &port) != napi_ok) {
-    napi_throw_type_error(env, NULL, "splice-relay: listenerRoute: rule and port must be non-negative integers");
+  if (napi_get_value_uint32(env, argv[2], &rule) != napi_ok || napi_get_value_uint32(env, argv[4], &port) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: listenerRoute: rule, port and seq must be non-negative integers");
     return NULL;
   }
   rule_t *r = rule_at(e, rule);
   if (!r || r->refs == 0 || r->released) {
-    napi_throw_range_error(env, NULL, "splice-relay: listenerRoute: no such rule");
+    napi_throw_range_error(env, NULL, "splice-relay: listenerRoute: no such rule (released)");
     return NULL;
   }
   if (get_string(env, argv[3], address, sizeof address, "splice-relay: listenerRoute: address must be a short string") != 0) return NULL;
@@ -1686,6 +1694,7 @@ static napi_value listener_route(napi_env env, napi_callback_info info) {
   if (parse_target(address, port, &target, &target_len) != 0) return int_result(env, -EINVAL);
   pthread_rwlock_wrlock(&l->lock);
   l->rule = (int)rule;
+  l->route_seq = seq;
   l->target = target;
   l->target_len = target_len;
   int err = 0;
@@ -1788,11 +1797,13 @@ static napi_value rule_create(napi_env env, napi_callback_info info) {
 }
 
 static rule_t *rule_arg(napi_env env, engine_t *e, napi_value v, uint32_t *idx_out) {
-  uint32_t idx;
+  uint32_t idx = NONE;
   rule_t *r = NULL;
   if (napi_get_value_uint32(env, v, &idx) == napi_ok) r = rule_at(e, idx);
   if (!r || r->refs == 0 || r->released) {
-    napi_throw_range_error(env, NULL, "splice-relay: no such rule");
+    char msg[96];
+    snprintf(msg, sizeof msg, "splice-relay: no such rule %u (%s)", idx, !r ? "never created" : r->released ? "released" : "freed");
+    napi_throw_range_error(env, NULL, msg);
     return NULL;
   }
   *idx_out = idx;

@@ -50,6 +50,9 @@ class Listener implements EngineListener {
   udp: UdpSocket | undefined;
   /** TCP with the native engine: its listening socket, which engine threads accept on. */
   lid: number | undefined;
+  /** The routes the engine accepts under, by seq: the current one, and older ones while their events may wait. */
+  readonly engineRoutes = new Map<number, { route: Route; rule: RuleRuntime }>();
+  private routeSeq = 0;
   /** Read by each new session; replaced, never mutated, on retarget. */
   route: Route;
   readonly sessions = new Set<SessionBase>();
@@ -72,12 +75,25 @@ class Listener implements EngineListener {
 
   readonly accept = (socket: Socket): void => this.table.acceptTcp(this, socket);
 
-  accepted(slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
-    return this.table.acceptedByEngine(this, slot, serial, client, local);
+  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
+    const accepted = this.engineRoutes.get(seq);
+    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, local);
   }
 
-  refused(reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
-    this.table.refusedByEngine(this, reason, clientAddress);
+  refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
+    const accepted = this.engineRoutes.get(seq);
+    if (accepted) this.table.refusedByEngine(accepted.rule, reason, clientAddress);
+  }
+
+  /** Routes the engine listener to the current route and rule (see SpliceEngine.route). */
+  routeEngine(engine: SpliceEngine, rule: RuleRuntime & { engineRule: number }): string | undefined {
+    if (this.lid === undefined) return undefined;
+    const seq = ++this.routeSeq;
+    this.engineRoutes.set(seq, { route: this.route, rule });
+    const failed = engine.route(this.lid, this, rule.engineRule, this.route.targetAddress, this.route.targetPort, seq);
+    // Every event of an older route was handled inside route().
+    for (const old of this.engineRoutes.keys()) if (old !== seq) this.engineRoutes.delete(old);
+    return failed;
   }
 
   readonly onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => this.table.onDatagram(this, msg, rinfo);
@@ -270,20 +286,18 @@ export class ListenerTable {
     listener.sessions.add(relay);
   }
 
-  /** A connection the engine accepted and admitted: its session, or undefined to have the engine reset it. */
-  acceptedByEngine(listener: Listener, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
-    const rule = this.ruleFor(listener.route.ruleId);
-    if (!rule || !this.engine) return undefined;
-    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route: listener.route, client, listener: local }, slot, serial);
+  /** A connection the engine accepted and admitted under `route`: its session. */
+  acceptedByEngine(listener: Listener, route: Route, rule: RuleRuntime, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
+    if (!this.engine) return undefined;
+    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial);
     session.owner = listener;
     listener.sessions.add(session);
     return session;
   }
 
   /** A connection the engine refused (counted as the JavaScript accept path counts it). */
-  refusedByEngine(listener: Listener, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
-    const rule = this.ruleFor(listener.route.ruleId);
-    if (rule) this.sessions.drop(rule, reason, clientAddress);
+  refusedByEngine(rule: RuleRuntime, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
+    this.sessions.drop(rule, reason, clientAddress);
   }
 
   onDatagram(listener: Listener, msg: Buffer, rinfo: RemoteInfo): void {
@@ -380,9 +394,10 @@ export class ListenerTable {
     if (!this.engine || listener.lid === undefined) return;
     const rule = this.rules.get(listener.route.ruleId);
     if (rule?.engineRule === undefined) return;
-    const { targetAddress, targetPort } = listener.route;
-    const failed = this.engine.route(listener.lid, listener, rule.engineRule, targetAddress, targetPort);
-    if (failed) this.logger.error({ listener: listener.key, targetAddress, errno: failed }, 'kernel engine cannot route the listener to its target');
+    const failed = listener.routeEngine(this.engine, rule as RuleRuntime & { engineRule: number });
+    if (failed) {
+      this.logger.error({ listener: listener.key, targetAddress: listener.route.targetAddress, errno: failed }, 'kernel engine cannot route the listener to its target');
+    }
   }
 
   /** The rule's policy in the engine (compiled admission, connect timeout, PROXY header). */
@@ -436,8 +451,8 @@ export class ListenerTable {
         next.set(id, existing ?? this.pendingRules.get(id) ?? new RuleRuntime(table.name, id, rule, counterId));
       }
     }
-    for (const [id, rule] of this.rules) if (next.get(id) !== rule) this.releaseEngineRule(rule);
     for (const rule of next.values()) this.syncEngineRule(rule);
+    const previous = this.rules;
     this.rules = next;
     this.pendingRules = new Map();
     this.sessions.generation = request.generation;
@@ -466,6 +481,8 @@ export class ListenerTable {
         this.retire(listener, 'terminate');
       }
     }
+    // Only now that no listener routes to them: an engine rule must not be admitting while it goes.
+    for (const [id, rule] of previous) if (next.get(id) !== rule) this.releaseEngineRule(rule);
     this.reevaluateFilters(plan);
   }
 

@@ -77,10 +77,10 @@ export interface EngineConnection {
 
 /** What the engine tells the owner of a listening socket. */
 export interface EngineListener {
-  /** A connection the rule admitted; the owner returns who follows it (undefined: close it). */
-  accepted(slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined;
+  /** A connection admitted under route `seq` (see route()); the owner returns who follows it (undefined: close it). */
+  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined;
   /** A connection refused by admission, or dropped for want of a descriptor (no client address then). */
-  refused(reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void;
+  refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void;
 }
 
 interface Addon {
@@ -91,7 +91,7 @@ interface Addon {
   setActive(engine: unknown, active: boolean): void;
   listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean): number;
   listenerFd(engine: unknown, lid: number): number;
-  listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number): number;
+  listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number, seq: number): number;
   listenerClose(engine: unknown, lid: number): void;
   ruleCreate(engine: unknown): number;
   ruleSet(
@@ -198,12 +198,15 @@ export class SpliceEngine {
 
   /**
    * Where the listener's new connections go, admitted by engine rule
-   * `rule`; starts accepting on the first call. An errno name on failure.
+   * `rule`; their events carry `seq`. Starts accepting on the first call.
+   * Events of earlier routes are all handled when this returns, so the
+   * owner may forget them. An errno name on failure.
    */
-  route(lid: number, owner: EngineListener, rule: number, address: string, port: number): string | undefined {
+  route(lid: number, owner: EngineListener, rule: number, address: string, port: number, seq: number): string | undefined {
     this.listeners.set(lid, owner);
     this.updateActive();
-    const result = this.addon.listenerRoute(this.engine, lid, rule, address, port);
+    const result = this.addon.listenerRoute(this.engine, lid, rule, address, port, seq);
+    this.drain();
     return result === 0 ? undefined : errnoName(-result).code;
   }
 
@@ -270,7 +273,7 @@ export class SpliceEngine {
       const owner = this.listeners.get(view.getUint32(at + 16, true));
       const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
       const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
-      const connection = owner?.accepted(slot, serial, client, local);
+      const connection = owner?.accepted(view.getUint32(at + 120, true), slot, serial, client, local);
       if (connection) this.connections.set(serial, connection);
       else this.close(slot, serial, true);
       return;
@@ -279,7 +282,7 @@ export class SpliceEngine {
       const owner = this.listeners.get(view.getUint32(at + 16, true));
       const length = view.getUint8(at + 22);
       const reason = REFUSALS[why];
-      if (owner && reason) owner.refused(reason, length > 0 ? text(24, length) : undefined);
+      if (owner && reason) owner.refused(view.getUint32(at + 120, true), reason, length > 0 ? text(24, length) : undefined);
       return;
     }
     const connection = this.connections.get(serial);
