@@ -14,14 +14,16 @@ export interface DataPlaneOptions {
   logger: Logger;
   /** The userspace backend's packet port: a TUN interface, optionally with addresses (CIDR) to assign. */
   tun?: { device: string; addresses?: string[] };
+  /** The kernel backend's native TCP engine threads (default: one per core). */
+  relayThreads?: number;
 }
 
 export function createDataPlane(name: BackendName, options: DataPlaneOptions): RuntimeDataPlane {
-  const { logger, tun } = options;
+  const { logger, tun, relayThreads } = options;
   switch (name) {
     case 'kernel':
       if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
-      return createKernelDataPlane({ logger });
+      return createKernelDataPlane({ logger, relayThreads });
     case 'userspace':
       // Without a TUN port: a memory port, so the daemon serves the API (Trace included) and sees no traffic.
       return createUserspaceDataPlane({

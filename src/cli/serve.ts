@@ -32,6 +32,8 @@ export interface ServeOptions {
   metricsListen: string;
   logSessions?: boolean;
   watchBuffer?: number;
+  /** kernel backend: threads of the native TCP engine (default: one per core). */
+  relayThreads?: number;
 }
 
 /** A group name (from /etc/group) or number. */
@@ -62,7 +64,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
   const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
-  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
+  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun, relayThreads: options.relayThreads });
   const daemon = await Daemon.start({
     stateDir: options.stateDir,
     listen: options.listen,

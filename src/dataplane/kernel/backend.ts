@@ -18,10 +18,13 @@ import type { Tracer } from '../tracer.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities, KERNEL_IMPORT_UNSUPPORTED } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
 import { KernelSessions } from './sessions.js';
+import { setRelayThreads } from './splice-engine.js';
 import { KernelTracer } from './tracer.js';
 
 export interface KernelDataPlaneOptions {
   logger?: Logger;
+  /** Threads of the native TCP engine, if it is not running yet (default: one per core). */
+  relayThreads?: number;
 }
 
 function copyCounters<T extends TrafficCounters>(counters: T): T {
@@ -39,6 +42,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
 
   constructor(options: KernelDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
+    if (options.relayThreads !== undefined) setRelayThreads(options.relayThreads);
     this.store = new KernelSessions(this.logger);
     this.table = new ListenerTable(this.logger, this.store);
     this.kernelTracer = new KernelTracer(this.table, this.store);
