@@ -65,6 +65,8 @@ enum { REFUSE_FILTER = 1, REFUSE_CAP = 2, REFUSE_SOURCE_RATE = 3, REFUSE_RATE = 
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 #define PIPE_BYTES (256 * 1024)
+#define SMALL_BYTES (16 * 1024)
+#define WAKE_INTERVAL_US 1000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
 /* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */
@@ -168,6 +170,7 @@ typedef struct conn {
   uint8_t eof[2];           /* side d sent FIN */
   uint8_t shut[2];          /* FIN passed on to side 1-d */
   uint8_t connected;
+  uint8_t bulk[2];          /* direction d moved a full SMALL_BYTES read: it splices from now on */
   int8_t first_end;         /* side whose FIN came first, -1 before */
   uint16_t header_len;
   uint32_t slot, serial;
@@ -211,6 +214,7 @@ typedef struct worker {
   int npool;
   conn_t **heap;
   size_t nheap, heap_cap;
+  int64_t wake_at_us; /* a deferred wake-up of JavaScript is due then; 0 none */
 } worker_t;
 
 typedef struct engine {
@@ -221,6 +225,7 @@ typedef struct engine {
   worker_t *workers;
   int stopping;
   int events_pending;
+  int64_t last_wake_us;
   uint32_t next_serial;
   uint32_t adopt_rr;
   /* Listeners and rules: chunked tables, a chunk never moves or goes away while the engine lives. */
@@ -281,9 +286,39 @@ static event_t *event_new(worker_t *w) {
   return ev;
 }
 
-/* Moves the worker's events to the shared queue; one wake-up of the JavaScript thread per batch. */
+static int64_t now_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Wakes the JavaScript thread for queued events, at most once per
+ * WAKE_INTERVAL_US over all workers: under load, batches grow instead of
+ * wake-ups (each a context switch on a machine the relay shares). A wake-up
+ * that comes too soon is deferred; the worker's epoll timeout brings it back.
+ */
+static void wake_js(worker_t *w) {
+  engine_t *e = w->e;
+  int64_t now = now_mono_us();
+  int64_t last = __atomic_load_n(&e->last_wake_us, __ATOMIC_RELAXED);
+  if (now - last < WAKE_INTERVAL_US) {
+    w->wake_at_us = last + WAKE_INTERVAL_US;
+    return;
+  }
+  w->wake_at_us = 0;
+  __atomic_store_n(&e->last_wake_us, now, __ATOMIC_RELAXED);
+  if (!__atomic_exchange_n(&e->events_pending, 1, __ATOMIC_ACQ_REL)) {
+    napi_call_threadsafe_function(e->tsfn, NULL, napi_tsfn_nonblocking);
+  }
+}
+
+/* Moves the worker's events to the shared queue (where takeEvents finds them) and wakes JavaScript for them. */
 static void flush_events(worker_t *w) {
-  if (w->nlocal == 0) return;
+  if (w->nlocal == 0) {
+    if (w->wake_at_us) wake_js(w);
+    return;
+  }
   pthread_mutex_lock(&w->lock);
   if (w->nevents + w->nlocal > w->events_cap) {
     size_t cap = w->events_cap ? w->events_cap : 256;
@@ -297,9 +332,7 @@ static void flush_events(worker_t *w) {
   w->nevents += w->nlocal;
   pthread_mutex_unlock(&w->lock);
   w->nlocal = 0;
-  if (!__atomic_exchange_n(&w->e->events_pending, 1, __ATOMIC_ACQ_REL)) {
-    napi_call_threadsafe_function(w->e->tsfn, NULL, napi_tsfn_nonblocking);
-  }
+  wake_js(w);
 }
 
 static void emit(worker_t *w, uint8_t kind, conn_t *c, uint8_t why, int32_t detail) {
@@ -710,15 +743,54 @@ static int pump(worker_t *w, conn_t *c, int d) {
       if (!c->shut[d]) {
         c->shut[d] = 1;
         pipe_put(w, c, d);
-        shutdown(dst, SHUT_WR);
         if (c->first_end < 0) c->first_end = (int8_t)d;
         if (c->shut[1 - d]) {
+          /* Both directions done: close() sends this FIN (dst sent its own and was read to the end, so no reset). */
           finish(w, c, 0, WHY_ENDED, c->first_end);
           return -1;
         }
+        shutdown(dst, SHUT_WR);
         emit(w, EV_END, c, 0, d);
       }
       return 0;
+    }
+    if (!c->bulk[d]) {
+      /*
+       * Small transfers (requests, replies, handshakes) take recv + send
+       * through a stack buffer: as many syscalls as splice, each cheaper,
+       * and no pipe. A read that fills the buffer means bulk: from then on
+       * this direction splices. Whatever send leaves goes into the pipe.
+       */
+      char buf[SMALL_BYTES];
+      ssize_t n = recv(src, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0) {
+        c->eof[d] = 1;
+        continue;
+      }
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return 0;
+        side_failed(w, c, d, errno);
+        return -1;
+      }
+      count(w, c, d, n);
+      if (n == (ssize_t)sizeof buf) c->bulk[d] = 1;
+      ssize_t sent = send(dst, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+          side_failed(w, c, 1 - d, errno);
+          return -1;
+        }
+        sent = 0;
+      }
+      if (sent < n) {
+        /* An empty pipe takes the rest whole (its capacity is at least 64 KiB); EPOLLOUT on dst moves it on. */
+        if (pipe_get(w, c, d) != 0 || write(c->pipe_w[d], buf + sent, (size_t)(n - sent)) != n - sent) {
+          finish(w, c, 1, WHY_RESOURCE, errno);
+          return -1;
+        }
+        c->fill[d] = (uint32_t)(n - sent);
+      }
+      continue;
     }
     if (pipe_get(w, c, d) != 0) {
       finish(w, c, 1, WHY_RESOURCE, errno);
@@ -841,11 +913,20 @@ static void check_timeouts(worker_t *w) {
   while (w->nheap > 0 && w->heap[0]->deadline_ms <= now) finish(w, w->heap[0], 1, WHY_CONNECT_TIMEOUT, ETIMEDOUT);
 }
 
+/* Until the nearest connect deadline or deferred wake-up of JavaScript; -1 (none) blocks. */
 static int next_timeout(worker_t *w) {
-  if (w->nheap == 0) return -1;
-  int64_t wait = w->heap[0]->deadline_ms - now_mono_ms();
-  if (wait < 0) return 0;
-  return wait > 1000 ? 1000 : (int)wait;
+  int64_t wait = -1;
+  if (w->nheap > 0) {
+    wait = w->heap[0]->deadline_ms - now_mono_ms();
+    if (wait < 0) wait = 0;
+    if (wait > 1000) wait = 1000;
+  }
+  if (w->wake_at_us) {
+    int64_t wake = (w->wake_at_us - now_mono_us() + 999) / 1000;
+    if (wake < 0) wake = 0;
+    if (wait < 0 || wake < wait) wait = wake;
+  }
+  return (int)wait;
 }
 
 /* ---- PROXY protocol headers (as src/dataplane/proxy-header.ts) ---- */
@@ -1061,6 +1142,9 @@ static void run_commands(worker_t *w) {
 
 static void *worker_main(void *arg) {
   worker_t *w = arg;
+  char name[16];
+  snprintf(name, sizeof name, "pp-relay-%u", w->index);
+  pthread_setname_np(pthread_self(), name);
   struct epoll_event evs[EPOLL_BATCH];
   for (;;) {
     int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, next_timeout(w));
