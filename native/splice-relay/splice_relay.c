@@ -726,7 +726,7 @@ static void count(worker_t *w, conn_t *c, int d, ssize_t n) {
  * Moves what side d has to side 1-d until one of them would block. Returns
  * 0, or -1 when the connection was finished (and freed).
  */
-static int pump(worker_t *w, conn_t *c, int d) {
+static int pump(worker_t *w, conn_t *c, int d, int drain) {
   int src = c->fd[d], dst = c->fd[1 - d];
   for (;;) {
     if (c->fill[d] > 0) {
@@ -773,7 +773,8 @@ static int pump(worker_t *w, conn_t *c, int d) {
         return -1;
       }
       count(w, c, d, n);
-      if (n == (ssize_t)sizeof buf) c->bulk[d] = 1;
+      int short_read = n < (ssize_t)sizeof buf;
+      if (!short_read) c->bulk[d] = 1;
       ssize_t sent = send(dst, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (sent < 0) {
         if (errno != EAGAIN && errno != EINTR) {
@@ -790,6 +791,13 @@ static int pump(worker_t *w, conn_t *c, int d) {
         }
         c->fill[d] = (uint32_t)(n - sent);
       }
+      /*
+       * A short read emptied the receive queue; with edge-triggered epoll
+       * whatever arrives next is a new event, so the read that would say
+       * EAGAIN is skipped. Unless a FIN was already reported (drain): no
+       * new event would announce it.
+       */
+      if (short_read && !drain && c->fill[d] == 0) return 0;
       continue;
     }
     if (pipe_get(w, c, d) != 0) {
@@ -832,7 +840,7 @@ static void on_connected(worker_t *w, conn_t *c) {
       return;
     }
   }
-  if (pump(w, c, SIDE_CLIENT) == 0) pump(w, c, SIDE_UPSTREAM);
+  if (pump(w, c, SIDE_CLIENT, 1) == 0) pump(w, c, SIDE_UPSTREAM, 1);
 }
 
 /* Registers both sockets and connects; the connection is the worker's from here on. */
@@ -885,18 +893,20 @@ static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
     if (side != SIDE_UPSTREAM || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(c->fd[SIDE_UPSTREAM], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    /* Writable without an error or hang-up is a completed connect; anything else asks the socket why. */
+    if ((events & (EPOLLERR | EPOLLHUP)) && getsockopt(c->fd[SIDE_UPSTREAM], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) finish(w, c, 1, WHY_CONNECT_FAILED, err);
     else on_connected(w, c);
     return;
   }
   /* Readable (or error/hangup, which a read reports): relay side's own direction first. */
+  int drain = (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-    if (pump(w, c, side) != 0) return;
+    if (pump(w, c, side, drain) != 0) return;
   }
-  /* Writable: the direction towards this side may have bytes waiting. */
+  /* Writable: the direction towards this side may have bytes waiting (or its source more to read after a pipe emptied). */
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-    if (pump(w, c, 1 - side) != 0) return;
+    if (pump(w, c, 1 - side, 1) != 0) return;
   }
   /* An error neither direction ran into (e.g. a reset on a side that already sent FIN and has nothing to receive). */
   if (events & EPOLLERR) {
