@@ -14,7 +14,8 @@ export LD_PRELOAD="$asan:$ubsan"
 export PORTPLANE_NATIVE_BUILD=Debug
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-exec npx vitest run \
+# One file at a time: a daemon under ASan starts slowly, and parallel files would time out.
+exec npx vitest run --no-file-parallelism \
   test/unit/tcp-relay.test.ts test/unit/kernel-backend.test.ts test/unit/kernel-features.test.ts test/unit/tun-port.test.ts \
   test/integration/relay-engines.test.ts test/integration/continuity.test.ts test/integration/continuity-load.test.ts \
   test/integration/proxy-protocol.test.ts test/integration/fd-limit.test.ts test/integration/userspace-tun.test.ts "$@"
