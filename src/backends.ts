@@ -17,15 +17,17 @@ export interface DataPlaneOptions {
   tun?: { device: string; addresses?: string[]; mtu?: number; txQueueLength?: number };
   /** The nftables backend: its table name (default "portplane") and whether a clean stop keeps it. */
   nftables?: { table?: string; persist?: boolean };
+  /** The kernel backend's native TCP engine threads (default: one per core). */
+  relayThreads?: number;
 }
 
 export function createDataPlane(name: BackendName, options: DataPlaneOptions): RuntimeDataPlane {
-  const { logger, tun, nftables } = options;
+  const { logger, tun, nftables, relayThreads } = options;
   if (nftables && name !== 'nftables') throw new Error('--nftables-table and --nftables-persist need --backend nftables');
   switch (name) {
     case 'kernel':
       if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
-      return createKernelDataPlane({ logger });
+      return createKernelDataPlane({ logger, relayThreads });
     case 'userspace':
       // Without a TUN port: a memory port, so the daemon serves the API (Trace included) and sees no traffic.
       return createUserspaceDataPlane({

@@ -1,30 +1,39 @@
 /*
- * The established phase of proxied TCP connections, off the JavaScript
- * thread: one epoll thread per engine connects each adopted client to its
- * target and relays both directions with splice(2) through a pipe, so bytes
- * move kernel to kernel without a copy into user space or a callback per
- * read. portplane keeps everything else in JavaScript (listening sockets,
- * admission, sessions, counters, drain policy); this engine reports to it
- * through a thread-safe function and a shared array of per-slot byte counts.
+ * portplane's TCP engine: the whole per-connection path off the JavaScript
+ * thread. Worker threads (one per core by default), each with its own epoll,
+ * accept on the listening sockets portplane opened through this addon
+ * (shared between workers with EPOLLEXCLUSIVE, so one socket per port keeps
+ * its fd and inode across applies), admit each connection with the rule's
+ * compiled admission (source filter, caps, token buckets), connect to the
+ * target without blocking (connect timeouts in a per-worker heap), write the
+ * PROXY header when the rule asks for one, and relay both directions with
+ * splice(2) through a pipe, so bytes move kernel to kernel.
  *
- * Ownership: adopt() dup()s the accepted socket on the JavaScript thread, so
- * the caller may close its own descriptor (libuv never read from it: the
- * listener pauses on connect) and the engine's copy is the last reference.
- * A connection lives in the slot the caller picked until the engine reports
- * EV_CLOSED for it; the caller reuses the slot only after that report.
+ * JavaScript learns what happened in batches: the workers queue fixed-size
+ * event records (opened, refused, connected, end, closed), and one
+ * thread-safe call per batch tells the JavaScript thread to take them
+ * (takeEvents). Byte counts live in a shared array JavaScript reads when it
+ * needs them. Commands from JavaScript (close a connection, change a route,
+ * change a rule) are checked here: a slot must be in range and carry the
+ * serial of the connection JavaScript means, or the command does nothing.
+ *
+ * adopt() still takes an already-accepted socket (dup()ed, so the caller
+ * closes its own), for callers that accept in JavaScript.
  *
  * Buffering is bounded: a direction holds at most one pipe (PIPE_BYTES),
  * and a pipe is held only while it has bytes in it, so an idle connection
- * costs its two sockets and this struct, no pipe descriptors.
+ * costs its two sockets and one conn_t, no pipe descriptors.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,12 +44,12 @@
 #include <node_api.h>
 
 /* Doubles per slot in the shared stats array (see STAT_*). */
-#define STATS_PER_SLOT 5
-enum { STAT_FROM_CLIENT_BYTES, STAT_FROM_CLIENT_READS, STAT_TO_CLIENT_BYTES, STAT_TO_CLIENT_READS, STAT_LAST_ACTIVITY_MS };
+#define STATS_PER_SLOT 6
+enum { STAT_FROM_CLIENT_BYTES, STAT_FROM_CLIENT_READS, STAT_TO_CLIENT_BYTES, STAT_TO_CLIENT_READS, STAT_LAST_ACTIVITY_MS, STAT_SERIAL };
 
-/* What the engine reports, per slot. */
-enum { EV_CONNECTED = 1, EV_END = 2, EV_CLOSED = 3 };
-/* EV_END: which side sent FIN. EV_CLOSED: why (the caller maps these to close reasons and drop counters). */
+/* Event kinds. */
+enum { EV_CONNECTED = 1, EV_END = 2, EV_CLOSED = 3, EV_OPENED = 4, EV_REFUSED = 5 };
+/* EV_CLOSED: why (the caller maps these to close reasons and drop counters). */
 enum {
   WHY_REQUESTED = 0,   /* close() from the caller */
   WHY_ENDED = 1,       /* both directions finished; detail = the side that ended first */
@@ -51,74 +60,197 @@ enum {
   WHY_CONNECT_TIMEOUT = 6,
   WHY_RESOURCE = 7, /* no descriptor for the upstream socket or a pipe; detail = errno */
 };
+/* EV_REFUSED: why (admission's refusals, and accepts dropped for want of resources). */
+enum { REFUSE_FILTER = 1, REFUSE_CAP = 2, REFUSE_SOURCE_RATE = 3, REFUSE_RATE = 4, REFUSE_RESOURCE = 5 };
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 #define PIPE_BYTES (256 * 1024)
+#define SMALL_BYTES (16 * 1024)
+#define WAKE_INTERVAL_US 1000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
+/* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */
+#define ACCEPT_BATCH 64
+#define MAX_WORKERS 64
 #define WAKE_TAG UINT64_MAX
+#define LISTENER_BIT (1ULL << 62)
+#define CHUNK 1024
+#define MAX_CHUNKS 1024 /* up to 1,048,576 listeners and rules */
+#define MAX_SOURCES 65536 /* per rule, as SourceBuckets */
+#define HEADER_MAX 232    /* the longest PROXY header (v1 TCP6) */
 
-typedef struct conn {
-  int fd[2];              /* [SIDE_CLIENT], [SIDE_UPSTREAM] */
-  int pipe_r[2], pipe_w[2]; /* per direction d: from side d to side 1-d; -1 when none held */
-  uint32_t fill[2];       /* bytes waiting in direction d's pipe */
-  uint8_t eof[2];         /* side d sent FIN */
-  uint8_t shut[2];        /* FIN passed on to side 1-d */
-  uint8_t connected;
-  int8_t first_end;       /* side whose FIN came first, -1 before */
-  uint32_t slot;
-  int64_t deadline_ms;    /* connect deadline (monotonic) */
-  unsigned char *header;  /* written to the upstream once connected (PROXY protocol) */
-  size_t header_len;
+/* ---- event records (read by splice-engine.ts: keep the offsets in step) ---- */
+#define EVENT_BYTES 128
+typedef struct {
+  uint8_t kind;       /* 0 */
+  uint8_t why;        /* 1 */
+  uint16_t port_a;    /* 2 */
+  uint32_t slot;      /* 4 */
+  uint32_t serial;    /* 8 */
+  int32_t detail;     /* 12 */
+  uint32_t lid;       /* 16: listener id (EV_OPENED, EV_REFUSED) */
+  uint16_t port_b;    /* 20 */
+  uint8_t len_a;      /* 22 */
+  uint8_t len_b;      /* 23 */
+  union {             /* 24 */
+    struct {
+      char a[48];     /* 24: EV_OPENED/EV_REFUSED client, EV_CONNECTED upstream local */
+      char b[48];     /* 72: EV_OPENED listener (local) */
+    } text;
+    double stats[5];  /* 24: EV_CLOSED final counts (STAT_* order) */
+  } u;
+  uint32_t route_seq; /* 120: EV_OPENED, EV_REFUSED: the listener's route (listenerRoute's seq) it was admitted under */
+  uint8_t pad[EVENT_BYTES - 124];
+} event_t;
+_Static_assert(sizeof(event_t) == EVENT_BYTES, "event record size");
+
+/* ---- admission ---- */
+
+typedef struct {
+  uint8_t family; /* 4 or 6 */
+  uint8_t bits;
+  uint8_t addr[16];
+} cidr_t;
+#define CIDR_BYTES 18 /* packed form from JavaScript: family, bits, 16 address bytes */
+
+typedef struct {
+  uint8_t used;
+  uint8_t len; /* 4 or 16 */
+  uint8_t addr[16];
+  uint64_t seq; /* insertion order, for eviction */
+  double tokens, last;
+} source_t;
+
+typedef struct {
+  source_t *slots;
+  uint32_t cap, count;
+  uint64_t next_seq;
+} sources_t;
+
+typedef struct rule {
+  pthread_mutex_t lock;
+  uint32_t refs;   /* 1 while JavaScript holds it, + 1 per connection admitted under it */
+  uint8_t released;
+  double max_sessions, rate, burst, src_rate, src_burst;
+  cidr_t *allow, *deny;
+  uint32_t nallow, ndeny;
+  uint32_t timeout_ms; /* connect timeout of its connections */
+  uint8_t proxy;       /* PROXY header: 0 none, 1 v1, 2 v2 */
+  uint8_t configured;  /* ruleSet() ran since ruleCreate() */
+  uint32_t active;
+  double tokens, last;
+  sources_t sources;
+  uint32_t next_free; /* free list link */
+} rule_t;
+
+/* ---- listeners ---- */
+
+typedef struct listener {
+  pthread_rwlock_t lock; /* workers accept under the read lock; route changes and close take the write lock */
+  int fd;
+  uint32_t gen;
+  uint8_t open;      /* bound and listening */
+  uint8_t accepting; /* in the workers' epoll sets */
+  uint8_t wildcard;  /* bound to an any address: the local end comes from getsockname */
+  int rule;          /* rule index, -1 none */
+  uint32_t route_seq; /* JavaScript's name for the current route, echoed in events */
   struct sockaddr_storage target;
   socklen_t target_len;
-  /* Connects in progress, for the timeout scan. */
-  struct conn *prev_pending, *next_pending;
+  char local[48];
+  uint16_t local_port;
+  uint32_t next_free;
+} listener_t;
+
+/* ---- connections ---- */
+
+typedef struct conn {
+  int fd[2];                /* [SIDE_CLIENT], [SIDE_UPSTREAM] */
+  int pipe_r[2], pipe_w[2]; /* per direction d: from side d to side 1-d; -1 when none held */
+  uint32_t fill[2];         /* bytes waiting in direction d's pipe */
+  uint8_t eof[2];           /* side d sent FIN */
+  uint8_t shut[2];          /* FIN passed on to side 1-d */
+  uint8_t connected;
+  uint8_t bulk[2];          /* direction d moved a full SMALL_BYTES read: it splices from now on */
+  int8_t first_end;         /* side whose FIN came first, -1 before */
+  uint16_t header_len;
+  uint32_t slot, serial;
+  int rule;                 /* rule index holding a reference, -1 none (adopted) */
+  int32_t heap_index;       /* in the worker's connect-timeout heap, -1 when not there */
+  int64_t deadline_ms;      /* connect deadline (monotonic) */
+  unsigned char *header;    /* written to the upstream once connected (PROXY protocol) */
+  struct sockaddr_storage target;
+  socklen_t target_len;
 } conn_t;
 
 typedef struct {
   int kind; /* CMD_ADOPT, CMD_CLOSE */
-  uint32_t slot;
+  uint32_t slot, serial;
   int mode; /* CMD_CLOSE: 1 = reset the client, 0 = close it */
   conn_t *conn;
 } cmd_t;
 enum { CMD_ADOPT = 1, CMD_CLOSE = 2 };
 
-typedef struct {
-  uint8_t kind;
-  uint8_t why;
-  uint32_t slot;
-  int32_t detail;
-  uint16_t port;
-  char address[INET6_ADDRSTRLEN];
-} event_t;
+struct engine;
 
-typedef struct {
-  uint32_t capacity;
-  double *stats;
-  conn_t **conns;
+typedef struct worker {
+  struct engine *e;
+  uint32_t index;
   int epfd, wakefd;
+  int reserve_fd; /* given up to accept-and-close when out of descriptors */
   pthread_t thread;
-  int stopping;
-  pthread_mutex_t lock; /* guards cmds, events, events_pending */
+  int started;
+  pthread_mutex_t lock; /* guards cmds, events, free slots */
   cmd_t *cmds;
   size_t ncmds, cmds_cap;
   event_t *events;
   size_t nevents, events_cap;
-  int events_pending;
-  /* Thread-local to the engine thread. */
+  uint32_t *free_slots;
+  uint32_t nfree;
+  uint32_t slot_base, slot_count;
+  /* Thread-local to the worker. */
+  event_t *local;
+  size_t nlocal, local_cap;
   int pool_r[PIPE_POOL_MAX], pool_w[PIPE_POOL_MAX];
   int npool;
-  conn_t *pending; /* connects in progress */
-  int64_t last_timeout_scan;
+  conn_t **heap;
+  size_t nheap, heap_cap;
+  int64_t wake_at_us; /* a deferred wake-up of JavaScript is due then; 0 none */
+} worker_t;
+
+typedef struct engine {
+  uint32_t capacity;
+  uint32_t nworkers;
+  double *stats;
+  conn_t **conns;
+  worker_t *workers;
+  int stopping;
+  int events_pending;
+  int64_t last_wake_us;
+  uint32_t next_serial;
+  uint32_t adopt_rr;
+  /* Listeners and rules: chunked tables, a chunk never moves or goes away while the engine lives. */
+  listener_t *lchunks[MAX_CHUNKS];
+  uint32_t nlisteners, lfree; /* JavaScript thread only */
+  rule_t *rchunks[MAX_CHUNKS];
+  uint32_t nrules, rfree;
+  pthread_mutex_t rules_lock; /* guards nrules, rfree (workers release rules) */
   napi_threadsafe_function tsfn;
   napi_ref stats_ref;
 } engine_t;
+
+#define NONE UINT32_MAX
 
 static int64_t now_mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds with a fraction, like performance.now(): token buckets refill by elapsed time. */
+static double now_mono_fine(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
 }
 
 static double now_wall_ms(void) {
@@ -127,43 +259,121 @@ static double now_wall_ms(void) {
   return (double)ts.tv_sec * 1000 + (double)(ts.tv_nsec / 1000000);
 }
 
+static listener_t *listener_at(engine_t *e, uint32_t lid) {
+  if (lid >= (uint32_t)MAX_CHUNKS * CHUNK) return NULL;
+  listener_t *chunk = __atomic_load_n(&e->lchunks[lid / CHUNK], __ATOMIC_ACQUIRE);
+  return chunk ? &chunk[lid % CHUNK] : NULL;
+}
+
+static rule_t *rule_at(engine_t *e, uint32_t idx) {
+  if (idx >= (uint32_t)MAX_CHUNKS * CHUNK) return NULL;
+  rule_t *chunk = __atomic_load_n(&e->rchunks[idx / CHUNK], __ATOMIC_ACQUIRE);
+  return chunk ? &chunk[idx % CHUNK] : NULL;
+}
+
 /* ---- events to JavaScript ---- */
 
-static void push_event(engine_t *e, const event_t *ev) {
-  pthread_mutex_lock(&e->lock);
-  if (e->nevents == e->events_cap) {
-    size_t cap = e->events_cap ? e->events_cap * 2 : 256;
-    event_t *grown = realloc(e->events, cap * sizeof *grown);
-    if (!grown) abort(); /* out of memory in the relay thread: nothing sane to do */
-    e->events = grown;
-    e->events_cap = cap;
+static event_t *event_new(worker_t *w) {
+  if (w->nlocal == w->local_cap) {
+    size_t cap = w->local_cap ? w->local_cap * 2 : 256;
+    event_t *grown = realloc(w->local, cap * sizeof *grown);
+    if (!grown) abort(); /* out of memory in a relay thread: nothing sane to do */
+    w->local = grown;
+    w->local_cap = cap;
   }
-  e->events[e->nevents++] = *ev;
-  pthread_mutex_unlock(&e->lock);
+  event_t *ev = &w->local[w->nlocal++];
+  memset(ev, 0, sizeof *ev);
+  return ev;
 }
 
-/* One wake-up of the JavaScript thread per batch of events, not per event. */
-static void flush_events(engine_t *e) {
-  pthread_mutex_lock(&e->lock);
-  int call = e->nevents > 0 && !e->events_pending;
-  if (call) e->events_pending = 1;
-  pthread_mutex_unlock(&e->lock);
-  if (call) napi_call_threadsafe_function(e->tsfn, NULL, napi_tsfn_nonblocking);
+static int64_t now_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void emit(engine_t *e, uint8_t kind, uint32_t slot, uint8_t why, int32_t detail) {
-  event_t ev = {.kind = kind, .why = why, .slot = slot, .detail = detail};
-  push_event(e, &ev);
+/*
+ * Wakes the JavaScript thread for queued events, at most once per
+ * WAKE_INTERVAL_US over all workers: under load, batches grow instead of
+ * wake-ups (each a context switch on a machine the relay shares). A wake-up
+ * that comes too soon is deferred; the worker's epoll timeout brings it back.
+ */
+static void wake_js(worker_t *w) {
+  engine_t *e = w->e;
+  int64_t now = now_mono_us();
+  int64_t last = __atomic_load_n(&e->last_wake_us, __ATOMIC_RELAXED);
+  if (now - last < WAKE_INTERVAL_US) {
+    w->wake_at_us = last + WAKE_INTERVAL_US;
+    return;
+  }
+  w->wake_at_us = 0;
+  __atomic_store_n(&e->last_wake_us, now, __ATOMIC_RELAXED);
+  if (!__atomic_exchange_n(&e->events_pending, 1, __ATOMIC_ACQ_REL)) {
+    napi_call_threadsafe_function(e->tsfn, NULL, napi_tsfn_nonblocking);
+  }
+}
+
+/* Moves the worker's events to the shared queue (where takeEvents finds them) and wakes JavaScript for them. */
+static void flush_events(worker_t *w) {
+  if (w->nlocal == 0) {
+    if (w->wake_at_us) wake_js(w);
+    return;
+  }
+  pthread_mutex_lock(&w->lock);
+  if (w->nevents + w->nlocal > w->events_cap) {
+    size_t cap = w->events_cap ? w->events_cap : 256;
+    while (cap < w->nevents + w->nlocal) cap *= 2;
+    event_t *grown = realloc(w->events, cap * sizeof *grown);
+    if (!grown) abort();
+    w->events = grown;
+    w->events_cap = cap;
+  }
+  memcpy(w->events + w->nevents, w->local, w->nlocal * sizeof *w->local);
+  w->nevents += w->nlocal;
+  pthread_mutex_unlock(&w->lock);
+  w->nlocal = 0;
+  wake_js(w);
+}
+
+static void emit(worker_t *w, uint8_t kind, conn_t *c, uint8_t why, int32_t detail) {
+  event_t *ev = event_new(w);
+  ev->kind = kind;
+  ev->slot = c->slot;
+  ev->serial = c->serial;
+  ev->why = why;
+  ev->detail = detail;
+}
+
+/* Text of an address as Node reports it (IPv6 link-local with its %zone), and its port. */
+static uint8_t address_text(const struct sockaddr_storage *ss, char out[48], uint16_t *port) {
+  out[0] = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &a->sin_addr, out, 48);
+    *port = ntohs(a->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, out, 48);
+    *port = ntohs(a->sin6_port);
+    char name[IF_NAMESIZE];
+    size_t len = strlen(out);
+    if (IN6_IS_ADDR_LINKLOCAL(&a->sin6_addr) && a->sin6_scope_id > 0 && if_indextoname(a->sin6_scope_id, name)) {
+      snprintf(out + len, 48 - len, "%%%s", name);
+    }
+  } else {
+    *port = 0;
+  }
+  return (uint8_t)strlen(out);
 }
 
 /* ---- pipes ---- */
 
-static int pipe_get(engine_t *e, conn_t *c, int d) {
+static int pipe_get(worker_t *w, conn_t *c, int d) {
   if (c->pipe_r[d] >= 0) return 0;
-  if (e->npool > 0) {
-    e->npool--;
-    c->pipe_r[d] = e->pool_r[e->npool];
-    c->pipe_w[d] = e->pool_w[e->npool];
+  if (w->npool > 0) {
+    w->npool--;
+    c->pipe_r[d] = w->pool_r[w->npool];
+    c->pipe_w[d] = w->pool_w[w->npool];
     return 0;
   }
   int p[2];
@@ -176,18 +386,275 @@ static int pipe_get(engine_t *e, conn_t *c, int d) {
 }
 
 /* An empty pipe goes back to the pool; one with bytes still in it is closed. */
-static void pipe_put(engine_t *e, conn_t *c, int d) {
+static void pipe_put(worker_t *w, conn_t *c, int d) {
   if (c->pipe_r[d] < 0) return;
-  if (c->fill[d] == 0 && e->npool < PIPE_POOL_MAX) {
-    e->pool_r[e->npool] = c->pipe_r[d];
-    e->pool_w[e->npool] = c->pipe_w[d];
-    e->npool++;
+  if (c->fill[d] == 0 && w->npool < PIPE_POOL_MAX) {
+    w->pool_r[w->npool] = c->pipe_r[d];
+    w->pool_w[w->npool] = c->pipe_w[d];
+    w->npool++;
   } else {
     close(c->pipe_r[d]);
     close(c->pipe_w[d]);
   }
   c->pipe_r[d] = c->pipe_w[d] = -1;
   c->fill[d] = 0;
+}
+
+/* ---- connect-timeout heap (min-heap on deadline_ms) ---- */
+
+static void heap_swap(worker_t *w, size_t i, size_t j) {
+  conn_t *t = w->heap[i];
+  w->heap[i] = w->heap[j];
+  w->heap[j] = t;
+  w->heap[i]->heap_index = (int32_t)i;
+  w->heap[j]->heap_index = (int32_t)j;
+}
+
+static void heap_up(worker_t *w, size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (w->heap[p]->deadline_ms <= w->heap[i]->deadline_ms) break;
+    heap_swap(w, i, p);
+    i = p;
+  }
+}
+
+static void heap_down(worker_t *w, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < w->nheap && w->heap[l]->deadline_ms < w->heap[m]->deadline_ms) m = l;
+    if (r < w->nheap && w->heap[r]->deadline_ms < w->heap[m]->deadline_ms) m = r;
+    if (m == i) break;
+    heap_swap(w, i, m);
+    i = m;
+  }
+}
+
+static int heap_push(worker_t *w, conn_t *c) {
+  if (w->nheap == w->heap_cap) {
+    size_t cap = w->heap_cap ? w->heap_cap * 2 : 256;
+    conn_t **grown = realloc(w->heap, cap * sizeof *grown);
+    if (!grown) return -1;
+    w->heap = grown;
+    w->heap_cap = cap;
+  }
+  w->heap[w->nheap] = c;
+  c->heap_index = (int32_t)w->nheap;
+  w->nheap++;
+  heap_up(w, w->nheap - 1);
+  return 0;
+}
+
+static void heap_remove(worker_t *w, conn_t *c) {
+  if (c->heap_index < 0) return;
+  size_t i = (size_t)c->heap_index;
+  w->nheap--;
+  if (i != w->nheap) {
+    w->heap[i] = w->heap[w->nheap];
+    w->heap[i]->heap_index = (int32_t)i;
+    heap_down(w, i);
+    heap_up(w, i);
+  }
+  c->heap_index = -1;
+}
+
+/* ---- slots ---- */
+
+static int slot_take(worker_t *w, uint32_t *slot) {
+  pthread_mutex_lock(&w->lock);
+  int ok = w->nfree > 0;
+  if (ok) *slot = w->free_slots[--w->nfree];
+  pthread_mutex_unlock(&w->lock);
+  return ok ? 0 : -1;
+}
+
+static void slot_give(worker_t *w, uint32_t slot) {
+  pthread_mutex_lock(&w->lock);
+  w->free_slots[w->nfree++] = slot;
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- rules ---- */
+
+static void sources_free(sources_t *s) {
+  free(s->slots);
+  memset(s, 0, sizeof *s);
+}
+
+/* Drops a reference; the last one (JavaScript released it, no connection left) frees the rule's index. */
+static void rule_unref(engine_t *e, uint32_t idx) {
+  rule_t *r = rule_at(e, idx);
+  if (!r) return;
+  pthread_mutex_lock(&r->lock);
+  int gone = --r->refs == 0;
+  if (gone) {
+    free(r->allow);
+    free(r->deny);
+    r->allow = r->deny = NULL;
+    r->nallow = r->ndeny = 0;
+    sources_free(&r->sources);
+  }
+  pthread_mutex_unlock(&r->lock);
+  if (!gone) return;
+  pthread_mutex_lock(&e->rules_lock);
+  r->next_free = e->rfree;
+  e->rfree = idx;
+  pthread_mutex_unlock(&e->rules_lock);
+}
+
+static void bucket_refill(double *tokens, double *last, double rate, double burst, double now) {
+  double elapsed = now - *last;
+  if (elapsed <= 0) return;
+  double t = *tokens + elapsed * rate / 1000;
+  *tokens = t < burst ? t : burst;
+  *last = now;
+}
+
+static uint32_t source_hash(const uint8_t *addr, uint8_t len) {
+  uint32_t h = 2166136261u;
+  for (uint8_t i = 0; i < len; i++) h = (h ^ addr[i]) * 16777619u;
+  return h;
+}
+
+static source_t *source_find(sources_t *s, const uint8_t *addr, uint8_t len) {
+  if (!s->cap) return NULL;
+  for (uint32_t i = source_hash(addr, len) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    source_t *x = &s->slots[i];
+    if (!x->used) return NULL;
+    if (x->len == len && memcmp(x->addr, addr, len) == 0) return x;
+  }
+}
+
+static void source_place(sources_t *s, const source_t *src) {
+  for (uint32_t i = source_hash(src->addr, src->len) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    if (!s->slots[i].used) {
+      s->slots[i] = *src;
+      s->count++;
+      return;
+    }
+  }
+}
+
+static int seq_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/*
+ * Rehashes into `cap` slots keeping the entries `keep` accepts. When full
+ * (MAX_SOURCES), full buckets are forgotten first, then the oldest quarter,
+ * as SourceBuckets does.
+ */
+static int sources_rebuild(rule_t *r, uint32_t cap, double now, int evict) {
+  sources_t *s = &r->sources;
+  uint64_t cutoff = 0;
+  if (evict) {
+    uint32_t left = 0;
+    uint64_t *seqs = malloc((size_t)s->count * sizeof *seqs);
+    if (!seqs) return -1;
+    for (uint32_t i = 0; i < s->cap; i++) {
+      source_t *x = &s->slots[i];
+      if (!x->used) continue;
+      bucket_refill(&x->tokens, &x->last, r->src_rate, r->src_burst, now);
+      if (x->tokens >= r->src_burst) x->used = 2; /* forget */
+      else seqs[left++] = x->seq;
+    }
+    if (left >= MAX_SOURCES) {
+      qsort(seqs, left, sizeof *seqs, seq_cmp);
+      cutoff = seqs[(MAX_SOURCES + 3) / 4 - 1] + 1;
+    }
+    free(seqs);
+  }
+  source_t *old = s->slots;
+  uint32_t old_cap = s->cap;
+  s->slots = calloc(cap, sizeof *s->slots);
+  if (!s->slots) {
+    s->slots = old;
+    return -1;
+  }
+  s->cap = cap;
+  s->count = 0;
+  for (uint32_t i = 0; i < old_cap; i++) {
+    if (old[i].used == 1 && old[i].seq >= cutoff) source_place(s, &old[i]);
+  }
+  free(old);
+  return 0;
+}
+
+/* The source's bucket, created full; NULL when out of memory (the caller then admits without one). */
+static source_t *source_get(rule_t *r, const uint8_t *addr, uint8_t len, double now) {
+  sources_t *s = &r->sources;
+  source_t *x = source_find(s, addr, len);
+  if (x) return x;
+  if (s->count >= MAX_SOURCES && sources_rebuild(r, s->cap, now, 1) != 0) return NULL;
+  if ((s->count + 1) * 2 > s->cap && sources_rebuild(r, s->cap ? s->cap * 2 : 64, now, 0) != 0) return NULL;
+  source_t fresh = {.used = 1, .len = len, .seq = s->next_seq++, .tokens = r->src_burst, .last = now};
+  memcpy(fresh.addr, addr, len);
+  source_place(s, &fresh);
+  return source_find(s, addr, len);
+}
+
+static int cidr_contains(const cidr_t *c, const uint8_t *addr, uint8_t len) {
+  if ((c->family == 4 ? 4 : 16) != len) return 0;
+  uint8_t bits = c->bits, i = 0;
+  for (; bits >= 8; bits -= 8, i++) {
+    if (c->addr[i] != addr[i]) return 0;
+  }
+  if (bits == 0) return 1;
+  uint8_t mask = (uint8_t)(0xff << (8 - bits));
+  return (c->addr[i] & mask) == (addr[i] & mask);
+}
+
+/*
+ * RuleAdmission.admit(): the filter (deny wins; an empty allow list admits
+ * everyone), then the cap, the source's bucket and the rule's; an admitted
+ * connection takes a token from both and a reference to the rule. `addr` is
+ * the client address, IPv4-mapped IPv6 already unmapped (4 or 16 bytes).
+ */
+static int admit(rule_t *r, const uint8_t *addr, uint8_t len, uint32_t *timeout_ms, uint8_t *proxy) {
+  double now = now_mono_fine();
+  pthread_mutex_lock(&r->lock);
+  *timeout_ms = r->timeout_ms;
+  *proxy = r->proxy;
+  /* A rule is routed to only while JavaScript holds it (refs >= 1); anything else is a bug, refused rather than resurrected. */
+  int refused = r->refs == 0 ? REFUSE_RESOURCE : 0;
+  if (!refused && (r->nallow || r->ndeny)) {
+    for (uint32_t i = 0; i < r->ndeny && !refused; i++) {
+      if (cidr_contains(&r->deny[i], addr, len)) refused = REFUSE_FILTER;
+    }
+    if (!refused && r->nallow) {
+      int found = 0;
+      for (uint32_t i = 0; i < r->nallow && !found; i++) found = cidr_contains(&r->allow[i], addr, len);
+      if (!found) refused = REFUSE_FILTER;
+    }
+  }
+  source_t *src = NULL;
+  if (!refused && (double)r->active >= r->max_sessions) refused = REFUSE_CAP;
+  if (!refused) {
+    src = source_find(&r->sources, addr, len);
+    if (src) {
+      bucket_refill(&src->tokens, &src->last, r->src_rate, r->src_burst, now);
+      if (src->tokens < 1) refused = REFUSE_SOURCE_RATE;
+    } else if (r->src_burst < 1) {
+      refused = REFUSE_SOURCE_RATE;
+    }
+  }
+  if (!refused) {
+    bucket_refill(&r->tokens, &r->last, r->rate, r->burst, now);
+    if (r->tokens < 1) refused = REFUSE_RATE;
+  }
+  if (!refused) {
+    if (!src) src = source_get(r, addr, len, now);
+    if (src) {
+      bucket_refill(&src->tokens, &src->last, r->src_rate, r->src_burst, now);
+      if (src->tokens >= 1) src->tokens -= 1;
+    }
+    r->tokens -= 1;
+    r->active++;
+    r->refs++;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return refused;
 }
 
 /* ---- connection lifecycle ---- */
@@ -197,40 +664,54 @@ static void reset_socket(int fd) {
   (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-/* Closes both sockets (the client with a reset if asked) and reports why. */
-static void pending_remove(engine_t *e, conn_t *c) {
-  if (c->prev_pending) c->prev_pending->next_pending = c->next_pending;
-  else e->pending = c->next_pending;
-  if (c->next_pending) c->next_pending->prev_pending = c->prev_pending;
-  c->prev_pending = c->next_pending = NULL;
+static void release_admission(engine_t *e, conn_t *c) {
+  if (c->rule < 0) return;
+  rule_t *r = rule_at(e, (uint32_t)c->rule);
+  if (r) {
+    pthread_mutex_lock(&r->lock);
+    r->active--;
+    pthread_mutex_unlock(&r->lock);
+  }
+  rule_unref(e, (uint32_t)c->rule);
+  c->rule = -1;
 }
 
-static void finish(engine_t *e, conn_t *c, int reset_client, uint8_t why, int32_t detail) {
-  if (!c->connected) pending_remove(e, c);
+/* Closes both sockets (the client with a reset if asked), reports why with the final counts, frees the slot. */
+static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_t detail) {
+  engine_t *e = w->e;
+  heap_remove(w, c);
   if (reset_client) reset_socket(c->fd[SIDE_CLIENT]);
   close(c->fd[SIDE_CLIENT]);
   if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
-  pipe_put(e, c, 0);
-  pipe_put(e, c, 1);
+  pipe_put(w, c, 0);
+  pipe_put(w, c, 1);
   e->conns[c->slot] = NULL;
-  emit(e, EV_CLOSED, c->slot, why, detail);
+  event_t *ev = event_new(w);
+  ev->kind = EV_CLOSED;
+  ev->slot = c->slot;
+  ev->serial = c->serial;
+  ev->why = why;
+  ev->detail = detail;
+  memcpy(ev->u.stats, e->stats + (size_t)c->slot * STATS_PER_SLOT, sizeof ev->u.stats);
+  release_admission(e, c);
+  slot_give(w, c->slot);
   free(c->header);
   free(c);
 }
 
 /* A socket error on `side` while relaying, with the same outcome as the JavaScript relay. */
-static void side_failed(engine_t *e, conn_t *c, int side, int err) {
+static void side_failed(worker_t *w, conn_t *c, int side, int err) {
   if (side == SIDE_CLIENT) {
-    finish(e, c, 0, WHY_CLIENT_ERROR, err);
+    finish(w, c, 0, WHY_CLIENT_ERROR, err);
   } else if (err == ECONNRESET || err == EPIPE) {
-    finish(e, c, 1, WHY_UPSTREAM_RESET, err);
+    finish(w, c, 1, WHY_UPSTREAM_RESET, err);
   } else {
-    finish(e, c, 0, WHY_UPSTREAM_ERROR, err);
+    finish(w, c, 0, WHY_UPSTREAM_ERROR, err);
   }
 }
 
-static void count(engine_t *e, conn_t *c, int d, ssize_t n) {
-  volatile double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
+static void count(worker_t *w, conn_t *c, int d, ssize_t n) {
+  volatile double *s = w->e->stats + (size_t)c->slot * STATS_PER_SLOT;
   if (d == SIDE_CLIENT) {
     s[STAT_FROM_CLIENT_BYTES] += (double)n;
     s[STAT_FROM_CLIENT_READS] += 1;
@@ -245,14 +726,14 @@ static void count(engine_t *e, conn_t *c, int d, ssize_t n) {
  * Moves what side d has to side 1-d until one of them would block. Returns
  * 0, or -1 when the connection was finished (and freed).
  */
-static int pump(engine_t *e, conn_t *c, int d) {
+static int pump(worker_t *w, conn_t *c, int d, int drain) {
   int src = c->fd[d], dst = c->fd[1 - d];
   for (;;) {
     if (c->fill[d] > 0) {
       ssize_t n = splice(c->pipe_r[d], NULL, dst, NULL, c->fill[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return 0; /* EPOLLOUT on dst resumes */
-        side_failed(e, c, 1 - d, errno);
+        side_failed(w, c, 1 - d, errno);
         return -1;
       }
       c->fill[d] -= (uint32_t)n;
@@ -261,74 +742,123 @@ static int pump(engine_t *e, conn_t *c, int d) {
     if (c->eof[d]) {
       if (!c->shut[d]) {
         c->shut[d] = 1;
-        pipe_put(e, c, d);
-        shutdown(dst, SHUT_WR);
+        pipe_put(w, c, d);
         if (c->first_end < 0) c->first_end = (int8_t)d;
-        emit(e, EV_END, c->slot, 0, d);
         if (c->shut[1 - d]) {
-          finish(e, c, 0, WHY_ENDED, c->first_end);
+          /* Both directions done: close() sends this FIN (dst sent its own and was read to the end, so no reset). */
+          finish(w, c, 0, WHY_ENDED, c->first_end);
           return -1;
         }
+        shutdown(dst, SHUT_WR);
+        emit(w, EV_END, c, 0, d);
       }
       return 0;
     }
-    if (pipe_get(e, c, d) != 0) {
-      finish(e, c, 1, WHY_RESOURCE, errno);
+    if (!c->bulk[d]) {
+      /*
+       * Small transfers (requests, replies, handshakes) take recv + send
+       * through a stack buffer: as many syscalls as splice, each cheaper,
+       * and no pipe. A read that fills the buffer means bulk: from then on
+       * this direction splices. Whatever send leaves goes into the pipe.
+       */
+      char buf[SMALL_BYTES];
+      ssize_t n = recv(src, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0) {
+        c->eof[d] = 1;
+        continue;
+      }
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return 0;
+        side_failed(w, c, d, errno);
+        return -1;
+      }
+      count(w, c, d, n);
+      int short_read = n < (ssize_t)sizeof buf;
+      if (!short_read) c->bulk[d] = 1;
+      ssize_t sent = send(dst, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+          side_failed(w, c, 1 - d, errno);
+          return -1;
+        }
+        sent = 0;
+      }
+      if (sent < n) {
+        /* An empty pipe takes the rest whole (its capacity is at least 64 KiB); EPOLLOUT on dst moves it on. */
+        if (pipe_get(w, c, d) != 0 || write(c->pipe_w[d], buf + sent, (size_t)(n - sent)) != n - sent) {
+          finish(w, c, 1, WHY_RESOURCE, errno);
+          return -1;
+        }
+        c->fill[d] = (uint32_t)(n - sent);
+      }
+      /*
+       * A short read emptied the receive queue; with edge-triggered epoll
+       * whatever arrives next is a new event, so the read that would say
+       * EAGAIN is skipped. Unless a FIN was already reported (drain): no
+       * new event would announce it.
+       */
+      if (short_read && !drain && c->fill[d] == 0) return 0;
+      continue;
+    }
+    if (pipe_get(w, c, d) != 0) {
+      finish(w, c, 1, WHY_RESOURCE, errno);
       return -1;
     }
     ssize_t n = splice(src, NULL, c->pipe_w[d], NULL, PIPE_BYTES, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       c->fill[d] = (uint32_t)n;
-      count(e, c, d, n);
+      count(w, c, d, n);
     } else if (n == 0) {
       c->eof[d] = 1;
     } else if (errno == EAGAIN || errno == EINTR) {
-      pipe_put(e, c, d); /* empty: an idle direction holds no pipe */
+      pipe_put(w, c, d); /* empty: an idle direction holds no pipe */
       return 0;
     } else {
-      side_failed(e, c, d, errno);
+      side_failed(w, c, d, errno);
       return -1;
     }
   }
 }
 
-static void on_connected(engine_t *e, conn_t *c) {
+static void on_connected(worker_t *w, conn_t *c) {
   c->connected = 1;
-  pending_remove(e, c);
-  event_t ev = {.kind = EV_CONNECTED, .slot = c->slot};
+  heap_remove(w, c);
+  event_t *ev = event_new(w);
+  ev->kind = EV_CONNECTED;
+  ev->slot = c->slot;
+  ev->serial = c->serial;
   struct sockaddr_storage local;
   socklen_t len = sizeof local;
   if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) {
-    if (local.ss_family == AF_INET) {
-      struct sockaddr_in *a = (struct sockaddr_in *)&local;
-      inet_ntop(AF_INET, &a->sin_addr, ev.address, sizeof ev.address);
-      ev.port = ntohs(a->sin_port);
-    } else if (local.ss_family == AF_INET6) {
-      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&local;
-      inet_ntop(AF_INET6, &a->sin6_addr, ev.address, sizeof ev.address);
-      ev.port = ntohs(a->sin6_port);
-    }
+    ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
   }
-  push_event(e, &ev);
   if (c->header_len > 0) {
     /* A fresh connection's send buffer takes a PROXY header (at most 232 bytes) whole. */
     ssize_t n = send(c->fd[SIDE_UPSTREAM], c->header, c->header_len, MSG_NOSIGNAL);
     if (n != (ssize_t)c->header_len) {
-      finish(e, c, 0, WHY_UPSTREAM_ERROR, n < 0 ? errno : EIO);
+      finish(w, c, 0, WHY_UPSTREAM_ERROR, n < 0 ? errno : EIO);
       return;
     }
   }
-  if (pump(e, c, SIDE_CLIENT) == 0) pump(e, c, SIDE_UPSTREAM);
+  if (pump(w, c, SIDE_CLIENT, 1) == 0) pump(w, c, SIDE_UPSTREAM, 1);
 }
 
-static void start_connect(engine_t *e, conn_t *c) {
-  c->next_pending = e->pending;
-  if (e->pending) e->pending->prev_pending = c;
-  e->pending = c;
+/* Registers both sockets and connects; the connection is the worker's from here on. */
+static void start_connect(worker_t *w, conn_t *c) {
+  engine_t *e = w->e;
   e->conns[c->slot] = c;
+  double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
+  s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
+  s[STAT_LAST_ACTIVITY_MS] = now_wall_ms();
+  __atomic_thread_fence(__ATOMIC_RELEASE); /* counts zeroed before the serial says whose they are */
+  s[STAT_SERIAL] = (double)c->serial;
+  if (heap_push(w, c) != 0) {
+    finish(w, c, 1, WHY_RESOURCE, ENOMEM);
+    return;
+  }
   int fd = socket(c->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    finish(e, c, 1, WHY_RESOURCE, errno);
+    finish(w, c, 1, WHY_RESOURCE, errno);
     return;
   }
   c->fd[SIDE_UPSTREAM] = fd;
@@ -336,223 +866,452 @@ static void start_connect(engine_t *e, conn_t *c) {
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
   ev.data.u64 = ((uint64_t)c->slot << 1) | SIDE_CLIENT;
-  if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->fd[SIDE_CLIENT], &ev) != 0) {
-    finish(e, c, 1, WHY_RESOURCE, errno);
+  if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd[SIDE_CLIENT], &ev) != 0) {
+    finish(w, c, 1, WHY_RESOURCE, errno);
     return;
   }
   ev.data.u64 = ((uint64_t)c->slot << 1) | SIDE_UPSTREAM;
-  if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    finish(e, c, 1, WHY_RESOURCE, errno);
+  if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    finish(w, c, 1, WHY_RESOURCE, errno);
     return;
   }
   if (connect(fd, (struct sockaddr *)&c->target, c->target_len) == 0) {
-    on_connected(e, c);
+    on_connected(w, c);
   } else if (errno != EINPROGRESS) {
     int err = errno;
-    finish(e, c, 1, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_CONNECT_FAILED, err);
+    finish(w, c, 1, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_CONNECT_FAILED, err);
   }
 }
 
-static void on_socket_event(engine_t *e, uint64_t tag, uint32_t events) {
+static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
   uint32_t slot = (uint32_t)(tag >> 1);
   int side = (int)(tag & 1);
-  conn_t *c = e->conns[slot];
+  if (slot >= w->e->capacity) return;
+  conn_t *c = w->e->conns[slot];
   if (!c) return; /* finished earlier in this batch */
   if (!c->connected) {
     if (side != SIDE_UPSTREAM || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(c->fd[SIDE_UPSTREAM], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err != 0) finish(e, c, 1, WHY_CONNECT_FAILED, err);
-    else on_connected(e, c);
+    /* Writable without an error or hang-up is a completed connect; anything else asks the socket why. */
+    if ((events & (EPOLLERR | EPOLLHUP)) && getsockopt(c->fd[SIDE_UPSTREAM], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) finish(w, c, 1, WHY_CONNECT_FAILED, err);
+    else on_connected(w, c);
     return;
   }
   /* Readable (or error/hangup, which a read reports): relay side's own direction first. */
+  int drain = (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-    if (pump(e, c, side) != 0) return;
+    if (pump(w, c, side, drain) != 0) return;
   }
-  /* Writable: the direction towards this side may have bytes waiting. */
+  /* Writable: the direction towards this side may have bytes waiting (or its source more to read after a pipe emptied). */
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-    if (pump(e, c, 1 - side) != 0) return;
+    if (pump(w, c, 1 - side, 1) != 0) return;
   }
   /* An error neither direction ran into (e.g. a reset on a side that already sent FIN and has nothing to receive). */
   if (events & EPOLLERR) {
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(c->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) side_failed(e, c, side, err);
+    if (getsockopt(c->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) side_failed(w, c, side, err);
   }
 }
 
-/* Connects past their deadline fail; the list holds only connects in progress, so a scan is short. */
-static void check_timeouts(engine_t *e) {
-  if (!e->pending) return;
+/* Connects past their deadline fail, earliest first; the heap's top says when to look next. */
+static void check_timeouts(worker_t *w) {
+  if (w->nheap == 0) return;
   int64_t now = now_mono_ms();
-  if (now - e->last_timeout_scan < 10) return;
-  e->last_timeout_scan = now;
-  conn_t *c = e->pending;
-  while (c) {
-    conn_t *next = c->next_pending;
-    if (c->deadline_ms <= now) finish(e, c, 1, WHY_CONNECT_TIMEOUT, ETIMEDOUT);
-    c = next;
-  }
+  while (w->nheap > 0 && w->heap[0]->deadline_ms <= now) finish(w, w->heap[0], 1, WHY_CONNECT_TIMEOUT, ETIMEDOUT);
 }
 
-/* The nearest connect deadline as an epoll_wait timeout, at least 10 ms (the scan interval). */
-static int next_timeout(engine_t *e) {
-  if (!e->pending) return -1;
-  int64_t nearest = INT64_MAX;
-  for (conn_t *c = e->pending; c; c = c->next_pending) {
-    if (c->deadline_ms < nearest) nearest = c->deadline_ms;
+/* Until the nearest connect deadline or deferred wake-up of JavaScript; -1 (none) blocks. */
+static int next_timeout(worker_t *w) {
+  int64_t wait = -1;
+  if (w->nheap > 0) {
+    wait = w->heap[0]->deadline_ms - now_mono_ms();
+    if (wait < 0) wait = 0;
+    if (wait > 1000) wait = 1000;
   }
-  int64_t wait = nearest - now_mono_ms();
-  if (wait < 10) return 10;
-  return wait > 1000 ? 1000 : (int)wait;
+  if (w->wake_at_us) {
+    int64_t wake = (w->wake_at_us - now_mono_us() + 999) / 1000;
+    if (wake < 0) wake = 0;
+    if (wait < 0 || wake < wait) wait = wake;
+  }
+  return (int)wait;
 }
 
-static void run_commands(engine_t *e) {
+/* ---- PROXY protocol headers (as src/dataplane/proxy-header.ts) ---- */
+
+/* The address bytes of `ss`, IPv4-mapped IPv6 unmapped; returns 4 or 16. */
+static uint8_t address_bytes(const struct sockaddr_storage *ss, uint8_t out[16], uint16_t *port) {
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    memcpy(out, &a->sin_addr, 4);
+    *port = ntohs(a->sin_port);
+    return 4;
+  }
+  const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+  *port = ntohs(a->sin6_port);
+  if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+    memcpy(out, (const uint8_t *)&a->sin6_addr + 12, 4);
+    return 4;
+  }
+  memcpy(out, &a->sin6_addr, 16);
+  return 16;
+}
+
+static uint16_t proxy_header(uint8_t version, const struct sockaddr_storage *client, const struct sockaddr_storage *local,
+                             unsigned char out[HEADER_MAX]) {
+  uint8_t src[16], dst[16];
+  uint16_t sport, dport;
+  uint8_t slen = address_bytes(client, src, &sport), dlen = address_bytes(local, dst, &dport);
+  int v4 = slen == 4 && dlen == 4;
+  if (version == 1) {
+    char s[48], d[48];
+    uint16_t ignored;
+    if (v4) {
+      inet_ntop(AF_INET, src, s, sizeof s);
+      inet_ntop(AF_INET, dst, d, sizeof d);
+    } else {
+      /* As the socket reports them (zone included), like the JavaScript header. */
+      address_text(client, s, &ignored);
+      address_text(local, d, &ignored);
+    }
+    int n = snprintf((char *)out, HEADER_MAX, "PROXY %s %s %s %u %u\r\n", v4 ? "TCP4" : "TCP6", s, d, sport, dport);
+    return n > 0 && n < HEADER_MAX ? (uint16_t)n : 0;
+  }
+  static const unsigned char sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+  uint8_t width = v4 ? 4 : 16;
+  uint16_t addrlen = v4 ? 12 : 36;
+  memcpy(out, sig, 12);
+  out[12] = 0x21;
+  out[13] = v4 ? 0x11 : 0x21;
+  out[14] = (uint8_t)(addrlen >> 8);
+  out[15] = (uint8_t)addrlen;
+  uint8_t s16[16] = {0}, d16[16] = {0};
+  if (v4) {
+    memcpy(s16, src, 4);
+    memcpy(d16, dst, 4);
+  } else {
+    /* A mixed pair (one side mapped) keeps the raw IPv6 bytes of each side. */
+    if (client->ss_family == AF_INET6) memcpy(s16, &((const struct sockaddr_in6 *)client)->sin6_addr, 16);
+    if (local->ss_family == AF_INET6) memcpy(d16, &((const struct sockaddr_in6 *)local)->sin6_addr, 16);
+  }
+  memcpy(out + 16, s16, width);
+  memcpy(out + 16 + width, d16, width);
+  out[16 + 2 * width] = (uint8_t)(sport >> 8);
+  out[17 + 2 * width] = (uint8_t)sport;
+  out[18 + 2 * width] = (uint8_t)(dport >> 8);
+  out[19 + 2 * width] = (uint8_t)dport;
+  return (uint16_t)(16 + addrlen);
+}
+
+/* ---- accepting ---- */
+
+static void refused_event(worker_t *w, const listener_t *l, uint32_t lid, uint8_t why, const struct sockaddr_storage *client) {
+  event_t *ev = event_new(w);
+  ev->kind = EV_REFUSED;
+  ev->why = why;
+  ev->lid = lid;
+  ev->route_seq = l->route_seq;
+  if (client) ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
+}
+
+/* Out of descriptors: accept with the reserved one and close, so the backlog drains and the port does not spin (as libuv does). */
+static void shed_backlog(worker_t *w, listener_t *l, uint32_t lid) {
+  if (w->reserve_fd >= 0) {
+    close(w->reserve_fd);
+    w->reserve_fd = -1;
+  }
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) break;
+    close(fd);
+    refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
+  }
+  w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const struct sockaddr_storage *client) {
+  engine_t *e = w->e;
+  uint8_t addr[16];
+  uint16_t ignored;
+  uint8_t len = address_bytes(client, addr, &ignored);
+  rule_t *r = l->rule >= 0 ? rule_at(e, (uint32_t)l->rule) : NULL;
+  uint32_t timeout_ms = 0;
+  uint8_t proxy = 0;
+  int refused = r ? admit(r, addr, len, &timeout_ms, &proxy) : REFUSE_RESOURCE;
+  if (refused) {
+    /* A reset, at once: the client learns nothing and costs nothing more. */
+    reset_socket(fd);
+    close(fd);
+    refused_event(w, l, lid, (uint8_t)refused, refused == REFUSE_RESOURCE ? NULL : client);
+    return;
+  }
+  uint32_t slot;
+  conn_t *c = NULL;
+  struct sockaddr_storage local;
+  socklen_t local_len = sizeof local;
+  if (slot_take(w, &slot) != 0) goto resource;
+  c = calloc(1, sizeof *c);
+  if (!c) {
+    slot_give(w, slot);
+    goto resource;
+  }
+  c->fd[SIDE_CLIENT] = fd;
+  c->fd[SIDE_UPSTREAM] = -1;
+  c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
+  c->first_end = -1;
+  c->heap_index = -1;
+  c->slot = slot;
+  c->serial = __atomic_add_fetch(&e->next_serial, 1, __ATOMIC_RELAXED);
+  c->rule = l->rule;
+  c->deadline_ms = now_mono_ms() + timeout_ms;
+  c->target = l->target;
+  c->target_len = l->target_len;
+  int one = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  event_t *ev = event_new(w);
+  ev->kind = EV_OPENED;
+  ev->slot = slot;
+  ev->serial = c->serial;
+  ev->lid = lid;
+  ev->route_seq = l->route_seq;
+  ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
+  int have_local = 0;
+  if (l->wildcard || proxy) have_local = getsockname(fd, (struct sockaddr *)&local, &local_len) == 0;
+  if (l->wildcard && have_local) {
+    ev->len_b = address_text(&local, ev->u.text.b, &ev->port_b);
+  } else {
+    memcpy(ev->u.text.b, l->local, sizeof l->local);
+    ev->len_b = (uint8_t)strlen(l->local);
+    ev->port_b = l->local_port;
+  }
+  if (proxy && have_local) {
+    unsigned char header[HEADER_MAX];
+    uint16_t n = proxy_header(proxy, client, &local, header);
+    c->header = n ? malloc(n) : NULL;
+    if (c->header) {
+      memcpy(c->header, header, n);
+      c->header_len = n;
+    }
+  }
+  start_connect(w, c);
+  return;
+resource:
+  reset_socket(fd);
+  close(fd);
+  release_admission(e, &(conn_t){.rule = l->rule});
+  refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
+}
+
+static void on_listener_event(worker_t *w, uint64_t tag) {
+  uint32_t lid = (uint32_t)tag;
+  uint32_t gen = (uint32_t)(tag >> 32) & 0x3fffffff;
+  listener_t *l = listener_at(w->e, lid);
+  if (!l) return;
+  pthread_rwlock_rdlock(&l->lock);
+  if (l->accepting && (l->gen & 0x3fffffff) == gen) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+      struct sockaddr_storage client;
+      socklen_t len = sizeof client;
+      int fd = accept4(l->fd, (struct sockaddr *)&client, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) shed_backlog(w, l, lid);
+        break;
+      }
+      accept_one(w, l, lid, fd, &client);
+    }
+  }
+  /* Every event of this listener is queued before the read lock goes, so closing it can collect them all. */
+  flush_events(w);
+  pthread_rwlock_unlock(&l->lock);
+}
+
+static void run_commands(worker_t *w) {
   uint64_t drained;
-  (void)!read(e->wakefd, &drained, sizeof drained);
-  pthread_mutex_lock(&e->lock);
-  cmd_t *cmds = e->cmds;
-  size_t n = e->ncmds;
-  e->cmds = NULL;
-  e->ncmds = e->cmds_cap = 0;
-  pthread_mutex_unlock(&e->lock);
+  (void)!read(w->wakefd, &drained, sizeof drained);
+  pthread_mutex_lock(&w->lock);
+  cmd_t *cmds = w->cmds;
+  size_t n = w->ncmds;
+  w->cmds = NULL;
+  w->ncmds = w->cmds_cap = 0;
+  pthread_mutex_unlock(&w->lock);
   for (size_t i = 0; i < n; i++) {
     cmd_t *cmd = &cmds[i];
     if (cmd->kind == CMD_ADOPT) {
-      start_connect(e, cmd->conn);
+      start_connect(w, cmd->conn);
     } else {
-      conn_t *c = e->conns[cmd->slot];
-      if (c) finish(e, c, cmd->mode, WHY_REQUESTED, 0);
+      conn_t *c = w->e->conns[cmd->slot];
+      /* The serial tells the connection JavaScript means from a later one in the same slot. */
+      if (c && c->serial == cmd->serial) finish(w, c, cmd->mode, WHY_REQUESTED, 0);
     }
   }
   free(cmds);
 }
 
-static void *engine_main(void *arg) {
-  engine_t *e = arg;
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  char name[16];
+  snprintf(name, sizeof name, "pp-relay-%u", w->index);
+  pthread_setname_np(pthread_self(), name);
   struct epoll_event evs[EPOLL_BATCH];
   for (;;) {
-    int n = epoll_wait(e->epfd, evs, EPOLL_BATCH, next_timeout(e));
+    int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, next_timeout(w));
     for (int i = 0; i < n; i++) {
-      if (evs[i].data.u64 == WAKE_TAG) run_commands(e);
-      else on_socket_event(e, evs[i].data.u64, evs[i].events);
+      uint64_t tag = evs[i].data.u64;
+      if (tag == WAKE_TAG) run_commands(w);
+      else if (tag & LISTENER_BIT) on_listener_event(w, tag);
+      else on_socket_event(w, tag, evs[i].events);
     }
-    check_timeouts(e);
-    flush_events(e);
-    if (__atomic_load_n(&e->stopping, __ATOMIC_ACQUIRE)) break;
+    check_timeouts(w);
+    flush_events(w);
+    if (__atomic_load_n(&w->e->stopping, __ATOMIC_ACQUIRE)) break;
   }
   return NULL;
 }
 
 /* ---- JavaScript side ---- */
 
-#define CHECK(call)                                                          \
-  do {                                                                       \
-    if ((call) != napi_ok) {                                                 \
+#define CHECK(call)                                                            \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
       napi_throw_error(env, NULL, "splice-relay: N-API call failed: " #call); \
-      return NULL;                                                           \
-    }                                                                        \
+      return NULL;                                                             \
+    }                                                                          \
   } while (0)
 
-static void push_cmd(engine_t *e, const cmd_t *cmd) {
-  pthread_mutex_lock(&e->lock);
-  int wake = e->ncmds == 0;
-  if (e->ncmds == e->cmds_cap) {
-    size_t cap = e->cmds_cap ? e->cmds_cap * 2 : 64;
-    cmd_t *grown = realloc(e->cmds, cap * sizeof *grown);
-    if (!grown) abort();
-    e->cmds = grown;
-    e->cmds_cap = cap;
+static int push_cmd(worker_t *w, const cmd_t *cmd) {
+  pthread_mutex_lock(&w->lock);
+  int wake = w->ncmds == 0;
+  if (w->ncmds == w->cmds_cap) {
+    size_t cap = w->cmds_cap ? w->cmds_cap * 2 : 64;
+    cmd_t *grown = realloc(w->cmds, cap * sizeof *grown);
+    if (!grown) {
+      pthread_mutex_unlock(&w->lock);
+      return -1;
+    }
+    w->cmds = grown;
+    w->cmds_cap = cap;
   }
-  e->cmds[e->ncmds++] = *cmd;
-  pthread_mutex_unlock(&e->lock);
-  /* The thread drains every queued command per wake-up, so only the first needs one. */
+  w->cmds[w->ncmds++] = *cmd;
+  pthread_mutex_unlock(&w->lock);
+  /* The worker drains every queued command per wake-up, so only the first needs one. */
   if (wake) {
     uint64_t one = 1;
-    (void)!write(e->wakefd, &one, sizeof one);
+    (void)!write(w->wakefd, &one, sizeof one);
+  }
+  return 0;
+}
+
+static worker_t *worker_of_slot(engine_t *e, uint32_t slot) {
+  uint32_t per = e->capacity / e->nworkers;
+  uint32_t i = slot / per;
+  return &e->workers[i < e->nworkers ? i : e->nworkers - 1];
+}
+
+/*
+ * Runs on the JavaScript thread: tells JavaScript events are waiting. It
+ * takes them with takeEvents(), so a close that must see every event of a
+ * listener (listenerClose) can take them synchronously too. A throwing
+ * handler is reported as an uncaught exception and the engine goes on.
+ */
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)context;
+  (void)data;
+  if (env == NULL || js_cb == NULL) return;
+  napi_value undefined, ignored;
+  napi_get_undefined(env, &undefined);
+  if (napi_call_function(env, undefined, js_cb, 0, NULL, &ignored) == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_value global, process, warn;
+    /* Reported as a process warning (stderr, 'warning' listeners); the engine and the process keep running. */
+    if (napi_get_global(env, &global) == napi_ok && napi_get_named_property(env, global, "process", &process) == napi_ok &&
+        napi_get_named_property(env, process, "emitWarning", &warn) == napi_ok) {
+      napi_call_function(env, process, warn, 1, &exc, &ignored);
+    }
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
   }
 }
 
-/* Runs on the JavaScript thread: hands each queued event to the callback as (kind, slot, why, detail, address, port). */
-static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)data;
-  engine_t *e = context;
-  pthread_mutex_lock(&e->lock);
-  event_t *events = e->events;
-  size_t n = e->nevents;
-  e->events = NULL;
-  e->nevents = e->events_cap = 0;
-  e->events_pending = 0;
-  pthread_mutex_unlock(&e->lock);
-  if (env != NULL && js_cb != NULL) {
-    napi_value undefined;
-    napi_get_undefined(env, &undefined);
-    for (size_t i = 0; i < n; i++) {
-      napi_value argv[6];
-      napi_create_uint32(env, events[i].kind, &argv[0]);
-      napi_create_uint32(env, events[i].slot, &argv[1]);
-      napi_create_uint32(env, events[i].why, &argv[2]);
-      napi_create_int32(env, events[i].detail, &argv[3]);
-      if (events[i].kind == EV_CONNECTED) {
-        napi_create_string_latin1(env, events[i].address, NAPI_AUTO_LENGTH, &argv[4]);
-        napi_create_uint32(env, events[i].port, &argv[5]);
-      } else {
-        argv[4] = undefined;
-        argv[5] = undefined;
-      }
-      napi_value ignored;
-      if (napi_call_function(env, undefined, js_cb, 6, argv, &ignored) == napi_pending_exception) {
-        /* An exception in the callback must not lose the rest of the batch; rethrow it afterwards. */
-        napi_value exc;
-        napi_get_and_clear_last_exception(env, &exc);
-        napi_fatal_exception(env, exc);
-      }
+static void free_conn(conn_t *c) {
+  close(c->fd[SIDE_CLIENT]);
+  if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
+  for (int d = 0; d < 2; d++) {
+    if (c->pipe_r[d] >= 0) {
+      close(c->pipe_r[d]);
+      close(c->pipe_w[d]);
     }
   }
-  free(events);
+  free(c->header);
+  free(c);
+}
+
+static void worker_destroy(worker_t *w) {
+  for (int i = 0; i < w->npool; i++) {
+    close(w->pool_r[i]);
+    close(w->pool_w[i]);
+  }
+  for (size_t i = 0; i < w->ncmds; i++) {
+    if (w->cmds[i].kind == CMD_ADOPT) free_conn(w->cmds[i].conn);
+  }
+  free(w->cmds);
+  free(w->events);
+  free(w->local);
+  free(w->heap);
+  free(w->free_slots);
+  if (w->epfd >= 0) close(w->epfd);
+  if (w->wakefd >= 0) close(w->wakefd);
+  if (w->reserve_fd >= 0) close(w->reserve_fd);
+  pthread_mutex_destroy(&w->lock);
+}
+
+static void engine_destroy(engine_t *e) {
+  for (uint32_t i = 0; i < e->capacity; i++) {
+    if (e->conns[i]) free_conn(e->conns[i]);
+  }
+  for (uint32_t i = 0; i < e->nworkers; i++) worker_destroy(&e->workers[i]);
+  for (uint32_t c = 0; c < MAX_CHUNKS; c++) {
+    if (e->lchunks[c]) {
+      for (uint32_t i = 0; i < CHUNK; i++) {
+        listener_t *l = &e->lchunks[c][i];
+        if (l->open) close(l->fd);
+        pthread_rwlock_destroy(&l->lock);
+      }
+      free(e->lchunks[c]);
+    }
+    if (e->rchunks[c]) {
+      for (uint32_t i = 0; i < CHUNK; i++) {
+        rule_t *r = &e->rchunks[c][i];
+        free(r->allow);
+        free(r->deny);
+        sources_free(&r->sources);
+        pthread_mutex_destroy(&r->lock);
+      }
+      free(e->rchunks[c]);
+    }
+  }
+  pthread_mutex_destroy(&e->rules_lock);
+  free(e->workers);
+  free(e->conns);
+  /* Freed here, after the threads that write it stopped, not by the ArrayBuffer's finaliser. */
+  free(e->stats);
+  free(e);
 }
 
 static void engine_cleanup(void *arg) {
   engine_t *e = arg;
   __atomic_store_n(&e->stopping, 1, __ATOMIC_RELEASE);
-  uint64_t one = 1;
-  (void)!write(e->wakefd, &one, sizeof one);
-  pthread_join(e->thread, NULL);
-  for (uint32_t i = 0; i < e->capacity; i++) {
-    conn_t *c = e->conns[i];
-    if (!c) continue;
-    close(c->fd[SIDE_CLIENT]);
-    if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
-    for (int d = 0; d < 2; d++) {
-      if (c->pipe_r[d] >= 0) {
-        close(c->pipe_r[d]);
-        close(c->pipe_w[d]);
-      }
-    }
-    free(c->header);
-    free(c);
+  for (uint32_t i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (!w->started) continue;
+    uint64_t one = 1;
+    (void)!write(w->wakefd, &one, sizeof one);
+    pthread_join(w->thread, NULL);
   }
-  for (int i = 0; i < e->npool; i++) {
-    close(e->pool_r[i]);
-    close(e->pool_w[i]);
-  }
-  for (size_t i = 0; i < e->ncmds; i++) {
-    if (e->cmds[i].kind == CMD_ADOPT) {
-      close(e->cmds[i].conn->fd[SIDE_CLIENT]);
-      free(e->cmds[i].conn->header);
-      free(e->cmds[i].conn);
-    }
-  }
-  free(e->cmds);
-  free(e->events);
-  close(e->epfd);
-  close(e->wakefd);
-  free(e->conns);
-  /* Freed here, after the thread that writes it stopped, not by the ArrayBuffer's finaliser. */
-  free(e->stats);
-  free(e);
+  engine_destroy(e);
 }
 
 static engine_t *engine_of(napi_env env, napi_value value) {
@@ -564,56 +1323,95 @@ static engine_t *engine_of(napi_env env, napi_value value) {
   return e;
 }
 
-/* create(capacity, onEvent) -> { engine, stats: ArrayBuffer } */
+static int worker_init(engine_t *e, worker_t *w, uint32_t index, uint32_t base, uint32_t count) {
+  w->e = e;
+  w->index = index;
+  w->epfd = w->wakefd = w->reserve_fd = -1;
+  if (pthread_mutex_init(&w->lock, NULL) != 0) return -1;
+  w->free_slots = malloc((size_t)count * sizeof *w->free_slots);
+  if (!w->free_slots) return -1;
+  /* Lowest slots first, so a quiet engine touches few pages of the stats array. */
+  for (uint32_t i = 0; i < count; i++) w->free_slots[i] = base + count - 1 - i;
+  w->nfree = count;
+  w->slot_base = base;
+  w->slot_count = count;
+  w->epfd = epoll_create1(EPOLL_CLOEXEC);
+  w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  struct epoll_event wake = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
+  if (w->epfd < 0 || w->wakefd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &wake) != 0) return -1;
+  return 0;
+}
+
+/* create(capacity, threads, onEvent) -> { engine, stats: ArrayBuffer } */
 static napi_value create(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  uint32_t capacity;
-  if (argc < 2 || napi_get_value_uint32(env, argv[0], &capacity) != napi_ok || capacity == 0) {
-    napi_throw_type_error(env, NULL, "splice-relay: create(capacity, onEvent)");
+  uint32_t capacity, threads;
+  napi_valuetype cb_type = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &cb_type);
+  if (argc < 3 || napi_get_value_uint32(env, argv[0], &capacity) != napi_ok || napi_get_value_uint32(env, argv[1], &threads) != napi_ok ||
+      cb_type != napi_function) {
+    napi_throw_type_error(env, NULL, "splice-relay: create(capacity, threads, onEvent)");
+    return NULL;
+  }
+  if (threads == 0 || threads > MAX_WORKERS || capacity < threads || capacity > (1u << 30)) {
+    napi_throw_range_error(env, NULL, "splice-relay: capacity must be at least threads (1-64) and at most 2^30");
     return NULL;
   }
   engine_t *e = calloc(1, sizeof *e);
   double *stats = calloc((size_t)capacity * STATS_PER_SLOT, sizeof(double));
   conn_t **conns = calloc(capacity, sizeof *conns);
-  if (!e || !stats || !conns) {
+  worker_t *workers = calloc(threads, sizeof *workers);
+  if (!e || !stats || !conns || !workers) {
     free(e);
     free(stats);
     free(conns);
+    free(workers);
     napi_throw_error(env, "ENOMEM", "splice-relay: out of memory");
     return NULL;
   }
   e->capacity = capacity;
   e->stats = stats;
   e->conns = conns;
-  e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  struct epoll_event wake = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
-  if (e->epfd < 0 || e->wakefd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &wake) != 0) {
-    int err = errno;
-    if (e->epfd >= 0) close(e->epfd);
-    if (e->wakefd >= 0) close(e->wakefd);
-    free(e);
-    free(stats);
-    free(conns);
-    napi_throw_error(env, NULL, strerror(err));
-    return NULL;
+  e->workers = workers;
+  e->nworkers = threads;
+  e->lfree = e->rfree = NONE;
+  pthread_mutex_init(&e->rules_lock, NULL);
+  uint32_t per = capacity / threads;
+  for (uint32_t i = 0; i < threads; i++) {
+    uint32_t base = i * per, n = i == threads - 1 ? capacity - base : per;
+    if (worker_init(e, &workers[i], i, base, n) != 0) {
+      int err = errno;
+      e->nworkers = i + 1; /* worker_destroy of the ones initialised (or partly) */
+      engine_destroy(e);
+      napi_throw_error(env, NULL, strerror(err));
+      return NULL;
+    }
   }
-  pthread_mutex_init(&e->lock, NULL);
 
   napi_value name, result, external, buffer;
-  CHECK(napi_create_string_utf8(env, "portplane splice relay", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, e, call_js, &e->tsfn));
-  /* Idle until the caller refs it: an engine with no connections must not keep the process alive. */
-  CHECK(napi_unref_threadsafe_function(env, e->tsfn));
-  CHECK(napi_create_external_arraybuffer(env, stats, (size_t)capacity * STATS_PER_SLOT * sizeof(double), NULL, NULL, &buffer));
-  CHECK(napi_create_reference(env, buffer, 1, &e->stats_ref));
-  if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
-    napi_throw_error(env, NULL, "splice-relay: cannot start the relay thread");
+  if (napi_create_string_utf8(env, "portplane splice relay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, e, call_js, &e->tsfn) != napi_ok) {
+    engine_destroy(e);
+    napi_throw_error(env, NULL, "splice-relay: cannot create the event callback");
     return NULL;
   }
+  /* Idle until the caller refs it: an engine with no connections must not keep the process alive. */
+  napi_unref_threadsafe_function(env, e->tsfn);
+  for (uint32_t i = 0; i < threads; i++) {
+    if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+      /* The started ones stop with the engine (cleanup hook); without the hook they would leak, so register it now. */
+      napi_add_env_cleanup_hook(env, engine_cleanup, e);
+      napi_throw_error(env, NULL, "splice-relay: cannot start a relay thread");
+      return NULL;
+    }
+    workers[i].started = 1;
+  }
   CHECK(napi_add_env_cleanup_hook(env, engine_cleanup, e));
+  CHECK(napi_create_external_arraybuffer(env, stats, (size_t)capacity * STATS_PER_SLOT * sizeof(double), NULL, NULL, &buffer));
+  CHECK(napi_create_reference(env, buffer, 1, &e->stats_ref));
   CHECK(napi_create_external(env, e, NULL, NULL, &external));
   CHECK(napi_create_object(env, &result));
   CHECK(napi_set_named_property(env, result, "engine", external));
@@ -621,8 +1419,10 @@ static napi_value create(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* A numeric address (an IPv6 one may carry a %zone) and port; -1 when not one. */
 static int parse_target(const char *address, uint32_t port, struct sockaddr_storage *out, socklen_t *len) {
   memset(out, 0, sizeof *out);
+  if (port > 65535) return -1;
   struct sockaddr_in *v4 = (struct sockaddr_in *)out;
   struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
   if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
@@ -631,110 +1431,207 @@ static int parse_target(const char *address, uint32_t port, struct sockaddr_stor
     *len = sizeof *v4;
     return 0;
   }
-  if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
+  char plain[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t n = strlen(address);
+  if (n >= sizeof plain) return -1;
+  memcpy(plain, address, n + 1);
+  char *zone = strchr(plain, '%');
+  if (zone) *zone++ = 0;
+  if (inet_pton(AF_INET6, plain, &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons((uint16_t)port);
+    if (zone) {
+      unsigned index = if_nametoindex(zone);
+      if (index == 0) {
+        char *end;
+        unsigned long numeric = strtoul(zone, &end, 10);
+        if (*zone == 0 || *end != 0 || numeric == 0 || numeric > UINT32_MAX) return -1;
+        index = (unsigned)numeric;
+      }
+      v6->sin6_scope_id = index;
+    }
     *len = sizeof *v6;
     return 0;
   }
   return -1;
 }
 
+/* The string argument `v` into `buf`; -1 (with a TypeError thrown) when not a string or too long. */
+static int get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
+  size_t len;
+  if (napi_get_value_string_latin1(env, v, buf, size, &len) != napi_ok || len >= size - 1) {
+    napi_throw_type_error(env, NULL, what);
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value int_result(napi_env env, int32_t value) {
+  napi_value result;
+  if (napi_create_int32(env, value, &result) != napi_ok) return NULL;
+  return result;
+}
+
 /*
- * adopt(engine, slot, fd, targetAddress, targetPort, connectTimeoutMs, header|null)
- *   -> 0, or an errno (EINVAL: the target is not a numeric address, so the
- *      caller relays this connection itself; EMFILE...: no descriptor).
+ * adopt(engine, fd, targetAddress, targetPort, connectTimeoutMs, header|null)
+ *   -> the slot (>= 0), or -errno (EINVAL: the target is not a numeric
+ *      address, so the caller relays this connection itself; ENOSPC: no free
+ *      slot; EMFILE...: no descriptor). The slot's serial is in the stats
+ *      array (STAT_SERIAL) once this returns.
  * The engine owns a duplicate of `fd` afterwards; the caller closes its own.
  */
 static napi_value adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "splice-relay: adopt(engine, slot, fd, address, port, timeoutMs, header)");
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "splice-relay: adopt(engine, fd, address, port, timeoutMs, header)");
     return NULL;
   }
   engine_t *e = engine_of(env, argv[0]);
   if (!e) return NULL;
-  uint32_t slot, port, timeout_ms;
+  uint32_t port, timeout_ms;
   int32_t fd;
-  char address[INET6_ADDRSTRLEN + 1];
-  size_t address_len;
-  CHECK(napi_get_value_uint32(env, argv[1], &slot));
-  CHECK(napi_get_value_int32(env, argv[2], &fd));
-  CHECK(napi_get_value_string_latin1(env, argv[3], address, sizeof address, &address_len));
-  CHECK(napi_get_value_uint32(env, argv[4], &port));
-  CHECK(napi_get_value_uint32(env, argv[5], &timeout_ms));
-  if (slot >= e->capacity) {
-    napi_throw_range_error(env, NULL, "splice-relay: slot out of range");
+  char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[3], &port) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &timeout_ms) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: adopt: fd, port and timeout must be non-negative integers");
     return NULL;
   }
-  napi_value result;
+  if (get_string(env, argv[2], address, sizeof address, "splice-relay: adopt: address must be a short string") != 0) return NULL;
   struct sockaddr_storage target;
   socklen_t target_len;
-  if (address_len >= sizeof address - 1 || parse_target(address, port, &target, &target_len) != 0) {
-    CHECK(napi_create_int32(env, EINVAL, &result));
-    return result;
-  }
-  conn_t *c = calloc(1, sizeof *c);
-  if (!c) {
-    CHECK(napi_create_int32(env, ENOMEM, &result));
-    return result;
-  }
+  if (parse_target(address, port, &target, &target_len) != 0) return int_result(env, -EINVAL);
+  unsigned char *header = NULL;
+  size_t header_len = 0;
   napi_valuetype header_type;
-  CHECK(napi_typeof(env, argv[6], &header_type));
+  CHECK(napi_typeof(env, argv[5], &header_type));
   if (header_type == napi_object) {
     void *data;
-    size_t len;
-    CHECK(napi_get_buffer_info(env, argv[6], &data, &len));
-    c->header = malloc(len);
-    if (!c->header) {
-      free(c);
-      CHECK(napi_create_int32(env, ENOMEM, &result));
-      return result;
+    bool is_buffer = false;
+    if (napi_is_buffer(env, argv[5], &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, argv[5], &data, &header_len) != napi_ok ||
+        header_len > HEADER_MAX) {
+      napi_throw_type_error(env, NULL, "splice-relay: adopt: header must be a Buffer of at most 232 bytes");
+      return NULL;
     }
-    memcpy(c->header, data, len);
-    c->header_len = len;
+    header = malloc(header_len ? header_len : 1);
+    if (!header) return int_result(env, -ENOMEM);
+    memcpy(header, data, header_len);
   }
-  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) {
-    int err = errno;
-    free(c->header);
+  uint32_t rr = __atomic_fetch_add(&e->adopt_rr, 1, __ATOMIC_RELAXED);
+  worker_t *w = &e->workers[rr % e->nworkers];
+  uint32_t slot;
+  if (slot_take(w, &slot) != 0) {
+    free(header);
+    return int_result(env, -ENOSPC);
+  }
+  conn_t *c = calloc(1, sizeof *c);
+  int dup_fd = c ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (!c || dup_fd < 0) {
+    int err = c ? errno : ENOMEM;
     free(c);
-    CHECK(napi_create_int32(env, err, &result));
-    return result;
+    free(header);
+    slot_give(w, slot);
+    return int_result(env, -err);
   }
   c->fd[SIDE_CLIENT] = dup_fd;
   c->fd[SIDE_UPSTREAM] = -1;
   c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
   c->first_end = -1;
+  c->heap_index = -1;
+  c->rule = -1;
   c->slot = slot;
+  c->serial = __atomic_add_fetch(&e->next_serial, 1, __ATOMIC_RELAXED);
   c->deadline_ms = now_mono_ms() + timeout_ms;
   c->target = target;
   c->target_len = target_len;
+  c->header = header;
+  c->header_len = (uint16_t)header_len;
+  /* Visible to the caller now; the worker writes the same value again when it starts. */
   double *s = e->stats + (size_t)slot * STATS_PER_SLOT;
-  memset(s, 0, STATS_PER_SLOT * sizeof(double));
-  s[STAT_LAST_ACTIVITY_MS] = now_wall_ms();
+  s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
+  s[STAT_SERIAL] = (double)c->serial;
   cmd_t cmd = {.kind = CMD_ADOPT, .slot = slot, .conn = c};
-  push_cmd(e, &cmd);
-  CHECK(napi_create_int32(env, 0, &result));
-  return result;
+  if (push_cmd(w, &cmd) != 0) {
+    free_conn(c);
+    slot_give(w, slot);
+    return int_result(env, -ENOMEM);
+  }
+  return int_result(env, (int32_t)slot);
 }
 
-/* close(engine, slot, reset): ends the connection in `slot`; EV_CLOSED (WHY_REQUESTED) follows unless it ended already. */
+/* close(engine, slot, serial, reset): ends that connection; EV_CLOSED (WHY_REQUESTED) follows unless it ended already. */
 static napi_value close_conn(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 3 ? engine_of(env, argv[0]) : NULL;
-  if (!e) return NULL;
-  uint32_t slot;
+  engine_t *e = argc >= 4 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 4) napi_throw_type_error(env, NULL, "splice-relay: close(engine, slot, serial, reset)");
+    return NULL;
+  }
+  uint32_t slot, serial;
   bool reset;
-  CHECK(napi_get_value_uint32(env, argv[1], &slot));
-  CHECK(napi_get_value_bool(env, argv[2], &reset));
-  cmd_t cmd = {.kind = CMD_CLOSE, .slot = slot, .mode = reset ? 1 : 0};
-  push_cmd(e, &cmd);
+  if (napi_get_value_uint32(env, argv[1], &slot) != napi_ok || napi_get_value_uint32(env, argv[2], &serial) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &reset) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: close(engine, slot, serial, reset)");
+    return NULL;
+  }
+  if (slot >= e->capacity) {
+    napi_throw_range_error(env, NULL, "splice-relay: close: slot out of range");
+    return NULL;
+  }
+  cmd_t cmd = {.kind = CMD_CLOSE, .slot = slot, .serial = serial, .mode = reset ? 1 : 0};
+  if (push_cmd(worker_of_slot(e, slot), &cmd) != 0) {
+    napi_throw_error(env, "ENOMEM", "splice-relay: close: out of memory");
+  }
   return NULL;
+}
+
+/* takeEvents(engine) -> ArrayBuffer of event records (EVENT_BYTES each), or undefined when none wait. */
+static napi_value take_events(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 1 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  /* Cleared first: a worker that queues after this wakes JavaScript again. */
+  __atomic_store_n(&e->events_pending, 0, __ATOMIC_RELEASE);
+  size_t total = 0;
+  for (uint32_t i = 0; i < e->nworkers; i++) {
+    pthread_mutex_lock(&e->workers[i].lock);
+    total += e->workers[i].nevents;
+    pthread_mutex_unlock(&e->workers[i].lock);
+  }
+  napi_value result;
+  if (total == 0) {
+    CHECK(napi_get_undefined(env, &result));
+    return result;
+  }
+  /* Workers may have queued more since the count: take at most what fits, the rest comes next call. */
+  void *data;
+  CHECK(napi_create_arraybuffer(env, total * EVENT_BYTES, &data, &result));
+  size_t at = 0;
+  for (uint32_t i = 0; i < e->nworkers && at < total; i++) {
+    worker_t *w = &e->workers[i];
+    pthread_mutex_lock(&w->lock);
+    size_t n = w->nevents < total - at ? w->nevents : total - at;
+    memcpy((char *)data + at * EVENT_BYTES, w->events, n * EVENT_BYTES);
+    memmove(w->events, w->events + n, (w->nevents - n) * EVENT_BYTES);
+    w->nevents -= n;
+    pthread_mutex_unlock(&w->lock);
+    at += n;
+  }
+  if (at < total) {
+    napi_value sliced;
+    CHECK(napi_create_arraybuffer(env, at * EVENT_BYTES, &data, &sliced));
+    void *from;
+    size_t ignored;
+    CHECK(napi_get_arraybuffer_info(env, result, &from, &ignored));
+    memcpy(data, from, at * EVENT_BYTES);
+    return sliced;
+  }
+  return result;
 }
 
 /* setActive(engine, active): whether the engine's pending events keep the event loop alive. */
@@ -745,9 +1642,380 @@ static napi_value set_active(napi_env env, napi_callback_info info) {
   engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
   if (!e) return NULL;
   bool active;
-  CHECK(napi_get_value_bool(env, argv[1], &active));
+  if (napi_get_value_bool(env, argv[1], &active) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: setActive(engine, boolean)");
+    return NULL;
+  }
   if (active) CHECK(napi_ref_threadsafe_function(env, e->tsfn));
   else CHECK(napi_unref_threadsafe_function(env, e->tsfn));
+  return NULL;
+}
+
+/* ---- listeners from JavaScript ---- */
+
+static listener_t *listener_arg(napi_env env, engine_t *e, napi_value v, uint32_t *lid_out) {
+  uint32_t lid;
+  listener_t *l = NULL;
+  if (napi_get_value_uint32(env, v, &lid) == napi_ok) l = listener_at(e, lid);
+  if (!l || !l->open) {
+    napi_throw_range_error(env, NULL, "splice-relay: no such listener");
+    return NULL;
+  }
+  *lid_out = lid;
+  return l;
+}
+
+/*
+ * listenerOpen(engine, address, port, ipv6Only) -> listener id (>= 0), or
+ * -errno from socket/bind/listen. Binds as Node's net.Server does
+ * (SO_REUSEADDR, backlog 511, IPV6_V6ONLY as asked); accepting starts with
+ * the first listenerRoute().
+ */
+static napi_value listener_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 4 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 4) napi_throw_type_error(env, NULL, "splice-relay: listenerOpen(engine, address, port, ipv6Only)");
+    return NULL;
+  }
+  char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  uint32_t port;
+  bool v6only;
+  if (get_string(env, argv[1], address, sizeof address, "splice-relay: listenerOpen: address must be a short string") != 0) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok || port > 65535 || napi_get_value_bool(env, argv[3], &v6only) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: listenerOpen: port must be 0-65535, ipv6Only a boolean");
+    return NULL;
+  }
+  struct sockaddr_storage sa;
+  socklen_t sa_len;
+  if (parse_target(address, port, &sa, &sa_len) != 0) return int_result(env, -EINVAL);
+  int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return int_result(env, -errno);
+  int one = 1, v6 = v6only ? 1 : 0;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (sa.ss_family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+  if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0 || listen(fd, 511) != 0) {
+    int err = errno;
+    close(fd);
+    return int_result(env, -err);
+  }
+  uint32_t lid = e->lfree;
+  listener_t *l = lid != NONE ? listener_at(e, lid) : NULL;
+  if (l) {
+    e->lfree = l->next_free;
+  } else {
+    lid = e->nlisteners;
+    if (lid >= (uint32_t)MAX_CHUNKS * CHUNK) {
+      close(fd);
+      return int_result(env, -ENOSPC);
+    }
+    if (!e->lchunks[lid / CHUNK]) {
+      listener_t *chunk = calloc(CHUNK, sizeof *chunk);
+      if (!chunk) {
+        close(fd);
+        return int_result(env, -ENOMEM);
+      }
+      for (uint32_t i = 0; i < CHUNK; i++) pthread_rwlock_init(&chunk[i].lock, NULL);
+      __atomic_store_n(&e->lchunks[lid / CHUNK], chunk, __ATOMIC_RELEASE);
+    }
+    e->nlisteners++;
+    l = listener_at(e, lid);
+  }
+  pthread_rwlock_wrlock(&l->lock);
+  l->fd = fd;
+  l->gen++;
+  l->open = 1;
+  l->accepting = 0;
+  l->rule = -1;
+  struct sockaddr_storage bound;
+  socklen_t bound_len = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) != 0) bound = sa;
+  address_text(&bound, l->local, &l->local_port);
+  l->wildcard = (sa.ss_family == AF_INET && ((struct sockaddr_in *)&sa)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+                (sa.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&sa)->sin6_addr));
+  pthread_rwlock_unlock(&l->lock);
+  return int_result(env, (int32_t)lid);
+}
+
+/* listenerFd(engine, lid) -> the listening socket's descriptor. */
+static napi_value listener_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  uint32_t lid;
+  listener_t *l = listener_arg(env, e, argv[1], &lid);
+  return l ? int_result(env, l->fd) : NULL;
+}
+
+/*
+ * listenerRoute(engine, lid, ruleIndex, targetAddress, targetPort, seq)
+ *   -> 0, or -EINVAL when the target is no numeric address. Where new
+ * connections of the listener go from now on, admitted by the rule; events
+ * of connections accepted under this route carry `seq`. The first call
+ * starts accepting. When this returns, every event of an earlier route is
+ * queued.
+ */
+static napi_value listener_route(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 6 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 6) napi_throw_type_error(env, NULL, "splice-relay: listenerRoute(engine, lid, rule, address, port, seq)");
+    return NULL;
+  }
+  uint32_t lid, rule, port, seq;
+  listener_t *l = listener_arg(env, e, argv[1], &lid);
+  if (!l) return NULL;
+  char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  if (napi_get_value_uint32(env, argv[2], &rule) != napi_ok || napi_get_value_uint32(env, argv[4], &port) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: listenerRoute: rule, port and seq must be non-negative integers");
+    return NULL;
+  }
+  rule_t *r = rule_at(e, rule);
+  if (!r || r->refs == 0 || r->released) {
+    napi_throw_range_error(env, NULL, "splice-relay: listenerRoute: no such rule (released)");
+    return NULL;
+  }
+  if (get_string(env, argv[3], address, sizeof address, "splice-relay: listenerRoute: address must be a short string") != 0) return NULL;
+  struct sockaddr_storage target;
+  socklen_t target_len;
+  if (parse_target(address, port, &target, &target_len) != 0) return int_result(env, -EINVAL);
+  pthread_rwlock_wrlock(&l->lock);
+  l->rule = (int)rule;
+  l->route_seq = seq;
+  l->target = target;
+  l->target_len = target_len;
+  int err = 0;
+  if (!l->accepting) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    ev.data.u64 = LISTENER_BIT | ((uint64_t)(l->gen & 0x3fffffff) << 32) | lid;
+    uint32_t added = 0;
+    for (; added < e->nworkers; added++) {
+      if (epoll_ctl(e->workers[added].epfd, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
+        err = errno;
+        break;
+      }
+    }
+    if (err) {
+      for (uint32_t i = 0; i < added; i++) epoll_ctl(e->workers[i].epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    } else {
+      l->accepting = 1;
+    }
+  }
+  pthread_rwlock_unlock(&l->lock);
+  return int_result(env, -err);
+}
+
+/*
+ * listenerClose(engine, lid): stops accepting and closes the socket before
+ * returning (the address can be bound again at once). Connections it
+ * accepted go on. Every event of the listener is queued when this returns,
+ * so one takeEvents() afterwards sees them all.
+ */
+static napi_value listener_close(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  uint32_t lid;
+  listener_t *l = listener_arg(env, e, argv[1], &lid);
+  if (!l) return NULL;
+  pthread_rwlock_wrlock(&l->lock);
+  if (l->accepting) {
+    for (uint32_t i = 0; i < e->nworkers; i++) epoll_ctl(e->workers[i].epfd, EPOLL_CTL_DEL, l->fd, NULL);
+  }
+  close(l->fd);
+  l->fd = -1;
+  l->open = 0;
+  l->accepting = 0;
+  l->rule = -1;
+  l->gen++;
+  l->next_free = e->lfree;
+  e->lfree = lid;
+  pthread_rwlock_unlock(&l->lock);
+  return NULL;
+}
+
+/* ---- rules from JavaScript ---- */
+
+/* ruleCreate(engine) -> rule index; ruleSet() gives it its policy before a listener uses it. */
+static napi_value rule_create(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 1 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  pthread_mutex_lock(&e->rules_lock);
+  uint32_t idx = e->rfree;
+  rule_t *r = idx != NONE ? rule_at(e, idx) : NULL;
+  if (r) {
+    e->rfree = r->next_free;
+  } else {
+    idx = e->nrules;
+    if (idx >= (uint32_t)MAX_CHUNKS * CHUNK) {
+      pthread_mutex_unlock(&e->rules_lock);
+      napi_throw_range_error(env, "ENOSPC", "splice-relay: too many rules");
+      return NULL;
+    }
+    if (!e->rchunks[idx / CHUNK]) {
+      rule_t *chunk = calloc(CHUNK, sizeof *chunk);
+      if (!chunk) {
+        pthread_mutex_unlock(&e->rules_lock);
+        napi_throw_error(env, "ENOMEM", "splice-relay: out of memory");
+        return NULL;
+      }
+      for (uint32_t i = 0; i < CHUNK; i++) pthread_mutex_init(&chunk[i].lock, NULL);
+      __atomic_store_n(&e->rchunks[idx / CHUNK], chunk, __ATOMIC_RELEASE);
+    }
+    e->nrules++;
+    r = rule_at(e, idx);
+  }
+  pthread_mutex_unlock(&e->rules_lock);
+  pthread_mutex_lock(&r->lock);
+  r->refs = 1;
+  r->released = 0;
+  r->active = 0;
+  r->configured = 0;
+  r->max_sessions = r->rate = r->burst = r->src_rate = r->src_burst = 0;
+  r->tokens = 0;
+  r->last = now_mono_fine();
+  pthread_mutex_unlock(&r->lock);
+  return int_result(env, (int32_t)idx);
+}
+
+static rule_t *rule_arg(napi_env env, engine_t *e, napi_value v, uint32_t *idx_out) {
+  uint32_t idx = NONE;
+  rule_t *r = NULL;
+  if (napi_get_value_uint32(env, v, &idx) == napi_ok) r = rule_at(e, idx);
+  if (!r || r->refs == 0 || r->released) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "splice-relay: no such rule %u (%s)", idx, !r ? "never created" : r->released ? "released" : "freed");
+    napi_throw_range_error(env, NULL, msg);
+    return NULL;
+  }
+  *idx_out = idx;
+  return r;
+}
+
+/* A packed CIDR list (CIDR_BYTES each) into a fresh array; -1 with an error thrown when malformed. */
+static int cidrs_arg(napi_env env, napi_value v, cidr_t **out, uint32_t *n) {
+  void *data;
+  size_t len;
+  bool is_buffer = false;
+  *out = NULL;
+  *n = 0;
+  if (napi_is_buffer(env, v, &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, v, &data, &len) != napi_ok ||
+      len % CIDR_BYTES != 0) {
+    napi_throw_type_error(env, NULL, "splice-relay: ruleSet: a CIDR list is a Buffer of 18-byte entries");
+    return -1;
+  }
+  uint32_t count = (uint32_t)(len / CIDR_BYTES);
+  if (count == 0) return 0;
+  cidr_t *list = malloc(count * sizeof *list);
+  if (!list) {
+    napi_throw_error(env, "ENOMEM", "splice-relay: out of memory");
+    return -1;
+  }
+  const uint8_t *p = data;
+  for (uint32_t i = 0; i < count; i++, p += CIDR_BYTES) {
+    if ((p[0] != 4 && p[0] != 6) || p[1] > (p[0] == 4 ? 32 : 128)) {
+      free(list);
+      napi_throw_range_error(env, NULL, "splice-relay: ruleSet: CIDR entry with a bad family or prefix length");
+      return -1;
+    }
+    list[i].family = p[0];
+    list[i].bits = p[1];
+    memcpy(list[i].addr, p + 2, 16);
+  }
+  *out = list;
+  *n = count;
+  return 0;
+}
+
+/*
+ * ruleSet(engine, idx, maxSessions, sessionRate, sessionBurst, sourceRate, sourceBurst, allow, deny, connectTimeoutMs, proxy 0|1|2):
+ * the rule's policy from now on (RuleAdmission.update): its buckets restart
+ * only when their limits change; session counts stay.
+ */
+static napi_value rule_set(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 11 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 11) {
+      napi_throw_type_error(env, NULL, "splice-relay: ruleSet(engine, idx, maxSessions, rate, burst, sourceRate, sourceBurst, allow, deny, timeoutMs, proxy)");
+    }
+    return NULL;
+  }
+  uint32_t idx;
+  rule_t *r = rule_arg(env, e, argv[1], &idx);
+  if (!r) return NULL;
+  double v[5];
+  for (int i = 0; i < 5; i++) {
+    if (napi_get_value_double(env, argv[2 + i], &v[i]) != napi_ok || !(v[i] >= 0)) {
+      napi_throw_range_error(env, NULL, "splice-relay: ruleSet: limits must be non-negative numbers");
+      return NULL;
+    }
+  }
+  uint32_t timeout_ms, proxy;
+  if (napi_get_value_uint32(env, argv[9], &timeout_ms) != napi_ok || napi_get_value_uint32(env, argv[10], &proxy) != napi_ok || proxy > 2) {
+    napi_throw_range_error(env, NULL, "splice-relay: ruleSet: timeout must be a non-negative integer, proxy 0-2");
+    return NULL;
+  }
+  cidr_t *allow, *deny;
+  uint32_t nallow, ndeny;
+  if (cidrs_arg(env, argv[7], &allow, &nallow) != 0) return NULL;
+  if (cidrs_arg(env, argv[8], &deny, &ndeny) != 0) {
+    free(allow);
+    return NULL;
+  }
+  double now = now_mono_fine();
+  pthread_mutex_lock(&r->lock);
+  if (!r->configured || r->rate != v[1] || r->burst != v[2]) {
+    r->tokens = v[2];
+    r->last = now;
+  }
+  if (!r->configured || r->src_rate != v[3] || r->src_burst != v[4]) sources_free(&r->sources);
+  r->configured = 1;
+  r->timeout_ms = timeout_ms;
+  r->proxy = (uint8_t)proxy;
+  r->max_sessions = v[0];
+  r->rate = v[1];
+  r->burst = v[2];
+  r->src_rate = v[3];
+  r->src_burst = v[4];
+  free(r->allow);
+  free(r->deny);
+  r->allow = allow;
+  r->nallow = nallow;
+  r->deny = deny;
+  r->ndeny = ndeny;
+  pthread_mutex_unlock(&r->lock);
+  return NULL;
+}
+
+/* ruleRelease(engine, idx): JavaScript is done with the rule; it goes when its last connection closes. */
+static napi_value rule_release(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  uint32_t idx;
+  rule_t *r = rule_arg(env, e, argv[1], &idx);
+  if (!r) return NULL;
+  pthread_mutex_lock(&r->lock);
+  r->released = 1;
+  pthread_mutex_unlock(&r->lock);
+  rule_unref(e, idx);
   return NULL;
 }
 
@@ -756,7 +2024,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"create", NULL, create, NULL, NULL, NULL, napi_default, NULL},
       {"adopt", NULL, adopt, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_conn, NULL, NULL, NULL, napi_default, NULL},
+      {"takeEvents", NULL, take_events, NULL, NULL, NULL, napi_default, NULL},
       {"setActive", NULL, set_active, NULL, NULL, NULL, napi_default, NULL},
+      {"listenerOpen", NULL, listener_open, NULL, NULL, NULL, napi_default, NULL},
+      {"listenerFd", NULL, listener_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"listenerRoute", NULL, listener_route, NULL, NULL, NULL, napi_default, NULL},
+      {"listenerClose", NULL, listener_close, NULL, NULL, NULL, napi_default, NULL},
+      {"ruleCreate", NULL, rule_create, NULL, NULL, NULL, napi_default, NULL},
+      {"ruleSet", NULL, rule_set, NULL, NULL, NULL, napi_default, NULL},
+      {"ruleRelease", NULL, rule_release, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

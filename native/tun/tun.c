@@ -57,6 +57,8 @@ typedef struct {
   napi_ref buffer;
   napi_async_context context;
   int stopped;
+  /* Owners: the poll handle until on_close, and the JavaScript handle until its finaliser; the last frees. */
+  int owners;
 } reader_t;
 
 static napi_value throw_errno(napi_env env, const char *what, const char *name, int err) {
@@ -135,14 +137,24 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* Calls callback(length); false when JavaScript threw (the exception is rethrown as uncaught). */
+/*
+ * Calls callback(length); false when JavaScript threw. The exception is
+ * reported as a process warning and reading goes on with the next readiness:
+ * a handler's bug must not take the daemon down.
+ */
 static int deliver(reader_t *r, napi_value callback, napi_value recv, int64_t length) {
   napi_env env = r->env;
   napi_value arg, result;
   if (napi_create_int64(env, length, &arg) != napi_ok) return 0;
   if (napi_make_callback(env, r->context, recv, callback, 1, &arg, &result) == napi_ok) return 1;
-  napi_value exception;
-  if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  napi_value exception, global, process, warn, ignored;
+  if (napi_get_and_clear_last_exception(env, &exception) != napi_ok) return 0;
+  if (napi_get_global(env, &global) == napi_ok && napi_get_named_property(env, global, "process", &process) == napi_ok &&
+      napi_get_named_property(env, process, "emitWarning", &warn) == napi_ok) {
+    napi_call_function(env, process, warn, 1, &exception, &ignored);
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
   return 0;
 }
 
@@ -176,12 +188,25 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+static void reader_release(reader_t *r) {
+  if (--r->owners == 0) free(r);
+}
+
+/* Frees what setup took (any part of it may be missing after a failed setup). */
 static void on_close(uv_handle_t *handle) {
   reader_t *r = handle->data;
-  napi_delete_reference(r->env, r->callback);
-  napi_delete_reference(r->env, r->buffer);
-  napi_async_destroy(r->env, r->context);
-  free(r);
+  if (r->callback) napi_delete_reference(r->env, r->callback);
+  if (r->buffer) napi_delete_reference(r->env, r->buffer);
+  if (r->context) napi_async_destroy(r->env, r->context);
+  r->callback = r->buffer = NULL;
+  r->context = NULL;
+  reader_release(r);
+}
+
+static void on_handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  reader_release(data);
 }
 
 /* startReader(fd, buffer, callback(length)) -> handle: a negative length is -errno of a failed read (reading has stopped). */
@@ -208,6 +233,7 @@ static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
   r->data = data;
   r->size = size;
   r->poll.data = r;
+  r->owners = 1; /* the poll handle */
   napi_value resource_name;
   int rc = uv_poll_init(loop, &r->poll, fd);
   if (rc != 0) {
@@ -217,9 +243,10 @@ static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
   if (napi_create_reference(env, argv[2], 1, &r->callback) != napi_ok || napi_create_reference(env, argv[1], 1, &r->buffer) != napi_ok ||
       napi_create_string_utf8(env, "portplane:tun", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
       napi_async_init(env, NULL, resource_name, &r->context) != napi_ok) {
-    uv_close((uv_handle_t *)&r->poll, NULL);
+    r->stopped = 1;
+    uv_close((uv_handle_t *)&r->poll, on_close);
     napi_throw_error(env, NULL, "tun: startReader: N-API setup failed");
-    return NULL; /* r leaks on this path: the handle is still closing and owns it. */
+    return NULL;
   }
   rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
   if (rc != 0) {
@@ -228,7 +255,14 @@ static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
     return throw_errno(env, "uv_poll_start", "", -rc);
   }
   napi_value handle;
-  CHECK(napi_create_external(env, r, NULL, NULL, &handle));
+  if (napi_create_external(env, r, on_handle_finalize, NULL, &handle) != napi_ok) {
+    r->stopped = 1;
+    uv_poll_stop(&r->poll);
+    uv_close((uv_handle_t *)&r->poll, on_close);
+    napi_throw_error(env, NULL, "tun: startReader: N-API setup failed");
+    return NULL;
+  }
+  r->owners++;
   return handle;
 }
 
@@ -243,6 +277,7 @@ static napi_value tun_stop_reader(napi_env env, napi_callback_info info) {
     return NULL;
   }
   reader_t *r = data;
+  /* Still ours while the JavaScript handle lives (see owners), so a second stopReader is safe. */
   if (!r->stopped) {
     r->stopped = 1;
     uv_poll_stop(&r->poll);

@@ -172,6 +172,7 @@ interface ServeFlags {
   logSessions?: boolean;
   watchBuffer?: number;
   historySize: number;
+  relayThreads?: number;
 }
 
 /** Only the flags given, so the defaults of model.ts and control-limits.ts fill the rest. */
@@ -214,6 +215,7 @@ program
   .option('--nftables-persist', 'nftables backend: keep the table, and so the forwarding, after a clean stop')
   .option('--tun-mtu <bytes>', 'TUN interface MTU (default 1500 when --tun-address configures the link)', parsePositive)
   .option('--tun-txqueuelen <packets>', 'TUN queue length: packets the kernel holds for portplane before dropping (default 1000 with --tun-address)', parsePositive)
+  .option('--relay-threads <n>', 'kernel backend: threads of the native TCP engine (default: one per core)', parsePositive)
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

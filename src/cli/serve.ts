@@ -50,6 +50,8 @@ export interface ServeOptions extends FleetServeFlags {
   metricsListen: string;
   logSessions?: boolean;
   watchBuffer?: number;
+  /** kernel backend: threads of the native TCP engine (default: one per core). */
+  relayThreads?: number;
 }
 
 /** A group name (from /etc/group) or number. */
@@ -102,7 +104,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const fleet = fleetOptions(options);
   const nftables =
     options.nftablesTable !== undefined || options.nftablesPersist ? { table: options.nftablesTable, persist: options.nftablesPersist } : undefined;
-  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun, nftables });
+  const dataplane = createDataPlane(options.backend as BackendName, { logger, tun, nftables, relayThreads: options.relayThreads });
   const daemon = await Daemon.start({
     stateDir,
     inheritedFd: activated[0]?.fd,

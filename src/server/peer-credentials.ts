@@ -30,7 +30,7 @@ let cached: PeerCredentialsSupport | undefined;
 /** The addon next to proto/ (repo root), loaded once; why not, when it cannot be. */
 export function peerCredentialsSupport(): PeerCredentialsSupport {
   if (cached) return cached;
-  const path = join(protoRoot(), '..', 'native', 'peercred', 'build', 'Release', 'peercred.node');
+  const path = join(protoRoot(), '..', 'native', 'peercred', 'build', process.env.PORTPLANE_NATIVE_BUILD ?? 'Release', 'peercred.node');
   try {
     const addon = createRequire(import.meta.url)(path) as Addon;
     cached = {

@@ -18,10 +18,13 @@ import type { Tracer } from '../tracer.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities, KERNEL_IMPORT_UNSUPPORTED } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
 import { KernelSessions } from './sessions.js';
+import { setRelayThreads, spliceEngine } from './splice-engine.js';
 import { KernelTracer } from './tracer.js';
 
 export interface KernelDataPlaneOptions {
   logger?: Logger;
+  /** Threads of the native TCP engine, if it is not running yet (default: one per core). */
+  relayThreads?: number;
 }
 
 function copyCounters<T extends TrafficCounters>(counters: T): T {
@@ -39,7 +42,8 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
 
   constructor(options: KernelDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
-    this.store = new KernelSessions(this.logger);
+    if (options.relayThreads !== undefined) setRelayThreads(options.relayThreads);
+    this.store = new KernelSessions(this.logger, () => spliceEngine().engine?.drain());
     this.table = new ListenerTable(this.logger, this.store);
     this.kernelTracer = new KernelTracer(this.table, this.store);
     this.deltas = sessionDeltaSource(this.store.deltas, this.store, (entries) => ({
@@ -107,6 +111,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   }
 
   flood(topSources: number): RuleFloodCounters[] {
+    this.store.refreshCounters();
     return [...this.table.ruleRuntimes()].map((rule) => ruleFloodCounters(rule.counters, rule.floods, topSources));
   }
 
@@ -128,6 +133,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
 
   /** Open sessions, including those of ports already closed. */
   connectionCount(filter?: ConnectionFilter): number {
+    spliceEngine().engine?.drain();
     return this.table.connectionCount(filter);
   }
 }

@@ -27,10 +27,13 @@ import type { ListenerBinding, Plan, PortChange, Route } from '../../plan/model.
 import { filterReevaluations } from '../admission.js';
 import { failedRuleIds } from '../bind-verdict.js';
 import type { PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import type { AdmissionRefusal } from '../admission.js';
 import type { CloseReason, Endpoint } from '../session-store.js';
 import { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase } from './session.js';
 import type { KernelSessions } from './sessions.js';
+import { spliceEngine, type EngineConnection, type EngineListener, type SpliceEngine } from './splice-engine.js';
+import { SpliceRelay } from './splice-relay.js';
 import { closeTcpListener, listenerFd, listenSpec, openTcpListener } from './tcp-listener.js';
 import { openTcpSession } from './tcp-session.js';
 import { openUdpListener, udpSocketFd, UdpFlow } from './udp.js';
@@ -42,9 +45,14 @@ type OpenResult = { ok: true } | { ok: false; errno: string; message: string };
 
 const flowKey = (address: string, port: number): string => `${address}|${port}`;
 
-class Listener {
+class Listener implements EngineListener {
   server: Server | undefined;
   udp: UdpSocket | undefined;
+  /** TCP with the native engine: its listening socket, which engine threads accept on. */
+  lid: number | undefined;
+  /** The routes the engine accepts under, by seq: the current one, and older ones while their events may wait. */
+  readonly engineRoutes = new Map<number, { route: Route; rule: RuleRuntime }>();
+  private routeSeq = 0;
   /** Read by each new session; replaced, never mutated, on retarget. */
   route: Route;
   readonly sessions = new Set<SessionBase>();
@@ -67,12 +75,33 @@ class Listener {
 
   readonly accept = (socket: Socket): void => this.table.acceptTcp(this, socket);
 
+  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
+    const accepted = this.engineRoutes.get(seq);
+    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, local);
+  }
+
+  refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
+    const accepted = this.engineRoutes.get(seq);
+    if (accepted) this.table.refusedByEngine(accepted.rule, reason, clientAddress);
+  }
+
+  /** Routes the engine listener to the current route and rule (see SpliceEngine.route). */
+  routeEngine(engine: SpliceEngine, rule: RuleRuntime & { engineRule: number }): string | undefined {
+    if (this.lid === undefined) return undefined;
+    const seq = ++this.routeSeq;
+    this.engineRoutes.set(seq, { route: this.route, rule });
+    const failed = engine.route(this.lid, this, rule.engineRule, this.route.targetAddress, this.route.targetPort, seq);
+    // Every event of an older route was handled inside route().
+    for (const old of this.engineRoutes.keys()) if (old !== seq) this.engineRoutes.delete(old);
+    return failed;
+  }
+
   readonly onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => this.table.onDatagram(this, msg, rinfo);
 
   readonly onError = (err: NodeJS.ErrnoException): void => this.table.listenerError(this, err);
 
   get listening(): boolean {
-    return this.server !== undefined || this.udp !== undefined;
+    return this.server !== undefined || this.udp !== undefined || this.lid !== undefined;
   }
 
   sessionClosed(session: SessionBase): void {
@@ -81,11 +110,14 @@ class Listener {
     if (this.retired && this.sessions.size === 0) this.table.forget(this);
   }
 
-  stopListening(): void {
+  stopListening(engine: SpliceEngine | undefined): void {
     if (this.server) closeTcpListener(this.server);
+    // Its events are handled before this returns: the sessions it accepted are in `sessions` now.
+    if (this.lid !== undefined) engine?.closeListener(this.lid);
     this.udp?.close();
     this.server = undefined;
     this.udp = undefined;
+    this.lid = undefined;
   }
 
   closeSessions(reason: CloseReason): void {
@@ -106,6 +138,8 @@ export class ListenerTable {
   /** Rules new in the apply in flight: listeners it opens accept before the commit. */
   private pendingRules = new Map<string, RuleRuntime>();
   private readonly drainTimers = new Set<NodeJS.Timeout>();
+  /** The native engine, which accepts, admits and relays TCP when it is loaded. */
+  private readonly engine: SpliceEngine | undefined = spliceEngine().engine;
 
   constructor(
     private readonly logger: Logger,
@@ -154,7 +188,7 @@ export class ListenerTable {
         const listener = this.listeners.get(key);
         // Only a socket the plan closes may make room; a kept one stays.
         if (!closing.has(key) || !listener?.listening) continue;
-        listener.stopListening();
+        listener.stopListening(this.engine);
         displaced.push(listener);
       }
     }
@@ -175,6 +209,8 @@ export class ListenerTable {
   closeListeners(): void {
     for (const listener of this.listeners.values()) this.retire(listener, 'shutdown');
     this.listeners.clear();
+    // Nothing accepts any more: the engine's rules go once their connections close.
+    for (const rule of this.rules.values()) this.releaseEngineRule(rule);
   }
 
   destroyConnections(): void {
@@ -185,6 +221,7 @@ export class ListenerTable {
 
   listeningFd(key: string): number | undefined {
     const listener = this.listeners.get(key);
+    if (listener?.lid !== undefined) return this.engine?.listenerFd(listener.lid);
     if (listener?.server) return listenerFd(listener.server);
     return listener?.udp ? udpSocketFd(listener.udp) : undefined;
   }
@@ -247,6 +284,20 @@ export class ListenerTable {
     if (!relay) return;
     relay.owner = listener;
     listener.sessions.add(relay);
+  }
+
+  /** A connection the engine accepted and admitted under `route`: its session. */
+  acceptedByEngine(listener: Listener, route: Route, rule: RuleRuntime, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
+    if (!this.engine) return undefined;
+    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial);
+    session.owner = listener;
+    listener.sessions.add(session);
+    return session;
+  }
+
+  /** A connection the engine refused (counted as the JavaScript accept path counts it). */
+  refusedByEngine(rule: RuleRuntime, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
+    this.sessions.drop(rule, reason, clientAddress);
   }
 
   onDatagram(listener: Listener, msg: Buffer, rinfo: RemoteInfo): void {
@@ -322,22 +373,59 @@ export class ListenerTable {
       listener.udp = result.socket;
       return { ok: true };
     }
+    if (this.engine) {
+      const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
+      const result = this.engine.listen(host, listener.binding.port, ipv6Only);
+      if (!result.ok) return result;
+      listener.lid = result.lid;
+      return { ok: true };
+    }
     const result = await openTcpListener(listener.binding, listener.accept, listener.onError);
     if (!result.ok) return result;
     listener.server = result.server;
     return { ok: true };
   }
 
+  /**
+   * An engine listener accepts from here on, admitted by its committed
+   * rule. Before (an apply in flight) connections wait in its backlog.
+   */
+  private startAccepting(listener: Listener): void {
+    if (!this.engine || listener.lid === undefined) return;
+    const rule = this.rules.get(listener.route.ruleId);
+    if (rule?.engineRule === undefined) return;
+    const failed = listener.routeEngine(this.engine, rule as RuleRuntime & { engineRule: number });
+    if (failed) {
+      this.logger.error({ listener: listener.key, targetAddress: listener.route.targetAddress, errno: failed }, 'kernel engine cannot route the listener to its target');
+    }
+  }
+
+  /** The rule's policy in the engine (compiled admission, connect timeout, PROXY header). */
+  private syncEngineRule(rule: RuleRuntime): void {
+    if (!this.engine || rule.rule.protocol !== 'tcp') return;
+    rule.engineRule ??= this.engine.createRule();
+    this.engine.setRule(rule.engineRule, rule.rule);
+  }
+
+  private releaseEngineRule(rule: RuleRuntime): void {
+    if (!this.engine || rule.engineRule === undefined) return;
+    this.engine.releaseRule(rule.engineRule);
+    rule.engineRule = undefined;
+  }
+
   /** Undoes an apply: nothing else changed before the commit. */
   private async rollback(opened: Listener[], displaced: Listener[]): Promise<void> {
     for (const listener of opened) {
-      listener.stopListening();
+      listener.stopListening(this.engine);
       // The apply never happened, so neither did sessions on its new ports.
       listener.closeSessions('error');
     }
     const results = await this.listenAll(displaced);
     results.forEach((result, i) => {
-      if (result.ok) return;
+      if (result.ok) {
+        this.startAccepting(displaced[i] as Listener);
+        return;
+      }
       // Someone took the address while it was free: the running listener is
       // lost; its established connections continue.
       const listener = displaced[i] as Listener;
@@ -363,11 +451,16 @@ export class ListenerTable {
         next.set(id, existing ?? this.pendingRules.get(id) ?? new RuleRuntime(table.name, id, rule, counterId));
       }
     }
+    for (const rule of next.values()) this.syncEngineRule(rule);
+    const previous = this.rules;
     this.rules = next;
     this.pendingRules = new Map();
     this.sessions.generation = request.generation;
 
-    for (const listener of opened) this.listeners.set(listener.key, listener);
+    for (const listener of opened) {
+      this.listeners.set(listener.key, listener);
+      this.startAccepting(listener);
+    }
     // terminate_removed, the older spelling, covers closed ports only, as it always did.
     const closePolicy: DrainPolicy | undefined =
       request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
@@ -378,6 +471,7 @@ export class ListenerTable {
       if (change.action === 'retarget') {
         const route = change.route as Route;
         listener.route = route;
+        this.startAccepting(listener);
         // Sessions opened under an older route are those of a retargeted rule.
         const moved = [...listener.sessions].filter((s) => !routesEqual(s.route, route));
         this.applyDrain(moved, request.drain);
@@ -387,6 +481,8 @@ export class ListenerTable {
         this.retire(listener, 'terminate');
       }
     }
+    // Only now that no listener routes to them: an engine rule must not be admitting while it goes.
+    for (const [id, rule] of previous) if (next.get(id) !== rule) this.releaseEngineRule(rule);
     this.reevaluateFilters(plan);
   }
 
@@ -423,7 +519,7 @@ export class ListenerTable {
    * listening socket, and end with `udpReason`.
    */
   private retire(listener: Listener, udpReason: CloseReason): void {
-    listener.stopListening();
+    listener.stopListening(this.engine);
     if (listener.binding.protocol === 'udp') listener.closeSessions(udpReason);
     if (listener.sessions.size > 0) {
       listener.retired = true;

@@ -16,6 +16,8 @@ export class RuleRuntime extends RuleAdmission {
   counters: RuleCounters;
   /** Refusals by source prefix, under the current counter id like `counters`. */
   floods = new FloodTracker();
+  /** Its admission in the native engine, which admits TCP connections there (splice-engine.ts). */
+  engineRule: number | undefined;
 
   constructor(
     readonly table: string,

@@ -25,7 +25,14 @@ export class KernelSessions implements SessionStore, SessionHost {
   private lastResourceLog = 0;
   private suppressedResourceErrors = 0;
 
-  constructor(private readonly logger: Logger) {}
+  /**
+   * `catchUp` brings in what happened where JavaScript hears of it later (the
+   * native engine's queued events), so every read is exact as of the call.
+   */
+  constructor(
+    private readonly logger: Logger,
+    private readonly catchUp: () => void = () => undefined,
+  ) {}
 
   nextId(): string {
     return String(++this.lastId);
@@ -90,10 +97,12 @@ export class KernelSessions implements SessionStore, SessionHost {
   }
 
   *iterate(afterId?: string): Iterable<SessionInfo> {
+    this.catchUp();
     for (const session of this.sessions.after(afterId)) yield session.info();
   }
 
   get(id: string): SessionInfo | undefined {
+    this.catchUp();
     return this.sessions.get(id)?.info();
   }
 
@@ -106,6 +115,7 @@ export class KernelSessions implements SessionStore, SessionHost {
   }
 
   count(): number {
+    this.catchUp();
     return this.sessions.size;
   }
 
@@ -117,6 +127,7 @@ export class KernelSessions implements SessionStore, SessionHost {
 
   /** Folds bytes relayed outside JavaScript (the splice engine) into every counter, for an exact read. */
   refreshCounters(): void {
+    this.catchUp();
     for (const session of this.sessions.values()) session.refresh();
   }
 

@@ -1,32 +1,46 @@
 /**
- * The optional native relay engine (native/splice-relay, built by `npm ci`):
- * one thread that connects adopted TCP clients to their targets and relays
- * both directions with splice(2), kernel to kernel. portplane's JavaScript
- * thread then only accepts, admits and accounts; bytes never enter it.
+ * The optional native TCP engine (native/splice-relay, built by `npm ci`):
+ * worker threads that own a connection from accept to close. They accept on
+ * the listening sockets opened through the engine (one socket per port,
+ * shared by the workers), admit with each rule's compiled admission (filter,
+ * caps, token buckets: RuleRuntime pushes its policy here on every apply),
+ * connect to the target, write the PROXY header, and relay both directions
+ * with splice(2), kernel to kernel. No JavaScript runs on that path; the
+ * JavaScript thread learns what happened from event records the engine hands
+ * over in batches (opened, refused, connected, end, closed), which keep
+ * sessions, counters, flood counters and session deltas as they were.
  *
  * The engine is loaded once per process. Without it (no compiler at install,
- * a non-Linux kernel, or PORTPLANE_SPLICE=0) the kernel backend relays in
- * JavaScript (tcp-relay.ts) with the same behaviour.
+ * a non-Linux kernel, or PORTPLANE_SPLICE=0) the kernel backend accepts and
+ * relays in JavaScript (tcp-listener.ts, tcp-relay.ts) with the same behaviour.
  *
- * A connection occupies a slot from adoption until the engine reports it
- * closed; the slot indexes the shared stats array the engine thread writes
- * byte and read counts into, which sessions fold into their counters on
- * demand (refresh) and once more when they close.
+ * A connection is known by its slot (which indexes the shared stats array the
+ * workers write byte and read counts into) and its serial (which tells it
+ * from a later connection in the same slot); commands name both, so a stale
+ * command does nothing.
  */
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+import { parseCidr } from '../../config/cidr.js';
+import type { ForwardRule } from '../../config/model.js';
 import { protoRoot } from '../../server/api-definition.js';
+import type { AdmissionRefusal } from '../admission.js';
+import type { Endpoint } from '../session-store.js';
 
-/** Connections the engine relays at once; beyond it, new connections use the JavaScript relay. */
+/** Connections the engine relays at once, over all its threads. */
 const CAPACITY = 1 << 17;
 
 /** Doubles per slot in the stats array, in this order (native/splice-relay/splice_relay.c STAT_*). */
-export const STATS_PER_SLOT = 5;
-export const STAT = { fromClientBytes: 0, fromClientReads: 1, toClientBytes: 2, toClientReads: 3, lastActivityMs: 4 } as const;
+export const STATS_PER_SLOT = 6;
+export const STAT = { fromClientBytes: 0, fromClientReads: 1, toClientBytes: 2, toClientReads: 3, lastActivityMs: 4, serial: 5 } as const;
 
 export const EV_CONNECTED = 1;
 export const EV_END = 2;
 export const EV_CLOSED = 3;
+const EV_OPENED = 4;
+const EV_REFUSED = 5;
 
 /** Why a connection closed (EV_CLOSED), as the engine reports it. */
 export const WHY = {
@@ -40,36 +54,109 @@ export const WHY = {
   resource: 7,
 } as const;
 
-/** What the engine tells the connection in a slot. */
+/** EV_REFUSED reasons, by the engine's code (REFUSE_*). */
+const REFUSALS: readonly (AdmissionRefusal | 'resource' | undefined)[] = [undefined, 'filter', 'cap', 'source_rate', 'rate', 'resource'];
+
+/** Event record layout (event_t in splice_relay.c). */
+const EVENT_BYTES = 128;
+
+/** A connection's final counts, reported with EV_CLOSED (STAT_* order, without the serial). */
+export interface FinalCounts {
+  fromClientBytes: number;
+  fromClientReads: number;
+  toClientBytes: number;
+  toClientReads: number;
+  lastActivityMs: number;
+}
+
+/** What the engine tells the connection it relays. */
 export interface EngineConnection {
   onEngineEvent(kind: number, why: number, detail: number, address: string | undefined, port: number | undefined): void;
+  onEngineClosed(why: number, detail: number, counts: FinalCounts): void;
+}
+
+/** What the engine tells the owner of a listening socket. */
+export interface EngineListener {
+  /** A connection admitted under route `seq` (see route()); the owner returns who follows it (undefined: close it). */
+  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined;
+  /** A connection refused by admission, or dropped for want of a descriptor (no client address then). */
+  refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void;
 }
 
 interface Addon {
-  create(capacity: number, onEvent: (kind: number, slot: number, why: number, detail: number, address?: string, port?: number) => void): {
-    engine: unknown;
-    stats: ArrayBuffer;
-  };
-  adopt(engine: unknown, slot: number, fd: number, address: string, port: number, timeoutMs: number, header: Buffer | null): number;
-  close(engine: unknown, slot: number, reset: boolean): void;
+  create(capacity: number, threads: number, onEvents: () => void): { engine: unknown; stats: ArrayBuffer };
+  adopt(engine: unknown, fd: number, address: string, port: number, timeoutMs: number, header: Buffer | null): number;
+  close(engine: unknown, slot: number, serial: number, reset: boolean): void;
+  takeEvents(engine: unknown): ArrayBuffer | undefined;
   setActive(engine: unknown, active: boolean): void;
+  listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean): number;
+  listenerFd(engine: unknown, lid: number): number;
+  listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number, seq: number): number;
+  listenerClose(engine: unknown, lid: number): void;
+  ruleCreate(engine: unknown): number;
+  ruleSet(
+    engine: unknown,
+    rule: number,
+    maxSessions: number,
+    sessionRate: number,
+    sessionBurst: number,
+    sourceRate: number,
+    sourceBurst: number,
+    allow: Buffer,
+    deny: Buffer,
+    connectTimeoutMs: number,
+    proxy: number,
+  ): void;
+  ruleRelease(engine: unknown, rule: number): void;
 }
 
-/** ENOSPC on Linux: no free slot. */
-const ENOSPC = 28;
+export type AdoptResult = { ok: true; slot: number; serial: number } | { ok: false; errno: number };
+export type ListenResult = { ok: true; lid: number } | { ok: false; errno: string; message: string };
 
-export type AdoptResult = { ok: true; slot: number } | { ok: false; errno: number };
+const errorMap = getSystemErrorMap();
+
+/** An errno (positive) as Node names and describes it. */
+export function errnoName(errno: number): { code: string; message: string } {
+  const [code, message] = errorMap.get(-errno) ?? [`errno ${errno}`, 'unknown error'];
+  return { code, message };
+}
+
+/** A rule's allow or deny list packed for the engine: family, prefix length, 16 address bytes per entry. */
+function packCidrs(list: readonly string[]): Buffer {
+  const out = Buffer.alloc(list.length * 18);
+  let n = 0;
+  for (const text of list) {
+    const parsed = parseCidr(text);
+    // Validation rejected anything unparsable before it got here.
+    if (!parsed.ok) continue;
+    const { cidr } = parsed;
+    const at = n++ * 18;
+    out[at] = cidr.bytes.length === 4 ? 4 : 6;
+    out[at + 1] = cidr.prefix;
+    out.set(cidr.bytes, at + 2);
+  }
+  return out.subarray(0, n * 18);
+}
+
+const latin1 = new TextDecoder('latin1');
 
 export class SpliceEngine {
   readonly stats: Float64Array;
+  readonly threads: number;
   private readonly engine: unknown;
-  private readonly slots: (EngineConnection | undefined)[] = [];
-  private readonly free: number[] = [];
-  private nextSlot = 0;
-  private active = 0;
+  /** Connections by serial (a slot may be reused before its old connection's last event is read). */
+  private readonly connections = new Map<number, EngineConnection>();
+  private readonly listeners = new Map<number, EngineListener>();
+  private active = false;
 
-  constructor(private readonly addon: Addon) {
-    const created = addon.create(CAPACITY, (kind, slot, why, detail, address, port) => this.dispatch(kind, slot, why, detail, address, port));
+  constructor(
+    private readonly addon: Addon,
+    threads: number,
+    /** Where a throwing handler is reported; the engine goes on with the next event. */
+    private readonly onError: (err: unknown) => void = (err) => process.emitWarning(err as Error),
+  ) {
+    this.threads = threads;
+    const created = addon.create(CAPACITY, threads, () => this.drain());
     this.engine = created.engine;
     this.stats = new Float64Array(created.stats);
   }
@@ -81,58 +168,170 @@ export class SpliceEngine {
    * slot is taken. Either way the caller relays the connection itself.
    */
   adopt(fd: number, address: string, port: number, timeoutMs: number, header: Buffer | null): AdoptResult {
-    const slot = this.free.pop() ?? (this.nextSlot < CAPACITY ? this.nextSlot++ : -1);
-    if (slot < 0) return { ok: false, errno: ENOSPC };
-    const errno = this.addon.adopt(this.engine, slot, fd, address, port, timeoutMs, header);
-    if (errno !== 0) {
-      this.free.push(slot);
-      return { ok: false, errno };
+    const slot = this.addon.adopt(this.engine, fd, address, port, timeoutMs, header);
+    if (slot < 0) return { ok: false, errno: -slot };
+    return { ok: true, slot, serial: this.stats[slot * STATS_PER_SLOT + STAT.serial] as number };
+  }
+
+  /** Binds the connection `serial` to the object that handles its events. */
+  attach(serial: number, connection: EngineConnection): void {
+    this.connections.set(serial, connection);
+    this.updateActive();
+  }
+
+  /** Ends the connection; an EV_CLOSED (requested) follows unless it already ended. */
+  close(slot: number, serial: number, resetClient: boolean): void {
+    this.addon.close(this.engine, slot, serial, resetClient);
+  }
+
+  /** Binds and listens (as net.Server would); accepting starts with route(). */
+  listen(address: string, port: number, ipv6Only: boolean): ListenResult {
+    const lid = this.addon.listenerOpen(this.engine, address, port, ipv6Only);
+    if (lid >= 0) return { ok: true, lid };
+    const { code, message } = errnoName(-lid);
+    return { ok: false, errno: code, message: `listen ${code}: ${message} ${address}:${port}` };
+  }
+
+  listenerFd(lid: number): number {
+    return this.addon.listenerFd(this.engine, lid);
+  }
+
+  /**
+   * Where the listener's new connections go, admitted by engine rule
+   * `rule`; their events carry `seq`. Starts accepting on the first call.
+   * Events of earlier routes are all handled when this returns, so the
+   * owner may forget them. An errno name on failure.
+   */
+  route(lid: number, owner: EngineListener, rule: number, address: string, port: number, seq: number): string | undefined {
+    this.listeners.set(lid, owner);
+    this.updateActive();
+    const result = this.addon.listenerRoute(this.engine, lid, rule, address, port, seq);
+    this.drain();
+    return result === 0 ? undefined : errnoName(-result).code;
+  }
+
+  /** Stops listening and closes the socket now; the listener's events are all handled when this returns. */
+  closeListener(lid: number): void {
+    this.addon.listenerClose(this.engine, lid);
+    this.drain();
+    this.listeners.delete(lid);
+    this.updateActive();
+  }
+
+  /** A new engine rule (admission state: counts, buckets); give it a policy with setRule(). */
+  createRule(): number {
+    return this.addon.ruleCreate(this.engine);
+  }
+
+  /** The rule's policy from now on; buckets restart only when their limits change. */
+  setRule(index: number, rule: ForwardRule): void {
+    const { limits } = rule;
+    this.addon.ruleSet(
+      this.engine,
+      index,
+      limits.maxSessions,
+      limits.sessionRate,
+      limits.sessionBurst,
+      limits.sourceRate,
+      limits.sourceBurst,
+      packCidrs(rule.allow),
+      packCidrs(rule.deny),
+      rule.connectTimeoutMs,
+      rule.proxyProtocol === 'v1' ? 1 : rule.proxyProtocol === 'v2' ? 2 : 0,
+    );
+  }
+
+  /** The rule goes once its last connection closes. */
+  releaseRule(index: number): void {
+    this.addon.ruleRelease(this.engine, index);
+  }
+
+  /** Handles every event the workers queued. */
+  drain(): void {
+    for (let buffer = this.addon.takeEvents(this.engine); buffer; buffer = this.addon.takeEvents(this.engine)) {
+      const view = new DataView(buffer);
+      const bytes = new Uint8Array(buffer);
+      for (let at = 0; at < buffer.byteLength; at += EVENT_BYTES) {
+        try {
+          this.dispatch(view, bytes, at);
+        } catch (err) {
+          this.onError(err);
+        }
+      }
     }
-    return { ok: true, slot };
+    this.updateActive();
   }
 
-  /** Binds the connection adopted into `slot` to the object that handles its events. */
-  attach(slot: number, connection: EngineConnection): void {
-    this.slots[slot] = connection;
-    if (this.active++ === 0) this.addon.setActive(this.engine, true);
-  }
-
-  /** Ends the connection in `slot`; an EV_CLOSED (requested) follows unless it already ended. */
-  close(slot: number, resetClient: boolean): void {
-    this.addon.close(this.engine, slot, resetClient);
-  }
-
-  private dispatch(kind: number, slot: number, why: number, detail: number, address?: string, port?: number): void {
-    const connection = this.slots[slot];
-    if (!connection) return;
-    if (kind !== EV_CLOSED) {
-      connection.onEngineEvent(kind, why, detail, address, port);
+  private dispatch(view: DataView, bytes: Uint8Array, at: number): void {
+    const kind = view.getUint8(at);
+    const why = view.getUint8(at + 1);
+    const slot = view.getUint32(at + 4, true);
+    const serial = view.getUint32(at + 8, true);
+    const detail = view.getInt32(at + 12, true);
+    const text = (offset: number, length: number): string => latin1.decode(bytes.subarray(at + offset, at + offset + length));
+    if (kind === EV_OPENED) {
+      const owner = this.listeners.get(view.getUint32(at + 16, true));
+      const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
+      const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
+      const connection = owner?.accepted(view.getUint32(at + 120, true), slot, serial, client, local);
+      if (connection) this.connections.set(serial, connection);
+      else this.close(slot, serial, true);
       return;
     }
-    this.slots[slot] = undefined;
-    try {
-      // The slot's stats are read here, so it is freed only afterwards.
-      connection.onEngineEvent(kind, why, detail, address, port);
-    } finally {
-      this.free.push(slot);
-      // Pending events no longer keep the process alive once no connection is left.
-      if (--this.active === 0) this.addon.setActive(this.engine, false);
+    if (kind === EV_REFUSED) {
+      const owner = this.listeners.get(view.getUint32(at + 16, true));
+      const length = view.getUint8(at + 22);
+      const reason = REFUSALS[why];
+      if (owner && reason) owner.refused(view.getUint32(at + 120, true), reason, length > 0 ? text(24, length) : undefined);
+      return;
     }
+    const connection = this.connections.get(serial);
+    if (!connection) return;
+    if (kind === EV_CLOSED) {
+      this.connections.delete(serial);
+      connection.onEngineClosed(why, detail, {
+        fromClientBytes: view.getFloat64(at + 24, true),
+        fromClientReads: view.getFloat64(at + 32, true),
+        toClientBytes: view.getFloat64(at + 40, true),
+        toClientReads: view.getFloat64(at + 48, true),
+        lastActivityMs: view.getFloat64(at + 56, true),
+      });
+    } else if (kind === EV_CONNECTED) {
+      connection.onEngineEvent(kind, why, detail, text(24, view.getUint8(at + 22)), view.getUint16(at + 2, true));
+    } else {
+      connection.onEngineEvent(kind, why, detail, undefined, undefined);
+    }
+  }
+
+  /** Pending events keep the process alive only while a connection or a listener needs them. */
+  private updateActive(): void {
+    const active = this.connections.size > 0 || this.listeners.size > 0;
+    if (active === this.active) return;
+    this.active = active;
+    this.addon.setActive(this.engine, active);
   }
 }
 
+let threads = 0;
 let loaded: { engine: SpliceEngine } | { engine: undefined; reason: string } | undefined;
 
-/** The process's engine, loaded on first use; undefined (with why) when the relay runs in JavaScript. */
+/** Worker threads of the engine (--relay-threads); 0, the default, is one per core. Takes effect if the engine is not loaded yet. */
+export function setRelayThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new RangeError(`relay threads must be 0-64, got ${n}`);
+  threads = n;
+}
+
+/** The process's engine, loaded on first use; undefined (with why) when TCP runs in JavaScript. */
 export function spliceEngine(): { engine: SpliceEngine } | { engine: undefined; reason: string } {
   if (loaded) return loaded;
   if (process.env.PORTPLANE_SPLICE === '0') {
     loaded = { engine: undefined, reason: 'disabled by PORTPLANE_SPLICE=0' };
     return loaded;
   }
-  const path = join(protoRoot(), '..', 'native', 'splice-relay', 'build', 'Release', 'splice_relay.node');
+  const path = join(protoRoot(), '..', 'native', 'splice-relay', 'build', process.env.PORTPLANE_NATIVE_BUILD ?? 'Release', 'splice_relay.node');
   try {
-    loaded = { engine: new SpliceEngine(createRequire(import.meta.url)(path) as Addon) };
+    const n = threads > 0 ? threads : Math.min(64, Math.max(1, availableParallelism()));
+    loaded = { engine: new SpliceEngine(createRequire(import.meta.url)(path) as Addon, n) };
   } catch (err) {
     loaded = { engine: undefined, reason: `native addon ${path} not loadable: ${(err as Error).message.split('\n')[0]}` };
   }

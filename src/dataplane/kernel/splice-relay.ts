@@ -1,10 +1,10 @@
 /**
- * One proxied TCP connection relayed by the native splice engine
- * (splice-engine.ts): the same session as TcpRelay, with the same outcomes
- * (half-close passed on, upstream failures reaching the client as a reset
- * and counted by kind, close() ending both legs), but its bytes move in the
- * engine's thread. The accepted socket's JavaScript object is gone once the
- * engine holds the connection; this session keeps only what SessionInfo needs.
+ * One proxied TCP connection relayed by the native engine (splice-engine.ts):
+ * the same session as TcpRelay, with the same outcomes (half-close passed
+ * on, upstream failures reaching the client as a reset and counted by kind,
+ * close() ending both legs), but accepted, connected and relayed by an engine
+ * thread. No socket object exists in JavaScript; this session keeps only what
+ * SessionInfo needs and follows the engine's events.
  */
 import { constants } from 'node:os';
 import type { Route } from '../../plan/model.js';
@@ -12,7 +12,7 @@ import { proxyHeader } from '../proxy-header.js';
 import type { CloseReason, Endpoint } from '../session-store.js';
 import type { RuleRuntime } from './rule-runtime.js';
 import { SessionBase, type SessionHost } from './session.js';
-import { EV_CLOSED, EV_CONNECTED, EV_END, STAT, STATS_PER_SLOT, WHY, type EngineConnection, type SpliceEngine } from './splice-engine.js';
+import { EV_CONNECTED, EV_END, STAT, STATS_PER_SLOT, WHY, type EngineConnection, type FinalCounts, type SpliceEngine } from './splice-engine.js';
 import { connectFailure } from './tcp-relay.js';
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -34,10 +34,15 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     accept: SpliceAccept,
     private readonly engine: SpliceEngine,
     private readonly slot: number,
+    private readonly serial: number,
   ) {
     super(accept.host, accept.rule, accept.route, 'tcp', accept.client, accept.listener, 'connecting');
-    engine.attach(slot, this);
     accept.host.opened(this);
+  }
+
+  /** The session of a connection the engine accepted and admitted itself (EV_OPENED). */
+  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number): SpliceRelay {
+    return new SpliceRelay(accept, engine, slot, serial);
   }
 
   /**
@@ -51,7 +56,11 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     const header = version === 'none' ? null : proxyHeader(version, accept.client, accept.listener);
     const { targetAddress, targetPort } = accept.route;
     const adopted = engine.adopt(fd, targetAddress, targetPort, accept.rule.rule.connectTimeoutMs, header);
-    if (adopted.ok) return new SpliceRelay(accept, engine, adopted.slot);
+    if (adopted.ok) {
+      const relay = new SpliceRelay(accept, engine, adopted.slot, adopted.serial);
+      engine.attach(adopted.serial, relay);
+      return relay;
+    }
     const name = errnoNames.get(adopted.errno) ?? `errno ${adopted.errno}`;
     return name === 'EINVAL' || name === 'ENOSPC' ? undefined : name;
   }
@@ -62,7 +71,7 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     this.noteReason(reason);
     // Counts so far are folded in now: the session ends before the engine reports it.
     this.refresh();
-    this.engine.close(this.slot, reason !== 'shutdown');
+    this.engine.close(this.slot, this.serial, reason !== 'shutdown');
     // Like the JavaScript relay, the session is gone once close() returns
     // (SessionStore.deleteWithCompanions); the engine's EV_CLOSED then only frees the slot.
     this.finish(this.pendingReason ?? reason);
@@ -73,6 +82,8 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     if (this.closed) return;
     const { stats } = this.engine;
     const base = this.slot * STATS_PER_SLOT;
+    // The slot holds another connection's counts once this one closed in the engine (its final counts come with EV_CLOSED).
+    if (stats[base + STAT.serial] !== this.serial) return;
     const fromBytes = (stats[base + STAT.fromClientBytes] as number) - this.fromClient.bytes;
     const fromReads = (stats[base + STAT.fromClientReads] as number) - this.fromClient.packets;
     const toBytes = (stats[base + STAT.toClientBytes] as number) - this.toClient.bytes;
@@ -89,11 +100,19 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     } else if (kind === EV_END) {
       this.noteReason(detail === 0 ? 'client' : 'target');
       this.setState('half_closed');
-    } else if (kind === EV_CLOSED) {
-      // The engine wrote the last counts before reporting; read them while the slot is still ours.
-      this.refresh();
-      this.closedBecause(why, detail);
     }
+  }
+
+  onEngineClosed(why: number, detail: number, counts: FinalCounts): void {
+    if (!this.closed) {
+      const fromReads = counts.fromClientReads - this.fromClient.packets;
+      const toReads = counts.toClientReads - this.toClient.packets;
+      if (fromReads !== 0 || toReads !== 0) {
+        this.addTraffic(counts.fromClientBytes - this.fromClient.bytes, fromReads, counts.toClientBytes - this.toClient.bytes, toReads);
+        this.lastActivityAt = counts.lastActivityMs;
+      }
+    }
+    this.closedBecause(why, detail);
   }
 
   private closedBecause(why: number, detail: number): void {

@@ -62,7 +62,7 @@ let cached: TunSupport | undefined;
 /** Loaded once. src/ and dist/ are both four levels below the repository root, where native/ is. */
 export function tunSupport(): TunSupport {
   if (cached) return cached;
-  const path = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'native', 'tun', 'build', 'Release', 'tun.node');
+  const path = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'native', 'tun', 'build', process.env.PORTPLANE_NATIVE_BUILD ?? 'Release', 'tun.node');
   let addon: TunAddon;
   try {
     addon = createRequire(import.meta.url)(path) as TunAddon;
