@@ -8,6 +8,8 @@
 import { cidrContains, clientAddressBytes, parseCidr, type Cidr } from '../config/cidr.js';
 import type { Protocol, Violation } from '../config/model.js';
 import type { SessionInfo } from '../dataplane/session-store.js';
+import { quote } from '../config/quote.js';
+import { checkTextBytes, MAX_NAME_BYTES } from '../config/text-bounds.js';
 
 export interface WireSessionFilter {
   table?: string;
@@ -63,7 +65,7 @@ function millis(value: string | number | undefined, path: string, violations: Vi
   if (value === undefined || value === '' || value === 0 || value === '0') return undefined;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) {
-    violations.push({ path, message: `${JSON.stringify(value)} is not a non-negative number of milliseconds` });
+    violations.push({ path, message: `${quote(String(value))} is not a non-negative number of milliseconds` });
     return undefined;
   }
   return n;
@@ -81,12 +83,16 @@ function cidr(text: string | undefined, path: string, violations: Violation[]): 
 
 /** Parses a wire filter; violations get paths under `path`. */
 export function parseSessionFilter(wire: WireSessionFilter | null | undefined, path: string, violations: Violation[]): SessionQuery {
-  const f = wire ?? {};
+  const f = { ...wire };
   const query: SessionQuery = {};
+  for (const key of ['table', 'rule', 'state', 'client_cidr', 'target_cidr'] as const) {
+    const value = f[key];
+    if (typeof value === 'string' && !checkTextBytes(value, MAX_NAME_BYTES, `${path}.${key}`, violations)) f[key] = undefined;
+  }
   if (f.table) query.table = f.table;
   if (f.rule) query.rule = f.rule;
   if (f.protocol !== undefined) {
-    if (!(f.protocol in PROTOCOLS)) violations.push({ path: `${path}.protocol`, message: `unknown protocol ${JSON.stringify(f.protocol)}` });
+    if (!(f.protocol in PROTOCOLS)) violations.push({ path: `${path}.protocol`, message: `unknown protocol ${quote(String(f.protocol))}` });
     const protocol = PROTOCOLS[f.protocol];
     if (protocol) query.protocol = protocol;
   }
