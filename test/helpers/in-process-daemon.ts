@@ -34,10 +34,12 @@ export interface TestDaemonOptions {
   backend?: BackendName;
   dataplane?: RuntimeDataPlane;
   historySize?: number;
+  /** State directory to use (kept after stop); default: a fresh temporary one, removed after stop. */
+  stateDir?: string;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const stateDir = await tempStateDir();
+  const stateDir = options.stateDir ?? (await tempStateDir());
   const logger = options.logger ?? pino({ level: 'silent' });
   const daemon = await Daemon.start({
     stateDir,
@@ -60,7 +62,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     target: daemon.address,
     stop: async () => {
       await daemon.shutdown('test finished');
-      await removeDir(stateDir);
+      if (!options.stateDir) await removeDir(stateDir);
     },
   };
 }
