@@ -38,6 +38,20 @@ export interface SessionQuery {
   visible?: (table: string) => boolean;
 }
 
+/** Every backend's state names, as session_service.proto documents them (Session.state). */
+const SESSION_STATES: readonly string[] = [
+  'connecting',
+  'established',
+  'half_closed',
+  'active',
+  'closed',
+  'syn_sent',
+  'syn_recv',
+  'fin_wait',
+  'close_wait',
+  'time_wait',
+];
+
 const PROTOCOLS: Record<string, Protocol | undefined> = { PROTOCOL_TCP: 'tcp', PROTOCOL_UDP: 'udp', PROTOCOL_UNSPECIFIED: undefined };
 
 /** The filter fields that are set, for canonical text (page tokens) and emptiness checks. */
@@ -107,7 +121,11 @@ export function parseSessionFilter(wire: WireSessionFilter | null | undefined, p
   }
   const target = cidr(f.target_cidr, `${path}.target_cidr`, violations);
   if (target) query.targetCidr = target;
-  if (f.state) query.state = f.state.toLowerCase();
+  if (f.state) {
+    const state = String(f.state).toLowerCase();
+    if (SESSION_STATES.includes(state)) query.state = state;
+    else violations.push({ path: `${path}.state`, message: `unknown state ${quote(String(f.state))}: use one of ${SESSION_STATES.join(', ')}` });
+  }
   const age = millis(f.min_age_ms, `${path}.min_age_ms`, violations);
   if (age !== undefined) query.minAgeMs = age;
   const idle = millis(f.min_idle_ms, `${path}.min_idle_ms`, violations);
