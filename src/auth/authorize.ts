@@ -10,6 +10,7 @@ import type { MethodAccess, TouchedTables } from './method-access.js';
 import type { Grant } from './policy.js';
 import type { Principal } from './principal.js';
 import { roleCovers, type Role } from './roles.js';
+import { cut, quote } from '../config/quote.js';
 
 function describeGrants(grants: readonly Grant[]): string {
   if (grants.length === 0) return 'no grant';
@@ -58,11 +59,11 @@ export function authorizeTables(principal: Principal, method: string, role: Role
   const denied = [...new Set(touched.names)].filter((t) => !able.some((g) => g.covers(t)));
   if (denied.length > 0) {
     throw new PermissionDeniedError(
-      `${principal.caller.id} may not touch table ${JSON.stringify(denied[0])} in ${method}` +
-        `${denied.length > 1 ? ` (nor ${denied.slice(1).map((t) => JSON.stringify(t)).join(', ')})` : ''}: ` +
+      `${principal.caller.id} may not touch table ${quote(denied[0]!)} in ${method}` +
+        `${denied.length > 1 ? ` (nor ${denied.slice(1, 5).map((t) => quote(t)).join(', ')})` : ''}: ` +
         `the caller has ${scope}`,
       'TABLE_NOT_PERMITTED',
-      { caller: principal.caller.id, method, table: denied[0]!, tables: denied.join(',') },
+      { caller: principal.caller.id, method, table: cut(denied[0]!), tables: denied.slice(0, 5).map(cut).join(',') },
     );
   }
 }

@@ -24,6 +24,8 @@ import {
 } from './model.js';
 import { parseCompactPorts, type CompactPorts } from './ports.js';
 import { WIRE_DRAIN_MODE, WIRE_ON_FILTER_CHANGE, WIRE_PROTOCOLS, WIRE_PROXY_PROTOCOL } from './wire.js';
+import { cut, quote } from './quote.js';
+import { checkTextBytes, MAX_NAME_BYTES } from './text-bounds.js';
 
 export interface ParsedTables {
   tables: Table[];
@@ -122,7 +124,7 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   return String(value);
 }
 
@@ -141,7 +143,8 @@ function joinPath(path: string, key: string): string {
 
 /** `tables[<name>]` for a table with a non-empty name string, else `tables[<index>]`. */
 export function tablePath(basePath: string, name: unknown, index: number): string {
-  return `${basePath}[${typeof name === 'string' && name !== '' ? name : index}]`;
+  // A name too long to be valid is not repeated in every path of its table.
+  return `${basePath}[${typeof name === 'string' && name !== '' && name.length <= MAX_NAME_BYTES ? name : index}]`;
 }
 
 /** Forgiving comparison for the "did you mean" hint: targetAddress, targetaddress -> target_address. */
@@ -155,7 +158,7 @@ export function checkKnownFields(obj: Fields, known: readonly string[], path: st
     if (known.includes(key)) continue;
     const hint = known.find((k) => looseKey(k) === looseKey(key));
     out.push({
-      path: joinPath(path, key),
+      path: joinPath(path, cut(key)),
       message: hint ? `unknown field (did you mean ${hint}?)` : `unknown field; expected one of ${known.join(', ')}`,
     });
   }
@@ -170,7 +173,7 @@ function fail(out: Violation[], path: string, message: string): undefined {
 function readString(obj: Fields, key: string, path: string, out: Violation[]): string | undefined {
   const value = field(obj, key);
   if (value === undefined) return '';
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return checkTextBytes(value, MAX_NAME_BYTES, joinPath(path, key), out) ? value : undefined;
   return fail(out, joinPath(path, key), `must be a string, got ${describeValue(value)}`);
 }
 
@@ -232,7 +235,7 @@ function parsePorts(value: unknown, path: string, out: Violation[]): CompactPort
 
 function parseExclusion(value: unknown, path: string, out: Violation[]): PortRange | undefined {
   if (typeof value === 'string') {
-    if (/[,~]/.test(value)) return fail(out, path, `an exclusion is one port or one first-last range, got "${value}"`);
+    if (/[,~]/.test(value)) return fail(out, path, `an exclusion is one port or one first-last range, got ${quote(value)}`);
     return parseCompact(value, path, out)?.ports;
   }
   if (typeof value === 'number' || isFields(value)) return parseRange(value, path, out);
@@ -267,7 +270,10 @@ function readStringList(value: unknown, path: string, out: Violation[]): string[
   if (!Array.isArray(value)) return fail(out, path, `must be a list of CIDR strings, got ${describeValue(value)}`);
   let ok = true;
   value.forEach((item: unknown, i) => {
-    if (typeof item === 'string') return;
+    if (typeof item === 'string') {
+      if (!checkTextBytes(item, MAX_NAME_BYTES, `${path}[${i}]`, out)) ok = false;
+      return;
+    }
     ok = false;
     fail(out, `${path}[${i}]`, `must be a CIDR string such as 10.0.0.0/8, got ${describeValue(item)}`);
   });

@@ -4,6 +4,7 @@
  * 65,535 ports), and the compact text form "8080-8089,~8085".
  */
 import type { ForwardRule, PortRange } from './model.js';
+import { quote } from './quote.js';
 
 /** Sorted, disjoint, non-adjacent intervals of `rule.ports` minus `rule.exclude`. */
 export function portIntervals(rule: Pick<ForwardRule, 'ports' | 'exclude'>): PortRange[] {
@@ -57,20 +58,20 @@ export function parseCompactPorts(text: string): CompactPorts {
   let ports: PortRange | undefined;
   const exclude: PortRange[] = [];
   for (const part of parts) {
-    if (part === '') throw new Error(`empty element in port list "${text}"`);
+    if (part === '') throw new Error(`empty element in port list ${quote(text)}`);
     const excluded = part.startsWith('~');
     const range = parsePortRangeText(excluded ? part.slice(1) : part);
     if (excluded) exclude.push(range);
-    else if (ports) throw new Error(`more than one port range in "${text}" (use ~ for exclusions)`);
+    else if (ports) throw new Error(`more than one port range in ${quote(text)} (use ~ for exclusions)`);
     else ports = range;
   }
-  if (!ports) throw new Error(`no port range in "${text}"`);
+  if (!ports) throw new Error(`no port range in ${quote(text)}`);
   return { ports, exclude };
 }
 
 function parsePortRangeText(text: string): PortRange {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
-  if (!m) throw new Error(`"${text}" is not a port or a first-last range`);
+  if (!m) throw new Error(`${quote(text)} is not a port or a first-last range`);
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);
   return { first, last };

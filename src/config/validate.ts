@@ -13,6 +13,7 @@ import { tablePath, unparsedFields } from './parse.js';
 import { countPorts, mapTargetPort, portIntervals } from './ports.js';
 import { checkSelfProtection, type ReservedEndpoint, type RuleListener, type TargetingRule } from './self-protection.js';
 import { checkRequestDrain, checkRuleOptions, type OptionChecks } from './validate-options.js';
+import { cut, quote } from './quote.js';
 
 export interface ValidationInput {
   /** Tables named in the request, in request order (parseTables output). */
@@ -199,16 +200,16 @@ function checkAddress(
   const a = ctx.parseAddress(text);
   if (!a) {
     const hint = text.includes('%') ? ' (only a link-local IPv6 address takes a %zone)' : '';
-    return fail(ctx, path, `"${text}" is not an IPv4 or IPv6 address${hint}`);
+    return fail(ctx, path, `${quote(text)} is not an IPv4 or IPv6 address${hint}`);
   }
   if (a.isMulticast) {
     const want = role === 'listen' ? 'listen on a unicast or any-address' : 'forward to a unicast address';
     return fail(ctx, path, `${a.address} is a multicast address; ${want}`);
   }
   if (role === 'target' && a.isAny) {
-    return fail(ctx, path, `${text} is an any-address; forward to a concrete host such as 127.0.0.1 or ::1`);
+    return fail(ctx, path, `${cut(text)} is an any-address; forward to a concrete host such as 127.0.0.1 or ::1`);
   }
-  requireFeature(ctx, a.family === 4 ? 'ipv4' : 'ipv6', path, `IPv${a.family} address ${text}`);
+  requireFeature(ctx, a.family === 4 ? 'ipv4' : 'ipv6', path, `IPv${a.family} address ${cut(text)}`);
   return a;
 }
 
@@ -240,7 +241,7 @@ function checkScope(
     return false;
   }
   if (a.zone !== '' && rule.interface !== '' && isInterfaceName(rule.interface) && rule.interface !== a.zone) {
-    fail(ctx, `${path}.interface`, `interface "${rule.interface}" differs from the zone of ${key} ${text}`);
+    fail(ctx, `${path}.interface`, `interface ${quote(rule.interface)} differs from the zone of ${key} ${cut(text)}`);
   }
   requireFeature(ctx, 'link_local_scope', fieldPath, `scoped link-local address ${text}`);
   return true;
@@ -297,7 +298,7 @@ function checkSnat(ctx: Context, rule: ForwardRule, path: string, target: Parsed
   requireFeature(ctx, 'snat', fieldPath, `SNAT to ${rule.snatAddress}`);
   const a = ctx.parseAddress(rule.snatAddress);
   if (!a || a.zone !== '') {
-    fail(ctx, fieldPath, `"${rule.snatAddress}" is not an IPv4 or IPv6 address without a zone`);
+    fail(ctx, fieldPath, `${quote(rule.snatAddress)} is not an IPv4 or IPv6 address without a zone`);
     return;
   }
   if (a.isAny || a.isMulticast) {
@@ -324,7 +325,7 @@ function checkRule(ctx: Context, rule: ForwardRule, path: string): CheckedRule {
   const known = (key: string): boolean => !unread.has(key);
 
   if (known('name') && rule.name !== '' && !NAME_PATTERN.test(rule.name)) {
-    fail(ctx, `${path}.name`, `invalid rule name ${JSON.stringify(rule.name)}: use ${NAME_RULE}`);
+    fail(ctx, `${path}.name`, `invalid rule name ${quote(rule.name)}: use ${NAME_RULE}`);
   }
   if (known('protocol')) requireFeature(ctx, rule.protocol, `${path}.protocol`, `protocol ${rule.protocol}`);
   if (known('weak') && rule.weak) requireFeature(ctx, 'weak_rules', `${path}.weak`, 'a weak rule');
@@ -339,7 +340,7 @@ function checkRule(ctx: Context, rule: ForwardRule, path: string): CheckedRule {
     fail(
       ctx,
       `${path}.interface`,
-      `"${rule.interface}" is not a Linux interface name: 1-15 characters, not "." or "..", no "/", ":" or whitespace`,
+      `${quote(rule.interface)} is not a Linux interface name: 1-15 characters, not "." or "..", no "/", ":" or whitespace`,
     );
   }
 
@@ -505,7 +506,7 @@ function checkConflicts(entries: ConflictEntry[], out: Violation[]): void {
 
 function checkTableName(ctx: Context, name: string, path: string): void {
   if (name === '') fail(ctx, path, 'table name is required');
-  else if (!NAME_PATTERN.test(name)) fail(ctx, path, `invalid table name ${JSON.stringify(name)}: use ${NAME_RULE}`);
+  else if (!NAME_PATTERN.test(name)) fail(ctx, path, `invalid table name ${quote(name)}: use ${NAME_RULE}`);
 }
 
 function checkNameUnique(
@@ -519,7 +520,7 @@ function checkNameUnique(
   if (name === '' || !NAME_PATTERN.test(name)) return;
   const first = seen.get(name);
   if (first === undefined) seen.set(name, index);
-  else fail(ctx, path, `duplicate ${kind} name ${JSON.stringify(name)}: ${kind === 'table' ? 'tables' : 'rules'}[${first}] has it too`);
+  else fail(ctx, path, `duplicate ${kind} name ${quote(name)}: ${kind === 'table' ? 'tables' : 'rules'}[${first}] has it too`);
 }
 
 /** Every problem of the request tables, each once with its field path; [] when the request is valid. */

@@ -19,14 +19,15 @@ export async function writeFileAtomic(dir: string, name: string, content: string
   const temp = join(dir, `${name}${TEMP_MARK}${process.pid}-${++tempSeq}`);
   const handle = await open(temp, 'w', 0o600);
   try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, join(dir, name));
   } catch (err) {
+    // ENOSPC, EIO...: a partial temp file would only take more of the space that ran out.
     await unlink(temp).catch(() => undefined);
     throw err;
   }

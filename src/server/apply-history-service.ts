@@ -15,6 +15,7 @@ import { toServiceError } from './grpc-errors.js';
 import { statusError } from './status-details.js';
 import { readDurationMs, wireApplyEvent, wireHistoryEntry, wirePending } from './wire-history.js';
 import { wireApplyResult, wirePlan } from './wire-results.js';
+import { checkTextBytes, MAX_COMMENT_BYTES, MAX_NAME_BYTES } from '../config/text-bounds.js';
 
 /** Events a watcher may lag behind before it is cut off (it can re-watch and read the history). */
 export const WATCH_MAX_BACKLOG = 1024;
@@ -45,7 +46,10 @@ export function applyHistoryHandlers(controller: ConfigController): grpc.Untyped
     CancelApply: unary<{ generation?: string; terminate_removed?: boolean; reason?: string }>(async (req, call) => {
       const caller = callerOf(call.metadata);
       const who = caller?.id ?? 'an unidentified caller';
-      const rollback = await controller.cancel(requiredGeneration(req.generation), {
+      const violations: Violation[] = [];
+      const generation = requiredGeneration(req.generation);
+      if (!checkTextBytes(req.reason ?? '', MAX_NAME_BYTES, 'reason', violations)) throw new InvalidConfigError(violations);
+      const rollback = await controller.cancel(generation, {
         reason: req.reason ? `cancelled by ${who}: ${req.reason}` : `cancelled by ${who}`,
         caller,
         terminateRemoved: req.terminate_removed ?? false,
@@ -60,6 +64,7 @@ export function applyHistoryHandlers(controller: ConfigController): grpc.Untyped
       const generation = requiredGeneration(req.generation);
       const violations: Violation[] = [];
       const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', violations);
+      checkTextBytes(req.comment ?? '', MAX_COMMENT_BYTES, 'comment', violations);
       if (violations.length > 0) throw new InvalidConfigError(violations);
       const response = await controller.rollbackTo(generation, {
         expectedGeneration: expectedGeneration(req),

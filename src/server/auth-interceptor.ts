@@ -22,8 +22,10 @@ import type { TableOwnership } from '../auth/table-ownership.js';
 import { anonymousCaller, identify, type ClientCertificate, type Principal, type TransportPeer } from '../auth/principal.js';
 import { bearerToken } from '../auth/tokens.js';
 import type { CallerIdentity } from '../control/caller.js';
+import { InvalidRequestError } from '../control/errors.js';
 import { toServiceError } from './grpc-errors.js';
 import { Redactor } from './redaction.js';
+import { UndecodableRequest } from './request-decoding.js';
 
 const callers = new WeakMap<grpc.Metadata, CallerIdentity>();
 const visibility = new WeakMap<grpc.Metadata, (table: string) => boolean>();
@@ -163,6 +165,10 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
           },
           onReceiveMessage: (message, nextMessage) => {
             if (refused) return;
+            if (message instanceof UndecodableRequest) {
+              refuse(new InvalidRequestError('request', [{ path: '*', message: `not a valid request message of ${method}: ${message.reason}` }]));
+              return;
+            }
             if (access.scope?.kind === 'request') {
               touched = access.scope.tables(message, options.scopeContext);
               if (!touched.fromState) redactor?.reveal(touched.names);

@@ -19,6 +19,7 @@ import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
 import { authInterceptor } from './auth-interceptor.js';
+import { guardRequestDecoding } from './request-decoding.js';
 import { configServiceHandlers } from './config-service.js';
 import { traceServiceHandlers } from './trace-service.js';
 import { listenInherited, listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
@@ -101,6 +102,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       }),
     ],
   });
+  guardRequestDecoding(server);
   server.addService(serviceClient('ConfigService').service, {
     ...configServiceHandlers(controller, { controlLimits }),
     ...applyHistoryHandlers(controller),

@@ -18,6 +18,7 @@ import { toServiceError } from './grpc-errors.js';
 import { unary } from './unary.js';
 import { wireSession, wireSessionEvent } from './session-wire.js';
 import { WIRE_PROTOCOLS } from '../config/wire.js';
+import { quote } from '../config/quote.js';
 
 export interface SessionServiceDeps {
   sessions: SessionStore;
@@ -87,7 +88,7 @@ export function sessionServiceHandlers(deps: SessionServiceDeps): grpc.UntypedSe
       if (id === '') throw new InvalidRequestError('session request', [{ path: 'id', message: 'a session id is required' }]);
       const session = sessions.get(id);
       const visible = visibleTablesOf(call.metadata);
-      if (!session || (visible && !visible(session.table))) throw new NotFoundError(`no open session with id ${JSON.stringify(id)}`);
+      if (!session || (visible && !visible(session.table))) throw new NotFoundError(`no open session with id ${quote(id)}`);
       return { session: wireSession(session) };
     }),
 

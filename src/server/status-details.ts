@@ -74,8 +74,36 @@ function truncated(detail: ErrorDetail, keep: number): ErrorDetail {
   }
 }
 
+/**
+ * The status message travels as the grpc-message header, percent-encoded,
+ * beside the details: bounded so the two fit a C-core client's 8 KiB
+ * metadata limit (error texts quote at most 100 characters of a value, see
+ * config/quote.ts; this bounds the rest).
+ */
+export const MAX_STATUS_MESSAGE_CHARS = 1024;
+/** One violation's description, so that truncation by count keeps at least one whole. */
+const MAX_DESCRIPTION_CHARS = 1024;
+
+const bounded = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max)}... (cut)`);
+
+function boundedDetail(detail: ErrorDetail): ErrorDetail {
+  const d = (text: string): string => bounded(text, MAX_DESCRIPTION_CHARS);
+  switch (detail.type) {
+    case 'BadRequest':
+      return { ...detail, fieldViolations: detail.fieldViolations.map((v) => ({ field: d(v.field), description: d(v.description) })) };
+    case 'PreconditionFailure':
+      return { ...detail, violations: detail.violations.map((v) => ({ type: d(v.type), subject: d(v.subject), description: d(v.description) })) };
+    case 'QuotaFailure':
+      return { ...detail, violations: detail.violations.map((v) => ({ subject: d(v.subject), description: d(v.description) })) };
+    case 'ErrorInfo':
+      return { ...detail, metadata: Object.fromEntries(Object.entries(detail.metadata).map(([k, v]) => [k, d(v)])) };
+  }
+}
+
 /** A grpc-js ServiceError carrying a google.rpc.Status with `details`. */
-export function statusError(code: grpc.status, message: string, details: ErrorDetail[] = []): grpc.ServiceError {
+export function statusError(code: grpc.status, fullMessage: string, fullDetails: ErrorDetail[] = []): grpc.ServiceError {
+  const message = bounded(fullMessage, MAX_STATUS_MESSAGE_CHARS);
+  const details = fullDetails.map(boundedDetail);
   let encoded = encodeStatus(code, message, details);
   for (let keep = 256; encoded.length > MAX_STATUS_DETAILS_BYTES && keep >= 1; keep = Math.floor(keep / 2)) {
     encoded = encodeStatus(

@@ -9,6 +9,7 @@ import { InvalidRequestError } from '../control/errors.js';
 import { parseIp } from '../config/ip.js';
 import type { TraceRequest, TraceResult, Tracer } from '../dataplane/tracer.js';
 import { unary } from './unary.js';
+import { quote } from '../config/quote.js';
 
 interface WireEndpoint {
   address?: string;
@@ -44,7 +45,7 @@ export function parseTraceRequest(req: WireTraceRequest): TraceRequest {
     const address = e.address ?? '';
     const port = e.port ?? 0;
     const ip = parseIp(address);
-    if (!ip || address.includes('%')) violations.push({ path: `${name}.address`, message: `"${address}" is not an IPv4 or IPv6 address without a zone` });
+    if (!ip || address.includes('%')) violations.push({ path: `${name}.address`, message: `${quote(address)} is not an IPv4 or IPv6 address without a zone` });
     if (port < minPort || port > 65535) violations.push({ path: `${name}.port`, message: `${port} is not within ${minPort}-65535` });
     return { address, port, family: ip?.family };
   };

@@ -62,6 +62,7 @@ class TransactionStream {
   private acquired: Promise<TransactionSession | undefined> = Promise.resolve(undefined);
   private ended = false;
   private unsubscribe = (): void => undefined;
+  private received = 0;
 
   constructor(
     private readonly controller: ConfigController,
@@ -117,7 +118,13 @@ class TransactionStream {
   }
 
   private receive(message: WireTransactionRequest): void {
+    const first = this.received++ === 0;
     if (message.step === 'begin') {
+      // Only as the first message: a later one would be ignored while the stream holds the turn.
+      if (!first) {
+        this.fail(new TransactionProtocolError('begin may only be the first message of a Transaction stream'));
+        return;
+      }
       // Without a session yet, another transaction holds the turn: a stream
       // that is first in line gets its session before any message arrives.
       if (message.begin?.no_wait && !this.session && !this.ended) this.fail(new TransactionBusyError());
@@ -206,12 +213,12 @@ class TransactionStream {
   }
 
   /** The stream is gone: nobody can COMMIT any more. */
-  private abandon(reason: string): void {
-    if (this.ended) return;
+  private abandon(reason: string): Promise<void> {
+    if (this.ended) return Promise.resolve();
     this.ended = true;
     this.unsubscribe();
     // Queued behind any step in flight, so an APPLY still running is rolled back once it lands.
-    void this.steps
+    return this.steps
       .run(async () => {
         const session = await this.acquired;
         if (session && !session.finished) await session.rollback(reason);
@@ -234,7 +241,12 @@ class TransactionStream {
   /** Ends the stream with an error status, rolling back what was applied. */
   private fail(err: unknown): void {
     const wasEnded = this.ended;
-    this.abandon(err instanceof Error ? `the transaction failed: ${err.message}` : 'the transaction failed');
-    if (!wasEnded) this.call.emit('error', toServiceError(err));
+    const rolledBack = this.abandon(err instanceof Error ? `the transaction failed: ${err.message}` : 'the transaction failed');
+    if (wasEnded) return;
+    const status = toServiceError(err);
+    // The error says the transaction is over: sent once its rollback holds. Before
+    // the turn came nothing was applied, and waiting would mean waiting for the turn.
+    if (this.session) void rolledBack.then(() => this.call.emit('error', status));
+    else this.call.emit('error', status);
   }
 }

@@ -5,6 +5,7 @@
  * the same options the same way.
  */
 import { parseTables, readRequestDrain } from '../config/parse.js';
+import { checkTextBytes, MAX_COMMENT_BYTES } from '../config/text-bounds.js';
 import type { CallerIdentity } from '../control/caller.js';
 import type { ApplyRequest } from '../control/config-controller.js';
 import { readDurationMs } from './wire-history.js';
@@ -32,6 +33,8 @@ export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdenti
   const parsed = parseTables(req.tables ?? []);
   const drain = readRequestDrain(req.drain ?? undefined, 'drain', parsed.violations);
   const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', parsed.violations);
+  // A rejected attempt is recorded too: an oversized comment is reported, never stored.
+  const commentOk = checkTextBytes(req.comment ?? '', MAX_COMMENT_BYTES, 'comment', parsed.violations);
   return {
     tables: parsed.tables,
     parseViolations: parsed.violations,
@@ -42,6 +45,6 @@ export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdenti
     terminateRemoved: req.terminate_removed ?? false,
     caller,
     ...(confirmTimeoutMs !== undefined && { confirmTimeoutMs }),
-    comment: req.comment ?? '',
+    comment: commentOk ? (req.comment ?? '') : '',
   };
 }

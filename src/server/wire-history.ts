@@ -6,6 +6,7 @@ import type { Violation } from '../config/model.js';
 import type { ApplyEvent, ApplyEventKind, PendingInfo } from '../control/apply-events.js';
 import type { CallerIdentity, CallerKind } from '../control/caller.js';
 import type { HistoryEntry, HistoryOutcome, HistoryTrigger } from '../control/history.js';
+import { cut } from '../config/quote.js';
 import { MAX_CONFIRM_TIMEOUT_MS } from '../control/pending-apply.js';
 import { wireApplyResult, wirePlanSummary, wireTimestamp } from './wire-results.js';
 
@@ -100,16 +101,36 @@ interface WireDuration {
   nanos?: number;
 }
 
+/** google.protobuf.Duration's own bounds (duration.proto): about ±10,000 years, nanos below one second, signs that agree. */
+const DURATION_MAX_SECONDS = 315_576_000_000;
+const NANOS_PER_SECOND = 1_000_000_000;
+
 /**
  * A google.protobuf.Duration as milliseconds; unset (null) is undefined.
- * Out-of-range values become a violation at `path`.
+ * A value google.protobuf.Duration itself does not allow, or one outside
+ * (0, 24 h], becomes a violation at `path` (or at `path.nanos`).
  */
 export function readDurationMs(value: WireDuration | null | undefined, path: string, violations: Violation[]): number | undefined {
   if (value === null || value === undefined) return undefined;
-  const ms = Number(value.seconds ?? 0) * 1000 + Math.round((value.nanos ?? 0) / 1e6);
-  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_CONFIRM_TIMEOUT_MS) {
+  const seconds = Number(value.seconds ?? 0);
+  const nanos = Number(value.nanos ?? 0);
+  if (!Number.isSafeInteger(seconds) || Math.abs(seconds) > DURATION_MAX_SECONDS) {
+    violations.push({ path: `${path}.seconds`, message: `${cut(String(value.seconds))} is not a google.protobuf.Duration number of seconds (at most ±${DURATION_MAX_SECONDS})` });
+    return undefined;
+  }
+  if (!Number.isInteger(nanos) || Math.abs(nanos) >= NANOS_PER_SECOND) {
+    violations.push({ path: `${path}.nanos`, message: `${cut(String(value.nanos))} is not within -999999999..999999999, as google.protobuf.Duration requires` });
+    return undefined;
+  }
+  if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
+    violations.push({ path, message: `seconds ${seconds} and nanos ${nanos} have different signs, which google.protobuf.Duration does not allow` });
+    return undefined;
+  }
+  const ms = seconds * 1000 + nanos / 1e6;
+  if (ms <= 0 || ms > MAX_CONFIRM_TIMEOUT_MS) {
     violations.push({ path, message: `must be more than 0 and at most ${MAX_CONFIRM_TIMEOUT_MS / 1000} s, got ${ms / 1000} s` });
     return undefined;
   }
-  return ms;
+  // Whole milliseconds, at least one: a positive duration never becomes 0 (no timeout at all).
+  return Math.max(1, Math.round(ms));
 }

@@ -8,6 +8,8 @@
 import { cidrContains, clientAddressBytes, parseCidr, type Cidr } from '../config/cidr.js';
 import type { Protocol, Violation } from '../config/model.js';
 import type { SessionInfo } from '../dataplane/session-store.js';
+import { quote } from '../config/quote.js';
+import { checkTextBytes, MAX_NAME_BYTES } from '../config/text-bounds.js';
 
 export interface WireSessionFilter {
   table?: string;
@@ -36,6 +38,20 @@ export interface SessionQuery {
   visible?: (table: string) => boolean;
 }
 
+/** Every backend's state names, as session_service.proto documents them (Session.state). */
+const SESSION_STATES: readonly string[] = [
+  'connecting',
+  'established',
+  'half_closed',
+  'active',
+  'closed',
+  'syn_sent',
+  'syn_recv',
+  'fin_wait',
+  'close_wait',
+  'time_wait',
+];
+
 const PROTOCOLS: Record<string, Protocol | undefined> = { PROTOCOL_TCP: 'tcp', PROTOCOL_UDP: 'udp', PROTOCOL_UNSPECIFIED: undefined };
 
 /** The filter fields that are set, for canonical text (page tokens) and emptiness checks. */
@@ -63,7 +79,7 @@ function millis(value: string | number | undefined, path: string, violations: Vi
   if (value === undefined || value === '' || value === 0 || value === '0') return undefined;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) {
-    violations.push({ path, message: `${JSON.stringify(value)} is not a non-negative number of milliseconds` });
+    violations.push({ path, message: `${quote(String(value))} is not a non-negative number of milliseconds` });
     return undefined;
   }
   return n;
@@ -81,12 +97,16 @@ function cidr(text: string | undefined, path: string, violations: Violation[]): 
 
 /** Parses a wire filter; violations get paths under `path`. */
 export function parseSessionFilter(wire: WireSessionFilter | null | undefined, path: string, violations: Violation[]): SessionQuery {
-  const f = wire ?? {};
+  const f = { ...wire };
   const query: SessionQuery = {};
+  for (const key of ['table', 'rule', 'state', 'client_cidr', 'target_cidr'] as const) {
+    const value = f[key];
+    if (typeof value === 'string' && !checkTextBytes(value, MAX_NAME_BYTES, `${path}.${key}`, violations)) f[key] = undefined;
+  }
   if (f.table) query.table = f.table;
   if (f.rule) query.rule = f.rule;
   if (f.protocol !== undefined) {
-    if (!(f.protocol in PROTOCOLS)) violations.push({ path: `${path}.protocol`, message: `unknown protocol ${JSON.stringify(f.protocol)}` });
+    if (!(f.protocol in PROTOCOLS)) violations.push({ path: `${path}.protocol`, message: `unknown protocol ${quote(String(f.protocol))}` });
     const protocol = PROTOCOLS[f.protocol];
     if (protocol) query.protocol = protocol;
   }
@@ -101,7 +121,11 @@ export function parseSessionFilter(wire: WireSessionFilter | null | undefined, p
   }
   const target = cidr(f.target_cidr, `${path}.target_cidr`, violations);
   if (target) query.targetCidr = target;
-  if (f.state) query.state = f.state.toLowerCase();
+  if (f.state) {
+    const state = String(f.state).toLowerCase();
+    if (SESSION_STATES.includes(state)) query.state = state;
+    else violations.push({ path: `${path}.state`, message: `unknown state ${quote(String(f.state))}: use one of ${SESSION_STATES.join(', ')}` });
+  }
   const age = millis(f.min_age_ms, `${path}.min_age_ms`, violations);
   if (age !== undefined) query.minAgeMs = age;
   const idle = millis(f.min_idle_ms, `${path}.min_idle_ms`, violations);

@@ -37,7 +37,7 @@ export interface TestDaemonOptions {
   historySize?: number;
   /** Fleet mode: follow a node's desired tables in etcd. */
   fleet?: FleetOptions;
-  /** Reuse this state directory (a restart) instead of a fresh one. */
+  /** State directory to use, e.g. for a restart (kept after stop); default: a fresh temporary one, removed after stop. */
   stateDir?: string;
 }
 
@@ -66,7 +66,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     target: daemon.address,
     stop: async () => {
       await daemon.shutdown('test finished');
-      await removeDir(stateDir);
+      if (!options.stateDir) await removeDir(stateDir);
     },
   };
 }

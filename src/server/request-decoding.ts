@@ -1,0 +1,61 @@
+/**
+ * Requests that do not decode are the caller's error. grpc-js answers a
+ * deserializer that throws with INTERNAL, so every service's deserializers
+ * are wrapped to hand on an UndecodableRequest instead, which the auth
+ * interceptor refuses as INVALID_ARGUMENT before any handler runs. Applied to
+ * every service the server registers, portplane's own and library ones
+ * (reflection, health) alike. Before decoding, the bytes' framing is checked
+ * strictly (wire-check.ts), against the request type for portplane's own
+ * methods: protobufjs alone decodes truncated input leniently.
+ */
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { PROTO_FILES, protoRoot } from './api-definition.js';
+import { checkWireFraming } from './wire-check.js';
+
+export class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+let root: protobuf.Root | undefined;
+
+/** The request type of a portplane method, by path; undefined for other services' methods. */
+function requestType(path: string): protobuf.Type | undefined {
+  const match = /^\/(portplane\.[^/]+)\/([^/]+)$/.exec(path);
+  if (!match) return undefined;
+  if (!root) {
+    const dir = protoRoot();
+    root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(dir, target));
+    root.loadSync(PROTO_FILES);
+  }
+  const method = root.lookupService(match[1]!).methods[match[2]!];
+  return method ? (method.resolve() as protobuf.Method).resolvedRequestType ?? undefined : undefined;
+}
+
+function guarded(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const decode = method.requestDeserialize;
+    const type = requestType(method.path);
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          checkWireFraming(bytes, type);
+          return decode(bytes);
+        } catch (err) {
+          return new UndecodableRequest((err as Error).message);
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+/** Makes every service added to `server` from now on hand undecodable requests on as UndecodableRequest. */
+export function guardRequestDecoding(server: grpc.Server): void {
+  const addService = server.addService.bind(server);
+  server.addService = (service, implementation) => addService(guarded(service), implementation);
+}
