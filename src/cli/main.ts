@@ -108,9 +108,9 @@ interface ApplyOptions {
 }
 
 async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
-  const config = await loadConfigFile(file);
+  const config = await loadConfigFile(file === '-' ? '/dev/stdin' : file);
   if (config.violations.length > 0) {
-    console.error(`error: ${file} is not a valid configuration:`);
+    console.error(`error: ${file === '-' ? 'standard input' : file} is not a valid configuration:`);
     for (const v of config.violations) console.error(`  ${v.path}: ${v.message}`);
     process.exitCode = 1;
     return;
@@ -264,7 +264,7 @@ program
 program
   .command('apply')
   .description('print the plan for FILE, apply it and print each rule\'s outcome')
-  .argument('<file>', 'YAML or JSON forwarding tables')
+  .argument('<file>', 'YAML or JSON forwarding tables ("-": standard input)')
   .option('--replace-all', 'remove running tables not named in FILE')
   .option('--expected-generation <n>', 'apply only if the running generation is n', parseInteger)
   .option('--terminate-removed', 'close established connections of removed ports')
@@ -281,7 +281,7 @@ program
 program
   .command('plan')
   .description('validate FILE and print the plan without applying it')
-  .argument('<file>', 'YAML or JSON forwarding tables')
+  .argument('<file>', 'YAML or JSON forwarding tables ("-": standard input)')
   .option('--replace-all', 'plan as if running tables not named in FILE were removed')
   .action((file: string, opts: { replaceAll?: boolean }) => applyFile(file, { validateOnly: true, ...opts }));
 
