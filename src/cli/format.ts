@@ -1,8 +1,7 @@
 /**
  * Human-readable output of plans, results and errors for the CLI.
  */
-import type * as grpc from '@grpc/grpc-js';
-import { decodeStatusDetails } from '../server/status-details.js';
+import type { PortplaneError } from '../client/errors.js';
 
 interface WireRuleChange {
   table: string;
@@ -108,9 +107,9 @@ export function formatResult(result: WireApplyResult): string {
 }
 
 /** An error with every structured detail the daemon attached. */
-export function formatError(err: grpc.ServiceError): string {
-  const lines = [`error: ${err.details || err.message}`];
-  for (const detail of decodeStatusDetails(err.metadata)) {
+export function formatError(err: PortplaneError): string {
+  const lines = [`error: ${err.message}`];
+  for (const detail of err.details) {
     switch (detail.type) {
       case 'BadRequest':
         for (const v of detail.fieldViolations) lines.push(`  ${v.field}: ${v.description}`);

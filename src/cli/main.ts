@@ -3,8 +3,9 @@
  * The `portplane` command: `serve` runs the daemon; the other commands talk
  * to a running daemon over its socket.
  */
-import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { stringify as toYaml } from 'yaml';
 import { BACKEND_NAMES } from '../backends.js';
 import { generateToken, hashToken, MIN_SECRET_LENGTH, parseToken } from '../auth/tokens.js';
 import { loadConfigFile } from '../config/load-file.js';
@@ -12,7 +13,9 @@ import { WIRE_DRAIN_MODE } from '../config/wire.js';
 import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
 import { DEFAULT_HISTORY_SIZE } from '../control/history.js';
-import { ConfigClient, type ConnectOptions } from './client.js';
+import { connect, DaemonUnavailableError, PortplaneError, type ApplyConfigRequest, type PortplaneClient } from '../client/index.js';
+import type { ConnectOptions } from '../client/connection.js';
+import { SOCKET_NAME } from '../server/daemon.js';
 import { DEFAULT_METRICS_LISTEN } from '../server/metrics-server.js';
 import { parseDuration, wireDuration } from './duration.js';
 import {
@@ -42,7 +45,16 @@ const program = new Command('portplane')
   .option('--token <id.secret>', 'bearer token to present (default: $PORTPLANE_TOKEN)')
   .option('--ca <file>', 'TLS: CA bundle that verifies the daemon (with --address)')
   .option('--cert <file>', 'TLS: client certificate (with --ca)')
-  .option('--key <file>', 'TLS: client private key (with --ca)');
+  .option('--key <file>', 'TLS: client private key (with --ca)')
+  .addOption(new Option('-o, --output <format>', 'output: text for people, json or yaml for scripts').choices(['text', 'json', 'yaml']).default('text'));
+
+/** Prints `value` as JSON or YAML when -o asks for it, else `text()`. */
+function emit(value: unknown, text: () => string): void {
+  const format = program.opts<{ output: string }>().output;
+  if (format === 'json') console.log(JSON.stringify(value, null, 2));
+  else if (format === 'yaml') process.stdout.write(toYaml(value));
+  else console.log(text());
+}
 
 function parseInteger(value: string): number {
   const n = Number(value);
@@ -63,8 +75,7 @@ function connectOptions(): ConnectOptions {
   }>();
   if ((o.cert || o.key) && !o.ca) throw new Error('--cert and --key need --ca (TLS)');
   return {
-    stateDir: o.stateDir,
-    socket: o.socket,
+    socket: o.socket ?? join(o.stateDir, SOCKET_NAME),
     address: o.address,
     timeoutMs: o.timeout,
     token: o.token ?? (process.env.PORTPLANE_TOKEN || undefined),
@@ -73,13 +84,14 @@ function connectOptions(): ConnectOptions {
 }
 
 /** Runs one client action; gRPC errors are printed with their details and exit 1. */
-async function withClient(action: (client: ConfigClient) => Promise<void>): Promise<void> {
-  const client = new ConfigClient(connectOptions());
+async function withClient(action: (client: PortplaneClient) => Promise<void>): Promise<void> {
+  const client = connect(connectOptions());
   try {
     await action(client);
   } catch (err) {
-    const e = err as ServiceError;
-    console.error(typeof e.code === 'number' ? formatError(e) : `error: ${e.message}`);
+    if (err instanceof DaemonUnavailableError) console.error(`error: ${err.message}`);
+    else if (err instanceof PortplaneError) console.error(formatError(err));
+    else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   } finally {
     client.close();
@@ -99,9 +111,9 @@ interface ApplyOptions {
 }
 
 async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
-  const config = await loadConfigFile(file);
+  const config = await loadConfigFile(file === '-' ? '/dev/stdin' : file);
   if (config.violations.length > 0) {
-    console.error(`error: ${file} is not a valid configuration:`);
+    console.error(`error: ${file === '-' ? 'standard input' : file} is not a valid configuration:`);
     for (const v of config.violations) console.error(`  ${v.path}: ${v.message}`);
     process.exitCode = 1;
     return;
@@ -119,10 +131,14 @@ async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
   if (opts.confirm !== undefined) request.confirm_timeout = wireDuration(opts.confirm);
   if (opts.comment !== undefined) request.comment = opts.comment;
   await withClient(async (client) => {
-    const res = await client.call<{ result: WireApplyResult; plan: WirePlan; pending: WirePending | null }>('ApplyConfig', request);
-    console.log(formatPlan(res.plan));
-    if (!opts.validateOnly) console.log(formatResult(res.result));
-    if (res.pending) console.log(formatPending(res.pending));
+    const res = await client.applyConfig(request as ApplyConfigRequest);
+    emit(res, () =>
+      [
+        formatPlan(res.plan as unknown as WirePlan),
+        ...(opts.validateOnly ? [] : [formatResult(res.result as unknown as WireApplyResult)]),
+        ...(res.pending ? [formatPending(res.pending as unknown as WirePending)] : []),
+      ].join('\n'),
+    );
   });
 }
 
@@ -181,9 +197,9 @@ function given<T extends object>(values: T): Partial<T> {
 }
 
 /** The generation given, or the one pending now. */
-async function pendingGeneration(client: ConfigClient, given: number | undefined): Promise<number> {
+async function pendingGeneration(client: PortplaneClient, given: number | undefined): Promise<number> {
   if (given !== undefined) return given;
-  const res = await client.call<{ generation: string; pending: WirePending | null }>('GetConfig', {});
+  const res = await client.getConfig();
   if (!res.pending) throw new Error(`nothing is pending; the running generation ${res.generation} is confirmed`);
   return Number(res.pending.generation);
 }
@@ -263,7 +279,7 @@ program
 program
   .command('apply')
   .description('print the plan for FILE, apply it and print each rule\'s outcome')
-  .argument('<file>', 'YAML or JSON forwarding tables')
+  .argument('<file>', 'YAML or JSON forwarding tables ("-": standard input)')
   .option('--replace-all', 'remove running tables not named in FILE')
   .option('--expected-generation <n>', 'apply only if the running generation is n', parseInteger)
   .option('--terminate-removed', 'close established connections of removed ports')
@@ -280,7 +296,7 @@ program
 program
   .command('plan')
   .description('validate FILE and print the plan without applying it')
-  .argument('<file>', 'YAML or JSON forwarding tables')
+  .argument('<file>', 'YAML or JSON forwarding tables ("-": standard input)')
   .option('--replace-all', 'plan as if running tables not named in FILE were removed')
   .action((file: string, opts: { replaceAll?: boolean }) => applyFile(file, { validateOnly: true, ...opts }));
 
@@ -289,8 +305,8 @@ program
   .description('show the last successful apply')
   .action(() =>
     withClient(async (client) => {
-      const res = await client.call<{ result: WireApplyResult }>('LastApplyResult', {});
-      console.log(formatResult(res.result));
+      const res = await client.lastApplyResult();
+      emit(res, () => formatResult(res.result as unknown as WireApplyResult));
     }),
   );
 
@@ -299,9 +315,11 @@ program
   .description('print the running tables as a config file that re-applies only onto this generation')
   .action(() =>
     withClient(async (client) => {
-      const res = await client.call<{ generation: string; tables: unknown[]; config_digest: string }>('GetConfig', {});
+      const res = await client.getConfig();
       console.error(`generation ${res.generation}, digest ${res.config_digest}`);
-      console.log(JSON.stringify({ expected_generation: Number(res.generation), tables: res.tables }, null, 2));
+      const config = { expected_generation: Number(res.generation), tables: res.tables };
+      if (program.opts<{ output: string }>().output === 'yaml') process.stdout.write(toYaml(config));
+      else console.log(JSON.stringify(config, null, 2));
     }),
   );
 
@@ -312,9 +330,8 @@ program
   .action((gen: number | undefined) =>
     withClient(async (client) => {
       const generation = await pendingGeneration(client, gen);
-      const res = await client.call<{ result: WireApplyResult }>('ConfirmApply', { generation });
-      console.log(`confirmed generation ${generation}`);
-      console.log(formatResult(res.result));
+      const res = await client.confirmApply(generation);
+      emit(res, () => `confirmed generation ${generation}\n${formatResult(res.result as unknown as WireApplyResult)}`);
     }),
   );
 
@@ -326,12 +343,8 @@ program
   .action((gen: number | undefined, opts: { reason?: string }) =>
     withClient(async (client) => {
       const generation = await pendingGeneration(client, gen);
-      const res = await client.call<{ result: WireApplyResult; restored: WireHistoryEntry }>('CancelApply', {
-        generation,
-        reason: opts.reason ?? '',
-      });
-      console.log(`rolled back generation ${generation}; ${res.restored.detail}`);
-      console.log(formatResult(res.result));
+      const res = await client.cancelApply(generation, opts.reason ?? '');
+      emit(res, () => `rolled back generation ${generation}; ${res.restored?.detail ?? ''}\n${formatResult(res.result as unknown as WireApplyResult)}`);
     }),
   );
 
@@ -341,8 +354,8 @@ program
   .option('--limit <n>', 'at most n entries', parseInteger, 0)
   .action((opts: { limit: number }) =>
     withClient(async (client) => {
-      const res = await client.call<{ entries: WireHistoryEntry[]; capacity: number }>('ListApplyHistory', { limit: opts.limit });
-      console.log(formatHistory(res.entries, res.capacity));
+      const res = await client.listApplyHistory(opts.limit);
+      emit(res, () => formatHistory(res.entries as unknown as WireHistoryEntry[], res.capacity));
     }),
   );
 
@@ -355,15 +368,19 @@ program
   .option('--comment <text>', 'recorded in the apply history')
   .action((gen: number, opts: { expectedGeneration?: number; confirm?: number; comment?: string }) =>
     withClient(async (client) => {
-      const res = await client.call<{ result: WireApplyResult; plan: WirePlan; pending: WirePending | null }>('RollbackTo', {
+      const res = await client.rollbackTo({
         generation: gen,
         ...(opts.expectedGeneration !== undefined && { expected_generation: opts.expectedGeneration }),
         ...(opts.confirm !== undefined && { confirm_timeout: wireDuration(opts.confirm) }),
         comment: opts.comment ?? '',
       });
-      console.log(formatPlan(res.plan));
-      console.log(formatResult(res.result));
-      if (res.pending) console.log(formatPending(res.pending));
+      emit(res, () =>
+        [
+          formatPlan(res.plan as unknown as WirePlan),
+          formatResult(res.result as unknown as WireApplyResult),
+          ...(res.pending ? [formatPending(res.pending as unknown as WirePending)] : []),
+        ].join('\n'),
+      );
     }),
   );
 
@@ -373,20 +390,74 @@ program
   .option('--json', 'one JSON object per event')
   .option('--count <n>', 'exit after n events (the current one included)', parseInteger)
   .action((opts: { json?: boolean; count?: number }) =>
-    withClient(
-      (client) =>
-        new Promise<void>((resolve, reject) => {
-          const stream = client.stream<WireApplyEvent>('WatchApplyResults', {});
-          let seen = 0;
-          stream.on('data', (event: WireApplyEvent) => {
-            console.log(opts.json ? JSON.stringify(event) : formatEvent(event));
-            if (opts.count !== undefined && ++seen >= opts.count) stream.cancel();
-          });
-          stream.on('error', (err: ServiceError) => (err.code === grpcStatus.CANCELLED ? resolve() : reject(err)));
-          stream.on('end', () => resolve());
-          process.once('SIGINT', () => stream.cancel());
-        }),
-    ),
+    withClient(async (client) => {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      let seen = 0;
+      for await (const event of client.watchApplyResults({ signal: stop.signal })) {
+        const format = program.opts<{ output: string }>().output;
+        if (opts.json || format === 'json') console.log(JSON.stringify(event));
+        else if (format === 'yaml') process.stdout.write(`---\n${toYaml(event)}`);
+        else console.log(formatEvent(event as unknown as WireApplyEvent));
+        if (opts.count !== undefined && ++seen >= opts.count) break;
+      }
+    }),
+  );
+
+const sessions = program.command('sessions').description('list, show and close live sessions (SessionService)');
+
+sessions
+  .command('list', { isDefault: true })
+  .description('list live sessions, filtered')
+  .option('--table <name>', 'only this table\'s sessions')
+  .option('--rule <name>', 'only this rule\'s sessions (with --table)')
+  .option('--client-cidr <cidr>', 'only clients in this prefix')
+  .option('--limit <n>', 'at most n sessions (one page)', parsePositive, 1000)
+  .action((opts: { table?: string; rule?: string; clientCidr?: string; limit: number }) =>
+    withClient(async (client) => {
+      const filter = { table: opts.table ?? '', rule: opts.rule ?? '', client_cidr: opts.clientCidr ?? '' };
+      const res = await client.listSessions({ filter, page_size: opts.limit });
+      emit(res, () =>
+        res.sessions
+          .map((s) => `${s.id}  ${s.protocol}  ${s.client?.address}:${s.client?.port} -> ${s.target?.address}:${s.target?.port}  ${s.table}/${s.rule_name}  ${s.state}`)
+          .join('\n') || 'no sessions',
+      );
+    }),
+  );
+
+sessions
+  .command('get')
+  .description('show one session')
+  .argument('<id>', 'session id from `portplane sessions list`')
+  .action((id: string) =>
+    withClient(async (client) => {
+      const res = await client.getSession(id);
+      emit(res, () => toYaml(res.session).trimEnd());
+    }),
+  );
+
+sessions
+  .command('delete')
+  .description('close sessions (every leg): by id, or every session of --table')
+  .argument('[ids...]', 'session ids')
+  .option('--table <name>', 'every session of this table')
+  .action((ids: string[], opts: { table?: string }) =>
+    withClient(async (client) => {
+      if (ids.length === 0 && !opts.table) throw new Error('name session ids, or --table to close every session of a table');
+      const res = await client.deleteSessions(ids.length > 0 ? { ids } : { filter: { table: opts.table } });
+      emit(res, () => `closed ${res.deleted} session(s)${Number(res.not_found) > 0 ? `; ${res.not_found} not found` : ''}`);
+    }),
+  );
+
+program
+  .command('counters')
+  .description('global, per-table and per-rule counters (TelemetryService.GetCounters)')
+  .option('--table <name>', 'only this table and its rules')
+  .action((opts: { table?: string }) =>
+    withClient(async (client) => {
+      const res = await client.getCounters({ table: opts.table ?? '' });
+      emit(res, () => toYaml(res).trimEnd());
+    }),
   );
 
 registerFleet(program);

@@ -1,13 +1,13 @@
 /**
  * The plugin's one way to the daemon: put a table, remove a table, read a
- * table and its state. It talks over the control socket with the CLI's
- * ConfigService client (src/cli/client.ts) until the typed client
- * (`portplane/client`) lands; switching means changing this file only.
+ * table and its state, over the control socket with the typed client
+ * (`portplane/client`).
  * Every call has a deadline and fails fast when nothing listens, and every
  * gRPC failure becomes a CNI error with a code.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ConfigClient } from '../cli/client.js';
+import { PortplaneClient } from '../client/client.js';
+import type { ApplyConfigRequest } from '../generated/types/portplane/v1/ApplyConfigRequest.js';
 import { CNI_ERRORS, CniError } from './spec.js';
 import type { WireRule } from './table.js';
 
@@ -33,8 +33,8 @@ export interface TableState {
 const REMOVE_ATTEMPTS = 8;
 
 function asCniError(err: unknown, socket: string, what: string): CniError {
-  const e = err as Partial<grpc.ServiceError>;
-  const detail = e.details ?? (err as Error).message;
+  const e = err as { code?: grpc.status };
+  const detail = (err as Error).message;
   switch (e.code) {
     case grpc.status.UNAVAILABLE:
     case grpc.status.DEADLINE_EXCEEDED:
@@ -55,18 +55,18 @@ function asCniError(err: unknown, socket: string, what: string): CniError {
 }
 
 export class DaemonClient {
-  private readonly client: ConfigClient;
+  private readonly client: PortplaneClient;
 
   constructor(
     private readonly socket: string,
     timeoutMs: number,
   ) {
-    this.client = new ConfigClient({ stateDir: '', socket, timeoutMs });
+    this.client = new PortplaneClient({ socket, timeoutMs });
   }
 
-  private async call<T>(method: string, request: object, what: string): Promise<T> {
+  private async call<T>(run: (client: PortplaneClient) => Promise<unknown>, what: string): Promise<T> {
     try {
-      return await this.client.call<T>(method, request);
+      return (await run(this.client)) as T;
     } catch (err) {
       throw asCniError(err, this.socket, what);
     }
@@ -74,34 +74,34 @@ export class DaemonClient {
 
   /** Replaces (or creates) the table `name` with `rules`; other tables are untouched. */
   async putTable(name: string, rules: WireRule[]): Promise<void> {
-    await this.call('ApplyConfig', { tables: [{ name, rules }], comment: `CNI ADD ${name}` }, `apply table ${name}`);
+    await this.call((c) => c.applyConfig({ tables: [{ name, rules }], comment: `CNI ADD ${name}` }), `apply table ${name}`);
   }
 
   async getTable(name: string): Promise<TableState | undefined> {
-    const config = await this.call<{ tables: WireTable[] }>('GetConfig', {}, 'read the configuration');
+    const config = await this.call<{ tables: WireTable[] }>((c) => c.getConfig(), 'read the configuration');
     const table = config.tables.find((t) => t.name === name);
     if (!table) return undefined;
-    const last = await this.call<{ result?: { rules?: RuleStatus[] } }>('LastApplyResult', {}, 'read the last apply result');
+    const last = await this.call<{ result?: { rules?: RuleStatus[] } }>((c) => c.lastApplyResult(), 'read the last apply result');
     return { rules: table.rules, statuses: (last.result?.rules ?? []).filter((r) => r.table === name) };
   }
 
   /** Removes the table `name`; false when there was none. */
   async removeTable(name: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      const config = await this.call<{ generation: string; tables: WireTable[] }>('GetConfig', {}, 'read the configuration');
+      const config = await this.call<{ generation: string; tables: WireTable[] }>((c) => c.getConfig(), 'read the configuration');
       if (!config.tables.some((t) => t.name === name)) return false;
       // ApplyConfig removes a table only as "every table but these"; the generation guards against a
       // concurrent writer whose tables this would otherwise drop.
       try {
-        await this.client.call('ApplyConfig', {
-          tables: config.tables.filter((t) => t.name !== name),
+        await this.client.applyConfig({
+          tables: config.tables.filter((t) => t.name !== name) as ApplyConfigRequest['tables'],
           replace_all: true,
           expected_generation: config.generation,
           comment: `CNI DEL ${name}`,
         });
         return true;
       } catch (err) {
-        if ((err as grpc.ServiceError).code === grpc.status.ABORTED && attempt < REMOVE_ATTEMPTS) continue;
+        if ((err as { code?: grpc.status }).code === grpc.status.ABORTED && attempt < REMOVE_ATTEMPTS) continue;
         throw asCniError(err, this.socket, `remove table ${name}`);
       }
     }

@@ -1,13 +1,12 @@
 /**
- * The gRPC server: API services, server reflection (so grpcurl needs no
- * .proto files) and the standard health service, behind the access-control
- * interceptor, on a listener portplane accepts itself (control-listener.ts).
+ * The gRPC server: API services, server reflection of the compiled API (so
+ * grpcurl and buf curl need no .proto files) and the standard health
+ * service, behind the access-control interceptor, on a listener portplane
+ * accepts itself (control-listener.ts).
  */
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
-import * as protoLoader from '@grpc/proto-loader';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { AuditLog } from '../auth/audit.js';
 import { CallerQuotas } from '../auth/caller-quotas.js';
@@ -17,12 +16,13 @@ import type { TableOwnership } from '../auth/table-ownership.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
-import { apiDefinition, serviceClient } from './api-definition.js';
+import { serviceClient } from './api-definition.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { guardRequestDecoding } from './request-decoding.js';
 import { configServiceHandlers } from './config-service.js';
 import { traceServiceHandlers } from './trace-service.js';
 import { listenInherited, listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
+import { addReflection } from './reflection-service.js';
 import { sessionServiceHandlers } from './session-service.js';
 import { telemetryServiceHandlers } from './telemetry-service.js';
 import { parseListenAddress, serverCredentials, type TlsFiles } from './transport-security.js';
@@ -30,6 +30,9 @@ import { applyHistoryHandlers } from './apply-history-service.js';
 import { transactionHandler } from './transaction-service.js';
 
 export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.SessionService', 'portplane.v1.TelemetryService', 'portplane.v1.TraceService'];
+
+/** Served by grpc-health-check, described by proto/grpc/health/v1/health.proto (a copy of that package's proto). */
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -116,8 +119,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   );
   server.addService(serviceClient('TraceService').service, traceServiceHandlers(dataplane.tracer()));
   // Reflection describes the health service too, so grpcurl can call it bare.
-  const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
-  new ReflectionService({ ...apiDefinition().packageDefinition, ...healthDefinition }).addToServer(server);
+  addReflection(server, [...SERVICE_NAMES, HEALTH_SERVICE]);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
   health.addToServer(server);

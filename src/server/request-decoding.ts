@@ -8,29 +8,21 @@
  * strictly (wire-check.ts), against the request type for portplane's own
  * methods: protobufjs alone decodes truncated input leniently.
  */
-import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
-import { PROTO_FILES, protoRoot } from './api-definition.js';
+import type protobuf from 'protobufjs';
+import { apiDefinition } from './api-definition.js';
 import { checkWireFraming } from './wire-check.js';
 
 export class UndecodableRequest {
   constructor(readonly reason: string) {}
 }
 
-let root: protobuf.Root | undefined;
-
 /** The request type of a portplane method, by path; undefined for other services' methods. */
 function requestType(path: string): protobuf.Type | undefined {
   const match = /^\/(portplane\.[^/]+)\/([^/]+)$/.exec(path);
   if (!match) return undefined;
-  if (!root) {
-    const dir = protoRoot();
-    root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(dir, target));
-    root.loadSync(PROTO_FILES);
-  }
-  const method = root.lookupService(match[1]!).methods[match[2]!];
+  // The compiled API: the same descriptors the server decodes with.
+  const method = apiDefinition().rpcTypes.lookupService(match[1]!).methods[match[2]!];
   return method ? (method.resolve() as protobuf.Method).resolvedRequestType ?? undefined : undefined;
 }
 

@@ -19,7 +19,7 @@ function encodeDetail(detail: ErrorDetail): { type_url: string; value: Uint8Arra
   let message: Record<string, unknown>;
   switch (detail.type) {
     case 'BadRequest':
-      message = { fieldViolations: detail.fieldViolations };
+      message = { field_violations: detail.fieldViolations };
       break;
     case 'ErrorInfo':
       message = { reason: detail.reason, domain: ERROR_DOMAIN, metadata: detail.metadata };
@@ -132,7 +132,7 @@ export function decodeStatusDetails(metadata: grpc.Metadata | undefined): ErrorD
   const out: ErrorDetail[] = [];
   for (const any of status.details) {
     const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
-    const obj = root.lookupType(name).toObject(root.lookupType(name).decode(any.value), { defaults: true }) as Record<
+    const obj = camelKeys(root.lookupType(name).toObject(root.lookupType(name).decode(any.value), { defaults: true })) as Record<
       string,
       never
     >;
@@ -140,4 +140,9 @@ export function decodeStatusDetails(metadata: grpc.Metadata | undefined): ErrorD
     out.push({ type, ...obj } as ErrorDetail);
   }
   return out;
+}
+
+/** The compiled types keep the .proto field names (`field_violations`); ErrorDetail spells its own in camelCase. */
+function camelKeys(detail: object): object {
+  return Object.fromEntries(Object.entries(detail).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
 }

@@ -1,0 +1,61 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp.js';
+import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _portplane_v1_ApplyResult__Output } from './portplane/v1/ApplyResult.js';
+import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
+import type { DrainPolicy as _portplane_v1_DrainPolicy, DrainPolicy__Output as _portplane_v1_DrainPolicy__Output } from './portplane/v1/DrainPolicy.js';
+import type { Endpoint as _portplane_v1_Endpoint, Endpoint__Output as _portplane_v1_Endpoint__Output } from './portplane/v1/Endpoint.js';
+import type { ForwardRule as _portplane_v1_ForwardRule, ForwardRule__Output as _portplane_v1_ForwardRule__Output } from './portplane/v1/ForwardRule.js';
+import type { Limits as _portplane_v1_Limits, Limits__Output as _portplane_v1_Limits__Output } from './portplane/v1/Limits.js';
+import type { Plan as _portplane_v1_Plan, Plan__Output as _portplane_v1_Plan__Output } from './portplane/v1/Plan.js';
+import type { PlanSummary as _portplane_v1_PlanSummary, PlanSummary__Output as _portplane_v1_PlanSummary__Output } from './portplane/v1/PlanSummary.js';
+import type { PortChange as _portplane_v1_PortChange, PortChange__Output as _portplane_v1_PortChange__Output } from './portplane/v1/PortChange.js';
+import type { PortFailure as _portplane_v1_PortFailure, PortFailure__Output as _portplane_v1_PortFailure__Output } from './portplane/v1/PortFailure.js';
+import type { PortRange as _portplane_v1_PortRange, PortRange__Output as _portplane_v1_PortRange__Output } from './portplane/v1/PortRange.js';
+import type { RuleChange as _portplane_v1_RuleChange, RuleChange__Output as _portplane_v1_RuleChange__Output } from './portplane/v1/RuleChange.js';
+import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _portplane_v1_RuleLimits__Output } from './portplane/v1/RuleLimits.js';
+import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
+import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from './portplane/v1/Table.js';
+import type { UnsupportedFeature as _portplane_v1_UnsupportedFeature, UnsupportedFeature__Output as _portplane_v1_UnsupportedFeature__Output } from './portplane/v1/UnsupportedFeature.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  google: {
+    protobuf: {
+      Timestamp: MessageTypeDefinition<_google_protobuf_Timestamp, _google_protobuf_Timestamp__Output>
+    }
+  }
+  portplane: {
+    v1: {
+      ApplyOutcome: EnumTypeDefinition
+      ApplyResult: MessageTypeDefinition<_portplane_v1_ApplyResult, _portplane_v1_ApplyResult__Output>
+      Capabilities: MessageTypeDefinition<_portplane_v1_Capabilities, _portplane_v1_Capabilities__Output>
+      DrainMode: EnumTypeDefinition
+      DrainPolicy: MessageTypeDefinition<_portplane_v1_DrainPolicy, _portplane_v1_DrainPolicy__Output>
+      Endpoint: MessageTypeDefinition<_portplane_v1_Endpoint, _portplane_v1_Endpoint__Output>
+      ForwardRule: MessageTypeDefinition<_portplane_v1_ForwardRule, _portplane_v1_ForwardRule__Output>
+      Limits: MessageTypeDefinition<_portplane_v1_Limits, _portplane_v1_Limits__Output>
+      OnFilterChange: EnumTypeDefinition
+      Plan: MessageTypeDefinition<_portplane_v1_Plan, _portplane_v1_Plan__Output>
+      PlanSummary: MessageTypeDefinition<_portplane_v1_PlanSummary, _portplane_v1_PlanSummary__Output>
+      PortAction: EnumTypeDefinition
+      PortChange: MessageTypeDefinition<_portplane_v1_PortChange, _portplane_v1_PortChange__Output>
+      PortFailure: MessageTypeDefinition<_portplane_v1_PortFailure, _portplane_v1_PortFailure__Output>
+      PortRange: MessageTypeDefinition<_portplane_v1_PortRange, _portplane_v1_PortRange__Output>
+      Protocol: EnumTypeDefinition
+      ProxyProtocol: EnumTypeDefinition
+      RuleAction: EnumTypeDefinition
+      RuleChange: MessageTypeDefinition<_portplane_v1_RuleChange, _portplane_v1_RuleChange__Output>
+      RuleLimits: MessageTypeDefinition<_portplane_v1_RuleLimits, _portplane_v1_RuleLimits__Output>
+      RuleState: EnumTypeDefinition
+      RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
+      Table: MessageTypeDefinition<_portplane_v1_Table, _portplane_v1_Table__Output>
+      UnsupportedFeature: MessageTypeDefinition<_portplane_v1_UnsupportedFeature, _portplane_v1_UnsupportedFeature__Output>
+    }
+  }
+}
+

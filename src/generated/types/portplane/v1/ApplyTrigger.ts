@@ -1,0 +1,23 @@
+// Original file: proto/portplane/v1/history.proto
+
+export const ApplyTrigger = {
+  APPLY_TRIGGER_UNSPECIFIED: 'APPLY_TRIGGER_UNSPECIFIED',
+  APPLY_TRIGGER_APPLY: 'APPLY_TRIGGER_APPLY',
+  APPLY_TRIGGER_TRANSACTION: 'APPLY_TRIGGER_TRANSACTION',
+  APPLY_TRIGGER_ROLLBACK: 'APPLY_TRIGGER_ROLLBACK',
+  APPLY_TRIGGER_ROLLBACK_TO: 'APPLY_TRIGGER_ROLLBACK_TO',
+} as const;
+
+export type ApplyTrigger =
+  | 'APPLY_TRIGGER_UNSPECIFIED'
+  | 0
+  | 'APPLY_TRIGGER_APPLY'
+  | 1
+  | 'APPLY_TRIGGER_TRANSACTION'
+  | 2
+  | 'APPLY_TRIGGER_ROLLBACK'
+  | 3
+  | 'APPLY_TRIGGER_ROLLBACK_TO'
+  | 4
+
+export type ApplyTrigger__Output = typeof ApplyTrigger[keyof typeof ApplyTrigger]

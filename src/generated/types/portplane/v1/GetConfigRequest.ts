@@ -1,0 +1,8 @@
+// Original file: proto/portplane/v1/config_service.proto
+
+
+export interface GetConfigRequest {
+}
+
+export interface GetConfigRequest__Output {
+}

@@ -1,0 +1,28 @@
+// Original file: proto/portplane/v1/transaction.proto
+
+import type { Protocol as _portplane_v1_Protocol, Protocol__Output as _portplane_v1_Protocol__Output } from '../../portplane/v1/Protocol.js';
+import type { PortAction as _portplane_v1_PortAction, PortAction__Output as _portplane_v1_PortAction__Output } from '../../portplane/v1/PortAction.js';
+
+export interface PortOutcome {
+  'protocol'?: (_portplane_v1_Protocol);
+  'listen_address'?: (string);
+  'port'?: (number);
+  'action'?: (_portplane_v1_PortAction);
+  'table'?: (string);
+  'rule_id'?: (string);
+  'ok'?: (boolean);
+  'errno'?: (string);
+  'message'?: (string);
+}
+
+export interface PortOutcome__Output {
+  'protocol': (_portplane_v1_Protocol__Output);
+  'listen_address': (string);
+  'port': (number);
+  'action': (_portplane_v1_PortAction__Output);
+  'table': (string);
+  'rule_id': (string);
+  'ok': (boolean);
+  'errno': (string);
+  'message': (string);
+}
