@@ -35,14 +35,18 @@ export function daemonTarget(options: Pick<ConnectOptions, 'stateDir' | 'socket'
 export class ConfigClient {
   private readonly client: grpc.Client;
 
-  constructor(private readonly options: ConnectOptions) {
-    const Ctor = serviceClient('ConfigService');
+  /** A client of `service` (default ConfigService) of the daemon. */
+  constructor(
+    private readonly options: ConnectOptions,
+    private readonly service = 'ConfigService',
+  ) {
+    const Ctor = serviceClient(service);
     this.client = new Ctor(daemonTarget(options), channelCredentials(options.tls));
   }
 
   call<T>(method: string, request: object): Promise<T> {
     const fn = (this.client as unknown as Record<string, grpc.requestCallback<T> & ((...args: unknown[]) => void)>)[method];
-    if (!fn) throw new Error(`ConfigService has no method ${method}`);
+    if (!fn) throw new Error(`${this.service} has no method ${method}`);
     return new Promise((resolve, reject) => {
       const metadata = new grpc.Metadata();
       if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
@@ -55,7 +59,7 @@ export class ConfigClient {
   /** A server stream; no deadline, it runs until the daemon ends it or the caller cancels it. */
   stream<T>(method: string, request: object): grpc.ClientReadableStream<T> {
     const fn = (this.client as unknown as Record<string, (req: object) => grpc.ClientReadableStream<T>>)[method];
-    if (!fn) throw new Error(`ConfigService has no method ${method}`);
+    if (!fn) throw new Error(`${this.service} has no method ${method}`);
     return fn.call(this.client, request);
   }
 

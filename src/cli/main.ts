@@ -28,6 +28,7 @@ import {
   type WirePending,
   type WirePlan,
 } from './format.js';
+import { registerHaCommands } from './ha.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
@@ -70,8 +71,8 @@ function connectOptions(): ConnectOptions {
 }
 
 /** Runs one client action; gRPC errors are printed with their details and exit 1. */
-async function withClient(action: (client: ConfigClient) => Promise<void>): Promise<void> {
-  const client = new ConfigClient(connectOptions());
+async function withClient(action: (client: ConfigClient) => Promise<void>, service?: string): Promise<void> {
+  const client = new ConfigClient(connectOptions(), service);
   try {
     await action(client);
   } catch (err) {
@@ -164,6 +165,14 @@ interface ServeFlags {
   logSessions?: boolean;
   watchBuffer?: number;
   historySize: number;
+  haPeer?: string;
+  haRole?: 'active' | 'standby';
+  haNode?: string;
+  haCa?: string;
+  haCert?: string;
+  haKey?: string;
+  haServerName?: string;
+  haHeartbeatMs?: number;
 }
 
 /** Only the flags given, so the defaults of model.ts and control-limits.ts fill the rest. */
@@ -205,6 +214,14 @@ program
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+  .option('--ha-peer <host:port>', 'HA: the other node\'s control listener; while standby, this node syncs its sessions from it')
+  .addOption(new Option('--ha-role <role>', 'HA: role at start (default: standby with --ha-peer, else active)').choices(['active', 'standby']))
+  .option('--ha-node <name>', 'HA: this node\'s name in the peer\'s status (default: host name)')
+  .option('--ha-ca <file>', 'HA: CA bundle that verifies the peer (TLS to --ha-peer); the token comes from $PORTPLANE_HA_TOKEN')
+  .option('--ha-cert <file>', 'HA: client certificate presented to the peer (with --ha-ca)')
+  .option('--ha-key <file>', 'HA: client private key (with --ha-ca)')
+  .option('--ha-server-name <name>', 'HA: name in the peer\'s certificate, when it is not the --ha-peer host')
+  .option('--ha-heartbeat-ms <ms>', 'HA: sync heartbeat interval (a silent link is detected after 5 of them)', parsePositive)
   .action(async (opts: ServeFlags) => {
     await serve({
       stateDir: program.opts<{ stateDir: string }>().stateDir,
@@ -218,6 +235,8 @@ program
       }),
     });
   });
+
+registerHaCommands(program, withClient);
 
 program
   .command('hash-token')

@@ -7,7 +7,8 @@ import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limi
 import { loadPolicyFile } from '../auth/policy.js';
 import { BACKEND_NAMES, createDataPlane, type BackendName } from '../backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../config/model.js';
-import { Daemon } from '../server/daemon.js';
+import type { HARole } from '../dataplane/ha-controller.js';
+import { Daemon, type HAOptions } from '../server/daemon.js';
 import type { TlsFiles } from '../server/transport-security.js';
 
 export interface ServeOptions {
@@ -32,6 +33,36 @@ export interface ServeOptions {
   metricsListen: string;
   logSessions?: boolean;
   watchBuffer?: number;
+  haPeer?: string;
+  haRole?: HARole;
+  haNode?: string;
+  haCa?: string;
+  haCert?: string;
+  haKey?: string;
+  haServerName?: string;
+  haHeartbeatMs?: number;
+}
+
+/** The HA options of the daemon, from the --ha-* flags and $PORTPLANE_HA_TOKEN. */
+function haOptions(options: ServeOptions): HAOptions | undefined {
+  const { haPeer, haRole, haNode, haCa, haCert, haKey, haServerName, haHeartbeatMs } = options;
+  if (!haPeer && (haCa || haCert || haKey || haServerName)) throw new Error('--ha-ca, --ha-cert, --ha-key and --ha-server-name secure the link to --ha-peer: add --ha-peer host:port');
+  if ((haCert || haKey) && !haCa) throw new Error('--ha-cert/--ha-key need --ha-ca (the CA that verifies the peer)');
+  if (!haPeer && !haRole && !haNode && haHeartbeatMs === undefined) return undefined;
+  const token = process.env.PORTPLANE_HA_TOKEN;
+  return {
+    ...(haRole && { initialRole: haRole }),
+    ...(haNode && { node: haNode }),
+    ...(haHeartbeatMs !== undefined && { heartbeatMs: haHeartbeatMs }),
+    ...(haPeer && {
+      peer: {
+        address: haPeer,
+        ...(haCa && { tls: { ca: haCa, ...(haCert && { cert: haCert }), ...(haKey && { key: haKey }) } }),
+        ...(token && { token }),
+        ...(haServerName && { serverName: haServerName }),
+      },
+    }),
+  };
 }
 
 /** A group name (from /etc/group) or number. */
@@ -78,6 +109,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
     historySize: options.historySize,
+    ha: haOptions(options),
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     daemon.shutdown(signal).then(

@@ -46,6 +46,8 @@ export const PACKET_DROP_REASONS = [
   'address_family',
   'nat_exhausted',
   'tuple_conflict',
+  // A new flow reached a node in the HA standby role, which forwards none (src/ha).
+  'ha_standby',
 ] as const;
 
 export type PacketDropReason = (typeof PACKET_DROP_REASONS)[number];

@@ -17,6 +17,7 @@ export const PROTO_FILES = [
   'portplane/v1/session_service.proto',
   'portplane/v1/telemetry_service.proto',
   'portplane/v1/trace_service.proto',
+  'portplane/v1/ha_service.proto',
   'google/rpc/status.proto',
   'google/rpc/error_details.proto',
 ];

@@ -17,10 +17,12 @@ import type { ControlLimits } from '../auth/control-limits.js';
 import type { AuthPolicy } from '../auth/policy.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
+import type { HANode } from '../ha/ha-node.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { configServiceHandlers } from './config-service.js';
+import { haServiceHandlers } from './ha-service.js';
 import { traceServiceHandlers } from './trace-service.js';
 import { listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
 import { sessionServiceHandlers } from './session-service.js';
@@ -29,7 +31,13 @@ import { parseListenAddress, serverCredentials, type TlsFiles } from './transpor
 import { applyHistoryHandlers } from './apply-history-service.js';
 import { transactionHandler } from './transaction-service.js';
 
-export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.SessionService', 'portplane.v1.TelemetryService', 'portplane.v1.TraceService'];
+export const SERVICE_NAMES = [
+  'portplane.v1.ConfigService',
+  'portplane.v1.SessionService',
+  'portplane.v1.TelemetryService',
+  'portplane.v1.TraceService',
+  'portplane.v1.HAService',
+];
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -56,6 +64,8 @@ export interface GrpcServerOptions {
   policy: AuthPolicy;
   controlLimits: ControlLimits;
   logger: Logger;
+  /** This node's HA role and sync; `heartbeatMs` paces the sync streams it serves. */
+  ha: { node: HANode; heartbeatMs: number };
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
@@ -100,6 +110,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     telemetryServiceHandlers({ telemetry: dataplane.telemetry(), applies: () => controller.stats(), backend: dataplane.name }),
   );
   server.addService(serviceClient('TraceService').service, traceServiceHandlers(dataplane.tracer()));
+  server.addService(serviceClient('HAService').service, haServiceHandlers({ ...options.ha, hub, store: dataplane.sessions() }));
   // Reflection describes the health service too, so grpcurl can call it bare.
   const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
   new ReflectionService({ ...apiDefinition().packageDefinition, ...healthDefinition }).addToServer(server);

@@ -8,7 +8,7 @@ import type { AuthPolicy } from '../../src/auth/policy.js';
 import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
 import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
-import { Daemon } from '../../src/server/daemon.js';
+import { Daemon, type HAOptions } from '../../src/server/daemon.js';
 import { removeDir, tempStateDir } from './daemon-process.js';
 
 export interface TestDaemon {
@@ -34,6 +34,7 @@ export interface TestDaemonOptions {
   backend?: BackendName;
   dataplane?: RuntimeDataPlane;
   historySize?: number;
+  ha?: HAOptions;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -53,6 +54,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     logSessions: options.logSessions,
     watchBuffer: options.watchBuffer,
     ...(options.historySize !== undefined && { historySize: options.historySize }),
+    ...(options.ha && { ha: options.ha }),
   });
   return {
     daemon,

@@ -7,6 +7,7 @@
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import type { HAController, HARole } from '../ha-controller.js';
 import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
@@ -29,7 +30,7 @@ export interface UserspaceDataPlaneOptions extends EngineOptions {
   gcIntervalMs?: number;
 }
 
-export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer {
+export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer, HAController {
   readonly name = USERSPACE_BACKEND_NAME;
   readonly engine: Engine;
   readonly port: PacketPort;
@@ -37,6 +38,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
   private readonly clock: () => number;
   private gcTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private role: HARole = 'active';
   private readonly deltas: SessionDeltaSource;
 
   constructor(private readonly options: UserspaceDataPlaneOptions = {}) {
@@ -46,8 +48,11 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     this.clock = options.clock ?? Date.now;
     const table = this.engine.sessions;
     const engine = this.engine;
-    this.deltas = sessionDeltaSource(table.deltas, table, (entries) =>
-      table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration),
+    this.deltas = sessionDeltaSource(
+      table.deltas,
+      table,
+      (entries, importOptions) => table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration, importOptions),
+      (flow) => table.findFlow(flow),
     );
   }
 
@@ -66,9 +71,22 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     this.logger.info({ port: this.port.name }, 'userspace dataplane started');
   }
 
-  /** Removes sessions idle past their timeout; the GC timer calls it. */
+  /** Removes sessions idle past their timeout; the GC timer calls it. A standby keeps them: the active ends them. */
   collect(): number {
+    if (this.role === 'standby') return 0;
     return this.engine.collect(this.clock());
+  }
+
+  setRole(role: HARole): void {
+    if (role === this.role) return;
+    this.role = role;
+    this.engine.standby = role === 'standby';
+    if (role === 'active') this.engine.sessions.touchAll(this.clock());
+    this.logger.info({ role }, 'userspace dataplane HA role');
+  }
+
+  haController(): HAController {
+    return this;
   }
 
   /** New flows are refused at once; established ones continue for up to `graceMs`, then every session is closed. */
