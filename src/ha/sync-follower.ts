@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { SessionReplica } from './session-replica.js';
 import type { SyncBatch, SyncHello } from './sync-source.js';
-import { LatenessWindow, idleSyncStatus, type SyncStatus } from './sync-status.js';
+import { DEGRADED_AFTER, LatenessWindow, idleSyncStatus, type SyncStatus } from './sync-status.js';
 
 export interface SyncConnection {
   /** Sends the standby's acknowledgement (every event up to `sequence` is applied). */
@@ -42,6 +42,7 @@ export interface SyncFollowerOptions {
 
 /** Silence longer than this many heartbeat intervals ends the connection. */
 const SILENCE_FACTOR = 5;
+/** A heartbeat later than this many intervals after the previous message counts as late. */
 const LATE_FACTOR = 2;
 const LATE_WINDOW_FACTOR = 50;
 const BACKOFF_MIN_MS = 100;
@@ -104,7 +105,7 @@ export class SyncFollower {
     };
     if (status.state === 'in_sync' || status.state === 'degraded') {
       const recent = this.late.recent(t);
-      if (recent > 0) {
+      if (recent >= DEGRADED_AFTER) {
         status.state = 'degraded';
         status.detail = `${recent} heartbeats arrived late in the last ${(this.options.heartbeatMs * LATE_WINDOW_FACTOR) / 1000} s (a lossy or congested sync link)`;
       } else {
@@ -136,12 +137,11 @@ export class SyncFollower {
     clearInterval(this.watchdog);
     this.watchdog = setInterval(() => {
       const silent = this.now() - this.lastBatchAt;
-      if (silent > this.options.heartbeatMs * SILENCE_FACTOR && this.connection === connection) {
+      if (silent > this.options.heartbeatMs * SILENCE_FACTOR && this.connection === connection && !ended) {
+        // Reported before the close, whose own end ("closed") would say less.
+        ended = true;
+        this.lost(connection, `no heartbeat from the active for ${silent} ms`);
         connection.close();
-        if (!ended) {
-          ended = true;
-          this.lost(connection, `no heartbeat from the active for ${silent} ms`);
-        }
       }
     }, this.options.heartbeatMs);
     this.watchdog.unref();

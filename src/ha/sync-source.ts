@@ -10,7 +10,7 @@
 import type { SessionStore } from '../dataplane/session-store.js';
 import { runWatch, type WatchEvent } from '../sessions/watch-stream.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
-import { LatenessWindow, idleSyncStatus, type SyncStatus } from './sync-status.js';
+import { DEGRADED_AFTER, LatenessWindow, idleSyncStatus, type SyncStatus } from './sync-status.js';
 
 export interface SyncBatch {
   events: WatchEvent[];
@@ -86,7 +86,7 @@ export class SyncSource {
       if (silentFor > this.options.heartbeatMs * LATE_FACTOR) {
         status.state = 'degraded';
         status.detail = `no acknowledgement from the standby for ${silentFor} ms`;
-      } else if (recent > 0) {
+      } else if (recent >= DEGRADED_AFTER) {
         status.state = 'degraded';
         status.detail = `${recent} late acknowledgements in the last ${(this.options.heartbeatMs * LATE_WINDOW_FACTOR) / 1000} s`;
       } else {

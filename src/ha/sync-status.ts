@@ -47,9 +47,12 @@ export function idleSyncStatus(detail: string): SyncStatus {
 
 /**
  * Late heartbeats (or acknowledgements) within the last `windowMs` make a
- * connected sync "degraded": a lossy link delays TCP segments by at least a
- * retransmission timeout, a one-directional one stops them.
+ * connected sync "degraded" once there are DEGRADED_AFTER of them: a lossy
+ * link delays TCP segments by at least a retransmission timeout, again and
+ * again, while one slow turn of a busy event loop is not worth an alarm.
  */
+export const DEGRADED_AFTER = 3;
+
 export class LatenessWindow {
   private readonly late: number[] = [];
 

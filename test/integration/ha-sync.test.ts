@@ -15,6 +15,7 @@ import { MemoryPort, UserspaceDataPlane } from '../../src/dataplane/userspace/in
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/dataplane/userspace/packet.js';
 import { serviceClient } from '../../src/server/api-definition.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
+import type { HAOptions } from '../../src/server/daemon.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { fields, packet } from '../helpers/packets.js';
 
@@ -52,7 +53,7 @@ const TABLES = {
   ],
 };
 
-async function startNode(ha: Parameters<typeof startTestDaemon>[0]['ha'], listen?: string): Promise<Node> {
+async function startNode(ha: HAOptions, listen?: string): Promise<Node> {
   const port = new MemoryPort();
   const dataplane = new UserspaceDataPlane({ logger: pino({ level: 'silent' }), port, gcIntervalMs: 0 });
   const daemon = await startTestDaemon({ dataplane, ...(listen && { listen }), ha });
