@@ -53,7 +53,8 @@ try {
   const rate = (flows / burst.ms) * 1000;
   console.log(`sync traffic: ${(perThousandFlows / 1024).toFixed(1)} KiB per 1,000 new TCP flows (open, updates, close); ${flows} flows at ${rate.toFixed(0)}/s, ${burst.failed} failed; at 1,000 new flows/s: ${((perThousandFlows * 8) / 1e6).toFixed(2)} Mbit/s`);
 
-  await pair.udpFlows(1000);
+  const answered = await pair.udpFlows(1000);
+  console.log(`1,000 UDP flows opened, ${answered} answered within 5 s`);
   await new Promise((res) => setTimeout(res, 1000));
   // A restarted standby takes the whole table in one bulk sync.
   pair.killDaemon(standby);

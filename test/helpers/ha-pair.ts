@@ -94,12 +94,14 @@ require('readline').createInterface({ input: process.stdin }).on('line', (line) 
   if (cmd === 'new') echoOnce((error) => console.log(JSON.stringify({ event: 'new', id: arg, ok: !error, error })));
   if (cmd === 'udpflows') {
     const [count, id] = arg.split(':');
-    let answered = 0;
+    let answered = 0, reported = false;
+    const report = () => { if (!reported) { reported = true; console.log(JSON.stringify({ event: 'udpflows', id, answered })); } };
     for (let i = 0; i < Number(count); i++) {
       const s = dgram.createSocket('udp4');
-      s.on('message', () => { if (++answered === Number(count)) console.log(JSON.stringify({ event: 'udpflows', id, answered })); });
+      s.on('message', () => { if (++answered === Number(count)) report(); });
       s.connect(53, '${SERVICE}', () => s.send(Buffer.alloc(16, 1)));
     }
+    setTimeout(report, 5000);
   }
   if (cmd === 'burst') {
     const [count, id] = arg.split(':');
@@ -173,6 +175,8 @@ export class HaPair {
   private token = '';
   private readonly daemons = new Map<NodeName, ChildProcess>();
   private readonly keepaliveds: ChildProcess[] = [];
+  /** What each node's keepalived printed, for errors. */
+  private readonly keepalivedLogs: Record<NodeName, string[]> = { n1: [], n2: [] };
   private server: NetnsNode | undefined;
   client: NetnsNode | undefined;
 
@@ -201,7 +205,9 @@ export class HaPair {
     this.server = new NetnsNode(this.ns.server, SERVER_SCRIPT);
     await this.server.json<{ event: string }>((l) => l.event === 'listening');
     // n1 (the higher priority) becomes MASTER after VRRP's master-down interval; its notify script makes it active.
-    if (!(await waitFor(() => this.hasVip('n1'), 30_000, 200))) throw new Error('keepalived did not make n1 MASTER within 30 s');
+    if (!(await waitFor(() => this.hasVip('n1'), 30_000, 200))) {
+      throw new Error(`keepalived did not make n1 MASTER within 30 s; n1: ${this.keepalivedLogs.n1.join('').slice(-2000)}; n2: ${this.keepalivedLogs.n2.join('').slice(-2000)}`);
+    }
     if (!(await waitFor(() => this.view('n1').role === 'HA_ROLE_ACTIVE', 30_000, 200))) throw new Error('n1 did not become active within 30 s');
   }
 
@@ -330,8 +336,11 @@ vrrp_instance ${this.tag} {
 `,
     );
     const k = spawn('ip', ['netns', 'exec', this.ns[node], 'keepalived', '-n', '-l', '-P', '-f', conf, '-p', join(dir, `ka-${node}.pid`), '-r', join(dir, `ka-vrrp-${node}.pid`)], {
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const log = this.keepalivedLogs[node];
+    k.stdout?.setEncoding('utf8').on('data', (c: string) => log.push(c));
+    k.stderr?.setEncoding('utf8').on('data', (c: string) => log.push(c));
     this.keepaliveds.push(k);
   }
 
@@ -364,9 +373,9 @@ vrrp_instance ${this.tag} {
     return this.ask(`burst ${count}`, 'burst', 120_000);
   }
 
-  /** Opens `count` UDP flows (one datagram each, answered) that stay open until they idle out. */
-  async udpFlows(count: number): Promise<void> {
-    await this.ask(`udpflows ${count}`, 'udpflows', 60_000);
+  /** Opens `count` UDP flows (one datagram each) that stay open until they idle out; how many were answered within 5 s. */
+  async udpFlows(count: number): Promise<number> {
+    return (await this.ask<{ answered: number }>(`udpflows ${count}`, 'udpflows', 60_000)).answered;
   }
 
   /** SIGKILLs `active`'s daemon, waits for keepalived to move the address and the other node to become active. */
