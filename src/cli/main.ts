@@ -29,11 +29,13 @@ import {
   type WirePlan,
 } from './format.js';
 import { registerHaCommands } from './ha.js';
+import { LOG_FORMATS } from './log-format.js';
+import { defaultStateDir } from './state-dir.js';
 import { serve } from './serve.js';
 
 const program = new Command('portplane')
   .description('Live L4 port-forwarding dataplane steered over gRPC')
-  .option('--state-dir <dir>', 'state directory (committed tables, control socket)', './.portplane')
+  .option('--state-dir <dir>', 'state directory (committed tables, control socket); default: $STATE_DIRECTORY (systemd StateDirectory=) or ./.portplane', defaultStateDir())
   .option('--socket <path>', 'control socket (default <state-dir>/portplane.sock)')
   .option('--address <host:port>', 'talk to a daemon listening on TCP instead of the socket')
   .option('--timeout <ms>', 'deadline of each call', parseInteger, 30_000)
@@ -148,6 +150,7 @@ interface ServeFlags {
   tunAddress?: string[];
   graceMs: number;
   logLevel: string;
+  logFormat?: string;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -222,6 +225,7 @@ program
   .option('--ha-key <file>', 'HA: client private key (with --ha-ca)')
   .option('--ha-server-name <name>', 'HA: name in the peer\'s certificate, when it is not the --ha-peer host')
   .option('--ha-heartbeat-ms <ms>', 'HA: sync heartbeat interval (a silent link is detected after 5 of them)', parsePositive)
+  .addOption(new Option('--log-format <format>', 'log lines as JSON or as text (default: text on a terminal, JSON elsewhere)').choices([...LOG_FORMATS]))
   .action(async (opts: ServeFlags) => {
     await serve({
       stateDir: program.opts<{ stateDir: string }>().stateDir,

@@ -2,6 +2,7 @@
  * `portplane serve`: the daemon process.
  */
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { pino, type Level } from 'pino';
 import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limits.js';
 import { loadPolicyFile } from '../auth/policy.js';
@@ -9,7 +10,13 @@ import { BACKEND_NAMES, createDataPlane, type BackendName } from '../backends.js
 import { DEFAULT_LIMITS, type Limits } from '../config/model.js';
 import type { HARole } from '../dataplane/ha-controller.js';
 import { Daemon, type HAOptions } from '../server/daemon.js';
+import { takeActivatedSockets, systemdNotifier } from '../server/systemd.js';
 import type { TlsFiles } from '../server/transport-security.js';
+import { BUILD_INFO } from '../build-info.js';
+import { openLogDestination } from './log-destination.js';
+import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './log-format.js';
+import { exitOnSignals } from './shutdown.js';
+import { stopHint } from './stop-hint.js';
 
 export interface ServeOptions {
   stateDir: string;
@@ -17,6 +24,8 @@ export interface ServeOptions {
   backend: string;
   graceMs: number;
   logLevel: string;
+  /** json or text; default: text on a terminal, JSON elsewhere. */
+  logFormat?: string;
   historySize: number;
   /** userspace backend: the TUN interface to use as its packet port */
   tun?: string;
@@ -84,7 +93,25 @@ function tlsFiles(options: ServeOptions): TlsFiles | undefined {
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
-  const logger = pino({ level: options.logLevel as Level, base: { pid: process.pid } });
+  const format = options.logFormat ?? defaultLogFormat(process.stdout);
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new Error(`--log-format ${JSON.stringify(format)}: choose one of ${LOG_FORMATS.join(', ')}`);
+  const destination = openLogDestination(1, format as LogFormat);
+  process.on('exit', () => destination.flushAtExit());
+  const logger = pino({ level: options.logLevel as Level, base: { pid: process.pid } }, destination);
+  // Absolute from here on: every path in logs and errors says where it is.
+  const stateDir = resolve(options.stateDir);
+  const activated = takeActivatedSockets();
+  if (activated.length > 1) {
+    throw new Error(`socket activation passed ${activated.length} sockets (${activated.map((s) => s.name).join(', ')}); portplane serves one control socket`);
+  }
+  const notifier = systemdNotifier();
+  const notify = (fields: Record<string, string>): void => {
+    try {
+      notifier.send(fields);
+    } catch (err) {
+      logger.warn({ err, notifySocket: notifier.socket }, 'could not notify systemd');
+    }
+  };
   if (!(BACKEND_NAMES as readonly string[]).includes(options.backend)) {
     throw new Error(`unknown backend ${JSON.stringify(options.backend)}; choose one of ${BACKEND_NAMES.join(', ')}`);
   }
@@ -95,7 +122,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const tun = options.tun ? { device: options.tun, addresses: options.tunAddress } : undefined;
   const dataplane = createDataPlane(options.backend as BackendName, { logger, tun });
   const daemon = await Daemon.start({
-    stateDir: options.stateDir,
+    stateDir,
+    inheritedFd: activated[0]?.fd,
+    summary: { version: BUILD_INFO.version, socketActivated: activated.length > 0, stop: await stopHint() },
     listen: options.listen,
     socketGroup,
     tls,
@@ -111,15 +140,14 @@ export async function serve(options: ServeOptions): Promise<void> {
     historySize: options.historySize,
     ha: haOptions(options),
   });
-  const onSignal = (signal: NodeJS.Signals): void => {
-    daemon.shutdown(signal).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+  notify({ READY: '1', STATUS: `serving ${daemon.address}, generation ${daemon.controller.runningGeneration}`, MAINPID: String(process.pid) });
+  exitOnSignals(
+    {
+      shutdown: (signal) => {
+        notify({ STOPPING: '1', STATUS: `stopping (${signal}): draining sessions for up to ${options.graceMs} ms` });
+        return daemon.shutdown(signal);
       },
-    );
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+    },
+    { graceMs: options.graceMs, logger },
+  );
 }

@@ -8,7 +8,7 @@ export interface ApplyStatsSnapshot {
   succeeded: number;
   failed: number;
   bindErrors: number;
-  /** Milliseconds since the epoch; 0 before the first commit of this process. */
+  /** Milliseconds since the epoch of the running configuration's commit (restored ones included); 0: never. */
   lastCommitAt: number;
   lastCommitDurationMicros: number;
 }

@@ -190,6 +190,8 @@ export class ConfigController {
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
       this.lastResult = state.lastResult;
       this.applyStats.bindFailures(outcome.failures.length);
+      // The running configuration was committed then, not never: dashboards keep its age across restarts.
+      if (state.lastResult) this.applyStats.committed(state.lastResult.appliedAt, state.lastResult.durationMicros);
       this.confirmed = { config, state: confirmedState };
       history.ensureSnapshot(configDigest(config), config.tables);
       const log = { generation: state.generation, digest: configDigest(config), failures: outcome.failures.length };

@@ -8,11 +8,11 @@
  * in, where the auth interceptor reads it (peerOfCurrentCall).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { chmod, chown } from 'node:fs/promises';
+import { chmod, chown, readFile, readlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import type { TransportPeer } from '../auth/principal.js';
-import { isLoopback, loopbackPeerUid } from './loopback-peer.js';
+import { isLoopback, isOwnSocket, loopbackPeer } from './loopback-peer.js';
 import { peerCredentialsSupport } from './peer-credentials.js';
 
 const connectionPeer = new AsyncLocalStorage<TransportPeer>();
@@ -39,7 +39,7 @@ export interface ControlListener {
   close(): Promise<void>;
 }
 
-function listen(server: Server, options: { path: string } | { host: string; port: number }): Promise<void> {
+function listen(server: Server, options: { path: string } | { host: string; port: number } | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options, () => {
@@ -53,15 +53,15 @@ function closer(server: Server): () => Promise<void> {
   return () => new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** Serves the UNIX socket at `options.path` (claimed by the caller), injecting each connection with its peer credentials. */
-export async function listenUnix(options: UnixListenOptions, injector: grpc.ConnectionInjector): Promise<ControlListener> {
+/** Hands each accepted UNIX connection to grpc-js with its peer credentials (or what the socket's mode guarantees). */
+function unixAcceptor(group: number | undefined, injector: grpc.ConnectionInjector): { accept(socket: Socket): void; identification: string } {
   const support = peerCredentialsSupport();
   // Without the addon, the socket's mode is the guarantee: only the owner (0600) or the group (0660) can connect.
   const fallback: TransportPeer =
-    options.group === undefined
+    group === undefined
       ? { transport: 'unix', uid: process.getuid?.(), gid: process.getgid?.(), credentials: 'socket-mode' }
-      : { transport: 'unix', gid: options.group, credentials: 'socket-mode' };
-  const server = createServer((socket: Socket) => {
+      : { transport: 'unix', gid: group, credentials: 'socket-mode' };
+  const accept = (socket: Socket): void => {
     let peer = fallback;
     if (support.available) {
       try {
@@ -74,7 +74,17 @@ export async function listenUnix(options: UnixListenOptions, injector: grpc.Conn
       }
     }
     connectionPeer.run(peer, () => injector.injectConnection(socket));
-  });
+  };
+  const identification = support.available
+    ? 'peer credentials (SO_PEERCRED)'
+    : `socket mode (${group === undefined ? `uid ${fallback.uid}` : `gid ${group}`}): ${support.reason}`;
+  return { accept, identification };
+}
+
+/** Serves the UNIX socket at `options.path` (claimed by the caller), injecting each connection with its peer credentials. */
+export async function listenUnix(options: UnixListenOptions, injector: grpc.ConnectionInjector): Promise<ControlListener> {
+  const { accept, identification } = unixAcceptor(options.group, injector);
+  const server = createServer(accept);
   // The socket is created with the umask's mode; narrow it before anyone can connect.
   const previous = process.umask(0o177);
   try {
@@ -88,16 +98,12 @@ export async function listenUnix(options: UnixListenOptions, injector: grpc.Conn
   } else {
     await chmod(options.path, 0o600);
   }
-  const identification = support.available
-    ? 'peer credentials (SO_PEERCRED)'
-    : `socket mode (${options.group === undefined ? `uid ${fallback.uid}` : `gid ${options.group}`}): ${support.reason}`;
   return { server, address: `unix:${options.path}`, identification, close: closer(server) };
 }
 
-/** Serves TCP on `host:port`, injecting each connection with its peer address and, on loopback, its uid. */
-export async function listenTcp(host: string, port: number, injector: grpc.ConnectionInjector): Promise<ControlListener> {
-  // Paused until its identity is known: grpc-js reads the connection from then on.
-  const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+/** Hands each accepted TCP connection (accepted paused) to grpc-js with its peer address and, on loopback, its uid. */
+function tcpAccept(injector: grpc.ConnectionInjector): (socket: Socket) => void {
+  return (socket: Socket) => {
     const { remoteAddress, remotePort, localAddress, localPort } = socket;
     if (!remoteAddress || remotePort === undefined || !localAddress || localPort === undefined) {
       socket.destroy();
@@ -115,20 +121,73 @@ export async function listenTcp(host: string, port: number, injector: grpc.Conne
       inject(undefined);
       return;
     }
-    loopbackPeerUid({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort }).then(
-      inject,
-      () => inject(undefined),
-    );
-  });
-  await listen(server, { host, port });
-  const bound = server.address();
-  const tcp = typeof bound === 'object' && bound ? { address: bound.address, port: bound.port } : { address: host, port };
-  const shown = host.includes(':') ? `[${host}]` : host;
-  return {
-    server,
-    address: `${shown}:${tcp.port}`,
-    identification: 'client certificate or bearer token; loopback peers also by uid (/proc/net/tcp)',
-    tcp,
-    close: closer(server),
+    const ownUid = process.getuid?.();
+    loopbackPeer({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort })
+      .then(async (found) => {
+        // A forward into this listener connects from the daemon's own socket: anonymous, not the daemon's uid.
+        if (!found || (found.uid === ownUid && (await isOwnSocket(found.inode)))) return undefined;
+        return found.uid;
+      })
+      .then(inject, () => inject(undefined));
   };
+}
+
+const TCP_IDENTIFICATION = 'client certificate or bearer token; loopback peers also by uid (/proc/net/tcp)';
+
+/** `host`: as asked for (shown in the address); undefined: as bound. */
+function tcpListener(server: Server, host: string | undefined, port: number): ControlListener {
+  const bound = server.address();
+  const tcp = typeof bound === 'object' && bound ? { address: bound.address, port: bound.port } : { address: host ?? '', port };
+  host ??= tcp.address;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return { server, address: `${shown}:${tcp.port}`, identification: TCP_IDENTIFICATION, tcp, close: closer(server) };
+}
+
+/** Serves TCP on `host:port`, injecting each connection with its peer address and, on loopback, its uid. */
+export async function listenTcp(host: string, port: number, injector: grpc.ConnectionInjector): Promise<ControlListener> {
+  // Paused until its identity is known: grpc-js reads the connection from then on.
+  const server = createServer({ pauseOnConnect: true }, tcpAccept(injector));
+  await listen(server, { host, port });
+  return tcpListener(server, host, port);
+}
+
+/** The path a listening UNIX socket fd is bound to, from /proc/net/unix (matched by the socket's inode). */
+async function unixSocketPath(fd: number): Promise<string | undefined> {
+  const link = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+  const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+  if (!inode) return undefined;
+  const table = await readFile('/proc/net/unix', 'utf8').catch(() => '');
+  for (const line of table.split('\n')) {
+    // Num RefCount Protocol Flags Type St Inode Path
+    const fields = line.trim().split(/\s+/);
+    if (fields[6] === inode && fields[7]) return fields[7];
+  }
+  return undefined;
+}
+
+/**
+ * Serves a listening socket someone else opened (systemd socket activation:
+ * LISTEN_FDS), UNIX or TCP, with the same caller identification as the
+ * sockets portplane opens itself. Its mode and owner are the opener's
+ * (the socket unit's SocketMode/SocketGroup).
+ */
+export async function listenInherited(fd: number, injector: grpc.ConnectionInjector, group?: number): Promise<ControlListener> {
+  let kind: 'unix' | 'tcp' | undefined;
+  const unix = unixAcceptor(group, injector);
+  const tcp = tcpAccept(injector);
+  const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+    if (kind === 'tcp') return tcp(socket);
+    socket.resume();
+    unix.accept(socket);
+  });
+  await listen(server, { fd });
+  // Node gives a TCP listener an address object; a UNIX one (a pipe handle) has none when inherited.
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') {
+    kind = 'unix';
+    const path = (await unixSocketPath(fd)) ?? `inherited fd ${fd}`;
+    return { server, address: `unix:${path}`, identification: unix.identification, close: closer(server) };
+  }
+  kind = 'tcp';
+  return tcpListener(server, undefined, 0);
 }

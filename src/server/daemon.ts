@@ -25,6 +25,7 @@ import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
 import { haPeerConnect, type HAPeerOptions } from './ha-peer.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { checkTcpAddressFree, claimSocketPath } from './single-instance.js';
 import { checkListenSecurity, parseListenAddress, type TlsFiles } from './transport-security.js';
 
 export interface DaemonOptions {
@@ -53,6 +54,10 @@ export interface DaemonOptions {
   historySize?: number;
   /** An HA pair: this node's starting role and the peer it follows while standby (see docs/ha.md). */
   ha?: HAOptions;
+  /** A listening control socket systemd opened (socket activation), served instead of opening one. */
+  inheritedFd?: number;
+  /** More fields for the startup line (how to stop, version). */
+  summary?: Record<string, unknown>;
 }
 
 export interface HAOptions {
@@ -102,6 +107,15 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     // First of all, before any socket is bound: a clear-text control plane never reaches the network.
     if (options.listen !== undefined) await checkListenSecurity(parseListenAddress(options.listen), options.tls);
+    // One daemon per state directory, known before anything is touched or restored.
+    if (options.inheritedFd === undefined) {
+      if (options.listen !== undefined) {
+        const { host, port } = parseListenAddress(options.listen);
+        await checkTcpAddressFree(host, port);
+      } else {
+        await claimSocketPath(join(options.stateDir, SOCKET_NAME));
+      }
+    }
     const store = new StateStore(options.stateDir);
     await store.init();
     if (options.socketGroup !== undefined) {
@@ -130,6 +144,7 @@ export class Daemon {
       dataplane: options.dataplane,
       hub,
       socketPath: join(options.stateDir, SOCKET_NAME),
+      inheritedFd: options.inheritedFd,
       socketGroup: options.socketGroup,
       listen: options.listen,
       tls: options.tls,
@@ -143,7 +158,7 @@ export class Daemon {
     if (tcp) controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(tcp.address), port: tcp.port, what: "portplane's gRPC control listener" }]);
     let metrics: MetricsServer | undefined;
     if (options.metricsListen) {
-      const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), hub });
+      const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), backend: options.dataplane.name, hub });
       registerHaMetrics(registry.registry, ha.node);
       metrics = await startMetricsServer(
         options.metricsListen,
@@ -164,6 +179,7 @@ export class Daemon {
         authPolicy: policy.source,
         callerIdentification: grpc.listener.identification,
         metrics: metrics ? `${metrics.host || '*'}:${metrics.port}` : 'off',
+        ...options.summary,
       },
       'portplane serving',
     );
@@ -215,10 +231,12 @@ export class Daemon {
 
   private async stop(reason: string): Promise<void> {
     const { logger, graceMs, dataplane } = this.options;
-    logger.info({ reason, graceMs }, 'shutting down');
+    logger.info({ reason, graceMs }, 'shutting down: waiting for in-flight applies');
     setNotServing(this.grpc);
     this.closeHaPeer();
     await this.controller.drain();
+    const sessions = dataplane.telemetry().global().sessionsActive;
+    logger.info({ sessions, graceMs }, `closing listeners; waiting up to ${graceMs} ms for open gRPC calls and ${sessions} sessions`);
     await Promise.all([stopGrpcServer(this.grpc, graceMs), dataplane.close(graceMs), this.metrics?.close()]);
     logger.info('stopped');
   }

@@ -4,8 +4,6 @@
  * interceptor, on a listener portplane accepts itself (control-listener.ts).
  */
 import { X509Certificate } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
-import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
@@ -24,7 +22,7 @@ import { authInterceptor } from './auth-interceptor.js';
 import { configServiceHandlers } from './config-service.js';
 import { haServiceHandlers } from './ha-service.js';
 import { traceServiceHandlers } from './trace-service.js';
-import { listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
+import { listenInherited, listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
 import { sessionServiceHandlers } from './session-service.js';
 import { telemetryServiceHandlers } from './telemetry-service.js';
 import { parseListenAddress, serverCredentials, type TlsFiles } from './transport-security.js';
@@ -53,8 +51,10 @@ export interface GrpcServerOptions {
   dataplane: RuntimeDataPlane;
   /** The one consumer of the dataplane's session deltas. */
   hub: SessionWatchHub;
-  /** UNIX socket path, used unless `listen` is set. */
+  /** UNIX socket path, used unless `listen` or `inheritedFd` is set; claimed by the caller (single-instance.ts). */
   socketPath: string;
+  /** A listening socket opened by systemd (socket activation), used instead of opening one. */
+  inheritedFd?: number;
   /** Group allowed on the UNIX socket (mode 0660). */
   socketGroup?: number;
   /** `host:port` for TCP instead of the socket. */
@@ -68,9 +68,17 @@ export interface GrpcServerOptions {
   ha: { node: HANode; heartbeatMs: number };
 }
 
+/** Tables running, pending, or named by recent history: what any response or error could mention. */
+function knownTableNames(controller: ConfigController): string[] {
+  const names = controller.getConfig().tables.map((t) => t.name);
+  const pending = controller.pendingInfo();
+  for (const entry of [...(pending ? [pending.entry] : []), ...controller.history()]) names.push(...(entry.planSummary?.tablesTouched ?? []));
+  return names;
+}
+
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const tcp = options.listen === undefined ? undefined : parseListenAddress(options.listen);
-  if (options.tls && !tcp) throw new Error('--tls-cert/--tls-key secure a TCP listener: add --listen host:port');
+  if (options.tls && !tcp && options.inheritedFd === undefined) throw new Error('--tls-cert/--tls-key secure a TCP listener: add --listen host:port');
   const credentials = await serverCredentials(options.tls);
 
   const { controller, controlLimits } = options;
@@ -95,6 +103,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         },
         peer: peerOfCurrentCall,
         certificate: (raw) => new X509Certificate(raw),
+        knownTables: () => knownTableNames(controller),
       }),
     ],
   });
@@ -120,31 +129,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 
   const injector = server.createConnectionInjector(credentials);
   let listener: ControlListener;
-  if (tcp) {
+  if (options.inheritedFd !== undefined) {
+    listener = await listenInherited(options.inheritedFd, injector, options.socketGroup);
+  } else if (tcp) {
     listener = await listenTcp(tcp.host, tcp.port, injector);
   } else {
-    await claimSocketPath(options.socketPath);
     listener = await listenUnix({ path: options.socketPath, group: options.socketGroup }, injector);
   }
   health.setStatus('', 'SERVING');
   for (const name of SERVICE_NAMES) health.setStatus(name, 'SERVING');
   return { server, health, listener, address: listener.address };
-}
-
-/** Removes a stale socket file, but never one a live daemon still answers on. */
-async function claimSocketPath(path: string): Promise<void> {
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (alive) throw new Error(`another portplane daemon is already serving on ${path}`);
-  await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
 }
 
 export function setNotServing(grpcServer: GrpcServer): void {

@@ -4,14 +4,19 @@
  * TelemetryService serves (one reading per scrape, so a scrape is
  * consistent and matches GetCounters taken at the same moment).
  *
- * Labels are `table`, `rule` and `protocol` only, never anything per
- * session or per source, so the series count is bounded by the rules. A
- * drop reason is part of the metric name for the same reason. A rule's
- * series restart at zero when the rule changes (new counter id): Prometheus
- * treats that as a counter reset. Process and Node.js metrics come from
- * prom-client's defaults.
+ * Conventions (docs/api.md, "Prometheus"): one metric per quantity, the unit
+ * as the suffix, and what tells series apart as labels. Every traffic metric
+ * has one rule-less series (the global total: it also counts rules removed
+ * since, so it is not the sum of the rule series) and one series per running
+ * rule labelled `table`, `rule`, `protocol`. Label values are bounded: rules,
+ * `direction` (from_client, to_client), and `reason`, whose values are
+ * exactly DROP_REASONS or PACKET_DROP_REASONS. Nothing is per session or per
+ * source. A rule's series restart at zero when the rule changes (new counter
+ * id): Prometheus treats that as a counter reset. Process and Node.js
+ * metrics come from prom-client's defaults.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { BUILD_INFO } from '../build-info.js';
 import type { ApplyStatsSnapshot } from '../control/apply-stats.js';
 import { DROP_REASONS, PACKET_DROP_REASONS, type Telemetry, type TrafficCounters } from '../dataplane/telemetry.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
@@ -20,23 +25,20 @@ import { readCounters, type CountersReading } from './counters.js';
 export interface MetricsSources {
   telemetry: Telemetry;
   applies(): ApplyStatsSnapshot;
+  /** The dataplane backend's name, for portplane_build_info. */
+  backend: string;
   hub?: SessionWatchHub;
 }
 
-type Traffic = keyof Omit<TrafficCounters, 'drops' | 'packetDrops'>;
-
-/** Traffic counters as metric name stems (portplane_<stem>_total, portplane_rule_<stem>_total). */
-const TRAFFIC: { key: Traffic; stem: string; help: string; gauge?: true }[] = [
-  { key: 'sessionsOpened', stem: 'sessions_opened', help: 'Sessions (TCP connections, UDP flows) opened' },
-  { key: 'sessionsClosed', stem: 'sessions_closed', help: 'Sessions closed' },
-  { key: 'sessionsActive', stem: 'sessions_active', help: 'Sessions open now', gauge: true },
-  { key: 'bytesFromClient', stem: 'bytes_from_client', help: 'Bytes relayed from clients to targets' },
-  { key: 'bytesToClient', stem: 'bytes_to_client', help: 'Bytes relayed from targets to clients' },
-  { key: 'packetsFromClient', stem: 'packets_from_client', help: 'Datagrams or reads relayed from clients' },
-  { key: 'packetsToClient', stem: 'packets_to_client', help: 'Datagrams or reads relayed to clients' },
-];
-
 const RULE_LABELS = ['table', 'rule', 'protocol'] as const;
+const DIRECTIONS = [
+  { direction: 'from_client', bytes: 'bytesFromClient', packets: 'packetsFromClient' },
+  { direction: 'to_client', bytes: 'bytesToClient', packets: 'packetsToClient' },
+] as const;
+
+type Labels = Record<string, string>;
+/** One series: its labels beyond the rule's, and its value in a set of traffic counters (undefined: no series). */
+type Series = (c: TrafficCounters, scope: 'global' | 'rule') => [Labels, number | undefined][];
 
 export function createMetricsRegistry(sources: MetricsSources): { registry: Registry; metrics(): Promise<string> } {
   const registry = new Registry();
@@ -71,43 +73,75 @@ export function createMetricsRegistry(sources: MetricsSources): { registry: Regi
       },
     });
   };
-  const ruleMetric = (name: string, help: string, isGauge: boolean, value: (c: CountersReading['rules'][number]) => number | undefined): void => {
-    const collect = function (this: Counter<(typeof RULE_LABELS)[number]> | Gauge<(typeof RULE_LABELS)[number]>): void {
+  /** A traffic metric: the rule-less global series, then one per running rule. */
+  const traffic = (name: string, help: string, extraLabels: string[], series: Series, isGauge = false): void => {
+    const labelNames = [...RULE_LABELS, ...extraLabels];
+    const collect = function (this: Counter | Gauge): void {
       this.reset();
-      for (const rule of current().rules) {
-        const v = value(rule);
-        if (v === undefined) continue;
-        const labels = { table: rule.table, rule: rule.ruleName || rule.ruleId, protocol: rule.protocol };
+      const r = current();
+      const put = (labels: Labels, v: number | undefined): void => {
+        if (v === undefined) return;
         if (this instanceof Gauge) this.set(labels, v);
         else this.inc(labels, v);
+      };
+      for (const [labels, v] of series(r.global, 'global')) put(labels, v);
+      for (const rule of r.rules) {
+        const ruleLabels = { table: rule.table, rule: rule.ruleName || rule.ruleId, protocol: rule.protocol };
+        for (const [labels, v] of series(rule, 'rule')) put({ ...ruleLabels, ...labels }, v);
       }
     };
-    if (isGauge) new Gauge({ name, help, labelNames: RULE_LABELS, registers: [registry], collect });
-    else new Counter({ name, help, labelNames: RULE_LABELS, registers: [registry], collect });
+    if (isGauge) new Gauge({ name, help, labelNames, registers: [registry], collect });
+    else new Counter({ name, help, labelNames, registers: [registry], collect });
   };
 
-  for (const t of TRAFFIC) {
-    const global = `portplane_${t.stem}${t.gauge ? '' : '_total'}`;
-    const rule = `portplane_rule_${t.stem}${t.gauge ? '' : '_total'}`;
-    if (t.gauge) gauge(global, t.help, (r) => r.global[t.key]);
-    else counter(global, t.help, (r) => r.global[t.key]);
-    ruleMetric(rule, `${t.help}, per rule`, t.gauge === true, (c) => c[t.key]);
-  }
-  for (const reason of DROP_REASONS) {
-    const help = `New sessions refused or sessions failed: ${reason.replace('_', ' ')}`;
-    counter(`portplane_drops_${reason}_total`, help, (r) => r.global.drops[reason] ?? 0);
-    // Only reasons that happened, so idle rules add no series per reason.
-    ruleMetric(`portplane_rule_drops_${reason}_total`, `${help}, per rule`, false, (c) => c.drops[reason]);
-  }
-  for (const reason of PACKET_DROP_REASONS) {
-    counter(`portplane_packet_drops_${reason}_total`, `Packets dropped before any session (packet backends): ${reason.replaceAll('_', ' ')}`, (r) => r.global.packetDrops?.[reason] ?? 0);
-  }
-  counter('portplane_bind_errors_total', 'Ports that failed to bind, in rolled-back applies and degraded weak rules', (r) => r.applies.bindErrors);
-  counter('portplane_applies_succeeded_total', 'ApplyConfig calls (not validate-only) that succeeded', (r) => r.applies.succeeded);
-  counter('portplane_applies_failed_total', 'ApplyConfig calls (not validate-only) that failed or rolled back', (r) => r.applies.failed);
+  const ruleNote = ' (no table/rule labels: every rule, removed ones included; with them: one running rule)';
+  traffic('portplane_sessions_opened_total', `Sessions (TCP connections, UDP flows) opened${ruleNote}`, [], (c) => [[{}, c.sessionsOpened]]);
+  traffic('portplane_sessions_closed_total', `Sessions closed${ruleNote}`, [], (c) => [[{}, c.sessionsClosed]]);
+  traffic('portplane_sessions_active', `Sessions open now${ruleNote}`, [], (c) => [[{}, c.sessionsActive]], true);
+  traffic('portplane_relayed_bytes_total', `Bytes relayed, by direction${ruleNote}`, ['direction'], (c) =>
+    DIRECTIONS.map((d) => [{ direction: d.direction }, c[d.bytes]]),
+  );
+  traffic('portplane_relayed_packets_total', `Datagrams or reads relayed, by direction${ruleNote}`, ['direction'], (c) =>
+    DIRECTIONS.map((d) => [{ direction: d.direction }, c[d.packets]]),
+  );
+  // Every reason globally (a rate over a zero series is 0, not absent); per
+  // rule only reasons that happened, so idle rules add no series per reason.
+  traffic('portplane_drops_total', `New sessions refused or sessions failed, by reason${ruleNote}`, ['reason'], (c, scope) =>
+    DROP_REASONS.map((reason) => [{ reason }, c.drops[reason] ?? (scope === 'global' ? 0 : undefined)]),
+  );
+  new Counter({
+    name: 'portplane_packet_drops_total',
+    help: 'Packets dropped before any session (packet backends; 0 on the kernel backend), by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { packetDrops } = current().global;
+      for (const reason of PACKET_DROP_REASONS) this.inc({ reason }, packetDrops?.[reason] ?? 0);
+    },
+  });
+  counter('portplane_bind_errors_total', 'Ports that failed to bind, in rolled-back applies, degraded weak rules and restores', (r) => r.applies.bindErrors);
+  new Counter({
+    name: 'portplane_applies_total',
+    help: 'ApplyConfig calls (not validate-only), by result: succeeded, failed (failed or rolled back)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { applies } = current();
+      this.inc({ result: 'succeeded' }, applies.succeeded);
+      this.inc({ result: 'failed' }, applies.failed);
+    },
+  });
   gauge('portplane_config_generation', 'Generation of the running configuration', (r) => r.generation);
-  gauge('portplane_last_apply_timestamp_seconds', 'When the last apply of this process committed (0: none yet)', (r) => r.applies.lastCommitAt / 1000);
-  gauge('portplane_last_apply_duration_seconds', 'How long the last committed apply took', (r) => r.applies.lastCommitDurationMicros / 1e6);
+  gauge('portplane_last_apply_timestamp_seconds', 'When the running configuration was committed (restored across restarts; 0: never)', (r) => r.applies.lastCommitAt / 1000);
+  gauge('portplane_last_apply_duration_seconds', 'How long the commit of the running configuration took', (r) => r.applies.lastCommitDurationMicros / 1e6);
+  new Gauge({
+    name: 'portplane_build_info',
+    help: 'The running build: package version, dataplane backend, Node.js version (always 1)',
+    labelNames: ['version', 'backend', 'node_version'],
+    registers: [registry],
+  }).set({ version: BUILD_INFO.version, backend: sources.backend, node_version: BUILD_INFO.nodeVersion }, 1);
   const { hub } = sources;
   if (hub) {
     gauge('portplane_session_watch_buffered_events', 'Session events held for WatchSessions streams and resumes (bounded by the watch buffer)', () => hub.stats().buffered);

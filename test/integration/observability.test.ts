@@ -8,6 +8,8 @@ import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILD_INFO } from '../../src/build-info.js';
+import { DROP_REASONS, PACKET_DROP_REASONS } from '../../src/dataplane/telemetry.js';
 import { ensureCommand } from '../helpers/apt.js';
 import { callError, removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { freePort, freePortBlock, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
@@ -125,35 +127,45 @@ describe('Prometheus /metrics and session logs', () => {
       }
 
       const all = samples(text);
-      const one = (name: string, labels: Record<string, string> = {}): number | undefined =>
+      /** `undefined` as a label value: the series has no such label (the rule-less global series). */
+      const one = (name: string, labels: Record<string, string | undefined> = {}): number | undefined =>
         all.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
       const g = counters.global;
-      expect(one('portplane_sessions_opened_total')).toBe(Number(g.traffic.sessions_opened));
-      expect(one('portplane_sessions_closed_total')).toBe(Number(g.traffic.sessions_closed));
-      expect(one('portplane_sessions_active')).toBe(Number(g.traffic.sessions_active));
-      expect(one('portplane_bytes_from_client_total')).toBe(Number(g.traffic.bytes_from_client));
-      expect(one('portplane_bytes_to_client_total')).toBe(Number(g.traffic.bytes_to_client));
-      expect(one('portplane_bytes_from_client_total')).toBe(6000 + 512);
-      expect(one('portplane_drops_filter_total')).toBe(1);
-      expect(one('portplane_applies_succeeded_total')).toBe(Number(g.applies_succeeded));
-      expect(one('portplane_applies_failed_total')).toBe(Number(g.applies_failed));
-      expect(one('portplane_applies_failed_total')).toBe(2);
+      const global = { rule: undefined };
+      expect(one('portplane_sessions_opened_total', global)).toBe(Number(g.traffic.sessions_opened));
+      expect(one('portplane_sessions_closed_total', global)).toBe(Number(g.traffic.sessions_closed));
+      expect(one('portplane_sessions_active', global)).toBe(Number(g.traffic.sessions_active));
+      expect(one('portplane_relayed_bytes_total', { ...global, direction: 'from_client' })).toBe(Number(g.traffic.bytes_from_client));
+      expect(one('portplane_relayed_bytes_total', { ...global, direction: 'to_client' })).toBe(Number(g.traffic.bytes_to_client));
+      expect(one('portplane_relayed_bytes_total', { ...global, direction: 'from_client' })).toBe(6000 + 512);
+      expect(one('portplane_drops_total', { ...global, reason: 'filter' })).toBe(1);
+      // Every reason has its global series, and only the listed reasons exist.
+      const globalReasons = all.filter((s) => s.name === 'portplane_drops_total' && s.labels.rule === undefined).map((s) => s.labels.reason);
+      expect(globalReasons.sort()).toEqual([...DROP_REASONS].sort());
+      const packetReasons = all.filter((s) => s.name === 'portplane_packet_drops_total').map((s) => s.labels.reason);
+      expect(packetReasons.sort()).toEqual([...PACKET_DROP_REASONS].sort());
+      expect(one('portplane_applies_total', { result: 'succeeded' })).toBe(Number(g.applies_succeeded));
+      expect(one('portplane_applies_total', { result: 'failed' })).toBe(Number(g.applies_failed));
+      expect(one('portplane_applies_total', { result: 'failed' })).toBe(2);
       expect(one('portplane_config_generation')).toBe(Number(counters.generation));
+      expect(one('portplane_build_info', { backend: 'kernel', version: BUILD_INFO.version, node_version: process.version })).toBe(1);
+      const committedAt = one('portplane_last_apply_timestamp_seconds')!;
+      expect(committedAt).toBeGreaterThan(Date.now() / 1000 - 120);
       for (const rule of counters.rules) {
         const labels = { table: 'web', rule: rule.rule_name };
-        expect(one('portplane_rule_bytes_from_client_total', labels)).toBe(Number(rule.traffic.bytes_from_client));
-        expect(one('portplane_rule_bytes_to_client_total', labels)).toBe(Number(rule.traffic.bytes_to_client));
-        expect(one('portplane_rule_sessions_opened_total', labels)).toBe(Number(rule.traffic.sessions_opened));
-        expect(one('portplane_rule_packets_from_client_total', labels)).toBe(Number(rule.traffic.packets_from_client));
+        expect(one('portplane_relayed_bytes_total', { ...labels, direction: 'from_client' })).toBe(Number(rule.traffic.bytes_from_client));
+        expect(one('portplane_relayed_bytes_total', { ...labels, direction: 'to_client' })).toBe(Number(rule.traffic.bytes_to_client));
+        expect(one('portplane_sessions_opened_total', labels)).toBe(Number(rule.traffic.sessions_opened));
+        expect(one('portplane_relayed_packets_total', { ...labels, direction: 'from_client' })).toBe(Number(rule.traffic.packets_from_client));
         for (const drop of rule.traffic.drops) {
           const reason = drop.reason.replace('DROP_REASON_', '').toLowerCase();
-          expect(one(`portplane_rule_drops_${reason}_total`, labels)).toBe(Number(drop.count));
+          expect(one('portplane_drops_total', { ...labels, reason })).toBe(Number(drop.count));
         }
       }
-      expect(one('portplane_rule_sessions_opened_total', { table: 'web', rule: 'dns', protocol: 'udp' })).toBe(1);
-      // Bounded labels: table, rule and protocol only.
+      expect(one('portplane_sessions_opened_total', { table: 'web', rule: 'dns', protocol: 'udp' })).toBe(1);
+      // Bounded labels: the rule's, the direction, the drop reason, the apply result, build info.
       const labelNames = new Set(all.filter((s) => s.name.startsWith('portplane_')).flatMap((s) => Object.keys(s.labels)));
-      expect([...labelNames].sort()).toEqual(['protocol', 'rule', 'table']);
+      expect([...labelNames].sort()).toEqual(['backend', 'direction', 'node_version', 'protocol', 'reason', 'result', 'rule', 'table', 'version']);
       // Process metrics.
       expect(one('process_cpu_seconds_total')).toBeGreaterThan(0);
       expect(one('process_resident_memory_bytes')).toBeGreaterThan(0);
@@ -200,5 +212,30 @@ describe('Prometheus /metrics and session logs', () => {
     expect(logged[0]).toMatchObject({ level: 30, table: 't', rule: 'r', protocol: 'tcp', bytesFromClient: 4321, bytesToClient: 4321, reason: 'client' });
     expect(logged[0]!.durationMs).toEqual(expect.any(Number));
     expect(await runOnce([])).toEqual([]);
+  });
+
+  it('keeps the commit time of the running configuration across a restart that restores it', async () => {
+    const stateDir = await tempStateDir();
+    const metricsPort = await freePort();
+    const args = [`--metrics-listen=127.0.0.1:${metricsPort}`];
+    let d = await startDaemon(stateDir, args);
+    try {
+      const config = new ServiceClient('ConfigService', d.target);
+      const port = await freePort();
+      await config.call('ApplyConfig', {
+        tables: [{ name: 'web', rules: [{ name: 'http', protocol: 'PROTOCOL_TCP', listen_address: '127.0.0.1', ports: { first: port, last: port }, target_address: '127.0.0.1', target_port: echo.port }] }],
+      });
+      config.close();
+      const before = samples(await scrape(metricsPort)).find((s) => s.name === 'portplane_last_apply_timestamp_seconds')!.value;
+      expect(before).toBeGreaterThan(0);
+      await stopDaemon(d);
+      d = await startDaemon(stateDir, args);
+      const after = samples(await scrape(metricsPort));
+      expect(after.find((s) => s.name === 'portplane_config_generation')?.value).toBe(1);
+      expect(after.find((s) => s.name === 'portplane_last_apply_timestamp_seconds')?.value).toBe(before);
+    } finally {
+      await stopDaemon(d);
+      await removeDir(stateDir);
+    }
   });
 });

@@ -28,7 +28,7 @@ describe('deploy/grafana/portplane.json', () => {
     const dashboard = JSON.parse(readFileSync(file, 'utf8')) as { panels: Panel[]; templating: { list: { definition?: string }[] } };
     const dataplane = createDataPlane('kernel', { logger: pino({ enabled: false }) });
     const logger = pino({ enabled: false });
-    const { registry, metrics } = createMetricsRegistry({ telemetry: dataplane.telemetry(), applies: () => new ApplyStats().snapshot(), hub: new SessionWatchHub(dataplane.sessionDeltas()) });
+    const { registry, metrics } = createMetricsRegistry({ telemetry: dataplane.telemetry(), applies: () => new ApplyStats().snapshot(), backend: 'kernel', hub: new SessionWatchHub(dataplane.sessionDeltas()) });
     // The daemon registers the HA metrics on the same registry (every daemon has a role).
     registerHaMetrics(registry, new HANode({ initialRole: 'active', controller: undefined, logger }));
     const exposed = new Set([...(await metrics()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
