@@ -14,7 +14,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryPort, UserspaceDataPlane } from '../../src/dataplane/userspace/index.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/dataplane/userspace/packet.js';
 import { serviceClient } from '../../src/server/api-definition.js';
-import { ServiceClient } from '../helpers/daemon-process.js';
+import { generateToken, hashToken } from '../../src/auth/tokens.js';
+import { parsePolicy } from '../../src/auth/policy.js';
+import { bearer, ServiceClient } from '../helpers/daemon-process.js';
 import type { HAOptions } from '../../src/server/daemon.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { fields, packet } from '../helpers/packets.js';
@@ -53,14 +55,26 @@ const TABLES = {
   ],
 };
 
+// Both daemons live in this process, so the standby's connection is one of the active's own sockets, which
+// is never identified by its uid (a forward could be behind it): the peer presents a token, as in production.
+const TOKEN = generateToken('ha-peer');
+const POLICY = parsePolicy(`tokens:\n  ha-peer: ${hashToken(TOKEN)}\ngrants:\n  - token: ha-peer\n    role: admin\n  - uid: ${process.getuid?.() ?? 0}\n    role: admin\n`, 'test policy');
+
 async function startNode(ha: HAOptions, listen?: string): Promise<Node> {
   const port = new MemoryPort();
   const dataplane = new UserspaceDataPlane({ logger: pino({ level: 'silent' }), port, gcIntervalMs: 0 });
-  const daemon = await startTestDaemon({ dataplane, ...(listen && { listen }), ha });
-  const config = new ServiceClient('ConfigService', daemon.target);
+  const daemon = await startTestDaemon({ dataplane, ...(listen && { listen }), ha, policy: POLICY });
+  const config = new AuthedClient('ConfigService', daemon.target);
   await config.call('ApplyConfig', TABLES);
   config.close();
-  return { port, dataplane, daemon, ha: new ServiceClient('HAService', daemon.target), sessions: new ServiceClient('SessionService', daemon.target) };
+  return { port, dataplane, daemon, ha: new AuthedClient('HAService', daemon.target), sessions: new AuthedClient('SessionService', daemon.target) };
+}
+
+/** A ServiceClient whose calls present the token. */
+class AuthedClient extends ServiceClient {
+  override call<T = Record<string, unknown>>(method: string, request: object = {}, timeoutMs = 30_000): Promise<T> {
+    return super.call<T>(method, request, timeoutMs, bearer(TOKEN));
+  }
 }
 
 async function stopNode(node: Node | undefined): Promise<void> {
@@ -112,7 +126,7 @@ describe('HA session sync between two daemons', () => {
 
   beforeEach(async () => {
     active = await startNode({ initialRole: 'active', heartbeatMs: HEARTBEAT_MS }, '127.0.0.1:0');
-    standby = await startNode({ peer: { address: active.daemon.target }, node: 'standby-1', heartbeatMs: HEARTBEAT_MS });
+    standby = await startNode({ peer: { address: active.daemon.target, token: TOKEN }, node: 'standby-1', heartbeatMs: HEARTBEAT_MS });
   });
 
   afterEach(async () => {
@@ -202,7 +216,7 @@ describe('HA session sync between two daemons', () => {
     // A standby serves no sync: a node following it would follow nothing.
     const Ctor = serviceClient('HAService');
     const client = new Ctor(b.daemon.target, grpc.credentials.createInsecure());
-    const call = (client as unknown as { SyncSessions(): grpc.ClientDuplexStream<object, object> }).SyncSessions();
+    const call = (client as unknown as { SyncSessions(m: grpc.Metadata): grpc.ClientDuplexStream<object, object> }).SyncSessions(bearer(TOKEN));
     const refused = await new Promise<grpc.ServiceError>((resolve) => {
       call.on('error', resolve);
       call.on('data', () => undefined);
