@@ -151,6 +151,11 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   '/portplane.v1.TelemetryService/GetFloodCounters': readerOfList('rules'),
   // Unscoped readers only: a trace names whichever table's rule owns the port, and a drop says that no table owns it.
   '/portplane.v1.TraceService/Trace': { role: 'reader', mutating: false },
+  // HA roles and sync concern every table: unscoped callers only (the peer daemon, keepalived's notify scripts).
+  '/portplane.v1.HAService/GetRole': { role: 'reader', mutating: false },
+  '/portplane.v1.HAService/SetRole': { role: 'admin', mutating: true },
+  // Streams every tenant's sessions to the standby.
+  '/portplane.v1.HAService/SyncSessions': { role: 'admin', mutating: false },
   // Confirm and cancel act on the tables the pending apply touched.
   '/portplane.v1.ConfigService/ConfirmApply': { role: 'admin', mutating: true, scope: PENDING_TABLES },
   '/portplane.v1.ConfigService/CancelApply': { role: 'admin', mutating: true, scope: PENDING_TABLES },

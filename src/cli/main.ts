@@ -31,6 +31,7 @@ import {
   type WirePending,
   type WirePlan,
 } from './format.js';
+import { registerHaCommands } from './ha.js';
 import { LOG_FORMATS } from './log-format.js';
 import { defaultStateDir } from './state-dir.js';
 import { registerFleet } from './fleet.js';
@@ -189,6 +190,14 @@ interface ServeFlags {
   watchBuffer?: number;
   historySize: number;
   relayThreads?: number;
+  haPeer?: string;
+  haRole?: 'active' | 'standby';
+  haNode?: string;
+  haCa?: string;
+  haCert?: string;
+  haKey?: string;
+  haServerName?: string;
+  haHeartbeatMs?: number;
 }
 
 /** Only the flags given, so the defaults of model.ts and control-limits.ts fill the rest. */
@@ -235,6 +244,14 @@ program
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+  .option('--ha-peer <host:port>', 'HA: the other node\'s control listener; while standby, this node syncs its sessions from it')
+  .addOption(new Option('--ha-role <role>', 'HA: role at start (default: standby with --ha-peer, else active)').choices(['active', 'standby']))
+  .option('--ha-node <name>', 'HA: this node\'s name in the peer\'s status (default: host name)')
+  .option('--ha-ca <file>', 'HA: CA bundle that verifies the peer (TLS to --ha-peer); the token comes from $PORTPLANE_HA_TOKEN')
+  .option('--ha-cert <file>', 'HA: client certificate presented to the peer (with --ha-ca)')
+  .option('--ha-key <file>', 'HA: client private key (with --ha-ca)')
+  .option('--ha-server-name <name>', 'HA: name in the peer\'s certificate, when it is not the --ha-peer host')
+  .option('--ha-heartbeat-ms <ms>', 'HA: sync heartbeat interval (a silent link is detected after 5 of them)', parsePositive)
   .addOption(new Option('--log-format <format>', 'log lines as JSON or as text (default: text on a terminal, JSON elsewhere)').choices([...LOG_FORMATS]))
   .action(async (opts: ServeFlags) => {
     await serve({
@@ -249,6 +266,8 @@ program
       }),
     });
   });
+
+registerHaCommands(program, withClient);
 
 program
   .command('hash-token')

@@ -8,7 +8,8 @@ import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limi
 import { loadPolicyFile } from '../auth/policy.js';
 import { BACKEND_NAMES, createDataPlane, type BackendName } from '../backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../config/model.js';
-import { Daemon } from '../server/daemon.js';
+import type { HARole } from '../dataplane/ha-controller.js';
+import { Daemon, type HAOptions } from '../server/daemon.js';
 import { takeActivatedSockets, systemdNotifier } from '../server/systemd.js';
 import type { TlsFiles } from '../server/transport-security.js';
 import { BUILD_INFO } from '../build-info.js';
@@ -52,6 +53,36 @@ export interface ServeOptions extends FleetServeFlags {
   watchBuffer?: number;
   /** kernel backend: threads of the native TCP engine (default: one per core). */
   relayThreads?: number;
+  haPeer?: string;
+  haRole?: HARole;
+  haNode?: string;
+  haCa?: string;
+  haCert?: string;
+  haKey?: string;
+  haServerName?: string;
+  haHeartbeatMs?: number;
+}
+
+/** The HA options of the daemon, from the --ha-* flags and $PORTPLANE_HA_TOKEN. */
+function haOptions(options: ServeOptions): HAOptions | undefined {
+  const { haPeer, haRole, haNode, haCa, haCert, haKey, haServerName, haHeartbeatMs } = options;
+  if (!haPeer && (haCa || haCert || haKey || haServerName)) throw new Error('--ha-ca, --ha-cert, --ha-key and --ha-server-name secure the link to --ha-peer: add --ha-peer host:port');
+  if ((haCert || haKey) && !haCa) throw new Error('--ha-cert/--ha-key need --ha-ca (the CA that verifies the peer)');
+  if (!haPeer && !haRole && !haNode && haHeartbeatMs === undefined) return undefined;
+  const token = process.env.PORTPLANE_HA_TOKEN;
+  return {
+    ...(haRole && { initialRole: haRole }),
+    ...(haNode && { node: haNode }),
+    ...(haHeartbeatMs !== undefined && { heartbeatMs: haHeartbeatMs }),
+    ...(haPeer && {
+      peer: {
+        address: haPeer,
+        ...(haCa && { tls: { ca: haCa, ...(haCert && { cert: haCert }), ...(haKey && { key: haKey }) } }),
+        ...(token && { token }),
+        ...(haServerName && { serverName: haServerName }),
+      },
+    }),
+  };
 }
 
 /** A group name (from /etc/group) or number. */
@@ -123,6 +154,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     watchBuffer: options.watchBuffer,
     historySize: options.historySize,
     fleet,
+    ha: haOptions(options),
   });
   notify({ READY: '1', STATUS: `serving ${daemon.address}, generation ${daemon.controller.runningGeneration}`, MAINPID: String(process.pid) });
   exitOnSignals(

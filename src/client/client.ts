@@ -10,6 +10,9 @@ import type { ConfigServiceClient } from '../generated/types/portplane/v1/Config
 import type { SessionServiceClient } from '../generated/types/portplane/v1/SessionService.js';
 import type { TelemetryServiceClient } from '../generated/types/portplane/v1/TelemetryService.js';
 import type { TraceServiceClient } from '../generated/types/portplane/v1/TraceService.js';
+import type { HAServiceClient } from '../generated/types/portplane/v1/HAService.js';
+import type { GetRoleResponse__Output } from '../generated/types/portplane/v1/GetRoleResponse.js';
+import type { SetRoleResponse__Output } from '../generated/types/portplane/v1/SetRoleResponse.js';
 import type { ApplyConfigRequest } from '../generated/types/portplane/v1/ApplyConfigRequest.js';
 import type { ApplyConfigResponse__Output } from '../generated/types/portplane/v1/ApplyConfigResponse.js';
 import type { CancelApplyResponse__Output } from '../generated/types/portplane/v1/CancelApplyResponse.js';
@@ -80,6 +83,7 @@ export class PortplaneClient {
   readonly sessions: SessionServiceClient;
   readonly telemetry: TelemetryServiceClient;
   readonly tracer: TraceServiceClient;
+  readonly ha: HAServiceClient;
   /** `unix:/path` or `host:port`, for messages. */
   readonly target: string;
 
@@ -87,12 +91,13 @@ export class PortplaneClient {
     this.target = target(options);
     const credentials = channelCredentials(options);
     this.config = new (serviceClient('ConfigService'))(this.target, credentials) as unknown as ConfigServiceClient;
-    // One channel for all four services.
+    // One channel for every service.
     const channelOverride = (this.config as unknown as grpc.Client).getChannel();
     const make = <T>(name: string): T => new (serviceClient(name))(this.target, credentials, { channelOverride }) as unknown as T;
     this.sessions = make<SessionServiceClient>('SessionService');
     this.telemetry = make<TelemetryServiceClient>('TelemetryService');
     this.tracer = make<TraceServiceClient>('TraceService');
+    this.ha = make<HAServiceClient>('HAService');
   }
 
   private unary<Req, Res>(client: object, method: string, request: Req): Promise<Res> {
@@ -149,6 +154,12 @@ export class PortplaneClient {
   }
   trace(request: TraceRequest): Promise<TraceResponse__Output> {
     return this.unary(this.tracer, 'Trace', request);
+  }
+  getRole(): Promise<GetRoleResponse__Output> {
+    return this.unary(this.ha, 'GetRole', {});
+  }
+  setRole(role: 'active' | 'standby', reason = ''): Promise<SetRoleResponse__Output> {
+    return this.unary(this.ha, 'SetRole', { role: role === 'active' ? 'HA_ROLE_ACTIVE' : 'HA_ROLE_STANDBY', reason });
   }
 
   /**
@@ -255,7 +266,7 @@ export class PortplaneClient {
   }
 
   close(): void {
-    for (const c of [this.sessions, this.telemetry, this.tracer, this.config]) (c as unknown as grpc.Client).close();
+    for (const c of [this.sessions, this.telemetry, this.tracer, this.ha, this.config]) (c as unknown as grpc.Client).close();
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Capabilities } from './capabilities.js';
 import type { ConfigSink } from './config-sink.js';
+import type { HAController } from './ha-controller.js';
 import type { SessionDeltaSource } from './session-deltas.js';
 import type { SessionStore } from './session-store.js';
 import type { Telemetry } from './telemetry.js';
@@ -30,4 +31,6 @@ export interface RuntimeDataPlane {
   telemetry(): Telemetry;
   /** The decision path of a synthetic packet (see tracer.ts). */
   tracer(): Tracer;
+  /** Role changes of an HA pair; absent where sessions cannot be imported (capability "session_import"). */
+  haController?(): HAController;
 }

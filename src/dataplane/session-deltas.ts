@@ -5,7 +5,7 @@
  * Recording starts with the first drain() or onDeltas() call: a consumer
  * starts there, then reads the SessionStore (or exportSessions()) once.
  */
-import type { CloseReason, SessionInfo } from './session-store.js';
+import type { CloseReason, Endpoint, SessionInfo } from './session-store.js';
 
 export type DeltaKind = 'open' | 'update' | 'close';
 
@@ -34,6 +34,25 @@ export interface SessionFilter {
   ruleId?: string;
 }
 
+/**
+ * What identifies a flow across backends and their epochs (ids do not):
+ * protocol, client and the listener the client reached.
+ */
+export interface FlowIdentity {
+  protocol: SessionInfo['protocol'];
+  client: Endpoint;
+  listener: Endpoint;
+}
+
+export interface ImportOptions {
+  /**
+   * An entry whose flow is tracked already replaces that session's state,
+   * counters and last activity (an HA standby following the active's
+   * updates) instead of being rejected.
+   */
+  update?: boolean;
+}
+
 /** Outcome of importSessions(): per entry, installed or why not. */
 export interface ImportResult {
   imported: number;
@@ -58,7 +77,9 @@ export interface SessionDeltaSource {
    * client, listener), not by id, and get fresh ids here. An entry whose rule
    * is not running, or whose flow is already tracked, is rejected.
    */
-  importSessions(entries: readonly SessionInfo[]): ImportResult;
+  importSessions(entries: readonly SessionInfo[], options?: ImportOptions): ImportResult;
+  /** The session tracking `flow`, if any (its id is local to this backend epoch). */
+  findFlow(flow: FlowIdentity): SessionInfo | undefined;
   /**
    * After a bulk resync: removes (with companions, reason "reconcile") every
    * session whose flow is not among `received`. Returns how many went.

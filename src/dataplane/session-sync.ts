@@ -4,10 +4,10 @@
  * resync. A flow is identified by (protocol, client, listener), not by its
  * id: ids are local to one backend epoch.
  */
-import type { ImportResult, SessionDeltaQueue, SessionDeltaSource, SessionFilter } from './session-deltas.js';
-import type { Endpoint, SessionInfo, SessionStore } from './session-store.js';
+import type { FlowIdentity, ImportOptions, ImportResult, SessionDeltaQueue, SessionDeltaSource, SessionFilter } from './session-deltas.js';
+import type { SessionInfo, SessionStore } from './session-store.js';
 
-function flowIdentity(s: { protocol: string; client: Endpoint; listener: Endpoint }): string {
+function flowIdentity(s: FlowIdentity): string {
   return `${s.protocol}|${s.client.address}|${s.client.port}|${s.listener.address}|${s.listener.port}`;
 }
 
@@ -31,14 +31,23 @@ export function reconcileSessions(store: SessionStore, received: readonly Sessio
   return gone.length;
 }
 
+/** The session of `store` tracking `flow`, by a scan: for backends without an index by flow. */
+export function scanForFlow(store: SessionStore, flow: FlowIdentity): SessionInfo | undefined {
+  const wanted = flowIdentity(flow);
+  for (const s of store.iterate()) if (flowIdentity(s) === wanted) return s;
+  return undefined;
+}
+
 /**
  * A backend's SessionDeltaSource: the delta queue, the store-based export
- * and reconcile above, and the backend's own import.
+ * and reconcile above, and the backend's own import and flow lookup (a scan
+ * of the store when it has none).
  */
 export function sessionDeltaSource(
   buffer: SessionDeltaQueue,
   store: SessionStore,
-  importSessions: (entries: readonly SessionInfo[]) => ImportResult,
+  importSessions: (entries: readonly SessionInfo[], options?: ImportOptions) => ImportResult,
+  findFlow: (flow: FlowIdentity) => SessionInfo | undefined = (flow) => scanForFlow(store, flow),
 ): SessionDeltaSource {
   return {
     get backendEpoch() {
@@ -48,6 +57,7 @@ export function sessionDeltaSource(
     onDeltas: (listener) => buffer.onDeltas(listener),
     exportSessions: (filter) => exportSessions(store, filter),
     importSessions,
+    findFlow,
     reconcileBulk: (received) => reconcileSessions(store, received),
   };
 }

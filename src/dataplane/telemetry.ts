@@ -54,6 +54,8 @@ export const PACKET_DROP_REASONS = [
   'tun_rx_dropped',
   'tun_write_failed',
   'slow_path_overflow',
+  // A new flow reached a node in the HA standby role, which forwards none (src/ha).
+  'ha_standby',
 ] as const;
 
 export type PacketDropReason = (typeof PACKET_DROP_REASONS)[number];

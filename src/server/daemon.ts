@@ -4,6 +4,7 @@
  * what is left is forced after the grace period).
  */
 import { chmod, chown } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limits.js';
@@ -12,12 +13,18 @@ import type { Limits } from '../config/model.js';
 import { ConfigController } from '../control/config-controller.js';
 import { DEFAULT_HISTORY_SIZE, HistoryStore } from '../control/history.js';
 import { StateStore } from '../control/state-store.js';
+import type { HARole } from '../dataplane/ha-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { DaemonFleet, type FleetOptions } from '../fleet/daemon-fleet.js';
+import { registerHaMetrics } from '../ha/ha-metrics.js';
+import { HANode } from '../ha/ha-node.js';
+import { SessionReplica } from '../ha/session-replica.js';
+import { SyncFollower } from '../ha/sync-follower.js';
 import { logSessionCloses } from '../sessions/session-log.js';
 import { DEFAULT_WATCH_BUFFER, SessionWatchHub } from '../sessions/watch-hub.js';
 import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
+import { haPeerConnect, type HAPeerOptions } from './ha-peer.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { checkTcpAddressFree, claimSocketPath } from './single-instance.js';
 import { checkListenSecurity, parseListenAddress, type TlsFiles } from './transport-security.js';
@@ -46,6 +53,8 @@ export interface DaemonOptions {
   watchBuffer?: number;
   /** Apply history entries kept (default 50). */
   historySize?: number;
+  /** An HA pair: this node's starting role and the peer it follows while standby (see docs/ha.md). */
+  ha?: HAOptions;
   /** A listening control socket systemd opened (socket activation), served instead of opening one. */
   inheritedFd?: number;
   /** More fields for the startup line (how to stop, version). */
@@ -53,6 +62,19 @@ export interface DaemonOptions {
   /** Follow this node's desired tables in etcd (docs/fleet.md). */
   fleet?: FleetOptions;
 }
+
+export interface HAOptions {
+  /** Default: standby when a peer is given (keepalived makes one active), else active. */
+  initialRole?: HARole;
+  peer?: HAPeerOptions;
+  /** This node's name in the peer's status and logs (default: the host name). */
+  node?: string;
+  /** Heartbeat interval of the sync streams (default DEFAULT_HA_HEARTBEAT_MS). */
+  heartbeatMs?: number;
+}
+
+/** Often enough that a dead or one-way link shows within a second, cheap enough to ignore (one small message). */
+export const DEFAULT_HA_HEARTBEAT_MS = 200;
 
 export const SOCKET_NAME = 'portplane.sock';
 
@@ -71,6 +93,8 @@ export class Daemon {
     readonly hub: SessionWatchHub,
     private readonly metrics: MetricsServer | undefined,
     private readonly fleet: DaemonFleet | undefined,
+    readonly ha: HANode,
+    private readonly closeHaPeer: () => void,
   ) {}
 
   get address(): string {
@@ -118,6 +142,8 @@ export class Daemon {
     const fleet = options.fleet && new DaemonFleet(options.fleet, options.logger);
     const hub = new SessionWatchHub(options.dataplane.sessionDeltas(), options.watchBuffer ?? DEFAULT_WATCH_BUFFER);
     if (options.logSessions) logSessionCloses(hub, options.logger);
+    const ha = Daemon.haNode(options);
+    const haHeartbeatMs = options.ha?.heartbeatMs ?? DEFAULT_HA_HEARTBEAT_MS;
     const grpc = await startGrpcServer({
       controller,
       dataplane: options.dataplane,
@@ -131,6 +157,7 @@ export class Daemon {
       controlLimits: options.controlLimits ?? DEFAULT_CONTROL_LIMITS,
       logger: options.logger,
       tableOwnership: fleet?.ownership,
+      ha: { node: ha.node, heartbeatMs: haHeartbeatMs },
     });
     const tcp = grpc.listener.tcp;
     // Rules may neither take the control port nor forward into it.
@@ -138,6 +165,7 @@ export class Daemon {
     let metrics: MetricsServer | undefined;
     if (options.metricsListen) {
       const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), backend: options.dataplane.name, hub });
+      registerHaMetrics(registry.registry, ha.node);
       metrics = await startMetricsServer(
         options.metricsListen,
         { contentType: registry.registry.contentType, render: () => registry.metrics() },
@@ -162,7 +190,44 @@ export class Daemon {
       'portplane serving',
     );
     await fleet?.start(controller, options.stateDir);
-    return new Daemon(controller, grpc, options, hub, metrics, fleet);
+    return new Daemon(controller, grpc, options, hub, metrics, fleet, ha.node, ha.close);
+  }
+
+  /** The HA role of this node, following the configured peer while standby. */
+  private static haNode(options: DaemonOptions): { node: HANode; close: () => void } {
+    const { dataplane, logger } = options;
+    const config = options.ha ?? {};
+    const controller = dataplane.haController?.();
+    const unsupportedReason = controller
+      ? undefined
+      : (dataplane.capabilities().unsupported.find((u) => u.feature === 'session_import')?.reason ?? `the ${dataplane.name} backend cannot import sessions`);
+    if (config.peer && !controller) throw new Error(`--ha-peer needs a backend that can import sessions: ${unsupportedReason}`);
+    const peer = config.peer ? haPeerConnect(config.peer) : undefined;
+    const follower =
+      peer && config.peer
+        ? new SyncFollower({
+            replica: new SessionReplica(dataplane.sessionDeltas(), dataplane.sessions()),
+            connect: peer.connect,
+            peer: config.peer.address,
+            node: config.node ?? hostname(),
+            heartbeatMs: config.heartbeatMs ?? DEFAULT_HA_HEARTBEAT_MS,
+            logger,
+          })
+        : undefined;
+    const node = new HANode({
+      initialRole: config.initialRole ?? (config.peer ? 'standby' : 'active'),
+      controller,
+      ...(unsupportedReason !== undefined && { unsupportedReason }),
+      ...(follower && { follower }),
+      logger,
+    });
+    return {
+      node,
+      close: () => {
+        node.close();
+        peer?.close();
+      },
+    };
   }
 
   /** Idempotent: a second signal waits for the first shutdown. */
@@ -176,6 +241,7 @@ export class Daemon {
     logger.info({ reason, graceMs }, 'shutting down: waiting for in-flight applies');
     setNotServing(this.grpc);
     await this.fleet?.stop();
+    this.closeHaPeer();
     await this.controller.drain();
     const sessions = dataplane.telemetry().global().sessionsActive;
     logger.info({ sessions, graceMs }, `closing listeners; waiting up to ${graceMs} ms for open gRPC calls and ${sessions} sessions`);

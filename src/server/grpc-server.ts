@@ -15,11 +15,13 @@ import type { AuthPolicy } from '../auth/policy.js';
 import type { TableOwnership } from '../auth/table-ownership.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
+import type { HANode } from '../ha/ha-node.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { serviceClient } from './api-definition.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { guardRequestDecoding } from './request-decoding.js';
 import { configServiceHandlers } from './config-service.js';
+import { haServiceHandlers } from './ha-service.js';
 import { traceServiceHandlers } from './trace-service.js';
 import { listenInherited, listenTcp, listenUnix, peerOfCurrentCall, type ControlListener } from './control-listener.js';
 import { addReflection } from './reflection-service.js';
@@ -29,7 +31,13 @@ import { parseListenAddress, serverCredentials, type TlsFiles } from './transpor
 import { applyHistoryHandlers } from './apply-history-service.js';
 import { transactionHandler } from './transaction-service.js';
 
-export const SERVICE_NAMES = ['portplane.v1.ConfigService', 'portplane.v1.SessionService', 'portplane.v1.TelemetryService', 'portplane.v1.TraceService'];
+export const SERVICE_NAMES = [
+  'portplane.v1.ConfigService',
+  'portplane.v1.SessionService',
+  'portplane.v1.TelemetryService',
+  'portplane.v1.TraceService',
+  'portplane.v1.HAService',
+];
 
 /** Served by grpc-health-check, described by proto/grpc/health/v1/health.proto (a copy of that package's proto). */
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -63,6 +71,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Tables another owner (the fleet agent) holds. */
   tableOwnership?: TableOwnership;
+  /** This node's HA role and sync; `heartbeatMs` paces the sync streams it serves. */
+  ha: { node: HANode; heartbeatMs: number };
 }
 
 /** Tables running, pending, or named by recent history: what any response or error could mention. */
@@ -118,6 +128,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     telemetryServiceHandlers({ telemetry: dataplane.telemetry(), applies: () => controller.stats(), backend: dataplane.name }),
   );
   server.addService(serviceClient('TraceService').service, traceServiceHandlers(dataplane.tracer()));
+  server.addService(serviceClient('HAService').service, haServiceHandlers({ ...options.ha, hub, store: dataplane.sessions() }));
   // Reflection describes the health service too, so grpcurl can call it bare.
   addReflection(server, [...SERVICE_NAMES, HEALTH_SERVICE]);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });

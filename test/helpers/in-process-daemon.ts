@@ -9,7 +9,7 @@ import { createDataPlane, type BackendName } from '../../src/backends.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config/model.js';
 import type { RuntimeDataPlane } from '../../src/dataplane/runtime.js';
 import type { FleetOptions } from '../../src/fleet/daemon-fleet.js';
-import { Daemon } from '../../src/server/daemon.js';
+import { Daemon, type HAOptions } from '../../src/server/daemon.js';
 import { removeDir, tempStateDir } from './daemon-process.js';
 
 export interface TestDaemon {
@@ -39,6 +39,7 @@ export interface TestDaemonOptions {
   fleet?: FleetOptions;
   /** State directory to use, e.g. for a restart (kept after stop); default: a fresh temporary one, removed after stop. */
   stateDir?: string;
+  ha?: HAOptions;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -59,6 +60,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     watchBuffer: options.watchBuffer,
     ...(options.historySize !== undefined && { historySize: options.historySize }),
     ...(options.fleet && { fleet: options.fleet }),
+    ...(options.ha && { ha: options.ha }),
   });
   return {
     daemon,

@@ -39,6 +39,11 @@ export interface Pki {
  * Files in `dir`: ca (trusted), server (127.0.0.1), admin (CN=ctrl-admin),
  * reader (CN=ctrl-reader, SAN DNS:reader.ctrl.test), rogue (CN=ctrl-admin from the untrusted rogue-ca).
  */
+/** A server certificate `name`.crt/.key signed by the `ca` of makePki, for the SAN entries given (e.g. "IP:10.0.0.1"). */
+export async function issueServerCertificate(dir: string, name: string, san: string): Promise<void> {
+  await issue(dir, 'ca', name, `/CN=${name}`, san, 'serverAuth');
+}
+
 export async function makePki(dir: string): Promise<Pki> {
   await ca(dir, 'ca');
   await ca(dir, 'rogue-ca');

@@ -10,6 +10,8 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createDataPlane } from '../../src/backends.js';
 import { ApplyStats } from '../../src/control/apply-stats.js';
+import { registerHaMetrics } from '../../src/ha/ha-metrics.js';
+import { HANode } from '../../src/ha/ha-node.js';
 import { createMetricsRegistry } from '../../src/telemetry/metrics.js';
 import { SessionWatchHub } from '../../src/sessions/watch-hub.js';
 
@@ -25,7 +27,10 @@ describe('deploy/grafana/portplane.json', () => {
   it('queries only metrics that /metrics exposes, and charts throughput, sessions, drops and applies', async () => {
     const dashboard = JSON.parse(readFileSync(file, 'utf8')) as { panels: Panel[]; templating: { list: { definition?: string }[] } };
     const dataplane = createDataPlane('kernel', { logger: pino({ enabled: false }) });
-    const { metrics } = createMetricsRegistry({ telemetry: dataplane.telemetry(), applies: () => new ApplyStats().snapshot(), backend: 'kernel', hub: new SessionWatchHub(dataplane.sessionDeltas()) });
+    const logger = pino({ enabled: false });
+    const { registry, metrics } = createMetricsRegistry({ telemetry: dataplane.telemetry(), applies: () => new ApplyStats().snapshot(), backend: 'kernel', hub: new SessionWatchHub(dataplane.sessionDeltas()) });
+    // The daemon registers the HA metrics on the same registry (every daemon has a role).
+    registerHaMetrics(registry, new HANode({ initialRole: 'active', controller: undefined, logger }));
     const exposed = new Set([...(await metrics()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     const exprs = [
       ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),

@@ -154,3 +154,13 @@ describe('parsing', () => {
     expect(f).toEqual({ source: '::1', destination: 'fe80::2', sourcePort: 40000, destinationPort: 443, tcpFlags: TCP_SYN | TCP_ACK, payload: [7, 8], checksumsOk: true });
   });
 });
+
+describe('drop codes', () => {
+  it('each code the engine returns names its reason in DROP_REASONS', async () => {
+    const p = await import('../../src/dataplane/userspace/packet.js');
+    expect(p.DROP_REASONS[p.DROP_NO_RULE]).toBe('no_rule');
+    expect(p.DROP_REASONS[p.DROP_TUPLE_CONFLICT]).toBe('tuple_conflict');
+    expect(p.DROP_REASONS[p.DROP_HA_STANDBY]).toBe('ha_standby');
+    expect(p.DROP_POLICY).toBe(p.DROP_REASONS.length);
+  });
+});

@@ -7,6 +7,7 @@
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import type { HAController, HARole } from '../ha-controller.js';
 import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
@@ -35,7 +36,7 @@ export interface UserspaceDataPlaneOptions extends EngineOptions {
 /** At most one log line per drop reason in this long, with the count since the last one. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
-export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer {
+export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer, HAController {
   readonly name = USERSPACE_BACKEND_NAME;
   readonly engine: Engine;
   readonly port: PacketPort;
@@ -43,6 +44,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
   private readonly clock: () => number;
   private gcTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private role: HARole = 'active';
   private readonly deltas: SessionDeltaSource;
   /** The native fast path, when the TUN addon loads and PORTPLANE_USERSPACE_NATIVE is not 0. */
   readonly fastPath: NativeFastPath | undefined;
@@ -55,8 +57,11 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     this.clock = options.clock ?? Date.now;
     const table = this.engine.sessions;
     const engine = this.engine;
-    this.deltas = sessionDeltaSource(table.deltas, table, (entries) =>
-      table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration),
+    this.deltas = sessionDeltaSource(
+      table.deltas,
+      table,
+      (entries, importOptions) => table.importInto(entries, engine.routes, (rule) => engine.countersOf(rule), engine.configGeneration, importOptions),
+      (flow) => table.findFlow(flow),
     );
     const native = nativeFastPathSupport();
     if (native.available && options.nativeFastPath !== false) {
@@ -112,9 +117,22 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer 
     }
   }
 
-  /** Removes sessions idle past their timeout; the GC timer calls it. */
+  /** Removes sessions idle past their timeout; the GC timer calls it. A standby keeps them: the active ends them. */
   collect(): number {
+    if (this.role === 'standby') return 0;
     return this.engine.collect(this.clock());
+  }
+
+  setRole(role: HARole): void {
+    if (role === this.role) return;
+    this.role = role;
+    this.engine.standby = role === 'standby';
+    if (role === 'active') this.engine.sessions.touchAll(this.clock());
+    this.logger.info({ role }, 'userspace dataplane HA role');
+  }
+
+  haController(): HAController {
+    return this;
   }
 
   /** New flows are refused at once; established ones continue for up to `graceMs`, then every session is closed. */

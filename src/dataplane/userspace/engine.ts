@@ -25,6 +25,7 @@ import { adjustChecksum, fold } from './checksum.js';
 import {
   buildPacket,
   DROP_FAMILY,
+  DROP_HA_STANDBY,
   DROP_NO_RULE,
   DROP_NO_SESSION,
   DROP_POLICY,
@@ -88,6 +89,8 @@ export class Engine implements Telemetry {
   configGeneration = 0;
   /** While closing: established sessions continue, new flows are refused. */
   draining = false;
+  /** HA standby: sessions imported from the active are kept and forwarded, new flows are refused. */
+  standby = false;
   readonly sessions: SessionTable;
   private readonly globalCounters: TrafficCounters = emptyTrafficCounters();
   private readonly packetDropCounts = new Float64Array(DROP_REASONS.length);
@@ -188,6 +191,7 @@ export class Engine implements Telemetry {
   private firstPacket(buf: Uint8Array, v: PacketView, key: Uint32Array, now: number): number {
     if (v.protocol === PROTO_TCP && (v.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) !== TCP_SYN) return this.dropPacket(DROP_NO_SESSION);
     if (this.draining) return this.dropPacket(DROP_NO_RULE);
+    if (this.standby) return this.dropPacket(DROP_HA_STANDBY);
     const protocol = v.protocol === PROTO_TCP ? 'tcp' : 'udp';
     const routes = this.routes;
     const rule = v.family === 4 ? routes.lookupV4(protocol, key[5]!, v.destinationPort) : routes.lookupV6(protocol, ipv6Key(buf, 24), v.destinationPort);
@@ -428,6 +432,11 @@ export class Engine implements Telemetry {
     if (this.draining) {
       result.dropReason = 'no_rule';
       steps.push('drop: the backend is shutting down and refuses new flows');
+      return result;
+    }
+    if (this.standby) {
+      result.dropReason = 'ha_standby';
+      steps.push('drop: this node is the HA standby; it refuses new flows until it becomes active');
       return result;
     }
     if (!rule) {

@@ -31,8 +31,10 @@ export const DROP_NO_SESSION = 8;
 export const DROP_FAMILY = 9;
 export const DROP_NAT_EXHAUSTED = 10;
 export const DROP_TUPLE_CONFLICT = 11;
+// 12-15 (tun_queue_full ... slow_path_overflow) are counted by the TUN port, never returned by the engine.
+export const DROP_HA_STANDBY = 16;
 /** Policy drops are counted as telemetry DropReasons (filter, rate, cap, resource), not packet drops. */
-export const DROP_POLICY = 12;
+export const DROP_POLICY = 17;
 
 export const KEY_WORDS = 10;
 

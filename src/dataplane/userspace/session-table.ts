@@ -9,7 +9,7 @@
 import { ipText, parseIp } from '../../config/ip.js';
 import { DeltaBuffer } from '../delta-buffer.js';
 import type { CompiledRule, RouteTable } from '../route-lookup.js';
-import type { ImportResult } from '../session-deltas.js';
+import type { FlowIdentity, ImportOptions, ImportResult } from '../session-deltas.js';
 import { SessionIndex } from '../session-index.js';
 import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js';
 import type { RuleCounters, TrafficCounters } from '../telemetry.js';
@@ -97,6 +97,8 @@ export class SessionTable implements SessionStore {
   private readonly snatPorts: PortRange;
   readonly maxSessions: number;
   private nextId = 1;
+  /** Key of a flow lookup (findFlow). */
+  private readonly scratch = new Uint32Array(KEY_WORDS);
 
   constructor(
     private readonly global: TrafficCounters,
@@ -323,6 +325,11 @@ export class SessionTable implements SessionStore {
     return all.length;
   }
 
+  /** Restarts every session's idle clock at `now` at the latest (sessions imported by an HA standby, on takeover). */
+  touchAll(now: number): void {
+    for (const session of this.byId.values()) if (session.lastSeen < now) session.lastSeen = now;
+  }
+
   /** Ids of sessions for which `predicate` holds (collected first, so callers can delete while "iterating"). */
   select(predicate: (session: Session) => boolean): number[] {
     const ids: number[] = [];
@@ -360,17 +367,38 @@ export class SessionTable implements SessionStore {
   /**
    * Installs exported sessions under the rules of `routes` (see
    * SessionDeltaSource.importSessions): each with its reverse entry and NAT
-   * binding, or not at all.
+   * binding, or not at all. With `update`, an entry whose flow is tracked
+   * already replaces that session's state, counters and activity instead.
    */
-  importInto(entries: readonly SessionInfo[], routes: RouteTable, counters: (rule: CompiledRule) => RuleCounters, generation: number): ImportResult {
+  importInto(
+    entries: readonly SessionInfo[],
+    routes: RouteTable,
+    counters: (rule: CompiledRule) => RuleCounters,
+    generation: number,
+    options: ImportOptions = {},
+  ): ImportResult {
     const result: ImportResult = { imported: 0, rejected: [] };
     const byRuleId = routes.rules;
     entries.forEach((entry, index) => {
-      const reason = this.importOne(entry, byRuleId, counters, generation);
+      const reason = this.importOne(entry, byRuleId, counters, generation, options.update === true);
       if (reason) result.rejected.push({ index, reason });
       else result.imported++;
     });
     return result;
+  }
+
+  /** The session tracking `flow` (its forward direction), if any. */
+  findFlow(flow: FlowIdentity): SessionInfo | undefined {
+    const family = parseIp(flow.client.address)?.family;
+    if (!family) return undefined;
+    const k = this.scratch;
+    k[0] = (flow.protocol === 'tcp' ? PROTO_TCP : PROTO_UDP) | (family << 8);
+    if (!writeAddress(family, flow.client.address, k, 1) || !writeAddress(family, flow.listener.address, k, 5)) return undefined;
+    k[9] = ((flow.client.port << 16) | flow.listener.port) >>> 0;
+    const value = this.flows.find(k, 0);
+    if (value < 0 || (value & 1) !== 0) return undefined;
+    const session = this.slots[value >>> 1];
+    return session && this.info(session);
   }
 
   private importOne(
@@ -378,6 +406,7 @@ export class SessionTable implements SessionStore {
     byRuleId: ReadonlyMap<string, CompiledRule>,
     counters: (rule: CompiledRule) => RuleCounters,
     generation: number,
+    update: boolean,
   ): string | undefined {
     const rule = byRuleId.get(entry.ruleId);
     if (!rule) return `rule ${entry.ruleId} is not running`;
@@ -386,6 +415,22 @@ export class SessionTable implements SessionStore {
     if ((state === UDP_ACTIVE) !== (entry.protocol === 'udp')) return `state ${entry.state} is not a ${entry.protocol} state`;
     const family = parseIp(entry.client.address)?.family;
     if (!family) return `client address ${entry.client.address} is not an IP address`;
+    if (update) {
+      const tracked = this.findFlow(entry);
+      if (tracked) {
+        const session = this.byId.get(tracked.id)!;
+        if (session.rule.ruleId !== entry.ruleId) return `the flow is tracked under rule ${session.rule.ruleId}, not ${entry.ruleId}`;
+        // The active's state is authoritative: it replaces whatever this node had (closer included).
+        session.resetState(state);
+        session.bytesFromClient = entry.fromClient.bytes;
+        session.packetsFromClient = entry.fromClient.packets;
+        session.bytesToClient = entry.toClient.bytes;
+        session.packetsToClient = entry.toClient.packets;
+        if (entry.lastActivityAt > session.lastSeen) session.lastSeen = entry.lastActivityAt;
+        this.updated(session);
+        return undefined;
+      }
+    }
     const upstreamLocal = entry.upstreamLocal ?? entry.client;
     const slot = this.freeSlots.at(-1) ?? this.slots.length;
     const session = new Session(

@@ -1,0 +1,117 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp.js';
+import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _portplane_v1_ApplyResult__Output } from './portplane/v1/ApplyResult.js';
+import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
+import type { DeleteSessionsRequest as _portplane_v1_DeleteSessionsRequest, DeleteSessionsRequest__Output as _portplane_v1_DeleteSessionsRequest__Output } from './portplane/v1/DeleteSessionsRequest.js';
+import type { DeleteSessionsResponse as _portplane_v1_DeleteSessionsResponse, DeleteSessionsResponse__Output as _portplane_v1_DeleteSessionsResponse__Output } from './portplane/v1/DeleteSessionsResponse.js';
+import type { DrainPolicy as _portplane_v1_DrainPolicy, DrainPolicy__Output as _portplane_v1_DrainPolicy__Output } from './portplane/v1/DrainPolicy.js';
+import type { Endpoint as _portplane_v1_Endpoint, Endpoint__Output as _portplane_v1_Endpoint__Output } from './portplane/v1/Endpoint.js';
+import type { FlowCounters as _portplane_v1_FlowCounters, FlowCounters__Output as _portplane_v1_FlowCounters__Output } from './portplane/v1/FlowCounters.js';
+import type { ForwardRule as _portplane_v1_ForwardRule, ForwardRule__Output as _portplane_v1_ForwardRule__Output } from './portplane/v1/ForwardRule.js';
+import type { GetRoleRequest as _portplane_v1_GetRoleRequest, GetRoleRequest__Output as _portplane_v1_GetRoleRequest__Output } from './portplane/v1/GetRoleRequest.js';
+import type { GetRoleResponse as _portplane_v1_GetRoleResponse, GetRoleResponse__Output as _portplane_v1_GetRoleResponse__Output } from './portplane/v1/GetRoleResponse.js';
+import type { GetSessionRequest as _portplane_v1_GetSessionRequest, GetSessionRequest__Output as _portplane_v1_GetSessionRequest__Output } from './portplane/v1/GetSessionRequest.js';
+import type { GetSessionResponse as _portplane_v1_GetSessionResponse, GetSessionResponse__Output as _portplane_v1_GetSessionResponse__Output } from './portplane/v1/GetSessionResponse.js';
+import type { GetSessionSummaryRequest as _portplane_v1_GetSessionSummaryRequest, GetSessionSummaryRequest__Output as _portplane_v1_GetSessionSummaryRequest__Output } from './portplane/v1/GetSessionSummaryRequest.js';
+import type { GetSessionSummaryResponse as _portplane_v1_GetSessionSummaryResponse, GetSessionSummaryResponse__Output as _portplane_v1_GetSessionSummaryResponse__Output } from './portplane/v1/GetSessionSummaryResponse.js';
+import type { HAServiceClient as _portplane_v1_HAServiceClient, HAServiceDefinition as _portplane_v1_HAServiceDefinition } from './portplane/v1/HAService.js';
+import type { Limits as _portplane_v1_Limits, Limits__Output as _portplane_v1_Limits__Output } from './portplane/v1/Limits.js';
+import type { ListSessionsRequest as _portplane_v1_ListSessionsRequest, ListSessionsRequest__Output as _portplane_v1_ListSessionsRequest__Output } from './portplane/v1/ListSessionsRequest.js';
+import type { ListSessionsResponse as _portplane_v1_ListSessionsResponse, ListSessionsResponse__Output as _portplane_v1_ListSessionsResponse__Output } from './portplane/v1/ListSessionsResponse.js';
+import type { Plan as _portplane_v1_Plan, Plan__Output as _portplane_v1_Plan__Output } from './portplane/v1/Plan.js';
+import type { PlanSummary as _portplane_v1_PlanSummary, PlanSummary__Output as _portplane_v1_PlanSummary__Output } from './portplane/v1/PlanSummary.js';
+import type { PortChange as _portplane_v1_PortChange, PortChange__Output as _portplane_v1_PortChange__Output } from './portplane/v1/PortChange.js';
+import type { PortFailure as _portplane_v1_PortFailure, PortFailure__Output as _portplane_v1_PortFailure__Output } from './portplane/v1/PortFailure.js';
+import type { PortRange as _portplane_v1_PortRange, PortRange__Output as _portplane_v1_PortRange__Output } from './portplane/v1/PortRange.js';
+import type { RuleChange as _portplane_v1_RuleChange, RuleChange__Output as _portplane_v1_RuleChange__Output } from './portplane/v1/RuleChange.js';
+import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _portplane_v1_RuleLimits__Output } from './portplane/v1/RuleLimits.js';
+import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
+import type { Session as _portplane_v1_Session, Session__Output as _portplane_v1_Session__Output } from './portplane/v1/Session.js';
+import type { SessionCount as _portplane_v1_SessionCount, SessionCount__Output as _portplane_v1_SessionCount__Output } from './portplane/v1/SessionCount.js';
+import type { SessionEvent as _portplane_v1_SessionEvent, SessionEvent__Output as _portplane_v1_SessionEvent__Output } from './portplane/v1/SessionEvent.js';
+import type { SessionFilter as _portplane_v1_SessionFilter, SessionFilter__Output as _portplane_v1_SessionFilter__Output } from './portplane/v1/SessionFilter.js';
+import type { SessionServiceClient as _portplane_v1_SessionServiceClient, SessionServiceDefinition as _portplane_v1_SessionServiceDefinition } from './portplane/v1/SessionService.js';
+import type { SetRoleRequest as _portplane_v1_SetRoleRequest, SetRoleRequest__Output as _portplane_v1_SetRoleRequest__Output } from './portplane/v1/SetRoleRequest.js';
+import type { SetRoleResponse as _portplane_v1_SetRoleResponse, SetRoleResponse__Output as _portplane_v1_SetRoleResponse__Output } from './portplane/v1/SetRoleResponse.js';
+import type { SyncAck as _portplane_v1_SyncAck, SyncAck__Output as _portplane_v1_SyncAck__Output } from './portplane/v1/SyncAck.js';
+import type { SyncHello as _portplane_v1_SyncHello, SyncHello__Output as _portplane_v1_SyncHello__Output } from './portplane/v1/SyncHello.js';
+import type { SyncSessionsRequest as _portplane_v1_SyncSessionsRequest, SyncSessionsRequest__Output as _portplane_v1_SyncSessionsRequest__Output } from './portplane/v1/SyncSessionsRequest.js';
+import type { SyncSessionsResponse as _portplane_v1_SyncSessionsResponse, SyncSessionsResponse__Output as _portplane_v1_SyncSessionsResponse__Output } from './portplane/v1/SyncSessionsResponse.js';
+import type { SyncStatus as _portplane_v1_SyncStatus, SyncStatus__Output as _portplane_v1_SyncStatus__Output } from './portplane/v1/SyncStatus.js';
+import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from './portplane/v1/Table.js';
+import type { UnsupportedFeature as _portplane_v1_UnsupportedFeature, UnsupportedFeature__Output as _portplane_v1_UnsupportedFeature__Output } from './portplane/v1/UnsupportedFeature.js';
+import type { WatchSessionsRequest as _portplane_v1_WatchSessionsRequest, WatchSessionsRequest__Output as _portplane_v1_WatchSessionsRequest__Output } from './portplane/v1/WatchSessionsRequest.js';
+import type { WatchSessionsResponse as _portplane_v1_WatchSessionsResponse, WatchSessionsResponse__Output as _portplane_v1_WatchSessionsResponse__Output } from './portplane/v1/WatchSessionsResponse.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  google: {
+    protobuf: {
+      Timestamp: MessageTypeDefinition<_google_protobuf_Timestamp, _google_protobuf_Timestamp__Output>
+    }
+  }
+  portplane: {
+    v1: {
+      ApplyOutcome: EnumTypeDefinition
+      ApplyResult: MessageTypeDefinition<_portplane_v1_ApplyResult, _portplane_v1_ApplyResult__Output>
+      Capabilities: MessageTypeDefinition<_portplane_v1_Capabilities, _portplane_v1_Capabilities__Output>
+      CloseReason: EnumTypeDefinition
+      DeleteSessionsRequest: MessageTypeDefinition<_portplane_v1_DeleteSessionsRequest, _portplane_v1_DeleteSessionsRequest__Output>
+      DeleteSessionsResponse: MessageTypeDefinition<_portplane_v1_DeleteSessionsResponse, _portplane_v1_DeleteSessionsResponse__Output>
+      DrainMode: EnumTypeDefinition
+      DrainPolicy: MessageTypeDefinition<_portplane_v1_DrainPolicy, _portplane_v1_DrainPolicy__Output>
+      Endpoint: MessageTypeDefinition<_portplane_v1_Endpoint, _portplane_v1_Endpoint__Output>
+      FlowCounters: MessageTypeDefinition<_portplane_v1_FlowCounters, _portplane_v1_FlowCounters__Output>
+      ForwardRule: MessageTypeDefinition<_portplane_v1_ForwardRule, _portplane_v1_ForwardRule__Output>
+      GetRoleRequest: MessageTypeDefinition<_portplane_v1_GetRoleRequest, _portplane_v1_GetRoleRequest__Output>
+      GetRoleResponse: MessageTypeDefinition<_portplane_v1_GetRoleResponse, _portplane_v1_GetRoleResponse__Output>
+      GetSessionRequest: MessageTypeDefinition<_portplane_v1_GetSessionRequest, _portplane_v1_GetSessionRequest__Output>
+      GetSessionResponse: MessageTypeDefinition<_portplane_v1_GetSessionResponse, _portplane_v1_GetSessionResponse__Output>
+      GetSessionSummaryRequest: MessageTypeDefinition<_portplane_v1_GetSessionSummaryRequest, _portplane_v1_GetSessionSummaryRequest__Output>
+      GetSessionSummaryResponse: MessageTypeDefinition<_portplane_v1_GetSessionSummaryResponse, _portplane_v1_GetSessionSummaryResponse__Output>
+      HARole: EnumTypeDefinition
+      HAService: SubtypeConstructor<typeof grpc.Client, _portplane_v1_HAServiceClient> & { service: _portplane_v1_HAServiceDefinition }
+      Limits: MessageTypeDefinition<_portplane_v1_Limits, _portplane_v1_Limits__Output>
+      ListSessionsRequest: MessageTypeDefinition<_portplane_v1_ListSessionsRequest, _portplane_v1_ListSessionsRequest__Output>
+      ListSessionsResponse: MessageTypeDefinition<_portplane_v1_ListSessionsResponse, _portplane_v1_ListSessionsResponse__Output>
+      OnFilterChange: EnumTypeDefinition
+      Plan: MessageTypeDefinition<_portplane_v1_Plan, _portplane_v1_Plan__Output>
+      PlanSummary: MessageTypeDefinition<_portplane_v1_PlanSummary, _portplane_v1_PlanSummary__Output>
+      PortAction: EnumTypeDefinition
+      PortChange: MessageTypeDefinition<_portplane_v1_PortChange, _portplane_v1_PortChange__Output>
+      PortFailure: MessageTypeDefinition<_portplane_v1_PortFailure, _portplane_v1_PortFailure__Output>
+      PortRange: MessageTypeDefinition<_portplane_v1_PortRange, _portplane_v1_PortRange__Output>
+      Protocol: EnumTypeDefinition
+      ProxyProtocol: EnumTypeDefinition
+      RuleAction: EnumTypeDefinition
+      RuleChange: MessageTypeDefinition<_portplane_v1_RuleChange, _portplane_v1_RuleChange__Output>
+      RuleLimits: MessageTypeDefinition<_portplane_v1_RuleLimits, _portplane_v1_RuleLimits__Output>
+      RuleState: EnumTypeDefinition
+      RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
+      Session: MessageTypeDefinition<_portplane_v1_Session, _portplane_v1_Session__Output>
+      SessionCount: MessageTypeDefinition<_portplane_v1_SessionCount, _portplane_v1_SessionCount__Output>
+      SessionEvent: MessageTypeDefinition<_portplane_v1_SessionEvent, _portplane_v1_SessionEvent__Output>
+      SessionEventKind: EnumTypeDefinition
+      SessionFilter: MessageTypeDefinition<_portplane_v1_SessionFilter, _portplane_v1_SessionFilter__Output>
+      SessionService: SubtypeConstructor<typeof grpc.Client, _portplane_v1_SessionServiceClient> & { service: _portplane_v1_SessionServiceDefinition }
+      SetRoleRequest: MessageTypeDefinition<_portplane_v1_SetRoleRequest, _portplane_v1_SetRoleRequest__Output>
+      SetRoleResponse: MessageTypeDefinition<_portplane_v1_SetRoleResponse, _portplane_v1_SetRoleResponse__Output>
+      SyncAck: MessageTypeDefinition<_portplane_v1_SyncAck, _portplane_v1_SyncAck__Output>
+      SyncHello: MessageTypeDefinition<_portplane_v1_SyncHello, _portplane_v1_SyncHello__Output>
+      SyncSessionsRequest: MessageTypeDefinition<_portplane_v1_SyncSessionsRequest, _portplane_v1_SyncSessionsRequest__Output>
+      SyncSessionsResponse: MessageTypeDefinition<_portplane_v1_SyncSessionsResponse, _portplane_v1_SyncSessionsResponse__Output>
+      SyncState: EnumTypeDefinition
+      SyncStatus: MessageTypeDefinition<_portplane_v1_SyncStatus, _portplane_v1_SyncStatus__Output>
+      Table: MessageTypeDefinition<_portplane_v1_Table, _portplane_v1_Table__Output>
+      UnsupportedFeature: MessageTypeDefinition<_portplane_v1_UnsupportedFeature, _portplane_v1_UnsupportedFeature__Output>
+      WatchSessionsRequest: MessageTypeDefinition<_portplane_v1_WatchSessionsRequest, _portplane_v1_WatchSessionsRequest__Output>
+      WatchSessionsResponse: MessageTypeDefinition<_portplane_v1_WatchSessionsResponse, _portplane_v1_WatchSessionsResponse__Output>
+    }
+  }
+}
+
