@@ -4,7 +4,7 @@
  * digest all compare this text, so they agree by construction.
  */
 import { createHash } from 'node:crypto';
-import type { ForwardingConfig, ForwardRule } from './model.js';
+import type { ForwardingConfig, ForwardRule, Table } from './model.js';
 
 // Model rules are never mutated after parsing, and one apply asks for the
 // same rule's canonical text in normalisation, planning, counter assignment
@@ -52,18 +52,38 @@ function computeCanonicalRule(rule: ForwardRule): string {
   ]);
 }
 
-/** Canonical JSON of a normalised configuration (see normalize.ts). */
+/** Canonical JSON of a normalised table (see normalize.ts). */
+export function canonicalTable(table: Table): string {
+  return `[${JSON.stringify(table.name)},[${table.rules.map(canonicalRule).join(',')}]]`;
+}
+
+/** Canonical JSON of a normalised configuration. */
 export function canonicalConfig(config: ForwardingConfig): string {
-  return `[${config.tables
-    .map((t) => `[${JSON.stringify(t.name)},[${t.rules.map(canonicalRule).join(',')}]]`)
-    .join(',')}]`;
+  return `[${config.tables.map(canonicalTable).join(',')}]`;
+}
+
+// Normalised tables are never mutated either; an apply that changes one
+// table of many re-hashes only that one.
+const tableDigestCache = new WeakMap<Table, string>();
+
+/** sha256 of one normalised table's canonical form, name included. */
+export function tableDigest(table: Table): string {
+  let digest = tableDigestCache.get(table);
+  if (digest === undefined) {
+    digest = sha256Hex(canonicalTable(table));
+    tableDigestCache.set(table, digest);
+  }
+  return digest;
 }
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** sha256 of the canonical form: equal exactly when configs are structurally equal. */
+/**
+ * sha256 over the tables' digests in order: equal exactly when configs are
+ * structurally equal, and it costs the hashing of the changed tables only.
+ */
 export function configDigest(config: ForwardingConfig): string {
-  return sha256Hex(canonicalConfig(config));
+  return sha256Hex(config.tables.map(tableDigest).join(','));
 }

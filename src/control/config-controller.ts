@@ -21,6 +21,7 @@ import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
+import { ruleId } from '../plan/identity.js';
 import type { Plan } from '../plan/model.js';
 import { ApplyEvents, type ApplyEvent, type PendingInfo } from './apply-events.js';
 import {
@@ -42,7 +43,7 @@ import {
   PendingOwnedByTransactionError,
   RollbackTargetError,
 } from './pending-errors.js';
-import { assignCounters, counterIdsOf, ruleStatuses, type CounterTable } from './rule-status.js';
+import { assignCounters, counterIdsOf, ruleStatuses, touchedStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
 import type { CommittedState, ConfigState, StateStore } from './state-store.js';
 
@@ -118,7 +119,10 @@ export class ConfigController {
   private running: ForwardingConfig = EMPTY;
   private generation = 0;
   private counters: CounterTable = { nextCounterId: 1, counters: {} };
+  /** The last apply's result as its caller got it: scoped to what it touched. */
   private lastResult: ApplyResult | undefined;
+  /** Status of every running rule, by rule id: what LastApplyResult lists. */
+  private statuses = new Map<string, RuleStatus>();
   private closing = false;
   private reserved: ReservedEndpoint[] = [];
   private readonly applyStats = new ApplyStats();
@@ -189,6 +193,9 @@ export class ConfigController {
       this.generation = state.generation;
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
       this.lastResult = state.lastResult;
+      // What binds now, not what bound before the restart.
+      const statuses = ruleStatuses(config, this.counters, outcome.failures);
+      this.statuses = new Map(statuses.map((r) => [r.ruleId, r]));
       this.applyStats.bindFailures(outcome.failures.length);
       this.confirmed = { config, state: confirmedState };
       history.ensureSnapshot(configDigest(config), config.tables);
@@ -214,9 +221,28 @@ export class ConfigController {
     });
   }
 
+  /** The last apply's result with the status of every running rule. */
   lastApplyResult(): ApplyResult {
     if (!this.lastResult) throw new NoResultError();
-    return copyApplyResult(this.lastResult);
+    return copyApplyResult(this.wholeResult(this.lastResult));
+  }
+
+  /** `result` with `rules` holding every running rule's status, in configuration order. */
+  private wholeResult(result: ApplyResult): ApplyResult {
+    const rules: RuleStatus[] = [];
+    for (const table of this.running.tables) {
+      for (const rule of table.rules) {
+        const status = this.statuses.get(ruleId(table.name, rule));
+        if (status) rules.push(status);
+      }
+    }
+    return { ...result, rules, rulesUntouched: 0 };
+  }
+
+  /** Takes the statuses of the rules `plan` touched into the running set. */
+  private trackStatuses(plan: Plan, touched: readonly RuleStatus[]): void {
+    for (const change of plan.rules) if (change.action === 'removed') this.statuses.delete(change.ruleId);
+    for (const status of touched) this.statuses.set(status.ruleId, status);
   }
 
   getConfig(): RunningConfig {
@@ -259,15 +285,6 @@ export class ConfigController {
 
   apply(request: ApplyRequest): Promise<ApplyResponse> {
     return this.enqueue(() => this.recorded(request, { trigger: 'apply' }));
-  }
-
-  /** Last statuses of the rules `plan` leaves unchanged, by rule id. */
-  private unchangedStatuses(plan: Plan): Map<string, RuleStatus> {
-    const carried = new Map<string, RuleStatus>();
-    if (!this.lastResult) return carried;
-    const unchanged = new Set(plan.rules.filter((r) => r.action === 'unchanged').map((r) => r.ruleId));
-    for (const status of this.lastResult.rules) if (unchanged.has(status.ruleId)) carried.set(status.ruleId, status);
-    return carried;
   }
 
   /** A Transaction stream's APPLY: pending until that stream commits (see confirm()). */
@@ -390,7 +407,7 @@ export class ConfigController {
   private desiredConfig(request: ApplyRequest): ForwardingConfig {
     const named = new Set(request.tables.map((t) => t.name));
     const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
-    return normalizeConfig({ tables: [...otherTables, ...request.tables] });
+    return normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
   }
 
   private async applyNow(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
@@ -418,12 +435,13 @@ export class ConfigController {
       throw new GenerationMismatchError(request.expectedGeneration, this.generation);
     }
 
-    const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] });
+    const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
     const plan = computePlan(this.running, desired, this.generation);
     const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
 
     if (request.validateOnly || plan.empty) {
       const counters = assignCounters(desired, this.counters, this.running);
+      const rules = touchedStatuses(plan, counters, []);
       const result: ApplyResult = {
         generation: this.generation,
         configDigest: configDigest(desired),
@@ -431,7 +449,8 @@ export class ConfigController {
         durationMicros: elapsed(),
         backend: this.options.dataplane.name,
         capabilities: this.capabilities(),
-        rules: ruleStatuses(desired, counters, [], undefined, this.unchangedStatuses(plan)),
+        rules,
+        rulesUntouched: ruleCount(desired) - rules.length,
         planSummary: plan.summary,
         outcome: request.validateOnly ? 'validated' : 'unchanged',
       };
@@ -454,7 +473,7 @@ export class ConfigController {
     this.applyStats.bindFailures(outcome.failures.length);
     if (!outcome.ok) {
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
-      const failedRules = ruleStatuses(desired, this.counters, outcome.failures, failedIds)
+      const failedRules = touchedStatuses(plan, counters, outcome.failures, failedIds)
         .filter((r) => failedIds.has(r.ruleId))
         .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId }));
       this.options.logger.warn(
@@ -466,6 +485,7 @@ export class ConfigController {
 
     const pendingUntil = request.confirmTimeoutMs ? Date.now() + request.confirmTimeoutMs : undefined;
     const goesPending = pendingUntil !== undefined || mode.transactionId !== undefined;
+    const touched = touchedStatuses(plan, counters, outcome.failures);
     const result: ApplyResult = {
       generation: nextGeneration,
       configDigest: configDigest(desired),
@@ -473,7 +493,8 @@ export class ConfigController {
       durationMicros: 0,
       backend: this.options.dataplane.name,
       capabilities: this.capabilities(),
-      rules: ruleStatuses(desired, counters, outcome.failures, undefined, this.unchangedStatuses(plan)),
+      rules: touched,
+      rulesUntouched: ruleCount(desired) - touched.length,
       planSummary: plan.summary,
       outcome: goesPending ? 'pending' : 'applied',
     };
@@ -527,6 +548,7 @@ export class ConfigController {
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
+    this.trackStatuses(plan, touched);
     this.applyStats.committed(result.appliedAt, result.durationMicros);
     if (pending) {
       this.pending = pending;
@@ -592,6 +614,7 @@ export class ConfigController {
       backend: this.options.dataplane.name,
       capabilities: this.capabilities(),
       rules: ruleStatuses(config, counters, outcome.failures),
+      rulesUntouched: 0,
       planSummary: plan.summary,
       outcome: 'applied',
     };
@@ -638,6 +661,7 @@ export class ConfigController {
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
+    this.statuses = new Map(result.rules.map((r) => [r.ruleId, r]));
     this.confirmed = { config, state };
     const log = { rolledBack: pending.generation, generation: nextGeneration, reason, failures: outcome.failures.length };
     if (outcome.failures.length > 0) this.options.logger.error({ ...log, failed: outcome.failures.slice(0, 20) }, 'rolled back, but some ports could not bind');
@@ -670,6 +694,10 @@ export class ConfigController {
     if (this.events.size === 0) return;
     this.events.publish({ ...event, ...(!event.result && this.lastResult && { result: this.lastResult }) });
   }
+}
+
+function ruleCount(config: ForwardingConfig): number {
+  return config.tables.reduce((n, t) => n + t.rules.length, 0);
 }
 
 /** This host's interface addresses now (they change; loop checks read them per apply). */

@@ -19,6 +19,7 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
+import { ApplyRequestDecoder } from './apply-request-decoder.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { configServiceHandlers } from './config-service.js';
 import { traceServiceHandlers } from './trace-service.js';
@@ -88,11 +89,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       }),
     ],
   });
-  server.addService(serviceClient('ConfigService').service, {
-    ...configServiceHandlers(controller, { controlLimits }),
-    ...applyHistoryHandlers(controller),
-    Transaction: transactionHandler(controller),
-  });
+  const configService = serviceClient('ConfigService').service;
+  const applyDecoder = new ApplyRequestDecoder();
+  server.addService(
+    {
+      ...configService,
+      // Unchanged rules decode to the objects they decoded to before (see apply-request-decoder.ts).
+      ApplyConfig: { ...configService.ApplyConfig, requestDeserialize: (bytes: Buffer) => applyDecoder.decode(bytes) },
+    } as grpc.ServiceDefinition,
+    {
+      ...configServiceHandlers(controller, { controlLimits }),
+      ...applyHistoryHandlers(controller),
+      Transaction: transactionHandler(controller),
+    },
+  );
   const { dataplane, hub } = options;
   server.addService(serviceClient('SessionService').service, sessionServiceHandlers({ sessions: dataplane.sessions(), hub }));
   server.addService(
