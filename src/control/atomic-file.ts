@@ -58,6 +58,8 @@ export class ChecksummedFile<T> {
     readonly dir: string,
     readonly name: string,
     private readonly format: string,
+    /** Older formats load() still reads; save() always writes `format`. */
+    private readonly olderFormats: readonly string[] = [],
   ) {}
 
   get path(): string {
@@ -79,7 +81,7 @@ export class ChecksummedFile<T> {
     } catch (err) {
       throw new Error(`${this.path} is not valid JSON: ${(err as Error).message}`);
     }
-    if (file.format !== this.format) throw new Error(`${this.path} has unknown format ${JSON.stringify(file.format)}`);
+    if (file.format !== this.format && !this.olderFormats.includes(file.format)) throw new Error(`${this.path} has unknown format ${JSON.stringify(file.format)}`);
     if (sha256Hex(JSON.stringify(file.state)) !== file.checksum) {
       throw new Error(`${this.path} fails its checksum; refusing to guess what it held`);
     }
@@ -87,7 +89,11 @@ export class ChecksummedFile<T> {
   }
 
   async save(state: T): Promise<void> {
-    const payload = JSON.stringify(state);
+    await this.saveText(JSON.stringify(state));
+  }
+
+  /** save() of a payload serialised already; it must be JSON.stringify's form of what load() returns. */
+  async saveText(payload: string): Promise<void> {
     // The payload text is spliced in as is, so the checksum covers exactly what load() re-serialises.
     const text = `{"format":${JSON.stringify(this.format)},"checksum":"${sha256Hex(payload)}","state":${payload}}`;
     await writeFileAtomic(this.dir, this.name, text);

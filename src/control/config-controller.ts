@@ -36,6 +36,7 @@ import {
 import { ApplyStats, type ApplyStatsSnapshot } from './apply-stats.js';
 import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
 import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
+import type { Ledger } from './ledger.js';
 import { PendingApply } from './pending-apply.js';
 import {
   ApplyPendingError,
@@ -45,7 +46,7 @@ import {
 } from './pending-errors.js';
 import { assignCounters, counterIdsOf, ruleStatuses, touchedStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
-import type { CommittedState, ConfigState, StateStore } from './state-store.js';
+import type { CommittedState, ConfigState } from './state-store.js';
 
 export interface ApplyRequest {
   /** Parsed tables in request order (not normalised). */
@@ -95,8 +96,8 @@ export interface RunningConfig {
 
 export interface ConfigControllerOptions {
   dataplane: RuntimeDataPlane;
-  store: StateStore;
-  history: HistoryStore;
+  /** State snapshot, journal, tables and history: where commits become durable. */
+  ledger: Ledger;
   limits: Limits;
   logger: Logger;
 }
@@ -135,6 +136,14 @@ export class ConfigController {
 
   constructor(private readonly options: ConfigControllerOptions) {}
 
+  private get ledger(): Ledger {
+    return this.options.ledger;
+  }
+
+  private get historyStore(): HistoryStore {
+    return this.options.ledger.history;
+  }
+
   /** The daemon's own listening sockets, which rules may neither take nor forward into. */
   reserve(endpoints: ReservedEndpoint[]): void {
     this.reserved = [...this.reserved, ...endpoints];
@@ -168,12 +177,13 @@ export class ConfigController {
    */
   async restore(): Promise<void> {
     await this.queue.run(async () => {
-      const { history } = this.options;
-      const state = await this.options.store.load();
+      const history = this.historyStore;
+      const { state, journaled } = await this.ledger.load();
       history.reconcile({
         confirmed: state?.entry,
         pending: state?.pending?.entry,
         confirmedGeneration: state?.generation ?? 0,
+        journaled,
       });
       if (!state) {
         await this.flushHistory();
@@ -217,6 +227,8 @@ export class ConfigController {
         await this.rollbackNow('the daemon restarted while it was pending', undefined, false);
       } else {
         await this.flushHistory();
+        // The history has the journaled entries now: fold the journal into one snapshot.
+        await this.ledger.compact();
       }
     });
   }
@@ -261,11 +273,11 @@ export class ConfigController {
 
   /** History entries, newest first. */
   history(limit = 0): HistoryEntry[] {
-    return this.options.history.list(limit);
+    return this.historyStore.list(limit);
   }
 
   get historyCapacity(): number {
-    return this.options.history.capacity;
+    return this.historyStore.capacity;
   }
 
   /**
@@ -277,8 +289,9 @@ export class ConfigController {
     this.pending?.disarm();
     await this.queue.idle();
     this.pending?.disarm();
-    // Rejected attempts are written in the background; finish them.
+    // Rejected attempts and compaction run in the background; finish them.
     await this.flushHistory();
+    await this.ledger.close();
     // Watchers and transaction streams end now instead of holding the server open.
     this.events.close();
   }
@@ -310,17 +323,17 @@ export class ConfigController {
         await this.rollbackNow('its confirm timeout passed', undefined, false);
         throw new NotPendingError(generation, undefined, 'its confirm timeout passed, so it was rolled back');
       }
-      const { history } = this.options;
+      const history = this.historyStore;
       const result: ApplyResult = { ...copyApplyResult(this.lastResult as ApplyResult), outcome: 'applied' };
       const entryPatch = { outcome: 'committed' as const, resolvedAt: Date.now() };
       const entry = history.update(pending.entry.seq, entryPatch) ?? { ...pending.entry, ...entryPatch };
       const state = pending.confirmedState(entry, result);
       try {
-        await Promise.all([this.options.store.save(state), this.flushHistory()]);
+        await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
       } catch (err) {
         history.update(pending.entry.seq, { outcome: 'pending', resolvedAt: undefined });
         history.flushLater();
-        throw new Error(`confirm of generation ${generation} not saved to ${this.options.store.path}; it is still pending: ${(err as Error).message}`, {
+        throw new Error(`confirm of generation ${generation} not saved to ${this.ledger.path}; it is still pending: ${(err as Error).message}`, {
           cause: err,
         });
       }
@@ -348,12 +361,12 @@ export class ConfigController {
    */
   rollbackTo(generation: number, request: Omit<ApplyRequest, 'tables' | 'replaceAll' | 'validateOnly'>): Promise<ApplyResponse> {
     return this.enqueue(async () => {
-      const entry = this.options.history.find(generation);
-      if (!entry) throw new RollbackTargetError(generation, `the history (last ${this.historyCapacity} entries) holds no such generation`, false);
+      const entry = this.historyStore.find(generation);
+      if (!entry) throw new RollbackTargetError(generation, `the history (its last ${this.historyCapacity} committed configurations) holds no such generation`, false);
       if (entry.outcome !== 'committed') {
         throw new RollbackTargetError(generation, `it was ${entry.outcome.replace('_', ' ')}, and only committed configurations are restored`, true);
       }
-      const tables = await this.options.history.tables(entry.configDigest);
+      const tables = await this.historyStore.tables(entry.configDigest);
       return this.recorded({ ...request, tables, replaceAll: true }, { trigger: 'rollback_to', restoredGeneration: generation });
     });
   }
@@ -388,7 +401,7 @@ export class ConfigController {
     // Only validated tables have a digest worth recording.
     const validated = err instanceof GenerationMismatchError || err instanceof BindFailedError;
     const desired = validated ? this.desiredConfig(request) : undefined;
-    const entry = this.options.history.record({
+    const entry = this.historyStore.record({
       generation: 0,
       baseGeneration: this.generation,
       configDigest: desired ? configDigest(desired) : '',
@@ -400,7 +413,7 @@ export class ConfigController {
       detail: err instanceof Error ? err.message : String(err),
       ...(mode.restoredGeneration !== undefined && { restoredGeneration: mode.restoredGeneration }),
     });
-    this.options.history.flushLater();
+    this.historyStore.flushLater();
     this.publish({ kind: refused ? 'rejected' : 'failed', entry });
   }
 
@@ -498,7 +511,7 @@ export class ConfigController {
       planSummary: plan.summary,
       outcome: goesPending ? 'pending' : 'applied',
     };
-    const entry = this.options.history.record(
+    const entry = this.historyStore.record(
       {
         generation: nextGeneration,
         baseGeneration: this.generation,
@@ -530,7 +543,13 @@ export class ConfigController {
     const state: CommittedState = pending ? { ...this.confirmed.state, pending: pending.state } : applied;
     try {
       result.durationMicros = elapsed();
-      await Promise.all([this.options.store.save(state), this.flushHistory()]);
+      if (pending) {
+        await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
+      } else {
+        // The journal record holds the history entry; history.json follows in the background.
+        await this.ledger.commit(state);
+        this.historyStore.flushLater();
+      }
     } catch (err) {
       // Not durable means not committed: put the dataplane back as it was.
       await sink.applyConfig({
@@ -540,9 +559,9 @@ export class ConfigController {
         terminateRemoved: false,
         counterIds: counterIdsOf(this.counters),
       });
-      this.options.history.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
-      this.options.history.flushLater();
-      throw new NotSavedError(this.options.store.path, err);
+      this.historyStore.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
+      this.historyStore.flushLater();
+      throw new NotSavedError(this.ledger.path, err);
     }
     this.running = desired;
     this.generation = nextGeneration;
@@ -618,7 +637,7 @@ export class ConfigController {
       planSummary: plan.summary,
       outcome: 'applied',
     };
-    const { history } = this.options;
+    const history = this.historyStore;
     const rolledBackPatch = { outcome: 'rolled_back' as const, resolvedAt: now, detail: `rolled back: ${reason}` };
     const rolledBack = history.update(pending.entry.seq, rolledBackPatch) ?? { ...pending.entry, ...rolledBackPatch };
     const restoredGeneration = this.confirmed.state.generation;
@@ -649,7 +668,7 @@ export class ConfigController {
       entry: restored,
     };
     try {
-      await Promise.all([this.options.store.save(state), this.flushHistory()]);
+      await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
     } catch (err) {
       // state.json still holds the pending apply beside the same confirmed
       // tables, so a restart rolls back to exactly what now runs.
@@ -672,7 +691,7 @@ export class ConfigController {
 
   private notPending(generation: number): NotPendingError {
     const pendingGeneration = this.pending?.generation;
-    const entry = this.options.history.find(generation);
+    const entry = this.historyStore.find(generation);
     const why =
       pendingGeneration !== undefined
         ? `generation ${pendingGeneration} is the pending one`
@@ -686,7 +705,7 @@ export class ConfigController {
 
   /** History writes never fail an apply: state.json alone decides what is committed. */
   private async flushHistory(): Promise<void> {
-    await this.options.history.flush().catch((err: unknown) => this.options.logger.error({ err }, 'apply history not written'));
+    await this.historyStore.flush().catch((err: unknown) => this.options.logger.error({ err }, 'apply history not written'));
   }
 
   /** `result` defaults to the one in force. */
