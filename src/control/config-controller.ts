@@ -439,6 +439,7 @@ export class ConfigController {
         capabilities: this.options.dataplane.capabilities(),
         reserved: this.reserved,
         localAddresses: hostAddresses(),
+        running: this.running.tables,
       }),
       ...validateRequestDrain(request.drain, request.terminateRemoved ?? false, this.options.dataplane.capabilities()),
     ];
@@ -449,7 +450,7 @@ export class ConfigController {
     }
 
     const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
-    const plan = computePlan(this.running, desired, this.generation);
+    const plan = computePlan(this.running, desired, this.generation, { valid: true });
     const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
 
     if (request.validateOnly || plan.empty) {
@@ -615,7 +616,7 @@ export class ConfigController {
     const started = process.hrtime.bigint();
     const { config } = this.confirmed;
     const nextGeneration = this.generation + 1;
-    const plan = computePlan(this.running, config, this.generation);
+    const plan = computePlan(this.running, config, this.generation, { valid: true });
     const counters = assignCounters(config, this.counters, this.running);
     const outcome = await this.options.dataplane.configSink().applyConfig({
       generation: nextGeneration,

@@ -284,7 +284,16 @@ function tablePorts(table: Table): number {
  * The plan from `running` to `desired`, both normalised and complete (tables
  * the request leaves alone already merged in, or dropped for replace_all).
  */
-export function computePlan(running: ForwardingConfig, desired: ForwardingConfig, baseGeneration: number): Plan {
+export function computePlan(
+  running: ForwardingConfig,
+  desired: ForwardingConfig,
+  baseGeneration: number,
+  /**
+   * `valid`: `desired` passed validation (no two rules overlap), so a table
+   * that is the running table object itself is only counted, not diffed.
+   */
+  options: { valid?: boolean } = {},
+): Plan {
   const runningTables = new Map(running.tables.map((t) => [t.name, t]));
   const desiredTables = new Map(desired.tables.map((t) => [t.name, t]));
   const names = [...new Set([...runningTables.keys(), ...desiredTables.keys()])].sort();
@@ -295,14 +304,14 @@ export function computePlan(running: ForwardingConfig, desired: ForwardingConfig
   const tables = { added: [] as string[], removed: [] as string[] };
   const touched: string[] = [];
   // A table that is the very running object (see normalizeConfig) is
-  // unchanged rule for rule; its sockets overlap no other rule's on either
-  // side, so they are only counted, like a quiet pair's.
+  // unchanged rule for rule; in a valid configuration its sockets overlap no
+  // other rule's on either side, so they are only counted, like a quiet pair's.
   let untouchedRules = 0;
   let untouchedPorts = 0;
   for (const name of names) {
     const runningTable = runningTables.get(name);
     const desiredTable = desiredTables.get(name);
-    if (runningTable && runningTable === desiredTable) {
+    if (options.valid && runningTable && runningTable === desiredTable) {
       untouchedRules += runningTable.rules.length;
       untouchedPorts += tablePorts(runningTable);
       continue;
