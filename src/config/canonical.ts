@@ -62,22 +62,34 @@ export function canonicalConfig(config: ForwardingConfig): string {
   return `[${config.tables.map(canonicalTable).join(',')}]`;
 }
 
-// Normalised tables are never mutated either; an apply that changes one
-// table of many re-hashes only that one.
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+// Rules and normalised tables are never mutated either: an apply that
+// changes one rule of a large table hashes that rule and the table's list
+// of rule digests, and an apply that changes one table of many hashes no
+// other table.
+const ruleDigestCache = new WeakMap<ForwardRule, string>();
 const tableDigestCache = new WeakMap<Table, string>();
 
-/** sha256 of one normalised table's canonical form, name included. */
-export function tableDigest(table: Table): string {
-  let digest = tableDigestCache.get(table);
+function ruleDigest(rule: ForwardRule): string {
+  let digest = ruleDigestCache.get(rule);
   if (digest === undefined) {
-    digest = sha256Hex(canonicalTable(table));
-    tableDigestCache.set(table, digest);
+    digest = sha256Hex(canonicalRule(rule));
+    ruleDigestCache.set(rule, digest);
   }
   return digest;
 }
 
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+/** sha256 over a normalised table's name and its rules' digests in order. */
+export function tableDigest(table: Table): string {
+  let digest = tableDigestCache.get(table);
+  if (digest === undefined) {
+    digest = sha256Hex(`${JSON.stringify(table.name)}:${table.rules.map(ruleDigest).join(',')}`);
+    tableDigestCache.set(table, digest);
+  }
+  return digest;
 }
 
 /**

@@ -628,13 +628,14 @@ function checkedSets(facts: RuleFacts[], incremental: boolean): { conflicts: Rul
   const targeting = facts.filter((f) => f.target !== undefined);
   if (!incremental) return { conflicts: comparable, listeners: facts, targeting };
   const changed = comparable.filter((f) => f.changed);
+  const changedListeners = facts.filter((f) => f.changed);
   const changedTargeting = targeting.filter((f) => f.changed);
   return {
     conflicts: comparable.filter(
       (f) => f.changed || changed.some((c) => c.rule.protocol === f.rule.protocol && scopesMeet(c.scope!, f.scope!) && intervalsMeet(c.intervals, f.intervals)),
     ),
     listeners: facts.filter((f) => f.changed || changedTargeting.some((t) => t.rule.protocol === f.rule.protocol && targetsMeet(t, f.intervals))),
-    targeting: targeting.filter((t) => t.changed || facts.some((f) => f.changed && f.rule.protocol === t.rule.protocol && targetsMeet(t, f.intervals))),
+    targeting: targeting.filter((t) => t.changed || changedListeners.some((f) => f.rule.protocol === t.rule.protocol && targetsMeet(t, f.intervals))),
   };
 }
 

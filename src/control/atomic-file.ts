@@ -89,11 +89,7 @@ export class ChecksummedFile<T> {
   }
 
   async save(state: T): Promise<void> {
-    await this.saveText(JSON.stringify(state));
-  }
-
-  /** save() of a payload serialised already; it must be JSON.stringify's form of what load() returns. */
-  async saveText(payload: string): Promise<void> {
+    const payload = JSON.stringify(state);
     // The payload text is spliced in as is, so the checksum covers exactly what load() re-serialises.
     const text = `{"format":${JSON.stringify(this.format)},"checksum":"${sha256Hex(payload)}","state":${payload}}`;
     await writeFileAtomic(this.dir, this.name, text);

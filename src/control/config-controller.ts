@@ -547,9 +547,8 @@ export class ConfigController {
       if (pending) {
         await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
       } else {
-        // The journal record holds the history entry; history.json follows in the background.
+        // The journal record holds the history entry; the ledger's compaction writes the history.
         await this.ledger.commit(state);
-        this.historyStore.flushLater();
       }
     } catch (err) {
       // Not durable means not committed: put the dataplane back as it was.

@@ -87,8 +87,8 @@ export interface CommittedEntries {
   confirmed?: HistoryEntry;
   pending?: HistoryEntry;
   confirmedGeneration: number;
-  /** Entries of journal records replayed after the snapshot, oldest first, with their tables. */
-  journaled?: { entry: HistoryEntry; tables: TableRef[] }[];
+  /** Entries of journal records, oldest first, with their tables where the journal replayed them. */
+  journaled?: { entry: HistoryEntry; tables?: Table[] }[];
 }
 
 function isRefs(tables: TableRef[] | Table[]): tables is TableRef[] {
@@ -152,7 +152,7 @@ export class HistoryStore {
   reconcile(state: CommittedEntries): void {
     const { confirmed, pending } = state;
     for (const { entry, tables } of state.journaled ?? []) {
-      if (entry.configDigest && !this.snapshots.has(entry.configDigest)) this.unsaved.set(entry.configDigest, tables);
+      if (tables && entry.configDigest && !this.snapshots.has(entry.configDigest)) this.unsaved.set(entry.configDigest, tables);
     }
     for (const entry of [...(state.journaled ?? []).map((j) => j.entry), confirmed, pending]) {
       if (entry && !this.entries.some((e) => e.seq === entry.seq)) {

@@ -77,10 +77,9 @@ export class Journal<R> {
     return out;
   }
 
-  /** Appends one record durably. */
-  async append(record: R): Promise<void> {
+  /** Appends one record durably; `json` is its JSON text when the caller has it already. */
+  async append(record: R, json = JSON.stringify(record)): Promise<void> {
     if (!this.handle) await this.startFile();
-    const json = JSON.stringify(record);
     await this.handle!.write(`${json}\t${sha256Hex(json)}\n`);
     await this.handle!.datasync();
     this.count++;

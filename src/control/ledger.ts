@@ -1,12 +1,13 @@
 /**
  * The ledger: everything durable about configurations behind one commit.
- * A committed apply costs what it changed: its new tables go to the table
- * store (by content address), then one checksummed, fsynced journal record
- * names the tables put and removed, the counter ids that moved, the result
- * header and the history entry. Every JOURNAL_COMPACT_RECORDS records a
- * snapshot (state.json, tables by reference) is written in the background
- * and the journal files it covers are deleted; unreferenced tables go too,
- * so the state directory stays bounded however many applies run.
+ * A committed apply costs what it changed: one checksummed, fsynced journal
+ * record holds the tables it put (their stored form, whose text is cached
+ * per rule) and the names it removed, the counter ids that moved, the
+ * result header and the history entry. Every JOURNAL_COMPACT_RECORDS
+ * records, in the background: a snapshot (state.json, tables by reference
+ * into the table store), the history with its configuration snapshots,
+ * then the journal files they cover are deleted and so are tables nothing
+ * refers to, so the state directory stays bounded however many applies run.
  *
  * Pending applies, confirmations and rollbacks write a snapshot at once
  * (they are rare, and a snapshot is small): state.json is the truth of
@@ -18,11 +19,12 @@ import type { Table } from '../config/model.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { ruleId } from '../plan/identity.js';
 import { HistoryStore, type HistoryEntry } from './history.js';
-import { Journal } from './journal.js';
+import { Journal, type JournalFile } from './journal.js';
 import { SerialQueue } from './serial-queue.js';
 import type { CommittedState, CounterAssignment } from './state-store.js';
 import { StateStore } from './state-store.js';
-import { TableStore, type TableRef } from './table-store.js';
+import { restoreTables, storedTableText } from '../config/stored-form.js';
+import { TableStore } from './table-store.js';
 
 /** Records per journal file before a snapshot is compacted from it. */
 export const JOURNAL_COMPACT_RECORDS = 64;
@@ -30,8 +32,8 @@ export const JOURNAL_COMPACT_RECORDS = 64;
 /** One committed apply, relative to the state before it. */
 interface JournalRecord {
   generation: number;
-  /** Tables whose content is new or changed. */
-  put: TableRef[];
+  /** Tables whose content is new or changed, in stored form. */
+  put: Table[];
   removed: string[];
   nextCounterId: number;
   /** Counter ids that are new or changed, by rule id. */
@@ -42,10 +44,10 @@ interface JournalRecord {
   entry?: HistoryEntry;
 }
 
-/** A replayed journal record's history entry and the tables its configuration had. */
+/** A journal record's history entry and, when it was replayed, the tables its configuration had. */
 export interface JournaledEntry {
   entry: HistoryEntry;
-  tables: TableRef[];
+  tables?: Table[];
 }
 
 export interface LoadedState {
@@ -96,9 +98,13 @@ export class Ledger {
     if (read.tornAt) this.logger.warn(read.tornAt, 'journal ends in a torn record (a crash during its append); ignored it');
     const journaled: JournaledEntry[] = [];
     for (const record of read.records) {
-      if (record.generation <= (state?.generation ?? 0)) continue;
-      state = await this.replay(state, record);
-      if (record.entry) journaled.push({ entry: record.entry, tables: state.tables.map((t): TableRef => [t.name, tableDigest(t)]) });
+      // A record the snapshot covers stays only when the history could not be written: its entry still counts.
+      if (record.generation <= (state?.generation ?? 0)) {
+        if (record.entry) journaled.push({ entry: record.entry });
+        continue;
+      }
+      state = this.replay(state, record);
+      if (record.entry) journaled.push({ entry: record.entry, tables: state.tables });
     }
     this.current = state;
     return { state, journaled };
@@ -120,8 +126,8 @@ export class Ledger {
         await this.writeSnapshot(state);
         return;
       }
-      const record = await this.recordOf(before, state);
-      await this.journal.append(record);
+      const { record, json } = this.recordOf(before, state);
+      await this.journal.append(record, json);
       this.current = state;
       if (this.journal.size >= JOURNAL_COMPACT_RECORDS) this.compactLater();
     });
@@ -143,7 +149,8 @@ export class Ledger {
     return { journalRecords: this.journal.size, tableFiles: this.tables.size };
   }
 
-  private async recordOf(before: CommittedState, state: CommittedState): Promise<JournalRecord> {
+  /** The record of `state` after `before`, and its JSON (tables from their cached stored text). */
+  private recordOf(before: CommittedState, state: CommittedState): { record: JournalRecord; json: string } {
     const old = new Map(before.tables.map((t) => [t.name, t]));
     const changed = state.tables.filter((t) => old.get(t.name) !== t && old.get(t.name)?.rules !== t.rules);
     const kept = new Set(state.tables.map((t) => t.name));
@@ -164,9 +171,7 @@ export class Ledger {
         if (!(id in state.counters)) droppedCounters.push(id);
       }
     }
-    return {
-      generation: state.generation,
-      put: await this.tables.put(changed),
+    const rest = {
       removed: before.tables.filter((t) => !kept.has(t.name)).map((t) => t.name),
       nextCounterId: state.nextCounterId,
       counters,
@@ -174,12 +179,14 @@ export class Ledger {
       ...(state.lastResult && { lastResult: state.lastResult }),
       ...(state.entry && { entry: state.entry }),
     };
+    const json = `{"generation":${state.generation},"put":[${changed.map(storedTableText).join(',')}],${JSON.stringify(rest).slice(1)}`;
+    return { record: { generation: state.generation, put: changed, ...rest }, json };
   }
 
-  private async replay(state: CommittedState | undefined, record: JournalRecord): Promise<CommittedState> {
+  private replay(state: CommittedState | undefined, record: JournalRecord): CommittedState {
     const tables = new Map((state?.tables ?? []).map((t) => [t.name, t]));
     for (const name of record.removed) tables.delete(name);
-    for (const table of await this.tables.get(record.put)) tables.set(table.name, table);
+    for (const table of restoreTables(record.put)) tables.set(table.name, table);
     const counters: Record<string, CounterAssignment> = { ...state?.counters };
     for (const id of record.droppedCounters) delete counters[id];
     for (const [id, counterId] of Object.entries(record.counters)) counters[id] = { counterId };
@@ -194,13 +201,12 @@ export class Ledger {
   }
 
   private async writeSnapshot(state: CommittedState): Promise<void> {
-    // Everything journaled so far is in `state`; the files go once it is durable.
+    // Everything journaled so far is in `state` and the history; the files go once both are durable.
     const covered = await this.journal.files();
     await this.journal.close();
     await this.store.save(state);
     this.current = state;
-    await this.journal.drop(covered);
-    await this.collectTables();
+    await this.dropCovered(covered);
   }
 
   private compactLater(): void {
@@ -209,12 +215,31 @@ export class Ledger {
       .catch((err: unknown) => this.logger.error({ err, dir: this.dir }, 'journal compaction failed; the journal keeps growing until one succeeds'));
   }
 
-  /** A snapshot of the current state, then the journal files it covers go. */
+  /**
+   * A snapshot of the current state and the history (entries and
+   * configuration snapshots of the journaled commits), then the journal
+   * files they cover go.
+   */
   private async compactNow(): Promise<void> {
     const state = this.current;
     if (!state) return;
     const covered = await this.journal.rotate();
     await this.store.save(state);
+    await this.dropCovered(covered);
+  }
+
+  /**
+   * Once the history is durable too, the journal files `covered` (their
+   * state is in the snapshot) go. History writes never fail a commit: if it
+   * cannot be written, the files stay, so a restart still finds the entries.
+   */
+  private async dropCovered(covered: readonly JournalFile[]): Promise<void> {
+    try {
+      await this.history.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'apply history not written; keeping the journal files that hold its entries');
+      return;
+    }
     await this.journal.drop(covered);
     await this.collectTables();
   }

@@ -3,14 +3,15 @@
  * checksummed file per distinct table content, written once. The state
  * snapshot, journal records and history snapshots name tables by digest, so
  * a configuration that changes one table of many stores that one table, and
- * RollbackTo targets share every table they have in common.
+ * RollbackTo targets share every table they have in common. A file's name
+ * is its checksum: load re-computes the digest of what it read.
  */
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tableDigest } from '../config/canonical.js';
 import type { Table } from '../config/model.js';
 import { restoreTables, storedTableText } from '../config/stored-form.js';
-import { ChecksummedFile, removeTempFiles } from './atomic-file.js';
+import { removeTempFiles, writeFileAtomic } from './atomic-file.js';
 
 export const TABLES_DIR = 'tables';
 const FORMAT = 'portplane.table.v1';
@@ -40,7 +41,7 @@ export class TableStore {
       tables.map(async (table, i) => {
         const digest = refs[i]![1];
         if (this.stored.has(digest)) return;
-        await this.file(digest).saveText(storedTableText(table));
+        await writeFileAtomic(this.dir, this.fileName(digest), `{"format":"${FORMAT}","table":${storedTableText(table)}}`);
         this.stored.add(digest);
       }),
     );
@@ -49,14 +50,21 @@ export class TableStore {
 
   /** Complete, normalised tables of `refs`; throws when one is missing or damaged. */
   async get(refs: readonly TableRef[]): Promise<Table[]> {
-    const tables = await Promise.all(
+    return Promise.all(
       refs.map(async ([name, digest]) => {
-        const table = await this.file(digest).load();
-        if (!table || table.name !== name) throw new Error(`table ${JSON.stringify(name)} (${digest}) is missing from ${this.dir}`);
-        return table;
+        const path = join(this.dir, this.fileName(digest));
+        let file: { format?: string; table?: Table };
+        try {
+          file = JSON.parse(await readFile(path, 'utf8')) as typeof file;
+        } catch (err) {
+          throw new Error(`table ${JSON.stringify(name)} (${path}) is missing or not JSON: ${(err as Error).message}`, { cause: err });
+        }
+        if (file.format !== FORMAT || !file.table) throw new Error(`${path} has unknown format ${JSON.stringify(file.format)}`);
+        const [table] = restoreTables([file.table]);
+        if (table!.name !== name || tableDigest(table!) !== digest) throw new Error(`${path} does not hold the table its name says; refusing to guess what it held`);
+        return table!;
       }),
     );
-    return restoreTables(tables);
   }
 
   /** Removes every table file whose digest `keep` does not hold. */
@@ -73,8 +81,8 @@ export class TableStore {
     return this.stored.size;
   }
 
-  private file(digest: string): ChecksummedFile<Table> {
+  private fileName(digest: string): string {
     if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a table digest: ${JSON.stringify(digest)}`);
-    return new ChecksummedFile(this.dir, `${digest}.json`, FORMAT);
+    return `${digest}.json`;
   }
 }
