@@ -18,6 +18,8 @@ export interface TouchedTables {
   names: string[];
   /** The call may touch tables it does not name (replace_all). */
   all: boolean;
+  /** `names` come from the daemon's state (a pending apply), not from the request: the caller may not learn them. */
+  fromState?: boolean;
 }
 
 /** What a scope check may ask the daemon about, beyond the request itself. */
@@ -62,7 +64,7 @@ const PENDING_TABLES: TableScope = {
   tables: (request, context) => {
     const names = context.pendingTables(Number(asWire(request).generation ?? 0));
     // Nothing pending under that generation: the call fails on its own, touching nothing.
-    return { names: names ?? [], all: false };
+    return { names: names ?? [], all: false, fromState: true };
   },
 };
 

@@ -2,6 +2,13 @@
  * IP address literals: parsing, canonical form (RFC 5952 for IPv6), and the
  * overlap relation validation and planning share. A listen address of ''
  * means dual-stack any and overlaps every address of both families.
+ *
+ * This is the one canonicalisation every layer uses (validation, conflicts,
+ * self-protection, filters, Trace, session filters): an IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d in any of its textual forms) IS the IPv4 address it
+ * carries, since a dual-stack socket bound or connected to it reaches exactly
+ * that IPv4 endpoint. Comparing the two as different addresses let a target of
+ * ::ffff:127.0.0.1 slip past the loop and self-protection checks.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
@@ -14,6 +21,8 @@ export interface ParsedAddress {
   isAny: boolean;
   isLinkLocal: boolean;
   isMulticast: boolean;
+  /** Written as an IPv4-mapped IPv6 address; `family` and `address` are the IPv4 address it carries. */
+  mapped: boolean;
 }
 
 // A configuration names few distinct addresses but asks about each of them
@@ -30,25 +39,39 @@ export function parseAddress(text: string): Readonly<ParsedAddress> | undefined 
   return parsed;
 }
 
+function parseIPv4(dotted: string, mapped: boolean): ParsedAddress {
+  const octets = dotted.split('.').map(Number);
+  const address = octets.join('.');
+  return {
+    family: 4,
+    address,
+    zone: '',
+    isAny: address === '0.0.0.0',
+    isLinkLocal: octets[0] === 169 && octets[1] === 254,
+    isMulticast: (octets[0] ?? 0) >= 224 && (octets[0] ?? 0) <= 239,
+    mapped,
+  };
+}
+
+/** The URL parser's RFC 5952 text of an IPv4-mapped address (`::ffff:7f00:1`), as `a.b.c.d`. */
+const MAPPED = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
 function parseAddressUncached(text: string): ParsedAddress | undefined {
   const pct = text.indexOf('%');
   const bare = pct >= 0 ? text.slice(0, pct) : text;
   const zone = pct >= 0 ? text.slice(pct + 1) : '';
-  if (isIPv4(bare) && pct < 0) {
-    const octets = bare.split('.').map(Number);
-    // net.isIPv4 already rejects leading zeros and out-of-range octets.
-    const address = octets.join('.');
-    return {
-      family: 4,
-      address,
-      zone: '',
-      isAny: address === '0.0.0.0',
-      isLinkLocal: octets[0] === 169 && octets[1] === 254,
-      isMulticast: (octets[0] ?? 0) >= 224 && (octets[0] ?? 0) <= 239,
-    };
-  }
+  // net.isIPv4 already rejects leading zeros and out-of-range octets.
+  if (isIPv4(bare) && pct < 0) return parseIPv4(bare, false);
   if (isIPv6(bare) && (pct < 0 || zone !== '')) {
     const address = new URL(`http://[${bare}]`).hostname.slice(1, -1);
+    const mapped = MAPPED.exec(address);
+    if (mapped) {
+      // An IPv4 address has no zone; a zoned mapped address is no address a socket can use.
+      if (zone !== '') return undefined;
+      const high = parseInt(mapped[1]!, 16);
+      const low = parseInt(mapped[2]!, 16);
+      return parseIPv4(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`, true);
+    }
     const head = parseInt(address.split(':')[0] || '0', 16);
     return {
       family: 6,
@@ -57,6 +80,7 @@ function parseAddressUncached(text: string): ParsedAddress | undefined {
       isAny: address === '::',
       isLinkLocal: (head & 0xffc0) === 0xfe80,
       isMulticast: (head & 0xff00) === 0xff00,
+      mapped: false,
     };
   }
   return undefined;

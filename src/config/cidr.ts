@@ -2,10 +2,13 @@
  * CIDR blocks of rule source filters (`allow`, `deny`): parsing, canonical
  * text, and matching a client address against them. Addresses are compared
  * as bytes; an IPv4-mapped IPv6 client (::ffff:a.b.c.d, what a dual-stack
- * socket reports for an IPv4 peer) matches as the IPv4 address it carries.
+ * socket reports for an IPv4 peer) matches as the IPv4 address it carries,
+ * and an IPv4-mapped block (::ffff:10.0.0.0/104) is the IPv4 block it
+ * covers (10.0.0.0/8): address.ts canonicalises both.
  */
-import { canonicalAddress } from './address.js';
-import { parseIp, unmapIp } from './ip.js';
+import { canonicalAddress, parseAddress } from './address.js';
+import { parseIp } from './ip.js';
+import { quote } from './quote.js';
 
 export interface Cidr {
   family: 4 | 6;
@@ -21,8 +24,7 @@ export type CidrParse = { ok: true; cidr: Cidr; canonical: string } | { ok: fals
  * back as the 4 IPv4 bytes. Undefined when it is not an address literal.
  */
 export function clientAddressBytes(text: string): Uint8Array | undefined {
-  const ip = parseIp(text);
-  return ip && unmapIp(ip).bytes;
+  return parseIp(text)?.bytes;
 }
 
 function hostBitsZero(bytes: Uint8Array, prefix: number): boolean {
@@ -44,17 +46,19 @@ export function parseCidr(text: string): CidrParse {
   const ip = zoned ? undefined : parseIp(address);
   if (ip === undefined) {
     const zone = zoned ? ' (a filter takes no %zone)' : '';
-    return { ok: false, message: `${JSON.stringify(text)} is not an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8${zone}` };
+    return { ok: false, message: `${quote(text)} is not an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8${zone}` };
   }
   const { family, bytes } = ip;
+  // A mapped block is written with an IPv6 prefix: /96 covers all of IPv4.
+  const offset = parseAddress(address)?.mapped ? 96 : 0;
   const max = family === 4 ? 32 : 128;
-  const prefixText = slash >= 0 ? text.slice(slash + 1) : String(max);
-  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) {
-    return { ok: false, message: `prefix length of ${JSON.stringify(text)} must be 0-${max}` };
+  const prefixText = slash >= 0 ? text.slice(slash + 1) : String(max + offset);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max + offset || Number(prefixText) < offset) {
+    return { ok: false, message: `prefix length of ${quote(text)} must be ${offset}-${max + offset}` };
   }
-  const prefix = Number(prefixText);
+  const prefix = Number(prefixText) - offset;
   if (!hostBitsZero(bytes, prefix)) {
-    return { ok: false, message: `${text} has host bits set beyond /${prefix}` };
+    return { ok: false, message: `${quote(text)} has host bits set beyond /${prefix + offset}` };
   }
   return { ok: true, cidr: { family, bytes, prefix }, canonical: `${canonicalAddress(address)}/${prefix}` };
 }

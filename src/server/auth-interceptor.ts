@@ -2,8 +2,8 @@
  * Access control for every method the server serves, as one grpc-js server
  * interceptor: identify the caller, check the method's role (method-access.ts),
  * take a call slot and, for applies, a rate token, check the tables the
- * request touches, filter responses of scoped readers, and write the audit
- * line. Methods registered later by any service pass through it too, and are
+ * request touches, filter responses of scoped readers, redact whatever a
+ * table-scoped caller is sent (redaction.ts), and write the audit line. Methods registered later by any service pass through it too, and are
  * admin-only until listed in METHOD_ACCESS.
  *
  * Handlers learn who called through callerOf(call.metadata): the identity is
@@ -22,6 +22,7 @@ import { anonymousCaller, identify, type ClientCertificate, type Principal, type
 import { bearerToken } from '../auth/tokens.js';
 import type { CallerIdentity } from '../control/caller.js';
 import { toServiceError } from './grpc-errors.js';
+import { Redactor } from './redaction.js';
 
 const callers = new WeakMap<grpc.Metadata, CallerIdentity>();
 const visibility = new WeakMap<grpc.Metadata, (table: string) => boolean>();
@@ -51,6 +52,8 @@ export interface AuthInterceptorOptions {
   peer(): TransportPeer | undefined;
   /** Parses a verified client certificate (raw DER) into subject and SANs. */
   certificate(raw: Buffer): X509Certificate;
+  /** Every table name the daemon may mention to a caller (see redaction.ts). */
+  knownTables(): Iterable<string>;
 }
 
 function clientCertificate(call: grpc.ServerInterceptingCallInterface, parse: AuthInterceptorOptions['certificate']): ClientCertificate | undefined {
@@ -76,6 +79,8 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
     let releaseSlot: (() => void) | undefined;
     let finished = false;
     let refused = false;
+    // Set once a table-scoped caller is identified: everything sent to it goes through here.
+    let redactor: Redactor | undefined;
 
     const finish = (outcome: string, message: string | undefined): void => {
       if (finished) return;
@@ -99,9 +104,10 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
     /** Ends the call with the status `err` maps to; the handler never sees it. */
     const refuse = (err: unknown): void => {
       refused = true;
-      const status = toServiceError(err);
-      finish(statusName(status.code), status.details);
-      call.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
+      const error = toServiceError(err);
+      finish(statusName(error.code), error.details);
+      const status = { code: error.code, details: error.details, metadata: error.metadata };
+      call.sendStatus(redactor ? redactor.status(status) : status);
     };
 
     return new grpc.ServerInterceptingCall(call, {
@@ -128,6 +134,8 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
               } else {
                 principal = identify(creds, options.policy);
                 caller = principal.caller;
+                const visible = visibleTables(principal, access.role);
+                if (visible) redactor = new Redactor({ visible, knownTables: options.knownTables });
                 authorizeMethod(principal, method, access);
               }
               releaseSlot = options.quotas.openCall(caller.id);
@@ -148,6 +156,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
             if (refused) return;
             if (access.scope?.kind === 'request') {
               touched = access.scope.tables(message, options.scopeContext);
+              if (!touched.fromState) redactor?.reveal(touched.names);
               try {
                 if (principal && access.role !== 'public') authorizeTables(principal, method, access.role, touched);
               } catch (err) {
@@ -171,11 +180,12 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
         const filter = access.scope?.kind === 'response' && principal && access.role !== 'public'
           ? visibleTables(principal, access.role)
           : undefined;
-        nextMessage(filter && access.scope?.kind === 'response' ? access.scope.filter(message, filter) : message);
+        const filtered = filter && access.scope?.kind === 'response' ? access.scope.filter(message, filter) : message;
+        nextMessage(redactor ? redactor.message(filtered) : filtered);
       },
       sendStatus: (status, nextStatus) => {
         finish(statusName(status.code), status.code === grpc.status.OK ? undefined : status.details);
-        nextStatus(status);
+        nextStatus(redactor ? redactor.status(status) : status);
       },
     });
   };

@@ -12,7 +12,7 @@ import { chmod, chown } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import type { TransportPeer } from '../auth/principal.js';
-import { isLoopback, loopbackPeerUid } from './loopback-peer.js';
+import { isLoopback, isOwnSocket, loopbackPeer } from './loopback-peer.js';
 import { peerCredentialsSupport } from './peer-credentials.js';
 
 const connectionPeer = new AsyncLocalStorage<TransportPeer>();
@@ -115,10 +115,14 @@ export async function listenTcp(host: string, port: number, injector: grpc.Conne
       inject(undefined);
       return;
     }
-    loopbackPeerUid({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort }).then(
-      inject,
-      () => inject(undefined),
-    );
+    const ownUid = process.getuid?.();
+    loopbackPeer({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort })
+      .then(async (found) => {
+        // A forward into this listener connects from the daemon's own socket: anonymous, not the daemon's uid.
+        if (!found || (found.uid === ownUid && (await isOwnSocket(found.inode)))) return undefined;
+        return found.uid;
+      })
+      .then(inject, () => inject(undefined));
   });
   await listen(server, { host, port });
   const bound = server.address();

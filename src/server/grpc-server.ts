@@ -59,6 +59,14 @@ export interface GrpcServerOptions {
   logger: Logger;
 }
 
+/** Tables running, pending, or named by recent history: what any response or error could mention. */
+function knownTableNames(controller: ConfigController): string[] {
+  const names = controller.getConfig().tables.map((t) => t.name);
+  const pending = controller.pendingInfo();
+  for (const entry of [...(pending ? [pending.entry] : []), ...controller.history()]) names.push(...(entry.planSummary?.tablesTouched ?? []));
+  return names;
+}
+
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const tcp = options.listen === undefined ? undefined : parseListenAddress(options.listen);
   if (options.tls && !tcp) throw new Error('--tls-cert/--tls-key secure a TCP listener: add --listen host:port');
@@ -86,6 +94,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         },
         peer: peerOfCurrentCall,
         certificate: (raw) => new X509Certificate(raw),
+        knownTables: () => knownTableNames(controller),
       }),
     ],
   });

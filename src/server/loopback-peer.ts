@@ -2,9 +2,11 @@
  * The uid behind a loopback TCP connection, from the kernel's socket table:
  * the peer's own socket is in /proc/net/tcp{,6} of this network namespace
  * with its owner's uid (what identd answers). Only loopback peers are looked
- * up: a remote host's sockets are not in our table.
+ * up: a remote host's sockets are not in our table. A peer socket that this
+ * process holds itself is told apart (isOwnSocket): it is a forward's
+ * upstream leg, never a caller.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { parseAddress } from '../config/address.js';
 
 const ESTABLISHED = '01';
@@ -25,38 +27,33 @@ function decodeEndpoint(text: string): { address: string; port: number } | undef
     for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
     address = groups.join(':');
   }
+  // parseAddress gives an IPv4-mapped address (what a dual-stack socket shows) as the IPv4 address it is.
   const parsed = parseAddress(address);
-  return parsed ? { address: unmapped(parsed.address), port: parseInt(portHex, 16) } : undefined;
-}
-
-/** An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, canonically `::ffff:7f00:1`) as the IPv4 address it is. */
-function unmapped(address: string): string {
-  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (dotted) return dotted[1]!;
-  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
-  if (!hex) return address;
-  const high = parseInt(hex[1]!, 16);
-  const low = parseInt(hex[2]!, 16);
-  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  return parsed ? { address: parsed.address, port: parseInt(portHex, 16) } : undefined;
 }
 
 export function isLoopback(address: string): boolean {
   const parsed = parseAddress(address);
   if (!parsed) return false;
-  const plain = unmapped(parsed.address);
-  return plain === '::1' || plain.startsWith('127.');
+  return parsed.address === '::1' || (parsed.family === 4 && parsed.address.startsWith('127.'));
+}
+
+/** The peer's socket in the kernel's table: its owner's uid and its inode. */
+export interface LoopbackPeer {
+  uid: number;
+  inode: number;
 }
 
 /**
- * uid of the socket connected from `remote` to `local`, or undefined when the
+ * The socket connected from `remote` to `local`, or undefined when the
  * table has no such socket (it closed, or lives in another namespace).
  */
-export async function loopbackPeerUid(
+export async function loopbackPeer(
   remote: { address: string; port: number },
   local: { address: string; port: number },
-): Promise<number | undefined> {
-  const want = { address: unmapped(parseAddress(remote.address)?.address ?? remote.address), port: remote.port };
-  const peer = { address: unmapped(parseAddress(local.address)?.address ?? local.address), port: local.port };
+): Promise<LoopbackPeer | undefined> {
+  const want = { address: parseAddress(remote.address)?.address ?? remote.address, port: remote.port };
+  const peer = { address: parseAddress(local.address)?.address ?? local.address, port: local.port };
   const tables = await Promise.all(
     ['/proc/self/net/tcp', '/proc/self/net/tcp6'].map((path) => readFile(path, 'utf8').catch(() => '')),
   );
@@ -68,9 +65,28 @@ export async function loopbackPeerUid(
       const from = decodeEndpoint(fields[1] ?? '');
       const to = decodeEndpoint(fields[2] ?? '');
       if (from?.port === want.port && from.address === want.address && to?.port === peer.port && to.address === peer.address) {
-        return Number(fields[7]);
+        return { uid: Number(fields[7]), inode: Number(fields[9] ?? 0) };
       }
     }
   }
   return undefined;
+}
+
+const FD_BATCH = 256;
+
+/**
+ * Whether socket `inode` is open in this very process: then the peer is one
+ * of the daemon's own sockets, such as the upstream leg of a forward whose
+ * target is the control listener. Such a connection carries whatever the
+ * forward's client sent, so the daemon's uid says nothing about who that is.
+ */
+export async function isOwnSocket(inode: number): Promise<boolean> {
+  if (!inode) return false;
+  const link = `socket:[${inode}]`;
+  const fds = await readdir('/proc/self/fd').catch(() => [] as string[]);
+  for (let i = 0; i < fds.length; i += FD_BATCH) {
+    const targets = await Promise.all(fds.slice(i, i + FD_BATCH).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    if (targets.includes(link)) return true;
+  }
+  return false;
 }

@@ -8,7 +8,7 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isLoopback, loopbackPeerUid } from '../../src/server/loopback-peer.js';
+import { isLoopback, loopbackPeer } from '../../src/server/loopback-peer.js';
 import { peerCredentialsSupport } from '../../src/server/peer-credentials.js';
 
 /** Accepts one connection from this process and hands both ends to `use`. */
@@ -61,9 +61,10 @@ describe('the uid behind a loopback TCP connection', () => {
   it.each(['127.0.0.1', '::1', '::'])('is found in the kernel socket table (listening on %s)', async (host) => {
     const uid = await withConnection({ host, port: 0 }, (server) => {
       expect(isLoopback(server.remoteAddress!)).toBe(true);
-      return loopbackPeerUid({ address: server.remoteAddress!, port: server.remotePort! }, { address: server.localAddress!, port: server.localPort! });
+      return loopbackPeer({ address: server.remoteAddress!, port: server.remotePort! }, { address: server.localAddress!, port: server.localPort! });
     });
-    expect(uid).toBe(process.getuid?.());
+    expect(uid?.uid).toBe(process.getuid?.());
+    expect(uid?.inode).toBeGreaterThan(0);
   });
 
   it('knows loopback from other addresses', () => {
