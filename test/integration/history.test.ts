@@ -99,9 +99,12 @@ describe('apply history, RollbackTo and WatchApplyResults', () => {
     expect(entries[0]!.detail).toContain('tables[web].rules[0].ports');
     expect(entries.slice(1).map((e) => e.generation)).toEqual(['9', '8', '7', '6', '5', '4']);
     expect((await history(2)).entries).toHaveLength(2);
-    // Three distinct configurations alternate, so three snapshots serve every entry.
+    // Three distinct configurations alternate: at most three snapshots, each one an entry refers to
+    // (commits write them with the journal's compaction, so some may still be in the journal).
     const snapshots = (await readdir(join(d.stateDir, 'configs'))).filter((f) => f.endsWith('.json'));
-    expect(snapshots.sort()).toEqual([...new Set(entries.slice(1).map((e) => `${e.config_digest}.json`))].sort());
+    const referenced = new Set(entries.slice(1).map((e) => `${e.config_digest}.json`));
+    expect(referenced.size).toBe(3);
+    for (const file of snapshots) expect(referenced.has(file)).toBe(true);
     const trimmed = await callError(client.call('RollbackTo', { generation: 2 }));
     expect(trimmed.code).toBe(grpc.status.NOT_FOUND);
   });
