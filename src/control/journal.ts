@@ -26,7 +26,8 @@ export interface JournalRead<R> {
   tornAt?: { file: string; offset: number };
 }
 
-function fileName(first: number): string {
+/** The journal file whose first record has sequence number `first` (a fresh directory starts at 1). */
+export function journalFileName(first: number): string {
   return `${PREFIX}${String(first).padStart(12, '0')}${SUFFIX}`;
 }
 
@@ -113,7 +114,7 @@ export class Journal<R> {
 
   /** A new file named by the next record's sequence number. */
   private async startFile(): Promise<void> {
-    this.current = { name: fileName(this.nextSeq), first: this.nextSeq };
+    this.current = { name: journalFileName(this.nextSeq), first: this.nextSeq };
     this.handle = await open(join(this.dir, this.current.name), 'a', 0o600);
     this.count = 0;
     // The new file's directory entry must be durable before a record in it counts.
