@@ -50,9 +50,12 @@ async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+// The per-caller apply rate limit (default 50/s) is not what this measures.
+const ARGS = ['--log-level', 'warn', '--apply-rate', '100000', '--apply-burst', '100000'];
+
 async function main(): Promise<void> {
   const stateDir = await tempStateDir();
-  let daemon = await startDaemon(stateDir, ['--log-level', 'warn'], { compiled: true });
+  let daemon = await startDaemon(stateDir, ARGS, { compiled: true });
   let client = new ServiceClient('ConfigService', daemon.target);
   const samples: object[] = [];
   try {
@@ -67,7 +70,7 @@ async function main(): Promise<void> {
     client.close();
     await stopDaemon(daemon, 'SIGKILL');
     const killed = performance.now();
-    daemon = await startDaemon(stateDir, ['--log-level', 'warn'], { compiled: true });
+    daemon = await startDaemon(stateDir, ARGS, { compiled: true });
     client = new ServiceClient('ConfigService', daemon.target);
     const running = await client.call<{ generation: string }>('GetConfig', {});
     const restoreMs = performance.now() - killed;
