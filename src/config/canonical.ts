@@ -4,7 +4,7 @@
  * digest all compare this text, so they agree by construction.
  */
 import { createHash } from 'node:crypto';
-import type { ForwardingConfig, ForwardRule } from './model.js';
+import type { ForwardingConfig, ForwardRule, Table } from './model.js';
 
 // Model rules are never mutated after parsing, and one apply asks for the
 // same rule's canonical text in normalisation, planning, counter assignment
@@ -52,18 +52,50 @@ function computeCanonicalRule(rule: ForwardRule): string {
   ]);
 }
 
-/** Canonical JSON of a normalised configuration (see normalize.ts). */
+/** Canonical JSON of a normalised table (see normalize.ts). */
+export function canonicalTable(table: Table): string {
+  return `[${JSON.stringify(table.name)},[${table.rules.map(canonicalRule).join(',')}]]`;
+}
+
+/** Canonical JSON of a normalised configuration. */
 export function canonicalConfig(config: ForwardingConfig): string {
-  return `[${config.tables
-    .map((t) => `[${JSON.stringify(t.name)},[${t.rules.map(canonicalRule).join(',')}]]`)
-    .join(',')}]`;
+  return `[${config.tables.map(canonicalTable).join(',')}]`;
 }
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** sha256 of the canonical form: equal exactly when configs are structurally equal. */
+// Rules and normalised tables are never mutated either: an apply that
+// changes one rule of a large table hashes that rule and the table's list
+// of rule digests, and an apply that changes one table of many hashes no
+// other table.
+const ruleDigestCache = new WeakMap<ForwardRule, string>();
+const tableDigestCache = new WeakMap<Table, string>();
+
+function ruleDigest(rule: ForwardRule): string {
+  let digest = ruleDigestCache.get(rule);
+  if (digest === undefined) {
+    digest = sha256Hex(canonicalRule(rule));
+    ruleDigestCache.set(rule, digest);
+  }
+  return digest;
+}
+
+/** sha256 over a normalised table's name and its rules' digests in order. */
+export function tableDigest(table: Table): string {
+  let digest = tableDigestCache.get(table);
+  if (digest === undefined) {
+    digest = sha256Hex(`${JSON.stringify(table.name)}:${table.rules.map(ruleDigest).join(',')}`);
+    tableDigestCache.set(table, digest);
+  }
+  return digest;
+}
+
+/**
+ * sha256 over the tables' digests in order: equal exactly when configs are
+ * structurally equal, and it costs the hashing of the changed tables only.
+ */
 export function configDigest(config: ForwardingConfig): string {
-  return sha256Hex(canonicalConfig(config));
+  return sha256Hex(config.tables.map(tableDigest).join(','));
 }

@@ -25,10 +25,28 @@ function scoped(address: string, iface: string): string {
 }
 
 /**
+ * Normalised form by rule object, each normalised rule its own: model rules
+ * are never mutated, and a rule the request decoder reused is normalised
+ * once, so an unchanged rule keeps one object (and its cached canonical
+ * text) from apply to apply.
+ */
+const normalized = new WeakMap<ForwardRule, ForwardRule>();
+
+/**
  * Also completes a rule stored before the per-rule options existed (an old
  * state file), so every layer below sees complete rules.
  */
 export function normalizeRule(rule: ForwardRule): ForwardRule {
+  let out = normalized.get(rule);
+  if (!out) {
+    out = computeNormalizedRule(rule);
+    normalized.set(rule, out);
+    normalized.set(out, out);
+  }
+  return out;
+}
+
+function computeNormalizedRule(rule: ForwardRule): ForwardRule {
   const defaults = defaultRuleOptions();
   const exclude = rule.exclude
     .map((r): PortRange => ({ first: r.first, last: r.last }))
@@ -65,17 +83,37 @@ function compareRules(a: { rule: ForwardRule; key: string }, b: { rule: ForwardR
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
+/** Tables normalizeTable() returned: normalised already, taken as they are. */
+const normalizedTables = new WeakSet<Table>();
+
 export function normalizeTable(table: Table): Table {
+  if (normalizedTables.has(table)) return table;
   const keyed = table.rules.map((r) => {
     const rule = normalizeRule(r);
     return { rule, key: canonicalRule(rule) };
   });
   keyed.sort(compareRules);
-  return { name: table.name, rules: keyed.map((k) => k.rule) };
+  const out = { name: table.name, rules: keyed.map((k) => k.rule) };
+  normalizedTables.add(out);
+  return out;
 }
 
-export function normalizeConfig(config: ForwardingConfig): ForwardingConfig {
-  const tables = config.tables.map(normalizeTable);
+/**
+ * `running`: the configuration in force. A table that normalises to exactly
+ * the running table's rules (the same rule objects) is that running table,
+ * so everything cached by table (its digest) carries over.
+ */
+export function normalizeConfig(config: ForwardingConfig, running?: ForwardingConfig): ForwardingConfig {
+  const before = new Map(running?.tables.map((t) => [t.name, t]));
+  const tables = config.tables.map((t) => {
+    const table = normalizeTable(t);
+    const old = before.get(table.name);
+    return old && old !== table && sameRules(old, table) ? old : table;
+  });
   tables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { tables };
+}
+
+function sameRules(a: Table, b: Table): boolean {
+  return a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
 }

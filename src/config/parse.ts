@@ -336,7 +336,24 @@ function placeholderRule(): ForwardRule {
   };
 }
 
+/**
+ * Rules parsed without a violation from a frozen wire object, by that object:
+ * the apply request decoder hands an unchanged rule back as the same frozen
+ * object, so it is parsed once. Frozen input cannot change under the memo.
+ */
+const parsedRules = new WeakMap<object, ForwardRule>();
+
 function parseRule(value: unknown, path: string, out: Violation[]): ForwardRule {
+  const frozen = isFields(value) && Object.isFrozen(value);
+  const known = frozen ? parsedRules.get(value) : undefined;
+  if (known) return known;
+  const reported = out.length;
+  const rule = parseRuleFields(value, path, out);
+  if (frozen && out.length === reported && !unparsed.has(rule)) parsedRules.set(value, rule);
+  return rule;
+}
+
+function parseRuleFields(value: unknown, path: string, out: Violation[]): ForwardRule {
   if (!isFields(value)) {
     fail(out, path, `must be a rule object, got ${describeValue(value)}`);
     const rule = placeholderRule();

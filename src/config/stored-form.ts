@@ -29,6 +29,23 @@ function storedRule(rule: ForwardRule): Partial<ForwardRule> {
   return stored;
 }
 
+// Rules are never mutated; a table re-stored after a one-rule change
+// serialises one rule.
+const ruleText = new WeakMap<ForwardRule, string>();
+
+/** JSON of one normalised table in stored form, as storedTables() would serialise it. */
+export function storedTableText(table: Table): string {
+  const rules = table.rules.map((rule) => {
+    let text = ruleText.get(rule);
+    if (text === undefined) {
+      text = JSON.stringify(storedRule(rule));
+      ruleText.set(rule, text);
+    }
+    return text;
+  });
+  return `{"name":${JSON.stringify(table.name)},"rules":[${rules.join(',')}]}`;
+}
+
 export function storedTables(tables: readonly Table[]): Table[] {
   // The stored form is only ever serialised; restoreTables() makes it complete again.
   return tables.map((t) => ({ name: t.name, rules: t.rules.map(storedRule) as ForwardRule[] }));

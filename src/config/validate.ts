@@ -12,6 +12,7 @@ import { LIMIT_NAMES, type DrainPolicy, type ForwardRule, type Limits, type Port
 import { tablePath, unparsedFields } from './parse.js';
 import { countPorts, mapTargetPort, portIntervals } from './ports.js';
 import { checkSelfProtection, type ReservedEndpoint, type RuleListener, type TargetingRule } from './self-protection.js';
+import { normalizeRule } from './normalize.js';
 import { checkRequestDrain, checkRuleOptions, type OptionChecks } from './validate-options.js';
 import { cut, quote } from './quote.js';
 
@@ -28,6 +29,12 @@ export interface ValidationInput {
   reserved?: ReservedEndpoint[];
   /** Addresses of this host besides loopback, which an any-address listener accepts (loop detection). */
   localAddresses?: readonly string[];
+  /**
+   * The running tables, normalised. A request rule that normalises to a
+   * rule its table runs is unchanged: conflict and loop checks pair it only
+   * with changed rules (see checkedSets()). The violations are the same.
+   */
+  running?: readonly Table[];
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -523,42 +530,136 @@ function checkNameUnique(
   else fail(ctx, path, `duplicate ${kind} name ${quote(name)}: ${kind === 'table' ? 'tables' : 'rules'}[${first}] has it too`);
 }
 
+/**
+ * One rule as conflict and loop checks see it. Built for every rule, cheaply
+ * (paths and labels are only spelled out for the rules a check reports or
+ * pairs), so a small change to a large configuration costs the change.
+ */
+interface RuleFacts {
+  rule: ForwardRule;
+  /** Path of the rule's table, e.g. `tables[web]`, and the rule's index in it. */
+  tablePath: string;
+  index: number;
+  inRequest: boolean;
+  /** Not running as it is (see ValidationInput.running): conflict and loop checks pair it with everything. */
+  changed: boolean;
+  intervals: PortRange[];
+  /** Listen address with its effective zone, for messages. */
+  listenText: string;
+  /** Undefined when the listen address is unusable: the rule takes no part in conflicts. */
+  scope?: ListenScope;
+  /** Set on a request rule whose target fields are valid: it takes part in loop checks. */
+  target?: { address: ParsedAddress; zone: string };
+}
+
+const factsPath = (f: RuleFacts): string => `${f.tablePath}.rules[${f.index}]`;
+const factsLabel = (f: RuleFacts): string => `${f.inRequest ? '' : 'running rule '}${factsPath(f)}${f.rule.name === '' ? '' : ` (${JSON.stringify(f.rule.name)})`}`;
+
+/** What checkRule() found about a rule it reported nothing on. */
+interface CleanCheck {
+  checked: CheckedRule;
+  /** Target fields valid: the rule takes part in loop checks. */
+  target?: ParsedAddress;
+}
+
+/**
+ * checkRule() of rules without violations, by rule object and backend
+ * capabilities (the only other input): a rule the request decoder reused is
+ * checked once. Parsed rules are never mutated.
+ */
+const cleanChecks = new Map<string, WeakMap<ForwardRule, CleanCheck>>();
+
+function capabilitiesKey(caps: Capabilities): string {
+  return `${caps.backend}|${caps.supported.join(',')}`;
+}
+
+/** Conflict facts of a running rule (valid already), by rule object. */
+const runningFacts = new WeakMap<ForwardRule, { intervals: PortRange[]; listenText: string; scope?: ListenScope }>();
+
+function factsOfRunning(ctx: Context, rule: ForwardRule): { intervals: PortRange[]; listenText: string; scope?: ListenScope } {
+  let facts = runningFacts.get(rule);
+  if (!facts) {
+    const listen = rule.listenAddress === '' ? undefined : ctx.parseAddress(rule.listenAddress);
+    facts = { intervals: portIntervals(rule), listenText: listenText(rule, listen), scope: listenScope(rule, listen) };
+    runningFacts.set(rule, facts);
+  }
+  return facts;
+}
+
+/** Rules of each running table, as sets, by table object. */
+const runningSets = new WeakMap<Table, ReadonlySet<ForwardRule>>();
+
+function rulesOf(table: Table): ReadonlySet<ForwardRule> {
+  let set = runningSets.get(table);
+  if (!set) {
+    set = new Set(table.rules);
+    runningSets.set(table, set);
+  }
+  return set;
+}
+
+function scopesMeet(a: ListenScope, b: ListenScope): boolean {
+  const met = metIn(a);
+  return storedIn(b).some((name) => met.includes(name));
+}
+
+function intervalsMeet(a: readonly PortRange[], b: readonly PortRange[]): boolean {
+  return a.some((x) => b.some((y) => x.first <= y.last && y.first <= x.last));
+}
+
+/** Whether a target of `t` (its ports mapped) falls in `intervals`. */
+function targetsMeet(t: RuleFacts, intervals: readonly PortRange[]): boolean {
+  return t.intervals.some((i) => {
+    const first = mapTargetPort(t.rule, i.first);
+    const last = mapTargetPort(t.rule, i.last);
+    return intervals.some((y) => first <= y.last && y.first <= last);
+  });
+}
+
+/**
+ * The rules conflict and loop checks must look at. Unchanged rules were
+ * checked together when they were applied, so a violation needs a changed
+ * rule on one side: a check over the changed rules plus the unchanged ones
+ * that meet one of them finds exactly what a check over all would. A large
+ * change (over a quarter of the rules) checks everything, which then costs
+ * less than the filtering.
+ */
+function checkedSets(facts: RuleFacts[], incremental: boolean): { conflicts: RuleFacts[]; listeners: RuleFacts[]; targeting: RuleFacts[] } {
+  const comparable = facts.filter((f) => f.scope !== undefined);
+  const targeting = facts.filter((f) => f.target !== undefined);
+  if (!incremental) return { conflicts: comparable, listeners: facts, targeting };
+  const changed = comparable.filter((f) => f.changed);
+  const changedListeners = facts.filter((f) => f.changed);
+  const changedTargeting = targeting.filter((f) => f.changed);
+  return {
+    conflicts: comparable.filter(
+      (f) => f.changed || changed.some((c) => c.rule.protocol === f.rule.protocol && scopesMeet(c.scope!, f.scope!) && intervalsMeet(c.intervals, f.intervals)),
+    ),
+    listeners: facts.filter((f) => f.changed || changedTargeting.some((t) => t.rule.protocol === f.rule.protocol && targetsMeet(t, f.intervals))),
+    targeting: targeting.filter((t) => t.changed || changedListeners.some((f) => f.rule.protocol === t.rule.protocol && targetsMeet(t, f.intervals))),
+  };
+}
+
 /** Every problem of the request tables, each once with its field path; [] when the request is valid. */
 export function validateConfig(input: ValidationInput): Violation[] {
   const { requestTables, otherTables, limits } = input;
   const basePath = input.basePath ?? 'tables';
   const ctx: Context = { caps: input.capabilities, out: [], parseAddress: memoParseAddress() };
-  const entries: ConflictEntry[] = [];
-  const listeners: RuleListener[] = [];
-  const targeting: TargetingRule[] = [];
+  const capsKey = capabilitiesKey(input.capabilities);
+  let clean = cleanChecks.get(capsKey);
+  if (!clean) cleanChecks.set(capsKey, (clean = new WeakMap()));
+  const running = input.running ? new Map(input.running.map((t) => [t.name, t])) : undefined;
+  const facts: RuleFacts[] = [];
+  let changedCount = 0;
   let totalPorts = 0;
-
-  const addEntry = (rule: ForwardRule, path: string, inRequest: boolean, intervals: PortRange[], listen?: ParsedAddress) => {
-    const scope = listenScope(rule, listen);
-    if (!scope) return;
-    entries.push({
-      order: entries.length,
-      inRequest,
-      path,
-      label: `${inRequest ? '' : 'running rule '}${path}${rule.name === '' ? '' : ` (${JSON.stringify(rule.name)})`}`,
-      protocol: rule.protocol,
-      listenText: listenText(rule, listen),
-      scope,
-      intervals,
-      flagged: false,
-    });
-  };
 
   // Running rules are valid already: they only take part in conflicts and limits.
   otherTables.forEach((table, ti) => {
     const tp = tablePath(basePath, table.name, ti);
-    table.rules.forEach((rule, ri) => {
-      const intervals = portIntervals(rule);
-      totalPorts += countPorts(intervals);
-      const listen = rule.listenAddress === '' ? undefined : ctx.parseAddress(rule.listenAddress);
-      addEntry(rule, `${tp}.rules[${ri}]`, false, intervals, listen);
-      const label = `running rule ${tp}.rules[${ri}]${rule.name === '' ? '' : ` (${JSON.stringify(rule.name)})`}`;
-      listeners.push({ protocol: rule.protocol, listen: listenText(rule, listen), intervals, label });
+    table.rules.forEach((rule, index) => {
+      const known = factsOfRunning(ctx, rule);
+      totalPorts += countPorts(known.intervals);
+      facts.push({ rule, tablePath: tp, index, inRequest: false, changed: false, ...known });
     });
   });
 
@@ -575,32 +676,82 @@ export function validateConfig(input: ValidationInput): Violation[] {
         `${table.rules.length} rules exceed the limit max_rules_per_table = ${limits.maxRulesPerTable}`,
       );
     }
+    const runningRules = running?.get(table.name);
     const ruleIndexByName = new Map<string, number>();
     table.rules.forEach((rule, ri) => {
       const path = `${tp}.rules[${ri}]`;
       checkNameUnique(ctx, ruleIndexByName, rule.name, ri, `${path}.name`, 'rule');
-      const reported = ctx.out.length;
-      const { intervals, listen, comparable } = checkRule(ctx, rule, path);
+      let check = clean.get(rule);
+      if (!check) {
+        const reported = ctx.out.length;
+        const checked = checkRule(ctx, rule, path);
+        const unread = unparsedFields(rule);
+        // Loop checks need a target that parsed and passed its own checks.
+        const targetReported = ctx.out
+          .slice(reported)
+          .some((v) => v.path === `${path}.target_address` || v.path === `${path}.target_port` || v.path === `${path}.interface`);
+        const target = ctx.parseAddress(rule.targetAddress);
+        const targetOk = target && !targetReported && !['target_address', 'target_port', 'interface'].some((f) => unread.has(f));
+        check = { checked, ...(targetOk && { target }) };
+        if (ctx.out.length === reported && unread.size === 0) clean.set(rule, check);
+      }
+      const { intervals, listen, comparable } = check.checked;
       if (!intervals) return;
       totalPorts += countPorts(intervals);
       // A rule whose protocol or listen address was reported takes no part in conflicts.
       if (!comparable) return;
-      addEntry(rule, path, true, intervals, listen);
-      const shown = listenText(rule, listen);
-      listeners.push({ protocol: rule.protocol, listen: shown, intervals, label: `${path}${rule.name === '' ? '' : ` (${JSON.stringify(rule.name)})`}` });
-      // Loop checks need a target that parsed and passed its own checks.
-      const unread = unparsedFields(rule);
-      const targetReported = ctx.out
-        .slice(reported)
-        .some((v) => v.path === `${path}.target_address` || v.path === `${path}.target_port` || v.path === `${path}.interface`);
-      const target = ctx.parseAddress(rule.targetAddress);
-      if (target && !targetReported && !['target_address', 'target_port', 'interface'].some((f) => unread.has(f))) {
-        targeting.push({ rule, path, listen: shown, intervals, target, targetZone: effectiveZone(rule, target) });
-      }
+      // Only a rule without violations can be running as it is.
+      const changed = !(runningRules && clean.has(rule) && rulesOf(runningRules).has(normalizeRule(rule)));
+      if (changed) changedCount++;
+      facts.push({
+        rule,
+        tablePath: tp,
+        index: ri,
+        inRequest: true,
+        changed,
+        intervals,
+        listenText: listenText(rule, listen),
+        scope: listenScope(rule, listen),
+        ...(check.target && { target: { address: check.target, zone: effectiveZone(rule, check.target) } }),
+      });
     });
   });
 
+  const incremental = running !== undefined && changedCount * 4 <= facts.length;
+  const sets = checkedSets(facts, incremental);
+  const order = new Map(facts.map((f, i) => [f, i]));
+  const entries = sets.conflicts.map(
+    (f): ConflictEntry => ({
+      order: order.get(f)!,
+      inRequest: f.inRequest,
+      path: factsPath(f),
+      label: factsLabel(f),
+      protocol: f.rule.protocol,
+      listenText: f.listenText,
+      scope: f.scope!,
+      intervals: f.intervals,
+      flagged: false,
+    }),
+  );
   checkConflicts(entries, ctx.out);
+  const listeners = sets.listeners.map(
+    (f): RuleListener => ({
+      protocol: f.rule.protocol,
+      listen: f.listenText,
+      intervals: f.intervals,
+      label: f.inRequest ? `${factsPath(f)}${f.rule.name === '' ? '' : ` (${JSON.stringify(f.rule.name)})`}` : factsLabel(f),
+    }),
+  );
+  const targeting = sets.targeting.map(
+    (f): TargetingRule => ({
+      rule: f.rule,
+      path: factsPath(f),
+      listen: f.listenText,
+      intervals: f.intervals,
+      target: f.target!.address,
+      targetZone: f.target!.zone,
+    }),
+  );
   checkSelfProtection({ listeners, targeting, reserved: input.reserved ?? [], localAddresses: input.localAddresses ?? [] }, ctx.out);
 
   const count = (tables: Table[]): number => tables.reduce((n, t) => n + t.rules.length, 0);

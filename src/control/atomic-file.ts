@@ -59,6 +59,8 @@ export class ChecksummedFile<T> {
     readonly dir: string,
     readonly name: string,
     private readonly format: string,
+    /** Older formats load() still reads; save() always writes `format`. */
+    private readonly olderFormats: readonly string[] = [],
   ) {}
 
   get path(): string {
@@ -80,7 +82,7 @@ export class ChecksummedFile<T> {
     } catch (err) {
       throw new Error(`${this.path} is not valid JSON: ${(err as Error).message}`);
     }
-    if (file.format !== this.format) throw new Error(`${this.path} has unknown format ${JSON.stringify(file.format)}`);
+    if (file.format !== this.format && !this.olderFormats.includes(file.format)) throw new Error(`${this.path} has unknown format ${JSON.stringify(file.format)}`);
     if (sha256Hex(JSON.stringify(file.state)) !== file.checksum) {
       throw new Error(`${this.path} fails its checksum; refusing to guess what it held`);
     }

@@ -21,6 +21,7 @@ import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
+import { ruleId } from '../plan/identity.js';
 import type { Plan } from '../plan/model.js';
 import { ApplyEvents, type ApplyEvent, type PendingInfo } from './apply-events.js';
 import {
@@ -35,6 +36,7 @@ import {
 import { ApplyStats, type ApplyStatsSnapshot } from './apply-stats.js';
 import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
 import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
+import type { Ledger } from './ledger.js';
 import { PendingApply } from './pending-apply.js';
 import {
   ApplyPendingError,
@@ -42,9 +44,9 @@ import {
   PendingOwnedByTransactionError,
   RollbackTargetError,
 } from './pending-errors.js';
-import { assignCounters, counterIdsOf, ruleStatuses, type CounterTable } from './rule-status.js';
+import { assignCounters, counterIdsOf, ruleStatuses, touchedStatuses, type CounterTable } from './rule-status.js';
 import { SerialQueue } from './serial-queue.js';
-import type { CommittedState, ConfigState, StateStore } from './state-store.js';
+import type { CommittedState, ConfigState } from './state-store.js';
 
 export interface ApplyRequest {
   /** Parsed tables in request order (not normalised). */
@@ -94,8 +96,8 @@ export interface RunningConfig {
 
 export interface ConfigControllerOptions {
   dataplane: RuntimeDataPlane;
-  store: StateStore;
-  history: HistoryStore;
+  /** State snapshot, journal, tables and history: where commits become durable. */
+  ledger: Ledger;
   limits: Limits;
   logger: Logger;
 }
@@ -118,7 +120,10 @@ export class ConfigController {
   private running: ForwardingConfig = EMPTY;
   private generation = 0;
   private counters: CounterTable = { nextCounterId: 1, counters: {} };
+  /** The last apply's result as its caller got it: scoped to what it touched. */
   private lastResult: ApplyResult | undefined;
+  /** Status of every running rule, by rule id: what LastApplyResult lists. */
+  private statuses = new Map<string, RuleStatus>();
   private closing = false;
   private reserved: ReservedEndpoint[] = [];
   private readonly applyStats = new ApplyStats();
@@ -130,6 +135,14 @@ export class ConfigController {
   private pending: PendingApply | undefined;
 
   constructor(private readonly options: ConfigControllerOptions) {}
+
+  private get ledger(): Ledger {
+    return this.options.ledger;
+  }
+
+  private get historyStore(): HistoryStore {
+    return this.options.ledger.history;
+  }
 
   /** The daemon's own listening sockets, which rules may neither take nor forward into. */
   reserve(endpoints: ReservedEndpoint[]): void {
@@ -164,12 +177,13 @@ export class ConfigController {
    */
   async restore(): Promise<void> {
     await this.queue.run(async () => {
-      const { history } = this.options;
-      const state = await this.options.store.load();
+      const history = this.historyStore;
+      const { state, journaled } = await this.ledger.load();
       history.reconcile({
         confirmed: state?.entry,
         pending: state?.pending?.entry,
         confirmedGeneration: state?.generation ?? 0,
+        journaled,
       });
       if (!state) {
         await this.flushHistory();
@@ -189,6 +203,9 @@ export class ConfigController {
       this.generation = state.generation;
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
       this.lastResult = state.lastResult;
+      // What binds now, not what bound before the restart.
+      const statuses = ruleStatuses(config, this.counters, outcome.failures);
+      this.statuses = new Map(statuses.map((r) => [r.ruleId, r]));
       this.applyStats.bindFailures(outcome.failures.length);
       // The running configuration was committed then, not never: dashboards keep its age across restarts.
       if (state.lastResult) this.applyStats.committed(state.lastResult.appliedAt, state.lastResult.durationMicros);
@@ -212,13 +229,34 @@ export class ConfigController {
         await this.rollbackNow('the daemon restarted while it was pending', undefined, false);
       } else {
         await this.flushHistory();
+        // The history has the journaled entries now: fold the journal into one snapshot.
+        await this.ledger.compact();
       }
     });
   }
 
+  /** The last apply's result with the status of every running rule. */
   lastApplyResult(): ApplyResult {
     if (!this.lastResult) throw new NoResultError();
-    return copyApplyResult(this.lastResult);
+    return copyApplyResult(this.wholeResult(this.lastResult));
+  }
+
+  /** `result` with `rules` holding every running rule's status, in configuration order. */
+  private wholeResult(result: ApplyResult): ApplyResult {
+    const rules: RuleStatus[] = [];
+    for (const table of this.running.tables) {
+      for (const rule of table.rules) {
+        const status = this.statuses.get(ruleId(table.name, rule));
+        if (status) rules.push(status);
+      }
+    }
+    return { ...result, rules, rulesUntouched: 0 };
+  }
+
+  /** Takes the statuses of the rules `plan` touched into the running set. */
+  private trackStatuses(plan: Plan, touched: readonly RuleStatus[]): void {
+    for (const change of plan.rules) if (change.action === 'removed') this.statuses.delete(change.ruleId);
+    for (const status of touched) this.statuses.set(status.ruleId, status);
   }
 
   getConfig(): RunningConfig {
@@ -237,11 +275,11 @@ export class ConfigController {
 
   /** History entries, newest first. */
   history(limit = 0): HistoryEntry[] {
-    return this.options.history.list(limit);
+    return this.historyStore.list(limit);
   }
 
   get historyCapacity(): number {
-    return this.options.history.capacity;
+    return this.historyStore.capacity;
   }
 
   /**
@@ -253,23 +291,15 @@ export class ConfigController {
     this.pending?.disarm();
     await this.queue.idle();
     this.pending?.disarm();
-    // Rejected attempts are written in the background; finish them.
+    // Rejected attempts and compaction run in the background; finish them.
     await this.flushHistory();
+    await this.ledger.close();
     // Watchers and transaction streams end now instead of holding the server open.
     this.events.close();
   }
 
   apply(request: ApplyRequest): Promise<ApplyResponse> {
     return this.enqueue(() => this.recorded(request, { trigger: 'apply' }));
-  }
-
-  /** Last statuses of the rules `plan` leaves unchanged, by rule id. */
-  private unchangedStatuses(plan: Plan): Map<string, RuleStatus> {
-    const carried = new Map<string, RuleStatus>();
-    if (!this.lastResult) return carried;
-    const unchanged = new Set(plan.rules.filter((r) => r.action === 'unchanged').map((r) => r.ruleId));
-    for (const status of this.lastResult.rules) if (unchanged.has(status.ruleId)) carried.set(status.ruleId, status);
-    return carried;
   }
 
   /** A Transaction stream's APPLY: pending until that stream commits (see confirm()). */
@@ -295,17 +325,17 @@ export class ConfigController {
         await this.rollbackNow('its confirm timeout passed', undefined, false);
         throw new NotPendingError(generation, undefined, 'its confirm timeout passed, so it was rolled back');
       }
-      const { history } = this.options;
+      const history = this.historyStore;
       const result: ApplyResult = { ...copyApplyResult(this.lastResult as ApplyResult), outcome: 'applied' };
       const entryPatch = { outcome: 'committed' as const, resolvedAt: Date.now() };
       const entry = history.update(pending.entry.seq, entryPatch) ?? { ...pending.entry, ...entryPatch };
       const state = pending.confirmedState(entry, result);
       try {
-        await Promise.all([this.options.store.save(state), this.flushHistory()]);
+        await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
       } catch (err) {
         history.update(pending.entry.seq, { outcome: 'pending', resolvedAt: undefined });
         history.flushLater();
-        throw new Error(`confirm of generation ${generation} not saved to ${this.options.store.path}; it is still pending: ${(err as Error).message}`, {
+        throw new Error(`confirm of generation ${generation} not saved to ${this.ledger.path}; it is still pending: ${(err as Error).message}`, {
           cause: err,
         });
       }
@@ -333,12 +363,12 @@ export class ConfigController {
    */
   rollbackTo(generation: number, request: Omit<ApplyRequest, 'tables' | 'replaceAll' | 'validateOnly'>): Promise<ApplyResponse> {
     return this.enqueue(async () => {
-      const entry = this.options.history.find(generation);
-      if (!entry) throw new RollbackTargetError(generation, `the history (last ${this.historyCapacity} entries) holds no such generation`, false);
+      const entry = this.historyStore.find(generation);
+      if (!entry) throw new RollbackTargetError(generation, `the history (its last ${this.historyCapacity} committed configurations) holds no such generation`, false);
       if (entry.outcome !== 'committed') {
         throw new RollbackTargetError(generation, `it was ${entry.outcome.replace('_', ' ')}, and only committed configurations are restored`, true);
       }
-      const tables = await this.options.history.tables(entry.configDigest);
+      const tables = await this.historyStore.tables(entry.configDigest);
       return this.recorded({ ...request, tables, replaceAll: true }, { trigger: 'rollback_to', restoredGeneration: generation });
     });
   }
@@ -373,7 +403,7 @@ export class ConfigController {
     // Only validated tables have a digest worth recording.
     const validated = err instanceof GenerationMismatchError || err instanceof BindFailedError;
     const desired = validated ? this.desiredConfig(request) : undefined;
-    const entry = this.options.history.record({
+    const entry = this.historyStore.record({
       generation: 0,
       baseGeneration: this.generation,
       configDigest: desired ? configDigest(desired) : '',
@@ -385,14 +415,14 @@ export class ConfigController {
       detail: err instanceof Error ? err.message : String(err),
       ...(mode.restoredGeneration !== undefined && { restoredGeneration: mode.restoredGeneration }),
     });
-    this.options.history.flushLater();
+    this.historyStore.flushLater();
     this.publish({ kind: refused ? 'rejected' : 'failed', entry });
   }
 
   private desiredConfig(request: ApplyRequest): ForwardingConfig {
     const named = new Set(request.tables.map((t) => t.name));
     const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
-    return normalizeConfig({ tables: [...otherTables, ...request.tables] });
+    return normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
   }
 
   private async applyNow(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
@@ -411,6 +441,7 @@ export class ConfigController {
         capabilities: this.options.dataplane.capabilities(),
         reserved: this.reserved,
         localAddresses: hostAddresses(),
+        running: this.running.tables,
       }),
       ...validateRequestDrain(request.drain, request.terminateRemoved ?? false, this.options.dataplane.capabilities()),
     ];
@@ -420,12 +451,13 @@ export class ConfigController {
       throw new GenerationMismatchError(request.expectedGeneration, this.generation);
     }
 
-    const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] });
-    const plan = computePlan(this.running, desired, this.generation);
+    const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
+    const plan = computePlan(this.running, desired, this.generation, { valid: true });
     const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
 
     if (request.validateOnly || plan.empty) {
       const counters = assignCounters(desired, this.counters, this.running);
+      const rules = touchedStatuses(plan, counters, []);
       const result: ApplyResult = {
         generation: this.generation,
         configDigest: configDigest(desired),
@@ -433,7 +465,8 @@ export class ConfigController {
         durationMicros: elapsed(),
         backend: this.options.dataplane.name,
         capabilities: this.capabilities(),
-        rules: ruleStatuses(desired, counters, [], undefined, this.unchangedStatuses(plan)),
+        rules,
+        rulesUntouched: ruleCount(desired) - rules.length,
         planSummary: plan.summary,
         outcome: request.validateOnly ? 'validated' : 'unchanged',
       };
@@ -456,7 +489,7 @@ export class ConfigController {
     this.applyStats.bindFailures(outcome.failures.length);
     if (!outcome.ok) {
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
-      const failedRules = ruleStatuses(desired, this.counters, outcome.failures, failedIds)
+      const failedRules = touchedStatuses(plan, counters, outcome.failures, failedIds)
         .filter((r) => failedIds.has(r.ruleId))
         .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId }));
       this.options.logger.warn(
@@ -468,6 +501,7 @@ export class ConfigController {
 
     const pendingUntil = request.confirmTimeoutMs ? Date.now() + request.confirmTimeoutMs : undefined;
     const goesPending = pendingUntil !== undefined || mode.transactionId !== undefined;
+    const touched = touchedStatuses(plan, counters, outcome.failures);
     const result: ApplyResult = {
       generation: nextGeneration,
       configDigest: configDigest(desired),
@@ -475,11 +509,12 @@ export class ConfigController {
       durationMicros: 0,
       backend: this.options.dataplane.name,
       capabilities: this.capabilities(),
-      rules: ruleStatuses(desired, counters, outcome.failures, undefined, this.unchangedStatuses(plan)),
+      rules: touched,
+      rulesUntouched: ruleCount(desired) - touched.length,
       planSummary: plan.summary,
       outcome: goesPending ? 'pending' : 'applied',
     };
-    const entry = this.options.history.record(
+    const entry = this.historyStore.record(
       {
         generation: nextGeneration,
         baseGeneration: this.generation,
@@ -511,7 +546,12 @@ export class ConfigController {
     const state: CommittedState = pending ? { ...this.confirmed.state, pending: pending.state } : applied;
     try {
       result.durationMicros = elapsed();
-      await Promise.all([this.options.store.save(state), this.flushHistory()]);
+      if (pending) {
+        await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
+      } else {
+        // The journal record holds the history entry; the ledger's compaction writes the history.
+        await this.ledger.commit(state);
+      }
     } catch (err) {
       // Not durable means not committed: put the dataplane back as it was.
       await sink.applyConfig({
@@ -521,14 +561,15 @@ export class ConfigController {
         terminateRemoved: false,
         counterIds: counterIdsOf(this.counters),
       });
-      this.options.history.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
-      this.options.history.flushLater();
-      throw new NotSavedError(this.options.store.path, err);
+      this.historyStore.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
+      this.historyStore.flushLater();
+      throw new NotSavedError(this.ledger.path, err);
     }
     this.running = desired;
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
+    this.trackStatuses(plan, touched);
     this.applyStats.committed(result.appliedAt, result.durationMicros);
     if (pending) {
       this.pending = pending;
@@ -576,7 +617,7 @@ export class ConfigController {
     const started = process.hrtime.bigint();
     const { config } = this.confirmed;
     const nextGeneration = this.generation + 1;
-    const plan = computePlan(this.running, config, this.generation);
+    const plan = computePlan(this.running, config, this.generation, { valid: true });
     const counters = assignCounters(config, this.counters, this.running);
     const outcome = await this.options.dataplane.configSink().applyConfig({
       generation: nextGeneration,
@@ -594,10 +635,11 @@ export class ConfigController {
       backend: this.options.dataplane.name,
       capabilities: this.capabilities(),
       rules: ruleStatuses(config, counters, outcome.failures),
+      rulesUntouched: 0,
       planSummary: plan.summary,
       outcome: 'applied',
     };
-    const { history } = this.options;
+    const history = this.historyStore;
     const rolledBackPatch = { outcome: 'rolled_back' as const, resolvedAt: now, detail: `rolled back: ${reason}` };
     const rolledBack = history.update(pending.entry.seq, rolledBackPatch) ?? { ...pending.entry, ...rolledBackPatch };
     const restoredGeneration = this.confirmed.state.generation;
@@ -628,7 +670,7 @@ export class ConfigController {
       entry: restored,
     };
     try {
-      await Promise.all([this.options.store.save(state), this.flushHistory()]);
+      await Promise.all([this.ledger.snapshot(state), this.flushHistory()]);
     } catch (err) {
       // state.json still holds the pending apply beside the same confirmed
       // tables, so a restart rolls back to exactly what now runs.
@@ -640,6 +682,7 @@ export class ConfigController {
     this.generation = nextGeneration;
     this.counters = counters;
     this.lastResult = copyApplyResult(result);
+    this.statuses = new Map(result.rules.map((r) => [r.ruleId, r]));
     this.confirmed = { config, state };
     const log = { rolledBack: pending.generation, generation: nextGeneration, reason, failures: outcome.failures.length };
     if (outcome.failures.length > 0) this.options.logger.error({ ...log, failed: outcome.failures.slice(0, 20) }, 'rolled back, but some ports could not bind');
@@ -650,7 +693,7 @@ export class ConfigController {
 
   private notPending(generation: number): NotPendingError {
     const pendingGeneration = this.pending?.generation;
-    const entry = this.options.history.find(generation);
+    const entry = this.historyStore.find(generation);
     const why =
       pendingGeneration !== undefined
         ? `generation ${pendingGeneration} is the pending one`
@@ -664,7 +707,7 @@ export class ConfigController {
 
   /** History writes never fail an apply: state.json alone decides what is committed. */
   private async flushHistory(): Promise<void> {
-    await this.options.history.flush().catch((err: unknown) => this.options.logger.error({ err }, 'apply history not written'));
+    await this.historyStore.flush().catch((err: unknown) => this.options.logger.error({ err }, 'apply history not written'));
   }
 
   /** `result` defaults to the one in force. */
@@ -672,6 +715,10 @@ export class ConfigController {
     if (this.events.size === 0) return;
     this.events.publish({ ...event, ...(!event.result && this.lastResult && { result: this.lastResult }) });
   }
+}
+
+function ruleCount(config: ForwardingConfig): number {
+  return config.tables.reduce((n, t) => n + t.rules.length, 0);
 }
 
 /** This host's interface addresses now (they change; loop checks read them per apply). */

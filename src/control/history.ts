@@ -1,8 +1,13 @@
 /**
- * Apply history: the last N apply attempts (default 50) with their outcome,
- * caller and comment, in `<state-dir>/history.json`, and the tables of every
- * configuration an entry took effect with, content-addressed by digest in
- * `<state-dir>/configs/<digest>.json`, so RollbackTo can re-apply them.
+ * Apply history: the last N committed configurations (default 50) and, in a
+ * log of their own, the last N other attempts (pending, rolled back,
+ * rejected, failed) with their outcome, caller and comment, in
+ * `<state-dir>/history.json`. Only a newer commit evicts a committed entry:
+ * a flood of refused applies never costs RollbackTo its targets. The
+ * configuration of every entry that took effect is in
+ * `<state-dir>/configs/<digest>.json`, as references to the table store's
+ * content-addressed tables (or, from older versions and without a table
+ * store, inline), so RollbackTo can re-apply it and entries share tables.
  *
  * state.json stays the single truth of what is committed: it carries the
  * entries of its confirmed and pending configurations, and reconcile() makes
@@ -14,7 +19,9 @@ import type { Logger } from 'pino';
 import type { Table } from '../config/model.js';
 import { restoreTables, storedTables } from '../config/stored-form.js';
 import type { PlanSummary } from '../plan/model.js';
+import { tableDigest } from '../config/canonical.js';
 import { ChecksummedFile, removeTempFiles } from './atomic-file.js';
+import type { TableRef, TableStore } from './table-store.js';
 import type { CallerIdentity } from './caller.js';
 import { SerialQueue } from './serial-queue.js';
 
@@ -71,14 +78,26 @@ interface HistoryFile {
 
 interface ConfigSnapshot {
   digest: string;
-  tables: Table[];
+  /** References into the table store; inline tables in files of older versions. */
+  tables: TableRef[] | Table[];
 }
 
-/** What state.json says is committed (see reconcile()). */
+/** What state.json and the journal say is committed (see reconcile()). */
 export interface CommittedEntries {
   confirmed?: HistoryEntry;
   pending?: HistoryEntry;
   confirmedGeneration: number;
+  /** Entries of journal records, oldest first, with their tables where the journal replayed them. */
+  journaled?: { entry: HistoryEntry; tables?: Table[] }[];
+}
+
+function isRefs(tables: TableRef[] | Table[]): tables is TableRef[] {
+  return tables.length > 0 && Array.isArray(tables[0]);
+}
+
+/** Committed entries have a log of their own (see the file comment). */
+function logOf(entry: HistoryEntry): 'committed' | 'attempts' {
+  return entry.outcome === 'committed' ? 'committed' : 'attempts';
 }
 
 export class HistoryStore {
@@ -86,17 +105,19 @@ export class HistoryStore {
   private nextSeq = 1;
   private readonly file: ChecksummedFile<HistoryFile>;
   private readonly configsDir: string;
-  /** Digests with a snapshot on disk. */
-  private readonly snapshots = new Set<string>();
+  /** Digests with a snapshot on disk, with the tables it refers to (none for inline ones). */
+  private readonly snapshots = new Map<string, TableRef[]>();
   /** Snapshots recorded but not yet written. */
-  private readonly unsaved = new Map<string, Table[]>();
+  private readonly unsaved = new Map<string, Table[] | TableRef[]>();
   private readonly writer = new SerialQueue();
   private dirty = false;
 
+  /** `tables`: where snapshots' table contents live; without one they are stored inline. */
   constructor(
     readonly dir: string,
     readonly capacity: number,
     private readonly logger: Logger,
+    private readonly tableStore?: TableStore,
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`history size must be a positive integer, got ${capacity}`);
     this.file = new ChecksummedFile(dir, HISTORY_FILE, 'portplane.history.v1');
@@ -116,7 +137,10 @@ export class HistoryStore {
     }
     this.nextSeq = this.entries.reduce((max, e) => Math.max(max, e.seq), 0) + 1;
     for (const name of await readdir(this.configsDir)) {
-      if (name.endsWith('.json')) this.snapshots.add(name.slice(0, -'.json'.length));
+      if (!name.endsWith('.json')) continue;
+      const digest = name.slice(0, -'.json'.length);
+      const tables = this.tableStore ? ((await this.snapshotFile(digest).load().catch(() => undefined))?.tables ?? []) : [];
+      this.snapshots.set(digest, isRefs(tables) ? tables : []);
     }
   }
 
@@ -127,7 +151,10 @@ export class HistoryStore {
    */
   reconcile(state: CommittedEntries): void {
     const { confirmed, pending } = state;
-    for (const entry of [confirmed, pending]) {
+    for (const { entry, tables } of state.journaled ?? []) {
+      if (tables && entry.configDigest && !this.snapshots.has(entry.configDigest)) this.unsaved.set(entry.configDigest, tables);
+    }
+    for (const entry of [...(state.journaled ?? []).map((j) => j.entry), confirmed, pending]) {
       if (entry && !this.entries.some((e) => e.seq === entry.seq)) {
         this.entries.push(structuredClone(entry));
         this.nextSeq = Math.max(this.nextSeq, entry.seq + 1);
@@ -175,11 +202,11 @@ export class HistoryStore {
    * Adds an entry (its seq is assigned here) and, for one that took effect,
    * the snapshot of its tables. Durable only after flush().
    */
-  record(entry: Omit<HistoryEntry, 'seq'>, tables?: Table[]): HistoryEntry {
+  record(entry: Omit<HistoryEntry, 'seq'>, tables?: readonly Table[]): HistoryEntry {
     const recorded: HistoryEntry = { seq: this.nextSeq++, ...structuredClone(entry) };
     this.entries.push(recorded);
     if (tables && recorded.configDigest && !this.snapshots.has(recorded.configDigest)) {
-      this.unsaved.set(recorded.configDigest, tables);
+      this.unsaved.set(recorded.configDigest, [...tables]);
     }
     this.trim();
     this.dirty = true;
@@ -191,22 +218,37 @@ export class HistoryStore {
     const entry = this.entries.find((e) => e.seq === seq);
     if (!entry) return undefined;
     Object.assign(entry, structuredClone(patch));
+    // A confirmed entry moves to the committed log, which may now be over its size.
+    this.trim();
     this.dirty = true;
     return structuredClone(entry);
   }
 
   /** Makes sure the snapshot of `digest` is on disk after the next flush(). */
-  ensureSnapshot(digest: string, tables: Table[]): void {
-    if (!this.snapshots.has(digest)) this.unsaved.set(digest, tables);
+  ensureSnapshot(digest: string, tables: readonly Table[]): void {
+    if (!this.snapshots.has(digest)) this.unsaved.set(digest, [...tables]);
   }
 
   /** The tables of a configuration the history holds, by digest. */
   async tables(digest: string): Promise<Table[]> {
     const waiting = this.unsaved.get(digest);
-    if (waiting) return structuredClone(waiting);
-    const snapshot = await this.snapshotFile(digest).load();
-    if (!snapshot || snapshot.digest !== digest) throw new Error(`no configuration snapshot ${digest} in ${this.configsDir}`);
-    return restoreTables(snapshot.tables);
+    const tables = waiting ?? (await this.snapshotFile(digest).load().then((s) => (s?.digest === digest ? s.tables : undefined)));
+    if (!tables) throw new Error(`no configuration snapshot ${digest} in ${this.configsDir}`);
+    if (!isRefs(tables)) return waiting ? structuredClone(tables) : restoreTables(tables);
+    if (!this.tableStore) throw new Error(`configuration snapshot ${digest} names its tables by digest, but no table store is open`);
+    return this.tableStore.get(tables);
+  }
+
+  /** Digests of every table a snapshot the history keeps refers to (see Ledger's clean-up). */
+  tableDigests(): Set<string> {
+    const digests = new Set<string>();
+    const add = (tables: TableRef[] | Table[]): void => {
+      if (isRefs(tables)) for (const [, digest] of tables) digests.add(digest);
+      else for (const table of tables) digests.add(tableDigest(table));
+    };
+    for (const tables of this.snapshots.values()) add(tables);
+    for (const tables of this.unsaved.values()) add(tables);
+    return digests;
   }
 
   /**
@@ -218,8 +260,9 @@ export class HistoryStore {
       if (!this.dirty && this.unsaved.size === 0) return;
       this.dirty = false;
       const writes = [...this.unsaved].map(async ([digest, tables]) => {
-        await this.snapshotFile(digest).save({ digest, tables: storedTables(tables) });
-        this.snapshots.add(digest);
+        const refs = isRefs(tables) ? tables : this.tableStore ? await this.tableStore.put(tables) : undefined;
+        await this.snapshotFile(digest).save({ digest, tables: refs ?? storedTables(tables as Table[]) });
+        this.snapshots.set(digest, refs ?? []);
         this.unsaved.delete(digest);
       });
       try {
@@ -229,7 +272,7 @@ export class HistoryStore {
         throw new Error(`writing the apply history to ${this.dir} failed: ${(err as Error).message}`, { cause: err });
       }
       const referenced = new Set(this.entries.map((e) => e.configDigest));
-      for (const digest of [...this.snapshots]) {
+      for (const digest of [...this.snapshots.keys()]) {
         if (referenced.has(digest)) continue;
         this.snapshots.delete(digest);
         await unlink(join(this.configsDir, `${digest}.json`)).catch(() => undefined);
@@ -242,8 +285,21 @@ export class HistoryStore {
     this.flush().catch((err: unknown) => this.logger.error({ err }, 'apply history not written'));
   }
 
+  /**
+   * Keeps the newest `capacity` committed entries and the newest `capacity`
+   * others; a pending entry is live and never dropped.
+   */
   private trim(): void {
-    if (this.entries.length > this.capacity) this.entries.splice(0, this.entries.length - this.capacity);
+    const count = { committed: 0, attempts: 0 };
+    for (const e of this.entries) count[logOf(e)]++;
+    if (count.committed <= this.capacity && count.attempts <= this.capacity) return;
+    const excess = { committed: count.committed - this.capacity, attempts: count.attempts - this.capacity };
+    this.entries = this.entries.filter((e) => {
+      const log = logOf(e);
+      if (excess[log] <= 0 || e.outcome === 'pending') return true;
+      excess[log]--;
+      return false;
+    });
   }
 
   private snapshotFile(digest: string): ChecksummedFile<ConfigSnapshot> {

@@ -4,7 +4,8 @@
  * so counters read under one id always describe one rule content.
  */
 import { canonicalRule } from '../config/canonical.js';
-import type { ForwardingConfig } from '../config/model.js';
+import type { ForwardingConfig, ForwardRule } from '../config/model.js';
+import type { Plan } from '../plan/model.js';
 import { countPorts, portIntervals } from '../config/ports.js';
 import type { RuleStatus } from '../dataplane/apply-result.js';
 import type { PortBindFailure } from '../dataplane/config-sink.js';
@@ -45,6 +46,44 @@ export function counterIdsOf(table: CounterTable): Record<string, number> {
   return ids;
 }
 
+function statusOf(table: string, rule: ForwardRule, id: string, counters: CounterTable, failed: PortBindFailure[], ruleFailed: boolean): RuleStatus {
+  return {
+    table,
+    name: rule.name,
+    ruleId: id,
+    counterId: counters.counters[id]?.counterId ?? 0,
+    state: ruleFailed ? 'failed' : failed.length > 0 ? 'degraded' : 'active',
+    portsBound: countPorts(portIntervals(rule)) - failed.length,
+    portsFailed: failed.map((f) => ({ protocol: f.protocol, listenAddress: f.listenAddress, port: f.port, errno: f.errno, message: f.message })),
+  };
+}
+
+function failuresByRule(failures: readonly PortBindFailure[]): Map<string, PortBindFailure[]> {
+  const byRule = new Map<string, PortBindFailure[]>();
+  for (const f of failures) {
+    const list = byRule.get(f.ruleId);
+    if (list) list.push(f);
+    else byRule.set(f.ruleId, [f]);
+  }
+  return byRule;
+}
+
+/**
+ * Status of every rule `plan` adds or changes, in plan order: what an apply
+ * touched (see ApplyResult.rules). Costs the change, not the configuration.
+ */
+export function touchedStatuses(
+  plan: Plan,
+  counters: CounterTable,
+  failures: readonly PortBindFailure[],
+  failedRuleIds: ReadonlySet<string> = new Set(),
+): RuleStatus[] {
+  const byRule = failuresByRule(failures);
+  return plan.rules
+    .filter((c) => c.action === 'added' || c.action === 'changed')
+    .map((c) => statusOf(c.table, c.rule, c.ruleId, counters, byRule.get(c.ruleId) ?? [], failedRuleIds.has(c.ruleId)));
+}
+
 /**
  * Status of every rule of `config` after an apply with `failures`. Rules the
  * apply did not touch keep the status they had (`carried`, by rule id): a weak
@@ -57,12 +96,7 @@ export function ruleStatuses(
   failedRuleIds: ReadonlySet<string> = new Set(),
   carried: ReadonlyMap<string, RuleStatus> = new Map(),
 ): RuleStatus[] {
-  const failuresByRule = new Map<string, PortBindFailure[]>();
-  for (const f of failures) {
-    const list = failuresByRule.get(f.ruleId) ?? [];
-    list.push(f);
-    failuresByRule.set(f.ruleId, list);
-  }
+  const byRule = failuresByRule(failures);
   const statuses: RuleStatus[] = [];
   for (const table of config.tables) {
     for (const rule of table.rules) {
@@ -72,23 +106,7 @@ export function ruleStatuses(
         statuses.push({ ...kept, portsFailed: kept.portsFailed.map((f) => ({ ...f })) });
         continue;
       }
-      const failed = failuresByRule.get(id) ?? [];
-      const total = countPorts(portIntervals(rule));
-      statuses.push({
-        table: table.name,
-        name: rule.name,
-        ruleId: id,
-        counterId: counters.counters[id]?.counterId ?? 0,
-        state: failedRuleIds.has(id) ? 'failed' : failed.length > 0 ? 'degraded' : 'active',
-        portsBound: total - failed.length,
-        portsFailed: failed.map((f) => ({
-          protocol: f.protocol,
-          listenAddress: f.listenAddress,
-          port: f.port,
-          errno: f.errno,
-          message: f.message,
-        })),
-      });
+      statuses.push(statusOf(table.name, rule, id, counters, byRule.get(id) ?? [], failedRuleIds.has(id)));
     }
   }
   return statuses;

@@ -10,9 +10,12 @@ import { restoreTables, storedTables } from '../config/stored-form.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { ChecksummedFile, removeTempFiles } from './atomic-file.js';
 import type { HistoryEntry } from './history.js';
+import type { TableRef, TableStore } from './table-store.js';
 
 export const STATE_FILE = 'state.json';
-const FORMAT = 'portplane.state.v1';
+/** v2 names tables by content address (table-store.ts); v1 held them inline. */
+const FORMAT = 'portplane.state.v2';
+const FORMAT_V1 = 'portplane.state.v1';
 
 export interface CounterAssignment {
   counterId: number;
@@ -43,11 +46,19 @@ export interface CommittedState extends ConfigState {
   pending?: PendingState;
 }
 
-export class StateStore {
-  private readonly file: ChecksummedFile<CommittedState>;
+/** On disk: tables inline (v1, and without a table store) or by reference (v2). */
+type Stored<S extends ConfigState> = Omit<S, 'tables'> & { tables: Table[] | TableRef[] };
+type StoredState = Stored<ConfigState> & { pending?: Stored<PendingState> };
 
-  constructor(readonly dir: string) {
-    this.file = new ChecksummedFile(dir, STATE_FILE, FORMAT);
+export class StateStore {
+  private readonly file: ChecksummedFile<StoredState>;
+
+  /** `tables`: where table contents go; without one they are stored inline. */
+  constructor(
+    readonly dir: string,
+    private readonly tables?: TableStore,
+  ) {
+    this.file = new ChecksummedFile(dir, STATE_FILE, tables ? FORMAT : FORMAT_V1, [FORMAT_V1]);
   }
 
   get path(): string {
@@ -62,27 +73,40 @@ export class StateStore {
 
   /** The committed state, or undefined on a fresh directory. */
   async load(): Promise<CommittedState | undefined> {
-    let state: CommittedState | undefined;
     try {
-      state = await this.file.load();
+      const state = await this.file.load();
+      if (!state) return undefined;
+      const { pending, ...confirmed } = state;
+      return {
+        ...confirmed,
+        tables: await this.restore(state.tables),
+        ...(pending && { pending: { ...pending, tables: await this.restore(pending.tables) } }),
+      };
     } catch (err) {
       throw new Error(`state file: ${(err as Error).message}`, { cause: err });
     }
-    if (!state) return undefined;
-    const { pending } = state;
-    return {
-      ...state,
-      tables: restoreTables(state.tables),
-      ...(pending && { pending: { ...pending, tables: restoreTables(pending.tables) } }),
-    };
   }
 
-  save(state: CommittedState): Promise<void> {
+  async save(state: CommittedState): Promise<void> {
     const { pending } = state;
-    return this.file.save({
+    await this.file.save({
       ...state,
-      tables: storedTables(state.tables),
-      ...(pending && { pending: { ...pending, tables: storedTables(pending.tables) } }),
+      tables: await this.store(state.tables),
+      ...(pending && { pending: { ...pending, tables: await this.store(pending.tables) } }),
     });
   }
+
+  private store(tables: Table[]): Promise<Table[] | TableRef[]> {
+    return this.tables ? this.tables.put(tables) : Promise.resolve(storedTables(tables));
+  }
+
+  private async restore(tables: Table[] | TableRef[]): Promise<Table[]> {
+    if (!isRefs(tables)) return restoreTables(tables);
+    if (!this.tables) throw new Error(`${this.path} names its tables by digest, but no table store is open`);
+    return this.tables.get(tables);
+  }
+}
+
+function isRefs(tables: Table[] | TableRef[]): tables is TableRef[] {
+  return tables.length > 0 && Array.isArray(tables[0]);
 }

@@ -38,7 +38,13 @@ export interface ApplyResult {
   durationMicros: number;
   backend: string;
   capabilities: Capabilities;
+  /**
+   * The rules the apply added or changed; every running rule in the result
+   * LastApplyResult and a rollback give (see `rulesUntouched`).
+   */
   rules: RuleStatus[];
+  /** Running rules not in `rules`: the apply left them as they were. */
+  rulesUntouched: number;
   planSummary: PlanSummary;
   outcome: ApplyOutcome;
 }

@@ -84,7 +84,12 @@ export interface PlanSummary {
 
 export interface Plan {
   baseGeneration: number;
-  /** Every rule of both sides, sorted by (table, index, action). */
+  /**
+   * Every rule of both sides, sorted by (table, index, action), except, in
+   * a plan computed with `valid`, the rules of a table that is the running
+   * table object itself (see normalizeConfig): those are only counted in
+   * `summary.rulesUnchanged`.
+   */
   rules: RuleChange[];
   /**
    * Port operations in execution order: opens that need no room, then

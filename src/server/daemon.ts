@@ -11,8 +11,8 @@ import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../auth/control-limi
 import { ownerOnlyPolicy, type AuthPolicy } from '../auth/policy.js';
 import type { Limits } from '../config/model.js';
 import { ConfigController } from '../control/config-controller.js';
-import { DEFAULT_HISTORY_SIZE, HistoryStore } from '../control/history.js';
-import { StateStore } from '../control/state-store.js';
+import { DEFAULT_HISTORY_SIZE } from '../control/history.js';
+import { Ledger } from '../control/ledger.js';
 import type { HARole } from '../dataplane/ha-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { DaemonFleet, type FleetOptions } from '../fleet/daemon-fleet.js';
@@ -120,20 +120,17 @@ export class Daemon {
         await claimSocketPath(join(options.stateDir, SOCKET_NAME));
       }
     }
-    const store = new StateStore(options.stateDir);
-    await store.init();
+    const ledger = new Ledger(options.stateDir, options.historySize ?? DEFAULT_HISTORY_SIZE, options.logger);
+    await ledger.init();
     if (options.socketGroup !== undefined) {
       // The group must reach the socket inside; the state files themselves stay 0600.
       await chown(options.stateDir, -1, options.socketGroup);
       await chmod(options.stateDir, 0o710);
     }
-    const history = new HistoryStore(options.stateDir, options.historySize ?? DEFAULT_HISTORY_SIZE, options.logger);
-    await history.init();
     await options.dataplane.start();
     const controller = new ConfigController({
       dataplane: options.dataplane,
-      store,
-      history,
+      ledger,
       limits: options.limits,
       logger: options.logger,
     });

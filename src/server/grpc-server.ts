@@ -17,7 +17,8 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { HANode } from '../ha/ha-node.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
-import { serviceClient } from './api-definition.js';
+import { apiDefinition, serviceClient } from './api-definition.js';
+import { ApplyRequestDecoder } from './apply-request-decoder.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { guardRequestDecoding } from './request-decoding.js';
 import { configServiceHandlers } from './config-service.js';
@@ -116,11 +117,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     ],
   });
   guardRequestDecoding(server);
-  server.addService(serviceClient('ConfigService').service, {
-    ...configServiceHandlers(controller, { controlLimits }),
-    ...applyHistoryHandlers(controller),
-    Transaction: transactionHandler(controller),
-  });
+  const configService = serviceClient('ConfigService').service;
+  const applyDecoder = new ApplyRequestDecoder();
+  server.addService(
+    {
+      ...configService,
+      // Unchanged rules decode to the objects they decoded to before (see apply-request-decoder.ts).
+      ApplyConfig: { ...configService.ApplyConfig, requestDeserialize: (bytes: Buffer) => applyDecoder.decode(bytes) },
+    } as grpc.ServiceDefinition,
+    {
+      ...configServiceHandlers(controller, { controlLimits }),
+      ...applyHistoryHandlers(controller),
+      Transaction: transactionHandler(controller),
+    },
+  );
   const { dataplane, hub } = options;
   server.addService(serviceClient('SessionService').service, sessionServiceHandlers({ sessions: dataplane.sessions(), hub }));
   server.addService(

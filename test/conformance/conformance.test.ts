@@ -7,6 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { journalFileName } from '../../src/control/journal.js';
 import { decodeStatusDetails } from '../../src/server/status-details.js';
 import { callError } from '../helpers/daemon-process.js';
 import { declaredCapabilities, missingFeature, requires, rule, startHarness, VARIANTS, type Harness } from './harness.js';
@@ -100,13 +101,13 @@ for (const { backend, nativeFastPath } of VARIANTS) {
         await start();
         const port = await h.listenPorts(2);
         await apply([{ name: 'web', rules: [rule('http', port, h.targetPort)] }]);
-        // A directory where the state file goes makes the atomic rename fail, even for root.
-        const statePath = join(h.daemon.stateDir, 'state.json');
-        await rm(statePath);
-        await mkdir(join(statePath, 'blocker'), { recursive: true });
+        // The first commit wrote the snapshot; the next one appends to the first journal file. A
+        // directory where that file goes makes the append fail, even for root.
+        const journalPath = join(h.daemon.stateDir, journalFileName(1));
+        await mkdir(join(journalPath, 'blocker'), { recursive: true });
         const err = await callError(apply([{ name: 'web', rules: [rule('http', port + 1, h.targetPort)] }]));
         expect(err.code).toBe(grpc.status.INTERNAL);
-        await rm(statePath, { recursive: true });
+        await rm(journalPath, { recursive: true });
         expect((await trace(port)).verdict).toBe('TRACE_VERDICT_FORWARD');
         expect((await trace(port + 1)).drop_reason).toBe('no_rule');
         expect((await h.config.call<{ generation: string }>('GetConfig', {})).generation).toBe('1');

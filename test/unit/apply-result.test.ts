@@ -32,6 +32,7 @@ const result: ApplyResult = {
     empty: false,
   },
   outcome: 'applied',
+  rulesUntouched: 0,
 };
 
 describe('copyApplyResult', () => {

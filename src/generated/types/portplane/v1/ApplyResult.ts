@@ -17,6 +17,7 @@ export interface ApplyResult {
   'rules'?: (_portplane_v1_RuleStatus)[];
   'plan_summary'?: (_portplane_v1_PlanSummary | null);
   'outcome'?: (_portplane_v1_ApplyOutcome);
+  'rules_untouched'?: (number);
 }
 
 export interface ApplyResult__Output {
@@ -29,4 +30,5 @@ export interface ApplyResult__Output {
   'rules': (_portplane_v1_RuleStatus__Output)[];
   'plan_summary': (_portplane_v1_PlanSummary__Output | null);
   'outcome': (_portplane_v1_ApplyOutcome__Output);
+  'rules_untouched': (number);
 }

@@ -1,0 +1,255 @@
+/**
+ * The ledger: everything durable about configurations behind one commit.
+ * A committed apply costs what it changed: one checksummed, fsynced journal
+ * record holds the tables it put (their stored form, whose text is cached
+ * per rule) and the names it removed, the counter ids that moved, the
+ * result header and the history entry. Every JOURNAL_COMPACT_RECORDS
+ * records, in the background: a snapshot (state.json, tables by reference
+ * into the table store), the history with its configuration snapshots,
+ * then the journal files they cover are deleted and so are tables nothing
+ * refers to, so the state directory stays bounded however many applies run.
+ *
+ * Pending applies, confirmations and rollbacks write a snapshot at once
+ * (they are rare, and a snapshot is small): state.json is the truth of
+ * what is pending. Restore = snapshot + the journal records after it.
+ */
+import type { Logger } from 'pino';
+import { tableDigest } from '../config/canonical.js';
+import type { Table } from '../config/model.js';
+import type { ApplyResult } from '../dataplane/apply-result.js';
+import { ruleId } from '../plan/identity.js';
+import { HistoryStore, type HistoryEntry } from './history.js';
+import { Journal, type JournalFile } from './journal.js';
+import { SerialQueue } from './serial-queue.js';
+import type { CommittedState, CounterAssignment } from './state-store.js';
+import { StateStore } from './state-store.js';
+import { restoreTables, storedTableText } from '../config/stored-form.js';
+import { TableStore } from './table-store.js';
+
+/** Records per journal file before a snapshot is compacted from it. */
+export const JOURNAL_COMPACT_RECORDS = 64;
+
+/** One committed apply, relative to the state before it. */
+interface JournalRecord {
+  generation: number;
+  /** Tables whose content is new or changed, in stored form. */
+  put: Table[];
+  removed: string[];
+  nextCounterId: number;
+  /** Counter ids that are new or changed, by rule id. */
+  counters: Record<string, number>;
+  /** Rule ids whose counter ids went away. */
+  droppedCounters: string[];
+  lastResult?: ApplyResult;
+  entry?: HistoryEntry;
+}
+
+/** A journal record's history entry and, when it was replayed, the tables its configuration had. */
+export interface JournaledEntry {
+  entry: HistoryEntry;
+  tables?: Table[];
+}
+
+export interface LoadedState {
+  state: CommittedState | undefined;
+  /** Entries of the journal records replayed, oldest first: the history may not have them yet. */
+  journaled: JournaledEntry[];
+}
+
+export class Ledger {
+  readonly store: StateStore;
+  readonly tables: TableStore;
+  readonly history: HistoryStore;
+  private readonly journal: Journal<JournalRecord>;
+  private readonly queue = new SerialQueue();
+  /** The state the last durable write describes. */
+  private current: CommittedState | undefined;
+
+  constructor(
+    readonly dir: string,
+    historySize: number,
+    private readonly logger: Logger,
+  ) {
+    this.tables = new TableStore(dir);
+    this.store = new StateStore(dir, this.tables);
+    this.history = new HistoryStore(dir, historySize, logger, this.tables);
+    this.journal = new Journal(dir);
+  }
+
+  get path(): string {
+    return this.store.path;
+  }
+
+  /** Creates the directories and removes what an interrupted write left. */
+  async init(): Promise<void> {
+    await this.store.init();
+    await this.tables.init();
+    await this.history.init();
+  }
+
+  /**
+   * The committed state: the snapshot plus every intact journal record
+   * after it (a torn tail is ignored). Call compact() once the history has
+   * taken the journaled entries, so a restart starts from one snapshot.
+   */
+  async load(): Promise<LoadedState> {
+    let state = await this.store.load();
+    const read = await this.journal.read();
+    if (read.tornAt) this.logger.warn(read.tornAt, 'journal ends in a torn record (a crash during its append); ignored it');
+    const journaled: JournaledEntry[] = [];
+    for (const record of read.records) {
+      // A record the snapshot covers stays only when the history could not be written: its entry still counts.
+      if (record.generation <= (state?.generation ?? 0)) {
+        if (record.entry) journaled.push({ entry: record.entry });
+        continue;
+      }
+      state = this.replay(state, record);
+      if (record.entry) journaled.push({ entry: record.entry, tables: state.tables });
+    }
+    this.current = state;
+    return { state, journaled };
+  }
+
+  /** Writes a snapshot of the committed state and removes the journal files and tables it no longer needs. */
+  compact(): Promise<void> {
+    return this.queue.run(() => this.compactNow());
+  }
+
+  /**
+   * Makes `state` (no pending apply) durable as the next commit: one
+   * journal record of what differs from the last one.
+   */
+  commit(state: CommittedState): Promise<void> {
+    return this.queue.run(async () => {
+      const before = this.current;
+      if (!before || before.pending || state.pending) {
+        await this.writeSnapshot(state);
+        return;
+      }
+      const { record, json } = this.recordOf(before, state);
+      await this.journal.append(record, json);
+      this.current = state;
+      if (this.journal.size >= JOURNAL_COMPACT_RECORDS) this.compactLater();
+    });
+  }
+
+  /** Makes `state` durable as a whole snapshot (pending applies, confirmations, rollbacks). */
+  snapshot(state: CommittedState): Promise<void> {
+    return this.queue.run(() => this.writeSnapshot(state));
+  }
+
+  /** Waits for background compaction. */
+  async close(): Promise<void> {
+    await this.queue.idle();
+    await this.journal.close();
+  }
+
+  /** Journal records since the last snapshot, and table files (for tests and the soak benchmark). */
+  get sizes(): { journalRecords: number; tableFiles: number } {
+    return { journalRecords: this.journal.size, tableFiles: this.tables.size };
+  }
+
+  /** The record of `state` after `before`, and its JSON (tables from their cached stored text). */
+  private recordOf(before: CommittedState, state: CommittedState): { record: JournalRecord; json: string } {
+    const old = new Map(before.tables.map((t) => [t.name, t]));
+    const changed = state.tables.filter((t) => old.get(t.name) !== t && old.get(t.name)?.rules !== t.rules);
+    const kept = new Set(state.tables.map((t) => t.name));
+    const counters: Record<string, number> = {};
+    const droppedCounters: string[] = [];
+    // Counter ids move only with the rules of changed and removed tables.
+    for (const table of changed) {
+      for (const rule of table.rules) {
+        const id = ruleId(table.name, rule);
+        const now = state.counters[id]?.counterId;
+        if (now !== undefined && before.counters[id]?.counterId !== now) counters[id] = now;
+      }
+    }
+    for (const table of before.tables) {
+      if (kept.has(table.name) && !changed.some((t) => t.name === table.name)) continue;
+      for (const rule of table.rules) {
+        const id = ruleId(table.name, rule);
+        if (!(id in state.counters)) droppedCounters.push(id);
+      }
+    }
+    const rest = {
+      removed: before.tables.filter((t) => !kept.has(t.name)).map((t) => t.name),
+      nextCounterId: state.nextCounterId,
+      counters,
+      droppedCounters,
+      ...(state.lastResult && { lastResult: state.lastResult }),
+      ...(state.entry && { entry: state.entry }),
+    };
+    const json = `{"generation":${state.generation},"put":[${changed.map(storedTableText).join(',')}],${JSON.stringify(rest).slice(1)}`;
+    return { record: { generation: state.generation, put: changed, ...rest }, json };
+  }
+
+  private replay(state: CommittedState | undefined, record: JournalRecord): CommittedState {
+    const tables = new Map((state?.tables ?? []).map((t) => [t.name, t]));
+    for (const name of record.removed) tables.delete(name);
+    for (const table of restoreTables(record.put)) tables.set(table.name, table);
+    const counters: Record<string, CounterAssignment> = { ...state?.counters };
+    for (const id of record.droppedCounters) delete counters[id];
+    for (const [id, counterId] of Object.entries(record.counters)) counters[id] = { counterId };
+    return {
+      generation: record.generation,
+      tables: [...tables.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      nextCounterId: record.nextCounterId,
+      counters,
+      ...(record.lastResult && { lastResult: record.lastResult }),
+      ...(record.entry && { entry: record.entry }),
+    };
+  }
+
+  private async writeSnapshot(state: CommittedState): Promise<void> {
+    // Everything journaled so far is in `state` and the history; the files go once both are durable.
+    const covered = await this.journal.files();
+    await this.journal.close();
+    await this.store.save(state);
+    this.current = state;
+    await this.dropCovered(covered);
+  }
+
+  private compactLater(): void {
+    this.queue
+      .run(() => this.compactNow())
+      .catch((err: unknown) => this.logger.error({ err, dir: this.dir }, 'journal compaction failed; the journal keeps growing until one succeeds'));
+  }
+
+  /**
+   * A snapshot of the current state and the history (entries and
+   * configuration snapshots of the journaled commits), then the journal
+   * files they cover go.
+   */
+  private async compactNow(): Promise<void> {
+    const state = this.current;
+    if (!state) return;
+    const covered = await this.journal.rotate();
+    await this.store.save(state);
+    await this.dropCovered(covered);
+  }
+
+  /**
+   * Once the history is durable too, the journal files `covered` (their
+   * state is in the snapshot) go. History writes never fail a commit: if it
+   * cannot be written, the files stay, so a restart still finds the entries.
+   */
+  private async dropCovered(covered: readonly JournalFile[]): Promise<void> {
+    try {
+      await this.history.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'apply history not written; keeping the journal files that hold its entries');
+      return;
+    }
+    await this.journal.drop(covered);
+    await this.collectTables();
+  }
+
+  /** Removes table files neither the snapshot nor the history refers to. */
+  private async collectTables(): Promise<void> {
+    const keep = this.history.tableDigests();
+    const add = (tables: readonly Table[] | undefined): void => tables?.forEach((t) => keep.add(tableDigest(t)));
+    add(this.current?.tables);
+    add(this.current?.pending?.tables);
+    await this.tables.retain(keep);
+  }
+}
