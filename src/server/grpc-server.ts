@@ -17,7 +17,7 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { HANode } from '../ha/ha-node.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
-import { apiDefinition, serviceClient } from './api-definition.js';
+import { serviceClient } from './api-definition.js';
 import { ApplyRequestDecoder } from './apply-request-decoder.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { guardRequestDecoding } from './request-decoding.js';
