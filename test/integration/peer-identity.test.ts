@@ -7,7 +7,8 @@
  */
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,8 +21,19 @@ import { freePort, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 
 const run = promisify(execFile);
 const NOBODY = 65534;
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log('peer-identity: tests with a second user skipped: they need root to run a client as uid 65534');
+/** Why uid 65534 cannot run the client script from this checkout (a directory on the way is not searchable by others, e.g. a 0700 home), or undefined. */
+function unreadableByOthers(): string | undefined {
+  const script = join(REPO, 'test/helpers/grpc-call.ts');
+  if ((statSync(script).mode & 0o004) === 0) return `${script} is not readable by other users`;
+  for (let dir = dirname(script); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not searchable by other users (mode ${(statSync(dir).mode & 0o777).toString(8)})`;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+const secondUserSkip = process.getuid?.() !== 0 ? 'they need root to run a client as uid 65534' : unreadableByOthers();
+const canActAsNobody = secondUserSkip === undefined;
+if (!canActAsNobody) console.log(`peer-identity: tests with a second user skipped: ${secondUserSkip}`);
 
 /** A ConfigService call made by a separate process, as nobody:nogroup unless `asSelf`. */
 async function callFromProcess(
@@ -91,7 +103,7 @@ describe('without a policy', () => {
     }
   });
 
-  it.skipIf(!isRoot)('turns away any other uid, even one that can reach the socket', async () => {
+  it.skipIf(!canActAsNobody)('turns away any other uid, even one that can reach the socket', async () => {
     // The socket file is 0600: nobody cannot even connect, so make the check meaningful through a group.
     const grouped = await startTestDaemon({ socketGroup: NOBODY });
     try {
@@ -104,7 +116,7 @@ describe('without a policy', () => {
   });
 });
 
-describe.skipIf(!isRoot)('with --socket-group and a policy for that group', () => {
+describe.skipIf(!canActAsNobody)('with --socket-group and a policy for that group', () => {
   let d: TestDaemon;
 
   beforeAll(async () => {
