@@ -13,6 +13,7 @@ import type { SyncStatus } from '../ha/sync-status.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { toServiceError } from './grpc-errors.js';
 import { wireSessionEvent } from './session-wire.js';
+import { streamSender } from './stream-sender.js';
 import { statusError } from './status-details.js';
 import { unary } from './unary.js';
 import { wireTimestamp } from './wire-results.js';
@@ -82,21 +83,10 @@ export function haServiceHandlers(options: HAServiceOptions): grpc.UntypedServic
     }),
     SyncSessions: (call: grpc.ServerDuplexStream<WireSyncRequest, object>) => {
       let source: SyncSource | undefined;
-      let closed = false;
-      let onEnd!: () => void;
-      const ended = new Promise<void>((resolve) => (onEnd = resolve));
-      let pendingSend: (() => void) | undefined;
-      const end = (): void => {
-        if (closed) return;
-        closed = true;
-        pendingSend?.();
-        onEnd();
-      };
-      call.on('cancelled', end);
-      call.on('close', end);
-      call.on('error', end);
+      const sender = streamSender(call);
+      // The standby half-closed: the stream is over.
       call.on('end', () => {
-        end();
+        sender.end();
         call.end();
       });
       call.on('data', (message: WireSyncRequest) => {
@@ -106,14 +96,14 @@ export function haServiceHandlers(options: HAServiceOptions): grpc.UntypedServic
         }
         if (message.message !== 'hello' || source) {
           call.emit('error', statusError(grpc.status.FAILED_PRECONDITION, 'SyncSessions: the first message is one hello, the rest are acks'));
-          end();
+          sender.end();
           return;
         }
         if (node.role !== 'active') {
           call.emit('error', statusError(grpc.status.FAILED_PRECONDITION, 'this node is the HA standby: sync from the active node', [
             { type: 'ErrorInfo', reason: 'NOT_ACTIVE', metadata: {} },
           ]));
-          end();
+          sender.end();
           return;
         }
         const h = message.hello ?? {};
@@ -129,37 +119,26 @@ export function haServiceHandlers(options: HAServiceOptions): grpc.UntypedServic
           peer,
           heartbeatMs,
           transport: {
-            send: (batch) =>
-              new Promise<void>((resolve) => {
-                if (closed) {
-                  resolve();
-                  return;
-                }
-                pendingSend = () => {
-                  pendingSend = undefined;
-                  resolve();
-                };
-                call.write(wireSyncBatch(batch), () => pendingSend?.());
-              }),
+            send: (batch) => sender.send(wireSyncBatch(batch)),
             get closed() {
-              return closed;
+              return sender.closed;
             },
-            ended,
+            ended: sender.ended,
           },
         });
         const unregister = node.serving(source, () => {
-          if (!closed) call.emit('error', statusError(grpc.status.UNAVAILABLE, 'this node became the HA standby'));
-          end();
+          if (!sender.closed) call.emit('error', statusError(grpc.status.UNAVAILABLE, 'this node became the HA standby'));
+          sender.end();
         });
         source.run().then(
           () => {
             unregister();
-            if (!closed) call.end();
+            if (!sender.closed) call.end();
           },
           (err: unknown) => {
             unregister();
-            if (!closed) call.emit('error', toServiceError(err));
-            end();
+            if (!sender.closed) call.emit('error', toServiceError(err));
+            sender.end();
           },
         );
       });

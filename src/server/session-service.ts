@@ -17,6 +17,7 @@ import { visibleTablesOf } from './auth-interceptor.js';
 import { toServiceError } from './grpc-errors.js';
 import { unary } from './unary.js';
 import { wireSession, wireSessionEvent } from './session-wire.js';
+import { streamSender } from './stream-sender.js';
 import { WIRE_PROTOCOLS } from '../config/wire.js';
 import { quote } from '../config/quote.js';
 
@@ -143,44 +144,20 @@ export function sessionServiceHandlers(deps: SessionServiceDeps): grpc.UntypedSe
         req._resume_after_sequence === 'resume_after_sequence'
           ? { sequence: Number(req.resume_after_sequence), epoch: req.resume_backend_epoch ?? '' }
           : undefined;
-      let closed = false;
-      let onEnd!: () => void;
-      const ended = new Promise<void>((resolve) => (onEnd = resolve));
-      /** The send waiting for the transport; released when the stream ends, since its callback may then never run. */
-      let pendingSend: (() => void) | undefined;
-      const end = (): void => {
-        closed = true;
-        pendingSend?.();
-        onEnd();
-      };
-      call.on('cancelled', end);
-      call.on('close', end);
-      call.on('error', end);
+      const sender = streamSender(call);
       const sink: WatchSink = {
-        send: (events: WatchEvent[]) =>
-          new Promise<void>((resolve) => {
-            if (closed) {
-              resolve();
-              return;
-            }
-            pendingSend = () => {
-              pendingSend = undefined;
-              resolve();
-            };
-            // The write callback runs once the transport took the message, which a reader that stops reading holds back.
-            call.write({ events: events.map((e) => wireSessionEvent(e, hub.epoch)) }, () => pendingSend?.());
-          }),
+        send: (events: WatchEvent[]) => sender.send({ events: events.map((e) => wireSessionEvent(e, hub.epoch)) }),
         get closed() {
-          return closed;
+          return sender.closed;
         },
-        ended,
+        ended: sender.ended,
       };
       runWatch({ hub, store: sessions, query, ...(resume && { resume }), sink }).then(
         () => {
-          if (!closed) call.end();
+          if (!sender.closed) call.end();
         },
         (err: unknown) => {
-          if (!closed) call.emit('error', toServiceError(err));
+          if (!sender.closed) call.emit('error', toServiceError(err));
         },
       );
     },
