@@ -153,7 +153,8 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   '/portplane.v1.TraceService/Trace': { role: 'reader', mutating: false },
   // HA roles and sync concern every table: unscoped callers only (the peer daemon, keepalived's notify scripts).
   '/portplane.v1.HAService/GetRole': { role: 'reader', mutating: false },
-  '/portplane.v1.HAService/SetRole': { role: 'admin', mutating: true },
+  // A role change concerns every table, like replace_all.
+  '/portplane.v1.HAService/SetRole': { role: 'admin', mutating: true, scope: { kind: 'request', tables: () => ({ names: [], all: true }) } },
   // Streams every tenant's sessions to the standby.
   '/portplane.v1.HAService/SyncSessions': { role: 'admin', mutating: false },
   // Confirm and cancel act on the tables the pending apply touched.

@@ -36,7 +36,16 @@ function samples(text: string): Sample[] {
 }
 
 async function scrape(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  // The daemon answers on its control socket a moment before /metrics listens (it starts second): retry, bounded.
+  let res: Response | undefined;
+  for (let attempt = 0; !res; attempt++) {
+    try {
+      res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   return res.text();
@@ -163,9 +172,9 @@ describe('Prometheus /metrics and session logs', () => {
         }
       }
       expect(one('portplane_sessions_opened_total', { table: 'web', rule: 'dns', protocol: 'udp' })).toBe(1);
-      // Bounded labels: the rule's, the direction, the drop reason, the apply result, build info.
+      // Bounded labels: the rule's, the direction, the drop reason, the apply result, build info, HA role and sync state.
       const labelNames = new Set(all.filter((s) => s.name.startsWith('portplane_')).flatMap((s) => Object.keys(s.labels)));
-      expect([...labelNames].sort()).toEqual(['backend', 'direction', 'node_version', 'protocol', 'reason', 'result', 'rule', 'table', 'version']);
+      expect([...labelNames].sort()).toEqual(['backend', 'direction', 'node_version', 'protocol', 'reason', 'result', 'role', 'rule', 'state', 'table', 'version']);
       // Process metrics.
       expect(one('process_cpu_seconds_total')).toBeGreaterThan(0);
       expect(one('process_resident_memory_bytes')).toBeGreaterThan(0);

@@ -94,6 +94,7 @@ describe('server reflection', () => {
         'grpc.reflection.v1.ServerReflection',
         'grpc.reflection.v1alpha.ServerReflection',
         'portplane.v1.ConfigService',
+        'portplane.v1.HAService',
         'portplane.v1.SessionService',
         'portplane.v1.TelemetryService',
         'portplane.v1.TraceService',

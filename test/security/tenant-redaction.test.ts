@@ -291,6 +291,30 @@ describe('a table-scoped caller with another tenant present', () => {
         call.end();
       });
     },
+    // HA concerns every table: a scoped caller is refused before anything is read.
+    '/portplane.v1.HAService/GetRole': async () => {
+      expect((await unary('/portplane.v1.HAService/GetRole', {})).status?.code).toBe(grpc.status.PERMISSION_DENIED);
+    },
+    '/portplane.v1.HAService/SetRole': async () => {
+      expect((await unary('/portplane.v1.HAService/SetRole', { role: 'HA_ROLE_STANDBY' })).status?.code).toBe(grpc.status.PERMISSION_DENIED);
+    },
+    '/portplane.v1.HAService/SyncSessions': async () => {
+      const path = '/portplane.v1.HAService/SyncSessions';
+      const { serialize } = methodCodec(path);
+      await new Promise<void>((res) => {
+        const out: Seen = { messages: [] };
+        const call = raw.makeBidiStreamRequest(path, serialize, identity, bearer(TENANT), {});
+        call.on('data', (b: Buffer) => out.messages.push(b));
+        call.on('error', () => undefined);
+        call.on('status', (status) => {
+          out.status = status;
+          record(path, out);
+          res();
+        });
+        call.write({ hello: { node: 'tenant' } });
+      });
+      expect(seen.get(path)?.at(-1)?.status?.code).toBe(grpc.status.PERMISSION_DENIED);
+    },
     '/grpc.health.v1.Health/Check': async () => void (await unary('/grpc.health.v1.Health/Check', Buffer.alloc(0))),
     '/grpc.health.v1.Health/Watch': async () => void (await serverStream('/grpc.health.v1.Health/Watch', Buffer.alloc(0), 200)),
     '/grpc.health.v1.Health/List': async () => void (await unary('/grpc.health.v1.Health/List', Buffer.alloc(0))),
