@@ -201,14 +201,16 @@ export class HaPair {
     );
     // The operator applies the same tables on both nodes (docs/ha.md).
     for (const node of NODES) this.cli(node, 'apply', tables);
-    for (const node of NODES) await this.startKeepalived(node);
+    // n1 first: it becomes MASTER after VRRP's master-down interval and its notify script makes it active. Started
+    // together, either could win that race (the priorities are close and nopreempt keeps whoever won).
+    await this.startKeepalived('n1');
     this.server = new NetnsNode(this.ns.server, SERVER_SCRIPT);
     await this.server.json<{ event: string }>((l) => l.event === 'listening');
-    // n1 (the higher priority) becomes MASTER after VRRP's master-down interval; its notify script makes it active.
     if (!(await waitFor(() => this.hasVip('n1'), 30_000, 200))) {
       throw new Error(`keepalived did not make n1 MASTER within 30 s; n1: ${this.keepalivedLogs.n1.join('').slice(-2000)}; n2: ${this.keepalivedLogs.n2.join('').slice(-2000)}`);
     }
     if (!(await waitFor(() => this.view('n1').role === 'HA_ROLE_ACTIVE', 30_000, 200))) throw new Error('n1 did not become active within 30 s');
+    await this.startKeepalived('n2');
   }
 
   private buildTopology(): void {

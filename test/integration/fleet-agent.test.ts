@@ -114,6 +114,11 @@ describe.skipIf(unavailable !== undefined)(`fleet agent in a daemon${unavailable
     }
     await deleteTable(etcd, keys, node, 'clash');
     await deleteTable(etcd, keys, node, 'busy');
+    // The next test reads the node's conditions: wait until the failed tables have left the status.
+    await waitFor('failed tables gone from status', async () => {
+      const s = await readStatus(etcd, keys, node);
+      return s && !s.tables.clash && !s.tables.busy ? s : undefined;
+    });
     client.close();
   });
 
