@@ -48,22 +48,36 @@ interface Span {
   first: number;
   last: number;
   label: string;
+  /** A merged run: the spans it was made of. */
+  members?: Span[];
 }
 
 /**
  * Spans sorted by start, overlapping ones merged so that `last` grows along
  * the list. Spans of one key overlap only in a configuration that already has
- * a conflict violation, so which owner names a merged run does not matter.
+ * a conflict violation; a merged run keeps its members so that a hit is still
+ * named by a span that covers the port (ownerOf), whatever order the rules
+ * came in: checking only the changed rules names the same owner as checking
+ * everything.
  */
 function merge(spans: Span[]): Span[] {
   spans.sort((a, b) => a.first - b.first);
   const out: Span[] = [];
   for (const s of spans) {
     const top = out.at(-1);
-    if (top && s.first <= top.last) top.last = Math.max(top.last, s.last);
-    else out.push({ ...s });
+    if (top && s.first <= top.last) {
+      (top.members ??= [{ first: top.first, last: top.last, label: top.label }]).push(s);
+      top.last = Math.max(top.last, s.last);
+    } else out.push({ ...s });
   }
   return out;
+}
+
+/** The label of a span of `run` covering `port`: the first by name when several do. */
+function ownerOf(run: Span, port: number): string {
+  if (!run.members) return run.label;
+  const covering = run.members.filter((m) => m.first <= port && port <= m.last).map((m) => m.label);
+  return covering.sort()[0] ?? run.label;
 }
 
 /** The first span meeting [first, last], by binary search over merged spans. */
@@ -156,7 +170,7 @@ export function checkSelfProtection(
       path: `${t.path}.target_address`,
       message:
         `target ${rule.protocol} ${endpoint(rule.targetAddress, hit.port)} is forwarded by portplane itself ` +
-        `(${hit.span.label}): the connection would loop back into portplane`,
+        `(${ownerOf(hit.span, hit.port)}): the connection would loop back into portplane`,
     });
   }
 }
