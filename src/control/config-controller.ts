@@ -17,6 +17,7 @@ import { normalizeConfig } from '../config/normalize.js';
 import type { ReservedEndpoint } from '../config/self-protection.js';
 import { validateConfig, validateRequestDrain } from '../config/validate.js';
 import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
+import { addSessionEffects } from '../dataplane/session-endings.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
@@ -192,13 +193,16 @@ export class ConfigController {
       const { pending, ...confirmedState } = state;
       const config = normalizeConfig({ tables: state.tables });
       const plan = computePlan(EMPTY, config, state.generation);
-      const outcome = await this.options.dataplane.configSink().applyConfig({
+      const sink = this.options.dataplane.configSink();
+      const outcome = await sink.applyConfig({
         generation: state.generation,
         config,
         plan: asWeakPlan(plan),
         terminateRemoved: false,
         counterIds: counterIdsOf({ nextCounterId: state.nextCounterId, counters: state.counters }),
       });
+      // From nothing, nothing ends; settled so that every apply is.
+      sink.settle(state.generation, 'committed');
       this.running = config;
       this.generation = state.generation;
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
@@ -341,6 +345,8 @@ export class ConfigController {
       }
       pending.disarm();
       this.pending = undefined;
+      // Confirmed: the sessions the apply ends end now (drain deadlines count from the apply).
+      result.sessionEffects = this.options.dataplane.configSink().settle(generation, 'committed');
       this.confirmed = { config: this.running, state };
       this.lastResult = result;
       this.options.logger.info({ generation, digest: result.configDigest }, 'pending apply confirmed');
@@ -554,6 +560,7 @@ export class ConfigController {
       }
     } catch (err) {
       // Not durable means not committed: put the dataplane back as it was.
+      // The sessions the apply would have ended continue: its endings were held.
       await sink.applyConfig({
         generation: this.generation,
         config: this.running,
@@ -561,6 +568,8 @@ export class ConfigController {
         terminateRemoved: false,
         counterIds: counterIdsOf(this.counters),
       });
+      sink.settle(this.generation, 'committed');
+      sink.settle(nextGeneration, 'undone');
       this.historyStore.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
       this.historyStore.flushLater();
       throw new NotSavedError(this.ledger.path, err);
@@ -568,15 +577,18 @@ export class ConfigController {
     this.running = desired;
     this.generation = nextGeneration;
     this.counters = counters;
-    this.lastResult = copyApplyResult(result);
     this.trackStatuses(plan, touched);
     this.applyStats.committed(result.appliedAt, result.durationMicros);
     if (pending) {
+      // Its endings wait for the confirmation: a rollback restores those sessions.
+      result.sessionEffects = outcome.sessionEffects;
       this.pending = pending;
       pending.arm(() => this.expire(nextGeneration));
     } else {
+      result.sessionEffects = addSessionEffects(outcome.sessionEffects, sink.settle(nextGeneration, 'committed'));
       this.confirmed = { config: desired, state: applied };
     }
+    this.lastResult = copyApplyResult(result);
     this.options.logger.info(
       {
         generation: nextGeneration,
@@ -619,13 +631,20 @@ export class ConfigController {
     const nextGeneration = this.generation + 1;
     const plan = computePlan(this.running, config, this.generation, { valid: true });
     const counters = assignCounters(config, this.counters, this.running);
-    const outcome = await this.options.dataplane.configSink().applyConfig({
+    const sink = this.options.dataplane.configSink();
+    const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config,
       plan: asWeakPlan(plan),
       terminateRemoved,
       counterIds: counterIdsOf(counters),
     });
+    // A rollback is never refused, so its own endings (terminate_removed) take
+    // effect now; the undone apply's are dropped: those sessions continue.
+    const sessionEffects = [sink.settle(nextGeneration, 'committed'), sink.settle(pending.generation, 'undone')].reduce(
+      addSessionEffects,
+      outcome.sessionEffects,
+    );
     const now = Date.now();
     const result: ApplyResult = {
       generation: nextGeneration,
@@ -638,6 +657,7 @@ export class ConfigController {
       rulesUntouched: 0,
       planSummary: plan.summary,
       outcome: 'applied',
+      sessionEffects,
     };
     const history = this.historyStore;
     const rolledBackPatch = { outcome: 'rolled_back' as const, resolvedAt: now, detail: `rolled back: ${reason}` };
@@ -654,7 +674,9 @@ export class ConfigController {
         // Timeouts and restarts are the daemon's own doing.
         caller: caller ?? INTERNAL_CALLER,
         comment: '',
-        detail: `restored generation ${restoredGeneration} after rolling back generation ${pending.generation}: ${reason}`,
+        detail:
+          `restored generation ${restoredGeneration} after rolling back generation ${pending.generation}: ${reason}` +
+          (sessionEffects.restored > 0 ? `; ${sessionEffects.restored} session(s) it would have ended continue` : ''),
         restoredGeneration,
         rolledBackGeneration: pending.generation,
         planSummary: plan.summary,

@@ -30,6 +30,22 @@ export interface RuleStatus {
   portsFailed: PortFailureStatus[];
 }
 
+/**
+ * What an apply did to established sessions of the ports and rules it
+ * closed, retargeted or re-filtered. Sessions end only once the apply that
+ * ends them is committed (see session-endings.ts).
+ */
+export interface SessionEffects {
+  /** Ended: TERMINATE, refused by a changed filter, a past drain deadline, UDP flows of a closed port. */
+  ended: number;
+  /** Given their DRAIN deadline, which counts from the apply. */
+  draining: number;
+  /** A pending apply: sessions it ends or drains once confirmed; until then they continue. */
+  held: number;
+  /** Sessions an apply that was undone (or an earlier drain) would have ended, which continue under the rules now in effect. */
+  restored: number;
+}
+
 export interface ApplyResult {
   generation: number;
   configDigest: string;
@@ -47,6 +63,8 @@ export interface ApplyResult {
   rulesUntouched: number;
   planSummary: PlanSummary;
   outcome: ApplyOutcome;
+  /** Absent when the apply touched no session (validate-only, unchanged, results saved before it existed). */
+  sessionEffects?: SessionEffects;
 }
 
 /** A deep copy; written out field by field because structuredClone of a 1,000-rule result cost more than the apply it describes. */
@@ -60,5 +78,6 @@ export function copyApplyResult(result: ApplyResult): ApplyResult {
     },
     rules: result.rules.map((r) => ({ ...r, portsFailed: r.portsFailed.map((f) => ({ ...f })) })),
     planSummary: { ...result.planSummary, tablesTouched: [...result.planSummary.tablesTouched] },
+    ...(result.sessionEffects && { sessionEffects: { ...result.sessionEffects } }),
   };
 }

@@ -4,6 +4,8 @@
  * either commits all of them or restores exactly what ran before.
  */
 import type { DrainPolicy, ForwardingConfig } from '../config/model.js';
+import type { SessionEffects } from './apply-result.js';
+import type { SettleOutcome } from './session-endings.js';
 import type { ListenerBinding, Plan } from '../plan/model.js';
 
 export interface SinkApplyRequest {
@@ -42,9 +44,26 @@ export interface SinkApplyOutcome {
   ok: boolean;
   /** Every port that failed to bind, weak rules' included. */
   failures: PortBindFailure[];
+  /**
+   * Sessions this call ended already (UDP flows of a closed port, which
+   * reply through its socket), held until settle(), or restored (their
+   * route is in effect again, so a held ending or drain deadline was dropped).
+   */
+  sessionEffects: SessionEffects;
 }
 
 export interface ConfigSink {
-  /** Calls are serialised by the caller; never invoked concurrently. */
+  /**
+   * Calls are serialised by the caller; never invoked concurrently. A
+   * successful apply ends no established session: its TERMINATE, DRAIN
+   * and filter endings wait for settle(), since the apply may be undone.
+   */
   applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome>;
+  /**
+   * The caller settles every successful applyConfig exactly once:
+   * 'committed' once it is saved and (if pending) confirmed, when its
+   * endings take effect; 'undone' once it was rolled back, when they are
+   * dropped and the sessions continue.
+   */
+  settle(generation: number, outcome: SettleOutcome): SessionEffects;
 }

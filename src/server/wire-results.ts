@@ -170,5 +170,6 @@ export function wireApplyResult(r: ApplyResult): object {
     plan_summary: wirePlanSummary(r.planSummary),
     outcome: OUTCOME[r.outcome],
     rules_untouched: r.rulesUntouched,
+    ...(r.sessionEffects && { session_effects: { ...r.sessionEffects } }),
   };
 }

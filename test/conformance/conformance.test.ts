@@ -19,6 +19,7 @@ interface WireResult {
   capabilities: { backend: string; supported: string[]; unsupported: { feature: string; reason: string }[] };
   rules: { table: string; rule_id: string; counter_id: string; name: string; state: string }[];
   outcome: string;
+  session_effects: { ended: number; draining: number; held: number; restored: number } | null;
 }
 
 interface WireTrace {
@@ -279,6 +280,102 @@ for (const { backend, nativeFastPath } of VARIANTS) {
         expect((await a.exchange(Buffer.from('still'))).toString()).toBe('still');
         await apply([{ name: 'web', rules: [] }], { terminate_removed: true });
         await expect(b.exchange(Buffer.from('gone'))).rejects.toThrow();
+      });
+    });
+
+    describe('an apply that is undone ends no session', () => {
+      const effects = (r: WireResult) => ({ ended: 0, draining: 0, held: 0, restored: 0, ...r.session_effects });
+      const PENDING = { confirm_timeout: { seconds: 60 } };
+      const pendingGeneration = (res: { pending?: { generation: string } | null }) => {
+        expect(res.pending?.generation).toBeDefined();
+        return res.pending!.generation;
+      };
+
+      it('a pending TERMINATE holds the sessions it ends; CancelApply restores them and says so', async (ctx) => {
+        requires(ctx, backend, ['sessions', 'terminate_removed']);
+        await start();
+        const port = await h.listenPorts(1);
+        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        const a = await h.connect(port);
+        const res = await h.config.call<{ result: WireResult; pending: { generation: string } }>('ApplyConfig', {
+          tables: [{ name: 'web', rules: [] }],
+          terminate_removed: true,
+          ...PENDING,
+        });
+        expect(effects(res.result)).toMatchObject({ ended: 0, held: 1 });
+        expect((await a.exchange(Buffer.from('pending'))).toString()).toBe('pending');
+        const cancelled = await h.config.call<{ result: WireResult; restored: { detail: string } }>('CancelApply', { generation: pendingGeneration(res) });
+        expect(effects(cancelled.result)).toMatchObject({ ended: 0, restored: 1 });
+        expect(cancelled.restored.detail).toContain('1 session(s) it would have ended continue');
+        expect((await a.exchange(Buffer.from('restored'))).toString()).toBe('restored');
+        // The restored rule is in effect for them too: a later TERMINATE of it ends them.
+        const ended = await apply([{ name: 'web', rules: [] }], { terminate_removed: true });
+        expect(effects(ended.result).ended).toBe(1);
+        await expect(a.exchange(Buffer.from('gone'))).rejects.toThrow();
+      });
+
+      it('confirming the pending TERMINATE ends the sessions it held', async (ctx) => {
+        requires(ctx, backend, ['sessions', 'terminate_removed']);
+        await start();
+        const port = await h.listenPorts(1);
+        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        const a = await h.connect(port);
+        const res = await h.config.call<{ pending: { generation: string } }>('ApplyConfig', { tables: [{ name: 'web', rules: [] }], terminate_removed: true, ...PENDING });
+        expect((await a.exchange(Buffer.from('pending'))).toString()).toBe('pending');
+        const confirmed = await h.config.call<{ result: WireResult }>('ConfirmApply', { generation: pendingGeneration(res) });
+        expect(effects(confirmed.result)).toMatchObject({ ended: 1, held: 0 });
+        await expect(a.exchange(Buffer.from('gone'))).rejects.toThrow();
+      });
+
+      it('CancelApply stops the drain deadline of the apply it undoes', async (ctx) => {
+        requires(ctx, backend, ['sessions', 'drain_policy']);
+        await start();
+        const port = await h.listenPorts(1);
+        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        const a = await h.connect(port);
+        const res = await h.config.call<{ result: WireResult; pending: { generation: string } }>('ApplyConfig', {
+          tables: [{ name: 'web', rules: [] }],
+          drain: { mode: 'DRAIN_MODE_DRAIN', timeout_ms: 200 },
+          ...PENDING,
+        });
+        expect(effects(res.result).held).toBe(1);
+        const cancelled = await h.config.call<{ result: WireResult }>('CancelApply', { generation: pendingGeneration(res) });
+        expect(effects(cancelled.result).restored).toBe(1);
+        // Well past the cancelled deadline.
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        expect((await a.exchange(Buffer.from('still here'))).toString()).toBe('still here');
+      });
+
+      it('a committed DRAIN whose rule a rollback puts back keeps its sessions', async (ctx) => {
+        requires(ctx, backend, ['sessions', 'drain_policy']);
+        await start();
+        const port = await h.listenPorts(1);
+        const first = await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        const a = await h.connect(port);
+        const drained = await apply([{ name: 'web', rules: [] }], { drain: { mode: 'DRAIN_MODE_DRAIN', timeout_ms: 300 } });
+        expect(effects(drained.result).draining).toBe(1);
+        const back = await h.config.call<{ result: WireResult }>('RollbackTo', { generation: first.result.generation });
+        expect(effects(back.result).restored).toBe(1);
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        expect((await a.exchange(Buffer.from('kept'))).toString()).toBe('kept');
+      });
+
+      it('a pending filter change that refuses a session ends it only once confirmed (REEVALUATE)', async (ctx) => {
+        requires(ctx, backend, ['sessions', 'source_filters']);
+        await start();
+        const port = await h.listenPorts(1);
+        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        const a = await h.connect(port);
+        const tightened = [{ name: 'web', rules: [rule('a', port, h.targetPort, { deny: ['127.0.0.0/8'] })] }];
+        const res = await h.config.call<{ result: WireResult; pending: { generation: string } }>('ApplyConfig', { tables: tightened, ...PENDING });
+        expect(effects(res.result).held).toBe(1);
+        expect((await a.exchange(Buffer.from('pending'))).toString()).toBe('pending');
+        await h.config.call('CancelApply', { generation: pendingGeneration(res) });
+        expect((await a.exchange(Buffer.from('restored'))).toString()).toBe('restored');
+        const again = await h.config.call<{ pending: { generation: string } }>('ApplyConfig', { tables: tightened, ...PENDING });
+        const confirmed = await h.config.call<{ result: WireResult }>('ConfirmApply', { generation: pendingGeneration(again) });
+        expect(effects(confirmed.result).ended).toBe(1);
+        await expect(a.exchange(Buffer.from('refused'))).rejects.toThrow();
       });
     });
 

@@ -148,7 +148,7 @@ describe('Transaction stream', () => {
     expect(history[1]).toMatchObject({ generation: '2', outcome: 'APPLY_HISTORY_OUTCOME_COMMITTED', trigger: 'APPLY_TRIGGER_TRANSACTION', comment: 'via transaction' });
   });
 
-  it('takes the same apply options as ApplyConfig: drain is checked when staged and honoured at APPLY', async () => {
+  it('takes the same apply options as ApplyConfig: drain is checked when staged and takes effect at COMMIT', async () => {
     // An established connection on the port the transaction removes.
     const held = connect({ host: '127.0.0.1', port: base });
     const closed = new Promise<void>((res) => held.once('close', () => res()));
@@ -170,11 +170,16 @@ describe('Transaction stream', () => {
     await stage(tx, [{ name: 'base', rules: [] }], { drain: { mode: 'DRAIN_MODE_TERMINATE' } });
     tx.command('APPLY');
     expect(((await tx.next()).applied as Applied).result.outcome).toBe('APPLY_OUTCOME_PENDING');
-    // TERMINATE closes the removed port's session at APPLY, before any COMMIT.
-    await closed;
+    // The port is closed at APPLY, but its session is only held: a ROLLBACK would keep it.
+    expect(await listeningSocketInodes(base)).toEqual([]);
+    received = '';
+    const stillThere = new Promise<string>((res) => held.on('data', () => received === 'again' && res(received)));
+    held.write('again');
+    expect(await stillThere).toBe('again');
+    // TERMINATE takes effect at COMMIT.
     tx.command('COMMIT');
     expect((await tx.next()).committed).toBeTruthy();
-    expect(await listeningSocketInodes(base)).toEqual([]);
+    await closed;
   });
 
   it('ROLLBACK after APPLY restores the previous tables as a new generation, kept port on the same socket', async () => {

@@ -47,6 +47,8 @@ class Harness {
     if (outcome.ok) {
       this.running = desired;
       this.generation++;
+      // Committed at once, as the controller does once the apply is saved.
+      this.dp.settle(this.generation, 'committed');
     }
     return outcome;
   }
@@ -114,7 +116,7 @@ describe('KernelDataPlane', () => {
     it('forwards IPv4', async () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       const outcome = await h.apply([{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', a.port)] }]);
-      expect(outcome).toEqual({ ok: true, failures: [] });
+      expect(outcome).toMatchObject({ ok: true, failures: [] });
       expect(await reply(port, 'hello')).toBe('A:hello');
       expect(h.dp.listeningFd(key('127.0.0.1', port))).toBeTypeOf('number');
       expect(await listeningSocketInodes(port)).toHaveLength(1);
@@ -176,7 +178,7 @@ describe('KernelDataPlane', () => {
       for (let p = base + 5; p <= base + 10; p++) kept.push(await listeningSocketInodes(p));
       expect(kept.every((inodes) => inodes.length === 1)).toBe(true);
 
-      expect(await h.apply(range(5, 20))).toEqual({ ok: true, failures: [] });
+      expect(await h.apply(range(5, 20))).toMatchObject({ ok: true, failures: [] });
       for (let p = base + 5; p <= base + 10; p++) expect(await listeningSocketInodes(p)).toEqual(kept[p - base - 5]);
       for (let p = base; p < base + 5; p++) expect(await listeningSocketInodes(p)).toEqual([]);
       for (let p = base + 11; p <= base + 20; p++) expect(await listeningSocketInodes(p)).toHaveLength(1);
@@ -281,7 +283,7 @@ describe('KernelDataPlane', () => {
       // An unchanged rule's ports are not in the plan, so the retry waits for
       // a change; widening the range keeps base..base+2, the gap included.
       const widened: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 3, '127.0.0.1', a.port, true)] }];
-      expect(await h.apply(widened)).toEqual({ ok: true, failures: [] });
+      expect(await h.apply(widened)).toMatchObject({ ok: true, failures: [] });
       expect(h.lastPlan?.ports.map((p) => [p.action, p.port])).toEqual([
         ['open', base + 3],
         ['keep', base],
@@ -302,7 +304,7 @@ describe('KernelDataPlane', () => {
     it('needs room: 0.0.0.0:P -> 127.0.0.1:P closes the wide socket first', async () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       await h.apply([{ name: 'web', rules: [tcp('r', '0.0.0.0', port, port, '127.0.0.1', a.port)] }]);
-      expect(await h.apply([{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', b.port)] }])).toEqual({
+      expect(await h.apply([{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', b.port)] }])).toMatchObject({
         ok: true,
         failures: [],
       });

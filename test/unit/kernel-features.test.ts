@@ -60,6 +60,8 @@ class Harness {
     if (!outcome.ok) throw new Error(`apply failed: ${JSON.stringify(outcome.failures)}`);
     this.running = desired;
     this.generation++;
+    // Committed at once, as the controller does once the apply is saved.
+    this.dp.settle(this.generation, 'committed');
     this.counters = counterIds;
   }
 }

@@ -7,7 +7,9 @@
  */
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
+import type { SessionEffects } from '../apply-result.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import type { SettleOutcome } from '../session-endings.js';
 import { ruleFloodCounters } from '../flood-tracker.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
@@ -120,6 +122,10 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
     const outcome = await this.table.apply(request);
     if (outcome.ok) this.kernelTracer.install(request.generation);
     return outcome;
+  }
+
+  settle(generation: number, outcome: SettleOutcome): SessionEffects {
+    return this.table.settle(generation, outcome);
   }
 
   tracer(): Tracer {

@@ -10,9 +10,12 @@
  * what it opened and re-opens exactly those.
  *
  * Rule options (filters, limits, PROXY protocol, timeouts, drain) never move
- * a socket: the commit updates each rule's RuleRuntime in place, then applies
- * drain policies to sessions of closed and retargeted ports and re-evaluates
- * the filters of rules whose allow/deny lists changed.
+ * a socket: the commit updates each rule's RuleRuntime in place, then holds
+ * the drain policies of sessions of closed and retargeted ports and the
+ * refusals of rules whose allow/deny lists changed until the apply is
+ * settled (see session-endings.ts). A session whose listener routes it as it
+ * did before again (a rollback, a rule put back) is re-adopted: its held
+ * ending or drain deadline is dropped.
  *
  * Work per apply follows plan.ports, never the whole table: the plan does
  * not list the sockets of unchanged rules (see plan/model.ts).
@@ -26,7 +29,9 @@ import { listenerKey, routesEqual } from '../../plan/listeners.js';
 import type { ListenerBinding, Plan, PortChange, Route } from '../../plan/model.js';
 import { filterReevaluations } from '../admission.js';
 import { failedRuleIds } from '../bind-verdict.js';
+import type { SessionEffects } from '../apply-result.js';
 import type { PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { noSessionEffects, SessionEndings, type EndingReason, type SettleOutcome } from '../session-endings.js';
 import type { AdmissionRefusal } from '../admission.js';
 import type { CloseReason, Endpoint } from '../session-store.js';
 import { RuleRuntime } from './rule-runtime.js';
@@ -106,6 +111,7 @@ class Listener implements EngineListener {
 
   sessionClosed(session: SessionBase): void {
     this.sessions.delete(session);
+    this.table.sessionEnded(session);
     if (session instanceof UdpFlow) this.flows.delete(flowKey(session.clientEnd.address, session.clientEnd.port));
     if (this.retired && this.sessions.size === 0) this.table.forget(this);
   }
@@ -137,7 +143,8 @@ export class ListenerTable {
   private rules = new Map<string, RuleRuntime>();
   /** Rules new in the apply in flight: listeners it opens accept before the commit. */
   private pendingRules = new Map<string, RuleRuntime>();
-  private readonly drainTimers = new Set<NodeJS.Timeout>();
+  /** Endings of sessions that applies decided: held until settled, then drain deadlines. */
+  private readonly endings = new SessionEndings<SessionBase>((sessions, reason) => this.endSessions(sessions, reason));
   /** The native engine, which accepts, admits and relays TCP when it is loaded. */
   private readonly engine: SpliceEngine | undefined = spliceEngine().engine;
 
@@ -199,10 +206,19 @@ export class ListenerTable {
       await this.rollback(opened, displaced);
       this.pendingRules = new Map();
       this.logger.info({ failedRules, failures: failures.length }, 'kernel apply rolled back');
-      return { ok: false, failures };
+      return { ok: false, failures, sessionEffects: noSessionEffects() };
     }
-    this.commit(request, opened);
-    return { ok: true, failures };
+    const sessionEffects = this.commit(request, opened);
+    return { ok: true, failures, sessionEffects };
+  }
+
+  /** See ConfigSink.settle. */
+  settle(generation: number, outcome: SettleOutcome): SessionEffects {
+    return this.endings.settle(generation, outcome);
+  }
+
+  sessionEnded(session: SessionBase): void {
+    this.endings.forget(session);
   }
 
   /** Stops every listening socket; established TCP connections continue, UDP flows (which reply through it) end. */
@@ -214,8 +230,7 @@ export class ListenerTable {
   }
 
   destroyConnections(): void {
-    for (const timer of this.drainTimers) clearTimeout(timer);
-    this.drainTimers.clear();
+    this.endings.clear();
     this.sessions.clear('shutdown');
   }
 
@@ -439,7 +454,8 @@ export class ListenerTable {
    * Makes the plan current. Synchronous, so no session can open between two
    * of its steps.
    */
-  private commit(request: SinkApplyRequest, opened: Listener[]): void {
+  private commit(request: SinkApplyRequest, opened: Listener[]): SessionEffects {
+    const effects = noSessionEffects();
     const { plan } = request;
     const next = new Map<string, RuleRuntime>();
     for (const table of request.config.tables) {
@@ -474,43 +490,79 @@ export class ListenerTable {
         this.startAccepting(listener);
         // Sessions opened under an older route are those of a retargeted rule.
         const moved = [...listener.sessions].filter((s) => !routesEqual(s.route, route));
-        this.applyDrain(moved, request.drain);
+        this.holdDrain(request.generation, moved, request.drain);
       } else if (change.action === 'close') {
         this.listeners.delete(change.key);
-        this.applyDrain([...listener.sessions], closePolicy);
-        this.retire(listener, 'terminate');
+        this.holdDrain(request.generation, [...listener.sessions], closePolicy);
+        effects.ended += this.retire(listener, 'terminate');
       }
     }
     // Only now that no listener routes to them: an engine rule must not be admitting while it goes.
     for (const [id, rule] of previous) if (next.get(id) !== rule) this.releaseEngineRule(rule);
-    this.reevaluateFilters(plan);
+    this.holdFilterRefusals(request.generation, plan);
+    effects.restored = this.readopt();
+    effects.held = this.endings.heldBy(request.generation);
+    return effects;
   }
 
-  /** `override` (the apply's policy) or each session's rule's own. */
-  private applyDrain(sessions: SessionBase[], override: DrainPolicy | undefined): void {
+  /** `override` (the apply's policy) or each session's rule's own, held until the apply is settled. */
+  private holdDrain(generation: number, sessions: SessionBase[], override: DrainPolicy | undefined): void {
     for (const session of sessions) {
       const policy = override ?? session.rule.rule.drain;
-      if (policy.mode === 'terminate') session.close('terminate');
-      else if (policy.mode === 'drain') {
-        const timer = setTimeout(() => {
-          this.drainTimers.delete(timer);
-          session.close('drain');
-        }, policy.timeoutMs);
-        timer.unref();
-        this.drainTimers.add(timer);
+      if (policy.mode === 'terminate') this.endings.hold(generation, session, 'terminate');
+      else if (policy.mode === 'drain') this.endings.hold(generation, session, 'drain', policy.timeoutMs);
+    }
+  }
+
+  /** Sessions of rules whose filters changed, and which the new filters refuse, end once the apply is settled (REEVALUATE). */
+  private holdFilterRefusals(generation: number, plan: Plan): void {
+    const changed = filterReevaluations(plan);
+    if (changed.size === 0) return;
+    for (const session of this.sessions.live()) {
+      if (changed.has(session.rule.ruleId) && !session.rule.filter.admits(session.clientEnd.address)) {
+        this.endings.hold(generation, session, 'filter');
       }
     }
   }
 
-  /** Sessions of rules whose filters changed, and which the new filters refuse, are closed (REEVALUATE). */
-  private reevaluateFilters(plan: Plan): void {
-    const changed = filterReevaluations(plan);
-    if (changed.size === 0) return;
-    const refused = [...this.sessions.live()].filter((s) => changed.has(s.rule.ruleId) && !s.rule.filter.admits(s.clientEnd.address));
-    for (const session of refused) {
-      this.sessions.drop(session.rule, 'filter', session.clientEnd.address);
-      session.close('filter');
+  /**
+   * Sessions with an ending held or a drain deadline armed whose listener
+   * routes them as it did when they opened, under a rule whose filter
+   * admits them, continue: the state that ended them is no longer in effect
+   * (a rollback, a rule put back). Answers how many.
+   */
+  private readopt(): number {
+    let restored = 0;
+    for (const session of [...this.endings.pending()]) {
+      const owner = session.owner;
+      if (!(owner instanceof Listener)) continue;
+      const listener = this.listeners.get(owner.key);
+      const rule = this.rules.get(session.route.ruleId);
+      // Weak or not (a rollback re-opens weakly) is how the port was bound, not where it routes.
+      if (!listener?.listening || !rule || !routesEqual(listener.route, { ...session.route, weak: listener.route.weak })) continue;
+      if (!rule.filter.admits(session.clientEnd.address)) continue;
+      if (!this.endings.cancel(session)) continue;
+      restored++;
+      if (listener === owner) continue;
+      // A port closed and opened again: the session belongs to the listener now in the table.
+      owner.sessions.delete(session);
+      if (owner.retired && owner.sessions.size === 0) this.forget(owner);
+      session.owner = listener;
+      listener.sessions.add(session);
     }
+    return restored;
+  }
+
+  /** Ends `sessions` that still run; a filter refusal counts as a refused attempt, as at accept. */
+  private endSessions(sessions: SessionBase[], reason: EndingReason): number {
+    let ended = 0;
+    for (const session of sessions) {
+      if (session.closed) continue;
+      if (reason === 'filter') this.sessions.drop(session.rule, 'filter', session.clientEnd.address);
+      session.close(reason);
+      ended++;
+    }
+    return ended;
   }
 
   /**
@@ -518,13 +570,18 @@ export class ListenerTable {
    * closing them); UDP flows cannot, since replies leave through the
    * listening socket, and end with `udpReason`.
    */
-  private retire(listener: Listener, udpReason: CloseReason): void {
+  private retire(listener: Listener, udpReason: CloseReason): number {
     listener.stopListening(this.engine);
-    if (listener.binding.protocol === 'udp') listener.closeSessions(udpReason);
+    let ended = 0;
+    if (listener.binding.protocol === 'udp') {
+      ended = listener.sessions.size;
+      listener.closeSessions(udpReason);
+    }
     if (listener.sessions.size > 0) {
       listener.retired = true;
       this.retired.add(listener);
     }
+    return ended;
   }
 }
 

@@ -9,13 +9,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
+import { canonicalAddress } from '../../config/address.js';
 import { parseIp } from '../../config/ip.js';
 import type { DrainPolicy, ForwardingConfig, ForwardRule } from '../../config/model.js';
 import { mapTargetPort } from '../../config/ports.js';
 import type { PortChange } from '../../plan/model.js';
 import { failedRuleIds } from '../bind-verdict.js';
 import type { Capabilities } from '../capabilities.js';
+import type { SessionEffects } from '../apply-result.js';
 import type { ConfigSink, PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { noSessionEffects, SessionEndings, type EndingReason, type SettleOutcome } from '../session-endings.js';
 import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
 import type { SessionDeltaSource } from '../session-deltas.js';
@@ -94,7 +97,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   private currentGeneration = 0;
   /** Every counter id that ever ran, for sessions that outlive their rule's version. */
   private readonly owners = new Map<number, MarkOwner>();
-  private readonly drainTimers = new Set<NodeJS.Timeout>();
+  /** Conntrack entries applies end, held until each apply is settled, then drain deadlines. */
+  private readonly endings = new SessionEndings<string>((ids, reason) => this.endSessionsNow(ids, reason));
   /** Sessions ended by a reevaluated filter, by rule id (counted as filter refusals). */
   private readonly filterCloses = new Map<string, number>();
   private driftTimer: NodeJS.Timeout | undefined;
@@ -155,8 +159,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     if (!this.started) return;
     this.started = false;
     clearInterval(this.driftTimer);
-    for (const t of this.drainTimers) clearTimeout(t);
-    this.drainTimers.clear();
+    this.endings.clear();
     this.store.stop();
     this.store.forget();
     if (!this.options.persist) {
@@ -231,7 +234,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     if (!this.started) throw new Error('nftables dataplane is not started');
     const failures = this.conflicts(request);
     const failed = failedRuleIds(request.plan, failures);
-    if (failed.length > 0) return { ok: false, failures };
+    if (failed.length > 0) return { ok: false, failures, sessionEffects: noSessionEffects() };
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
     const desired = desiredState(this.tableName, request.config, request.counterIds, {
       has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`),
@@ -249,9 +252,43 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     this.routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.routes });
     this.config = request.config;
     this.currentGeneration = request.generation;
-    this.endSessions(request);
-    this.reevaluateFilters(request);
-    return { ok: true, failures };
+    this.holdEndings(request);
+    this.holdFilterRefusals(request);
+    const restored = this.readopt();
+    return { ok: true, failures, sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation), restored } };
+  }
+
+  /**
+   * Sessions with an ending held or a drain deadline running whose port
+   * routes them as when they opened (a rollback, a rule put back), under a
+   * filter that admits them, continue. Answers how many.
+   */
+  private readopt(): number {
+    let restored = 0;
+    for (const id of [...this.endings.pending()]) {
+      const s = this.store.get(id);
+      const listener = s && parseIp(s.listener.address);
+      const rule = s && listener && this.routes.lookup(s.protocol, listener, s.listener.port);
+      if (!s || !rule || rule.ruleId !== s.ruleId) continue;
+      const sameTarget = canonicalAddress(rule.rule.targetAddress) === canonicalAddress(s.target.address) && mapTargetPort(rule.rule, s.listener.port) === s.target.port;
+      if (sameTarget && rule.admission.filter.admits(s.client.address) && this.endings.cancel(id)) restored++;
+    }
+    return restored;
+  }
+
+  settle(generation: number, outcome: SettleOutcome): SessionEffects {
+    return this.endings.settle(generation, outcome);
+  }
+
+  /** Deletes the conntrack entries `ids` that still exist; a filter refusal counts per rule, as on the sockets backends. */
+  private endSessionsNow(ids: string[], reason: EndingReason): number {
+    if (reason === 'filter') {
+      for (const id of ids) {
+        const ruleId = this.store.get(id)?.ruleId;
+        if (ruleId !== undefined) this.filterCloses.set(ruleId, (this.filterCloses.get(ruleId) ?? 0) + 1);
+      }
+    }
+    return this.store.deleteMany(ids, reason);
   }
 
   /**
@@ -293,16 +330,14 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     return owner?.drain ?? { mode: 'keep', timeoutMs: 0 };
   }
 
-  /** TERMINATE and DRAIN end the conntrack entries of removed and retargeted ports (now, or at the drain deadline); KEEP leaves them. */
-  private endSessions(request: SinkApplyRequest): void {
+  /** TERMINATE and DRAIN end the conntrack entries of removed and retargeted ports (once settled, or at the drain deadline); KEEP leaves them. */
+  private holdEndings(request: SinkApplyRequest): void {
     const ended = request.plan.ports.filter((p) => p.action === 'close' || p.action === 'retarget');
     if (ended.length === 0) return;
     const rulesOf = (side: 'running' | 'desired'): Map<string, ForwardRule> =>
       new Map(request.plan.rules.filter((r) => (side === 'running' ? r.action !== 'added' : r.action !== 'removed')).map((r) => [r.ruleId, r.rule]));
     const running = rulesOf('running');
     const desired = rulesOf('desired');
-    const now: string[] = [];
-    const later = new Map<number, string[]>();
     const sessions = [...this.store.iterate()];
     for (const change of ended) {
       const policy = this.policyFor(change, request, running, desired);
@@ -310,40 +345,22 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       const ids = sessions
         .filter((s) => s.protocol === change.protocol && s.listener.port === change.port && listenMatches(change.listenAddress, s.listener.address))
         .map((s) => s.id);
-      if (policy.mode === 'terminate') now.push(...ids);
-      else later.set(policy.timeoutMs, [...(later.get(policy.timeoutMs) ?? []), ...ids]);
-    }
-    if (now.length > 0) this.store.deleteMany(now, 'terminate');
-    for (const [timeoutMs, ids] of later) {
-      const timer = setTimeout(() => {
-        this.drainTimers.delete(timer);
-        this.store.deleteMany(ids, 'drain');
-      }, timeoutMs);
-      timer.unref();
-      this.drainTimers.add(timer);
+      for (const id of ids) this.endings.hold(request.generation, id, policy.mode, policy.timeoutMs);
     }
   }
 
-  /** Sessions of rules whose filters changed (on_filter_change REEVALUATE) that the new filter refuses are ended (reason "filter"). */
-  private reevaluateFilters(request: SinkApplyRequest): void {
+  /** Sessions of rules whose filters changed (on_filter_change REEVALUATE) that the new filter refuses end once settled (reason "filter"). */
+  private holdFilterRefusals(request: SinkApplyRequest): void {
     const changed = new Map<string, ForwardRule>();
     for (const r of request.plan.rules) {
       if (r.action !== 'changed' || r.rule.onFilterChange !== 'reevaluate') continue;
       if (r.changedFields.some((f) => f === 'allow' || f === 'deny')) changed.set(r.ruleId, r.rule);
     }
     if (changed.size === 0) return;
-    const refused: string[] = [];
-    const refusedRules: string[] = [];
     for (const s of this.store.iterate()) {
       const rule = changed.get(s.ruleId);
-      if (rule && !compileSourceFilter(rule.allow, rule.deny).admits(s.client.address)) {
-        refused.push(s.id);
-        refusedRules.push(s.ruleId);
-      }
+      if (rule && !compileSourceFilter(rule.allow, rule.deny).admits(s.client.address)) this.endings.hold(request.generation, s.id, 'filter');
     }
-    this.store.deleteMany(refused, 'filter');
-    // A session the new filter ends is a refusal by the filter, as on the sockets backends.
-    for (const s of refusedRules) this.filterCloses.set(s, (this.filterCloses.get(s) ?? 0) + 1);
   }
 
   // --- Telemetry ---

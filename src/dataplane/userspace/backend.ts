@@ -6,7 +6,9 @@
  */
 import { pino, type Logger } from 'pino';
 import type { Capabilities } from '../capabilities.js';
+import type { SessionEffects } from '../apply-result.js';
 import type { ConfigSink, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
+import { noSessionEffects, SessionEndings, type SettleOutcome } from '../session-endings.js';
 import type { HAController, HARole } from '../ha-controller.js';
 import { RouteTable } from '../route-lookup.js';
 import type { RuntimeDataPlane } from '../runtime.js';
@@ -46,6 +48,8 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
   private stopped = false;
   private role: HARole = 'active';
   private readonly deltas: SessionDeltaSource;
+  /** Sessions applies end (terminate_removed, filter refusals), held until each apply is settled. */
+  private readonly endings = new SessionEndings<number>((ids, reason) => this.engine.endSessions(ids, reason));
   /** The native fast path, when the TUN addon loads and PORTPLANE_USERSPACE_NATIVE is not 0. */
   readonly fastPath: NativeFastPath | undefined;
   private readonly loggedDrops = new Map<PacketDropReason, { count: number; at: number }>();
@@ -151,6 +155,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.gcTimer);
+    this.endings.clear();
     this.engine.sessions.clear('shutdown');
     await this.port.close();
   }
@@ -183,16 +188,23 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
     return this.engine.trace(request, this.clock());
   }
 
-  /** Compile, then swap: the plan's port operations need no execution here, only closes with terminateRemoved. */
+  /**
+   * Compile, then swap: the plan's port operations need no execution here.
+   * Closes with terminateRemoved and filter refusals end sessions once settled.
+   */
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('userspace dataplane is stopped');
     const routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.engine.routes, now: this.clock() });
     this.engine.install(routes, request.generation);
-    this.engine.reevaluateFilters(request.plan);
+    for (const id of this.engine.filterRefusals(request.plan)) this.endings.hold(request.generation, id, 'filter');
     if (request.terminateRemoved) {
       const closed = new Set(request.plan.ports.filter((p) => p.action === 'close').map((p) => p.key));
-      if (closed.size > 0) this.engine.terminate(closed);
+      if (closed.size > 0) for (const id of this.engine.sessionsOf(closed)) this.endings.hold(request.generation, id, 'terminate');
     }
-    return { ok: true, failures: [] };
+    return { ok: true, failures: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation) } };
+  }
+
+  settle(generation: number, outcome: SettleOutcome): SessionEffects {
+    return this.endings.settle(generation, outcome);
   }
 }

@@ -320,28 +320,36 @@ export class Engine implements Telemetry {
   }
 
   /** Closes the sessions of rules whose changed filter now refuses their client (see filterReevaluations). */
-  reevaluateFilters(plan: Plan): number {
+  /** Sessions of rules whose filters changed (REEVALUATE) that the new filters refuse. */
+  filterRefusals(plan: Plan): number[] {
     const changed = filterReevaluations(plan);
-    if (changed.size === 0) return 0;
-    const clientOf = (s: Session): Uint8Array | undefined => parseIp(this.sessions.info(s).client.address)?.bytes;
-    const ids = this.sessions.select((s) => {
+    if (changed.size === 0) return [];
+    return this.sessions.select((s) => {
       if (!changed.has(s.rule.ruleId)) return false;
-      const client = clientOf(s);
+      const client = this.sessionClientBytes(s);
       return client !== undefined && !s.rule.admission.filter.admitsBytes(client);
     });
-    for (const id of ids) {
-      const s = this.sessions.session(id)!;
-      this.refuse('filter', s.counters, clientOf(s)!);
-      this.sessions.deleteWithCompanions(String(id), 'filter');
-    }
-    return ids.length;
   }
 
-  /** Closes the sessions that came in through the given listener keys (plan.ts listenerKey). */
-  terminate(listenerKeys: ReadonlySet<string>): number {
-    const ids = this.sessions.select((s) => listenerKeys.has(`${s.protocol}|${s.rule.rule.listenAddress}|${s.keys[9]! & 0xffff}`));
-    for (const id of ids) this.sessions.deleteWithCompanions(String(id), 'terminate');
-    return ids.length;
+  /** Sessions that came in through the given listener keys (plan.ts listenerKey). */
+  sessionsOf(listenerKeys: ReadonlySet<string>): number[] {
+    return this.sessions.select((s) => listenerKeys.has(`${s.protocol}|${s.rule.rule.listenAddress}|${s.keys[9]! & 0xffff}`));
+  }
+
+  /** Ends the sessions `ids` that still run; a filter refusal counts as a refused attempt. */
+  endSessions(ids: number[], reason: 'terminate' | 'filter' | 'drain'): number {
+    let ended = 0;
+    for (const id of ids) {
+      const s = this.sessions.session(id);
+      if (!s) continue;
+      if (reason === 'filter') this.refuse('filter', s.counters, this.sessionClientBytes(s)!);
+      if (this.sessions.deleteWithCompanions(String(id), reason)) ended++;
+    }
+    return ended;
+  }
+
+  private sessionClientBytes(s: Session): Uint8Array | undefined {
+    return parseIp(this.sessions.info(s).client.address)?.bytes;
   }
 
   // --- Telemetry ---

@@ -28,6 +28,7 @@ import type { RollbackToResponse as _portplane_v1_RollbackToResponse, RollbackTo
 import type { RuleChange as _portplane_v1_RuleChange, RuleChange__Output as _portplane_v1_RuleChange__Output } from './portplane/v1/RuleChange.js';
 import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _portplane_v1_RuleLimits__Output } from './portplane/v1/RuleLimits.js';
 import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
+import type { SessionEffects as _portplane_v1_SessionEffects, SessionEffects__Output as _portplane_v1_SessionEffects__Output } from './portplane/v1/SessionEffects.js';
 import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from './portplane/v1/Table.js';
 import type { UnsupportedFeature as _portplane_v1_UnsupportedFeature, UnsupportedFeature__Output as _portplane_v1_UnsupportedFeature__Output } from './portplane/v1/UnsupportedFeature.js';
 
@@ -81,6 +82,7 @@ export interface ProtoGrpcType {
       RuleLimits: MessageTypeDefinition<_portplane_v1_RuleLimits, _portplane_v1_RuleLimits__Output>
       RuleState: EnumTypeDefinition
       RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
+      SessionEffects: MessageTypeDefinition<_portplane_v1_SessionEffects, _portplane_v1_SessionEffects__Output>
       Table: MessageTypeDefinition<_portplane_v1_Table, _portplane_v1_Table__Output>
       UnsupportedFeature: MessageTypeDefinition<_portplane_v1_UnsupportedFeature, _portplane_v1_UnsupportedFeature__Output>
     }

@@ -27,6 +27,7 @@ import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _por
 import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
 import type { Session as _portplane_v1_Session, Session__Output as _portplane_v1_Session__Output } from './portplane/v1/Session.js';
 import type { SessionCount as _portplane_v1_SessionCount, SessionCount__Output as _portplane_v1_SessionCount__Output } from './portplane/v1/SessionCount.js';
+import type { SessionEffects as _portplane_v1_SessionEffects, SessionEffects__Output as _portplane_v1_SessionEffects__Output } from './portplane/v1/SessionEffects.js';
 import type { SessionEvent as _portplane_v1_SessionEvent, SessionEvent__Output as _portplane_v1_SessionEvent__Output } from './portplane/v1/SessionEvent.js';
 import type { SessionFilter as _portplane_v1_SessionFilter, SessionFilter__Output as _portplane_v1_SessionFilter__Output } from './portplane/v1/SessionFilter.js';
 import type { SessionServiceClient as _portplane_v1_SessionServiceClient, SessionServiceDefinition as _portplane_v1_SessionServiceDefinition } from './portplane/v1/SessionService.js';
@@ -81,6 +82,7 @@ export interface ProtoGrpcType {
       RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
       Session: MessageTypeDefinition<_portplane_v1_Session, _portplane_v1_Session__Output>
       SessionCount: MessageTypeDefinition<_portplane_v1_SessionCount, _portplane_v1_SessionCount__Output>
+      SessionEffects: MessageTypeDefinition<_portplane_v1_SessionEffects, _portplane_v1_SessionEffects__Output>
       SessionEvent: MessageTypeDefinition<_portplane_v1_SessionEvent, _portplane_v1_SessionEvent__Output>
       SessionEventKind: EnumTypeDefinition
       SessionFilter: MessageTypeDefinition<_portplane_v1_SessionFilter, _portplane_v1_SessionFilter__Output>

@@ -28,6 +28,7 @@ import type { RuleFloodCounters as _portplane_v1_RuleFloodCounters, RuleFloodCou
 import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _portplane_v1_RuleLimits__Output } from './portplane/v1/RuleLimits.js';
 import type { RuleSample as _portplane_v1_RuleSample, RuleSample__Output as _portplane_v1_RuleSample__Output } from './portplane/v1/RuleSample.js';
 import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
+import type { SessionEffects as _portplane_v1_SessionEffects, SessionEffects__Output as _portplane_v1_SessionEffects__Output } from './portplane/v1/SessionEffects.js';
 import type { SourceFloodCounters as _portplane_v1_SourceFloodCounters, SourceFloodCounters__Output as _portplane_v1_SourceFloodCounters__Output } from './portplane/v1/SourceFloodCounters.js';
 import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from './portplane/v1/Table.js';
 import type { TableCounters as _portplane_v1_TableCounters, TableCounters__Output as _portplane_v1_TableCounters__Output } from './portplane/v1/TableCounters.js';
@@ -85,6 +86,7 @@ export interface ProtoGrpcType {
       RuleSample: MessageTypeDefinition<_portplane_v1_RuleSample, _portplane_v1_RuleSample__Output>
       RuleState: EnumTypeDefinition
       RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
+      SessionEffects: MessageTypeDefinition<_portplane_v1_SessionEffects, _portplane_v1_SessionEffects__Output>
       SourceFloodCounters: MessageTypeDefinition<_portplane_v1_SourceFloodCounters, _portplane_v1_SourceFloodCounters__Output>
       Table: MessageTypeDefinition<_portplane_v1_Table, _portplane_v1_Table__Output>
       TableCounters: MessageTypeDefinition<_portplane_v1_TableCounters, _portplane_v1_TableCounters__Output>

@@ -16,6 +16,7 @@ import type { PortRange as _portplane_v1_PortRange, PortRange__Output as _portpl
 import type { RuleChange as _portplane_v1_RuleChange, RuleChange__Output as _portplane_v1_RuleChange__Output } from './portplane/v1/RuleChange.js';
 import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _portplane_v1_RuleLimits__Output } from './portplane/v1/RuleLimits.js';
 import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
+import type { SessionEffects as _portplane_v1_SessionEffects, SessionEffects__Output as _portplane_v1_SessionEffects__Output } from './portplane/v1/SessionEffects.js';
 import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from './portplane/v1/Table.js';
 import type { TcpFlags as _portplane_v1_TcpFlags, TcpFlags__Output as _portplane_v1_TcpFlags__Output } from './portplane/v1/TcpFlags.js';
 import type { TraceMatch as _portplane_v1_TraceMatch, TraceMatch__Output as _portplane_v1_TraceMatch__Output } from './portplane/v1/TraceMatch.js';
@@ -61,6 +62,7 @@ export interface ProtoGrpcType {
       RuleLimits: MessageTypeDefinition<_portplane_v1_RuleLimits, _portplane_v1_RuleLimits__Output>
       RuleState: EnumTypeDefinition
       RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
+      SessionEffects: MessageTypeDefinition<_portplane_v1_SessionEffects, _portplane_v1_SessionEffects__Output>
       SessionLookup: EnumTypeDefinition
       Table: MessageTypeDefinition<_portplane_v1_Table, _portplane_v1_Table__Output>
       TcpFlags: MessageTypeDefinition<_portplane_v1_TcpFlags, _portplane_v1_TcpFlags__Output>

@@ -29,6 +29,7 @@ import type { RollbackToResponse as _portplane_v1_RollbackToResponse, RollbackTo
 import type { RuleChange as _portplane_v1_RuleChange, RuleChange__Output as _portplane_v1_RuleChange__Output } from './portplane/v1/RuleChange.js';
 import type { RuleLimits as _portplane_v1_RuleLimits, RuleLimits__Output as _portplane_v1_RuleLimits__Output } from './portplane/v1/RuleLimits.js';
 import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from './portplane/v1/RuleStatus.js';
+import type { SessionEffects as _portplane_v1_SessionEffects, SessionEffects__Output as _portplane_v1_SessionEffects__Output } from './portplane/v1/SessionEffects.js';
 import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from './portplane/v1/Table.js';
 import type { TransactionApplied as _portplane_v1_TransactionApplied, TransactionApplied__Output as _portplane_v1_TransactionApplied__Output } from './portplane/v1/TransactionApplied.js';
 import type { TransactionBegin as _portplane_v1_TransactionBegin, TransactionBegin__Output as _portplane_v1_TransactionBegin__Output } from './portplane/v1/TransactionBegin.js';
@@ -94,6 +95,7 @@ export interface ProtoGrpcType {
       RuleLimits: MessageTypeDefinition<_portplane_v1_RuleLimits, _portplane_v1_RuleLimits__Output>
       RuleState: EnumTypeDefinition
       RuleStatus: MessageTypeDefinition<_portplane_v1_RuleStatus, _portplane_v1_RuleStatus__Output>
+      SessionEffects: MessageTypeDefinition<_portplane_v1_SessionEffects, _portplane_v1_SessionEffects__Output>
       Table: MessageTypeDefinition<_portplane_v1_Table, _portplane_v1_Table__Output>
       TransactionApplied: MessageTypeDefinition<_portplane_v1_TransactionApplied, _portplane_v1_TransactionApplied__Output>
       TransactionBegin: MessageTypeDefinition<_portplane_v1_TransactionBegin, _portplane_v1_TransactionBegin__Output>
