@@ -286,6 +286,13 @@ for (const { backend, nativeFastPath } of VARIANTS) {
     describe('an apply that is undone ends no session', () => {
       const effects = (r: WireResult) => ({ ended: 0, draining: 0, held: 0, restored: 0, ...r.session_effects });
       const PENDING = { confirm_timeout: { seconds: 60 } };
+      /** A harness forwarding one port (rule "a" of table "web") with one flow through it. */
+      const forwardOne = async () => {
+        await start();
+        const port = await h.listenPorts(1);
+        const first = await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        return { port, first, a: await h.connect(port) };
+      };
       const pendingGeneration = (res: { pending?: { generation: string } | null }) => {
         expect(res.pending?.generation).toBeDefined();
         return res.pending!.generation;
@@ -293,10 +300,7 @@ for (const { backend, nativeFastPath } of VARIANTS) {
 
       it('a pending TERMINATE holds the sessions it ends; CancelApply restores them and says so', async (ctx) => {
         requires(ctx, backend, ['sessions', 'terminate_removed']);
-        await start();
-        const port = await h.listenPorts(1);
-        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
-        const a = await h.connect(port);
+        const { a } = await forwardOne();
         const res = await h.config.call<{ result: WireResult; pending: { generation: string } }>('ApplyConfig', {
           tables: [{ name: 'web', rules: [] }],
           terminate_removed: true,
@@ -316,10 +320,7 @@ for (const { backend, nativeFastPath } of VARIANTS) {
 
       it('confirming the pending TERMINATE ends the sessions it held', async (ctx) => {
         requires(ctx, backend, ['sessions', 'terminate_removed']);
-        await start();
-        const port = await h.listenPorts(1);
-        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
-        const a = await h.connect(port);
+        const { a } = await forwardOne();
         const res = await h.config.call<{ pending: { generation: string } }>('ApplyConfig', { tables: [{ name: 'web', rules: [] }], terminate_removed: true, ...PENDING });
         expect((await a.exchange(Buffer.from('pending'))).toString()).toBe('pending');
         const confirmed = await h.config.call<{ result: WireResult }>('ConfirmApply', { generation: pendingGeneration(res) });
@@ -329,10 +330,7 @@ for (const { backend, nativeFastPath } of VARIANTS) {
 
       it('CancelApply stops the drain deadline of the apply it undoes', async (ctx) => {
         requires(ctx, backend, ['sessions', 'drain_policy']);
-        await start();
-        const port = await h.listenPorts(1);
-        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
-        const a = await h.connect(port);
+        const { a } = await forwardOne();
         const res = await h.config.call<{ result: WireResult; pending: { generation: string } }>('ApplyConfig', {
           tables: [{ name: 'web', rules: [] }],
           drain: { mode: 'DRAIN_MODE_DRAIN', timeout_ms: 200 },
@@ -348,10 +346,7 @@ for (const { backend, nativeFastPath } of VARIANTS) {
 
       it('a committed DRAIN whose rule a rollback puts back keeps its sessions', async (ctx) => {
         requires(ctx, backend, ['sessions', 'drain_policy']);
-        await start();
-        const port = await h.listenPorts(1);
-        const first = await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
-        const a = await h.connect(port);
+        const { a, first } = await forwardOne();
         const drained = await apply([{ name: 'web', rules: [] }], { drain: { mode: 'DRAIN_MODE_DRAIN', timeout_ms: 300 } });
         expect(effects(drained.result).draining).toBe(1);
         const back = await h.config.call<{ result: WireResult }>('RollbackTo', { generation: first.result.generation });
@@ -362,10 +357,7 @@ for (const { backend, nativeFastPath } of VARIANTS) {
 
       it('a pending filter change that refuses a session ends it only once confirmed (REEVALUATE)', async (ctx) => {
         requires(ctx, backend, ['sessions', 'source_filters']);
-        await start();
-        const port = await h.listenPorts(1);
-        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
-        const a = await h.connect(port);
+        const { a, port } = await forwardOne();
         const tightened = [{ name: 'web', rules: [rule('a', port, h.targetPort, { deny: ['127.0.0.0/8'] })] }];
         const res = await h.config.call<{ result: WireResult; pending: { generation: string } }>('ApplyConfig', { tables: tightened, ...PENDING });
         expect(effects(res.result).held).toBe(1);
