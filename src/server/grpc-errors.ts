@@ -12,6 +12,7 @@ import {
   LimitExceededError,
   NoResultError,
   NotFoundError,
+  NotSavedError,
   ShuttingDownError,
 } from '../control/errors.js';
 import {
@@ -114,8 +115,20 @@ export function toServiceError(err: unknown): grpc.ServiceError {
     ]);
   }
   if (err instanceof ShuttingDownError) return statusError(grpc.status.UNAVAILABLE, err.message);
+  if (err instanceof NotSavedError) {
+    // Nothing changed and the caller may retry: a full disk is an exhausted resource, any other save failure a transient one.
+    return statusError(errnoInChain(err, ['ENOSPC', 'EDQUOT']) ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, err.message);
+  }
   if (err instanceof NotFoundError) return statusError(grpc.status.NOT_FOUND, err.message);
   if (err instanceof NoResultError) return statusError(grpc.status.NOT_FOUND, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return statusError(grpc.status.INTERNAL, message);
+}
+
+/** Whether `err` or an error it was caused by carries one of `codes`. */
+function errnoInChain(err: unknown, codes: string[]): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (codes.includes((e as NodeJS.ErrnoException).code ?? '')) return true;
+  }
+  return false;
 }

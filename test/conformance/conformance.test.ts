@@ -107,7 +107,8 @@ for (const { backend, nativeFastPath } of VARIANTS) {
         const journalPath = join(h.daemon.stateDir, journalFileName(1));
         await mkdir(join(journalPath, 'blocker'), { recursive: true });
         const err = await callError(apply([{ name: 'web', rules: [rule('http', port + 1, h.targetPort)] }]));
-        expect(err.code).toBe(grpc.status.INTERNAL);
+        // Not INTERNAL: nothing changed, and the caller may retry once the state directory can be written.
+        expect(err.code).toBe(grpc.status.UNAVAILABLE);
         await rm(journalPath, { recursive: true });
         expect((await trace(port)).verdict).toBe('TRACE_VERDICT_FORWARD');
         expect((await trace(port + 1)).drop_reason).toBe('no_rule');

@@ -8,6 +8,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callError, ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
@@ -58,6 +59,7 @@ describe.skipIf(!isRoot)('a save that runs out of space', () => {
       client.call('ApplyConfig', { tables: [{ name: 'web', rules: [singlePortRule('r', port, echo.port), singlePortRule('s', await freePort(), echo.port)] }], comment: 'c'.repeat(4096) }),
     );
     expect(err.details).toMatch(/ENOSPC|no space/i);
+    expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     // The failed attempt's history entry is saved after the reply: give that save time to finish or fail.
     const leftovers = async (): Promise<string[]> => (await readdir(join(mount, 'state'), { recursive: true })).map(String).filter((f) => f.includes('.tmp-'));
     for (let i = 0; i < 40 && (await leftovers()).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
