@@ -2,33 +2,15 @@
  * HA on /metrics: the role, role changes and the session sync's lag,
  * resends, bulk syncs and imports, read from the HA node at scrape time.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { HA_ROLES } from '../dataplane/ha-controller.js';
+import { collectedCounter, collectedGauge } from '../telemetry/metrics.js';
 import type { HANode } from './ha-node.js';
 import { SYNC_STATES, type SyncStatus } from './sync-status.js';
 
 export function registerHaMetrics(registry: Registry, node: HANode): void {
-  const counter = (name: string, help: string, value: () => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(value());
-      },
-    });
-  };
-  const gauge = (name: string, help: string, value: () => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value());
-      },
-    });
-  };
+  const counter = (name: string, help: string, value: () => number): void => collectedCounter(registry, name, help, value);
+  const gauge = (name: string, help: string, value: () => number): void => collectedGauge(registry, name, help, value);
   /** One status per scrape (a status is computed, not stored). */
   let status: SyncStatus | undefined;
   const sync = (): SyncStatus => (status ??= node.syncStatus());

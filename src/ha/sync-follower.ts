@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { SessionReplica } from './session-replica.js';
 import type { SyncBatch, SyncHello } from './sync-source.js';
-import { DEGRADED_AFTER, LatenessWindow, idleSyncStatus, type SyncStatus } from './sync-status.js';
+import { DEGRADED_AFTER, LatenessWindow, idleSyncStatus, type SyncStatus, LATE_FACTOR, LATE_WINDOW_FACTOR } from './sync-status.js';
 
 export interface SyncConnection {
   /** Sends the standby's acknowledgement (every event up to `sequence` is applied). */
@@ -42,9 +42,6 @@ export interface SyncFollowerOptions {
 
 /** Silence longer than this many heartbeat intervals ends the connection. */
 const SILENCE_FACTOR = 5;
-/** A heartbeat later than this many intervals after the previous message counts as late. */
-const LATE_FACTOR = 2;
-const LATE_WINDOW_FACTOR = 50;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 

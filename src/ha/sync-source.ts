@@ -10,7 +10,7 @@
 import type { SessionStore } from '../dataplane/session-store.js';
 import { runWatch, type WatchEvent } from '../sessions/watch-stream.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
-import { DEGRADED_AFTER, LatenessWindow, idleSyncStatus, type SyncStatus } from './sync-status.js';
+import { DEGRADED_AFTER, LatenessWindow, idleSyncStatus, type SyncStatus, LATE_FACTOR, LATE_WINDOW_FACTOR } from './sync-status.js';
 
 export interface SyncBatch {
   events: WatchEvent[];
@@ -44,10 +44,6 @@ export interface SyncSourceOptions {
   now?: () => number;
 }
 
-/** Acknowledgements later than this many heartbeat intervals count as late. */
-const LATE_FACTOR = 2;
-/** Late acknowledgements are remembered this many heartbeat intervals. */
-const LATE_WINDOW_FACTOR = 50;
 
 export class SyncSource {
   private readonly status: SyncStatus;

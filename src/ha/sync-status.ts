@@ -53,6 +53,11 @@ export function idleSyncStatus(detail: string): SyncStatus {
  */
 export const DEGRADED_AFTER = 3;
 
+/** A message later than this many heartbeat intervals after the previous one counts as late. */
+export const LATE_FACTOR = 2;
+/** Late messages are remembered this many heartbeat intervals. */
+export const LATE_WINDOW_FACTOR = 50;
+
 export class LatenessWindow {
   private readonly late: number[] = [];
 

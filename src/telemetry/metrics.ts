@@ -52,27 +52,10 @@ export function createMetricsRegistry(sources: MetricsSources): { registry: Regi
   let reading: CountersReading | undefined;
   const current = (): CountersReading => (reading ??= readCounters(sources.telemetry, sources.applies()));
 
-  const counter = (name: string, help: string, value: (r: CountersReading) => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(value(current()));
-      },
-    });
-  };
-  const gauge = (name: string, help: string, value: (r: CountersReading) => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value(current()));
-      },
-    });
-  };
+  const counter = (name: string, help: string, value: (r: CountersReading) => number): void =>
+    collectedCounter(registry, name, help, () => value(current()));
+  const gauge = (name: string, help: string, value: (r: CountersReading) => number): void =>
+    collectedGauge(registry, name, help, () => value(current()));
   /** A traffic metric: the rule-less global series, then one per running rule. */
   const traffic = (name: string, help: string, extraLabels: string[], series: Series, isGauge = false): void => {
     const labelNames = [...RULE_LABELS, ...extraLabels];
@@ -160,4 +143,29 @@ export function createMetricsRegistry(sources: MetricsSources): { registry: Regi
       }
     },
   };
+}
+
+/** A counter whose value is read at scrape time from `value` (a running total kept elsewhere). */
+export function collectedCounter(registry: Registry, name: string, help: string, value: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(value());
+    },
+  });
+}
+
+/** A gauge whose value is read at scrape time from `value`. */
+export function collectedGauge(registry: Registry, name: string, help: string, value: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(value());
+    },
+  });
 }
