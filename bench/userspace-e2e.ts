@@ -126,13 +126,62 @@ function iperfTcp(host: string, port: number, streams: number): Result {
   return { value: out.end.sum_received.bits_per_second / 1e9 };
 }
 
+/** A /proc/net/snmp counter of `ns` (this namespace's UDP stack). */
+function snmp(ns: string, proto: string, field: string): number {
+  const lines = inNs(ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith(`${proto}:`));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf(field)] ?? NaN);
+}
+
+function linkStat(ns: string, dev: string, name: string): number {
+  try {
+    return Number(inNs(ns, ['cat', `/sys/class/net/${dev}/statistics/${name}`]).trim());
+  } catch {
+    return NaN;
+  }
+}
+
+/** Packets the backlog queues dropped (/proc/net/softnet_stat column 2, all CPUs; not per namespace). */
+function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8')
+    .trim()
+    .split('\n')
+    .reduce((sum, line) => sum + parseInt(line.split(/\s+/)[1]!, 16), 0);
+}
+
+/**
+ * Where a UDP test's datagrams went missing, from the counters along the
+ * way: the sender's socket, the TUN queue (tx_dropped: the kernel could not
+ * queue for portplane), the CPUs' backlog queues, the server's socket buffer.
+ */
+function lossCounters(): Record<string, number> {
+  return {
+    senderSndbufErrors: snmp(NS.a, 'Udp', 'SndbufErrors'),
+    routerForwarded: snmp(NS.r, 'Ip', 'ForwDatagrams'),
+    tunTxDropped: linkStat(NS.r, TUN, 'tx_dropped'),
+    tunRxPackets: linkStat(NS.r, TUN, 'rx_packets'),
+    backlogDrops: backlogDrops(),
+    serverVethRxDropped: linkStat(NS.b, 'eth0', 'rx_dropped'),
+    serverInDatagrams: snmp(NS.b, 'Udp', 'InDatagrams'),
+    serverRcvbufErrors: snmp(NS.b, 'Udp', 'RcvbufErrors'),
+    serverInErrors: snmp(NS.b, 'Udp', 'InErrors'),
+  };
+}
+
 function iperfUdp(host: string, port: number, size: number): Result {
+  const before = lossCounters();
   const out = JSON.parse(inNs(NS.a, ['iperf3', '-c', host, '-p', String(port), '-u', '-b', '0', '-l', String(size), '-t', String(SECONDS), '--json'])) as {
     end: { sum?: { packets: number; lost_packets: number; seconds: number; lost_percent: number } };
     error?: string;
   };
   const s = out.end.sum;
   if (!s) throw new Error(`iperf3 failed: ${out.error}`);
+  const after = lossCounters();
+  const moved = Object.entries(after)
+    .filter(([k]) => Number.isFinite(after[k]!) && Number.isFinite(before[k]!))
+    .map(([k, v]) => `${k} ${v - before[k]!}`);
+  console.log(`  UDP ${size} B: iperf3 sent ${s.packets}, lost ${s.lost_packets}; counters: ${moved.join(', ')}`);
   return { value: (s.packets - s.lost_packets) / s.seconds / 1000, loss: s.lost_percent };
 }
 
