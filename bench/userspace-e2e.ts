@@ -9,12 +9,14 @@
  *                the TUN and the server's replies from 10.200.2.3 policy-routed
  *                back into it (docs/api.md "Userspace backend on a TUN device");
  *   - userspace-js: the same with PORTPLANE_USERSPACE_NATIVE=0 (the JavaScript
- *                packet path), when PATHS lists it.
+ *                packet path), when PATHS lists it;
+ *   - userspace-qN: the native loop on N TUN queues (--tun-queues N), when PATHS lists it.
  * Per path: iperf3 TCP 1 and 4 streams, short TCP connections/s (wrk with
  * `Connection: close` against nginx in B), UDP 64 B and 1,400 B datagrams/s
  * received with loss (iperf3 -u -b 0), and the daemon's CPU per test.
  *
- *   npm run bench:userspace-e2e     (root; SECONDS=3 REPS=1 PATHS=dnat,kernel,userspace by default)
+ *   npm run bench:userspace-e2e     (root; SECONDS=3 REPS=1 PATHS=dnat,kernel,userspace by default;
+ *                                    TESTS=short,UDP a subset; path userspace-q2: the native loop on 2 TUN queues)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -270,9 +272,12 @@ async function setupPath(name: string): Promise<Path> {
       };
     }
     case 'userspace':
-    case 'userspace-js': {
+    case 'userspace-js':
+    case /^userspace-q\d+$/.test(name) ? name : '': {
       const env: Record<string, string> = name === 'userspace-js' ? { PORTPLANE_USERSPACE_NATIVE: '0' } : {};
-      const { daemon, stateDir } = await daemonPath(name, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24'], env, TUN_VIP, SERVER_US, false);
+      const queues = /^userspace-q(\d+)$/.exec(name)?.[1];
+      const args = ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', ...(queues ? ['--tun-queues', queues] : [])];
+      const { daemon, stateDir } = await daemonPath(name, args, env, TUN_VIP, SERVER_US, false);
       ip('-n', NS.r, 'route', 'replace', 'default', 'dev', TUN, 'table', '100');
       ip('-n', NS.r, 'rule', 'add', 'from', SERVER_US, 'iif', 'rb', 'lookup', '100');
       return {
@@ -294,7 +299,7 @@ async function setupPath(name: string): Promise<Path> {
       };
     }
     default:
-      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js)`);
+      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js, userspace-qN)`);
   }
 }
 
