@@ -86,7 +86,7 @@ interface Counters {
   global: { traffic: { bytes_from_client: string; bytes_to_client: string; packets_from_client: string } };
 }
 
-// The native loop on one queue and on two (IFF_MULTI_QUEUE, a loop thread each), and the JavaScript path.
+// The native loop on one queue and on two (IFF_MULTI_QUEUE, a loop thread each; the default is one per core), and the JavaScript path.
 for (const { native, queues } of [
   { native: true, queues: 1 },
   { native: true, queues: 2 },
@@ -125,7 +125,7 @@ for (const { native, queues } of [
       const saved = process.env.PORTPLANE_USERSPACE_NATIVE;
       if (!native) process.env.PORTPLANE_USERSPACE_NATIVE = '0';
       try {
-        daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', '--tun-txqueuelen', '2000', ...(queues > 1 ? ['--tun-queues', String(queues)] : [])], {
+        daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', '--tun-txqueuelen', '2000', ...(native ? ['--tun-queues', String(queues)] : [])], {
           prefix: ['ip', 'netns', 'exec', NS.r],
         });
       } finally {

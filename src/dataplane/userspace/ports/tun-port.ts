@@ -14,6 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { closeSync, readFileSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import type { PacketDropReason } from '../../telemetry.js';
 import type { NativeFastPath } from '../native-fast-path.js';
@@ -54,7 +55,7 @@ export interface TunPortOptions {
   mtu?: number;
   /** The device's queue length in packets (--tun-txqueuelen): what the kernel holds for portplane before tx_dropped. */
   txQueueLength?: number;
-  /** Queues, each read by its own native loop thread (--tun-queues); default 1. The JavaScript path reads one. */
+  /** Queues, each read by its own native loop thread (--tun-queues); default one per core (defaultTunQueues()). The JavaScript path reads one. */
   queues?: number;
   /** A failed read (reading stops) or the first of a run of failed writes (all are counted). Default: none. */
   onError?: (err: Error) => void;
@@ -69,6 +70,11 @@ interface NativeLoop {
 
 /** The most queues --tun-queues takes: the kernel's own limit is 256 (MAX_TAP_QUEUES); each queue costs about 4 MiB of buffers. */
 export const MAX_TUN_QUEUES = 64;
+
+/** One queue (and loop thread) per core, so the kernel can spread flows over every core. */
+export function defaultTunQueues(): number {
+  return Math.min(availableParallelism(), MAX_TUN_QUEUES);
+}
 
 export class TunPort implements PacketPort {
   received = 0;
@@ -103,7 +109,16 @@ export class TunPort implements PacketPort {
   }
 
   private attach(addon: TunAddon, offloads: boolean, queues = 1): { fd: number; vnetHeader: boolean } {
-    const opened = addon.open(this.options.device, offloads, queues > 1);
+    let opened;
+    try {
+      opened = addon.open(this.options.device, offloads, queues > 1);
+    } catch (err) {
+      if (queues === 1 || this.options.queues !== undefined) throw err;
+      // A persistent device created single-queue refuses IFF_MULTI_QUEUE (EINVAL): the default falls back to one queue.
+      opened = addon.open(this.options.device, offloads, false);
+      queues = 1;
+      this.options.onError?.(new Error(`TUN port ${opened.name}: reading one queue, not ${defaultTunQueues()}: ${(err as Error).message}`));
+    }
     this.fd = opened.fd;
     this.fds = [opened.fd];
     this.device = opened.name;
@@ -144,7 +159,7 @@ export class TunPort implements PacketPort {
   /** Offloads on (unless PORTPLANE_TUN_OFFLOAD=0), a native loop per queue moving packets; `slow` gets what the fast path leaves. */
   async openNative(slow: SlowPathHandler, fastPath: NativeFastPath): Promise<void> {
     const addon = fastPath.addon;
-    const { vnetHeader } = this.attach(addon, process.env.PORTPLANE_TUN_OFFLOAD !== '0', this.options.queues ?? 1);
+    const { vnetHeader } = this.attach(addon, process.env.PORTPLANE_TUN_OFFLOAD !== '0', this.options.queues ?? defaultTunQueues());
     await this.configureLinkOrClose();
     this.readBaseDrops();
     // UDP datagrams are coalesced into UDP GSO super-packets only where the device takes them back (USO).
