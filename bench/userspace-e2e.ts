@@ -9,12 +9,14 @@
  *                the TUN and the server's replies from 10.200.2.3 policy-routed
  *                back into it (docs/api.md "Userspace backend on a TUN device");
  *   - userspace-js: the same with PORTPLANE_USERSPACE_NATIVE=0 (the JavaScript
- *                packet path), when PATHS lists it.
+ *                packet path), when PATHS lists it;
+ *   - userspace-qN: the native loop on N TUN queues (--tun-queues N), when PATHS lists it.
  * Per path: iperf3 TCP 1 and 4 streams, short TCP connections/s (wrk with
  * `Connection: close` against nginx in B), UDP 64 B and 1,400 B datagrams/s
  * received with loss (iperf3 -u -b 0), and the daemon's CPU per test.
  *
- *   npm run bench:userspace-e2e     (root; SECONDS=3 REPS=1 PATHS=dnat,kernel,userspace by default)
+ *   npm run bench:userspace-e2e     (root; SECONDS=3 REPS=1 PATHS=dnat,kernel,userspace by default;
+ *                                    TESTS=short,UDP a subset; path userspace-q2: the native loop on 2 TUN queues)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -126,13 +128,62 @@ function iperfTcp(host: string, port: number, streams: number): Result {
   return { value: out.end.sum_received.bits_per_second / 1e9 };
 }
 
+/** A /proc/net/snmp counter of `ns` (this namespace's UDP stack). */
+function snmp(ns: string, proto: string, field: string): number {
+  const lines = inNs(ns, ['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith(`${proto}:`));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf(field)] ?? NaN);
+}
+
+function linkStat(ns: string, dev: string, name: string): number {
+  try {
+    return Number(inNs(ns, ['cat', `/sys/class/net/${dev}/statistics/${name}`]).trim());
+  } catch {
+    return NaN;
+  }
+}
+
+/** Packets the backlog queues dropped (/proc/net/softnet_stat column 2, all CPUs; not per namespace). */
+function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8')
+    .trim()
+    .split('\n')
+    .reduce((sum, line) => sum + parseInt(line.split(/\s+/)[1]!, 16), 0);
+}
+
+/**
+ * Where a UDP test's datagrams went missing, from the counters along the
+ * way: the sender's socket, the TUN queue (tx_dropped: the kernel could not
+ * queue for portplane), the CPUs' backlog queues, the server's socket buffer.
+ */
+function lossCounters(): Record<string, number> {
+  return {
+    senderSndbufErrors: snmp(NS.a, 'Udp', 'SndbufErrors'),
+    routerForwarded: snmp(NS.r, 'Ip', 'ForwDatagrams'),
+    tunTxDropped: linkStat(NS.r, TUN, 'tx_dropped'),
+    tunRxPackets: linkStat(NS.r, TUN, 'rx_packets'),
+    backlogDrops: backlogDrops(),
+    serverVethRxDropped: linkStat(NS.b, 'eth0', 'rx_dropped'),
+    serverInDatagrams: snmp(NS.b, 'Udp', 'InDatagrams'),
+    serverRcvbufErrors: snmp(NS.b, 'Udp', 'RcvbufErrors'),
+    serverInErrors: snmp(NS.b, 'Udp', 'InErrors'),
+  };
+}
+
 function iperfUdp(host: string, port: number, size: number): Result {
+  const before = lossCounters();
   const out = JSON.parse(inNs(NS.a, ['iperf3', '-c', host, '-p', String(port), '-u', '-b', '0', '-l', String(size), '-t', String(SECONDS), '--json'])) as {
     end: { sum?: { packets: number; lost_packets: number; seconds: number; lost_percent: number } };
     error?: string;
   };
   const s = out.end.sum;
   if (!s) throw new Error(`iperf3 failed: ${out.error}`);
+  const after = lossCounters();
+  const moved = Object.entries(after)
+    .filter(([k]) => Number.isFinite(after[k]!) && Number.isFinite(before[k]!))
+    .map(([k, v]) => `${k} ${v - before[k]!}`);
+  console.log(`  UDP ${size} B: iperf3 sent ${s.packets}, lost ${s.lost_packets}; counters: ${moved.join(', ')}`);
   return { value: (s.packets - s.lost_packets) / s.seconds / 1000, loss: s.lost_percent };
 }
 
@@ -221,9 +272,12 @@ async function setupPath(name: string): Promise<Path> {
       };
     }
     case 'userspace':
-    case 'userspace-js': {
+    case 'userspace-js':
+    case /^userspace-q\d+$/.test(name) ? name : '': {
       const env: Record<string, string> = name === 'userspace-js' ? { PORTPLANE_USERSPACE_NATIVE: '0' } : {};
-      const { daemon, stateDir } = await daemonPath(name, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24'], env, TUN_VIP, SERVER_US, false);
+      const queues = /^userspace-q(\d+)$/.exec(name)?.[1];
+      const args = ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', ...(queues ? ['--tun-queues', queues] : [])];
+      const { daemon, stateDir } = await daemonPath(name, args, env, TUN_VIP, SERVER_US, false);
       ip('-n', NS.r, 'route', 'replace', 'default', 'dev', TUN, 'table', '100');
       ip('-n', NS.r, 'rule', 'add', 'from', SERVER_US, 'iif', 'rb', 'lookup', '100');
       return {
@@ -245,7 +299,7 @@ async function setupPath(name: string): Promise<Path> {
       };
     }
     default:
-      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js)`);
+      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js, userspace-qN)`);
   }
 }
 

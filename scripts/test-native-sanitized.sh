@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The native addons built with AddressSanitizer + UndefinedBehaviorSanitizer
 # (build/Debug of each), under the tests that drive them: the TCP engine
-# (relay, accept path, admission, continuity, PROXY protocol, fd exhaustion)
-# and the TUN reader. Node itself is not instrumented, so the sanitizer
-# runtimes are preloaded; any report aborts the process and fails the test.
+# (relay, accept path, admission, continuity, PROXY protocol, fd exhaustion),
+# the TUN reader, and the userspace fast path and packet loop (native/tun:
+# conformance and session suites through the memory and pcap ports, the TUN
+# end to end with one and two queues). Node itself is not instrumented, so
+# the sanitizer runtimes are preloaded; any report aborts the process and
+# fails the test.
 # Leak checking is off: Node's own allocations at exit would drown it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +21,6 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 exec npx vitest run --no-file-parallelism \
   test/unit/tcp-relay.test.ts test/unit/kernel-backend.test.ts test/unit/kernel-features.test.ts test/unit/tun-port.test.ts \
   test/integration/relay-engines.test.ts test/integration/continuity.test.ts test/integration/continuity-load.test.ts \
-  test/integration/proxy-protocol.test.ts test/integration/fd-limit.test.ts test/integration/userspace-tun.test.ts "$@"
+  test/integration/proxy-protocol.test.ts test/integration/fd-limit.test.ts test/integration/userspace-tun.test.ts \
+  test/integration/userspace-sessions.test.ts test/integration/userspace-pcap.test.ts test/conformance/conformance.test.ts \
+  test/conformance/session-contract.test.ts "$@"

@@ -14,7 +14,7 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export interface DataPlaneOptions {
   logger: Logger;
   /** The userspace backend's packet port: a TUN interface, optionally with addresses (CIDR) to assign. */
-  tun?: { device: string; addresses?: string[]; mtu?: number; txQueueLength?: number };
+  tun?: { device: string; addresses?: string[]; mtu?: number; txQueueLength?: number; queues?: number };
   /** The nftables backend: its table name (default "portplane") and whether a clean stop keeps it. */
   nftables?: { table?: string; persist?: boolean };
   /** The kernel backend's native TCP engine threads (default: one per core). */

@@ -9,7 +9,7 @@
  * table, so a flow's later packets stay in C. A slow packet that finds every
  * batch still with JavaScript is dropped and counted, never lost silently.
  *
- * JavaScript's side: src/dataplane/userspace/ports/native-loop.ts.
+ * JavaScript's side: src/dataplane/userspace/ports/tun-port.ts openNative().
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -32,6 +33,14 @@
 #define MAX_BATCHES 64
 /* Batches with JavaScript before the loop holds slow packets back (see flush_slow). */
 #define MAX_OUTSTANDING 2
+/*
+ * How long state-change events may wait in a batch that holds no packet:
+ * they only feed session deltas (the state itself is in the shared record
+ * already), so they ride along with the next slow packet's hand-over
+ * instead of waking JavaScript for each of a short connection's four
+ * changes (SYN-ACK, ACK, FIN, FIN).
+ */
+#define EVENT_DELAY_MS 10
 
 /* startLoop flags. */
 #define LOOP_VNET_HEADER 1
@@ -71,6 +80,11 @@ typedef struct {
   int cur_taken;
   size_t fill;
   int32_t filled;
+  /* Of `filled`, the packets (the rest are state events), and when the batch's first event came (CLOCK_MONOTONIC, ms). */
+  int32_t packets;
+  int64_t events_since_ms;
+  /* flush_slow held the batch back because JavaScript has enough of them: it wakes the loop (wakeLoop) when it releases one. */
+  int held;
   int stopping;
   napi_threadsafe_function tsfn;
   uint64_t stats[ST_COUNT];
@@ -252,6 +266,8 @@ static void hand_over(loop_t *l) {
   }
   l->fill = 0;
   l->filled = 0;
+  l->packets = 0;
+  l->held = 0;
   l->cur_taken = 0;
 }
 
@@ -265,6 +281,7 @@ static int claim(loop_t *l) {
       l->cur_taken = 1;
       l->fill = 0;
       l->filled = 0;
+      l->packets = 0;
       return 1;
     }
   }
@@ -287,7 +304,14 @@ static int enqueue_slow(loop_t *l, const uint8_t *pkt, size_t len) {
   memcpy(at + 8, pkt, len);
   l->fill += need;
   l->filled++;
+  l->packets++;
   return 1;
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Tells JavaScript that the session in `slot` changed state (an entry of 16 bytes); counted when no batch is free. */
@@ -298,8 +322,16 @@ static void enqueue_event(loop_t *l, uint32_t slot) {
   }
   uint32_t entry[4] = {16, ENTRY_STATE_EVENT, slot, 0};
   memcpy(l->batches[l->cur] + l->fill, entry, sizeof entry);
+  if (l->filled == l->packets) l->events_since_ms = monotonic_ms();
   l->fill += 16;
   l->filled++;
+}
+
+/* How long poll may sleep: until the held events of the batch being filled are due (ms), or forever (-1). */
+static int poll_timeout(const loop_t *l) {
+  if (l->filled == 0 || l->packets > 0 || l->held) return -1;
+  int64_t left = l->events_since_ms + EVENT_DELAY_MS - monotonic_ms();
+  return left <= 0 ? 0 : (int)left;
 }
 
 /*
@@ -311,12 +343,16 @@ static void enqueue_event(loop_t *l, uint32_t slot) {
  */
 static void flush_slow(loop_t *l) {
   if (l->filled == 0) return;
+  if (l->packets == 0 && monotonic_ms() - l->events_since_ms < EVENT_DELAY_MS) return;
   if (outstanding(l) >= MAX_OUTSTANDING) {
     /* Ask to be woken, then look again: a release between the two would otherwise go unnoticed (both sides are seq_cst). */
     __atomic_store_n(&l->ctl[2 * l->batch_count], 1, __ATOMIC_SEQ_CST);
     size_t held = 0;
     for (size_t i = 0; i < l->batch_count; i++) held += __atomic_load_n(&l->ctl[i], __ATOMIC_SEQ_CST) != 0;
-    if (held >= MAX_OUTSTANDING) return;
+    if (held >= MAX_OUTSTANDING) {
+      l->held = 1;
+      return;
+    }
   }
   __atomic_store_n(&l->ctl[2 * l->batch_count], 0, __ATOMIC_RELEASE);
   hand_over(l);
@@ -328,7 +364,11 @@ static void *loop_main(void *arg) {
   size_t hdr_len = l->vnet ? VNET_HDR_LEN : 0;
   struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->stop_fd, .events = POLLIN}};
   for (;;) {
-    int rc = poll(fds, 2, -1);
+    int rc = poll(fds, 2, poll_timeout(l));
+    if (rc == 0) {
+      flush_slow(l);
+      continue;
+    }
     if (rc < 0) {
       if (errno == EINTR) continue;
       __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);

@@ -83,27 +83,29 @@ static const struct {
 };
 
 /*
- * open(name, offloads) -> { fd, name, vnetHeader, offloads, offloadError }: name may be a pattern such
- * as "pp%d"; the kernel's choice is returned. With offloads, IFF_VNET_HDR and the largest offload set the
- * kernel accepts ("" and the reason in offloadError when none).
+ * open(name, offloads, multiQueue) -> { fd, name, vnetHeader, offloads, offloadError }: name may be a pattern
+ * such as "pp%d"; the kernel's choice is returned. With offloads, IFF_VNET_HDR and the largest offload set the
+ * kernel accepts ("" and the reason in offloadError when none). With multiQueue (IFF_MULTI_QUEUE), each open
+ * of the same name attaches one more queue: the kernel spreads the flows it sends to portplane over them.
  */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   char name[IFNAMSIZ] = {0};
   size_t len = 0;
   bool offloads = false;
+  bool multi_queue = false;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0 || len >= IFNAMSIZ - 1 ||
-      (argc >= 2 && napi_get_value_bool(env, argv[1], &offloads) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "tun: open(name, offloads): expected an interface name of 1 to 14 characters and a boolean");
+      (argc >= 2 && napi_get_value_bool(env, argv[1], &offloads) != napi_ok) || (argc >= 3 && napi_get_value_bool(env, argv[2], &multi_queue) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "tun: open(name, offloads, multiQueue): expected an interface name of 1 to 14 characters and two booleans");
     return NULL;
   }
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, "open /dev/net/tun for", name, errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offloads ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offloads ? IFF_VNET_HDR : 0) | (multi_queue ? IFF_MULTI_QUEUE : 0);
   memcpy(ifr.ifr_name, name, len);
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     int err = errno;

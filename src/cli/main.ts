@@ -169,6 +169,7 @@ interface ServeFlags {
   nftablesPersist?: boolean;
   tunMtu?: number;
   tunTxqueuelen?: number;
+  tunQueues?: number;
   graceMs: number;
   logLevel: string;
   logFormat?: string;
@@ -240,6 +241,7 @@ program
   .option('--nftables-persist', 'nftables backend: keep the table, and so the forwarding, after a clean stop')
   .option('--tun-mtu <bytes>', 'TUN interface MTU (default 1500 when --tun-address configures the link)', parsePositive)
   .option('--tun-txqueuelen <packets>', 'TUN queue length: packets the kernel holds for portplane before dropping (default 1000 with --tun-address)', parsePositive)
+  .option('--tun-queues <n>', 'TUN queues, each read by its own native loop thread (IFF_MULTI_QUEUE; default: one per core)', parsePositive)
   .option('--relay-threads <n>', 'kernel backend: threads of the native TCP engine (default: one per core)', parsePositive)
   .option('--grace-ms <ms>', 'how long shutdown waits for sessions before forcing them closed', parseInteger, 10_000)
   .option('--history-size <n>', 'apply history entries kept in the state directory', parseInteger, DEFAULT_HISTORY_SIZE)

@@ -40,6 +40,7 @@ export interface ServeOptions extends FleetServeFlags {
   /** TUN link MTU and queue length */
   tunMtu?: number;
   tunTxqueuelen?: number;
+  tunQueues?: number;
   socketGroup?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -130,8 +131,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   const policy = options.authPolicy ? await loadPolicyFile(options.authPolicy) : undefined;
   const socketGroup = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   if (options.tunAddress?.length && !options.tun) throw new Error('--tun-address needs --tun');
-  if ((options.tunMtu !== undefined || options.tunTxqueuelen !== undefined) && !options.tun) throw new Error('--tun-mtu and --tun-txqueuelen need --tun');
-  const tun = options.tun ? { device: options.tun, addresses: options.tunAddress, mtu: options.tunMtu, txQueueLength: options.tunTxqueuelen } : undefined;
+  if ((options.tunMtu !== undefined || options.tunTxqueuelen !== undefined || options.tunQueues !== undefined) && !options.tun) {
+    throw new Error('--tun-mtu, --tun-txqueuelen and --tun-queues need --tun');
+  }
+  const tun = options.tun
+    ? { device: options.tun, addresses: options.tunAddress, mtu: options.tunMtu, txQueueLength: options.tunTxqueuelen, queues: options.tunQueues }
+    : undefined;
   const fleet = fleetOptions(options);
   const nftables =
     options.nftablesTable !== undefined || options.nftablesPersist ? { table: options.nftablesTable, persist: options.nftablesPersist } : undefined;

@@ -86,9 +86,15 @@ interface Counters {
   global: { traffic: { bytes_from_client: string; bytes_to_client: string; packets_from_client: string } };
 }
 
-for (const native of [true, false]) {
-  describe.skipIf(skipReason !== undefined)(`userspace backend on a TUN device (${native ? 'native loop' : 'JavaScript path'}): namespaces end to end`, () => {
-    const tag = `pp${process.pid}${native ? 'n' : 'j'}`;
+// The native loop on one queue and on two (IFF_MULTI_QUEUE, a loop thread each; the default is one per core), and the JavaScript path.
+for (const { native, queues } of [
+  { native: true, queues: 1 },
+  { native: true, queues: 2 },
+  { native: false, queues: 1 },
+]) {
+  const variant = native ? `native loop, ${queues} queue${queues > 1 ? 's' : ''}` : 'JavaScript path';
+  describe.skipIf(skipReason !== undefined)(`userspace backend on a TUN device (${variant}): namespaces end to end`, () => {
+    const tag = `pp${process.pid}${native ? `n${queues}` : 'j'}`;
     const NS = { a: `${tag}-a`, b: `${tag}-b`, r: `${tag}-r` };
     let daemon: DaemonProcess | undefined;
     let stateDir = '';
@@ -119,7 +125,7 @@ for (const native of [true, false]) {
       const saved = process.env.PORTPLANE_USERSPACE_NATIVE;
       if (!native) process.env.PORTPLANE_USERSPACE_NATIVE = '0';
       try {
-        daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', '--tun-txqueuelen', '2000'], {
+        daemon = await startDaemon(stateDir, ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', '--tun-txqueuelen', '2000', ...(native ? ['--tun-queues', String(queues)] : [])], {
           prefix: ['ip', 'netns', 'exec', NS.r],
         });
       } finally {
@@ -164,7 +170,13 @@ for (const native of [true, false]) {
         expect(caps.unsupported.find((u) => u.feature === 'native_fast_path')?.reason).toMatch(/PORTPLANE_USERSPACE_NATIVE=0/);
         expect(caps.unsupported.find((u) => u.feature === 'tun_offload_tso')?.reason).toMatch(/JavaScript path/);
       }
-      expect(execFileSync('ip', ['-n', NS.r, 'link', 'show', TUN], { encoding: 'utf8' })).toMatch(/qlen 2000/);
+      const link = execFileSync('ip', ['-d', '-n', NS.r, 'link', 'show', TUN], { encoding: 'utf8' });
+      expect(link).toMatch(/qlen 2000/);
+      // Two queues: the device is multi-queue and the startup line says how many loops read it.
+      if (queues > 1) {
+        expect(link).toMatch(/multi_queue/);
+        expect(daemon!.logs.some((l) => /userspace dataplane started/.test(l) && l.includes(`"queues":${queues}`))).toBe(true);
+      }
       await config!.call('ApplyConfig', {
         tables: [
           {

@@ -99,7 +99,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
     }
     const native = nativeFastPathSupport();
     this.logger.info(
-      { port: this.port.name, path: this.path(), offloads: this.port.offloads ?? '', ...(native.available ? {} : { nativeUnavailable: native.reason }) },
+      { port: this.port.name, path: this.path(), offloads: this.port.offloads ?? '', queues: this.port.queues ?? 1, ...(native.available ? {} : { nativeUnavailable: native.reason }) },
       'userspace dataplane started',
     );
   }

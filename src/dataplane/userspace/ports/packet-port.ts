@@ -25,6 +25,8 @@ export interface PacketPort {
   openNative?(slow: SlowPathHandler, fastPath: NativeFastPath): Promise<void>;
   /** Offloads the device runs with once open ("csum,tso4,..."; '' none). */
   readonly offloads?: string;
+  /** Queues the port reads (a multi-queue TUN device: one native loop each); 1 where there is no such thing. */
+  readonly queues?: number;
   /** Packets lost in the port's own I/O, by reason (cumulative). */
   drops?(): Partial<Record<PacketDropReason, number>>;
   transmit(packet: Uint8Array, length: number): void;

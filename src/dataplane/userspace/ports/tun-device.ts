@@ -2,7 +2,7 @@
  * The optional native addon in native/tun (built by `npm ci`): it opens a
  * TUN device (with offloads when asked), reads it on the event loop (the
  * JavaScript packet path) or runs the native packet loop and fast path
- * (native-fast-path.ts, native-loop.ts). Where it cannot load, or
+ * (native-fast-path.ts, tun-port.ts). Where it cannot load, or
  * /dev/net/tun cannot be opened, the userspace backend reports the
  * `tun_port` capability unsupported with the reason from here.
  */
@@ -23,8 +23,8 @@ export interface TunOpened {
 }
 
 export interface TunAddon {
-  /** Attaches to (or creates) the TUN interface `name`; its descriptor is non-blocking and close-on-exec. */
-  open(name: string, offloads?: boolean): TunOpened;
+  /** Attaches to (or creates) the TUN interface `name`; its descriptor is non-blocking and close-on-exec. multiQueue: one more queue of an IFF_MULTI_QUEUE device. */
+  open(name: string, offloads?: boolean, multiQueue?: boolean): TunOpened;
   /** Calls `onPacket(length)` with each packet read into `buffer`; a negative length is -errno of a failed read, after which reading has stopped. */
   startReader(fd: number, buffer: Buffer, onPacket: (length: number) => void): object;
   /** No callback after this returns. Call once per handle. */

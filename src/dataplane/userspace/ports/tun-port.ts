@@ -8,10 +8,13 @@
  * Two ways to move packets: open() reads them on the event loop and the
  * engine handles every one (the JavaScript path); openNative() opens the
  * device with offloads and runs the native loop (native/tun/loop.c), which
- * forwards established flows itself and hands the rest over in batches.
+ * forwards established flows itself and hands the rest over in batches:
+ * one loop thread per queue (`queues` > 1 opens the device IFF_MULTI_QUEUE,
+ * and the kernel spreads flows over the queues).
  */
 import { execFile } from 'node:child_process';
 import { closeSync, readFileSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import type { PacketDropReason } from '../../telemetry.js';
 import type { NativeFastPath } from '../native-fast-path.js';
@@ -52,6 +55,8 @@ export interface TunPortOptions {
   mtu?: number;
   /** The device's queue length in packets (--tun-txqueuelen): what the kernel holds for portplane before tx_dropped. */
   txQueueLength?: number;
+  /** Queues, each read by its own native loop thread (--tun-queues); default one per core (defaultTunQueues()). The JavaScript path reads one. */
+  queues?: number;
   /** A failed read (reading stops) or the first of a run of failed writes (all are counted). Default: none. */
   onError?: (err: Error) => void;
 }
@@ -63,34 +68,76 @@ interface NativeLoop {
   final?: Float64Array;
 }
 
+/** The most queues --tun-queues takes: the kernel's own limit is 256 (MAX_TAP_QUEUES); each queue costs about 4 MiB of buffers. */
+export const MAX_TUN_QUEUES = 64;
+
+/** One queue (and loop thread) per core, so the kernel can spread flows over every core. */
+export function defaultTunQueues(): number {
+  return Math.min(availableParallelism(), MAX_TUN_QUEUES);
+}
+
 export class TunPort implements PacketPort {
   received = 0;
   transmitted = 0;
   transmitErrors = 0;
   offloads: string | undefined;
   private fd = -1;
+  /** Every queue's descriptor (fds[0] is `fd`). */
+  private fds: number[] = [];
   private device: string;
   private reader: object | undefined;
-  private loop: NativeLoop | undefined;
+  private loops: NativeLoop[] = [];
   private writeFailing = false;
   /** The device's drop counters when opened (a persistent device keeps its own history). */
   private baseDrops = { tx: 0, rx: 0 };
 
   constructor(private readonly options: TunPortOptions) {
     this.device = options.device;
+    const { queues } = options;
+    if (queues !== undefined && !(Number.isInteger(queues) && queues >= 1 && queues <= MAX_TUN_QUEUES)) {
+      throw new Error(`TUN port ${options.device}: queues must be an integer from 1 to ${MAX_TUN_QUEUES}, got ${queues}`);
+    }
   }
 
   get name(): string {
     return `tun:${this.device}`;
   }
 
-  private attach(addon: TunAddon, offloads: boolean): { fd: number; vnetHeader: boolean } {
-    const opened = addon.open(this.options.device, offloads);
+  /** The number of queues the native loop reads. */
+  get queues(): number {
+    return Math.max(1, this.fds.length);
+  }
+
+  private attach(addon: TunAddon, offloads: boolean, queues = 1): { fd: number; vnetHeader: boolean } {
+    let opened;
+    try {
+      opened = addon.open(this.options.device, offloads, queues > 1);
+    } catch (err) {
+      if (queues === 1 || this.options.queues !== undefined) throw err;
+      // A persistent device created single-queue refuses IFF_MULTI_QUEUE (EINVAL): the default falls back to one queue.
+      opened = addon.open(this.options.device, offloads, false);
+      queues = 1;
+      this.options.onError?.(new Error(`TUN port ${opened.name}: reading one queue, not ${defaultTunQueues()}: ${(err as Error).message}`));
+    }
     this.fd = opened.fd;
+    this.fds = [opened.fd];
     this.device = opened.name;
     this.offloads = opened.offloads;
     if (offloads && !opened.offloads) this.options.onError?.(new Error(`TUN port ${this.device}: no offload enabled (${opened.offloadError}); packets move one segment at a time`));
+    try {
+      // The first open may have picked the name from a pattern: the other queues attach to that device.
+      for (let q = 1; q < queues; q++) this.fds.push(addon.open(this.device, offloads, true).fd);
+    } catch (err) {
+      this.closeFds();
+      throw new Error(`TUN port ${this.device}: attaching queue ${this.fds.length + 1} of ${queues} failed: ${(err as Error).message}`);
+    }
     return opened;
+  }
+
+  private closeFds(): void {
+    for (const fd of this.fds) closeSync(fd);
+    this.fds = [];
+    this.fd = -1;
   }
 
   async open(receive: ReceiveHandler): Promise<void> {
@@ -109,11 +156,24 @@ export class TunPort implements PacketPort {
     });
   }
 
-  /** Offloads on (unless PORTPLANE_TUN_OFFLOAD=0), the native loop moving packets; `slow` gets what the fast path leaves. */
+  /** Offloads on (unless PORTPLANE_TUN_OFFLOAD=0), a native loop per queue moving packets; `slow` gets what the fast path leaves. */
   async openNative(slow: SlowPathHandler, fastPath: NativeFastPath): Promise<void> {
     const addon = fastPath.addon;
-    const { fd, vnetHeader } = this.attach(addon, process.env.PORTPLANE_TUN_OFFLOAD !== '0');
+    const { vnetHeader } = this.attach(addon, process.env.PORTPLANE_TUN_OFFLOAD !== '0', this.options.queues ?? defaultTunQueues());
     await this.configureLinkOrClose();
+    this.readBaseDrops();
+    // UDP datagrams are coalesced into UDP GSO super-packets only where the device takes them back (USO).
+    const flags = (vnetHeader ? LOOP_VNET_HEADER : 0) | (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0);
+    try {
+      for (const fd of this.fds) this.loops.push(this.startLoop(addon, fd, flags, vnetHeader, slow, fastPath));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  /** One queue's loop thread, with its own batches for the engine; the engine's packets go back out on the same queue. */
+  private startLoop(addon: TunAddon, fd: number, flags: number, vnetHeader: boolean, slow: SlowPathHandler, fastPath: NativeFastPath): NativeLoop {
     const batches = Array.from({ length: BATCHES }, () => Buffer.allocUnsafe(BATCH_BYTES));
     // [i]: batch i is JavaScript's; [BATCHES + i]: its packet count; [2 * BATCHES]: the loop waits for a release.
     const ctl = new Int32Array(2 * BATCHES + 1);
@@ -136,23 +196,20 @@ export class TunPort implements PacketPort {
         this.received++;
         const partial = header > 0 && (buf[start]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
         const gsoSize = header > 0 && (buf[start + 1]! & ~VIRTIO_NET_HDR_GSO_ECN) !== 0 ? buf.readUInt16LE(start + 4) : 0;
-        if (slow(buf.subarray(start + header, start + length), length - header, partial, gsoSize)) this.write(buf, start, length);
+        if (slow(buf.subarray(start + header, start + length), length - header, partial, gsoSize)) this.write(fd, buf, start, length);
       }
       Atomics.store(ctl, index, 0);
-      if (Atomics.load(ctl, 2 * BATCHES) === 1 && this.loop) this.loop.addon.wakeLoop(this.loop.handle);
+      if (Atomics.load(ctl, 2 * BATCHES) === 1 && !loop.final) addon.wakeLoop(loop.handle);
     };
-    this.readBaseDrops();
-    // UDP datagrams are coalesced into UDP GSO super-packets only where the device takes them back (USO).
-    const flags = (vnetHeader ? LOOP_VNET_HEADER : 0) | (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0);
-    this.loop = { addon, handle: addon.startLoop(fastPath.table, fd, flags, batches, ctl, onBatch) };
+    const loop: NativeLoop = { addon, handle: addon.startLoop(fastPath.table, fd, flags, batches, ctl, onBatch) };
+    return loop;
   }
 
   private async configureLinkOrClose(): Promise<void> {
     try {
       await this.configureLink();
     } catch (err) {
-      closeSync(this.fd);
-      this.fd = -1;
+      this.closeFds();
       throw err;
     }
   }
@@ -190,30 +247,37 @@ export class TunPort implements PacketPort {
 
   drops(): Partial<Record<PacketDropReason, number>> {
     const device = this.fd >= 0 ? this.deviceDrops() : undefined;
-    const loop = this.loop && (this.loop.final ?? this.loop.addon.loopStats(this.loop.handle));
+    const loop = this.loopStats();
     return {
-      // tx is the kernel transmitting to portplane: packets its queue could not hold.
+      // tx is the kernel transmitting to portplane: packets its queues could not hold.
       tun_queue_full: device ? device.tx - this.baseDrops.tx : 0,
       tun_rx_dropped: device ? device.rx - this.baseDrops.rx : 0,
-      tun_write_failed: this.transmitErrors + (loop ? loop[4]! : 0),
-      slow_path_overflow: loop ? loop[3]! : 0,
+      tun_write_failed: this.transmitErrors + loop[4]!,
+      slow_path_overflow: loop[3]!,
     };
   }
 
-  /** Packets the native loop forwarded itself and handed to the engine (0 on the JavaScript path). */
-  loopCounters(): { read: number; fast: number; slow: number; writes: number } {
-    const loop = this.loop && (this.loop.final ?? this.loop.addon.loopStats(this.loop.handle));
-    return { read: loop?.[0] ?? 0, fast: loop?.[1] ?? 0, slow: loop?.[2] ?? 0, writes: loop?.[7] ?? 0 };
+  /** The loops' counters (native/tun/loop.c loopStats), summed over the queues; zeros on the JavaScript path. */
+  private loopStats(): Float64Array {
+    const sum = new Float64Array(9);
+    for (const loop of this.loops) (loop.final ?? loop.addon.loopStats(loop.handle)).forEach((n, i) => (sum[i]! += n));
+    return sum;
+  }
+
+  /** Packets the native loops forwarded themselves and handed to the engine (0 on the JavaScript path). */
+  loopCounters(): { read: number; fast: number; slow: number; writes: number; rounds: number } {
+    const loop = this.loopStats();
+    return { read: loop[0]!, fast: loop[1]!, slow: loop[2]!, writes: loop[7]!, rounds: loop[6]! };
   }
 
   /** One packet, written whole; a failure (e.g. EIO while the link is down) drops it. */
   transmit(packet: Uint8Array, length: number): void {
-    this.write(packet, 0, length);
+    this.write(this.fd, packet, 0, length);
   }
 
-  private write(buf: Uint8Array, offset: number, length: number): void {
+  private write(fd: number, buf: Uint8Array, offset: number, length: number): void {
     try {
-      writeSync(this.fd, buf, offset, length);
+      writeSync(fd, buf, offset, length);
       this.transmitted++;
       this.writeFailing = false;
     } catch (err) {
@@ -228,12 +292,12 @@ export class TunPort implements PacketPort {
     const addon = tunSupport();
     if (this.reader && addon.available) addon.addon.stopReader(this.reader);
     this.reader = undefined;
-    if (this.loop && !this.loop.final) {
-      this.loop.addon.stopLoop(this.loop.handle);
-      this.loop.final = this.loop.addon.loopStats(this.loop.handle);
-      this.loop.addon.releaseLoop(this.loop.handle);
+    for (const loop of this.loops) {
+      if (loop.final) continue;
+      loop.addon.stopLoop(loop.handle);
+      loop.final = loop.addon.loopStats(loop.handle);
+      loop.addon.releaseLoop(loop.handle);
     }
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+    this.closeFds();
   }
 }
