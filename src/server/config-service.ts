@@ -11,7 +11,7 @@ import { callerOf } from './auth-interceptor.js';
 import { wirePending } from './wire-history.js';
 import { applyRequestFromWire, type WireApplyRequest } from './wire-apply-request.js';
 import { unary } from './unary.js';
-import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
+import { wireApplyResult, wireCapabilities, wireDivergedPort, wireLimits, wirePlan } from './wire-results.js';
 
 export interface ConfigServiceOptions {
   /** Advertised by GetCapabilities next to the forwarding limits. */
@@ -32,6 +32,7 @@ export function configServiceHandlers(controller: ConfigController, options: Con
         tables: toWireTables(running.tables),
         config_digest: running.digest,
         pending: wirePending(running.pending),
+        diverged: running.diverged.map(wireDivergedPort),
       };
     }),
     GetCapabilities: unary(() => ({

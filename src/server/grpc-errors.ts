@@ -12,7 +12,9 @@ import {
   LimitExceededError,
   NoResultError,
   NotFoundError,
+  NotSavedError,
   ShuttingDownError,
+  type UndoOutcome,
 } from '../control/errors.js';
 import {
   ApplyPendingError,
@@ -65,12 +67,15 @@ export function toServiceError(err: unknown): grpc.ServiceError {
         type: 'PreconditionFailure',
         violations: err.failures.map((f) => ({
           type: f.errno,
-          subject: `${f.protocol}://${f.listenAddress.includes(':') || f.listenAddress === '' ? `[${f.listenAddress || '::'}]` : f.listenAddress}:${f.port}`,
+          subject: `${f.protocol}://${hostPort(f.listenAddress, f.port)}`,
           description: `tables[${f.table}] rule ${f.ruleId}: ${f.message}`,
         })),
       },
-      { type: 'ErrorInfo', reason: 'BIND_FAILED', metadata: { failed_rules: err.failedRules.map((r) => r.ruleId).join(',') } },
+      { type: 'ErrorInfo', reason: 'BIND_FAILED', metadata: { failed_rules: err.failedRules.map((r) => r.ruleId).join(','), ...undoMetadata(err.undo) } },
     ]);
+  }
+  if (err instanceof NotSavedError) {
+    return statusError(grpc.status.INTERNAL, err.message, [{ type: 'ErrorInfo', reason: 'NOT_SAVED', metadata: undoMetadata(err.undo) }]);
   }
   if (err instanceof ApplyPendingError) {
     return statusError(grpc.status.FAILED_PRECONDITION, err.message, [
@@ -118,4 +123,16 @@ export function toServiceError(err: unknown): grpc.ServiceError {
   if (err instanceof NoResultError) return statusError(grpc.status.NOT_FOUND, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return statusError(grpc.status.INTERNAL, message);
+}
+
+/** `dataplane`: restored or diverged; `diverged_ports`: each diverged port as protocol://address:port. */
+function undoMetadata(undo: UndoOutcome): Record<string, string> {
+  return {
+    dataplane: undo.outcome,
+    ...(undo.diverged.length > 0 && { diverged_ports: undo.diverged.map((f) => `${f.protocol}://${hostPort(f.listenAddress, f.port)}`).join(',') }),
+  };
+}
+
+function hostPort(address: string, port: number): string {
+  return `${address.includes(':') || address === '' ? `[${address || '::'}]` : address}:${port}`;
 }

@@ -194,15 +194,15 @@ export class ListenerTable {
     }
     await this.openAll(roomOpens, opened, failures);
 
-    const failedRules = failedRuleIds(plan, failures);
+    const failedRules = request.bestEffort ? [] : failedRuleIds(plan, failures);
     if (failedRules.length > 0) {
-      await this.rollback(opened, displaced);
+      const diverged = await this.rollback(opened, displaced);
       this.pendingRules = new Map();
-      this.logger.info({ failedRules, failures: failures.length }, 'kernel apply rolled back');
-      return { ok: false, failures };
+      this.logger.info({ failedRules, failures: failures.length, diverged: diverged.length }, 'kernel apply rolled back');
+      return { outcome: diverged.length > 0 ? 'diverged' : 'restored', failures, diverged };
     }
     this.commit(request, opened);
-    return { ok: true, failures };
+    return { outcome: 'committed', failures, diverged: [] };
   }
 
   /** Stops every listening socket; established TCP connections continue, UDP flows (which reply through it) end. */
@@ -413,14 +413,19 @@ export class ListenerTable {
     rule.engineRule = undefined;
   }
 
-  /** Undoes an apply: nothing else changed before the commit. */
-  private async rollback(opened: Listener[], displaced: Listener[]): Promise<void> {
+  /**
+   * Undoes an apply: nothing else changed before the commit. Returns the
+   * displaced listeners that could not re-open: the caller reports them as
+   * diverged, and the next apply that keeps them tries again.
+   */
+  private async rollback(opened: Listener[], displaced: Listener[]): Promise<PortBindFailure[]> {
     for (const listener of opened) {
       listener.stopListening(this.engine);
       // The apply never happened, so neither did sessions on its new ports.
       listener.closeSessions('error');
     }
     const results = await this.listenAll(displaced);
+    const lost: PortBindFailure[] = [];
     results.forEach((result, i) => {
       if (result.ok) {
         this.startAccepting(displaced[i] as Listener);
@@ -431,8 +436,11 @@ export class ListenerTable {
       const listener = displaced[i] as Listener;
       this.listeners.delete(listener.key);
       this.retire(listener, 'error');
+      const { table, ruleId } = listener.route;
+      lost.push({ ...listener.binding, table, ruleId, errno: result.errno, message: `not re-opened after a rolled-back apply: ${result.message}` });
       this.logger.error({ listener: listener.key, errno: result.errno }, 'kernel rollback could not re-open listener');
     });
+    return lost;
   }
 
   /**

@@ -230,8 +230,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (!this.started) throw new Error('nftables dataplane is not started');
     const failures = this.conflicts(request);
-    const failed = failedRuleIds(request.plan, failures);
-    if (failed.length > 0) return { ok: false, failures };
+    const failed = request.bestEffort ? [] : failedRuleIds(request.plan, failures);
+    if (failed.length > 0) return { outcome: 'restored', failures, diverged: [] };
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
     const desired = desiredState(this.tableName, request.config, request.counterIds, {
       has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`),
@@ -251,7 +251,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     this.currentGeneration = request.generation;
     this.endSessions(request);
     this.reevaluateFilters(request);
-    return { ok: true, failures };
+    return { outcome: 'committed', failures, diverged: [] };
   }
 
   /**

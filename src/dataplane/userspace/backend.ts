@@ -193,6 +193,6 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
       const closed = new Set(request.plan.ports.filter((p) => p.action === 'close').map((p) => p.key));
       if (closed.size > 0) this.engine.terminate(closed);
     }
-    return { ok: true, failures: [] };
+    return { outcome: 'committed', failures: [], diverged: [] };
   }
 }
