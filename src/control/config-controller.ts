@@ -308,6 +308,11 @@ export class ConfigController {
     };
   }
 
+  /** Names of the running tables: GetConfig without copying or digesting them. */
+  runningTableNames(): string[] {
+    return this.running.tables.map((t) => t.name);
+  }
+
   /** What is pending confirmation, if anything. */
   pendingInfo(): PendingInfo | undefined {
     return this.pending?.info();

@@ -84,7 +84,7 @@ export interface GrpcServerOptions {
 
 /** Tables running, pending, or named by recent history: what any response or error could mention. */
 function knownTableNames(controller: ConfigController): string[] {
-  const names = controller.getConfig().tables.map((t) => t.name);
+  const names = controller.runningTableNames();
   const pending = controller.pendingInfo();
   for (const entry of [...(pending ? [pending.entry] : []), ...controller.history()]) names.push(...(entry.planSummary?.tablesTouched ?? []));
   return names;

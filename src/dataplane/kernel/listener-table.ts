@@ -21,7 +21,6 @@ import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DrainPolicy, Protocol } from '../../config/model.js';
-import { ruleId as ruleIdOf } from '../../plan/identity.js';
 import { listenerKey, routesEqual } from '../../plan/listeners.js';
 import type { ListenerBinding, Plan, PortChange, Route } from '../../plan/model.js';
 import { filterReevaluations } from '../admission.js';
@@ -172,11 +171,10 @@ export class ListenerTable {
     }
 
     this.pendingRules = new Map();
-    for (const table of request.config.tables) {
-      for (const rule of table.rules) {
-        const id = ruleIdOf(table.name, rule);
-        if (!this.rules.has(id)) this.pendingRules.set(id, new RuleRuntime(table.name, id, rule, request.counterIds[id] ?? 0));
-      }
+    // Rules the plan does not list are running already (see Plan.rules).
+    for (const change of plan.rules) {
+      if (change.action === 'removed' || this.rules.has(change.ruleId)) continue;
+      this.pendingRules.set(change.ruleId, new RuleRuntime(change.table, change.ruleId, change.rule, request.counterIds[change.ruleId] ?? 0));
     }
 
     const failures: PortBindFailure[] = [];
@@ -449,17 +447,22 @@ export class ListenerTable {
    */
   private commit(request: SinkApplyRequest, opened: Listener[]): void {
     const { plan } = request;
-    const next = new Map<string, RuleRuntime>();
-    for (const table of request.config.tables) {
-      for (const rule of table.rules) {
-        const id = ruleIdOf(table.name, rule);
-        const counterId = request.counterIds[id] ?? 0;
-        const existing = this.rules.get(id);
-        if (existing) existing.updateRule(rule, counterId);
-        next.set(id, existing ?? this.pendingRules.get(id) ?? new RuleRuntime(table.name, id, rule, counterId));
+    // Work follows plan.rules: a rule it does not list runs unchanged, with its runtime and engine rule as they are.
+    const next = new Map(this.rules);
+    for (const change of plan.rules) {
+      const id = change.ruleId;
+      if (change.action === 'removed') {
+        next.delete(id);
+        continue;
       }
+      const counterId = request.counterIds[id] ?? 0;
+      const existing = this.rules.get(id);
+      if (existing && change.action === 'unchanged' && existing.counters.counterId === counterId) continue;
+      if (existing) existing.updateRule(change.rule, counterId);
+      const runtime = existing ?? this.pendingRules.get(id) ?? new RuleRuntime(change.table, id, change.rule, counterId);
+      next.set(id, runtime);
+      this.syncEngineRule(runtime);
     }
-    for (const rule of next.values()) this.syncEngineRule(rule);
     const previous = this.rules;
     this.rules = next;
     this.pendingRules = new Map();
