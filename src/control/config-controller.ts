@@ -298,10 +298,25 @@ export class ConfigController {
     for (const status of touched) this.statuses.set(status.ruleId, status);
   }
 
-  getConfig(): RunningConfig {
+  /**
+   * GetConfig a page at a time: whole tables from index `from`, as many as
+   * fit `maxRules` rules, at least one; `next` is where the next page starts.
+   */
+  getConfigPage(from: number, maxRules: number): RunningConfig & { next?: number } {
+    const tables = this.running.tables;
+    let end = from;
+    for (let rules = 0; end < tables.length; end++) {
+      rules += (tables[end] as Table).rules.length;
+      if (rules > maxRules && end > from) break;
+    }
+    return { ...this.getConfig(tables.slice(from, end)), ...(end < tables.length && { next: end }) };
+  }
+
+  /** The running configuration; `tables` narrows the copy to some of its tables (see getConfigPage). */
+  getConfig(tables: readonly Table[] = this.running.tables): RunningConfig {
     return {
       generation: this.generation,
-      tables: structuredClone(this.running.tables),
+      tables: structuredClone(tables as Table[]),
       digest: configDigest(this.running),
       ...(this.pending && { pending: this.pending.info() }),
       diverged: this.divergence.list(),

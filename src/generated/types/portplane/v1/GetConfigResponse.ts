@@ -11,6 +11,7 @@ export interface GetConfigResponse {
   'config_digest'?: (string);
   'pending'?: (_portplane_v1_PendingApply | null);
   'diverged'?: (_portplane_v1_DivergedPort)[];
+  'next_page_token'?: (string);
 }
 
 export interface GetConfigResponse__Output {
@@ -19,4 +20,5 @@ export interface GetConfigResponse__Output {
   'config_digest': (string);
   'pending': (_portplane_v1_PendingApply__Output | null);
   'diverged': (_portplane_v1_DivergedPort__Output)[];
+  'next_page_token': (string);
 }
