@@ -1,8 +1,9 @@
 /**
  * The apply transaction. One apply at a time: validate (no side effects),
  * compare-and-swap on the generation, plan against the running tables, let
- * the backend execute the plan (it commits all or restores all), persist,
- * and only then publish the new generation and result.
+ * the backend execute the plan (it commits all, restores all, or says which
+ * ports diverged), persist, and only then publish the new generation and
+ * result. A divergence (divergence.ts) is reported until an apply repairs it.
  *
  * An apply with a confirm timeout (or a Transaction stream's APPLY) takes
  * effect at once but stays pending until confirm(); cancel(), its timeout,
