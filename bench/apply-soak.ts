@@ -55,7 +55,10 @@ const ARGS = ['--log-level', 'warn', '--apply-rate', '100000', '--apply-burst', 
 
 async function main(): Promise<void> {
   const stateDir = await tempStateDir();
-  let daemon = await startDaemon(stateDir, ARGS, { compiled: true });
+  // BENCH_DAEMON_PREFIX runs the daemon through a launcher, e.g. one capping its heap to show garbage from a leak.
+  const prefix = process.env.BENCH_DAEMON_PREFIX?.split(' ').filter(Boolean);
+  const options = { compiled: true, ...(prefix && { prefix }) };
+  let daemon = await startDaemon(stateDir, ARGS, options);
   let client = new ServiceClient('ConfigService', daemon.target);
   const samples: object[] = [];
   try {
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
     client.close();
     await stopDaemon(daemon, 'SIGKILL');
     const killed = performance.now();
-    daemon = await startDaemon(stateDir, ARGS, { compiled: true });
+    daemon = await startDaemon(stateDir, ARGS, options);
     client = new ServiceClient('ConfigService', daemon.target);
     const running = await client.call<{ generation: string }>('GetConfig', {});
     const restoreMs = performance.now() - killed;

@@ -11,10 +11,12 @@ export interface ApplyStatsSnapshot {
   /** Milliseconds since the epoch of the running configuration's commit (restored ones included); 0: never. */
   lastCommitAt: number;
   lastCommitDurationMicros: number;
+  /** Ports the running generation says listen and that do not, now (see divergence.ts). */
+  divergedPorts: number;
 }
 
 export class ApplyStats {
-  private readonly counts: ApplyStatsSnapshot = { succeeded: 0, failed: 0, bindErrors: 0, lastCommitAt: 0, lastCommitDurationMicros: 0 };
+  private readonly counts: ApplyStatsSnapshot = { succeeded: 0, failed: 0, bindErrors: 0, lastCommitAt: 0, lastCommitDurationMicros: 0, divergedPorts: 0 };
 
   succeeded(): void {
     this.counts.succeeded++;
@@ -31,6 +33,10 @@ export class ApplyStats {
   committed(at: number, durationMicros: number): void {
     this.counts.lastCommitAt = at;
     this.counts.lastCommitDurationMicros = durationMicros;
+  }
+
+  diverged(ports: number): void {
+    this.counts.divergedPorts = ports;
   }
 
   snapshot(): ApplyStatsSnapshot {

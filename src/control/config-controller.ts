@@ -1,8 +1,9 @@
 /**
  * The apply transaction. One apply at a time: validate (no side effects),
  * compare-and-swap on the generation, plan against the running tables, let
- * the backend execute the plan (it commits all or restores all), persist,
- * and only then publish the new generation and result.
+ * the backend execute the plan (it commits all, restores all, or says which
+ * ports diverged), persist, and only then publish the new generation and
+ * result. A divergence (divergence.ts) is reported until an apply repairs it.
  *
  * An apply with a confirm timeout (or a Transaction stream's APPLY) takes
  * effect at once but stays pending until confirm(); cancel(), its timeout,
@@ -16,13 +17,15 @@ import type { DrainPolicy, ForwardingConfig, Limits, Table, Violation } from '..
 import { normalizeConfig } from '../config/normalize.js';
 import type { ReservedEndpoint } from '../config/self-protection.js';
 import { validateConfig, validateRequestDrain } from '../config/validate.js';
-import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
+import { copyApplyResult, type ApplyResult, type DivergedPort, type RuleStatus } from '../dataplane/apply-result.js';
 import { addSessionEffects } from '../dataplane/session-endings.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
+import type { PortBindFailure } from '../dataplane/config-sink.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
 import { ruleId } from '../plan/identity.js';
+import { listenerKey } from '../plan/listeners.js';
 import type { Plan } from '../plan/model.js';
 import { ApplyEvents, type ApplyEvent, type PendingInfo } from './apply-events.js';
 import {
@@ -33,8 +36,10 @@ import {
   NoResultError,
   NotSavedError,
   ShuttingDownError,
+  type UndoOutcome,
 } from './errors.js';
 import { ApplyStats, type ApplyStatsSnapshot } from './apply-stats.js';
+import { Divergence } from './divergence.js';
 import { INTERNAL_CALLER, type CallerIdentity } from './caller.js';
 import type { HistoryEntry, HistoryStore, HistoryTrigger } from './history.js';
 import type { Ledger } from './ledger.js';
@@ -93,6 +98,8 @@ export interface RunningConfig {
   tables: Table[];
   digest: string;
   pending?: PendingInfo;
+  /** Ports the running generation says listen and that do not (see divergence.ts). */
+  diverged: DivergedPort[];
 }
 
 export interface ConfigControllerOptions {
@@ -134,8 +141,31 @@ export class ConfigController {
     state: { generation: 0, tables: [], nextCounterId: 1, counters: {} },
   };
   private pending: PendingApply | undefined;
+  private readonly divergence = new Divergence();
 
-  constructor(private readonly options: ConfigControllerOptions) {}
+  constructor(private readonly options: ConfigControllerOptions) {
+    this.divergence.watch((count) => {
+      this.applyStats.diverged(count);
+      if (count > 0) {
+        this.options.logger.error(
+          { generation: this.generation, diverged: this.divergence.list().slice(0, 20), count },
+          'the dataplane diverged from the running generation: these ports should listen and do not; the next apply retries them',
+        );
+      } else {
+        this.options.logger.info({ generation: this.generation }, 'the dataplane runs the running generation again');
+      }
+    });
+  }
+
+  /** Ports the running generation says listen and that do not. */
+  diverged(): DivergedPort[] {
+    return this.divergence.list();
+  }
+
+  /** Calls `fn` with the number of diverged ports whenever it changes. */
+  watchDivergence(fn: (count: number) => void): void {
+    this.divergence.watch(fn);
+  }
 
   private get ledger(): Ledger {
     return this.options.ledger;
@@ -197,12 +227,14 @@ export class ConfigController {
       const outcome = await sink.applyConfig({
         generation: state.generation,
         config,
-        plan: asWeakPlan(plan),
+        plan,
         terminateRemoved: false,
         counterIds: counterIdsOf({ nextCounterId: state.nextCounterId, counters: state.counters }),
+        bestEffort: true,
       });
       // From nothing, nothing ends; settled so that every apply is.
       sink.settle(state.generation, 'committed');
+      this.divergence.add(strictFailures(plan, outcome.failures));
       this.running = config;
       this.generation = state.generation;
       this.counters = { nextCounterId: state.nextCounterId, counters: state.counters };
@@ -242,7 +274,15 @@ export class ConfigController {
   /** The last apply's result with the status of every running rule. */
   lastApplyResult(): ApplyResult {
     if (!this.lastResult) throw new NoResultError();
-    return copyApplyResult(this.wholeResult(this.lastResult));
+    return this.reported(this.wholeResult(this.lastResult));
+  }
+
+  /** A copy of `result` for a caller, with the ports diverged now. */
+  private reported(result: ApplyResult): ApplyResult {
+    const copy = copyApplyResult(result);
+    if (this.divergence.size > 0) copy.diverged = this.divergence.list();
+    else delete copy.diverged;
+    return copy;
   }
 
   /** `result` with `rules` holding every running rule's status, in configuration order. */
@@ -263,13 +303,34 @@ export class ConfigController {
     for (const status of touched) this.statuses.set(status.ruleId, status);
   }
 
-  getConfig(): RunningConfig {
+  /**
+   * GetConfig a page at a time: whole tables from index `from`, as many as
+   * fit `maxRules` rules, at least one; `next` is where the next page starts.
+   */
+  getConfigPage(from: number, maxRules: number): RunningConfig & { next?: number } {
+    const tables = this.running.tables;
+    let end = from;
+    for (let rules = 0; end < tables.length; end++) {
+      rules += (tables[end] as Table).rules.length;
+      if (rules > maxRules && end > from) break;
+    }
+    return { ...this.getConfig(tables.slice(from, end)), ...(end < tables.length && { next: end }) };
+  }
+
+  /** The running configuration; `tables` narrows the copy to some of its tables (see getConfigPage). */
+  getConfig(tables: readonly Table[] = this.running.tables): RunningConfig {
     return {
       generation: this.generation,
-      tables: structuredClone(this.running.tables),
+      tables: structuredClone(tables as Table[]),
       digest: configDigest(this.running),
       ...(this.pending && { pending: this.pending.info() }),
+      diverged: this.divergence.list(),
     };
+  }
+
+  /** Names of the running tables: GetConfig without copying or digesting them. */
+  runningTableNames(): string[] {
+    return this.running.tables.map((t) => t.name);
   }
 
   /** What is pending confirmation, if anything. */
@@ -319,7 +380,7 @@ export class ConfigController {
     return this.enqueue(async () => {
       const pending = this.pending;
       if (!pending || pending.generation !== generation) {
-        if (!pending && generation === this.generation && this.lastResult && generation > 0) return copyApplyResult(this.lastResult);
+        if (!pending && generation === this.generation && this.lastResult && generation > 0) return this.reported(this.lastResult);
         throw this.notPending(generation);
       }
       if (pending.transactionId !== undefined && pending.transactionId !== transactionId) {
@@ -351,7 +412,7 @@ export class ConfigController {
       this.lastResult = result;
       this.options.logger.info({ generation, digest: result.configDigest }, 'pending apply confirmed');
       this.publish({ kind: 'confirmed', entry, result });
-      return copyApplyResult(result);
+      return this.reported(result);
     });
   }
 
@@ -461,6 +522,7 @@ export class ConfigController {
     const plan = computePlan(this.running, desired, this.generation, { valid: true });
     const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
 
+    if (plan.empty && !request.validateOnly && this.divergence.size > 0) await this.repair(plan);
     if (request.validateOnly || plan.empty) {
       const counters = assignCounters(desired, this.counters, this.running);
       const rules = touchedStatuses(plan, counters, []);
@@ -476,7 +538,7 @@ export class ConfigController {
         planSummary: plan.summary,
         outcome: request.validateOnly ? 'validated' : 'unchanged',
       };
-      return { result, plan };
+      return { result: this.reported(result), plan };
     }
 
     const nextGeneration = this.generation + 1;
@@ -484,16 +546,20 @@ export class ConfigController {
     const counters = assignCounters(desired, this.counters, this.running);
     const drain: DrainPolicy | undefined =
       request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
+    // Ports that diverged earlier and that the desired tables keep are opened again.
+    const repairs = this.divergence.repairs(desired, plan);
+    const executed = repairs.length > 0 ? { ...plan, ports: [...plan.ports, ...repairs] } : plan;
     const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config: desired,
-      plan,
+      plan: executed,
       terminateRemoved: drain?.mode === 'terminate',
       ...(drain && { drain }),
       counterIds: counterIdsOf(counters),
     });
     this.applyStats.bindFailures(outcome.failures.length);
-    if (!outcome.ok) {
+    if (outcome.outcome !== 'committed') {
+      this.divergence.add(outcome.diverged);
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
       const failedRules = touchedStatuses(plan, counters, outcome.failures, failedIds)
         .filter((r) => failedIds.has(r.ruleId))
@@ -502,8 +568,9 @@ export class ConfigController {
         { generation: this.generation, failures: outcome.failures.length, failedRules, durationMicros: elapsed() },
         'apply rolled back on bind errors',
       );
-      throw new BindFailedError(outcome.failures, failedRules);
+      throw new BindFailedError(outcome.failures, failedRules, { outcome: outcome.outcome, diverged: outcome.diverged });
     }
+    this.divergence.settle(executed.ports, outcome.failures);
 
     const pendingUntil = request.confirmTimeoutMs ? Date.now() + request.confirmTimeoutMs : undefined;
     const goesPending = pendingUntil !== undefined || mode.transactionId !== undefined;
@@ -561,18 +628,12 @@ export class ConfigController {
     } catch (err) {
       // Not durable means not committed: put the dataplane back as it was.
       // The sessions the apply would have ended continue: its endings were held.
-      await sink.applyConfig({
-        generation: this.generation,
-        config: this.running,
-        plan: computePlan(desired, this.running, nextGeneration),
-        terminateRemoved: false,
-        counterIds: counterIdsOf(this.counters),
-      });
-      sink.settle(this.generation, 'committed');
+      const undo = await this.undo(desired, nextGeneration);
       sink.settle(nextGeneration, 'undone');
-      this.historyStore.update(entry.seq, { outcome: 'failed', generation: 0, detail: `not saved: ${(err as Error).message}` });
+      const error = new NotSavedError(this.ledger.path, err, undo);
+      this.historyStore.update(entry.seq, { outcome: 'failed', generation: 0, detail: error.message });
       this.historyStore.flushLater();
-      throw new NotSavedError(this.ledger.path, err);
+      throw error;
     }
     this.running = desired;
     this.generation = nextGeneration;
@@ -605,7 +666,54 @@ export class ConfigController {
     );
     const pendingInfo = pending?.info();
     this.publish({ kind: pending ? 'pending' : 'applied', entry, result, ...(pendingInfo && { pending: pendingInfo }) });
-    return { result: copyApplyResult(result), plan, ...(pendingInfo && { pending: pendingInfo }) };
+    return { result: this.reported(result), plan, ...(pendingInfo && { pending: pendingInfo }) };
+  }
+
+  /**
+   * Puts the dataplane back to the running generation after an apply of
+   * `desired` that could not be saved. Every port binds what it can: a
+   * port the apply closed and someone took meanwhile stays closed and is
+   * reported as diverged, not hidden behind a strict undo that gives up.
+   */
+  private async undo(desired: ForwardingConfig, appliedGeneration: number): Promise<UndoOutcome> {
+    const reverse = computePlan(desired, this.running, appliedGeneration);
+    let lost: PortBindFailure[];
+    try {
+      const outcome = await this.options.dataplane.configSink().applyConfig({
+        generation: this.generation,
+        config: this.running,
+        plan: reverse,
+        terminateRemoved: false,
+        counterIds: counterIdsOf(this.counters),
+        bestEffort: true,
+      });
+      this.options.dataplane.configSink().settle(this.generation, 'committed');
+      lost = [...outcome.failures, ...outcome.diverged];
+    } catch (err) {
+      // What runs is unknown: every port the undo had to open or move counts.
+      lost = reverse.ports.flatMap((p) =>
+        p.action === 'close' || !p.route
+          ? []
+          : [{ protocol: p.protocol, listenAddress: p.listenAddress, port: p.port, table: p.route.table, ruleId: p.route.ruleId, errno: 'EUNDO', message: `undo failed: ${(err as Error).message}` }],
+      );
+    }
+    this.divergence.add(lost);
+    return lost.length > 0 ? { outcome: 'diverged', diverged: lost } : { outcome: 'restored', diverged: [] };
+  }
+
+  /** An unchanged apply while ports diverge: the dataplane tries to open them again; the record stays. */
+  private async repair(plan: Plan): Promise<void> {
+    const ports = this.divergence.repairs(this.running, plan);
+    const outcome = await this.options.dataplane.configSink().applyConfig({
+      generation: this.generation,
+      config: this.running,
+      plan: { ...plan, ports },
+      terminateRemoved: false,
+      counterIds: counterIdsOf(this.counters),
+    });
+    // Opens only: nothing to end, settled so that every apply is.
+    this.options.dataplane.configSink().settle(this.generation, 'committed');
+    this.divergence.settle(ports, outcome.failures);
   }
 
   /** The confirm timeout of `generation` passed. */
@@ -631,14 +739,18 @@ export class ConfigController {
     const nextGeneration = this.generation + 1;
     const plan = computePlan(this.running, config, this.generation, { valid: true });
     const counters = assignCounters(config, this.counters, this.running);
+    const executed = { ...plan, ports: [...plan.ports, ...this.divergence.repairs(config, plan)] };
     const sink = this.options.dataplane.configSink();
     const outcome = await sink.applyConfig({
       generation: nextGeneration,
       config,
-      plan: asWeakPlan(plan),
+      plan: executed,
       terminateRemoved,
       counterIds: counterIdsOf(counters),
+      bestEffort: true,
     });
+    this.divergence.settle(executed.ports, outcome.failures);
+    this.divergence.add(strictFailures(plan, outcome.failures));
     // A rollback is never refused, so its own endings (terminate_removed) take
     // effect now; the undone apply's are dropped: those sessions continue.
     const sessionEffects = [sink.settle(nextGeneration, 'committed'), sink.settle(pending.generation, 'undone')].reduce(
@@ -710,7 +822,7 @@ export class ConfigController {
     if (outcome.failures.length > 0) this.options.logger.error({ ...log, failed: outcome.failures.slice(0, 20) }, 'rolled back, but some ports could not bind');
     else this.options.logger.warn(log, 'pending apply rolled back');
     this.publish({ kind: 'rolled_back', entry: rolledBack, restored, result });
-    return { result: copyApplyResult(result), rolledBack, restored };
+    return { result: this.reported(result), rolledBack, restored };
   }
 
   private notPending(generation: number): NotPendingError {
@@ -748,10 +860,12 @@ function hostAddresses(): string[] {
   return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
-/** On restore and rollback every rule binds what it can (see restore()). */
-function asWeakPlan(plan: Plan): Plan {
-  return {
-    ...plan,
-    ports: plan.ports.map((p) => (p.route ? { ...p, route: { ...p.route, weak: true } } : p)),
-  };
+/**
+ * Failures of ports whose rule is strict in `plan`: the record says they
+ * listen. A weak rule's port may fail by its contract.
+ */
+function strictFailures(plan: Plan, failures: readonly PortBindFailure[]): PortBindFailure[] {
+  if (failures.length === 0) return [];
+  const weak = new Set(plan.ports.flatMap((p) => (p.route?.weak ? [p.key] : [])));
+  return failures.filter((f) => !weak.has(listenerKey(f)));
 }

@@ -48,19 +48,36 @@ export class GenerationMismatchError extends Error {
   }
 }
 
+/**
+ * What runs after an apply that did not commit: 'restored' is exactly the
+ * running generation; 'diverged' is the running generation except
+ * `diverged`, ports it should listen on and does not (see divergence.ts).
+ */
+export interface UndoOutcome {
+  outcome: 'restored' | 'diverged';
+  diverged: PortBindFailure[];
+}
+
+const RESTORED: UndoOutcome = { outcome: 'restored', diverged: [] };
+
+function undoText(undo: UndoOutcome): string {
+  if (undo.outcome === 'restored') return 'the previous tables are still in force';
+  const shown = undo.diverged.slice(0, 5).map(portText).join(', ');
+  return `the previous tables are in force EXCEPT ${undo.diverged.length} port(s) that could not be re-opened (${shown}${undo.diverged.length > 5 ? ', ...' : ''}): the dataplane diverged from the running generation; the next apply retries them`;
+}
+
+function portText(p: PortBindFailure): string {
+  return `${p.protocol} ${p.listenAddress || '[::]'}:${p.port} ${p.errno}`;
+}
+
 export class BindFailedError extends Error {
   constructor(
     readonly failures: PortBindFailure[],
     readonly failedRules: { table: string; name: string; ruleId: string }[],
+    readonly undo: UndoOutcome = RESTORED,
   ) {
-    const shown = failures
-      .slice(0, 5)
-      .map((f) => `${f.protocol} ${f.listenAddress || '[::]'}:${f.port} ${f.errno}`)
-      .join(', ');
-    super(
-      `apply rolled back: ${failedRules.length} rule(s) could not bind (${shown}${failures.length > 5 ? ', ...' : ''}); ` +
-        'the previous tables are still in force',
-    );
+    const shown = failures.slice(0, 5).map(portText).join(', ');
+    super(`apply rolled back: ${failedRules.length} rule(s) could not bind (${shown}${failures.length > 5 ? ', ...' : ''}); ${undoText(undo)}`);
     this.name = 'BindFailedError';
   }
 }
@@ -98,10 +115,14 @@ export class NotFoundError extends Error {
   }
 }
 
-/** The dataplane took the apply but state.json could not be written, so it was undone. */
+/** The dataplane took the apply but it could not be made durable, so the dataplane was undone (`undo` says how well). */
 export class NotSavedError extends Error {
-  constructor(path: string, cause: unknown) {
-    super(`apply not committed: saving state to ${path} failed: ${(cause as Error).message}`, { cause });
+  constructor(
+    path: string,
+    cause: unknown,
+    readonly undo: UndoOutcome,
+  ) {
+    super(`apply not committed: saving state to ${path} failed: ${(cause as Error).message}; ${undoText(undo)}`, { cause });
     this.name = 'NotSavedError';
   }
 }

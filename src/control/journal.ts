@@ -36,6 +36,8 @@ export class Journal<R> {
   private current: JournalFile | undefined;
   /** Records in the file being appended to. */
   private count = 0;
+  /** Bytes of whole records in the file being appended to. */
+  private bytes = 0;
   private nextSeq = 1;
 
   constructor(readonly dir: string) {}
@@ -81,10 +83,17 @@ export class Journal<R> {
   /** Appends one record durably; `json` is its JSON text when the caller has it already. */
   async append(record: R, json = JSON.stringify(record)): Promise<void> {
     if (!this.handle) await this.startFile();
-    await this.handle!.write(`${json}\t${sha256Hex(json)}\n`);
-    await this.handle!.datasync();
+    const line = `${json}\t${sha256Hex(json)}\n`;
+    try {
+      await this.handle!.write(line);
+      await this.handle!.datasync();
+    } catch (err) {
+      await this.abandonFile();
+      throw err;
+    }
     this.count++;
     this.nextSeq++;
+    this.bytes += Buffer.byteLength(line);
   }
 
   /** Records appended to the current file. */
@@ -117,8 +126,21 @@ export class Journal<R> {
     this.current = { name: journalFileName(this.nextSeq), first: this.nextSeq };
     this.handle = await open(join(this.dir, this.current.name), 'a', 0o600);
     this.count = 0;
+    this.bytes = (await this.handle.stat()).size;
     // The new file's directory entry must be durable before a record in it counts.
     await this.syncDir();
+  }
+
+  /**
+   * After a failed append: cut what it may have written (so no torn record
+   * sits before later ones) and let the next append start a file afresh.
+   */
+  private async abandonFile(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    this.count = 0;
+    await handle?.truncate(this.bytes).catch(() => undefined);
+    await handle?.close().catch(() => undefined);
   }
 
   private async closeFile(): Promise<void> {

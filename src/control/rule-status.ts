@@ -21,20 +21,30 @@ export interface CounterTable {
  * Counter ids for every rule of `config`, reusing those of rules unchanged
  * since `previousConfig` (the configuration `previous` was assigned for).
  * The comparison uses the rules' cached canonical text, so nothing but the
- * ids needs storing.
+ * ids needs storing. A table of `config` that is the very table object of
+ * `previousConfig` (see normalizeConfig) keeps its ids without a look at its
+ * rules: the cost follows the tables that changed.
  */
 export function assignCounters(config: ForwardingConfig, previous: CounterTable, previousConfig: ForwardingConfig): CounterTable {
+  const desired = new Map(config.tables.map((t) => [t.name, t]));
+  const prior = new Map(previousConfig.tables.map((t) => [t.name, t]));
+  const counters: Record<string, CounterAssignment> = { ...previous.counters };
   const before = new Map<string, string>();
   for (const table of previousConfig.tables) {
-    for (const rule of table.rules) before.set(ruleId(table.name, rule), canonicalRule(rule));
-  }
-  let next = previous.nextCounterId;
-  const counters: Record<string, CounterAssignment> = {};
-  for (const table of config.tables) {
+    if (desired.get(table.name) === table) continue;
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
-      const prior = previous.counters[id];
-      counters[id] = prior && before.get(id) === canonicalRule(rule) ? prior : { counterId: next++ };
+      before.set(id, canonicalRule(rule));
+      delete counters[id];
+    }
+  }
+  let next = previous.nextCounterId;
+  for (const table of config.tables) {
+    if (prior.get(table.name) === table) continue;
+    for (const rule of table.rules) {
+      const id = ruleId(table.name, rule);
+      const kept = previous.counters[id];
+      counters[id] = kept && before.get(id) === canonicalRule(rule) ? kept : { counterId: next++ };
     }
   }
   return { nextCounterId: next, counters };

@@ -65,6 +65,25 @@ export interface ApplyResult {
   outcome: ApplyOutcome;
   /** Absent when the apply touched no session (validate-only, unchanged, results saved before it existed). */
   sessionEffects?: SessionEffects;
+  /**
+   * When the result was given: ports the running generation says listen
+   * and that do not (see control/divergence.ts). Absent or empty: the
+   * dataplane runs what the record says.
+   */
+  diverged?: DivergedPort[];
+}
+
+/** A port of the running generation that does not listen, and why. */
+export interface DivergedPort {
+  table: string;
+  ruleId: string;
+  protocol: Protocol;
+  listenAddress: string;
+  port: number;
+  errno: string;
+  message: string;
+  /** Milliseconds since the epoch when it stopped matching the record. */
+  since: number;
 }
 
 /** A deep copy; written out field by field because structuredClone of a 1,000-rule result cost more than the apply it describes. */
@@ -79,5 +98,6 @@ export function copyApplyResult(result: ApplyResult): ApplyResult {
     rules: result.rules.map((r) => ({ ...r, portsFailed: r.portsFailed.map((f) => ({ ...f })) })),
     planSummary: { ...result.planSummary, tablesTouched: [...result.planSummary.tablesTouched] },
     ...(result.sessionEffects && { sessionEffects: { ...result.sessionEffects } }),
+    ...(result.diverged && { diverged: result.diverged.map((p) => ({ ...p })) }),
   };
 }

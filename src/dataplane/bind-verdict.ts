@@ -3,6 +3,7 @@
  * that "weak" means the same thing everywhere: a non-weak rule fails on any
  * failed port; a weak rule fails only when none of its ports is bound.
  */
+import { listenerKey } from '../plan/listeners.js';
 import type { Plan } from '../plan/model.js';
 import type { PortBindFailure } from './config-sink.js';
 
@@ -14,10 +15,13 @@ export interface RuleBindTally {
   failed: number;
 }
 
+/** Ports a plan only retries (`PortChange.retry`) count for no rule. */
 export function tallyBinds(plan: Plan, failures: readonly PortBindFailure[]): Map<string, RuleBindTally> {
   const tallies = new Map<string, RuleBindTally>();
+  const retried = new Set<string>();
   for (const change of plan.ports) {
-    if (change.action === 'close' || !change.route) continue;
+    if (change.retry) retried.add(change.key);
+    if (change.action === 'close' || !change.route || change.retry) continue;
     const { ruleId, weak } = change.route;
     let tally = tallies.get(ruleId);
     if (!tally) {
@@ -27,6 +31,7 @@ export function tallyBinds(plan: Plan, failures: readonly PortBindFailure[]): Ma
     tally.total++;
   }
   for (const failure of failures) {
+    if (retried.size > 0 && retried.has(listenerKey(failure))) continue;
     const tally = tallies.get(failure.ruleId);
     if (tally) tally.failed++;
   }

@@ -25,6 +25,12 @@ export interface SinkApplyRequest {
   drain?: DrainPolicy;
   /** Counter id of every rule of `config`, by rule id (see ApplyResult.RuleStatus.counterId). */
   counterIds: Record<string, number>;
+  /**
+   * Every port binds what it can and the apply commits whatever failed
+   * (restore, rollback, the undo of an unsaved apply): nothing is left to
+   * roll back to. The failures are still reported.
+   */
+  bestEffort?: boolean;
 }
 
 /** One port that failed to bind. */
@@ -36,12 +42,20 @@ export interface PortBindFailure extends ListenerBinding {
   message: string;
 }
 
+/**
+ * What runs after an apply:
+ * - committed: the request's configuration (weak rules' failed ports aside,
+ *   listed in `failures`);
+ * - restored: a bind failure made a rule fail (see bind-verdict.ts) and
+ *   every listener the sink had before the call is back, as it was;
+ * - diverged: as restored, except the ports in `diverged`, which the sink
+ *   closed to make room and could not re-open (someone took the address
+ *   meanwhile): what runs is no longer what the running record says.
+ */
+export type SinkOutcomeKind = 'committed' | 'restored' | 'diverged';
+
 export interface SinkApplyOutcome {
-  /**
-   * False when a bind failure made a rule fail (see bind-verdict.ts); the
-   * sink has then restored every listener it had before the call.
-   */
-  ok: boolean;
+  outcome: SinkOutcomeKind;
   /** Every port that failed to bind, weak rules' included. */
   failures: PortBindFailure[];
   /**
@@ -50,6 +64,8 @@ export interface SinkApplyOutcome {
    * route is in effect again, so a held ending or drain deadline was dropped).
    */
   sessionEffects: SessionEffects;
+  /** Ports of the configuration in force before the call that no longer listen (set exactly when `outcome` is 'diverged'). */
+  diverged: PortBindFailure[];
 }
 
 export interface ConfigSink {

@@ -66,6 +66,12 @@ export interface PortChange extends ListenerBinding {
    * (keys; same protocol and port, overlapping address) have closed.
    */
   needsRoomFrom?: string[];
+  /**
+   * A socket of an unchanged rule that is not open although the running
+   * record says it is (see control/divergence.ts): opened again if it can
+   * be; its failure fails no rule.
+   */
+  retry?: boolean;
 }
 
 export interface PlanSummary {

@@ -8,10 +8,11 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { ControlLimits } from '../auth/control-limits.js';
 import { API_VERSION } from './api-definition.js';
 import { callerOf } from './auth-interceptor.js';
+import { configPageSize, decodeConfigPageToken, encodeConfigPageToken } from './config-pages.js';
 import { wirePending } from './wire-history.js';
 import { applyRequestFromWire, type WireApplyRequest } from './wire-apply-request.js';
 import { unary } from './unary.js';
-import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
+import { wireApplyResult, wireCapabilities, wireDivergedPort, wireLimits, wirePlan } from './wire-results.js';
 
 export interface ConfigServiceOptions {
   /** Advertised by GetCapabilities next to the forwarding limits. */
@@ -24,14 +25,29 @@ export function configServiceHandlers(controller: ConfigController, options: Con
       const response = await controller.apply(applyRequestFromWire(req, callerOf(call.metadata)));
       return { result: wireApplyResult(response.result), plan: wirePlan(response.plan), pending: wirePending(response.pending) };
     }),
-    LastApplyResult: unary(() => ({ result: wireApplyResult(controller.lastApplyResult()) })),
-    GetConfig: unary(() => {
-      const running = controller.getConfig();
+    LastApplyResult: unary<{ page_size?: number; page_token?: string }>((req) => {
+      const size = configPageSize(req.page_size);
+      const result = controller.lastApplyResult();
+      const from = decodeConfigPageToken(req.page_token ?? '', 'result', result.generation);
+      if (size === 0 && from === 0) return { result: wireApplyResult(result) };
+      const end = size === 0 ? result.rules.length : Math.min(result.rules.length, from + size);
+      return {
+        result: wireApplyResult({ ...result, rules: result.rules.slice(from, end) }),
+        next_page_token: end < result.rules.length ? encodeConfigPageToken('result', result.generation, end) : '',
+      };
+    }),
+    GetConfig: unary<{ page_size?: number; page_token?: string }>((req) => {
+      const size = configPageSize(req.page_size);
+      const from = decodeConfigPageToken(req.page_token ?? '', 'config', controller.runningGeneration);
+      const running: ReturnType<ConfigController['getConfigPage']> =
+        size === 0 && from === 0 ? controller.getConfig() : controller.getConfigPage(from, size === 0 ? Infinity : size);
       return {
         generation: String(running.generation),
         tables: toWireTables(running.tables),
         config_digest: running.digest,
         pending: wirePending(running.pending),
+        diverged: running.diverged.map(wireDivergedPort),
+        next_page_token: running.next !== undefined ? encodeConfigPageToken('config', running.generation, running.next) : '',
       };
     }),
     GetCapabilities: unary(() => ({

@@ -14,6 +14,7 @@ import {
   NotFoundError,
   NotSavedError,
   ShuttingDownError,
+  type UndoOutcome,
 } from '../control/errors.js';
 import {
   ApplyPendingError,
@@ -66,12 +67,17 @@ export function toServiceError(err: unknown): grpc.ServiceError {
         type: 'PreconditionFailure',
         violations: err.failures.map((f) => ({
           type: f.errno,
-          subject: `${f.protocol}://${f.listenAddress.includes(':') || f.listenAddress === '' ? `[${f.listenAddress || '::'}]` : f.listenAddress}:${f.port}`,
+          subject: `${f.protocol}://${hostPort(f.listenAddress, f.port)}`,
           description: `tables[${f.table}] rule ${f.ruleId}: ${f.message}`,
         })),
       },
-      { type: 'ErrorInfo', reason: 'BIND_FAILED', metadata: { failed_rules: err.failedRules.map((r) => r.ruleId).join(',') } },
+      { type: 'ErrorInfo', reason: 'BIND_FAILED', metadata: { failed_rules: err.failedRules.map((r) => r.ruleId).join(','), ...undoMetadata(err.undo) } },
     ]);
+  }
+  if (err instanceof NotSavedError) {
+    // Not committed, and the caller may retry: a full disk is an exhausted resource, any other save failure a transient one.
+    const code = errnoInChain(err, ['ENOSPC', 'EDQUOT']) ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE;
+    return statusError(code, err.message, [{ type: 'ErrorInfo', reason: 'NOT_SAVED', metadata: undoMetadata(err.undo) }]);
   }
   if (err instanceof ApplyPendingError) {
     return statusError(grpc.status.FAILED_PRECONDITION, err.message, [
@@ -115,10 +121,6 @@ export function toServiceError(err: unknown): grpc.ServiceError {
     ]);
   }
   if (err instanceof ShuttingDownError) return statusError(grpc.status.UNAVAILABLE, err.message);
-  if (err instanceof NotSavedError) {
-    // Nothing changed and the caller may retry: a full disk is an exhausted resource, any other save failure a transient one.
-    return statusError(errnoInChain(err, ['ENOSPC', 'EDQUOT']) ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, err.message);
-  }
   if (err instanceof NotFoundError) return statusError(grpc.status.NOT_FOUND, err.message);
   if (err instanceof NoResultError) return statusError(grpc.status.NOT_FOUND, err.message);
   const message = err instanceof Error ? err.message : String(err);
@@ -131,4 +133,16 @@ function errnoInChain(err: unknown, codes: string[]): boolean {
     if (codes.includes((e as NodeJS.ErrnoException).code ?? '')) return true;
   }
   return false;
+}
+
+/** `dataplane`: restored or diverged; `diverged_ports`: each diverged port as protocol://address:port. */
+function undoMetadata(undo: UndoOutcome): Record<string, string> {
+  return {
+    dataplane: undo.outcome,
+    ...(undo.diverged.length > 0 && { diverged_ports: undo.diverged.map((f) => `${f.protocol}://${hostPort(f.listenAddress, f.port)}`).join(',') }),
+  };
+}
+
+function hostPort(address: string, port: number): string {
+  return `${address.includes(':') || address === '' ? `[${address || '::'}]` : address}:${port}`;
 }

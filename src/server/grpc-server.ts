@@ -42,6 +42,12 @@ export const SERVICE_NAMES = [
 
 /** Served by grpc-health-check, described by proto/grpc/health/v1/health.proto (a copy of that package's proto). */
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
+/**
+ * Health name that is NOT_SERVING while the dataplane diverges from the
+ * running generation (see control/divergence.ts); the daemon itself still
+ * serves, and the next apply retries the diverged ports.
+ */
+export const DATAPLANE_HEALTH = 'portplane.dataplane';
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -78,7 +84,7 @@ export interface GrpcServerOptions {
 
 /** Tables running, pending, or named by recent history: what any response or error could mention. */
 function knownTableNames(controller: ConfigController): string[] {
-  const names = controller.getConfig().tables.map((t) => t.name);
+  const names = controller.runningTableNames();
   const pending = controller.pendingInfo();
   for (const entry of [...(pending ? [pending.entry] : []), ...controller.history()]) names.push(...(entry.planSummary?.tablesTouched ?? []));
   return names;
@@ -156,12 +162,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
   health.setStatus('', 'SERVING');
   for (const name of SERVICE_NAMES) health.setStatus(name, 'SERVING');
+  const dataplaneHealth = (diverged: number): void => health.setStatus(DATAPLANE_HEALTH, diverged > 0 ? 'NOT_SERVING' : 'SERVING');
+  dataplaneHealth(controller.diverged().length);
+  controller.watchDivergence(dataplaneHealth);
   return { server, health, listener, address: listener.address };
 }
 
 export function setNotServing(grpcServer: GrpcServer): void {
   grpcServer.health.setStatus('', 'NOT_SERVING');
-  for (const name of SERVICE_NAMES) grpcServer.health.setStatus(name, 'NOT_SERVING');
+  for (const name of [...SERVICE_NAMES, DATAPLANE_HEALTH]) grpcServer.health.setStatus(name, 'NOT_SERVING');
 }
 
 /** Stops accepting, lets in-flight calls finish for up to `graceMs`, then cuts the rest. */

@@ -4,7 +4,7 @@
  */
 import type { ControlLimits } from '../auth/control-limits.js';
 import type { Limits, Protocol } from '../config/model.js';
-import type { ApplyOutcome, ApplyResult, PortFailureStatus, RuleState } from '../dataplane/apply-result.js';
+import type { ApplyOutcome, ApplyResult, DivergedPort, PortFailureStatus, RuleState } from '../dataplane/apply-result.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { Plan, PlanSummary, PortAction, RuleAction } from '../plan/model.js';
 
@@ -171,5 +171,19 @@ export function wireApplyResult(r: ApplyResult): object {
     outcome: OUTCOME[r.outcome],
     rules_untouched: r.rulesUntouched,
     ...(r.sessionEffects && { session_effects: { ...r.sessionEffects } }),
+    diverged: (r.diverged ?? []).map(wireDivergedPort),
+  };
+}
+
+export function wireDivergedPort(p: DivergedPort): object {
+  return {
+    table: p.table,
+    rule_id: p.ruleId,
+    protocol: PROTOCOL[p.protocol],
+    listen_address: p.listenAddress,
+    port: p.port,
+    errno: p.errno,
+    message: p.message,
+    since: wireTimestamp(p.since),
   };
 }

@@ -117,6 +117,7 @@ export function createMetricsRegistry(sources: MetricsSources): { registry: Regi
     },
   });
   gauge('portplane_config_generation', 'Generation of the running configuration', (r) => r.generation);
+  gauge('portplane_dataplane_diverged', 'Ports the running configuration says listen and that do not (a failed undo or re-open; the next apply retries them)', (r) => r.applies.divergedPorts);
   gauge('portplane_last_apply_timestamp_seconds', 'When the running configuration was committed (restored across restarts; 0: never)', (r) => r.applies.lastCommitAt / 1000);
   gauge('portplane_last_apply_duration_seconds', 'How long the commit of the running configuration took', (r) => r.applies.lastCommitDurationMicros / 1e6);
   new Gauge({

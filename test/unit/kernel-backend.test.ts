@@ -44,7 +44,7 @@ class Harness {
     const plan = computePlan(this.running, desired, this.generation);
     this.lastPlan = plan;
     const outcome = await this.dp.applyConfig({ generation: this.generation + 1, config: desired, plan, terminateRemoved, counterIds: {} });
-    if (outcome.ok) {
+    if (outcome.outcome === 'committed') {
       this.running = desired;
       this.generation++;
       // Committed at once, as the controller does once the apply is saved.
@@ -116,7 +116,7 @@ describe('KernelDataPlane', () => {
     it('forwards IPv4', async () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       const outcome = await h.apply([{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', a.port)] }]);
-      expect(outcome).toMatchObject({ ok: true, failures: [] });
+      expect(outcome).toMatchObject({ outcome: 'committed', failures: [], diverged: [] });
       expect(await reply(port, 'hello')).toBe('A:hello');
       expect(h.dp.listeningFd(key('127.0.0.1', port))).toBeTypeOf('number');
       expect(await listeningSocketInodes(port)).toHaveLength(1);
@@ -135,7 +135,7 @@ describe('KernelDataPlane', () => {
 
     it("'' is one dual-stack socket serving IPv4 and IPv6", async () => {
       const port = await freePort('::');
-      expect(await h.apply([{ name: 'web', rules: [tcp('r', '', port, port, '127.0.0.1', a.port)] }])).toMatchObject({ ok: true });
+      expect(await h.apply([{ name: 'web', rules: [tcp('r', '', port, port, '127.0.0.1', a.port)] }])).toMatchObject({ outcome: 'committed' });
       expect(await reply(port, 'v4')).toBe('A:v4');
       expect(await reply(port, 'v6', '::1')).toBe('A:v6');
       expect(await listeningSocketInodes(port)).toHaveLength(1);
@@ -178,7 +178,7 @@ describe('KernelDataPlane', () => {
       for (let p = base + 5; p <= base + 10; p++) kept.push(await listeningSocketInodes(p));
       expect(kept.every((inodes) => inodes.length === 1)).toBe(true);
 
-      expect(await h.apply(range(5, 20))).toMatchObject({ ok: true, failures: [] });
+      expect(await h.apply(range(5, 20))).toMatchObject({ outcome: 'committed', failures: [], diverged: [] });
       for (let p = base + 5; p <= base + 10; p++) expect(await listeningSocketInodes(p)).toEqual(kept[p - base - 5]);
       for (let p = base; p < base + 5; p++) expect(await listeningSocketInodes(p)).toEqual([]);
       for (let p = base + 11; p <= base + 20; p++) expect(await listeningSocketInodes(p)).toHaveLength(1);
@@ -212,7 +212,7 @@ describe('KernelDataPlane', () => {
         }
       })();
       for (let i = 1; i <= 30; i++) {
-        expect((await h.apply(tables(i))).ok).toBe(true);
+        expect((await h.apply(tables(i))).outcome).toBe('committed');
         await new Promise((r) => setTimeout(r, 5));
       }
       applying = false;
@@ -238,7 +238,7 @@ describe('KernelDataPlane', () => {
       const added = tcp('new', '127.0.0.1', base + 3, base + 5, '127.0.0.1', a.port);
       const narrow = tcp('narrow', '127.0.0.1', base + 6, base + 6, '127.0.0.1', b.port);
       const outcome = await h.apply([{ name: 'web', rules: [{ ...keep, targetPort: b.port }, added, narrow] }]);
-      expect(outcome.ok).toBe(false);
+      expect(outcome.outcome).toBe('restored');
       expect(outcome.failures).toEqual([
         {
           protocol: 'tcp',
@@ -273,7 +273,7 @@ describe('KernelDataPlane', () => {
       const blocker = await occupy(base + 1);
       const tables: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 2, '127.0.0.1', a.port, true)] }];
       const outcome = await h.apply(tables);
-      expect(outcome.ok).toBe(true);
+      expect(outcome.outcome).toBe('committed');
       expect(outcome.failures.map((f) => [f.port, f.errno])).toEqual([[base + 1, 'EADDRINUSE']]);
       expect(await reply(base, 'weak')).toBe('A:weak');
       expect(h.dp.listeningFd(key('127.0.0.1', base + 1))).toBeUndefined();
@@ -283,7 +283,7 @@ describe('KernelDataPlane', () => {
       // An unchanged rule's ports are not in the plan, so the retry waits for
       // a change; widening the range keeps base..base+2, the gap included.
       const widened: Table[] = [{ name: 'web', rules: [tcp('w', '127.0.0.1', base, base + 3, '127.0.0.1', a.port, true)] }];
-      expect(await h.apply(widened)).toMatchObject({ ok: true, failures: [] });
+      expect(await h.apply(widened)).toMatchObject({ outcome: 'committed', failures: [], diverged: [] });
       expect(h.lastPlan?.ports.map((p) => [p.action, p.port])).toEqual([
         ['open', base + 3],
         ['keep', base],
@@ -297,7 +297,7 @@ describe('KernelDataPlane', () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       await occupy(port);
       const outcome = await h.apply([{ name: 'web', rules: [tcp('w', '127.0.0.1', port, port, '127.0.0.1', a.port, true)] }]);
-      expect(outcome.ok).toBe(false);
+      expect(outcome.outcome).toBe('restored');
       expect(outcome.failures.map((f) => f.errno)).toEqual(['EADDRINUSE']);
     });
 
@@ -305,8 +305,9 @@ describe('KernelDataPlane', () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       await h.apply([{ name: 'web', rules: [tcp('r', '0.0.0.0', port, port, '127.0.0.1', a.port)] }]);
       expect(await h.apply([{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', b.port)] }])).toMatchObject({
-        ok: true,
+        outcome: 'committed',
         failures: [],
+        diverged: [],
       });
       expect(h.lastPlan?.ports.map((p) => [p.action, p.key, p.needsRoomFrom])).toEqual([
         ['close', key('0.0.0.0', port), undefined],

@@ -57,7 +57,7 @@ class Harness {
       ...(drain && { drain }),
       counterIds,
     });
-    if (!outcome.ok) throw new Error(`apply failed: ${JSON.stringify(outcome.failures)}`);
+    if (outcome.outcome !== 'committed') throw new Error(`apply failed: ${JSON.stringify(outcome.failures)}`);
     this.running = desired;
     this.generation++;
     // Committed at once, as the controller does once the apply is saved.

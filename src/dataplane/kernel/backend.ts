@@ -120,7 +120,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('kernel dataplane is stopped');
     const outcome = await this.table.apply(request);
-    if (outcome.ok) this.kernelTracer.install(request.generation);
+    if (outcome.outcome === 'committed') this.kernelTracer.install(request.generation);
     return outcome;
   }
 

@@ -24,7 +24,6 @@ import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DrainPolicy, Protocol } from '../../config/model.js';
-import { ruleId as ruleIdOf } from '../../plan/identity.js';
 import { listenerKey, routesEqual } from '../../plan/listeners.js';
 import type { ListenerBinding, Plan, PortChange, Route } from '../../plan/model.js';
 import { filterReevaluations } from '../admission.js';
@@ -179,11 +178,10 @@ export class ListenerTable {
     }
 
     this.pendingRules = new Map();
-    for (const table of request.config.tables) {
-      for (const rule of table.rules) {
-        const id = ruleIdOf(table.name, rule);
-        if (!this.rules.has(id)) this.pendingRules.set(id, new RuleRuntime(table.name, id, rule, request.counterIds[id] ?? 0));
-      }
+    // Rules the plan does not list are running already (see Plan.rules).
+    for (const change of plan.rules) {
+      if (change.action === 'removed' || this.rules.has(change.ruleId)) continue;
+      this.pendingRules.set(change.ruleId, new RuleRuntime(change.table, change.ruleId, change.rule, request.counterIds[change.ruleId] ?? 0));
     }
 
     const failures: PortBindFailure[] = [];
@@ -201,15 +199,15 @@ export class ListenerTable {
     }
     await this.openAll(roomOpens, opened, failures);
 
-    const failedRules = failedRuleIds(plan, failures);
+    const failedRules = request.bestEffort ? [] : failedRuleIds(plan, failures);
     if (failedRules.length > 0) {
-      await this.rollback(opened, displaced);
+      const diverged = await this.rollback(opened, displaced);
       this.pendingRules = new Map();
-      this.logger.info({ failedRules, failures: failures.length }, 'kernel apply rolled back');
-      return { ok: false, failures, sessionEffects: noSessionEffects() };
+      this.logger.info({ failedRules, failures: failures.length, diverged: diverged.length }, 'kernel apply rolled back');
+      return { outcome: diverged.length > 0 ? 'diverged' : 'restored', failures, diverged, sessionEffects: noSessionEffects() };
     }
     const sessionEffects = this.commit(request, opened);
-    return { ok: true, failures, sessionEffects };
+    return { outcome: 'committed', failures, diverged: [], sessionEffects };
   }
 
   /** See ConfigSink.settle. */
@@ -428,14 +426,19 @@ export class ListenerTable {
     rule.engineRule = undefined;
   }
 
-  /** Undoes an apply: nothing else changed before the commit. */
-  private async rollback(opened: Listener[], displaced: Listener[]): Promise<void> {
+  /**
+   * Undoes an apply: nothing else changed before the commit. Returns the
+   * displaced listeners that could not re-open: the caller reports them as
+   * diverged, and the next apply that keeps them tries again.
+   */
+  private async rollback(opened: Listener[], displaced: Listener[]): Promise<PortBindFailure[]> {
     for (const listener of opened) {
       listener.stopListening(this.engine);
       // The apply never happened, so neither did sessions on its new ports.
       listener.closeSessions('error');
     }
     const results = await this.listenAll(displaced);
+    const lost: PortBindFailure[] = [];
     results.forEach((result, i) => {
       if (result.ok) {
         this.startAccepting(displaced[i] as Listener);
@@ -446,8 +449,11 @@ export class ListenerTable {
       const listener = displaced[i] as Listener;
       this.listeners.delete(listener.key);
       this.retire(listener, 'error');
+      const { table, ruleId } = listener.route;
+      lost.push({ ...listener.binding, table, ruleId, errno: result.errno, message: `not re-opened after a rolled-back apply: ${result.message}` });
       this.logger.error({ listener: listener.key, errno: result.errno }, 'kernel rollback could not re-open listener');
     });
+    return lost;
   }
 
   /**
@@ -457,17 +463,22 @@ export class ListenerTable {
   private commit(request: SinkApplyRequest, opened: Listener[]): SessionEffects {
     const effects = noSessionEffects();
     const { plan } = request;
-    const next = new Map<string, RuleRuntime>();
-    for (const table of request.config.tables) {
-      for (const rule of table.rules) {
-        const id = ruleIdOf(table.name, rule);
-        const counterId = request.counterIds[id] ?? 0;
-        const existing = this.rules.get(id);
-        if (existing) existing.updateRule(rule, counterId);
-        next.set(id, existing ?? this.pendingRules.get(id) ?? new RuleRuntime(table.name, id, rule, counterId));
+    // Work follows plan.rules: a rule it does not list runs unchanged, with its runtime and engine rule as they are.
+    const next = new Map(this.rules);
+    for (const change of plan.rules) {
+      const id = change.ruleId;
+      if (change.action === 'removed') {
+        next.delete(id);
+        continue;
       }
+      const counterId = request.counterIds[id] ?? 0;
+      const existing = this.rules.get(id);
+      if (existing && change.action === 'unchanged' && existing.counters.counterId === counterId) continue;
+      if (existing) existing.updateRule(change.rule, counterId);
+      const runtime = existing ?? this.pendingRules.get(id) ?? new RuleRuntime(change.table, id, change.rule, counterId);
+      next.set(id, runtime);
+      this.syncEngineRule(runtime);
     }
-    for (const rule of next.values()) this.syncEngineRule(rule);
     const previous = this.rules;
     this.rules = next;
     this.pendingRules = new Map();

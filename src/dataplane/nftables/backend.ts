@@ -233,8 +233,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (!this.started) throw new Error('nftables dataplane is not started');
     const failures = this.conflicts(request);
-    const failed = failedRuleIds(request.plan, failures);
-    if (failed.length > 0) return { ok: false, failures, sessionEffects: noSessionEffects() };
+    const failed = request.bestEffort ? [] : failedRuleIds(request.plan, failures);
+    if (failed.length > 0) return { outcome: 'restored', failures, diverged: [], sessionEffects: noSessionEffects() };
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
     const desired = desiredState(this.tableName, request.config, request.counterIds, {
       has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`),
@@ -255,7 +255,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     this.holdEndings(request);
     this.holdFilterRefusals(request);
     const restored = this.readopt();
-    return { ok: true, failures, sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation), restored } };
+    return { outcome: 'committed', failures, diverged: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation), restored } };
   }
 
   /**

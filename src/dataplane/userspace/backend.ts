@@ -201,7 +201,7 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
       const closed = new Set(request.plan.ports.filter((p) => p.action === 'close').map((p) => p.key));
       if (closed.size > 0) for (const id of this.engine.sessionsOf(closed)) this.endings.hold(request.generation, id, 'terminate');
     }
-    return { ok: true, failures: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation) } };
+    return { outcome: 'committed', failures: [], diverged: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation) } };
   }
 
   settle(generation: number, outcome: SettleOutcome): SessionEffects {

@@ -6,6 +6,7 @@ import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _
 import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
 import type { DeleteSessionsRequest as _portplane_v1_DeleteSessionsRequest, DeleteSessionsRequest__Output as _portplane_v1_DeleteSessionsRequest__Output } from './portplane/v1/DeleteSessionsRequest.js';
 import type { DeleteSessionsResponse as _portplane_v1_DeleteSessionsResponse, DeleteSessionsResponse__Output as _portplane_v1_DeleteSessionsResponse__Output } from './portplane/v1/DeleteSessionsResponse.js';
+import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from './portplane/v1/DivergedPort.js';
 import type { DrainPolicy as _portplane_v1_DrainPolicy, DrainPolicy__Output as _portplane_v1_DrainPolicy__Output } from './portplane/v1/DrainPolicy.js';
 import type { Endpoint as _portplane_v1_Endpoint, Endpoint__Output as _portplane_v1_Endpoint__Output } from './portplane/v1/Endpoint.js';
 import type { FlowCounters as _portplane_v1_FlowCounters, FlowCounters__Output as _portplane_v1_FlowCounters__Output } from './portplane/v1/FlowCounters.js';
@@ -54,6 +55,7 @@ export interface ProtoGrpcType {
       CloseReason: EnumTypeDefinition
       DeleteSessionsRequest: MessageTypeDefinition<_portplane_v1_DeleteSessionsRequest, _portplane_v1_DeleteSessionsRequest__Output>
       DeleteSessionsResponse: MessageTypeDefinition<_portplane_v1_DeleteSessionsResponse, _portplane_v1_DeleteSessionsResponse__Output>
+      DivergedPort: MessageTypeDefinition<_portplane_v1_DivergedPort, _portplane_v1_DivergedPort__Output>
       DrainMode: EnumTypeDefinition
       DrainPolicy: MessageTypeDefinition<_portplane_v1_DrainPolicy, _portplane_v1_DrainPolicy__Output>
       Endpoint: MessageTypeDefinition<_portplane_v1_Endpoint, _portplane_v1_Endpoint__Output>

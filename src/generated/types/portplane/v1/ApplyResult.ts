@@ -5,6 +5,7 @@ import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output a
 import type { RuleStatus as _portplane_v1_RuleStatus, RuleStatus__Output as _portplane_v1_RuleStatus__Output } from '../../portplane/v1/RuleStatus.js';
 import type { PlanSummary as _portplane_v1_PlanSummary, PlanSummary__Output as _portplane_v1_PlanSummary__Output } from '../../portplane/v1/PlanSummary.js';
 import type { ApplyOutcome as _portplane_v1_ApplyOutcome, ApplyOutcome__Output as _portplane_v1_ApplyOutcome__Output } from '../../portplane/v1/ApplyOutcome.js';
+import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from '../../portplane/v1/DivergedPort.js';
 import type { SessionEffects as _portplane_v1_SessionEffects, SessionEffects__Output as _portplane_v1_SessionEffects__Output } from '../../portplane/v1/SessionEffects.js';
 import type { Long } from '@grpc/proto-loader';
 
@@ -19,6 +20,7 @@ export interface ApplyResult {
   'plan_summary'?: (_portplane_v1_PlanSummary | null);
   'outcome'?: (_portplane_v1_ApplyOutcome);
   'rules_untouched'?: (number);
+  'diverged'?: (_portplane_v1_DivergedPort)[];
   'session_effects'?: (_portplane_v1_SessionEffects | null);
 }
 
@@ -33,5 +35,6 @@ export interface ApplyResult__Output {
   'plan_summary': (_portplane_v1_PlanSummary__Output | null);
   'outcome': (_portplane_v1_ApplyOutcome__Output);
   'rules_untouched': (number);
+  'diverged': (_portplane_v1_DivergedPort__Output)[];
   'session_effects': (_portplane_v1_SessionEffects__Output | null);
 }

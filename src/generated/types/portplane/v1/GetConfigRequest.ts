@@ -2,7 +2,11 @@
 
 
 export interface GetConfigRequest {
+  'page_size'?: (number);
+  'page_token'?: (string);
 }
 
 export interface GetConfigRequest__Output {
+  'page_size': (number);
+  'page_token': (string);
 }

@@ -2,6 +2,7 @@
 
 import type { Table as _portplane_v1_Table, Table__Output as _portplane_v1_Table__Output } from '../../portplane/v1/Table.js';
 import type { PendingApply as _portplane_v1_PendingApply, PendingApply__Output as _portplane_v1_PendingApply__Output } from '../../portplane/v1/PendingApply.js';
+import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from '../../portplane/v1/DivergedPort.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface GetConfigResponse {
@@ -9,6 +10,8 @@ export interface GetConfigResponse {
   'tables'?: (_portplane_v1_Table)[];
   'config_digest'?: (string);
   'pending'?: (_portplane_v1_PendingApply | null);
+  'diverged'?: (_portplane_v1_DivergedPort)[];
+  'next_page_token'?: (string);
 }
 
 export interface GetConfigResponse__Output {
@@ -16,4 +19,6 @@ export interface GetConfigResponse__Output {
   'tables': (_portplane_v1_Table__Output)[];
   'config_digest': (string);
   'pending': (_portplane_v1_PendingApply__Output | null);
+  'diverged': (_portplane_v1_DivergedPort__Output)[];
+  'next_page_token': (string);
 }

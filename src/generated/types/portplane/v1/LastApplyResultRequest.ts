@@ -2,7 +2,11 @@
 
 
 export interface LastApplyResultRequest {
+  'page_size'?: (number);
+  'page_token'?: (string);
 }
 
 export interface LastApplyResultRequest__Output {
+  'page_size': (number);
+  'page_token': (string);
 }

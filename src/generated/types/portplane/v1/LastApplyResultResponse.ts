@@ -4,8 +4,10 @@ import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _
 
 export interface LastApplyResultResponse {
   'result'?: (_portplane_v1_ApplyResult | null);
+  'next_page_token'?: (string);
 }
 
 export interface LastApplyResultResponse__Output {
   'result': (_portplane_v1_ApplyResult__Output | null);
+  'next_page_token': (string);
 }
