@@ -119,20 +119,26 @@ async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const request: Record<string, unknown> = {
-    tables: toWireTables(config.tables),
-    replace_all: opts.replaceAll ?? config.replaceAll,
-    validate_only: opts.validateOnly,
-    terminate_removed: opts.terminateRemoved ?? config.terminateRemoved,
-  };
-  const drain = opts.drain ? { mode: opts.drain, timeoutMs: opts.drainTimeoutMs ?? 0 } : config.drain;
-  if (drain) request.drain = { mode: WIRE_DRAIN_MODE[drain.mode], timeout_ms: drain.timeoutMs };
-  const expected = opts.expectedGeneration ?? config.expectedGeneration;
-  if (expected !== undefined) request.expected_generation = expected;
-  if (opts.confirm !== undefined) request.confirm_timeout = wireDuration(opts.confirm);
-  if (opts.comment !== undefined) request.comment = opts.comment;
+  await sendApply(
+    { tables: toWireTables(config.tables), replace_all: opts.replaceAll ?? config.replaceAll },
+    {
+      ...opts,
+      terminateRemoved: opts.terminateRemoved ?? config.terminateRemoved,
+      expectedGeneration: opts.expectedGeneration ?? config.expectedGeneration,
+      ...(!opts.drain && config.drain && { drain: config.drain.mode, drainTimeoutMs: config.drain.timeoutMs }),
+    },
+  );
+}
+
+/** Sends `request` with the options every apply shares; prints the plan, and the result unless only validating. */
+async function sendApply(request: ApplyConfigRequest, opts: ApplyOptions): Promise<void> {
+  const full: ApplyConfigRequest = { ...request, validate_only: opts.validateOnly, terminate_removed: opts.terminateRemoved ?? false };
+  if (opts.drain) full.drain = { mode: WIRE_DRAIN_MODE[opts.drain], timeout_ms: opts.drainTimeoutMs ?? 0 };
+  if (opts.expectedGeneration !== undefined) full.expected_generation = opts.expectedGeneration;
+  if (opts.confirm !== undefined) full.confirm_timeout = wireDuration(opts.confirm);
+  if (opts.comment !== undefined) full.comment = opts.comment;
   await withClient(async (client) => {
-    const res = await client.applyConfig(request as ApplyConfigRequest);
+    const res = await client.applyConfig(full);
     emit(res, () =>
       [
         formatPlan(res.plan as unknown as WirePlan),
@@ -318,6 +324,24 @@ program
   .argument('<file>', 'YAML or JSON forwarding tables ("-": standard input)')
   .option('--replace-all', 'plan as if running tables not named in FILE were removed')
   .action((file: string, opts: { replaceAll?: boolean }) => applyFile(file, { validateOnly: true, ...opts }));
+
+program
+  .command('delete-table')
+  .description('remove running tables by name as one apply (a new generation); other tables and their connections are untouched')
+  .argument('<names...>', 'names of running tables')
+  .option('--dry-run', 'validate and print the plan only')
+  .option('--expected-generation <n>', 'delete only if the running generation is n', parseInteger)
+  .option('--terminate-removed', 'close established connections of the removed ports')
+  .addOption(
+    new Option('--drain <mode>', 'sessions of the removed rules: keep, terminate or drain (overrides the rules\' own)').choices(Object.keys(WIRE_DRAIN_MODE)),
+  )
+  .option('--drain-timeout-ms <ms>', 'with --drain drain: close what is left after this long', parseInteger)
+  .option('--confirm <duration>', 'roll back unless `portplane confirm` follows within this (e.g. 30s)', parseDuration)
+  .option('--comment <text>', 'recorded in the apply history')
+  .action((names: string[], opts: Omit<ApplyOptions, 'validateOnly'> & { dryRun?: boolean }) => {
+    const { dryRun, ...rest } = opts;
+    return sendApply({ tables: [], delete_tables: names }, { ...rest, validateOnly: dryRun ?? false });
+  });
 
 program
   .command('status')

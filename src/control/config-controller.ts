@@ -16,6 +16,7 @@ import type { DrainPolicy, ForwardingConfig, Limits, Table, Violation } from '..
 import { normalizeConfig } from '../config/normalize.js';
 import type { ReservedEndpoint } from '../config/self-protection.js';
 import { validateConfig, validateRequestDrain } from '../config/validate.js';
+import { validateTableDeletes } from '../config/validate-deletes.js';
 import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
@@ -54,6 +55,8 @@ export interface ApplyRequest {
   /** Violations found while parsing the wire form. */
   parseViolations?: Violation[];
   replaceAll?: boolean;
+  /** Running tables this apply removes, by name (validated: each runs and is not in `tables`). */
+  deleteTables?: string[];
   expectedGeneration?: number;
   validateOnly?: boolean;
   terminateRemoved?: boolean;
@@ -420,9 +423,14 @@ export class ConfigController {
   }
 
   private desiredConfig(request: ApplyRequest): ForwardingConfig {
-    const named = new Set(request.tables.map((t) => t.name));
-    const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
-    return normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
+    return normalizeConfig({ tables: [...this.otherTables(request), ...request.tables] }, this.running);
+  }
+
+  /** Running tables that stay in force beside the request's: not named, not deleted, not dropped by replace_all. */
+  private otherTables(request: ApplyRequest): Table[] {
+    if (request.replaceAll) return [];
+    const gone = new Set([...request.tables.map((t) => t.name), ...(request.deleteTables ?? [])]);
+    return this.running.tables.filter((t) => !gone.has(t.name));
   }
 
   private async applyNow(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
@@ -430,10 +438,10 @@ export class ConfigController {
       throw new ApplyPendingError(this.pending.generation, this.pending.deadline, this.pending.transactionId ? 'transaction' : 'confirm');
     }
     const started = process.hrtime.bigint();
-    const named = new Set(request.tables.map((t) => t.name));
-    const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
+    const otherTables = this.otherTables(request);
     const violations = [
       ...(request.parseViolations ?? []),
+      ...validateTableDeletes(request.deleteTables ?? [], request.tables, this.running.tables),
       ...validateConfig({
         requestTables: request.tables,
         otherTables,

@@ -20,6 +20,7 @@ export interface WireApplyRequest {
   drain?: unknown;
   confirm_timeout?: { seconds?: string; nanos?: number } | null;
   comment?: string;
+  delete_tables?: string[];
 }
 
 /** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
@@ -40,6 +41,7 @@ export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdenti
     parseViolations: parsed.violations,
     ...(drain && { drain }),
     replaceAll: req.replace_all ?? false,
+    deleteTables: req.delete_tables ?? [],
     expectedGeneration: expectedGeneration(req),
     validateOnly: req.validate_only ?? false,
     terminateRemoved: req.terminate_removed ?? false,
