@@ -22,6 +22,7 @@ import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
+import { fallbackRuleLabel, requestRuleLabels } from './rule-labels.js';
 import { ruleId } from '../plan/identity.js';
 import type { Plan } from '../plan/model.js';
 import { ApplyEvents, type ApplyEvent, type PendingInfo } from './apply-events.js';
@@ -497,14 +498,16 @@ export class ConfigController {
     this.applyStats.bindFailures(outcome.failures.length);
     if (!outcome.ok) {
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
+      const labels = requestRuleLabels(request.tables, new Set(outcome.failures.map((f) => f.ruleId)));
       const failedRules = touchedStatuses(plan, counters, outcome.failures, failedIds)
         .filter((r) => failedIds.has(r.ruleId))
-        .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId }));
+        .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId, label: labels.get(r.ruleId) ?? fallbackRuleLabel(r.table, r.name, r.ruleId) }));
       this.options.logger.warn(
         { generation: this.generation, failures: outcome.failures.length, failedRules, durationMicros: elapsed() },
         'apply rolled back on bind errors',
       );
-      throw new BindFailedError(outcome.failures, failedRules);
+      for (const f of outcome.failures) if (!labels.has(f.ruleId)) labels.set(f.ruleId, fallbackRuleLabel(f.table, '', f.ruleId));
+      throw new BindFailedError(outcome.failures, failedRules, labels);
     }
 
     const pendingUntil = request.confirmTimeoutMs ? Date.now() + request.confirmTimeoutMs : undefined;
