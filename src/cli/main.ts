@@ -25,11 +25,6 @@ import {
   formatPending,
   formatPlan,
   formatResult,
-  type WireApplyEvent,
-  type WireApplyResult,
-  type WireHistoryEntry,
-  type WirePending,
-  type WirePlan,
 } from './format.js';
 import { registerHaCommands } from './ha.js';
 import { LOG_FORMATS } from './log-format.js';
@@ -141,9 +136,9 @@ async function sendApply(request: ApplyConfigRequest, opts: ApplyOptions): Promi
     const res = await client.applyConfig(full);
     emit(res, () =>
       [
-        formatPlan(res.plan as unknown as WirePlan),
-        ...(opts.validateOnly ? [] : [formatResult(res.result as unknown as WireApplyResult)]),
-        ...(res.pending ? [formatPending(res.pending as unknown as WirePending)] : []),
+        formatPlan(res.plan),
+        ...(opts.validateOnly ? [] : [formatResult(res.result)]),
+        ...(res.pending ? [formatPending(res.pending)] : []),
       ].join('\n'),
     );
   });
@@ -349,7 +344,7 @@ program
   .action(() =>
     withClient(async (client) => {
       const res = await client.lastApplyResult();
-      emit(res, () => formatResult(res.result as unknown as WireApplyResult));
+      emit(res, () => formatResult(res.result));
     }),
   );
 
@@ -374,7 +369,7 @@ program
     withClient(async (client) => {
       const generation = await pendingGeneration(client, gen);
       const res = await client.confirmApply(generation);
-      emit(res, () => `confirmed generation ${generation}\n${formatResult(res.result as unknown as WireApplyResult)}`);
+      emit(res, () => `confirmed generation ${generation}\n${formatResult(res.result)}`);
     }),
   );
 
@@ -387,7 +382,7 @@ program
     withClient(async (client) => {
       const generation = await pendingGeneration(client, gen);
       const res = await client.cancelApply(generation, opts.reason ?? '');
-      emit(res, () => `rolled back generation ${generation}; ${res.restored?.detail ?? ''}\n${formatResult(res.result as unknown as WireApplyResult)}`);
+      emit(res, () => `rolled back generation ${generation}; ${res.restored?.detail ?? ''}\n${formatResult(res.result)}`);
     }),
   );
 
@@ -398,7 +393,7 @@ program
   .action((opts: { limit: number }) =>
     withClient(async (client) => {
       const res = await client.listApplyHistory(opts.limit);
-      emit(res, () => formatHistory(res.entries as unknown as WireHistoryEntry[], res.capacity));
+      emit(res, () => formatHistory(res.entries, res.capacity));
     }),
   );
 
@@ -419,9 +414,9 @@ program
       });
       emit(res, () =>
         [
-          formatPlan(res.plan as unknown as WirePlan),
-          formatResult(res.result as unknown as WireApplyResult),
-          ...(res.pending ? [formatPending(res.pending as unknown as WirePending)] : []),
+          formatPlan(res.plan),
+          formatResult(res.result),
+          ...(res.pending ? [formatPending(res.pending)] : []),
         ].join('\n'),
       );
     }),
@@ -441,7 +436,7 @@ program
         const format = program.opts<{ output: string }>().output;
         if (opts.json || format === 'json') console.log(JSON.stringify(event));
         else if (format === 'yaml') process.stdout.write(`---\n${toYaml(event)}`);
-        else console.log(formatEvent(event as unknown as WireApplyEvent));
+        else console.log(formatEvent(event));
         if (opts.count !== undefined && ++seen >= opts.count) break;
       }
     }),
