@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { SyncSessionsResponse__Output } from '../generated/types/portplane/v1/SyncSessionsResponse.js';
 import type { SyncConnect } from '../ha/sync-follower.js';
 import { serviceClient } from './api-definition.js';
-import { sessionEventFromWire, type WireSessionEventIn } from './session-wire.js';
+import { sessionEventFromWire } from './session-wire.js';
 
 export interface HAPeerOptions {
   /** host:port of the peer's control listener. */
