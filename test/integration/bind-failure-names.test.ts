@@ -15,17 +15,11 @@ import { connect, FailedPreconditionError, type PortplaneClient } from '../../sr
 import { REPO, removeDir, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { listeningSocketInodes } from '../helpers/proc-net.js';
 import { freePortBlock, startEchoServer, type EchoServer } from '../helpers/tcp.js';
+import { singlePortRule } from '../helpers/wire-rules.js';
 
 const run = promisify(execFile);
 
-const rule = (name: string, port: number, target: number): object => ({
-  name,
-  protocol: 'PROTOCOL_TCP',
-  listen_address: '127.0.0.1',
-  ports: { first: port, last: port },
-  target_address: '127.0.0.1',
-  target_port: target,
-});
+const rule = singlePortRule;
 
 describe('bind failures name their rules', () => {
   let stateDir: string;

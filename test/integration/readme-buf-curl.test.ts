@@ -5,10 +5,10 @@
  * daemon's, and the fixed ports 8080-8082 and 9000 become free ephemeral ones
  * (tests never bind fixed ports on the shared machine).
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, type Finished } from '../helpers/buf-curl.js';
 import { REPO, removeDir, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { freePortBlock, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 
@@ -21,22 +21,8 @@ async function readmeBufCurlCommands(): Promise<string[]> {
   return block[1]!.replace(/\\\n\s*/g, '').split('\n').filter((l) => l.startsWith('npx buf curl'));
 }
 
-function shell(command: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // Its own process group: npx and the buf shim both stop with it.
-    const child = spawn('bash', ['-c', command], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** One README line run by bash (in its own process group, as buf-curl.ts runs everything: npx and the buf shim both stop). */
+const shell = (command: string): Promise<Finished> => run('bash', ['-c', command], '', 60_000);
 
 describe('README buf curl lines', () => {
   let stateDir: string;
