@@ -49,6 +49,13 @@ export interface MethodAccess {
 type Wire = Record<string, unknown>;
 const asWire = (value: unknown): Wire => (typeof value === 'object' && value !== null ? (value as Wire) : {});
 const tableOf = (item: unknown): string => String(asWire(item).table ?? asWire(item).name ?? '');
+/** The tables an apply (ApplyConfigRequest, or a Transaction's tables step) replaces or deletes. */
+const applyTables = (request: unknown): TouchedTables => {
+  const req = asWire(request);
+  const tables = Array.isArray(req.tables) ? req.tables : [];
+  const deletes = Array.isArray(req.delete_tables) ? req.delete_tables : [];
+  return { names: [...tables.map(tableOf), ...deletes.map(String)], all: req.replace_all === true };
+};
 /** The items of a wire list whose table the caller may see. */
 const visibleItems = (list: unknown, visible: (table: string) => boolean): unknown[] =>
   (Array.isArray(list) ? list : []).filter((item) => visible(tableOf(item)));
@@ -105,14 +112,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
     role: 'admin',
     mutating: true,
     applyRate: true,
-    scope: {
-      kind: 'request',
-      tables: (request) => {
-        const req = asWire(request);
-        const tables = Array.isArray(req.tables) ? req.tables : [];
-        return { names: tables.map(tableOf), all: req.replace_all === true };
-      },
-    },
+    scope: { kind: 'request', tables: applyTables },
     generations: (response) => {
       const res = asWire(response);
       const before = asWire(res.plan).base_generation;
@@ -172,14 +172,7 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
     role: 'admin',
     mutating: true,
     applyRate: true,
-    scope: {
-      kind: 'request',
-      tables: (message) => {
-        const step = asWire(asWire(message).tables);
-        const tables = Array.isArray(step.tables) ? step.tables : [];
-        return { names: tables.map(tableOf), all: step.replace_all === true };
-      },
-    },
+    scope: { kind: 'request', tables: (message) => applyTables(asWire(message).tables) },
   },
   // History and the result stream describe every table: unscoped readers only.
   '/portplane.v1.ConfigService/ListApplyHistory': { role: 'reader', mutating: false },

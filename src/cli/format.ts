@@ -3,71 +3,35 @@
  */
 import type { PortplaneError } from '../client/errors.js';
 
-interface WireRuleChange {
-  table: string;
-  name: string;
-  rule_id: string;
-  action: string;
-  changed_fields: string[];
-}
-interface WirePortChange {
-  protocol: string;
-  listen_address: string;
-  port: number;
-  action: string;
-  target_address: string;
-  target_port: number;
-  previous_target_address: string;
-  previous_target_port: number;
-}
-interface WireSummary {
-  rules_added: number;
-  rules_removed: number;
-  rules_changed: number;
-  rules_unchanged: number;
-  ports_opened: number;
-  ports_closed: number;
-  ports_retargeted: number;
-  ports_kept: number;
-  empty: boolean;
-}
-export interface WirePlan {
-  rules: WireRuleChange[];
-  ports: WirePortChange[];
-  summary: WireSummary;
-  base_generation: string;
-}
-interface WireRuleStatus {
-  table: string;
-  name: string;
-  rule_id: string;
-  counter_id: string;
-  state: string;
-  ports_bound: number;
-  ports_failed: { protocol: string; listen_address: string; port: number; errno: string }[];
-}
-export interface WireApplyResult {
-  generation: string;
-  config_digest: string;
-  applied_at: { seconds: string; nanos: number } | null;
-  duration_micros: string;
-  backend: string;
-  rules: WireRuleStatus[];
-  plan_summary: WireSummary;
-  outcome: string;
-}
+import type { ApplyHistoryEntry__Output } from '../generated/types/portplane/v1/ApplyHistoryEntry.js';
+import type { ApplyResult__Output } from '../generated/types/portplane/v1/ApplyResult.js';
+import type { PendingApply__Output } from '../generated/types/portplane/v1/PendingApply.js';
+import type { Plan__Output } from '../generated/types/portplane/v1/Plan.js';
+import type { WatchApplyResultsResponse__Output } from '../generated/types/portplane/v1/WatchApplyResultsResponse.js';
+import type { Timestamp__Output } from '../generated/types/google/protobuf/Timestamp.js';
+
+// The messages as the client decodes them: the generated types are the one definition.
+export type WirePlan = Plan__Output;
+export type WireApplyResult = ApplyResult__Output;
+export type WireHistoryEntry = ApplyHistoryEntry__Output;
+export type WirePending = PendingApply__Output;
+export type WireApplyEvent = WatchApplyResultsResponse__Output;
+type WireTimestamp = Timestamp__Output | null;
 
 const strip = (value: string, prefix: string): string => value.replace(prefix, '').toLowerCase();
 const endpoint = (addr: string, port: number): string =>
   addr === '' ? `[::]:${port} (dual-stack)` : addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 const ruleLabel = (table: string, name: string, id: string): string => `${table}/${name || id}`;
 
-export function formatPlan(plan: WirePlan): string {
+export function formatPlan(plan: WirePlan | null): string {
+  if (!plan) return 'no plan';
   const lines: string[] = [];
   const s = plan.summary;
   lines.push(
     `plan against generation ${plan.base_generation}: ` +
-      (s.empty
+      (!s
+        ? 'no summary'
+        : s.empty
         ? 'no changes'
         : `rules +${s.rules_added} -${s.rules_removed} ~${s.rules_changed} =${s.rules_unchanged}; ` +
           `ports open ${s.ports_opened}, close ${s.ports_closed}, retarget ${s.ports_retargeted}, keep ${s.ports_kept}`),
@@ -89,7 +53,8 @@ export function formatPlan(plan: WirePlan): string {
   return lines.join('\n');
 }
 
-export function formatResult(result: WireApplyResult): string {
+export function formatResult(result: WireApplyResult | null): string {
+  if (!result) return 'no result';
   const at = result.applied_at ? new Date(Number(result.applied_at.seconds) * 1000).toISOString() : '-';
   const lines = [
     `generation ${result.generation} (${strip(result.outcome, 'APPLY_OUTCOME_')}) on backend ${result.backend}`,
@@ -126,41 +91,6 @@ export function formatError(err: PortplaneError): string {
     }
   }
   return lines.join('\n');
-}
-
-type WireTimestamp = { seconds: string; nanos: number } | null;
-
-export interface WireHistoryEntry {
-  seq: string;
-  generation: string;
-  base_generation: string;
-  config_digest: string;
-  time: WireTimestamp;
-  resolved_at: WireTimestamp;
-  confirm_deadline: WireTimestamp;
-  outcome: string;
-  trigger: string;
-  caller: { kind: string; id: string } | null;
-  comment: string;
-  detail: string;
-  restored_generation: string;
-  rolled_back_generation: string;
-}
-
-export interface WirePending {
-  generation: string;
-  base_generation: string;
-  deadline: WireTimestamp;
-  owner: string;
-}
-
-export interface WireApplyEvent {
-  kind: string;
-  generation: string;
-  result: WireApplyResult | null;
-  entry: WireHistoryEntry | null;
-  restored: WireHistoryEntry | null;
-  pending: WirePending | null;
 }
 
 const isoTime = (t: WireTimestamp): string => (t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : '-');

@@ -4,30 +4,10 @@
  */
 import { Argument, type Command } from 'commander';
 import type { PortplaneClient } from '../client/client.js';
+import type { GetRoleResponse__Output } from '../generated/types/portplane/v1/GetRoleResponse.js';
 
-interface WireSyncStatus {
-  state: string;
-  detail: string;
-  peer: string;
-  lag_events: string;
-  lag_millis: string;
-  applied_sequence: string;
-  bulk_syncs: string;
-  resent_events: string;
-  sessions_imported: string;
-  sessions_rejected: string;
-  late_heartbeats: string;
-  reconnects: string;
-}
-
-interface WireRole {
-  role: string;
-  since: { seconds: string } | null;
-  role_changes: string;
-  sync: WireSyncStatus | null;
-  session_sync_supported: boolean;
-  unsupported_reason: string;
-}
+/** GetRole as the client decodes it (generated from proto/). */
+type WireRole = GetRoleResponse__Output;
 
 const short = (wire: string, prefix: string): string => wire.replace(prefix, '').toLowerCase();
 
@@ -52,7 +32,7 @@ export function registerHaCommands(program: Command, withClient: (action: (clien
     .action((role: string | undefined, opts: { reason: string }) =>
       withClient(async (client) => {
         if (role === undefined) {
-          console.log(formatRole((await client.getRole()) as unknown as WireRole));
+          console.log(formatRole(await client.getRole()));
           return;
         }
         const res = await client.setRole(role as 'active' | 'standby', opts.reason || `portplane ha role ${role}`);
@@ -64,7 +44,7 @@ export function registerHaCommands(program: Command, withClient: (action: (clien
     .option('--json', 'print the GetRole response as JSON')
     .action((opts: { json?: boolean }) =>
       withClient(async (client) => {
-        const res = (await client.getRole()) as unknown as WireRole;
+        const res = await client.getRole();
         console.log(opts.json ? JSON.stringify(res, null, 2) : formatRole(res));
       }),
     );

@@ -25,11 +25,6 @@ import {
   formatPending,
   formatPlan,
   formatResult,
-  type WireApplyEvent,
-  type WireApplyResult,
-  type WireHistoryEntry,
-  type WirePending,
-  type WirePlan,
 } from './format.js';
 import { registerHaCommands } from './ha.js';
 import { LOG_FORMATS } from './log-format.js';
@@ -119,25 +114,31 @@ async function applyFile(file: string, opts: ApplyOptions): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const request: Record<string, unknown> = {
-    tables: toWireTables(config.tables),
-    replace_all: opts.replaceAll ?? config.replaceAll,
-    validate_only: opts.validateOnly,
-    terminate_removed: opts.terminateRemoved ?? config.terminateRemoved,
-  };
-  const drain = opts.drain ? { mode: opts.drain, timeoutMs: opts.drainTimeoutMs ?? 0 } : config.drain;
-  if (drain) request.drain = { mode: WIRE_DRAIN_MODE[drain.mode], timeout_ms: drain.timeoutMs };
-  const expected = opts.expectedGeneration ?? config.expectedGeneration;
-  if (expected !== undefined) request.expected_generation = expected;
-  if (opts.confirm !== undefined) request.confirm_timeout = wireDuration(opts.confirm);
-  if (opts.comment !== undefined) request.comment = opts.comment;
+  await sendApply(
+    { tables: toWireTables(config.tables), replace_all: opts.replaceAll ?? config.replaceAll },
+    {
+      ...opts,
+      terminateRemoved: opts.terminateRemoved ?? config.terminateRemoved,
+      expectedGeneration: opts.expectedGeneration ?? config.expectedGeneration,
+      ...(!opts.drain && config.drain && { drain: config.drain.mode, drainTimeoutMs: config.drain.timeoutMs }),
+    },
+  );
+}
+
+/** Sends `request` with the options every apply shares; prints the plan, and the result unless only validating. */
+async function sendApply(request: ApplyConfigRequest, opts: ApplyOptions): Promise<void> {
+  const full: ApplyConfigRequest = { ...request, validate_only: opts.validateOnly, terminate_removed: opts.terminateRemoved ?? false };
+  if (opts.drain) full.drain = { mode: WIRE_DRAIN_MODE[opts.drain], timeout_ms: opts.drainTimeoutMs ?? 0 };
+  if (opts.expectedGeneration !== undefined) full.expected_generation = opts.expectedGeneration;
+  if (opts.confirm !== undefined) full.confirm_timeout = wireDuration(opts.confirm);
+  if (opts.comment !== undefined) full.comment = opts.comment;
   await withClient(async (client) => {
-    const res = await client.applyConfig(request as ApplyConfigRequest);
+    const res = await client.applyConfig(full);
     emit(res, () =>
       [
-        formatPlan(res.plan as unknown as WirePlan),
-        ...(opts.validateOnly ? [] : [formatResult(res.result as unknown as WireApplyResult)]),
-        ...(res.pending ? [formatPending(res.pending as unknown as WirePending)] : []),
+        formatPlan(res.plan),
+        ...(opts.validateOnly ? [] : [formatResult(res.result)]),
+        ...(res.pending ? [formatPending(res.pending)] : []),
       ].join('\n'),
     );
   });
@@ -322,12 +323,30 @@ program
   .action((file: string, opts: { replaceAll?: boolean }) => applyFile(file, { validateOnly: true, ...opts }));
 
 program
+  .command('delete-table')
+  .description('remove running tables by name as one apply (a new generation); other tables and their connections are untouched')
+  .argument('<names...>', 'names of running tables')
+  .option('--dry-run', 'validate and print the plan only')
+  .option('--expected-generation <n>', 'delete only if the running generation is n', parseInteger)
+  .option('--terminate-removed', 'close established connections of the removed ports')
+  .addOption(
+    new Option('--drain <mode>', 'sessions of the removed rules: keep, terminate or drain (overrides the rules\' own)').choices(Object.keys(WIRE_DRAIN_MODE)),
+  )
+  .option('--drain-timeout-ms <ms>', 'with --drain drain: close what is left after this long', parseInteger)
+  .option('--confirm <duration>', 'roll back unless `portplane confirm` follows within this (e.g. 30s)', parseDuration)
+  .option('--comment <text>', 'recorded in the apply history')
+  .action((names: string[], opts: Omit<ApplyOptions, 'validateOnly'> & { dryRun?: boolean }) => {
+    const { dryRun, ...rest } = opts;
+    return sendApply({ tables: [], delete_tables: names }, { ...rest, validateOnly: dryRun ?? false });
+  });
+
+program
   .command('status')
   .description('show the last successful apply')
   .action(() =>
     withClient(async (client) => {
       const res = await client.lastApplyResult();
-      emit(res, () => formatResult(res.result as unknown as WireApplyResult));
+      emit(res, () => formatResult(res.result));
     }),
   );
 
@@ -352,7 +371,7 @@ program
     withClient(async (client) => {
       const generation = await pendingGeneration(client, gen);
       const res = await client.confirmApply(generation);
-      emit(res, () => `confirmed generation ${generation}\n${formatResult(res.result as unknown as WireApplyResult)}`);
+      emit(res, () => `confirmed generation ${generation}\n${formatResult(res.result)}`);
     }),
   );
 
@@ -365,7 +384,7 @@ program
     withClient(async (client) => {
       const generation = await pendingGeneration(client, gen);
       const res = await client.cancelApply(generation, opts.reason ?? '');
-      emit(res, () => `rolled back generation ${generation}; ${res.restored?.detail ?? ''}\n${formatResult(res.result as unknown as WireApplyResult)}`);
+      emit(res, () => `rolled back generation ${generation}; ${res.restored?.detail ?? ''}\n${formatResult(res.result)}`);
     }),
   );
 
@@ -376,7 +395,7 @@ program
   .action((opts: { limit: number }) =>
     withClient(async (client) => {
       const res = await client.listApplyHistory(opts.limit);
-      emit(res, () => formatHistory(res.entries as unknown as WireHistoryEntry[], res.capacity));
+      emit(res, () => formatHistory(res.entries, res.capacity));
     }),
   );
 
@@ -397,9 +416,9 @@ program
       });
       emit(res, () =>
         [
-          formatPlan(res.plan as unknown as WirePlan),
-          formatResult(res.result as unknown as WireApplyResult),
-          ...(res.pending ? [formatPending(res.pending as unknown as WirePending)] : []),
+          formatPlan(res.plan),
+          formatResult(res.result),
+          ...(res.pending ? [formatPending(res.pending)] : []),
         ].join('\n'),
       );
     }),
@@ -419,7 +438,7 @@ program
         const format = program.opts<{ output: string }>().output;
         if (opts.json || format === 'json') console.log(JSON.stringify(event));
         else if (format === 'yaml') process.stdout.write(`---\n${toYaml(event)}`);
-        else console.log(formatEvent(event as unknown as WireApplyEvent));
+        else console.log(formatEvent(event));
         if (opts.count !== undefined && ++seen >= opts.count) break;
       }
     }),

@@ -141,6 +141,15 @@ function joinPath(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
+/**
+ * How messages name a rule of a request: `tables[web].rules[2] ("http")`,
+ * without the name for an unnamed rule (validation errors and bind failures
+ * alike; src/server/redaction.ts recognises this form).
+ */
+export function ruleLabel(tablePathText: string, index: number, name: string): string {
+  return `${tablePathText}.rules[${index}]${name === '' ? '' : ` (${JSON.stringify(name)})`}`;
+}
+
 /** `tables[<name>]` for a table with a non-empty name string, else `tables[<index>]`. */
 export function tablePath(basePath: string, name: unknown, index: number): string {
   // A name too long to be valid is not repeated in every path of its table.

@@ -9,7 +9,7 @@ import type { Capabilities, Feature } from '../dataplane/capabilities.js';
 import { supports, unsupportedReason } from '../dataplane/capabilities.js';
 import { parseAddress, type ParsedAddress } from './address.js';
 import { LIMIT_NAMES, type DrainPolicy, type ForwardRule, type Limits, type PortRange, type Protocol, type Table, type Violation } from './model.js';
-import { tablePath, unparsedFields } from './parse.js';
+import { ruleLabel, tablePath, unparsedFields } from './parse.js';
 import { countPorts, mapTargetPort, portIntervals } from './ports.js';
 import { checkSelfProtection, type ReservedEndpoint, type RuleListener, type TargetingRule } from './self-protection.js';
 import { normalizeRule } from './normalize.js';
@@ -553,7 +553,7 @@ interface RuleFacts {
 }
 
 const factsPath = (f: RuleFacts): string => `${f.tablePath}.rules[${f.index}]`;
-const factsLabel = (f: RuleFacts): string => `${f.inRequest ? '' : 'running rule '}${factsPath(f)}${f.rule.name === '' ? '' : ` (${JSON.stringify(f.rule.name)})`}`;
+const factsLabel = (f: RuleFacts): string => `${f.inRequest ? '' : 'running rule '}${ruleLabel(f.tablePath, f.index, f.rule.name)}`;
 
 /** What checkRule() found about a rule it reported nothing on. */
 interface CleanCheck {
@@ -739,7 +739,7 @@ export function validateConfig(input: ValidationInput): Violation[] {
       protocol: f.rule.protocol,
       listen: f.listenText,
       intervals: f.intervals,
-      label: f.inRequest ? `${factsPath(f)}${f.rule.name === '' ? '' : ` (${JSON.stringify(f.rule.name)})`}` : factsLabel(f),
+      label: factsLabel(f),
     }),
   );
   const targeting = sets.targeting.map(

@@ -6,74 +6,43 @@
  * parse.ts turns this form (and the file form, a superset) into the model.
  */
 import type { DrainMode, ForwardRule, OnFilterChange, Protocol, ProxyProtocol, Table } from './model.js';
+import type { DrainMode__Output } from '../generated/types/portplane/v1/DrainMode.js';
+import type { DrainPolicy__Output } from '../generated/types/portplane/v1/DrainPolicy.js';
+import type { ForwardRule__Output } from '../generated/types/portplane/v1/ForwardRule.js';
+import type { OnFilterChange__Output } from '../generated/types/portplane/v1/OnFilterChange.js';
+import type { PortRange__Output } from '../generated/types/portplane/v1/PortRange.js';
+import type { Protocol__Output } from '../generated/types/portplane/v1/Protocol.js';
+import type { ProxyProtocol__Output } from '../generated/types/portplane/v1/ProxyProtocol.js';
+import type { RuleLimits__Output } from '../generated/types/portplane/v1/RuleLimits.js';
+import type { Table__Output } from '../generated/types/portplane/v1/Table.js';
 
-export type WireProtocol = 'PROTOCOL_UNSPECIFIED' | 'PROTOCOL_TCP' | 'PROTOCOL_UDP';
-
+// The generated types (npm run proto) are the one definition of the wire form.
+export type WireProtocol = Protocol__Output;
 /** A `last` of 0 means the single port `first`. */
-export interface WirePortRange {
-  first: number;
-  last: number;
-}
-
-export interface WireRuleLimits {
-  max_sessions: number;
-  session_rate: number;
-  session_burst: number;
-  source_rate: number;
-  source_burst: number;
-  max_udp_flows: number;
-}
-
-export interface WireDrainPolicy {
-  mode: string;
-  timeout_ms: number;
-}
-
-export interface WireForwardRule {
-  name: string;
-  protocol: WireProtocol;
-  listen_address: string;
-  interface: string;
-  /** proto-loader delivers an unset message field as null. */
-  ports?: WirePortRange | null;
-  exclude: WirePortRange[];
-  target_address: string;
-  target_port: number;
-  weak: boolean;
-  allow: string[];
-  deny: string[];
-  on_filter_change: string;
-  proxy_protocol: string;
-  limits?: WireRuleLimits | null;
-  udp_idle_timeout_ms: number;
-  connect_timeout_ms: number;
-  drain?: WireDrainPolicy | null;
-  /** '' when not set. */
-  snat_address: string;
-}
-
-export interface WireTable {
-  name: string;
-  rules: WireForwardRule[];
-}
+export type WirePortRange = PortRange__Output;
+export type WireRuleLimits = RuleLimits__Output;
+export type WireDrainPolicy = DrainPolicy__Output;
+/** proto-loader delivers an unset message field (ports, limits, drain) as null. */
+export type WireForwardRule = ForwardRule__Output;
+export type WireTable = Table__Output;
 
 export const WIRE_PROTOCOLS: Readonly<Record<Protocol, WireProtocol>> = Object.freeze({
   tcp: 'PROTOCOL_TCP',
   udp: 'PROTOCOL_UDP',
 });
 
-export const WIRE_ON_FILTER_CHANGE: Readonly<Record<OnFilterChange, string>> = Object.freeze({
+export const WIRE_ON_FILTER_CHANGE: Readonly<Record<OnFilterChange, OnFilterChange__Output>> = Object.freeze({
   reevaluate: 'ON_FILTER_CHANGE_REEVALUATE',
   keep: 'ON_FILTER_CHANGE_KEEP',
 });
 
-export const WIRE_PROXY_PROTOCOL: Readonly<Record<ProxyProtocol, string>> = Object.freeze({
+export const WIRE_PROXY_PROTOCOL: Readonly<Record<ProxyProtocol, ProxyProtocol__Output>> = Object.freeze({
   none: 'PROXY_PROTOCOL_NONE',
   v1: 'PROXY_PROTOCOL_V1',
   v2: 'PROXY_PROTOCOL_V2',
 });
 
-export const WIRE_DRAIN_MODE: Readonly<Record<DrainMode, string>> = Object.freeze({
+export const WIRE_DRAIN_MODE: Readonly<Record<DrainMode, DrainMode__Output>> = Object.freeze({
   keep: 'DRAIN_MODE_KEEP',
   terminate: 'DRAIN_MODE_TERMINATE',
   drain: 'DRAIN_MODE_DRAIN',

@@ -17,6 +17,7 @@ import type { DrainPolicy, ForwardingConfig, Limits, Table, Violation } from '..
 import { normalizeConfig } from '../config/normalize.js';
 import type { ReservedEndpoint } from '../config/self-protection.js';
 import { validateConfig, validateRequestDrain } from '../config/validate.js';
+import { validateTableDeletes } from '../config/validate-deletes.js';
 import { copyApplyResult, type ApplyResult, type DivergedPort, type RuleStatus } from '../dataplane/apply-result.js';
 import { addSessionEffects } from '../dataplane/session-endings.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
@@ -24,6 +25,7 @@ import type { Capabilities } from '../dataplane/capabilities.js';
 import type { PortBindFailure } from '../dataplane/config-sink.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
+import { fallbackRuleLabel, requestRuleLabels } from './rule-labels.js';
 import { ruleId } from '../plan/identity.js';
 import { listenerKey } from '../plan/listeners.js';
 import type { Plan } from '../plan/model.js';
@@ -60,6 +62,8 @@ export interface ApplyRequest {
   /** Violations found while parsing the wire form. */
   parseViolations?: Violation[];
   replaceAll?: boolean;
+  /** Running tables this apply removes, by name (validated: each runs and is not in `tables`). */
+  deleteTables?: string[];
   expectedGeneration?: number;
   validateOnly?: boolean;
   terminateRemoved?: boolean;
@@ -487,9 +491,14 @@ export class ConfigController {
   }
 
   private desiredConfig(request: ApplyRequest): ForwardingConfig {
-    const named = new Set(request.tables.map((t) => t.name));
-    const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
-    return normalizeConfig({ tables: [...otherTables, ...request.tables] }, this.running);
+    return normalizeConfig({ tables: [...this.otherTables(request), ...request.tables] }, this.running);
+  }
+
+  /** Running tables that stay in force beside the request's: not named, not deleted, not dropped by replace_all. */
+  private otherTables(request: ApplyRequest): Table[] {
+    if (request.replaceAll) return [];
+    const gone = new Set([...request.tables.map((t) => t.name), ...(request.deleteTables ?? [])]);
+    return this.running.tables.filter((t) => !gone.has(t.name));
   }
 
   private async applyNow(request: ApplyRequest, mode: ApplyMode): Promise<ApplyResponse> {
@@ -497,10 +506,10 @@ export class ConfigController {
       throw new ApplyPendingError(this.pending.generation, this.pending.deadline, this.pending.transactionId ? 'transaction' : 'confirm');
     }
     const started = process.hrtime.bigint();
-    const named = new Set(request.tables.map((t) => t.name));
-    const otherTables = request.replaceAll ? [] : this.running.tables.filter((t) => !named.has(t.name));
+    const otherTables = this.otherTables(request);
     const violations = [
       ...(request.parseViolations ?? []),
+      ...validateTableDeletes(request.deleteTables ?? [], request.tables, this.running.tables),
       ...validateConfig({
         requestTables: request.tables,
         otherTables,
@@ -561,14 +570,16 @@ export class ConfigController {
     if (outcome.outcome !== 'committed') {
       this.divergence.add(outcome.diverged);
       const failedIds = new Set(failedRuleIds(plan, outcome.failures));
+      const labels = requestRuleLabels(request.tables, new Set(outcome.failures.map((f) => f.ruleId)));
       const failedRules = touchedStatuses(plan, counters, outcome.failures, failedIds)
         .filter((r) => failedIds.has(r.ruleId))
-        .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId }));
+        .map((r) => ({ table: r.table, name: r.name, ruleId: r.ruleId, label: labels.get(r.ruleId) ?? fallbackRuleLabel(r.table, r.name, r.ruleId) }));
       this.options.logger.warn(
         { generation: this.generation, failures: outcome.failures.length, failedRules, durationMicros: elapsed() },
         'apply rolled back on bind errors',
       );
-      throw new BindFailedError(outcome.failures, failedRules, { outcome: outcome.outcome, diverged: outcome.diverged });
+      for (const f of outcome.failures) if (!labels.has(f.ruleId)) labels.set(f.ruleId, fallbackRuleLabel(f.table, '', f.ruleId));
+      throw new BindFailedError(outcome.failures, failedRules, labels, { outcome: outcome.outcome, diverged: outcome.diverged });
     }
     this.divergence.settle(executed.ports, outcome.failures);
 

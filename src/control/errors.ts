@@ -70,15 +70,39 @@ function portText(p: PortBindFailure): string {
   return `${p.protocol} ${p.listenAddress || '[::]'}:${p.port} ${p.errno}`;
 }
 
+/** A rule whose bind failures rolled an apply back. */
+export interface FailedRule {
+  table: string;
+  name: string;
+  ruleId: string;
+  /** How messages name it: `tables[api].rules[0] ("api")`, where the request put it. */
+  label: string;
+}
+
+/** At most this many rules are named in the message (every port failure stays in the details). */
+const NAMED_RULES = 5;
+
 export class BindFailedError extends Error {
   constructor(
     readonly failures: PortBindFailure[],
-    readonly failedRules: { table: string; name: string; ruleId: string }[],
+    readonly failedRules: FailedRule[],
+    /** Label of every rule with a failed port (a weak rule that still passed included), by rule id. */
+    private readonly labels: ReadonlyMap<string, string> = new Map(failedRules.map((r) => [r.ruleId, r.label])),
     readonly undo: UndoOutcome = RESTORED,
   ) {
-    const shown = failures.slice(0, 5).map(portText).join(', ');
-    super(`apply rolled back: ${failedRules.length} rule(s) could not bind (${shown}${failures.length > 5 ? ', ...' : ''}); ${undoText(undo)}`);
+    const named = failedRules.slice(0, NAMED_RULES).map((r) => {
+      const ports = failures.filter((f) => f.ruleId === r.ruleId);
+      const shown = ports.slice(0, 3).map(portText).join(', ');
+      return `${r.label} (${shown}${ports.length > 3 ? `, ${ports.length - 3} more` : ''})`;
+    });
+    const more = failedRules.length > NAMED_RULES ? `; and ${failedRules.length - NAMED_RULES} more rule(s)` : '';
+    super(`apply rolled back: ${failedRules.length} rule(s) could not bind: ${named.join('; ')}${more}; ${undoText(undo)}`);
     this.name = 'BindFailedError';
+  }
+
+  /** The label of the rule with `ruleId`. */
+  labelOf(ruleId: string): string | undefined {
+    return this.labels.get(ruleId);
   }
 }
 

@@ -8,6 +8,7 @@ import type { Violation } from '../config/model.js';
 import type { ConfigController } from '../control/config-controller.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { InvalidConfigError, NoResultError, ShuttingDownError } from '../control/errors.js';
+import type { RollbackToRequest__Output } from '../generated/types/portplane/v1/RollbackToRequest.js';
 import { callerOf } from './auth-interceptor.js';
 import { expectedGeneration } from './wire-apply-request.js';
 import { unary } from './unary.js';
@@ -29,14 +30,7 @@ function requiredGeneration(value: string | number | undefined, path = 'generati
   return generation;
 }
 
-interface WireRollbackToRequest {
-  generation?: string;
-  expected_generation?: string | null;
-  _expected_generation?: string;
-  confirm_timeout?: { seconds?: string; nanos?: number } | null;
-  comment?: string;
-  terminate_removed?: boolean;
-}
+type WireRollbackToRequest = RollbackToRequest__Output;
 
 export function applyHistoryHandlers(controller: ConfigController): grpc.UntypedServiceImplementation {
   return {

@@ -26,6 +26,9 @@ import {
 } from '../control/pending-errors.js';
 import { statusError } from './status-details.js';
 
+/** Failed rules named in BIND_FAILED metadata; the message and PreconditionFailure cover every port. */
+const FAILED_RULES_SHOWN = 20;
+
 export function toServiceError(err: unknown): grpc.ServiceError {
   if (err instanceof LimitExceededError) {
     return statusError(grpc.status.RESOURCE_EXHAUSTED, err.message, [
@@ -68,10 +71,20 @@ export function toServiceError(err: unknown): grpc.ServiceError {
         violations: err.failures.map((f) => ({
           type: f.errno,
           subject: `${f.protocol}://${hostPort(f.listenAddress, f.port)}`,
-          description: `tables[${f.table}] rule ${f.ruleId}: ${f.message}`,
+          description: `${err.labelOf(f.ruleId) ?? `tables[${f.table}]`}: ${f.message}`,
         })),
       },
-      { type: 'ErrorInfo', reason: 'BIND_FAILED', metadata: { failed_rules: err.failedRules.map((r) => r.ruleId).join(','), ...undoMetadata(err.undo) } },
+      {
+        type: 'ErrorInfo',
+        reason: 'BIND_FAILED',
+        metadata: {
+          // Bounded: status details travel in a header, which clients cap (8 KiB in gRPC C-core).
+          failed_rules: err.failedRules.slice(0, FAILED_RULES_SHOWN).map((r) => r.label).join('; '),
+          failed_rule_ids: err.failedRules.slice(0, FAILED_RULES_SHOWN).map((r) => r.ruleId).join(','),
+          failed_rule_count: String(err.failedRules.length),
+          ...undoMetadata(err.undo),
+        },
+      },
     ]);
   }
   if (err instanceof NotSavedError) {

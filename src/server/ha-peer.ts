@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import type { SyncSessionsResponse__Output } from '../generated/types/portplane/v1/SyncSessionsResponse.js';
 import type { SyncConnect } from '../ha/sync-follower.js';
 import { serviceClient } from './api-definition.js';
-import { sessionEventFromWire, type WireSessionEventIn } from './session-wire.js';
+import { sessionEventFromWire } from './session-wire.js';
 
 export interface HAPeerOptions {
   /** host:port of the peer's control listener. */
@@ -20,12 +21,7 @@ export interface HAPeerOptions {
   serverName?: string;
 }
 
-interface WireSyncResponse {
-  events?: WireSessionEventIn[];
-  head_sequence?: string;
-  backend_epoch?: string;
-  sent_at?: { seconds?: string; nanos?: number } | null;
-}
+type WireSyncResponse = Partial<SyncSessionsResponse__Output>;
 
 function credentials(tls: HAPeerOptions['tls']): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();

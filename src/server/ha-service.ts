@@ -4,6 +4,8 @@
  * this is the wire).
  */
 import * as grpc from '@grpc/grpc-js';
+import type { SyncHello__Output } from '../generated/types/portplane/v1/SyncHello.js';
+import type { SyncSessionsRequest__Output } from '../generated/types/portplane/v1/SyncSessionsRequest.js';
 import { InvalidRequestError } from '../control/errors.js';
 import type { HARole } from '../dataplane/ha-controller.js';
 import type { SessionStore } from '../dataplane/session-store.js';
@@ -49,11 +51,7 @@ export function wireSyncBatch(batch: SyncBatch): object {
   };
 }
 
-interface WireSyncRequest {
-  message?: 'hello' | 'ack';
-  hello?: { resume_after_sequence?: string; _resume_after_sequence?: string; resume_backend_epoch?: string; node?: string } | null;
-  ack?: { sequence?: string } | null;
-}
+type WireSyncRequest = Partial<SyncSessionsRequest__Output>;
 
 export interface HAServiceOptions {
   node: HANode;
@@ -106,7 +104,7 @@ export function haServiceHandlers(options: HAServiceOptions): grpc.UntypedServic
           sender.end();
           return;
         }
-        const h = message.hello ?? {};
+        const h: Partial<SyncHello__Output> = message.hello ?? {};
         const hello: SyncHello = {
           node: h.node ?? '',
           ...(h._resume_after_sequence === 'resume_after_sequence' && { resume: { sequence: Number(h.resume_after_sequence), epoch: h.resume_backend_epoch ?? '' } }),

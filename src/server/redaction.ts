@@ -27,7 +27,8 @@ const HIDDEN_TABLE = '<hidden table>';
 const HIDDEN_RULE = 'a rule of a table you cannot see';
 const NAME_CHAR = 'A-Za-z0-9._-';
 // How validation and bind reports name a rule or table (see validate.ts labels and tablePath).
-const REFERENCE = /(running rule )?tables\[([^\]]*)\](\.rules\[\d+\])?( \("(?:[^"\\]|\\.)*"\))?/g;
+// Not inside a longer field name: `delete_tables[0]` is a request path, not a table.
+const REFERENCE = /(running rule )?(?<![A-Za-z0-9_])tables\[([^\]]*)\](\.rules\[\d+\])?( \("(?:[^"\\]|\\.)*"\))?/g;
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

@@ -9,6 +9,9 @@ import type { Violation } from '../config/model.js';
 import { InvalidRequestError, NotFoundError } from '../control/errors.js';
 import type { CloseReason, SessionStore } from '../dataplane/session-store.js';
 import { DEFAULT_PAGE_SIZE, decodePageToken, encodePageToken, MAX_PAGE_SIZE, readPage } from '../sessions/page-token.js';
+import type { ListSessionsRequest__Output } from '../generated/types/portplane/v1/ListSessionsRequest.js';
+import type { DeleteSessionsRequest__Output } from '../generated/types/portplane/v1/DeleteSessionsRequest.js';
+import type { WatchSessionsRequest__Output } from '../generated/types/portplane/v1/WatchSessionsRequest.js';
 import { isEmptyQuery, matchesQuery, parseSessionFilter, type SessionQuery, type WireSessionFilter } from '../sessions/query.js';
 import { summarizeSessions } from '../sessions/summary.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
@@ -35,24 +38,11 @@ function queryOf(filter: WireSessionFilter | null | undefined, metadata: grpc.Me
   return query;
 }
 
-interface WireListRequest {
-  filter?: WireSessionFilter | null;
-  page_size?: number;
-  page_token?: string;
-}
+type WireListRequest = Partial<ListSessionsRequest__Output>;
 
-interface WireDeleteRequest {
-  ids?: string[];
-  filter?: WireSessionFilter | null;
-  all?: boolean;
-}
+type WireDeleteRequest = Partial<DeleteSessionsRequest__Output>;
 
-interface WireWatchRequest {
-  filter?: WireSessionFilter | null;
-  resume_after_sequence?: string | number | null;
-  _resume_after_sequence?: string;
-  resume_backend_epoch?: string;
-}
+type WireWatchRequest = Partial<WatchSessionsRequest__Output>;
 
 /** Closes each session of `ids` the query admits; the rest count as not found. */
 function deleteByIds(store: SessionStore, ids: readonly string[], query: SessionQuery, reason: CloseReason): { deleted: number; notFound: number } {

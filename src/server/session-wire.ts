@@ -2,6 +2,8 @@
  * Sessions and watch events, model -> wire (proto-loader object form), and
  * back for the HA standby, which reads what its peer sends.
  */
+import type { Session__Output } from '../generated/types/portplane/v1/Session.js';
+import type { SessionEvent__Output } from '../generated/types/portplane/v1/SessionEvent.js';
 import type { Protocol } from '../config/model.js';
 import { WIRE_PROTOCOLS } from '../config/wire.js';
 import { CLOSE_REASONS, type CloseReason, type Endpoint, type SessionInfo } from '../dataplane/session-store.js';
@@ -57,31 +59,10 @@ function timestampMillis(t: { seconds?: string | number; nanos?: number } | null
 const PROTOCOL_OF_WIRE: Record<string, Protocol | undefined> = { PROTOCOL_TCP: 'tcp', PROTOCOL_UDP: 'udp' };
 const KIND_OF_WIRE = Object.fromEntries(Object.entries(EVENT_KIND).map(([kind, wire]) => [wire, kind])) as Record<string, WatchEvent['kind'] | undefined>;
 
-export interface WireSessionIn {
-  id?: string;
-  table?: string;
-  rule_id?: string;
-  rule_name?: string;
-  protocol?: string;
-  client?: Endpoint | null;
-  listener?: Endpoint | null;
-  upstream_local?: Endpoint | null;
-  target?: Endpoint | null;
-  state?: string;
-  created_at?: { seconds?: string; nanos?: number } | null;
-  last_activity_at?: { seconds?: string; nanos?: number } | null;
-  from_client?: { bytes?: string; packets?: string } | null;
-  to_client?: { bytes?: string; packets?: string } | null;
-  generation?: string;
-}
+/** A session as another portplane sent it: as decoded, every field optional (checked here). */
+export type WireSessionIn = Partial<Session__Output>;
 
-export interface WireSessionEventIn {
-  sequence?: string;
-  kind?: string;
-  session?: WireSessionIn | null;
-  close_reason?: string;
-  detail?: string;
-}
+export type WireSessionEventIn = Partial<Omit<SessionEvent__Output, 'session'>> & { session?: WireSessionIn | null };
 
 /** A session as another portplane sent it (the inverse of wireSession); throws on what no portplane sends. */
 export function sessionFromWire(w: WireSessionIn): SessionInfo {

@@ -10,18 +10,12 @@ import { parseIp } from '../config/ip.js';
 import type { TraceRequest, TraceResult, Tracer } from '../dataplane/tracer.js';
 import { unary } from './unary.js';
 import { quote } from '../config/quote.js';
+import type { Endpoint__Output } from '../generated/types/portplane/v1/Endpoint.js';
+import type { TcpFlags__Output } from '../generated/types/portplane/v1/TcpFlags.js';
+import type { TraceRequest__Output } from '../generated/types/portplane/v1/TraceRequest.js';
 
-interface WireEndpoint {
-  address?: string;
-  port?: number;
-}
-
-interface WireTraceRequest {
-  protocol?: string;
-  source?: WireEndpoint | null;
-  destination?: WireEndpoint | null;
-  tcp_flags?: { syn?: boolean; ack?: boolean; fin?: boolean; rst?: boolean } | null;
-}
+/** As decoded; every field optional, so a missing one is reported rather than assumed. */
+type WireTraceRequest = Partial<TraceRequest__Output>;
 
 const PROTOCOLS: Record<string, Protocol> = { PROTOCOL_TCP: 'tcp', PROTOCOL_UDP: 'udp' };
 
@@ -41,7 +35,7 @@ export function parseTraceRequest(req: WireTraceRequest): TraceRequest {
   const protocol = PROTOCOLS[req.protocol ?? ''];
   if (!protocol) violations.push({ path: 'protocol', message: 'use PROTOCOL_TCP or PROTOCOL_UDP' });
   const endpoint = (name: 'source' | 'destination', minPort: number): { address: string; port: number; family?: 4 | 6 } => {
-    const e = req[name] ?? {};
+    const e: Partial<Endpoint__Output> = req[name] ?? {};
     const address = e.address ?? '';
     const port = e.port ?? 0;
     const ip = parseIp(address);
@@ -55,7 +49,7 @@ export function parseTraceRequest(req: WireTraceRequest): TraceRequest {
     violations.push({ path: 'destination.address', message: `IPv${destination.family} destination for an IPv${source.family} source` });
   }
   if (violations.length > 0) throw new InvalidRequestError('trace request', violations);
-  const f = req.tcp_flags ?? {};
+  const f: Partial<TcpFlags__Output> = req.tcp_flags ?? {};
   return {
     protocol: protocol!,
     source: { address: source.address, port: source.port },

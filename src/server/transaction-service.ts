@@ -14,18 +14,14 @@ import { SerialQueue } from '../control/serial-queue.js';
 import { Transactions, type TransactionSession } from '../control/transaction.js';
 import { API_VERSION } from './api-definition.js';
 import { callerOf } from './auth-interceptor.js';
-import { applyRequestFromWire, type WireApplyRequest } from './wire-apply-request.js';
+import type { TransactionRequest__Output } from '../generated/types/portplane/v1/TransactionRequest.js';
+import { applyRequestFromWire } from './wire-apply-request.js';
 import { toServiceError } from './grpc-errors.js';
 import { decodeStatusDetails } from './status-details.js';
 import { wireHistoryEntry, wirePending } from './wire-history.js';
 import { wireApplyResult, wireCapabilities, wireLimits, wirePlan, wirePortFailure, wirePortOutcomes } from './wire-results.js';
 
-interface WireTransactionRequest {
-  step?: 'begin' | 'tables' | 'command';
-  begin?: { no_wait?: boolean } | null;
-  tables?: WireApplyRequest | null;
-  command?: string;
-}
+type WireTransactionRequest = TransactionRequest__Output;
 
 type Stream = grpc.ServerDuplexStream<WireTransactionRequest, object>;
 

@@ -8,19 +8,12 @@ import { parseTables, readRequestDrain } from '../config/parse.js';
 import { checkTextBytes, MAX_COMMENT_BYTES } from '../config/text-bounds.js';
 import type { CallerIdentity } from '../control/caller.js';
 import type { ApplyRequest } from '../control/config-controller.js';
+import type { ApplyConfigRequest__Output } from '../generated/types/portplane/v1/ApplyConfigRequest.js';
+import type { TransactionTables__Output } from '../generated/types/portplane/v1/TransactionTables.js';
 import { readDurationMs } from './wire-history.js';
 
-export interface WireApplyRequest {
-  tables?: unknown;
-  replace_all?: boolean;
-  expected_generation?: string | number | null;
-  _expected_generation?: string;
-  validate_only?: boolean;
-  terminate_removed?: boolean;
-  drain?: unknown;
-  confirm_timeout?: { seconds?: string; nanos?: number } | null;
-  comment?: string;
-}
+/** ApplyConfigRequest, or a Transaction's tables step (the same fields but validate_only), as decoded (generated types). */
+export type WireApplyRequest = TransactionTables__Output & Partial<Pick<ApplyConfigRequest__Output, 'validate_only'>>;
 
 /** proto3 `optional`: proto-loader (oneofs: true) names the set member in a synthetic oneof. */
 export function expectedGeneration(req: { expected_generation?: string | number | null; _expected_generation?: string }): number | undefined {
@@ -40,6 +33,7 @@ export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdenti
     parseViolations: parsed.violations,
     ...(drain && { drain }),
     replaceAll: req.replace_all ?? false,
+    deleteTables: req.delete_tables ?? [],
     expectedGeneration: expectedGeneration(req),
     validateOnly: req.validate_only ?? false,
     terminateRemoved: req.terminate_removed ?? false,

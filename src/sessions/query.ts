@@ -5,23 +5,15 @@
  * A table-scoped caller's visibility is one more condition of the filter, so
  * no code path can forget it.
  */
+import type { SessionFilter__Output } from '../generated/types/portplane/v1/SessionFilter.js';
 import { cidrContains, clientAddressBytes, parseCidr, type Cidr } from '../config/cidr.js';
 import type { Protocol, Violation } from '../config/model.js';
 import type { SessionInfo } from '../dataplane/session-store.js';
 import { quote } from '../config/quote.js';
 import { checkTextBytes, MAX_NAME_BYTES } from '../config/text-bounds.js';
 
-export interface WireSessionFilter {
-  table?: string;
-  rule?: string;
-  protocol?: string;
-  client_cidr?: string;
-  client_port?: number;
-  target_cidr?: string;
-  state?: string;
-  min_age_ms?: string | number;
-  min_idle_ms?: string | number;
-}
+/** SessionFilter as decoded (generated from proto/); every field optional. */
+export type WireSessionFilter = Partial<SessionFilter__Output>;
 
 export interface SessionQuery {
   table?: string;

@@ -6,13 +6,15 @@
  * make their calls from a child process running as nobody.
  */
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/auth/policy.js';
+import { serviceClient } from '../../src/server/api-definition.js';
 import { peerCredentialsSupport } from '../../src/server/peer-credentials.js';
 import { REPO, ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
@@ -21,19 +23,36 @@ import { freePort, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 
 const run = promisify(execFile);
 const NOBODY = 65534;
-/** Why uid 65534 cannot run the client script from this checkout (a directory on the way is not searchable by others, e.g. a 0700 home), or undefined. */
-function unreadableByOthers(): string | undefined {
-  const script = join(REPO, 'test/helpers/grpc-call.ts');
-  if ((statSync(script).mode & 0o004) === 0) return `${script} is not readable by other users`;
-  for (let dir = dirname(script); ; dir = dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not searchable by other users (mode ${(statSync(dir).mode & 0o777).toString(8)})`;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
 
-const secondUserSkip = process.getuid?.() !== 0 ? 'they need root to run a client as uid 65534' : unreadableByOthers();
+const secondUserSkip = process.getuid?.() !== 0 ? 'they need root to run a client as uid 65534' : undefined;
 const canActAsNobody = secondUserSkip === undefined;
 if (!canActAsNobody) console.log(`peer-identity: tests with a second user skipped: ${secondUserSkip}`);
+
+/**
+ * The client, bundled into one file in a directory every uid can read: uid
+ * 65534 may not be able to read this checkout (a clone under a 0700 home),
+ * so it must not need tsx, node_modules or the sources.
+ */
+let clientDir: string | undefined;
+async function bundledClient(): Promise<string> {
+  if (!clientDir) {
+    clientDir = await mkdtemp(join(tmpdir(), 'portplane-peer-client-'));
+    await chmod(clientDir, 0o755);
+    await build({
+      entryPoints: [join(REPO, 'test/helpers/raw-grpc-call.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: join(clientDir, 'call.cjs'),
+      logLevel: 'error',
+    });
+    await chmod(join(clientDir, 'call.cjs'), 0o644);
+  }
+  return join(clientDir, 'call.cjs');
+}
+afterAll(async () => {
+  if (clientDir) await rm(clientDir, { recursive: true, force: true });
+});
 
 /** A ConfigService call made by a separate process, as nobody:nogroup unless `asSelf`. */
 async function callFromProcess(
@@ -42,13 +61,16 @@ async function callFromProcess(
   request: object = {},
   asSelf = false,
 ): Promise<{ code: number; details: string; response: unknown }> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(REPO, 'test/helpers/grpc-call.ts'), target, method, JSON.stringify(request)], {
-    cwd: REPO,
+  const definition = (serviceClient('ConfigService') as unknown as { service: grpc.ServiceDefinition }).service[method];
+  if (!definition) throw new Error(`no method ${method}`);
+  const { stdout } = await run(process.execPath, [await bundledClient(), target, definition.path, definition.requestSerialize(request).toString('hex')], {
+    cwd: tmpdir(),
     ...(asSelf ? {} : { uid: NOBODY, gid: NOBODY }),
     timeout: 60_000,
     env: { ...process.env, HOME: '/tmp' },
   });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { code: number; details: string; response: unknown };
+  const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { code: number; details: string; response: string | null };
+  return { ...out, response: out.response === null ? null : definition.responseDeserialize(Buffer.from(out.response, 'hex')) };
 }
 
 const callAsNobody = (target: string, method: string, request: object = {}): ReturnType<typeof callFromProcess> =>

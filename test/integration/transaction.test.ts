@@ -182,6 +182,24 @@ describe('Transaction stream', () => {
     await closed;
   });
 
+  it('the tables step deletes tables by name (delete_tables): staged without touching a socket, removed at APPLY', async () => {
+    await client.call('ApplyConfig', { tables: [{ name: 'gone', rules: [rule('g', base + 5, base + 5, echo.port)] }] });
+    const keptInode = await listeningSocketInodes(base);
+    const { tx } = await open();
+    const unknown = await stage(tx, [], { delete_tables: ['nope'] });
+    expect((unknown.rejected as TxError).field_violations.map((v) => v.field)).toEqual(['delete_tables[0]']);
+    const validated = await stage(tx, [], { delete_tables: ['gone'] });
+    expect((validated.validated as { plan: { summary: { rules_removed: number; ports_closed: number } } }).plan.summary).toMatchObject({ rules_removed: 1, ports_closed: 1 });
+    expect(await listeningSocketInodes(base + 5)).toHaveLength(1);
+    tx.command('APPLY');
+    expect(((await tx.next()).applied as Applied).result).toMatchObject({ generation: '3', outcome: 'APPLY_OUTCOME_PENDING' });
+    expect(await listeningSocketInodes(base + 5)).toEqual([]);
+    tx.command('COMMIT');
+    expect((await tx.next()).committed).toBeTruthy();
+    expect(((await config()).tables as { name: string }[]).map((t) => t.name)).toEqual(['base']);
+    expect(await listeningSocketInodes(base)).toEqual(keptInode);
+  });
+
   it('ROLLBACK after APPLY restores the previous tables as a new generation, kept port on the same socket', async () => {
     const before = await config();
     const keptInode = await listeningSocketInodes(base);

@@ -157,6 +157,15 @@ describe('a table-scoped caller with another tenant present', () => {
       expect(conflict.status?.details).toContain('a table you cannot see');
       const ok = await tenantApply(await freePort());
       expect(ok.status?.code).toBe(grpc.status.OK);
+      // Deleting by name: another's table, its own (the response's plan is redacted too), then one no longer running.
+      const path = '/portplane.v1.ConfigService/ApplyConfig';
+      expect((await unary(path, { delete_tables: ['tenant-b'] })).status?.code).toBe(grpc.status.PERMISSION_DENIED);
+      const deleted = await unary(path, { delete_tables: ['tenant-a'] });
+      expect(deleted.status?.code).toBe(grpc.status.OK);
+      const missing = await unary(path, { delete_tables: ['tenant-a'] });
+      expect(missing.status?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(missing.status?.details).toContain('delete_tables[0]: no table "tenant-a" is running');
+      expect(methodCodec(path).deserialize(deleted.messages[0]!)).toMatchObject({ result: { plan_summary: { rules_removed: 1, tables_touched: ['tenant-a'] } } });
     },
     '/portplane.v1.ConfigService/ConfirmApply': async () => {
       const path = '/portplane.v1.ConfigService/ApplyConfig';

@@ -14,6 +14,7 @@ export interface ApplyConfigRequest {
   'drain'?: (_portplane_v1_DrainPolicy | null);
   'confirm_timeout'?: (_google_protobuf_Duration | null);
   'comment'?: (string);
+  'delete_tables'?: (string)[];
   '_expected_generation'?: "expected_generation";
 }
 
@@ -26,5 +27,6 @@ export interface ApplyConfigRequest__Output {
   'drain': (_portplane_v1_DrainPolicy__Output | null);
   'confirm_timeout': (_google_protobuf_Duration__Output | null);
   'comment': (string);
+  'delete_tables': (string)[];
   '_expected_generation'?: "expected_generation";
 }

@@ -13,6 +13,7 @@ export interface TransactionTables {
   'confirm_timeout'?: (_google_protobuf_Duration | null);
   'comment'?: (string);
   'drain'?: (_portplane_v1_DrainPolicy | null);
+  'delete_tables'?: (string)[];
   '_expected_generation'?: "expected_generation";
 }
 
@@ -24,5 +25,6 @@ export interface TransactionTables__Output {
   'confirm_timeout': (_google_protobuf_Duration__Output | null);
   'comment': (string);
   'drain': (_portplane_v1_DrainPolicy__Output | null);
+  'delete_tables': (string)[];
   '_expected_generation'?: "expected_generation";
 }
