@@ -19,6 +19,7 @@ import { SOCKET_NAME } from '../server/daemon.js';
 import { DEFAULT_METRICS_LISTEN } from '../server/metrics-server.js';
 import { parseDuration, wireDuration } from './duration.js';
 import {
+  formatConditions,
   formatError,
   formatEvent,
   formatHistory,
@@ -167,6 +168,7 @@ interface ServeFlags {
   tunAddress?: string[];
   nftablesTable?: string;
   nftablesPersist?: boolean;
+  nftablesDriftRepair?: 'timer' | 'apply';
   tunMtu?: number;
   tunTxqueuelen?: number;
   graceMs: number;
@@ -238,6 +240,7 @@ program
   .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])
   .option('--nftables-table <name>', 'nftables backend: the inet table it owns (default portplane)')
   .option('--nftables-persist', 'nftables backend: keep the table, and so the forwarding, after a clean stop')
+  .addOption(new Option('--nftables-drift-repair <when>', 'nftables backend: restore a table another program changed at once (timer) or at the next apply (apply); reported either way').choices(['timer', 'apply']))
   .option('--tun-mtu <bytes>', 'TUN interface MTU (default 1500 when --tun-address configures the link)', parsePositive)
   .option('--tun-txqueuelen <packets>', 'TUN queue length: packets the kernel holds for portplane before dropping (default 1000 with --tun-address)', parsePositive)
   .option('--relay-threads <n>', 'kernel backend: threads of the native TCP engine (default: one per core)', parsePositive)
@@ -325,7 +328,7 @@ program
   .action(() =>
     withClient(async (client) => {
       const res = await client.lastApplyResult();
-      emit(res, () => formatResult(res.result as unknown as WireApplyResult));
+      emit(res, () => [formatResult(res.result as unknown as WireApplyResult), formatConditions(res.conditions)].filter(Boolean).join('\n'));
     }),
   );
 

@@ -19,6 +19,7 @@ import { validateConfig, validateRequestDrain } from '../config/validate.js';
 import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
+import type { DataplaneCondition } from '../dataplane/conditions.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
 import { ruleId } from '../plan/identity.js';
@@ -165,6 +166,11 @@ export class ConfigController {
 
   capabilities(): Capabilities {
     return structuredClone(this.options.dataplane.capabilities());
+  }
+
+  /** The dataplane's conditions now (none where the backend has none). */
+  conditions(): DataplaneCondition[] {
+    return this.options.dataplane.conditions?.() ?? [];
   }
 
   /**

@@ -11,7 +11,7 @@ import { callerOf } from './auth-interceptor.js';
 import { wirePending } from './wire-history.js';
 import { applyRequestFromWire, type WireApplyRequest } from './wire-apply-request.js';
 import { unary } from './unary.js';
-import { wireApplyResult, wireCapabilities, wireLimits, wirePlan } from './wire-results.js';
+import { wireApplyResult, wireCapabilities, wireConditions, wireLimits, wirePlan } from './wire-results.js';
 
 export interface ConfigServiceOptions {
   /** Advertised by GetCapabilities next to the forwarding limits. */
@@ -24,7 +24,7 @@ export function configServiceHandlers(controller: ConfigController, options: Con
       const response = await controller.apply(applyRequestFromWire(req, callerOf(call.metadata)));
       return { result: wireApplyResult(response.result), plan: wirePlan(response.plan), pending: wirePending(response.pending) };
     }),
-    LastApplyResult: unary(() => ({ result: wireApplyResult(controller.lastApplyResult()) })),
+    LastApplyResult: unary(() => ({ result: wireApplyResult(controller.lastApplyResult()), conditions: wireConditions(controller.conditions()) })),
     GetConfig: unary(() => {
       const running = controller.getConfig();
       return {

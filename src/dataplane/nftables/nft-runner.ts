@@ -19,6 +19,12 @@ export interface NftRunner {
   run(commands: string): void;
   /** Runs one list command and returns its JSON output parsed. */
   query(command: string): NftJson;
+  /**
+   * The namespace's ruleset generation id (bumped by one per committed
+   * transaction, whoever commits), or undefined where this transport cannot
+   * read it (the `nft` tool prints it only in `nft monitor`).
+   */
+  generation(): number | undefined;
 }
 
 export interface NftJson {
@@ -37,6 +43,7 @@ export class NftError extends Error {
 interface Addon {
   open(netnsPath: string | null): object;
   run(context: object, commands: string): { ok: boolean; output: string; error: string };
+  generation(context: object): number;
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -83,6 +90,10 @@ class AddonRunner implements NftRunner {
     if (!r.ok) throw new NftError(`nft ${command}`, r.error);
     return parseJson(r.output, command);
   }
+
+  generation(): number {
+    return this.module.generation(this.context);
+  }
 }
 
 /** Spawns `nft` per call (prefixed with `ip netns exec` for a namespace). */
@@ -105,6 +116,10 @@ export class CliRunner implements NftRunner {
 
   query(command: string): NftJson {
     return parseJson(this.nft(['-j', ...command.split(' ')]), command);
+  }
+
+  generation(): undefined {
+    return undefined;
   }
 }
 
