@@ -4,7 +4,7 @@
  * difference between what it last wrote and what the configuration needs
  * (ruleset.ts) and commits it as one nftables transaction. Sessions and
  * byte counts come from conntrack (sessions.ts), rule counters from the
- * table's named counters, Trace from the same configuration the maps were
+ * table's counter sets, Trace from the same configuration the maps were
  * written from.
  */
 import { readFileSync } from 'node:fs';
@@ -219,8 +219,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       return true;
     }
     if (verdict.owned) return true;
-    const what = verdict.deleted ? 'deleted' : 'changed';
-    const message = `table inet ${this.tableName} was ${what} by another program; ${repair ? 'restoring it' : 'the next apply restores it'}`;
+    const what = verdict.deleted ? 'was deleted' : verdict.lost ? 'may have been changed (nftables events were lost)' : 'was changed';
+    const message = `table inet ${this.tableName} ${what} by another program; ${repair ? 'restoring it' : 'the next apply restores it'}`;
     if (!this.drift.get().status) this.logger.warn({ table: this.tableName }, message);
     this.drift.set(true, verdict.deleted ? 'DeletedByAnotherProgram' : 'ChangedByAnotherProgram', message);
     if (repair) {

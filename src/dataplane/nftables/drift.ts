@@ -1,23 +1,20 @@
 /**
  * Ownership check: whether portplane's table is still what portplane last
- * wrote. Two levels, cheapest first:
+ * wrote, without listing it on the apply's path (a listing of 10,000
+ * elements costs about a second here):
  *
- *  - the namespace's ruleset generation id (one netlink round trip, ~15 us):
- *    the kernel bumps it on every committed transaction, whoever commits, so
- *    an id equal to the one right after portplane's write proves nothing
- *    changed. Before an apply and on every timer tick this is all it costs
- *    while nobody else writes nftables;
- *  - otherwise a fingerprint of the table as the kernel holds it, without
- *    what changes by itself (object handles, counter values, the per-source
- *    meters' dynamic elements), compared with the one of portplane's write.
- *    Listing a table of 10,000 elements costs tens of milliseconds, so it is
- *    taken lazily (settle(): on the timer or shortly after an apply, and only
- *    while the generation proves the table is still portplane's write), never
- *    on the apply's own path.
- *
- * A write is proven portplane's alone when the generation moved by exactly
- * one across it. If another commit interleaved, or the transport cannot read
- * the generation (`nft` tool), the table is read back at once, as it is.
+ *  - nftables events (what `nft monitor` reads; the addon subscribes in the
+ *    table's namespace): every committed transaction that touched the table
+ *    is announced with its generation id. portplane knows the generation of
+ *    each of its own writes (the id moves by one across it), so a touching
+ *    transaction of any other generation is another program's change. A
+ *    check drains the queued events: microseconds while nobody else writes;
+ *  - where events are not available (the `nft` tool as transport), a
+ *    fingerprint of the table as the kernel holds it, without what changes by
+ *    itself (object handles, counter values, the per-source meters' dynamic
+ *    elements), compared with the one of portplane's last write; the
+ *    generation id (one netlink round trip) skips the listing while nobody
+ *    committed anything.
  */
 import { createHash } from 'node:crypto';
 import type { NftJson, NftRunner } from './nft-runner.js';
@@ -58,13 +55,19 @@ export function tableFingerprint(runner: NftRunner, tableName: string): string |
   return hash.digest('hex');
 }
 
-export type OwnershipVerdict = { owned: true } | { owned: false; deleted: boolean };
+export type OwnershipVerdict = { owned: true } | { owned: false; deleted: boolean; lost?: boolean };
 
 export class TableOwnership {
   private written = false;
-  /** Generation at which the table was last known to be portplane's; undefined: unknown. */
+  /** Whether the transport reports nftables events (else the fingerprint fallback). */
+  private events = false;
+  /** Events showed another program's change since portplane last rewrote the table whole. */
+  private changed: { lost: boolean } | undefined;
+  /** Generations of portplane's own writes whose events were not read yet. */
+  private readonly own = new Set<number>();
+  /** Fingerprint fallback: generation at which the table was last known to be portplane's. */
   private cleanGeneration: number | undefined;
-  /** The table as portplane wrote it; undefined until read back (settle()). */
+  /** Fingerprint fallback: the table as portplane wrote it; undefined until read back (settle()). */
   private fingerprint: string | undefined;
 
   constructor(
@@ -79,22 +82,33 @@ export class TableOwnership {
 
   reset(): void {
     this.written = false;
+    this.changed = undefined;
+    this.own.clear();
     this.cleanGeneration = undefined;
     this.fingerprint = undefined;
   }
 
   /**
-   * Commits `batch` as portplane's write and records what the table is now.
-   * A whole rewrite (first write, repair) is read back at once: it costs
-   * about what the listing does anyway. An incremental one is read back
-   * later (settle()), off the apply's path.
+   * Commits `batch` as portplane's write and records it. `whole`: the batch
+   * replaces the table, so what others did to it before no longer matters.
    */
   write(batch: string, whole: boolean): void {
     const runner = this.runner();
+    if (whole) {
+      this.events = this.drainEvents();
+      this.changed = undefined;
+    }
     const before = runner.generation();
     runner.run(batch);
     this.written = true;
     const after = runner.generation();
+    if (before !== undefined && after !== undefined) {
+      // Exactly one generation unless another program committed in the microseconds between the reads.
+      for (let g = before + 1; g <= after; g++) this.own.add(g);
+    }
+    // Ids whose events never came (cannot happen while the socket works): bounded all the same.
+    if (this.own.size > 4096) this.own.clear();
+    if (this.events) return;
     if (!whole && before !== undefined && after === before + 1) {
       this.cleanGeneration = after;
       this.fingerprint = undefined;
@@ -103,9 +117,9 @@ export class TableOwnership {
     this.readBack();
   }
 
-  /** Reads the table back while the generation proves it is portplane's write; no-op when already read. */
+  /** Fingerprint fallback: reads the table back while the generation proves it is portplane's write. */
   settle(): void {
-    if (!this.written || this.fingerprint !== undefined) return;
+    if (!this.written || this.fingerprint !== undefined || this.cleanGeneration === undefined) return;
     const runner = this.runner();
     const before = runner.generation();
     if (before !== this.cleanGeneration) return;
@@ -117,6 +131,15 @@ export class TableOwnership {
   check(): OwnershipVerdict {
     if (!this.written) return { owned: true };
     const runner = this.runner();
+    const changes = this.events ? runner.changes(this.tableName) : undefined;
+    if (changes) {
+      const foreign = changes.generations.filter((g) => !this.own.has(g));
+      for (const g of changes.generations) this.own.delete(g);
+      if (foreign.length > 0 || changes.lost) this.changed = { lost: foreign.length === 0 };
+      // Until portplane rewrites the table whole, it stays another program's.
+      if (!this.changed) return { owned: true };
+      return { owned: false, deleted: !this.tableExists(), lost: this.changed.lost };
+    }
     const generation = runner.generation();
     if (generation !== undefined && generation === this.cleanGeneration) return { owned: true };
     if (this.fingerprint === undefined) {
@@ -130,6 +153,24 @@ export class TableOwnership {
     // Someone committed elsewhere (another table): still portplane's.
     this.cleanGeneration = generation;
     return { owned: true };
+  }
+
+  /** Discards the queued events (a whole rewrite makes them moot); whether this transport has events. */
+  private drainEvents(): boolean {
+    try {
+      return this.runner().changes(this.tableName) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  private tableExists(): boolean {
+    return this.runner()
+      .query('list tables')
+      .nftables.some((item) => {
+        const t = item.table as { family?: string; name?: string } | undefined;
+        return t?.family === 'inet' && t.name === this.tableName;
+      });
   }
 
   private readBack(): void {

@@ -25,7 +25,17 @@ export interface NftRunner {
    * read it (the `nft` tool prints it only in `nft monitor`).
    */
   generation(): number | undefined;
+  /**
+   * Generation ids of the transactions that touched `inet <table>` since the
+   * last call (nftables events, as `nft monitor` reads them), whoever made
+   * them; `lost` when the kernel dropped events. Undefined where this
+   * transport cannot subscribe (the `nft` tool).
+   */
+  changes(table: string): { generations: number[]; lost: boolean } | undefined;
 }
+
+/** NFPROTO_INET: the family of portplane's table. */
+const NFPROTO_INET = 1;
 
 export interface NftJson {
   nftables: Record<string, unknown>[];
@@ -44,6 +54,7 @@ interface Addon {
   open(netnsPath: string | null): object;
   run(context: object, commands: string): { ok: boolean; output: string; error: string };
   generation(context: object): number;
+  changes(context: object, family: number, table: string): { generations: number[]; lost: boolean };
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -94,6 +105,10 @@ class AddonRunner implements NftRunner {
   generation(): number {
     return this.module.generation(this.context);
   }
+
+  changes(table: string): { generations: number[]; lost: boolean } {
+    return this.module.changes(this.context, NFPROTO_INET, table);
+  }
 }
 
 /** Spawns `nft` per call (prefixed with `ip netns exec` for a namespace). */
@@ -119,6 +134,10 @@ export class CliRunner implements NftRunner {
   }
 
   generation(): undefined {
+    return undefined;
+  }
+
+  changes(): undefined {
     return undefined;
   }
 }
