@@ -191,7 +191,7 @@ describe.skipIf(skip !== undefined)('nftables backend: session continuity with c
     };
     await new Promise((r) => setTimeout(r, 500));
     expect((await stats()).received).toBeGreaterThan(0);
-    expect(inNs(NS.a, 'conntrack', '-L', '-p', 'tcp', '--sport', String(port))).toContain(`dst=${SERVER}`);
+    expect(inNs(NS.a, 'conntrack', '-L', '-p', 'tcp', '--sport', String(port))).toContain(`src=${SERVER} dst=${CLIENT}`);
 
     // The flow's entry reaches B's external cache (FTFW: sequenced, acknowledged).
     const deadline = Date.now() + 10_000;
@@ -211,7 +211,7 @@ describe.skipIf(skip !== undefined)('nftables backend: session continuity with c
     ip('-n', NS.c, 'neigh', 'flush', 'dev', 'br0');
     ip('-n', NS.s, 'neigh', 'flush', 'dev', 'br0');
     const committed = inNs(NS.b, 'conntrack', '-L', '-p', 'tcp', '--sport', String(port));
-    expect(committed).toContain(`dst=${SERVER}`);
+    expect(committed).toContain(`src=${SERVER} dst=${CLIENT}`);
     expect(committed).toMatch(/mark=[1-9]/);
 
     client.send('reset');
