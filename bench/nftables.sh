@@ -69,8 +69,15 @@ T1[direct]=$(gbps 10.18.2.2 $IPERF); CPS[direct]=$(cps 10.18.2.2 $ORIGIN)
 # Direct routing with conntrack and a NAT hook loaded in the router, nothing translated: what every
 # stateful router pays; the nftables backend pays it plus its own lookup and DNAT.
 inP nft -f - <<NFT
-table inet ppbase { chain f { type filter hook forward priority 0; ct state established accept; }
-  chain n { type nat hook prerouting priority dstnat; } }
+table inet ppbase {
+  chain f {
+    type filter hook forward priority 0; policy accept;
+    ct state established accept
+  }
+  chain n {
+    type nat hook prerouting priority dstnat; policy accept;
+  }
+}
 NFT
 settle
 T1[direct_ct]=$(gbps 10.18.2.2 $IPERF); CPS[direct_ct]=$(cps 10.18.2.2 $ORIGIN)
