@@ -16,6 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { ServiceClient, removeDir, startDaemon, stopDaemon, tempStateDir } from '../test/helpers/daemon-process.js';
 import { NetnsNode } from '../test/helpers/netns.js';
+import { tableFingerprint } from '../src/dataplane/nftables/drift.js';
 import { CliRunner, createNftRunner } from '../src/dataplane/nftables/nft-runner.js';
 
 const ns = `ppa-${process.pid}`;
@@ -59,6 +60,8 @@ process.stdin.setEncoding('utf8').on('data', async (line) => {
     for (let i = 0; i < count; i++) {
       await new Promise((res, rej) => {
         const c = net.connect(port, '127.0.0.1', () => c.end('x'));
+        c.resume(); // read the echo: without it 'end', and so 'close', never comes
+
         c.setTimeout(5000, () => c.destroy(new Error('connect timed out')));
         c.on('close', res);
         c.on('error', rej);
@@ -116,6 +119,10 @@ async function main(): Promise<void> {
       return (performance.now() - t0) / n;
     };
     const addonMs = time(() => addon.run('add table inet ppa_probe'), 50);
+    // The ownership check's two levels at 10,000 ports: the generation id (every apply, every tick) and
+    // the full listing (only when another program committed something).
+    const generationMicros = time(() => addon.generation(), 1000) * 1000;
+    const listingMs = time(() => tableFingerprint(addon, 'portplane'), 5);
     const cliMs = time(() => cli.run('add table inet ppa_probe'), 20);
     cli.run('delete table inet ppa_probe');
 
@@ -140,6 +147,7 @@ async function main(): Promise<void> {
       oneRuleApplyMs: { wallMedian: +oneWall.toFixed(2), inDaemonMedian: +oneDaemon.toFixed(2), changes: CHANGES },
       oneRuleOverFull: +(oneWall / full.wallMs).toFixed(4),
       batchTransportMs: { libnftablesAddon: +addonMs.toFixed(3), nftSpawn: +cliMs.toFixed(2) },
+      ownershipCheck: { generationIdMicros: +generationMicros.toFixed(1), fullListingMs: +listingMs.toFixed(1) },
       connectCloseMicros: { ports10: +small.toFixed(1), ports10000: +large.toFixed(1), ratio: +(large / small).toFixed(3) },
       concurrentNftChange: { repairedMs: +repairedMs.toFixed(0), loggedAsDrift: driftLog, timerPeriodMs: 5000 },
     }, null, 2));

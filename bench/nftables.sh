@@ -6,7 +6,8 @@
 #     the server namespace;
 #   - iperf3 throughput, 1 stream, 5 s;
 # through: direct routing (the portplane namespace routes, no NAT; measured
-# first, before anything there loads conntrack), haproxy (mode tcp, 1
+# first, before anything there loads conntrack), direct routing with
+# conntrack and a NAT hook loaded but nothing translated, haproxy (mode tcp, 1
 # thread), portplane's kernel-sockets backend and portplane's nftables
 # backend, each in the portplane namespace, each as a ratio against direct.
 # Then the control-plane figures (bench/nftables-apply.ts).
@@ -58,8 +59,30 @@ gbps() { inC iperf3 -c "$1" -p "$2" -t 5 -P 1 -J | node -e 'let s="";process.std
 cps() { inC wrk -t1 -c32 -d5s -H 'Connection: close' "http://$1:$2/" | awk '/Requests\/sec/ {print int($2)}'; }
 declare -A T1 CPS
 
+# Between measurements: no conntrack entries left from the one before (TIME_WAIT entries stay 120 s and
+# lengthen the hash chains every new connection walks), a moment for TIME_WAIT sockets to settle.
+settle() { inP conntrack -F >/dev/null 2>&1 || true; sleep 1; }
+
 # Direct routing first: nothing in the portplane namespace has loaded conntrack yet.
 T1[direct]=$(gbps 10.18.2.2 $IPERF); CPS[direct]=$(cps 10.18.2.2 $ORIGIN)
+
+# Direct routing with conntrack and a NAT hook loaded in the router, nothing translated: what every
+# stateful router pays; the nftables backend pays it plus its own lookup and DNAT.
+inP nft -f - <<NFT
+table inet ppbase {
+  chain f {
+    type filter hook forward priority 0; policy accept;
+    ct state established accept
+  }
+  chain n {
+    type nat hook prerouting priority dstnat; policy accept;
+  }
+}
+NFT
+settle
+T1[direct_ct]=$(gbps 10.18.2.2 $IPERF); CPS[direct_ct]=$(cps 10.18.2.2 $ORIGIN)
+inP nft delete table inet ppbase
+settle
 
 cat > "$work/haproxy.cfg" <<HAP
 global
@@ -79,6 +102,7 @@ listen http
 HAP
 ip netns exec $P haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
 sleep 0.5
+settle
 T1[haproxy]=$(gbps 10.18.1.1 22000); CPS[haproxy]=$(cps 10.18.1.1 22001)
 kill "${pids[-1]}"
 
@@ -103,10 +127,12 @@ portplane() { # backend port-base
 }
 
 portplane kernel 21000
+settle
 T1[kernel]=$(gbps 10.18.1.1 21000); CPS[kernel]=$(cps 10.18.1.1 21001)
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 portplane nftables 20000
+settle
 T1[nftables]=$(gbps 10.18.1.1 20000); CPS[nftables]=$(cps 10.18.1.1 20001)
 nft_pid=${pids[-1]}
 
@@ -114,10 +140,11 @@ ratio() { node -e "console.log(($1/$2).toFixed(2))"; }
 echo
 echo "| path (client ns -> portplane ns -> server ns) | new conn/s (ratio to direct) | iperf3 1 stream Gbit/s (ratio) |"
 echo "| --- | --- | --- |"
-for p in direct nftables kernel haproxy; do
+for p in direct direct_ct nftables kernel haproxy; do
   echo "| $p | ${CPS[$p]} ($(ratio "${CPS[$p]}" "${CPS[direct]}")) | ${T1[$p]} ($(ratio "${T1[$p]}" "${T1[direct]}")) |"
 done
 echo
+echo "nftables / direct with conntrack loaded: conn/s $(ratio "${CPS[nftables]}" "${CPS[direct_ct]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[direct_ct]}")"
 echo "nftables / haproxy: conn/s $(ratio "${CPS[nftables]}" "${CPS[haproxy]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[haproxy]}")"
 echo "nftables / kernel backend: conn/s $(ratio "${CPS[nftables]}" "${CPS[kernel]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[kernel]}")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

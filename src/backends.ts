@@ -16,14 +16,14 @@ export interface DataPlaneOptions {
   /** The userspace backend's packet port: a TUN interface, optionally with addresses (CIDR) to assign. */
   tun?: { device: string; addresses?: string[]; mtu?: number; txQueueLength?: number; queues?: number };
   /** The nftables backend: its table name (default "portplane") and whether a clean stop keeps it. */
-  nftables?: { table?: string; persist?: boolean };
+  nftables?: { table?: string; persist?: boolean; driftRepair?: 'timer' | 'apply' };
   /** The kernel backend's native TCP engine threads (default: one per core). */
   relayThreads?: number;
 }
 
 export function createDataPlane(name: BackendName, options: DataPlaneOptions): RuntimeDataPlane {
   const { logger, tun, nftables, relayThreads } = options;
-  if (nftables && name !== 'nftables') throw new Error('--nftables-table and --nftables-persist need --backend nftables');
+  if (nftables && name !== 'nftables') throw new Error('--nftables-table, --nftables-persist and --nftables-drift-repair need --backend nftables');
   switch (name) {
     case 'kernel':
       if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
@@ -36,6 +36,6 @@ export function createDataPlane(name: BackendName, options: DataPlaneOptions): R
       });
     case 'nftables':
       if (tun) throw new Error('a TUN port needs the userspace backend (--backend userspace)');
-      return createNftablesDataPlane({ logger, tableName: nftables?.table, persist: nftables?.persist });
+      return createNftablesDataPlane({ logger, tableName: nftables?.table, persist: nftables?.persist, driftRepair: nftables?.driftRepair });
   }
 }

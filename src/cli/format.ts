@@ -71,6 +71,13 @@ export function formatResult(result: WireApplyResult | null): string {
   return lines.join('\n');
 }
 
+/** Dataplane conditions (LastApplyResult.conditions), one line each; nothing when there are none. */
+export function formatConditions(conditions: { type: string; status: boolean; reason: string; message: string; occurrences: string }[]): string {
+  return conditions
+    .map((c) => `condition ${c.type}=${c.status ? 'True' : 'False'} (${c.reason}; ${c.occurrences} times since start): ${c.message}`)
+    .join('\n');
+}
+
 /** An error with every structured detail the daemon attached. */
 export function formatError(err: PortplaneError): string {
   const lines = [`error: ${err.message}`];

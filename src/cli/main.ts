@@ -19,6 +19,7 @@ import { SOCKET_NAME } from '../server/daemon.js';
 import { DEFAULT_METRICS_LISTEN } from '../server/metrics-server.js';
 import { parseDuration, wireDuration } from './duration.js';
 import {
+  formatConditions,
   formatError,
   formatEvent,
   formatHistory,
@@ -168,6 +169,7 @@ interface ServeFlags {
   tunAddress?: string[];
   nftablesTable?: string;
   nftablesPersist?: boolean;
+  nftablesDriftRepair?: 'timer' | 'apply';
   tunMtu?: number;
   tunTxqueuelen?: number;
   tunQueues?: number;
@@ -240,6 +242,7 @@ program
   .option('--tun-address <cidr>', 'assign this address to the TUN interface and bring it up (iproute2 `ip`; repeatable)', collect, [])
   .option('--nftables-table <name>', 'nftables backend: the inet table it owns (default portplane)')
   .option('--nftables-persist', 'nftables backend: keep the table, and so the forwarding, after a clean stop')
+  .addOption(new Option('--nftables-drift-repair <when>', 'nftables backend: restore a table another program changed at once (timer) or at the next apply (apply); reported either way').choices(['timer', 'apply']))
   .option('--tun-mtu <bytes>', 'TUN interface MTU (default 1500 when --tun-address configures the link)', parsePositive)
   .option('--tun-txqueuelen <packets>', 'TUN queue length: packets the kernel holds for portplane before dropping (default 1000 with --tun-address)', parsePositive)
   .option('--tun-queues <n>', 'TUN queues, each read by its own native loop thread (IFF_MULTI_QUEUE; default: one per core)', parsePositive)
@@ -346,7 +349,7 @@ program
   .action(() =>
     withClient(async (client) => {
       const res = await client.lastApplyResult();
-      emit(res, () => formatResult(res.result));
+      emit(res, () => [formatResult(res.result), formatConditions(res.conditions)].filter(Boolean).join('\n'));
     }),
   );
 

@@ -37,6 +37,8 @@ export interface ServeOptions extends FleetServeFlags {
   nftablesTable?: string;
   /** nftables backend: keep the table (and forwarding) after a clean stop */
   nftablesPersist?: boolean;
+  /** nftables backend: restore a changed table at once ('timer') or at the next apply */
+  nftablesDriftRepair?: 'timer' | 'apply';
   /** TUN link MTU and queue length */
   tunMtu?: number;
   tunTxqueuelen?: number;
@@ -139,7 +141,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     : undefined;
   const fleet = fleetOptions(options);
   const nftables =
-    options.nftablesTable !== undefined || options.nftablesPersist ? { table: options.nftablesTable, persist: options.nftablesPersist } : undefined;
+    options.nftablesTable !== undefined || options.nftablesPersist || options.nftablesDriftRepair
+      ? { table: options.nftablesTable, persist: options.nftablesPersist, driftRepair: options.nftablesDriftRepair }
+      : undefined;
   const dataplane = createDataPlane(options.backend as BackendName, { logger, tun, nftables, relayThreads: options.relayThreads });
   const daemon = await Daemon.start({
     stateDir,

@@ -23,6 +23,7 @@ import { addSessionEffects } from '../dataplane/session-endings.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
 import type { PortBindFailure } from '../dataplane/config-sink.js';
+import type { DataplaneCondition } from '../dataplane/conditions.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { computePlan } from '../plan/compute-plan.js';
 import { fallbackRuleLabel, requestRuleLabels } from './rule-labels.js';
@@ -200,6 +201,11 @@ export class ConfigController {
 
   capabilities(): Capabilities {
     return structuredClone(this.options.dataplane.capabilities());
+  }
+
+  /** The dataplane's conditions now (none where the backend has none). */
+  conditions(): DataplaneCondition[] {
+    return this.options.dataplane.conditions?.() ?? [];
   }
 
   /**

@@ -3,6 +3,7 @@
  * parts. Everything above src/dataplane talks to a backend only through this.
  */
 import type { Capabilities } from './capabilities.js';
+import type { DataplaneCondition } from './conditions.js';
 import type { ConfigSink } from './config-sink.js';
 import type { HAController } from './ha-controller.js';
 import type { SessionDeltaSource } from './session-deltas.js';
@@ -33,4 +34,6 @@ export interface RuntimeDataPlane {
   tracer(): Tracer;
   /** Role changes of an HA pair; absent where sessions cannot be imported (capability "session_import"). */
   haController?(): HAController;
+  /** States an operator must hear about (e.g. nftables' "Drifted"); absent: the backend has none. */
+  conditions?(): DataplaneCondition[];
 }

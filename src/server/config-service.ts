@@ -12,7 +12,7 @@ import { configPageSize, decodeConfigPageToken, encodeConfigPageToken } from './
 import { wirePending } from './wire-history.js';
 import { applyRequestFromWire, type WireApplyRequest } from './wire-apply-request.js';
 import { unary } from './unary.js';
-import { wireApplyResult, wireCapabilities, wireDivergedPort, wireLimits, wirePlan } from './wire-results.js';
+import { wireApplyResult, wireCapabilities, wireConditions, wireDivergedPort, wireLimits, wirePlan } from './wire-results.js';
 
 export interface ConfigServiceOptions {
   /** Advertised by GetCapabilities next to the forwarding limits. */
@@ -29,11 +29,13 @@ export function configServiceHandlers(controller: ConfigController, options: Con
       const size = configPageSize(req.page_size);
       const result = controller.lastApplyResult();
       const from = decodeConfigPageToken(req.page_token ?? '', 'result', result.generation);
-      if (size === 0 && from === 0) return { result: wireApplyResult(result) };
+      const conditions = wireConditions(controller.conditions());
+      if (size === 0 && from === 0) return { result: wireApplyResult(result), conditions };
       const end = size === 0 ? result.rules.length : Math.min(result.rules.length, from + size);
       return {
         result: wireApplyResult({ ...result, rules: result.rules.slice(from, end) }),
         next_page_token: end < result.rules.length ? encodeConfigPageToken('result', result.generation, end) : '',
+        conditions,
       };
     }),
     GetConfig: unary<{ page_size?: number; page_token?: string }>((req) => {

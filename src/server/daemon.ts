@@ -161,7 +161,13 @@ export class Daemon {
     if (tcp) controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(tcp.address), port: tcp.port, what: "portplane's gRPC control listener" }]);
     let metrics: MetricsServer | undefined;
     if (options.metricsListen) {
-      const registry = createMetricsRegistry({ telemetry: options.dataplane.telemetry(), applies: () => controller.stats(), backend: options.dataplane.name, hub });
+      const registry = createMetricsRegistry({
+        telemetry: options.dataplane.telemetry(),
+        applies: () => controller.stats(),
+        backend: options.dataplane.name,
+        hub,
+        conditions: options.dataplane.conditions && (() => controller.conditions()),
+      });
       registerHaMetrics(registry.registry, ha.node);
       metrics = await startMetricsServer(
         options.metricsListen,

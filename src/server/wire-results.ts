@@ -6,6 +6,7 @@ import type { ControlLimits } from '../auth/control-limits.js';
 import type { Limits, Protocol } from '../config/model.js';
 import type { ApplyOutcome, ApplyResult, DivergedPort, PortFailureStatus, RuleState } from '../dataplane/apply-result.js';
 import type { Capabilities } from '../dataplane/capabilities.js';
+import type { DataplaneCondition } from '../dataplane/conditions.js';
 import type { Plan, PlanSummary, PortAction, RuleAction } from '../plan/model.js';
 
 const PROTOCOL: Record<Protocol, string> = { tcp: 'PROTOCOL_TCP', udp: 'PROTOCOL_UDP' };
@@ -36,6 +37,17 @@ const OUTCOME: Record<ApplyOutcome, string> = {
 
 export function wireTimestamp(ms: number): { seconds: string; nanos: number } {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+export function wireConditions(conditions: DataplaneCondition[]): object[] {
+  return conditions.map((c) => ({
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+    last_transition: c.lastTransitionAt > 0 ? wireTimestamp(c.lastTransitionAt) : null,
+    occurrences: String(c.occurrences),
+  }));
 }
 
 export function wireCapabilities(caps: Capabilities): object {

@@ -18,6 +18,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { BUILD_INFO } from '../build-info.js';
 import type { ApplyStatsSnapshot } from '../control/apply-stats.js';
+import type { DataplaneCondition } from '../dataplane/conditions.js';
 import { DROP_REASONS, PACKET_DROP_REASONS, type Telemetry, type TrafficCounters } from '../dataplane/telemetry.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
 import { readCounters, type CountersReading } from './counters.js';
@@ -28,6 +29,8 @@ export interface MetricsSources {
   /** The dataplane backend's name, for portplane_build_info. */
   backend: string;
   hub?: SessionWatchHub;
+  /** The dataplane's conditions (RuntimeDataPlane.conditions); absent: the backend has none. */
+  conditions?: () => DataplaneCondition[];
 }
 
 const RULE_LABELS = ['table', 'rule', 'protocol'] as const;
@@ -126,6 +129,30 @@ export function createMetricsRegistry(sources: MetricsSources): { registry: Regi
     labelNames: ['version', 'backend', 'node_version'],
     registers: [registry],
   }).set({ version: BUILD_INFO.version, backend: sources.backend, node_version: BUILD_INFO.nodeVersion }, 1);
+  const { conditions } = sources;
+  if (conditions) {
+    // Label values are the backend's condition types: a fixed, small set.
+    new Gauge({
+      name: 'portplane_dataplane_condition',
+      help: 'Dataplane conditions, by type (e.g. Drifted on the nftables backend): 1 while it holds',
+      labelNames: ['condition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of conditions()) this.set({ condition: c.type }, c.status ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'portplane_dataplane_condition_occurrences_total',
+      help: 'Times each dataplane condition became true since the daemon started',
+      labelNames: ['condition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of conditions()) this.inc({ condition: c.type }, c.occurrences);
+      },
+    });
+  }
   const { hub } = sources;
   if (hub) {
     gauge('portplane_session_watch_buffered_events', 'Session events held for WatchSessions streams and resumes (bounded by the watch buffer)', () => hub.stats().buffered);

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
+import { DRIFT_CONDITION, NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { ip, netnsSkipReason } from '../helpers/netns.js';
@@ -46,9 +46,9 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     ip('netns', 'delete', ns);
   });
 
-  const start = async (persist = false): Promise<ServiceClient> => {
-    dataplane = new NftablesDataPlane({ netns: ns, tableName, driftIntervalMs: 300, persist });
-    daemon = await startTestDaemon({ dataplane });
+  const start = async (persist = false, driftRepair?: 'apply'): Promise<ServiceClient> => {
+    dataplane = new NftablesDataPlane({ netns: ns, tableName, driftIntervalMs: 300, persist, driftRepair });
+    daemon = await startTestDaemon({ dataplane, metricsListen: '127.0.0.1:0' });
     return new ServiceClient('ConfigService', daemon.target);
   };
 
@@ -58,23 +58,61 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     const listing = nft(ns, 'list', 'map', 'inet', tableName, 'l4');
     expect(listing.match(/10\.20\.0\.1 \. tcp \. 80\d\d : goto r\d+/g)).toHaveLength(9);
     expect(listing).not.toContain('8005');
-    expect(nft(ns, 'list', 'table', 'inet', tableName)).toContain('8009 : 9009');
+    expect(nft(ns, 'list', 'map', 'inet', tableName, 'n4')).toContain('10.20.0.1 . tcp . 8009 : 10.20.0.2 . 9009');
 
     nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
     const t0 = Date.now();
-    while (dataplane.drift.detected === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
-    expect(dataplane.drift.detected).toBe(1);
+    const drift = () => dataplane!.conditions().find((c) => c.type === DRIFT_CONDITION)!;
+    while (drift().occurrences === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(drift().occurrences).toBe(1);
     expect(Date.now() - t0).toBeLessThan(2000);
-    expect(dataplane.drift).toMatchObject({ repaired: true });
+    expect(drift()).toMatchObject({ status: false, reason: 'Restored' });
     expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('intruder');
 
     // An element deleted behind portplane's back: the next apply rewrites the table in its transaction.
     nft(ns, 'delete', 'element', 'inet', tableName, 'l4', '{ 10.20.0.1 . tcp . 8000 }');
     dataplane.checkOwnership(false);
-    expect(dataplane.drift.detected).toBe(2);
+    expect(drift()).toMatchObject({ status: true, reason: 'ChangedByAnotherProgram', occurrences: 2 });
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000), { ...rule(8100), name: 'other' }] }] });
     expect(nft(ns, 'list', 'map', 'inet', tableName, 'l4')).toContain('10.20.0.1 . tcp . 8000');
-    expect(dataplane.drift.repaired).toBe(true);
+    expect(drift()).toMatchObject({ status: false, reason: 'Restored' });
+    config.close();
+  });
+
+  it('reports a concurrent nft change in LastApplyResult and /metrics until the next apply restores the table', async () => {
+    const config = await start(false, 'apply');
+    const tables = [{ name: 't', rules: [rule(8000)] }];
+    await config.call('ApplyConfig', { tables });
+    type Wire = { type: string; status: boolean; reason: string; message: string; occurrences: string };
+    const status = async (): Promise<Wire> =>
+      (await config.call<{ conditions: Wire[] }>('LastApplyResult', {})).conditions.find((c) => c.type === DRIFT_CONDITION)!;
+    const metric = async (name: string): Promise<number> => {
+      const text = await (await fetch(`http://${daemon!.daemon.metricsAddress}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{condition="${DRIFT_CONDITION}"}`));
+      if (!line) throw new Error(`no ${name} series for ${DRIFT_CONDITION} in /metrics`);
+      return Number(line.split(' ').pop());
+    };
+    expect(await status()).toMatchObject({ status: false, occurrences: '0' });
+    expect(await metric('portplane_dataplane_condition')).toBe(0);
+
+    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
+    const t0 = Date.now();
+    while (!(await status()).status && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await status()).toMatchObject({ status: true, reason: 'ChangedByAnotherProgram', occurrences: '1' });
+    expect(await metric('portplane_dataplane_condition')).toBe(1);
+    expect(await metric('portplane_dataplane_condition_occurrences_total')).toBe(1);
+    // Repair is the next apply's: until then the intruder stays (and stays reported).
+    await new Promise((r) => setTimeout(r, 700));
+    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).toContain('intruder');
+    expect((await status()).status).toBe(true);
+
+    // An apply that changes nothing is not sent to the dataplane (the plan is empty); one that changes anything is.
+    await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000), { ...rule(8100), name: 'other' }] }] });
+    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('intruder');
+    expect(await status()).toMatchObject({ status: false, reason: 'Restored', occurrences: '1' });
+    expect(await metric('portplane_dataplane_condition')).toBe(0);
+    expect(await metric('portplane_dataplane_condition_occurrences_total')).toBe(1);
     config.close();
   });
 

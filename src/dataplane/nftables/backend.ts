@@ -4,7 +4,7 @@
  * difference between what it last wrote and what the configuration needs
  * (ruleset.ts) and commits it as one nftables transaction. Sessions and
  * byte counts come from conntrack (sessions.ts), rule counters from the
- * table's named counters, Trace from the same configuration the maps were
+ * table's counter sets, Trace from the same configuration the maps were
  * written from.
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import type { PortChange } from '../../plan/model.js';
 import { failedRuleIds } from '../bind-verdict.js';
 import type { Capabilities } from '../capabilities.js';
 import type { SessionEffects } from '../apply-result.js';
+import { ConditionState, type DataplaneCondition } from '../conditions.js';
 import type { ConfigSink, PortBindFailure, SinkApplyOutcome, SinkApplyRequest } from '../config-sink.js';
 import { noSessionEffects, SessionEndings, type EndingReason, type SettleOutcome } from '../session-endings.js';
 import { RouteTable } from '../route-lookup.js';
@@ -29,10 +30,10 @@ import { emptyTrafficCounters, FLOOD_REASONS, type RuleCounters, type RuleFloodC
 import { initialTraceResult, type TraceRequest, type TraceResult, type Tracer } from '../tracer.js';
 import { KERNEL_LIMITS_DETAIL, NFTABLES_BACKEND_NAME, nftablesCapabilities } from './capabilities.js';
 import { ConntrackTool, setNetfilterSysctl } from './conntrack.js';
-import { tableFingerprint } from './drift.js';
+import { TableOwnership } from './drift.js';
 import { conflictingSocket, localSockets } from './local-listeners.js';
 import { createNftRunner, type NftRunner } from './nft-runner.js';
-import { acceptCounter, COUNTED_DROPS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, type WrittenState } from './ruleset.js';
+import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, type WrittenState } from './ruleset.js';
 import { NftSessions, type MarkOwner } from './sessions.js';
 
 export interface NftablesDataPlaneOptions {
@@ -47,18 +48,18 @@ export interface NftablesDataPlaneOptions {
   driftIntervalMs?: number;
   /** Batch transport; default the libnftables addon when it loads. */
   transport?: 'addon' | 'cli';
+  /**
+   * Who restores a table another program changed: 'timer' (default) rewrites it as soon as the check
+   * finds the change; 'apply' leaves it, reported (condition Drifted), until the next apply restores
+   * it in that apply's transaction.
+   */
+  driftRepair?: 'timer' | 'apply';
 }
 
-/** A change to portplane's table that portplane did not make. */
-export interface DriftCondition {
-  /** Times detected since start. */
-  detected: number;
-  /** Milliseconds since the epoch of the last detection; 0 if never. */
-  lastDetectedAt: number;
-  /** Whether the table is portplane's again (repaired by rewriting it whole). */
-  repaired: boolean;
-  message: string;
-}
+/** The condition type of a change to portplane's table that portplane did not make. */
+export const DRIFT_CONDITION = 'Drifted';
+/** How long after the last apply the table is read back (settle), off the apply's path. */
+const SETTLE_DELAY_MS = 250;
 
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 
@@ -90,8 +91,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   private readonly store: NftSessions;
   private readonly deltas: SessionDeltaSource;
   private written: WrittenState = emptyState();
-  /** Fingerprint of the kernel table right after portplane's last write; undefined before the first. */
-  private fingerprint: string | undefined;
+  private readonly ownership: TableOwnership;
+  private settleTimer: NodeJS.Timeout | undefined;
   private config: ForwardingConfig = { tables: [] };
   private routes = RouteTable.EMPTY;
   private currentGeneration = 0;
@@ -103,12 +104,14 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   private readonly filterCloses = new Map<string, number>();
   private driftTimer: NodeJS.Timeout | undefined;
   private started = false;
-  readonly drift: DriftCondition = { detected: 0, lastDetectedAt: 0, repaired: true, message: '' };
+  private readonly drift: ConditionState;
 
   constructor(private readonly options: NftablesDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
     this.tableName = options.tableName ?? 'portplane';
     if (!TABLE_NAME.test(this.tableName)) throw new Error(`nftables table name ${JSON.stringify(this.tableName)}: use 1-32 letters, digits and _ , starting with a letter`);
+    this.ownership = new TableOwnership(() => this.runner, this.tableName);
+    this.drift = new ConditionState(DRIFT_CONDITION, 'AsWritten', `table inet ${this.tableName} is as portplane wrote it`);
     this.conntrack = new ConntrackTool(options.netns);
     this.store = new NftSessions(
       this.conntrack,
@@ -140,10 +143,10 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     this.store.restart();
     this.started = true;
     // A table left by a previous run keeps forwarding until the restored configuration replaces it whole (first apply).
-    this.fingerprint = undefined;
+    this.ownership.reset();
     const interval = this.options.driftIntervalMs ?? 5000;
     if (interval > 0) {
-      this.driftTimer = setInterval(() => this.checkOwnership(true), interval);
+      this.driftTimer = setInterval(() => this.checkOwnership(this.options.driftRepair !== 'apply'), interval);
       this.driftTimer.unref();
     }
     this.logger.info({ table: `inet ${this.tableName}`, transport: this.runner.kind, netns: this.options.netns }, 'nftables dataplane started');
@@ -159,6 +162,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     if (!this.started) return;
     this.started = false;
     clearInterval(this.driftTimer);
+    clearTimeout(this.settleTimer);
     this.endings.clear();
     this.store.stop();
     this.store.forget();
@@ -170,7 +174,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       }
     }
     this.written = emptyState();
-    this.fingerprint = undefined;
+    this.ownership.reset();
   }
 
   capabilities(): Capabilities {
@@ -197,37 +201,60 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     return this;
   }
 
+  conditions(): DataplaneCondition[] {
+    return [this.drift.get()];
+  }
+
   /**
-   * Compares the kernel's table with portplane's last write. On a
-   * difference: records it (condition, log) and, when `repair`, rewrites the
-   * table whole in one transaction. Returns whether the table is portplane's.
+   * Compares the kernel's table with portplane's last write (drift.ts). On a
+   * difference: raises the Drifted condition (and logs it) and, when
+   * `repair`, rewrites the table whole in one transaction, which clears it.
+   * Returns whether the table is portplane's.
    */
   checkOwnership(repair: boolean): boolean {
-    if (!this.started || this.fingerprint === undefined) return true;
-    let now: string | undefined;
+    if (!this.started) return true;
+    let verdict;
     try {
-      now = tableFingerprint(this.runner, this.tableName);
+      this.ownership.settle();
+      verdict = this.ownership.check();
     } catch (err) {
       this.logger.warn({ err }, 'cannot read the nftables table');
       return true;
     }
-    if (now === this.fingerprint) return true;
-    this.drift.detected++;
-    this.drift.lastDetectedAt = Date.now();
-    this.drift.repaired = false;
-    this.drift.message = now === undefined ? `table inet ${this.tableName} was deleted by another program` : `table inet ${this.tableName} was changed by another program`;
-    this.logger.warn({ table: this.tableName, detected: this.drift.detected }, this.drift.message);
+    if (verdict.owned) return true;
+    const what = verdict.deleted ? 'was deleted' : verdict.lost ? 'may have been changed (nftables events were lost)' : 'was changed';
+    const message = `table inet ${this.tableName} ${what} by another program; ${repair ? 'restoring it' : 'the next apply restores it'}`;
+    if (!this.drift.get().status) this.logger.warn({ table: this.tableName }, message);
+    this.drift.set(true, verdict.deleted ? 'DeletedByAnotherProgram' : 'ChangedByAnotherProgram', message);
     if (repair) {
       try {
-        this.runner.run(fullBatch(this.tableName, this.written));
-        this.fingerprint = tableFingerprint(this.runner, this.tableName);
-        this.drift.repaired = true;
-        this.logger.info({ table: this.tableName }, 'nftables table restored');
+        this.write(fullBatch(this.tableName, this.written), true);
+        this.restored('check');
       } catch (err) {
         this.logger.error({ err }, 'cannot restore the nftables table');
       }
     }
     return false;
+  }
+
+  private restored(by: 'check' | 'apply'): void {
+    const at = new Date().toISOString();
+    this.drift.set(false, 'Restored', `table inet ${this.tableName} restored by ${by === 'apply' ? 'an apply' : 'the ownership check'} at ${at}`);
+    this.logger.info({ table: this.tableName }, 'nftables table restored');
+  }
+
+  /** One transaction; the table is read back a moment after the last write (off the apply's path). */
+  private write(batch: string, whole: boolean): void {
+    this.ownership.write(batch, whole);
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      try {
+        this.ownership.settle();
+      } catch (err) {
+        this.logger.warn({ err }, 'cannot read the nftables table');
+      }
+    }, SETTLE_DELAY_MS);
+    this.settleTimer.unref();
   }
 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
@@ -236,15 +263,19 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const failed = request.bestEffort ? [] : failedRuleIds(request.plan, failures);
     if (failed.length > 0) return { outcome: 'restored', failures, diverged: [], sessionEffects: noSessionEffects() };
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
-    const desired = desiredState(this.tableName, request.config, request.counterIds, {
-      has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`),
-    });
+    const desired = desiredState(
+      this.tableName,
+      request.config,
+      request.counterIds,
+      { has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`), empty: excluded.size === 0 },
+      this.written,
+    );
     // Ownership first: a table someone else changed is rewritten whole, in this same transaction.
-    const whole = this.fingerprint === undefined || !this.checkOwnership(false);
+    const drifted = this.ownership.hasWritten && !this.checkOwnership(false);
+    const whole = !this.ownership.hasWritten || drifted;
     const batch = whole ? fullBatch(this.tableName, desired) : diffBatch(this.tableName, this.written, desired);
-    if (batch !== '') this.runner.run(batch);
-    if (whole || batch !== '') this.fingerprint = this.fingerprintAfterWrite(whole);
-    if (whole) this.drift.repaired = true;
+    if (batch !== '') this.write(batch, whole);
+    if (drifted || (whole && this.drift.get().status)) this.restored('apply');
     this.written = desired;
     for (const r of desired.rules.values()) {
       this.owners.set(r.counterId, { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, generation: request.generation });
@@ -291,15 +322,6 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     return this.store.deleteMany(ids, reason);
   }
 
-  /**
-   * The fingerprint after a write. A whole rewrite reads it back; an
-   * incremental one too, since the kernel's rendering (merged intervals,
-   * element order) is what the next comparison sees.
-   */
-  private fingerprintAfterWrite(_whole: boolean): string | undefined {
-    return tableFingerprint(this.runner, this.tableName);
-  }
-
   /** Ports a local socket already holds: per-port conflicts, reported like bind failures. */
   private conflicts(request: SinkApplyRequest): PortBindFailure[] {
     const opens = request.plan.ports.filter((p) => p.action === 'open' && p.route);
@@ -338,10 +360,13 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       new Map(request.plan.rules.filter((r) => (side === 'running' ? r.action !== 'added' : r.action !== 'removed')).map((r) => [r.ruleId, r.rule]));
     const running = rulesOf('running');
     const desired = rulesOf('desired');
+    const ending = ended
+      .map((change) => ({ change, policy: this.policyFor(change, request, running, desired) }))
+      .filter((e): e is { change: PortChange; policy: DrainPolicy & { mode: 'terminate' | 'drain' } } => e.policy.mode !== 'keep');
+    // KEEP everywhere (the default) needs no read of conntrack.
+    if (ending.length === 0) return;
     const sessions = [...this.store.iterate()];
-    for (const change of ended) {
-      const policy = this.policyFor(change, request, running, desired);
-      if (policy.mode === 'keep') continue;
+    for (const { change, policy } of ending) {
       const ids = sessions
         .filter((s) => s.protocol === change.protocol && s.listener.port === change.port && listenMatches(change.listenAddress, s.listener.address))
         .map((s) => s.id);
@@ -369,9 +394,15 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const values = new Map<string, number>();
     if (!this.started || this.written.rules.size === 0) return values;
     try {
-      for (const item of this.runner.query(`list counters table inet ${this.tableName}`).nftables) {
-        const c = item.counter as { name?: string; packets?: number } | undefined;
-        if (c?.name) values.set(c.name, c.packets ?? 0);
+      for (const [what, set] of COUNTER_SETS) {
+        for (const item of this.runner.query(`list set inet ${this.tableName} ${set}`).nftables) {
+          const elements = (item.set as { elem?: unknown[] } | undefined)?.elem ?? [];
+          for (const e of elements) {
+            const { val, counter } = ((e as { elem?: unknown }).elem ?? {}) as { val?: number; counter?: { packets?: number } };
+            if (typeof val !== 'number') continue;
+            values.set(what === 'ok' ? acceptCounter(val) : dropCounter(val, what), counter?.packets ?? 0);
+          }
+        }
       }
     } catch (err) {
       this.logger.warn({ err }, 'cannot read nftables counters');

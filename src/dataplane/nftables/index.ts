@@ -2,7 +2,7 @@
 import type { RuntimeDataPlane } from '../runtime.js';
 import { NftablesDataPlane, type NftablesDataPlaneOptions } from './backend.js';
 
-export { NftablesDataPlane, type NftablesDataPlaneOptions, type DriftCondition } from './backend.js';
+export { DRIFT_CONDITION, NftablesDataPlane, type NftablesDataPlaneOptions } from './backend.js';
 export { nftablesCapabilities, NFTABLES_BACKEND_NAME } from './capabilities.js';
 
 export function createNftablesDataPlane(options: NftablesDataPlaneOptions = {}): RuntimeDataPlane {

@@ -19,7 +19,23 @@ export interface NftRunner {
   run(commands: string): void;
   /** Runs one list command and returns its JSON output parsed. */
   query(command: string): NftJson;
+  /**
+   * The namespace's ruleset generation id (bumped by one per committed
+   * transaction, whoever commits), or undefined where this transport cannot
+   * read it (the `nft` tool prints it only in `nft monitor`).
+   */
+  generation(): number | undefined;
+  /**
+   * Generation ids of the transactions that touched `inet <table>` since the
+   * last call (nftables events, as `nft monitor` reads them), whoever made
+   * them; `lost` when the kernel dropped events. Undefined where this
+   * transport cannot subscribe (the `nft` tool).
+   */
+  changes(table: string): { generations: number[]; lost: boolean } | undefined;
 }
+
+/** NFPROTO_INET: the family of portplane's table. */
+const NFPROTO_INET = 1;
 
 export interface NftJson {
   nftables: Record<string, unknown>[];
@@ -37,6 +53,8 @@ export class NftError extends Error {
 interface Addon {
   open(netnsPath: string | null): object;
   run(context: object, commands: string): { ok: boolean; output: string; error: string };
+  generation(context: object): number;
+  changes(context: object, family: number, table: string): { generations: number[]; lost: boolean };
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -83,6 +101,14 @@ class AddonRunner implements NftRunner {
     if (!r.ok) throw new NftError(`nft ${command}`, r.error);
     return parseJson(r.output, command);
   }
+
+  generation(): number {
+    return this.module.generation(this.context);
+  }
+
+  changes(table: string): { generations: number[]; lost: boolean } {
+    return this.module.changes(this.context, NFPROTO_INET, table);
+  }
 }
 
 /** Spawns `nft` per call (prefixed with `ip netns exec` for a namespace). */
@@ -105,6 +131,14 @@ export class CliRunner implements NftRunner {
 
   query(command: string): NftJson {
     return parseJson(this.nft(['-j', ...command.split(' ')]), command);
+  }
+
+  generation(): undefined {
+    return undefined;
+  }
+
+  changes(): undefined {
+    return undefined;
   }
 }
 

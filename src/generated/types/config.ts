@@ -4,6 +4,7 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp.js';
 import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _portplane_v1_ApplyResult__Output } from './portplane/v1/ApplyResult.js';
 import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
+import type { DataplaneCondition as _portplane_v1_DataplaneCondition, DataplaneCondition__Output as _portplane_v1_DataplaneCondition__Output } from './portplane/v1/DataplaneCondition.js';
 import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from './portplane/v1/DivergedPort.js';
 import type { DrainPolicy as _portplane_v1_DrainPolicy, DrainPolicy__Output as _portplane_v1_DrainPolicy__Output } from './portplane/v1/DrainPolicy.js';
 import type { Endpoint as _portplane_v1_Endpoint, Endpoint__Output as _portplane_v1_Endpoint__Output } from './portplane/v1/Endpoint.js';
@@ -36,6 +37,7 @@ export interface ProtoGrpcType {
       ApplyOutcome: EnumTypeDefinition
       ApplyResult: MessageTypeDefinition<_portplane_v1_ApplyResult, _portplane_v1_ApplyResult__Output>
       Capabilities: MessageTypeDefinition<_portplane_v1_Capabilities, _portplane_v1_Capabilities__Output>
+      DataplaneCondition: MessageTypeDefinition<_portplane_v1_DataplaneCondition, _portplane_v1_DataplaneCondition__Output>
       DivergedPort: MessageTypeDefinition<_portplane_v1_DivergedPort, _portplane_v1_DivergedPort__Output>
       DrainMode: EnumTypeDefinition
       DrainPolicy: MessageTypeDefinition<_portplane_v1_DrainPolicy, _portplane_v1_DrainPolicy__Output>

@@ -11,6 +11,7 @@ import type { CancelApplyResponse as _portplane_v1_CancelApplyResponse, CancelAp
 import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
 import type { ConfirmApplyRequest as _portplane_v1_ConfirmApplyRequest, ConfirmApplyRequest__Output as _portplane_v1_ConfirmApplyRequest__Output } from './portplane/v1/ConfirmApplyRequest.js';
 import type { ConfirmApplyResponse as _portplane_v1_ConfirmApplyResponse, ConfirmApplyResponse__Output as _portplane_v1_ConfirmApplyResponse__Output } from './portplane/v1/ConfirmApplyResponse.js';
+import type { DataplaneCondition as _portplane_v1_DataplaneCondition, DataplaneCondition__Output as _portplane_v1_DataplaneCondition__Output } from './portplane/v1/DataplaneCondition.js';
 import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from './portplane/v1/DivergedPort.js';
 import type { DrainPolicy as _portplane_v1_DrainPolicy, DrainPolicy__Output as _portplane_v1_DrainPolicy__Output } from './portplane/v1/DrainPolicy.js';
 import type { Endpoint as _portplane_v1_Endpoint, Endpoint__Output as _portplane_v1_Endpoint__Output } from './portplane/v1/Endpoint.js';
@@ -58,6 +59,7 @@ export interface ProtoGrpcType {
       Capabilities: MessageTypeDefinition<_portplane_v1_Capabilities, _portplane_v1_Capabilities__Output>
       ConfirmApplyRequest: MessageTypeDefinition<_portplane_v1_ConfirmApplyRequest, _portplane_v1_ConfirmApplyRequest__Output>
       ConfirmApplyResponse: MessageTypeDefinition<_portplane_v1_ConfirmApplyResponse, _portplane_v1_ConfirmApplyResponse__Output>
+      DataplaneCondition: MessageTypeDefinition<_portplane_v1_DataplaneCondition, _portplane_v1_DataplaneCondition__Output>
       DivergedPort: MessageTypeDefinition<_portplane_v1_DivergedPort, _portplane_v1_DivergedPort__Output>
       DrainMode: EnumTypeDefinition
       DrainPolicy: MessageTypeDefinition<_portplane_v1_DrainPolicy, _portplane_v1_DrainPolicy__Output>

@@ -4,6 +4,7 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp.js';
 import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _portplane_v1_ApplyResult__Output } from './portplane/v1/ApplyResult.js';
 import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
+import type { DataplaneCondition as _portplane_v1_DataplaneCondition, DataplaneCondition__Output as _portplane_v1_DataplaneCondition__Output } from './portplane/v1/DataplaneCondition.js';
 import type { DeleteSessionsRequest as _portplane_v1_DeleteSessionsRequest, DeleteSessionsRequest__Output as _portplane_v1_DeleteSessionsRequest__Output } from './portplane/v1/DeleteSessionsRequest.js';
 import type { DeleteSessionsResponse as _portplane_v1_DeleteSessionsResponse, DeleteSessionsResponse__Output as _portplane_v1_DeleteSessionsResponse__Output } from './portplane/v1/DeleteSessionsResponse.js';
 import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from './portplane/v1/DivergedPort.js';
@@ -63,6 +64,7 @@ export interface ProtoGrpcType {
       ApplyResult: MessageTypeDefinition<_portplane_v1_ApplyResult, _portplane_v1_ApplyResult__Output>
       Capabilities: MessageTypeDefinition<_portplane_v1_Capabilities, _portplane_v1_Capabilities__Output>
       CloseReason: EnumTypeDefinition
+      DataplaneCondition: MessageTypeDefinition<_portplane_v1_DataplaneCondition, _portplane_v1_DataplaneCondition__Output>
       DeleteSessionsRequest: MessageTypeDefinition<_portplane_v1_DeleteSessionsRequest, _portplane_v1_DeleteSessionsRequest__Output>
       DeleteSessionsResponse: MessageTypeDefinition<_portplane_v1_DeleteSessionsResponse, _portplane_v1_DeleteSessionsResponse__Output>
       DivergedPort: MessageTypeDefinition<_portplane_v1_DivergedPort, _portplane_v1_DivergedPort__Output>

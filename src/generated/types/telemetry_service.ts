@@ -6,6 +6,7 @@ import type { ApplyResult as _portplane_v1_ApplyResult, ApplyResult__Output as _
 import type { Capabilities as _portplane_v1_Capabilities, Capabilities__Output as _portplane_v1_Capabilities__Output } from './portplane/v1/Capabilities.js';
 import type { CounterDelta as _portplane_v1_CounterDelta, CounterDelta__Output as _portplane_v1_CounterDelta__Output } from './portplane/v1/CounterDelta.js';
 import type { CounterRates as _portplane_v1_CounterRates, CounterRates__Output as _portplane_v1_CounterRates__Output } from './portplane/v1/CounterRates.js';
+import type { DataplaneCondition as _portplane_v1_DataplaneCondition, DataplaneCondition__Output as _portplane_v1_DataplaneCondition__Output } from './portplane/v1/DataplaneCondition.js';
 import type { DivergedPort as _portplane_v1_DivergedPort, DivergedPort__Output as _portplane_v1_DivergedPort__Output } from './portplane/v1/DivergedPort.js';
 import type { DrainPolicy as _portplane_v1_DrainPolicy, DrainPolicy__Output as _portplane_v1_DrainPolicy__Output } from './portplane/v1/DrainPolicy.js';
 import type { DropCount as _portplane_v1_DropCount, DropCount__Output as _portplane_v1_DropCount__Output } from './portplane/v1/DropCount.js';
@@ -57,6 +58,7 @@ export interface ProtoGrpcType {
       Capabilities: MessageTypeDefinition<_portplane_v1_Capabilities, _portplane_v1_Capabilities__Output>
       CounterDelta: MessageTypeDefinition<_portplane_v1_CounterDelta, _portplane_v1_CounterDelta__Output>
       CounterRates: MessageTypeDefinition<_portplane_v1_CounterRates, _portplane_v1_CounterRates__Output>
+      DataplaneCondition: MessageTypeDefinition<_portplane_v1_DataplaneCondition, _portplane_v1_DataplaneCondition__Output>
       DivergedPort: MessageTypeDefinition<_portplane_v1_DivergedPort, _portplane_v1_DivergedPort__Output>
       DrainMode: EnumTypeDefinition
       DrainPolicy: MessageTypeDefinition<_portplane_v1_DrainPolicy, _portplane_v1_DrainPolicy__Output>
