@@ -66,7 +66,7 @@ enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 #define PIPE_BYTES (256 * 1024)
 #define SMALL_BYTES (16 * 1024)
-#define WAKE_INTERVAL_US 1000
+#define WAKE_INTERVAL_US 4000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
 /* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */
@@ -224,6 +224,7 @@ typedef struct engine {
   conn_t **conns;
   worker_t *workers;
   int stopping;
+  int detail; /* EV_CONNECTED carries the upstream's local address (setDetail) */
   int events_pending;
   int64_t last_wake_us;
   uint32_t next_serial;
@@ -681,11 +682,15 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   engine_t *e = w->e;
   heap_remove(w, c);
   if (reset_client) reset_socket(c->fd[SIDE_CLIENT]);
-  close(c->fd[SIDE_CLIENT]);
-  if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
   pipe_put(w, c, 0);
   pipe_put(w, c, 1);
-  e->conns[c->slot] = NULL;
+  /* Under the lock upstreamLocal() looks under: it never sees a descriptor closed (and maybe reused). */
+  pthread_mutex_lock(&w->lock);
+  __atomic_store_n(&e->conns[c->slot], NULL, __ATOMIC_RELEASE);
+  close(c->fd[SIDE_CLIENT]);
+  if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
+  w->free_slots[w->nfree++] = c->slot;
+  pthread_mutex_unlock(&w->lock);
   event_t *ev = event_new(w);
   ev->kind = EV_CLOSED;
   ev->slot = c->slot;
@@ -694,7 +699,6 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   ev->detail = detail;
   memcpy(ev->u.stats, e->stats + (size_t)c->slot * STATS_PER_SLOT, sizeof ev->u.stats);
   release_admission(e, c);
-  slot_give(w, c->slot);
   free(c->header);
   free(c);
 }
@@ -821,16 +825,19 @@ static int pump(worker_t *w, conn_t *c, int d, int drain) {
 }
 
 static void on_connected(worker_t *w, conn_t *c) {
-  c->connected = 1;
+  __atomic_store_n(&c->connected, 1, __ATOMIC_RELEASE);
   heap_remove(w, c);
   event_t *ev = event_new(w);
   ev->kind = EV_CONNECTED;
   ev->slot = c->slot;
   ev->serial = c->serial;
-  struct sockaddr_storage local;
-  socklen_t len = sizeof local;
-  if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) {
-    ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
+  /* The upstream's local address costs a syscall: sent along only while someone watches sessions, else upstreamLocal() asks when needed. */
+  if (__atomic_load_n(&w->e->detail, __ATOMIC_RELAXED)) {
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) {
+      ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
+    }
   }
   if (c->header_len > 0) {
     /* A fresh connection's send buffer takes a PROXY header (at most 232 bytes) whole. */
@@ -846,7 +853,7 @@ static void on_connected(worker_t *w, conn_t *c) {
 /* Registers both sockets and connects; the connection is the worker's from here on. */
 static void start_connect(worker_t *w, conn_t *c) {
   engine_t *e = w->e;
-  e->conns[c->slot] = c;
+  __atomic_store_n(&e->conns[c->slot], c, __ATOMIC_RELEASE);
   double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
   s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
   s[STAT_LAST_ACTIVITY_MS] = now_wall_ms();
@@ -861,7 +868,7 @@ static void start_connect(worker_t *w, conn_t *c) {
     finish(w, c, 1, WHY_RESOURCE, errno);
     return;
   }
-  c->fd[SIDE_UPSTREAM] = fd;
+  __atomic_store_n(&c->fd[SIDE_UPSTREAM], fd, __ATOMIC_RELEASE);
   int one = 1;
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
@@ -1068,8 +1075,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
   c->deadline_ms = now_mono_ms() + timeout_ms;
   c->target = l->target;
   c->target_len = l->target_len;
-  int one = 1;
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* TCP_NODELAY comes from the listening socket (Linux copies it to accepted ones): no setsockopt per connection. */
   event_t *ev = event_new(w);
   ev->kind = EV_OPENED;
   ev->slot = slot;
@@ -1651,6 +1657,72 @@ static napi_value set_active(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setDetail(engine, on): whether EV_CONNECTED carries the upstream's local address (while sessions are watched). */
+static napi_value set_detail(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  bool on;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: setDetail(engine, boolean)");
+    return NULL;
+  }
+  __atomic_store_n(&e->detail, on ? 1 : 0, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/*
+ * upstreamLocal(engine, slot, serial) -> [address, port] of the connection's
+ * upstream socket, or undefined when that connection is not connected (yet,
+ * or any more). Looks under the worker's lock, which finish() closes under.
+ */
+static napi_value upstream_local(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 3 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 3) napi_throw_type_error(env, NULL, "splice-relay: upstreamLocal(engine, slot, serial)");
+    return NULL;
+  }
+  uint32_t slot, serial;
+  if (napi_get_value_uint32(env, argv[1], &slot) != napi_ok || napi_get_value_uint32(env, argv[2], &serial) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: upstreamLocal: slot and serial must be non-negative integers");
+    return NULL;
+  }
+  if (slot >= e->capacity) {
+    napi_throw_range_error(env, NULL, "splice-relay: upstreamLocal: slot out of range");
+    return NULL;
+  }
+  worker_t *w = worker_of_slot(e, slot);
+  struct sockaddr_storage local;
+  socklen_t len = sizeof local;
+  int found = 0;
+  pthread_mutex_lock(&w->lock);
+  conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_ACQUIRE);
+  if (c && c->serial == serial && __atomic_load_n(&c->connected, __ATOMIC_ACQUIRE)) {
+    int fd = __atomic_load_n(&c->fd[SIDE_UPSTREAM], __ATOMIC_ACQUIRE);
+    found = fd >= 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0;
+  }
+  pthread_mutex_unlock(&w->lock);
+  napi_value result, address, port;
+  if (!found) {
+    CHECK(napi_get_undefined(env, &result));
+    return result;
+  }
+  char text[48];
+  uint16_t p;
+  uint8_t n = address_text(&local, text, &p);
+  CHECK(napi_create_string_latin1(env, text, n, &address));
+  CHECK(napi_create_uint32(env, p, &port));
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_set_element(env, result, 0, address));
+  CHECK(napi_set_element(env, result, 1, port));
+  return result;
+}
+
 /* ---- listeners from JavaScript ---- */
 
 static listener_t *listener_arg(napi_env env, engine_t *e, napi_value v, uint32_t *lid_out) {
@@ -1695,6 +1767,8 @@ static napi_value listener_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return int_result(env, -errno);
   int one = 1, v6 = v6only ? 1 : 0;
   (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  /* Inherited by every accepted socket (one setsockopt per port, not per connection): small replies go out at once. */
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (sa.ss_family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
   if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0 || listen(fd, 511) != 0) {
     int err = errno;
@@ -2026,6 +2100,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, close_conn, NULL, NULL, NULL, napi_default, NULL},
       {"takeEvents", NULL, take_events, NULL, NULL, NULL, napi_default, NULL},
       {"setActive", NULL, set_active, NULL, NULL, NULL, napi_default, NULL},
+      {"setDetail", NULL, set_detail, NULL, NULL, NULL, napi_default, NULL},
+      {"upstreamLocal", NULL, upstream_local, NULL, NULL, NULL, napi_default, NULL},
       {"listenerOpen", NULL, listener_open, NULL, NULL, NULL, napi_default, NULL},
       {"listenerFd", NULL, listener_fd, NULL, NULL, NULL, napi_default, NULL},
       {"listenerRoute", NULL, listener_route, NULL, NULL, NULL, napi_default, NULL},

@@ -32,8 +32,8 @@ import type { CloseReason, Endpoint } from '../session-store.js';
 import { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase } from './session.js';
 import type { KernelSessions } from './sessions.js';
-import { spliceEngine, type EngineConnection, type EngineListener, type SpliceEngine } from './splice-engine.js';
-import { SpliceRelay } from './splice-relay.js';
+import { spliceEngine, type EngineConnection, type EngineListener, type FinalCounts, type SpliceEngine } from './splice-engine.js';
+import { engineOutcome, SpliceRelay } from './splice-relay.js';
 import { closeTcpListener, listenerFd, listenSpec, openTcpListener } from './tcp-listener.js';
 import { openTcpSession } from './tcp-session.js';
 import { openUdpListener, udpSocketFd, UdpFlow } from './udp.js';
@@ -83,6 +83,11 @@ class Listener implements EngineListener {
   refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
     const accepted = this.engineRoutes.get(seq);
     if (accepted) this.table.refusedByEngine(accepted.rule, reason, clientAddress);
+  }
+
+  brief(seq: number, _client: Endpoint, _local: Endpoint, why: number, detail: number, counts: FinalCounts): boolean {
+    const accepted = this.engineRoutes.get(seq);
+    return accepted !== undefined && this.table.briefByEngine(accepted.rule, why, detail, counts);
   }
 
   /** Routes the engine listener to the current route and rule (see SpliceEngine.route). */
@@ -140,11 +145,15 @@ export class ListenerTable {
   private readonly drainTimers = new Set<NodeJS.Timeout>();
   /** The native engine, which accepts, admits and relays TCP when it is loaded. */
   private readonly engine: SpliceEngine | undefined = spliceEngine().engine;
+  /** Stops telling the engine whether this table's sessions are watched. */
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly logger: Logger,
     private readonly sessions: KernelSessions,
-  ) {}
+  ) {
+    this.unwatch = this.engine?.wantDetail(() => sessions.deltas.recording) ?? (() => undefined);
+  }
 
   /** Executes `plan.ports` as a transaction (see SinkApplyOutcome). */
   async apply(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
@@ -209,6 +218,7 @@ export class ListenerTable {
   closeListeners(): void {
     for (const listener of this.listeners.values()) this.retire(listener, 'shutdown');
     this.listeners.clear();
+    this.unwatch();
     // Nothing accepts any more: the engine's rules go once their connections close.
     for (const rule of this.rules.values()) this.releaseEngineRule(rule);
   }
@@ -293,6 +303,12 @@ export class ListenerTable {
     session.owner = listener;
     listener.sessions.add(session);
     return session;
+  }
+
+  /** A connection the engine accepted and closed within one batch of events: counted, no session built (KernelSessions.brief). */
+  briefByEngine(rule: RuleRuntime, why: number, detail: number, counts: FinalCounts): boolean {
+    const traffic = { fromBytes: counts.fromClientBytes, fromPackets: counts.fromClientReads, toBytes: counts.toClientBytes, toPackets: counts.toClientReads };
+    return this.sessions.brief(rule, traffic, engineOutcome(why, detail).drop);
   }
 
   /** A connection the engine refused (counted as the JavaScript accept path counts it). */

@@ -9,7 +9,8 @@
 import { constants } from 'node:os';
 import type { Route } from '../../plan/model.js';
 import { proxyHeader } from '../proxy-header.js';
-import type { CloseReason, Endpoint } from '../session-store.js';
+import type { CloseReason, Endpoint, SessionInfo } from '../session-store.js';
+import type { DropReason } from '../telemetry.js';
 import type { RuleRuntime } from './rule-runtime.js';
 import { SessionBase, type SessionHost } from './session.js';
 import { EV_CONNECTED, EV_END, STAT, STATS_PER_SLOT, WHY, type EngineConnection, type FinalCounts, type SpliceEngine } from './splice-engine.js';
@@ -95,7 +96,7 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
 
   onEngineEvent(kind: number, why: number, detail: number, address: string | undefined, port: number | undefined): void {
     if (kind === EV_CONNECTED) {
-      this.upstreamLocal = { address: address ?? '', port: port ?? 0 };
+      if (address !== undefined) this.upstreamLocal = { address, port: port ?? 0 };
       this.setState('established');
     } else if (kind === EV_END) {
       this.noteReason(detail === 0 ? 'client' : 'target');
@@ -115,40 +116,38 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     this.closedBecause(why, detail);
   }
 
+  override info(): SessionInfo {
+    // Asked of the engine only now: it sends the upstream's address along only while sessions are watched.
+    if (this.state !== 'connecting' && !this.upstreamLocal && !this.closed) this.upstreamLocal = this.engine.upstreamLocal(this.slot, this.serial);
+    return super.info();
+  }
+
   private closedBecause(why: number, detail: number): void {
-    const drop = (reason: Parameters<SessionHost['drop']>[1]): void => {
-      if (!this.requested) this.host.drop(this.rule, reason);
-    };
-    switch (why) {
-      case WHY.ended:
-        this.noteReason(detail === 0 ? 'client' : 'target');
-        break;
-      case WHY.clientError:
-        this.noteReason('client');
-        break;
-      case WHY.upstreamReset:
-        drop('upstream_reset');
-        this.noteReason('target');
-        break;
-      case WHY.upstreamError:
-        drop('upstream_error');
-        this.noteReason('error');
-        break;
-      case WHY.connectFailed:
-        drop(connectFailure(errnoNames.get(detail)));
-        this.noteReason('error');
-        break;
-      case WHY.connectTimeout:
-        drop('upstream_timeout');
-        this.noteReason('error');
-        break;
-      case WHY.resource:
-        drop('resource');
-        this.noteReason('error');
-        break;
-      default:
-        break;
-    }
+    const outcome = engineOutcome(why, detail);
+    if (outcome.drop && !this.requested) this.host.drop(this.rule, outcome.drop);
+    if (outcome.reason) this.noteReason(outcome.reason);
     this.finish(this.pendingReason ?? 'client');
+  }
+}
+
+/** What an engine close (EV_CLOSED why, detail) means: a failure to count, and why the session ended (none: close() said). */
+export function engineOutcome(why: number, detail: number): { drop?: DropReason; reason?: CloseReason } {
+  switch (why) {
+    case WHY.ended:
+      return { reason: detail === 0 ? 'client' : 'target' };
+    case WHY.clientError:
+      return { reason: 'client' };
+    case WHY.upstreamReset:
+      return { drop: 'upstream_reset', reason: 'target' };
+    case WHY.upstreamError:
+      return { drop: 'upstream_error', reason: 'error' };
+    case WHY.connectFailed:
+      return { drop: connectFailure(errnoNames.get(detail)), reason: 'error' };
+    case WHY.connectTimeout:
+      return { drop: 'upstream_timeout', reason: 'error' };
+    case WHY.resource:
+      return { drop: 'resource', reason: 'error' };
+    default:
+      return {};
   }
 }
