@@ -170,6 +170,7 @@ typedef struct conn {
   uint8_t eof[2];           /* side d sent FIN */
   uint8_t shut[2];          /* FIN passed on to side 1-d */
   uint8_t connected;
+  uint32_t early;           /* the client's readiness reported before the upstream connected (edge-triggered: not reported again) */
   uint8_t bulk[2];          /* direction d moved a full SMALL_BYTES read: it splices from now on */
   int8_t first_end;         /* side whose FIN came first, -1 before */
   uint16_t header_len;
@@ -824,7 +825,8 @@ static int pump(worker_t *w, conn_t *c, int d, int drain) {
   }
 }
 
-static void on_connected(worker_t *w, conn_t *c) {
+/* `upstream_events`: what epoll reported with the completed connect (all, when connect() completed at once). */
+static void on_connected(worker_t *w, conn_t *c, uint32_t upstream_events) {
   __atomic_store_n(&c->connected, 1, __ATOMIC_RELEASE);
   heap_remove(w, c);
   event_t *ev = event_new(w);
@@ -847,7 +849,15 @@ static void on_connected(worker_t *w, conn_t *c) {
       return;
     }
   }
-  if (pump(w, c, SIDE_CLIENT, 1) == 0) pump(w, c, SIDE_UPSTREAM, 1);
+  /*
+   * Only a side epoll reported readable has anything to read: a fresh
+   * upstream rarely speaks first, and the client's request is usually in.
+   * Read to EAGAIN only when a FIN or error came too (no later edge would
+   * say so); a plain short read ends the round, as in pump().
+   */
+  uint32_t hup = EPOLLRDHUP | EPOLLERR | EPOLLHUP;
+  if ((c->early & (EPOLLIN | hup)) && pump(w, c, SIDE_CLIENT, (c->early & hup) != 0) != 0) return;
+  if (upstream_events & (EPOLLIN | hup)) pump(w, c, SIDE_UPSTREAM, (upstream_events & hup) != 0);
 }
 
 /* Registers both sockets and connects; the connection is the worker's from here on. */
@@ -883,7 +893,8 @@ static void start_connect(worker_t *w, conn_t *c) {
     return;
   }
   if (connect(fd, (struct sockaddr *)&c->target, c->target_len) == 0) {
-    on_connected(w, c);
+    c->early = EPOLLIN | EPOLLRDHUP; /* nothing was reported yet: look at both sides to the end */
+    on_connected(w, c, EPOLLIN | EPOLLRDHUP);
   } else if (errno != EINPROGRESS) {
     int err = errno;
     finish(w, c, 1, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_CONNECT_FAILED, err);
@@ -897,13 +908,14 @@ static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
   conn_t *c = w->e->conns[slot];
   if (!c) return; /* finished earlier in this batch */
   if (!c->connected) {
+    if (side == SIDE_CLIENT) c->early |= events;
     if (side != SIDE_UPSTREAM || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
     /* Writable without an error or hang-up is a completed connect; anything else asks the socket why. */
     if ((events & (EPOLLERR | EPOLLHUP)) && getsockopt(c->fd[SIDE_UPSTREAM], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) finish(w, c, 1, WHY_CONNECT_FAILED, err);
-    else on_connected(w, c);
+    else on_connected(w, c, events);
     return;
   }
   /* Readable (or error/hangup, which a read reports): relay side's own direction first. */
