@@ -48,7 +48,7 @@ const flowKey = (address: string, port: number): string => `${address}|${port}`;
 class Listener implements EngineListener {
   server: Server | undefined;
   udp: UdpSocket | undefined;
-  /** TCP with the native engine: its listening socket, which engine threads accept on. */
+  /** With the native engine: its listening socket (TCP or UDP), which engine threads accept on or read. */
   lid: number | undefined;
   /** The routes the engine accepts under, by seq: the current one, and older ones while their events may wait. */
   readonly engineRoutes = new Map<number, { route: Route; rule: RuleRuntime }>();
@@ -77,7 +77,9 @@ class Listener implements EngineListener {
 
   accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
     const accepted = this.engineRoutes.get(seq);
-    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, local);
+    // A UDP flow's listener end is the bound address, as on the JavaScript path.
+    const end = this.binding.protocol === 'udp' ? this.endpoint : local;
+    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, end);
   }
 
   refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
@@ -143,7 +145,7 @@ export class ListenerTable {
   /** Rules new in the apply in flight: listeners it opens accept before the commit. */
   private pendingRules = new Map<string, RuleRuntime>();
   private readonly drainTimers = new Set<NodeJS.Timeout>();
-  /** The native engine, which accepts, admits and relays TCP when it is loaded. */
+  /** The native engine, which accepts, admits and relays TCP and UDP when it is loaded. */
   private readonly engine: SpliceEngine | undefined = spliceEngine().engine;
   /** Stops telling the engine whether this table's sessions are watched. */
   private readonly unwatch: () => void;
@@ -299,7 +301,7 @@ export class ListenerTable {
   /** A connection the engine accepted and admitted under `route`: its session. */
   acceptedByEngine(listener: Listener, route: Route, rule: RuleRuntime, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
     if (!this.engine) return undefined;
-    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial);
+    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial, listener.binding.protocol);
     session.owner = listener;
     listener.sessions.add(session);
     return session;
@@ -383,17 +385,17 @@ export class ListenerTable {
   }
 
   private async listen(listener: Listener): Promise<OpenResult> {
+    if (this.engine) {
+      const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
+      const result = this.engine.listen(host, listener.binding.port, ipv6Only, listener.binding.protocol === 'udp');
+      if (!result.ok) return result;
+      listener.lid = result.lid;
+      return { ok: true };
+    }
     if (listener.binding.protocol === 'udp') {
       const result = await openUdpListener(listener.binding, listener.onDatagram, listener.onError);
       if (!result.ok) return result;
       listener.udp = result.socket;
-      return { ok: true };
-    }
-    if (this.engine) {
-      const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
-      const result = this.engine.listen(host, listener.binding.port, ipv6Only);
-      if (!result.ok) return result;
-      listener.lid = result.lid;
       return { ok: true };
     }
     const result = await openTcpListener(listener.binding, listener.accept, listener.onError);
@@ -418,7 +420,7 @@ export class ListenerTable {
 
   /** The rule's policy in the engine (compiled admission, connect timeout, PROXY header). */
   private syncEngineRule(rule: RuleRuntime): void {
-    if (!this.engine || rule.rule.protocol !== 'tcp') return;
+    if (!this.engine) return;
     rule.engineRule ??= this.engine.createRule();
     this.engine.setRule(rule.engineRule, rule.rule);
   }

@@ -52,6 +52,8 @@ export const WHY = {
   connectFailed: 5,
   connectTimeout: 6,
   resource: 7,
+  upstreamRefused: 8,
+  idle: 9,
 } as const;
 
 /** EV_REFUSED reasons, by the engine's code (REFUSE_*). */
@@ -97,7 +99,7 @@ interface Addon {
   setActive(engine: unknown, active: boolean): void;
   setDetail(engine: unknown, on: boolean): void;
   upstreamLocal(engine: unknown, slot: number, serial: number): [string, number] | undefined;
-  listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean): number;
+  listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean, udp: boolean): number;
   listenerFd(engine: unknown, lid: number): number;
   listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number, seq: number): number;
   listenerClose(engine: unknown, lid: number): void;
@@ -114,6 +116,8 @@ interface Addon {
     deny: Buffer,
     connectTimeoutMs: number,
     proxy: number,
+    maxUdpFlows: number,
+    udpIdleTimeoutMs: number,
   ): void;
   ruleRelease(engine: unknown, rule: number): void;
 }
@@ -222,9 +226,9 @@ export class SpliceEngine {
     this.addon.close(this.engine, slot, serial, resetClient);
   }
 
-  /** Binds and listens (as net.Server would); accepting starts with route(). */
-  listen(address: string, port: number, ipv6Only: boolean): ListenResult {
-    const lid = this.addon.listenerOpen(this.engine, address, port, ipv6Only);
+  /** Binds and listens (as net.Server would; UDP as an exclusive dgram socket); accepting (reading) starts with route(). */
+  listen(address: string, port: number, ipv6Only: boolean, udp = false): ListenResult {
+    const lid = this.addon.listenerOpen(this.engine, address, port, ipv6Only, udp);
     if (lid >= 0) return { ok: true, lid };
     const { code, message } = errnoName(-lid);
     return { ok: false, errno: code, message: `listen ${code}: ${message} ${address}:${port}` };
@@ -276,6 +280,8 @@ export class SpliceEngine {
       packCidrs(rule.deny),
       rule.connectTimeoutMs,
       rule.proxyProtocol === 'v1' ? 1 : rule.proxyProtocol === 'v2' ? 2 : 0,
+      limits.maxUdpFlows,
+      rule.udpIdleTimeoutMs,
     );
   }
 

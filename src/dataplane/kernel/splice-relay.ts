@@ -1,12 +1,14 @@
 /**
- * One proxied TCP connection relayed by the native engine (splice-engine.ts):
- * the same session as TcpRelay, with the same outcomes (half-close passed
- * on, upstream failures reaching the client as a reset and counted by kind,
- * close() ending both legs), but accepted, connected and relayed by an engine
- * thread. No socket object exists in JavaScript; this session keeps only what
+ * One proxied TCP connection, or one UDP flow, relayed by the native engine
+ * (splice-engine.ts): the same session as TcpRelay (half-close passed on,
+ * upstream failures reaching the client as a reset and counted by kind,
+ * close() ending both legs) or UdpFlow (idle expiry, port unreachable ending
+ * the flow), but accepted, connected and relayed by an engine thread. No
+ * socket object exists in JavaScript; this session keeps only what
  * SessionInfo needs and follows the engine's events.
  */
 import { constants } from 'node:os';
+import type { Protocol } from '../../config/model.js';
 import type { Route } from '../../plan/model.js';
 import { proxyHeader } from '../proxy-header.js';
 import type { CloseReason, Endpoint, SessionInfo } from '../session-store.js';
@@ -36,14 +38,15 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     private readonly engine: SpliceEngine,
     private readonly slot: number,
     private readonly serial: number,
+    protocol: Protocol = 'tcp',
   ) {
-    super(accept.host, accept.rule, accept.route, 'tcp', accept.client, accept.listener, 'connecting');
+    super(accept.host, accept.rule, accept.route, protocol, accept.client, accept.listener, 'connecting');
     accept.host.opened(this);
   }
 
-  /** The session of a connection the engine accepted and admitted itself (EV_OPENED). */
-  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number): SpliceRelay {
-    return new SpliceRelay(accept, engine, slot, serial);
+  /** The session of a connection (or UDP flow) the engine accepted and admitted itself (EV_OPENED). */
+  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number, protocol: Protocol): SpliceRelay {
+    return new SpliceRelay(accept, engine, slot, serial, protocol);
   }
 
   /**
@@ -97,7 +100,7 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
   onEngineEvent(kind: number, why: number, detail: number, address: string | undefined, port: number | undefined): void {
     if (kind === EV_CONNECTED) {
       if (address !== undefined) this.upstreamLocal = { address, port: port ?? 0 };
-      this.setState('established');
+      this.setState(this.protocol === 'udp' ? 'active' : 'established');
     } else if (kind === EV_END) {
       this.noteReason(detail === 0 ? 'client' : 'target');
       this.setState('half_closed');
@@ -147,6 +150,10 @@ export function engineOutcome(why: number, detail: number): { drop?: DropReason;
       return { drop: 'upstream_timeout', reason: 'error' };
     case WHY.resource:
       return { drop: 'resource', reason: 'error' };
+    case WHY.upstreamRefused:
+      return { drop: 'upstream_refused', reason: 'error' };
+    case WHY.idle:
+      return { reason: 'idle' };
     default:
       return {};
   }
