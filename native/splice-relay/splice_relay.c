@@ -842,9 +842,12 @@ static void count(worker_t *w, conn_t *c, int d, ssize_t n) {
 
 /*
  * Moves what side d has to side 1-d until one of them would block. Returns
- * 0, or -1 when the connection was finished (and freed).
+ * 0, or -1 when the connection was finished (and freed). `drain`: read to
+ * EAGAIN (a FIN or error was reported, which no later edge repeats);
+ * `fin_seen`: epoll reported side d's FIN (EPOLLRDHUP) with no error, so a
+ * short read took its last byte and the read that would return 0 is skipped.
  */
-static int pump(worker_t *w, conn_t *c, int d, int drain) {
+static int pump(worker_t *w, conn_t *c, int d, int drain, int fin_seen) {
   int src = c->fd[d], dst = c->fd[1 - d];
   for (;;) {
     if (c->fill[d] > 0) {
@@ -915,6 +918,10 @@ static int pump(worker_t *w, conn_t *c, int d, int drain) {
        * EAGAIN is skipped. Unless a FIN was already reported (drain): no
        * new event would announce it.
        */
+      if (short_read && fin_seen) {
+        c->eof[d] = 1;
+        continue;
+      }
       if (short_read && !drain && c->fill[d] == 0) return 0;
       continue;
     }
@@ -936,6 +943,11 @@ static int pump(worker_t *w, conn_t *c, int d, int drain) {
       return -1;
     }
   }
+}
+
+/* The peer's FIN is in (and no error): nothing more will arrive on that side. */
+static int fin_only(uint32_t events) {
+  return (events & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP;
 }
 
 /* `upstream_events`: what epoll reported with the completed connect (all, when connect() completed at once). */
@@ -969,8 +981,8 @@ static void on_connected(worker_t *w, conn_t *c, uint32_t upstream_events) {
    * say so); a plain short read ends the round, as in pump().
    */
   uint32_t hup = EPOLLRDHUP | EPOLLERR | EPOLLHUP;
-  if ((c->early & (EPOLLIN | hup)) && pump(w, c, SIDE_CLIENT, (c->early & hup) != 0) != 0) return;
-  if (upstream_events & (EPOLLIN | hup)) pump(w, c, SIDE_UPSTREAM, (upstream_events & hup) != 0);
+  if ((c->early & (EPOLLIN | hup)) && pump(w, c, SIDE_CLIENT, (c->early & hup) != 0, fin_only(c->early)) != 0) return;
+  if (upstream_events & (EPOLLIN | hup)) pump(w, c, SIDE_UPSTREAM, (upstream_events & hup) != 0, fin_only(upstream_events));
 }
 
 /* Registers both sockets and connects; the connection is the worker's from here on. */
@@ -1010,8 +1022,9 @@ static void start_connect(worker_t *w, conn_t *c) {
     return;
   }
   if (connect(fd, (struct sockaddr *)&c->target, c->target_len) == 0) {
-    c->early = EPOLLIN | EPOLLRDHUP; /* nothing was reported yet: look at both sides to the end */
-    on_connected(w, c, EPOLLIN | EPOLLRDHUP);
+    /* Nothing was reported yet: read both sides to EAGAIN (EPOLLERR here means only that: no FIN is assumed). */
+    c->early = EPOLLIN | EPOLLERR;
+    on_connected(w, c, EPOLLIN | EPOLLERR);
   } else if (errno != EINPROGRESS) {
     int err = errno;
     finish(w, c, 1, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_CONNECT_FAILED, err);
@@ -1045,11 +1058,11 @@ static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
   /* Readable (or error/hangup, which a read reports): relay side's own direction first. */
   int drain = (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-    if (pump(w, c, side, drain) != 0) return;
+    if (pump(w, c, side, drain, fin_only(events)) != 0) return;
   }
   /* Writable: the direction towards this side may have bytes waiting (or its source more to read after a pipe emptied). */
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-    if (pump(w, c, 1 - side, 1) != 0) return;
+    if (pump(w, c, 1 - side, 1, 0) != 0) return;
   }
   /* An error neither direction ran into (e.g. a reset on a side that already sent FIN and has nothing to receive). */
   if (events & EPOLLERR) {
