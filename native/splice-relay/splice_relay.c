@@ -77,7 +77,7 @@ enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 #define PIPE_BYTES (256 * 1024)
 #define SMALL_BYTES (16 * 1024)
-#define WAKE_INTERVAL_US 4000
+#define WAKE_INTERVAL_US 10000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
 /* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */

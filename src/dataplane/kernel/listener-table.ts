@@ -87,7 +87,7 @@ class Listener implements EngineListener {
     if (accepted) this.table.refusedByEngine(accepted.rule, reason, clientAddress);
   }
 
-  brief(seq: number, _client: Endpoint, _local: Endpoint, why: number, detail: number, counts: FinalCounts): boolean {
+  brief(seq: number, why: number, detail: number, counts: FinalCounts): boolean {
     const accepted = this.engineRoutes.get(seq);
     return accepted !== undefined && this.table.briefByEngine(accepted.rule, why, detail, counts);
   }

@@ -88,7 +88,7 @@ export interface EngineListener {
    * count it without building a session (true), or have it go through
    * accepted() and its events like any other (false).
    */
-  brief(seq: number, client: Endpoint, local: Endpoint, why: number, detail: number, counts: FinalCounts): boolean;
+  brief(seq: number, why: number, detail: number, counts: FinalCounts): boolean;
 }
 
 interface Addon {
@@ -323,17 +323,17 @@ export class SpliceEngine {
     if (done.has(serial) && kind !== EV_OPENED && kind !== EV_REFUSED) return;
     if (kind === EV_OPENED) {
       const owner = this.listeners.get(view.getUint32(at + 16, true));
-      const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
-      const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
       const seq = view.getUint32(at + 120, true);
       const closedAt = closes.get(serial);
       if (owner && closedAt !== undefined) {
         const closedWhy = view.getUint8(closedAt + 1);
-        if (owner.brief(seq, client, local, closedWhy, view.getInt32(closedAt + 12, true), finalCounts(view, closedAt))) {
+        if (owner.brief(seq, closedWhy, view.getInt32(closedAt + 12, true), finalCounts(view, closedAt))) {
           done.add(serial);
           return;
         }
       }
+      const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
+      const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
       const connection = owner?.accepted(seq, slot, serial, client, local);
       if (connection) this.connections.set(serial, connection);
       else this.close(slot, serial, true);
