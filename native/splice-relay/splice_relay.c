@@ -78,6 +78,8 @@ enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 #define PIPE_BYTES (256 * 1024)
 #define SMALL_BYTES (16 * 1024)
 #define WAKE_INTERVAL_US 10000
+/* While sessions are watched (detail): a watch stream takes events as they come, and a 10 ms burst could outrun its buffer. */
+#define WAKE_INTERVAL_WATCHED_US 1000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
 /* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */
@@ -333,7 +335,7 @@ static int64_t now_mono_us(void) {
 
 /*
  * Wakes the JavaScript thread for queued events, at most once per
- * WAKE_INTERVAL_US over all workers: under load, batches grow instead of
+ * WAKE_INTERVAL_US (WAKE_INTERVAL_WATCHED_US while sessions are watched) over all workers: under load, batches grow instead of
  * wake-ups (each a context switch on a machine the relay shares). A wake-up
  * that comes too soon is deferred; the worker's epoll timeout brings it back.
  */
@@ -341,8 +343,9 @@ static void wake_js(worker_t *w) {
   engine_t *e = w->e;
   int64_t now = now_mono_us();
   int64_t last = __atomic_load_n(&e->last_wake_us, __ATOMIC_RELAXED);
-  if (now - last < WAKE_INTERVAL_US) {
-    w->wake_at_us = last + WAKE_INTERVAL_US;
+  int64_t interval = __atomic_load_n(&e->detail, __ATOMIC_RELAXED) ? WAKE_INTERVAL_WATCHED_US : WAKE_INTERVAL_US;
+  if (now - last < interval) {
+    w->wake_at_us = last + interval;
     return;
   }
   w->wake_at_us = 0;
@@ -2021,7 +2024,7 @@ static napi_value set_active(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setDetail(engine, on): whether EV_CONNECTED carries the upstream's local address (while sessions are watched). */
+/* setDetail(engine, on): sessions are watched: EV_CONNECTED carries the upstream's local address, JavaScript is woken every 1 ms. */
 static napi_value set_detail(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
