@@ -15,10 +15,12 @@
 # 20,000, which a container without CAP_SYS_RESOURCE cannot raise).
 #
 #   npm run bench:relay      (as root: installs the peers with apt-get)
+#   RELAY_CPS_ONLY=1 npm run bench:relay   (new connections per second only: no idle sessions, no iperf3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
 IDLE_SESSIONS=${IDLE_SESSIONS:-9000}
+CPS_ONLY=${RELAY_CPS_ONLY:-0}
 
 need=()
 for pair in haproxy:haproxy nginx:nginx socat:socat iperf3:iperf3 wrk:wrk; do
@@ -123,12 +125,14 @@ sleep 1
 
 # Idle sessions first, on fresh daemons: after the load runs below, heap
 # growth and garbage collection would swamp a few KiB per session.
-echo "idle sessions (portplane, native engine):"
-node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
-echo "idle sessions (portplane, JavaScript relay):"
-node --import tsx bench/idle-sessions.ts "$ppjs_pid" $((PORT[portplane-js] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
+if [ "$CPS_ONLY" != 1 ]; then
+  echo "idle sessions (portplane, native engine):"
+  node --import tsx bench/idle-sessions.ts "$pp_pid" $((PORT[portplane] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
+  echo "idle sessions (portplane, JavaScript relay):"
+  node --import tsx bench/idle-sessions.ts "$ppjs_pid" $((PORT[portplane-js] + 2)) $IDLE_TARGET "$IDLE_SESSIONS"
+fi
 
-gbps() { iperf3 -c 127.0.0.1 -p "$1" -t 5 -P "$2" -J | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.end.sum_received){console.error(r.error);console.log("0")}else console.log((r.end.sum_received.bits_per_second/1e9).toFixed(2))})'; }
+gbps() { [ "$CPS_ONLY" = 1 ] && { echo 0; return; }; iperf3 -c 127.0.0.1 -p "$1" -t 5 -P "$2" -J | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.end.sum_received){console.error(r.error);console.log("0")}else console.log((r.end.sum_received.bits_per_second/1e9).toFixed(2))})'; }
 # Requests (= connections) per second and p99 latency in ms, as "rate p99".
 cps() {
   wrk -t1 -c32 -d5s --latency -H 'Connection: close' "http://127.0.0.1:$1/" | awk '

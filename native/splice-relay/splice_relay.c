@@ -17,6 +17,15 @@
  * change a rule) are checked here: a slot must be in range and carry the
  * serial of the connection JavaScript means, or the command does nothing.
  *
+ * UDP forwards run here too: a UDP listening socket belongs to one worker,
+ * which reads it with recvmmsg(), keeps a flow table keyed by the client's
+ * address and port, gives each flow its own connected upstream socket
+ * (admitted like a TCP connection, plus the rule's UDP flow cap), passes
+ * datagrams on, and sends the replies back out of the listening socket with
+ * sendmmsg(), so the client sees them come from the port it sent to. A flow
+ * ends after the rule's idle timeout with no datagram either way, or when the
+ * target answers with ICMP port unreachable.
+ *
  * adopt() still takes an already-accepted socket (dup()ed, so the caller
  * closes its own), for callers that accept in JavaScript.
  *
@@ -59,6 +68,8 @@ enum {
   WHY_CONNECT_FAILED = 5, /* detail = errno */
   WHY_CONNECT_TIMEOUT = 6,
   WHY_RESOURCE = 7, /* no descriptor for the upstream socket or a pipe; detail = errno */
+  WHY_UPSTREAM_REFUSED = 8, /* UDP: the target answered with port unreachable */
+  WHY_IDLE = 9,             /* UDP: no datagram either way for the rule's idle timeout */
 };
 /* EV_REFUSED: why (admission's refusals, and accepts dropped for want of resources). */
 enum { REFUSE_FILTER = 1, REFUSE_CAP = 2, REFUSE_SOURCE_RATE = 3, REFUSE_RATE = 4, REFUSE_RESOURCE = 5 };
@@ -66,7 +77,9 @@ enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 #define PIPE_BYTES (256 * 1024)
 #define SMALL_BYTES (16 * 1024)
-#define WAKE_INTERVAL_US 1000
+#define WAKE_INTERVAL_US 10000
+/* While sessions are watched (detail): a watch stream takes events as they come, and a 10 ms burst could outrun its buffer. */
+#define WAKE_INTERVAL_WATCHED_US 1000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
 /* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */
@@ -78,6 +91,10 @@ enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 #define MAX_CHUNKS 1024 /* up to 1,048,576 listeners and rules */
 #define MAX_SOURCES 65536 /* per rule, as SourceBuckets */
 #define HEADER_MAX 232    /* the longest PROXY header (v1 TCP6) */
+#define UDP_BATCH 32      /* datagrams per recvmmsg/sendmmsg */
+#define UDP_ROUNDS 4      /* recvmmsg calls per readiness event before the other sockets get a turn (level-triggered) */
+#define UDP_MAX 65536     /* the largest datagram, so none is ever truncated */
+#define FLOW_KEY 24       /* family, port, address, IPv6 scope */
 
 /* ---- event records (read by splice-engine.ts: keep the offsets in step) ---- */
 #define EVENT_BYTES 128
@@ -137,6 +154,9 @@ typedef struct rule {
   uint32_t timeout_ms; /* connect timeout of its connections */
   uint8_t proxy;       /* PROXY header: 0 none, 1 v1, 2 v2 */
   uint8_t configured;  /* ruleSet() ran since ruleCreate() */
+  double max_udp;      /* UDP flows at once (max_udp_flows) */
+  uint32_t udp_idle_ms;
+  uint32_t udp_flows;
   uint32_t active;
   double tokens, last;
   sources_t sources;
@@ -152,6 +172,8 @@ typedef struct listener {
   uint8_t open;      /* bound and listening */
   uint8_t accepting; /* in the workers' epoll sets */
   uint8_t wildcard;  /* bound to an any address: the local end comes from getsockname */
+  uint8_t udp;       /* a UDP socket, read by one worker (owner) */
+  uint32_t owner;
   int rule;          /* rule index, -1 none */
   uint32_t route_seq; /* JavaScript's name for the current route, echoed in events */
   struct sockaddr_storage target;
@@ -170,6 +192,7 @@ typedef struct conn {
   uint8_t eof[2];           /* side d sent FIN */
   uint8_t shut[2];          /* FIN passed on to side 1-d */
   uint8_t connected;
+  uint32_t early;           /* the client's readiness reported before the upstream connected (edge-triggered: not reported again) */
   uint8_t bulk[2];          /* direction d moved a full SMALL_BYTES read: it splices from now on */
   int8_t first_end;         /* side whose FIN came first, -1 before */
   uint16_t header_len;
@@ -180,6 +203,16 @@ typedef struct conn {
   unsigned char *header;    /* written to the upstream once connected (PROXY protocol) */
   struct sockaddr_storage target;
   socklen_t target_len;
+  /* UDP flows (fd[SIDE_CLIENT] is -1: replies leave through the listener's socket). */
+  uint8_t udp;
+  uint8_t key_len;
+  uint8_t key[FLOW_KEY];     /* the client's address and port (flow table key) */
+  uint32_t lid, lgen;        /* the listener it came in on, and which socket of that id */
+  uint32_t idle_ms;
+  int64_t last_ms;           /* last datagram either way (monotonic) */
+  struct conn *hnext;        /* flow table chain */
+  struct sockaddr_storage client;
+  socklen_t client_len;
 } conn_t;
 
 typedef struct {
@@ -215,6 +248,13 @@ typedef struct worker {
   conn_t **heap;
   size_t nheap, heap_cap;
   int64_t wake_at_us; /* a deferred wake-up of JavaScript is due then; 0 none */
+  /* UDP: flows by (listener, client address and port), and datagram buffers (allocated on first use). */
+  conn_t **flows;
+  uint32_t flows_cap, nflows;
+  unsigned char *udp_buf;
+  struct mmsghdr udp_msgs[UDP_BATCH], udp_out[UDP_BATCH];
+  struct iovec udp_iov[UDP_BATCH];
+  struct sockaddr_storage udp_from[UDP_BATCH];
 } worker_t;
 
 typedef struct engine {
@@ -224,6 +264,7 @@ typedef struct engine {
   conn_t **conns;
   worker_t *workers;
   int stopping;
+  int detail; /* EV_CONNECTED carries the upstream's local address (setDetail) */
   int events_pending;
   int64_t last_wake_us;
   uint32_t next_serial;
@@ -294,7 +335,7 @@ static int64_t now_mono_us(void) {
 
 /*
  * Wakes the JavaScript thread for queued events, at most once per
- * WAKE_INTERVAL_US over all workers: under load, batches grow instead of
+ * WAKE_INTERVAL_US (WAKE_INTERVAL_WATCHED_US while sessions are watched) over all workers: under load, batches grow instead of
  * wake-ups (each a context switch on a machine the relay shares). A wake-up
  * that comes too soon is deferred; the worker's epoll timeout brings it back.
  */
@@ -302,8 +343,9 @@ static void wake_js(worker_t *w) {
   engine_t *e = w->e;
   int64_t now = now_mono_us();
   int64_t last = __atomic_load_n(&e->last_wake_us, __ATOMIC_RELAXED);
-  if (now - last < WAKE_INTERVAL_US) {
-    w->wake_at_us = last + WAKE_INTERVAL_US;
+  int64_t interval = __atomic_load_n(&e->detail, __ATOMIC_RELAXED) ? WAKE_INTERVAL_WATCHED_US : WAKE_INTERVAL_US;
+  if (now - last < interval) {
+    w->wake_at_us = last + interval;
     return;
   }
   w->wake_at_us = 0;
@@ -611,10 +653,10 @@ static int cidr_contains(const cidr_t *c, const uint8_t *addr, uint8_t len) {
  * connection takes a token from both and a reference to the rule. `addr` is
  * the client address, IPv4-mapped IPv6 already unmapped (4 or 16 bytes).
  */
-static int admit(rule_t *r, const uint8_t *addr, uint8_t len, uint32_t *timeout_ms, uint8_t *proxy) {
+static int admit(rule_t *r, const uint8_t *addr, uint8_t len, int udp, uint32_t *timeout_ms, uint8_t *proxy) {
   double now = now_mono_fine();
   pthread_mutex_lock(&r->lock);
-  *timeout_ms = r->timeout_ms;
+  *timeout_ms = udp ? r->udp_idle_ms : r->timeout_ms;
   *proxy = r->proxy;
   /* A rule is routed to only while JavaScript holds it (refs >= 1); anything else is a bug, refused rather than resurrected. */
   int refused = r->refs == 0 ? REFUSE_RESOURCE : 0;
@@ -629,7 +671,7 @@ static int admit(rule_t *r, const uint8_t *addr, uint8_t len, uint32_t *timeout_
     }
   }
   source_t *src = NULL;
-  if (!refused && (double)r->active >= r->max_sessions) refused = REFUSE_CAP;
+  if (!refused && ((double)r->active >= r->max_sessions || (udp && (double)r->udp_flows >= r->max_udp))) refused = REFUSE_CAP;
   if (!refused) {
     src = source_find(&r->sources, addr, len);
     if (src) {
@@ -651,10 +693,84 @@ static int admit(rule_t *r, const uint8_t *addr, uint8_t len, uint32_t *timeout_
     }
     r->tokens -= 1;
     r->active++;
+    if (udp) r->udp_flows++;
     r->refs++;
   }
   pthread_mutex_unlock(&r->lock);
   return refused;
+}
+
+/* ---- UDP flow table (the worker's own: no lock) ---- */
+
+/* The flow key of a client address: family, port, address bytes, IPv6 scope. */
+static uint8_t flow_key(const struct sockaddr_storage *ss, uint8_t out[FLOW_KEY]) {
+  memset(out, 0, FLOW_KEY);
+  out[0] = (uint8_t)ss->ss_family;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    memcpy(out + 1, &a->sin_port, 2);
+    memcpy(out + 3, &a->sin_addr, 4);
+    return 7;
+  }
+  const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+  memcpy(out + 1, &a->sin6_port, 2);
+  memcpy(out + 3, &a->sin6_addr, 16);
+  memcpy(out + 19, &a->sin6_scope_id, 4);
+  return 23;
+}
+
+static uint32_t flow_hash(uint32_t lid, const uint8_t *key, uint8_t len) {
+  uint32_t h = 2166136261u ^ lid;
+  for (uint8_t i = 0; i < len; i++) h = (h ^ key[i]) * 16777619u;
+  return h ^ (h >> 15);
+}
+
+static conn_t *flow_find(worker_t *w, uint32_t lid, uint32_t gen, const uint8_t *key, uint8_t len) {
+  if (!w->flows_cap) return NULL;
+  for (conn_t *c = w->flows[flow_hash(lid, key, len) & (w->flows_cap - 1)]; c; c = c->hnext) {
+    if (c->lid == lid && c->lgen == gen && c->key_len == len && memcmp(c->key, key, len) == 0) return c;
+  }
+  return NULL;
+}
+
+/* Adds a flow; -1 when the table cannot be allocated. It doubles past one flow per bucket (if it cannot, chains grow). */
+static int flow_insert(worker_t *w, conn_t *c) {
+  if (w->nflows >= w->flows_cap) {
+    uint32_t cap = w->flows_cap ? w->flows_cap * 2 : 256;
+    conn_t **grown = calloc(cap, sizeof *grown);
+    if (grown) {
+      for (uint32_t i = 0; i < w->flows_cap; i++) {
+        for (conn_t *x = w->flows[i], *next; x; x = next) {
+          next = x->hnext;
+          uint32_t b = flow_hash(x->lid, x->key, x->key_len) & (cap - 1);
+          x->hnext = grown[b];
+          grown[b] = x;
+        }
+      }
+      free(w->flows);
+      w->flows = grown;
+      w->flows_cap = cap;
+    } else if (!w->flows_cap) {
+      return -1;
+    }
+  }
+  uint32_t b = flow_hash(c->lid, c->key, c->key_len) & (w->flows_cap - 1);
+  c->hnext = w->flows[b];
+  w->flows[b] = c;
+  w->nflows++;
+  return 0;
+}
+
+static void flow_remove(worker_t *w, conn_t *c) {
+  if (!w->flows_cap) return;
+  for (conn_t **at = &w->flows[flow_hash(c->lid, c->key, c->key_len) & (w->flows_cap - 1)]; *at; at = &(*at)->hnext) {
+    if (*at == c) {
+      *at = c->hnext;
+      c->hnext = NULL;
+      w->nflows--;
+      return;
+    }
+  }
 }
 
 /* ---- connection lifecycle ---- */
@@ -670,6 +786,7 @@ static void release_admission(engine_t *e, conn_t *c) {
   if (r) {
     pthread_mutex_lock(&r->lock);
     r->active--;
+    if (c->udp) r->udp_flows--;
     pthread_mutex_unlock(&r->lock);
   }
   rule_unref(e, (uint32_t)c->rule);
@@ -680,12 +797,17 @@ static void release_admission(engine_t *e, conn_t *c) {
 static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_t detail) {
   engine_t *e = w->e;
   heap_remove(w, c);
-  if (reset_client) reset_socket(c->fd[SIDE_CLIENT]);
-  close(c->fd[SIDE_CLIENT]);
-  if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
+  if (c->udp) flow_remove(w, c);
+  if (reset_client && c->fd[SIDE_CLIENT] >= 0) reset_socket(c->fd[SIDE_CLIENT]);
   pipe_put(w, c, 0);
   pipe_put(w, c, 1);
-  e->conns[c->slot] = NULL;
+  /* Under the lock upstreamLocal() looks under: it never sees a descriptor closed (and maybe reused). */
+  pthread_mutex_lock(&w->lock);
+  __atomic_store_n(&e->conns[c->slot], NULL, __ATOMIC_RELEASE);
+  if (c->fd[SIDE_CLIENT] >= 0) close(c->fd[SIDE_CLIENT]);
+  if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
+  w->free_slots[w->nfree++] = c->slot;
+  pthread_mutex_unlock(&w->lock);
   event_t *ev = event_new(w);
   ev->kind = EV_CLOSED;
   ev->slot = c->slot;
@@ -694,7 +816,6 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   ev->detail = detail;
   memcpy(ev->u.stats, e->stats + (size_t)c->slot * STATS_PER_SLOT, sizeof ev->u.stats);
   release_admission(e, c);
-  slot_give(w, c->slot);
   free(c->header);
   free(c);
 }
@@ -724,9 +845,12 @@ static void count(worker_t *w, conn_t *c, int d, ssize_t n) {
 
 /*
  * Moves what side d has to side 1-d until one of them would block. Returns
- * 0, or -1 when the connection was finished (and freed).
+ * 0, or -1 when the connection was finished (and freed). `drain`: read to
+ * EAGAIN (a FIN or error was reported, which no later edge repeats);
+ * `fin_seen`: epoll reported side d's FIN (EPOLLRDHUP) with no error, so a
+ * short read took its last byte and the read that would return 0 is skipped.
  */
-static int pump(worker_t *w, conn_t *c, int d, int drain) {
+static int pump(worker_t *w, conn_t *c, int d, int drain, int fin_seen) {
   int src = c->fd[d], dst = c->fd[1 - d];
   for (;;) {
     if (c->fill[d] > 0) {
@@ -797,6 +921,10 @@ static int pump(worker_t *w, conn_t *c, int d, int drain) {
        * EAGAIN is skipped. Unless a FIN was already reported (drain): no
        * new event would announce it.
        */
+      if (short_read && fin_seen) {
+        c->eof[d] = 1;
+        continue;
+      }
       if (short_read && !drain && c->fill[d] == 0) return 0;
       continue;
     }
@@ -820,17 +948,26 @@ static int pump(worker_t *w, conn_t *c, int d, int drain) {
   }
 }
 
-static void on_connected(worker_t *w, conn_t *c) {
-  c->connected = 1;
+/* The peer's FIN is in (and no error): nothing more will arrive on that side. */
+static int fin_only(uint32_t events) {
+  return (events & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP;
+}
+
+/* `upstream_events`: what epoll reported with the completed connect (all, when connect() completed at once). */
+static void on_connected(worker_t *w, conn_t *c, uint32_t upstream_events) {
+  __atomic_store_n(&c->connected, 1, __ATOMIC_RELEASE);
   heap_remove(w, c);
   event_t *ev = event_new(w);
   ev->kind = EV_CONNECTED;
   ev->slot = c->slot;
   ev->serial = c->serial;
-  struct sockaddr_storage local;
-  socklen_t len = sizeof local;
-  if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) {
-    ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
+  /* The upstream's local address costs a syscall: sent along only while someone watches sessions, else upstreamLocal() asks when needed. */
+  if (__atomic_load_n(&w->e->detail, __ATOMIC_RELAXED)) {
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) {
+      ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
+    }
   }
   if (c->header_len > 0) {
     /* A fresh connection's send buffer takes a PROXY header (at most 232 bytes) whole. */
@@ -840,18 +977,30 @@ static void on_connected(worker_t *w, conn_t *c) {
       return;
     }
   }
-  if (pump(w, c, SIDE_CLIENT, 1) == 0) pump(w, c, SIDE_UPSTREAM, 1);
+  /*
+   * Only a side epoll reported readable has anything to read: a fresh
+   * upstream rarely speaks first, and the client's request is usually in.
+   * Read to EAGAIN only when a FIN or error came too (no later edge would
+   * say so); a plain short read ends the round, as in pump().
+   */
+  uint32_t hup = EPOLLRDHUP | EPOLLERR | EPOLLHUP;
+  if ((c->early & (EPOLLIN | hup)) && pump(w, c, SIDE_CLIENT, (c->early & hup) != 0, fin_only(c->early)) != 0) return;
+  if (upstream_events & (EPOLLIN | hup)) pump(w, c, SIDE_UPSTREAM, (upstream_events & hup) != 0, fin_only(upstream_events));
 }
 
 /* Registers both sockets and connects; the connection is the worker's from here on. */
-static void start_connect(worker_t *w, conn_t *c) {
-  engine_t *e = w->e;
-  e->conns[c->slot] = c;
+/* The connection takes its slot: counts zeroed, then the serial that says whose they are. */
+static void publish(engine_t *e, conn_t *c) {
+  __atomic_store_n(&e->conns[c->slot], c, __ATOMIC_RELEASE);
   double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
   s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
   s[STAT_LAST_ACTIVITY_MS] = now_wall_ms();
-  __atomic_thread_fence(__ATOMIC_RELEASE); /* counts zeroed before the serial says whose they are */
+  __atomic_thread_fence(__ATOMIC_RELEASE);
   s[STAT_SERIAL] = (double)c->serial;
+}
+
+static void start_connect(worker_t *w, conn_t *c) {
+  publish(w->e, c);
   if (heap_push(w, c) != 0) {
     finish(w, c, 1, WHY_RESOURCE, ENOMEM);
     return;
@@ -861,7 +1010,7 @@ static void start_connect(worker_t *w, conn_t *c) {
     finish(w, c, 1, WHY_RESOURCE, errno);
     return;
   }
-  c->fd[SIDE_UPSTREAM] = fd;
+  __atomic_store_n(&c->fd[SIDE_UPSTREAM], fd, __ATOMIC_RELEASE);
   int one = 1;
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
@@ -876,12 +1025,16 @@ static void start_connect(worker_t *w, conn_t *c) {
     return;
   }
   if (connect(fd, (struct sockaddr *)&c->target, c->target_len) == 0) {
-    on_connected(w, c);
+    /* Nothing was reported yet: read both sides to EAGAIN (EPOLLERR here means only that: no FIN is assumed). */
+    c->early = EPOLLIN | EPOLLERR;
+    on_connected(w, c, EPOLLIN | EPOLLERR);
   } else if (errno != EINPROGRESS) {
     int err = errno;
     finish(w, c, 1, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_CONNECT_FAILED, err);
   }
 }
+
+static void udp_replies(worker_t *w, conn_t *c);
 
 static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
   uint32_t slot = (uint32_t)(tag >> 1);
@@ -889,24 +1042,30 @@ static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
   if (slot >= w->e->capacity) return;
   conn_t *c = w->e->conns[slot];
   if (!c) return; /* finished earlier in this batch */
+  if (c->udp) {
+    /* Readable, or an error (ICMP unreachable) that the read reports. */
+    if (side == SIDE_UPSTREAM) udp_replies(w, c);
+    return;
+  }
   if (!c->connected) {
+    if (side == SIDE_CLIENT) c->early |= events;
     if (side != SIDE_UPSTREAM || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
     /* Writable without an error or hang-up is a completed connect; anything else asks the socket why. */
     if ((events & (EPOLLERR | EPOLLHUP)) && getsockopt(c->fd[SIDE_UPSTREAM], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) finish(w, c, 1, WHY_CONNECT_FAILED, err);
-    else on_connected(w, c);
+    else on_connected(w, c, events);
     return;
   }
   /* Readable (or error/hangup, which a read reports): relay side's own direction first. */
   int drain = (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-    if (pump(w, c, side, drain) != 0) return;
+    if (pump(w, c, side, drain, fin_only(events)) != 0) return;
   }
   /* Writable: the direction towards this side may have bytes waiting (or its source more to read after a pipe emptied). */
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-    if (pump(w, c, 1 - side, 1) != 0) return;
+    if (pump(w, c, 1 - side, 1, 0) != 0) return;
   }
   /* An error neither direction ran into (e.g. a reset on a side that already sent FIN and has nothing to receive). */
   if (events & EPOLLERR) {
@@ -920,7 +1079,18 @@ static void on_socket_event(worker_t *w, uint64_t tag, uint32_t events) {
 static void check_timeouts(worker_t *w) {
   if (w->nheap == 0) return;
   int64_t now = now_mono_ms();
-  while (w->nheap > 0 && w->heap[0]->deadline_ms <= now) finish(w, w->heap[0], 1, WHY_CONNECT_TIMEOUT, ETIMEDOUT);
+  while (w->nheap > 0 && w->heap[0]->deadline_ms <= now) {
+    conn_t *c = w->heap[0];
+    if (!c->udp) {
+      finish(w, c, 1, WHY_CONNECT_TIMEOUT, ETIMEDOUT);
+    } else if (c->last_ms + c->idle_ms > now) {
+      /* A UDP flow stays in the heap for life; datagrams only move last_ms, and its deadline moves when it comes up. */
+      c->deadline_ms = c->last_ms + c->idle_ms;
+      heap_down(w, 0);
+    } else {
+      finish(w, c, 0, WHY_IDLE, 0);
+    }
+  }
 }
 
 /* Until the nearest connect deadline or deferred wake-up of JavaScript; -1 (none) blocks. */
@@ -1039,7 +1209,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
   rule_t *r = l->rule >= 0 ? rule_at(e, (uint32_t)l->rule) : NULL;
   uint32_t timeout_ms = 0;
   uint8_t proxy = 0;
-  int refused = r ? admit(r, addr, len, &timeout_ms, &proxy) : REFUSE_RESOURCE;
+  int refused = r ? admit(r, addr, len, 0, &timeout_ms, &proxy) : REFUSE_RESOURCE;
   if (refused) {
     /* A reset, at once: the client learns nothing and costs nothing more. */
     reset_socket(fd);
@@ -1068,8 +1238,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
   c->deadline_ms = now_mono_ms() + timeout_ms;
   c->target = l->target;
   c->target_len = l->target_len;
-  int one = 1;
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* TCP_NODELAY comes from the listening socket (Linux copies it to accepted ones): no setsockopt per connection. */
   event_t *ev = event_new(w);
   ev->kind = EV_OPENED;
   ev->slot = slot;
@@ -1104,13 +1273,215 @@ resource:
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
 }
 
+/* ---- UDP ---- */
+
+static int udp_buffers(worker_t *w) {
+  if (w->udp_buf) return 0;
+  /* Address space for a batch of the largest datagrams; only the bytes datagrams fill get pages. */
+  w->udp_buf = malloc((size_t)UDP_BATCH * UDP_MAX);
+  return w->udp_buf ? 0 : -1;
+}
+
+/* Points the batch's buffers at fresh space; `from` non-NULL also collects each sender's address. */
+static void udp_prepare(worker_t *w, int with_from) {
+  for (int i = 0; i < UDP_BATCH; i++) {
+    w->udp_iov[i].iov_base = w->udp_buf + (size_t)i * UDP_MAX;
+    w->udp_iov[i].iov_len = UDP_MAX;
+    memset(&w->udp_msgs[i].msg_hdr, 0, sizeof w->udp_msgs[i].msg_hdr);
+    w->udp_msgs[i].msg_hdr.msg_iov = &w->udp_iov[i];
+    w->udp_msgs[i].msg_hdr.msg_iovlen = 1;
+    if (with_from) {
+      w->udp_msgs[i].msg_hdr.msg_name = &w->udp_from[i];
+      w->udp_msgs[i].msg_hdr.msg_namelen = sizeof w->udp_from[i];
+    }
+  }
+}
+
+/* A socket error on a flow's upstream: port unreachable ends it as refused, anything else as an error. */
+static void udp_failed(worker_t *w, conn_t *c, int err) {
+  finish(w, c, 0, err == ECONNREFUSED ? WHY_UPSTREAM_REFUSED : WHY_UPSTREAM_ERROR, err);
+}
+
+/*
+ * A new flow from `from` on listener `l`: admitted (a refusal is an event,
+ * per datagram, as the JavaScript path counts it), then its own upstream
+ * socket connected to the target. NULL when refused or failed (then it was
+ * reported).
+ */
+static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const struct sockaddr_storage *from, socklen_t from_len,
+                             const uint8_t *key, uint8_t key_len, int64_t now) {
+  engine_t *e = w->e;
+  uint8_t addr[16];
+  uint16_t ignored;
+  uint8_t len = address_bytes(from, addr, &ignored);
+  rule_t *r = l->rule >= 0 ? rule_at(e, (uint32_t)l->rule) : NULL;
+  uint32_t idle_ms = 0;
+  uint8_t proxy;
+  int refused = r ? admit(r, addr, len, 1, &idle_ms, &proxy) : REFUSE_RESOURCE;
+  if (refused) {
+    refused_event(w, l, lid, (uint8_t)refused, refused == REFUSE_RESOURCE ? NULL : from);
+    return NULL;
+  }
+  uint32_t slot;
+  conn_t *c = NULL;
+  if (slot_take(w, &slot) != 0) goto resource;
+  c = calloc(1, sizeof *c);
+  if (!c) {
+    slot_give(w, slot);
+    goto resource;
+  }
+  c->udp = 1;
+  c->fd[SIDE_CLIENT] = c->fd[SIDE_UPSTREAM] = -1;
+  c->pipe_r[0] = c->pipe_r[1] = c->pipe_w[0] = c->pipe_w[1] = -1;
+  c->first_end = -1;
+  c->heap_index = -1;
+  c->slot = slot;
+  c->serial = __atomic_add_fetch(&e->next_serial, 1, __ATOMIC_RELAXED);
+  c->rule = l->rule;
+  c->lid = lid;
+  c->lgen = l->gen;
+  memcpy(c->key, key, key_len);
+  c->key_len = key_len;
+  c->client = *from;
+  c->client_len = from_len;
+  c->target = l->target;
+  c->target_len = l->target_len;
+  c->idle_ms = idle_ms;
+  c->last_ms = now;
+  c->deadline_ms = now + idle_ms;
+  event_t *ev = event_new(w);
+  ev->kind = EV_OPENED;
+  ev->slot = slot;
+  ev->serial = c->serial;
+  ev->lid = lid;
+  ev->route_seq = l->route_seq;
+  ev->len_a = address_text(from, ev->u.text.a, &ev->port_a);
+  memcpy(ev->u.text.b, l->local, sizeof l->local);
+  ev->len_b = (uint8_t)strlen(l->local);
+  ev->port_b = l->local_port;
+  publish(e, c);
+  if (flow_insert(w, c) != 0 || heap_push(w, c) != 0) {
+    finish(w, c, 0, WHY_RESOURCE, ENOMEM);
+    return NULL;
+  }
+  int fd = socket(c->target.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    finish(w, c, 0, WHY_RESOURCE, errno);
+    return NULL;
+  }
+  __atomic_store_n(&c->fd[SIDE_UPSTREAM], fd, __ATOMIC_RELEASE);
+  struct epoll_event pev = {.events = EPOLLIN};
+  pev.data.u64 = ((uint64_t)slot << 1) | SIDE_UPSTREAM;
+  /* A UDP connect() only sets the peer: it completes at once. */
+  if (connect(fd, (struct sockaddr *)&c->target, c->target_len) != 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &pev) != 0) {
+    int err = errno;
+    finish(w, c, 0, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_UPSTREAM_ERROR, err);
+    return NULL;
+  }
+  __atomic_store_n(&c->connected, 1, __ATOMIC_RELEASE);
+  ev = event_new(w);
+  ev->kind = EV_CONNECTED;
+  ev->slot = slot;
+  ev->serial = c->serial;
+  if (__atomic_load_n(&e->detail, __ATOMIC_RELAXED)) {
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0) ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
+  }
+  return c;
+resource:
+  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1});
+  refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
+  return NULL;
+}
+
+/*
+ * Datagrams from clients on UDP listener `l`: each goes to its flow's
+ * upstream socket (a new flow on a client's first datagram), consecutive
+ * datagrams of one flow in one sendmmsg(). A full socket buffer drops, as
+ * UDP does.
+ */
+static void udp_on_listener(worker_t *w, listener_t *l, uint32_t lid) {
+  if (udp_buffers(w) != 0) return; /* level-triggered: tried again next round */
+  for (int round = 0; round < UDP_ROUNDS; round++) {
+    udp_prepare(w, 1);
+    int n = recvmmsg(l->fd, w->udp_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0) return;
+    int64_t now = now_mono_ms();
+    for (int i = 0; i < n;) {
+      const struct sockaddr_storage *from = &w->udp_from[i];
+      uint8_t key[FLOW_KEY];
+      uint8_t key_len = flow_key(from, key);
+      conn_t *c = flow_find(w, lid, l->gen, key, key_len);
+      if (!c) c = udp_flow_open(w, l, lid, from, w->udp_msgs[i].msg_hdr.msg_namelen, key, key_len, now);
+      /* This datagram and the ones right after it from the same client. */
+      int j = i + 1;
+      while (j < n && w->udp_msgs[j].msg_hdr.msg_namelen == w->udp_msgs[i].msg_hdr.msg_namelen) {
+        uint8_t next[FLOW_KEY];
+        if (flow_key(&w->udp_from[j], next) != key_len || memcmp(next, key, key_len) != 0) break;
+        j++;
+      }
+      if (c) {
+        int m = 0;
+        for (int k = i; k < j; k++, m++) {
+          memset(&w->udp_out[m].msg_hdr, 0, sizeof w->udp_out[m].msg_hdr);
+          w->udp_iov[k].iov_len = w->udp_msgs[k].msg_len;
+          w->udp_out[m].msg_hdr.msg_iov = &w->udp_iov[k];
+          w->udp_out[m].msg_hdr.msg_iovlen = 1;
+          count(w, c, SIDE_CLIENT, (ssize_t)w->udp_msgs[k].msg_len);
+        }
+        c->last_ms = now;
+        if (sendmmsg(c->fd[SIDE_UPSTREAM], w->udp_out, (unsigned)m, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS && errno != EINTR) {
+          udp_failed(w, c, errno);
+        }
+      }
+      i = j;
+    }
+    if (n < UDP_BATCH) return;
+  }
+}
+
+/* Replies on a flow's upstream socket go back to its client out of the listener's socket. */
+static void udp_replies(worker_t *w, conn_t *c) {
+  if (udp_buffers(w) != 0) return;
+  listener_t *l = listener_at(w->e, c->lid);
+  for (int round = 0; round < UDP_ROUNDS; round++) {
+    udp_prepare(w, 0);
+    int n = recvmmsg(c->fd[SIDE_UPSTREAM], w->udp_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) udp_failed(w, c, errno);
+      return;
+    }
+    if (n == 0) return;
+    c->last_ms = now_mono_ms();
+    for (int k = 0; k < n; k++) {
+      memset(&w->udp_out[k].msg_hdr, 0, sizeof w->udp_out[k].msg_hdr);
+      w->udp_iov[k].iov_len = w->udp_msgs[k].msg_len;
+      w->udp_out[k].msg_hdr.msg_iov = &w->udp_iov[k];
+      w->udp_out[k].msg_hdr.msg_iovlen = 1;
+      w->udp_out[k].msg_hdr.msg_name = &c->client;
+      w->udp_out[k].msg_hdr.msg_namelen = c->client_len;
+      count(w, c, SIDE_UPSTREAM, (ssize_t)w->udp_msgs[k].msg_len);
+    }
+    /* The listener's socket, if it is still the one the flow came in on (a closed or reopened id is not). */
+    if (l) {
+      pthread_rwlock_rdlock(&l->lock);
+      if (l->open && l->udp && l->gen == c->lgen) (void)sendmmsg(l->fd, w->udp_out, (unsigned)n, MSG_DONTWAIT);
+      pthread_rwlock_unlock(&l->lock);
+    }
+    if (n < UDP_BATCH) return;
+  }
+}
+
 static void on_listener_event(worker_t *w, uint64_t tag) {
   uint32_t lid = (uint32_t)tag;
   uint32_t gen = (uint32_t)(tag >> 32) & 0x3fffffff;
   listener_t *l = listener_at(w->e, lid);
   if (!l) return;
   pthread_rwlock_rdlock(&l->lock);
-  if (l->accepting && (l->gen & 0x3fffffff) == gen) {
+  if (l->accepting && (l->gen & 0x3fffffff) == gen && l->udp) {
+    udp_on_listener(w, l, lid);
+  } else if (l->accepting && (l->gen & 0x3fffffff) == gen) {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
       struct sockaddr_storage client;
       socklen_t len = sizeof client;
@@ -1237,7 +1608,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
 }
 
 static void free_conn(conn_t *c) {
-  close(c->fd[SIDE_CLIENT]);
+  if (c->fd[SIDE_CLIENT] >= 0) close(c->fd[SIDE_CLIENT]);
   if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
   for (int d = 0; d < 2; d++) {
     if (c->pipe_r[d] >= 0) {
@@ -1258,6 +1629,8 @@ static void worker_destroy(worker_t *w) {
     if (w->cmds[i].kind == CMD_ADOPT) free_conn(w->cmds[i].conn);
   }
   free(w->cmds);
+  free(w->flows);
+  free(w->udp_buf);
   free(w->events);
   free(w->local);
   free(w->heap);
@@ -1651,6 +2024,72 @@ static napi_value set_active(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setDetail(engine, on): sessions are watched: EV_CONNECTED carries the upstream's local address, JavaScript is woken every 1 ms. */
+static napi_value set_detail(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  bool on;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: setDetail(engine, boolean)");
+    return NULL;
+  }
+  __atomic_store_n(&e->detail, on ? 1 : 0, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/*
+ * upstreamLocal(engine, slot, serial) -> [address, port] of the connection's
+ * upstream socket, or undefined when that connection is not connected (yet,
+ * or any more). Looks under the worker's lock, which finish() closes under.
+ */
+static napi_value upstream_local(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 3 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 3) napi_throw_type_error(env, NULL, "splice-relay: upstreamLocal(engine, slot, serial)");
+    return NULL;
+  }
+  uint32_t slot, serial;
+  if (napi_get_value_uint32(env, argv[1], &slot) != napi_ok || napi_get_value_uint32(env, argv[2], &serial) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: upstreamLocal: slot and serial must be non-negative integers");
+    return NULL;
+  }
+  if (slot >= e->capacity) {
+    napi_throw_range_error(env, NULL, "splice-relay: upstreamLocal: slot out of range");
+    return NULL;
+  }
+  worker_t *w = worker_of_slot(e, slot);
+  struct sockaddr_storage local;
+  socklen_t len = sizeof local;
+  int found = 0;
+  pthread_mutex_lock(&w->lock);
+  conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_ACQUIRE);
+  if (c && c->serial == serial && __atomic_load_n(&c->connected, __ATOMIC_ACQUIRE)) {
+    int fd = __atomic_load_n(&c->fd[SIDE_UPSTREAM], __ATOMIC_ACQUIRE);
+    found = fd >= 0 && getsockname(fd, (struct sockaddr *)&local, &len) == 0;
+  }
+  pthread_mutex_unlock(&w->lock);
+  napi_value result, address, port;
+  if (!found) {
+    CHECK(napi_get_undefined(env, &result));
+    return result;
+  }
+  char text[48];
+  uint16_t p;
+  uint8_t n = address_text(&local, text, &p);
+  CHECK(napi_create_string_latin1(env, text, n, &address));
+  CHECK(napi_create_uint32(env, p, &port));
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_set_element(env, result, 0, address));
+  CHECK(napi_set_element(env, result, 1, port));
+  return result;
+}
+
 /* ---- listeners from JavaScript ---- */
 
 static listener_t *listener_arg(napi_env env, engine_t *e, napi_value v, uint32_t *lid_out) {
@@ -1666,37 +2105,43 @@ static listener_t *listener_arg(napi_env env, engine_t *e, napi_value v, uint32_
 }
 
 /*
- * listenerOpen(engine, address, port, ipv6Only) -> listener id (>= 0), or
- * -errno from socket/bind/listen. Binds as Node's net.Server does
- * (SO_REUSEADDR, backlog 511, IPV6_V6ONLY as asked); accepting starts with
- * the first listenerRoute().
+ * listenerOpen(engine, address, port, ipv6Only, udp) -> listener id (>= 0),
+ * or -errno from socket/bind/listen. TCP binds as Node's net.Server does
+ * (SO_REUSEADDR, backlog 511, IPV6_V6ONLY as asked), UDP as dgram with
+ * exclusive: true (no SO_REUSEADDR); accepting (reading) starts with the
+ * first listenerRoute().
  */
 static napi_value listener_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 4 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = argc >= 5 ? engine_of(env, argv[0]) : NULL;
   if (!e) {
-    if (argc < 4) napi_throw_type_error(env, NULL, "splice-relay: listenerOpen(engine, address, port, ipv6Only)");
+    if (argc < 5) napi_throw_type_error(env, NULL, "splice-relay: listenerOpen(engine, address, port, ipv6Only, udp)");
     return NULL;
   }
   char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   uint32_t port;
-  bool v6only;
+  bool v6only, udp;
   if (get_string(env, argv[1], address, sizeof address, "splice-relay: listenerOpen: address must be a short string") != 0) return NULL;
-  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok || port > 65535 || napi_get_value_bool(env, argv[3], &v6only) != napi_ok) {
-    napi_throw_type_error(env, NULL, "splice-relay: listenerOpen: port must be 0-65535, ipv6Only a boolean");
+  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok || port > 65535 || napi_get_value_bool(env, argv[3], &v6only) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &udp) != napi_ok) {
+    napi_throw_type_error(env, NULL, "splice-relay: listenerOpen: port must be 0-65535, ipv6Only and udp booleans");
     return NULL;
   }
   struct sockaddr_storage sa;
   socklen_t sa_len;
   if (parse_target(address, port, &sa, &sa_len) != 0) return int_result(env, -EINVAL);
-  int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(sa.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return int_result(env, -errno);
   int one = 1, v6 = v6only ? 1 : 0;
-  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!udp) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* Inherited by every accepted socket (one setsockopt per port, not per connection): small replies go out at once. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   if (sa.ss_family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
-  if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0 || listen(fd, 511) != 0) {
+  if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0 || (!udp && listen(fd, 511) != 0)) {
     int err = errno;
     close(fd);
     return int_result(env, -err);
@@ -1729,6 +2174,8 @@ static napi_value listener_open(napi_env env, napi_callback_info info) {
   l->open = 1;
   l->accepting = 0;
   l->rule = -1;
+  l->udp = udp;
+  l->owner = lid % e->nworkers;
   struct sockaddr_storage bound;
   socklen_t bound_len = sizeof bound;
   if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) != 0) bound = sa;
@@ -1793,17 +2240,18 @@ static napi_value listener_route(napi_env env, napi_callback_info info) {
   l->target_len = target_len;
   int err = 0;
   if (!l->accepting) {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    /* TCP: every worker accepts, one woken per connection. UDP: one worker reads, so a flow's datagrams stay in order and its table needs no lock. */
+    struct epoll_event ev = {.events = l->udp ? EPOLLIN : EPOLLIN | EPOLLEXCLUSIVE};
     ev.data.u64 = LISTENER_BIT | ((uint64_t)(l->gen & 0x3fffffff) << 32) | lid;
-    uint32_t added = 0;
-    for (; added < e->nworkers; added++) {
+    uint32_t first = l->udp ? l->owner : 0, end = l->udp ? l->owner + 1 : e->nworkers, added = first;
+    for (; added < end; added++) {
       if (epoll_ctl(e->workers[added].epfd, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
         err = errno;
         break;
       }
     }
     if (err) {
-      for (uint32_t i = 0; i < added; i++) epoll_ctl(e->workers[i].epfd, EPOLL_CTL_DEL, l->fd, NULL);
+      for (uint32_t i = first; i < added; i++) epoll_ctl(e->workers[i].epfd, EPOLL_CTL_DEL, l->fd, NULL);
     } else {
       l->accepting = 1;
     }
@@ -1829,7 +2277,7 @@ static napi_value listener_close(napi_env env, napi_callback_info info) {
   if (!l) return NULL;
   pthread_rwlock_wrlock(&l->lock);
   if (l->accepting) {
-    for (uint32_t i = 0; i < e->nworkers; i++) epoll_ctl(e->workers[i].epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    for (uint32_t i = l->udp ? l->owner : 0; i < (l->udp ? l->owner + 1 : e->nworkers); i++) epoll_ctl(e->workers[i].epfd, EPOLL_CTL_DEL, l->fd, NULL);
   }
   close(l->fd);
   l->fd = -1;
@@ -1882,6 +2330,7 @@ static napi_value rule_create(napi_env env, napi_callback_info info) {
   r->refs = 1;
   r->released = 0;
   r->active = 0;
+  r->udp_flows = 0;
   r->configured = 0;
   r->max_sessions = r->rate = r->burst = r->src_rate = r->src_burst = 0;
   r->tokens = 0;
@@ -1940,18 +2389,21 @@ static int cidrs_arg(napi_env env, napi_value v, cidr_t **out, uint32_t *n) {
 }
 
 /*
- * ruleSet(engine, idx, maxSessions, sessionRate, sessionBurst, sourceRate, sourceBurst, allow, deny, connectTimeoutMs, proxy 0|1|2):
+ * ruleSet(engine, idx, maxSessions, sessionRate, sessionBurst, sourceRate, sourceBurst, allow, deny, connectTimeoutMs, proxy 0|1|2,
+ *         maxUdpFlows, udpIdleTimeoutMs):
  * the rule's policy from now on (RuleAdmission.update): its buckets restart
  * only when their limits change; session counts stay.
  */
 static napi_value rule_set(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
+  size_t argc = 13;
+  napi_value argv[13];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 11 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = argc >= 13 ? engine_of(env, argv[0]) : NULL;
   if (!e) {
-    if (argc < 11) {
-      napi_throw_type_error(env, NULL, "splice-relay: ruleSet(engine, idx, maxSessions, rate, burst, sourceRate, sourceBurst, allow, deny, timeoutMs, proxy)");
+    if (argc < 13) {
+      napi_throw_type_error(env, NULL,
+                            "splice-relay: ruleSet(engine, idx, maxSessions, rate, burst, sourceRate, sourceBurst, allow, deny, timeoutMs, proxy, "
+                            "maxUdpFlows, udpIdleTimeoutMs)");
     }
     return NULL;
   }
@@ -1965,9 +2417,11 @@ static napi_value rule_set(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
-  uint32_t timeout_ms, proxy;
-  if (napi_get_value_uint32(env, argv[9], &timeout_ms) != napi_ok || napi_get_value_uint32(env, argv[10], &proxy) != napi_ok || proxy > 2) {
-    napi_throw_range_error(env, NULL, "splice-relay: ruleSet: timeout must be a non-negative integer, proxy 0-2");
+  uint32_t timeout_ms, proxy, udp_idle_ms;
+  double max_udp;
+  if (napi_get_value_uint32(env, argv[9], &timeout_ms) != napi_ok || napi_get_value_uint32(env, argv[10], &proxy) != napi_ok || proxy > 2 ||
+      napi_get_value_double(env, argv[11], &max_udp) != napi_ok || !(max_udp >= 0) || napi_get_value_uint32(env, argv[12], &udp_idle_ms) != napi_ok) {
+    napi_throw_range_error(env, NULL, "splice-relay: ruleSet: timeouts must be non-negative integers, proxy 0-2, maxUdpFlows a non-negative number");
     return NULL;
   }
   cidr_t *allow, *deny;
@@ -1987,6 +2441,8 @@ static napi_value rule_set(napi_env env, napi_callback_info info) {
   r->configured = 1;
   r->timeout_ms = timeout_ms;
   r->proxy = (uint8_t)proxy;
+  r->max_udp = max_udp;
+  r->udp_idle_ms = udp_idle_ms;
   r->max_sessions = v[0];
   r->rate = v[1];
   r->burst = v[2];
@@ -2026,6 +2482,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, close_conn, NULL, NULL, NULL, napi_default, NULL},
       {"takeEvents", NULL, take_events, NULL, NULL, NULL, napi_default, NULL},
       {"setActive", NULL, set_active, NULL, NULL, NULL, napi_default, NULL},
+      {"setDetail", NULL, set_detail, NULL, NULL, NULL, napi_default, NULL},
+      {"upstreamLocal", NULL, upstream_local, NULL, NULL, NULL, napi_default, NULL},
       {"listenerOpen", NULL, listener_open, NULL, NULL, NULL, napi_default, NULL},
       {"listenerFd", NULL, listener_fd, NULL, NULL, NULL, napi_default, NULL},
       {"listenerRoute", NULL, listener_route, NULL, NULL, NULL, napi_default, NULL},

@@ -53,6 +53,6 @@ export function kernelCapabilities(): Capabilities {
     ],
   };
   if (splice.engine) caps.supported.push('splice_relay');
-  else caps.unsupported.push({ feature: 'splice_relay', reason: `TCP is relayed in JavaScript: ${splice.reason}` });
+  else caps.unsupported.push({ feature: 'splice_relay', reason: `TCP and UDP are relayed in JavaScript: ${splice.reason}` });
   return caps;
 }

@@ -36,8 +36,8 @@ import type { CloseReason, Endpoint } from '../session-store.js';
 import { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase } from './session.js';
 import type { KernelSessions } from './sessions.js';
-import { spliceEngine, type EngineConnection, type EngineListener, type SpliceEngine } from './splice-engine.js';
-import { SpliceRelay } from './splice-relay.js';
+import { spliceEngine, type EngineConnection, type EngineListener, type FinalCounts, type SpliceEngine } from './splice-engine.js';
+import { engineOutcome, SpliceRelay } from './splice-relay.js';
 import { closeTcpListener, listenerFd, listenSpec, openTcpListener } from './tcp-listener.js';
 import { openTcpSession } from './tcp-session.js';
 import { openUdpListener, udpSocketFd, UdpFlow } from './udp.js';
@@ -52,7 +52,7 @@ const flowKey = (address: string, port: number): string => `${address}|${port}`;
 class Listener implements EngineListener {
   server: Server | undefined;
   udp: UdpSocket | undefined;
-  /** TCP with the native engine: its listening socket, which engine threads accept on. */
+  /** With the native engine: its listening socket (TCP or UDP), which engine threads accept on or read. */
   lid: number | undefined;
   /** The routes the engine accepts under, by seq: the current one, and older ones while their events may wait. */
   readonly engineRoutes = new Map<number, { route: Route; rule: RuleRuntime }>();
@@ -81,12 +81,19 @@ class Listener implements EngineListener {
 
   accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
     const accepted = this.engineRoutes.get(seq);
-    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, local);
+    // A UDP flow's listener end is the bound address, as on the JavaScript path.
+    const end = this.binding.protocol === 'udp' ? this.endpoint : local;
+    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, end);
   }
 
   refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
     const accepted = this.engineRoutes.get(seq);
     if (accepted) this.table.refusedByEngine(accepted.rule, reason, clientAddress);
+  }
+
+  brief(seq: number, why: number, detail: number, counts: FinalCounts): boolean {
+    const accepted = this.engineRoutes.get(seq);
+    return accepted !== undefined && this.table.briefByEngine(accepted.rule, why, detail, counts);
   }
 
   /** Routes the engine listener to the current route and rule (see SpliceEngine.route). */
@@ -144,13 +151,17 @@ export class ListenerTable {
   private pendingRules = new Map<string, RuleRuntime>();
   /** Endings of sessions that applies decided: held until settled, then drain deadlines. */
   private readonly endings = new SessionEndings<SessionBase>((sessions, reason) => this.endSessions(sessions, reason));
-  /** The native engine, which accepts, admits and relays TCP when it is loaded. */
+  /** The native engine, which accepts, admits and relays TCP and UDP when it is loaded. */
   private readonly engine: SpliceEngine | undefined = spliceEngine().engine;
+  /** Stops telling the engine whether this table's sessions are watched. */
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly logger: Logger,
     private readonly sessions: KernelSessions,
-  ) {}
+  ) {
+    this.unwatch = this.engine?.wantDetail(() => sessions.deltas.recording) ?? (() => undefined);
+  }
 
   /** Executes `plan.ports` as a transaction (see SinkApplyOutcome). */
   async apply(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
@@ -223,6 +234,7 @@ export class ListenerTable {
   closeListeners(): void {
     for (const listener of this.listeners.values()) this.retire(listener, 'shutdown');
     this.listeners.clear();
+    this.unwatch();
     // Nothing accepts any more: the engine's rules go once their connections close.
     for (const rule of this.rules.values()) this.releaseEngineRule(rule);
   }
@@ -302,10 +314,16 @@ export class ListenerTable {
   /** A connection the engine accepted and admitted under `route`: its session. */
   acceptedByEngine(listener: Listener, route: Route, rule: RuleRuntime, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
     if (!this.engine) return undefined;
-    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial);
+    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial, listener.binding.protocol);
     session.owner = listener;
     listener.sessions.add(session);
     return session;
+  }
+
+  /** A connection the engine accepted and closed within one batch of events: counted, no session built (KernelSessions.brief). */
+  briefByEngine(rule: RuleRuntime, why: number, detail: number, counts: FinalCounts): boolean {
+    const traffic = { fromBytes: counts.fromClientBytes, fromPackets: counts.fromClientReads, toBytes: counts.toClientBytes, toPackets: counts.toClientReads };
+    return this.sessions.brief(rule, traffic, engineOutcome(why, detail).drop);
   }
 
   /** A connection the engine refused (counted as the JavaScript accept path counts it). */
@@ -380,17 +398,17 @@ export class ListenerTable {
   }
 
   private async listen(listener: Listener): Promise<OpenResult> {
+    if (this.engine) {
+      const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
+      const result = this.engine.listen(host, listener.binding.port, ipv6Only, listener.binding.protocol === 'udp');
+      if (!result.ok) return result;
+      listener.lid = result.lid;
+      return { ok: true };
+    }
     if (listener.binding.protocol === 'udp') {
       const result = await openUdpListener(listener.binding, listener.onDatagram, listener.onError);
       if (!result.ok) return result;
       listener.udp = result.socket;
-      return { ok: true };
-    }
-    if (this.engine) {
-      const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
-      const result = this.engine.listen(host, listener.binding.port, ipv6Only);
-      if (!result.ok) return result;
-      listener.lid = result.lid;
       return { ok: true };
     }
     const result = await openTcpListener(listener.binding, listener.accept, listener.onError);
@@ -415,7 +433,7 @@ export class ListenerTable {
 
   /** The rule's policy in the engine (compiled admission, connect timeout, PROXY header). */
   private syncEngineRule(rule: RuleRuntime): void {
-    if (!this.engine || rule.rule.protocol !== 'tcp') return;
+    if (!this.engine) return;
     rule.engineRule ??= this.engine.createRule();
     this.engine.setRule(rule.engineRule, rule.rule);
   }

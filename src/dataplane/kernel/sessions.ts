@@ -69,6 +69,27 @@ export class KernelSessions implements SessionStore, SessionHost {
     }
   }
 
+  /**
+   * A session that opened and closed before anyone could look at it (the
+   * native engine reports both at once): counted as opened() and closed()
+   * would, with its traffic, but never listed. Only while no delta is being
+   * recorded, since its open and close deltas would be missing; false then.
+   */
+  brief(rule: RuleRuntime, traffic: { fromBytes: number; fromPackets: number; toBytes: number; toPackets: number }, drop: DropReason | undefined): boolean {
+    if (this.deltas.recording) return false;
+    this.nextId();
+    if (drop) this.drop(rule, drop);
+    for (const counters of [rule.counters, this.global]) {
+      counters.sessionsOpened++;
+      counters.sessionsClosed++;
+      counters.bytesFromClient += traffic.fromBytes;
+      counters.packetsFromClient += traffic.fromPackets;
+      counters.bytesToClient += traffic.toBytes;
+      counters.packetsToClient += traffic.toPackets;
+    }
+    return true;
+  }
+
   drop(rule: RuleRuntime, reason: DropReason, clientAddress?: string): void {
     rule.counters.drops[reason] = (rule.counters.drops[reason] ?? 0) + 1;
     if (clientAddress !== undefined && (FLOOD_REASONS as readonly string[]).includes(reason)) {

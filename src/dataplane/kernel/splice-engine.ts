@@ -52,6 +52,8 @@ export const WHY = {
   connectFailed: 5,
   connectTimeout: 6,
   resource: 7,
+  upstreamRefused: 8,
+  idle: 9,
 } as const;
 
 /** EV_REFUSED reasons, by the engine's code (REFUSE_*). */
@@ -81,6 +83,12 @@ export interface EngineListener {
   accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined;
   /** A connection refused by admission, or dropped for want of a descriptor (no client address then). */
   refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void;
+  /**
+   * A connection that opened and closed between two batches: the owner may
+   * count it without building a session (true), or have it go through
+   * accepted() and its events like any other (false).
+   */
+  brief(seq: number, why: number, detail: number, counts: FinalCounts): boolean;
 }
 
 interface Addon {
@@ -89,7 +97,9 @@ interface Addon {
   close(engine: unknown, slot: number, serial: number, reset: boolean): void;
   takeEvents(engine: unknown): ArrayBuffer | undefined;
   setActive(engine: unknown, active: boolean): void;
-  listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean): number;
+  setDetail(engine: unknown, on: boolean): void;
+  upstreamLocal(engine: unknown, slot: number, serial: number): [string, number] | undefined;
+  listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean, udp: boolean): number;
   listenerFd(engine: unknown, lid: number): number;
   listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number, seq: number): number;
   listenerClose(engine: unknown, lid: number): void;
@@ -106,6 +116,8 @@ interface Addon {
     deny: Buffer,
     connectTimeoutMs: number,
     proxy: number,
+    maxUdpFlows: number,
+    udpIdleTimeoutMs: number,
   ): void;
   ruleRelease(engine: unknown, rule: number): void;
 }
@@ -140,6 +152,17 @@ function packCidrs(list: readonly string[]): Buffer {
 
 const latin1 = new TextDecoder('latin1');
 
+/** The counts an EV_CLOSED record at `at` carries. */
+function finalCounts(view: DataView, at: number): FinalCounts {
+  return {
+    fromClientBytes: view.getFloat64(at + 24, true),
+    fromClientReads: view.getFloat64(at + 32, true),
+    toClientBytes: view.getFloat64(at + 40, true),
+    toClientReads: view.getFloat64(at + 48, true),
+    lastActivityMs: view.getFloat64(at + 56, true),
+  };
+}
+
 export class SpliceEngine {
   readonly stats: Float64Array;
   readonly threads: number;
@@ -148,6 +171,9 @@ export class SpliceEngine {
   private readonly connections = new Map<number, EngineConnection>();
   private readonly listeners = new Map<number, EngineListener>();
   private active = false;
+  private detail = false;
+  /** Whoever needs every session's upstream address as it connects (session watchers); asked at each batch. */
+  private readonly detailWanted = new Set<() => boolean>();
 
   constructor(
     private readonly addon: Addon,
@@ -179,14 +205,30 @@ export class SpliceEngine {
     this.updateActive();
   }
 
+  /** The upstream socket's local end of a connected connection, asked of the engine (undefined once it closed there). */
+  upstreamLocal(slot: number, serial: number): Endpoint | undefined {
+    const local = this.addon.upstreamLocal(this.engine, slot, serial);
+    return local && { address: local[0], port: local[1] };
+  }
+
+  /**
+   * `wanted` says whether EV_CONNECTED should carry the upstream's local
+   * address (a syscall per connection, so only while sessions are watched);
+   * asked before each batch. Returns the function that stops asking it.
+   */
+  wantDetail(wanted: () => boolean): () => void {
+    this.detailWanted.add(wanted);
+    return () => this.detailWanted.delete(wanted);
+  }
+
   /** Ends the connection; an EV_CLOSED (requested) follows unless it already ended. */
   close(slot: number, serial: number, resetClient: boolean): void {
     this.addon.close(this.engine, slot, serial, resetClient);
   }
 
-  /** Binds and listens (as net.Server would); accepting starts with route(). */
-  listen(address: string, port: number, ipv6Only: boolean): ListenResult {
-    const lid = this.addon.listenerOpen(this.engine, address, port, ipv6Only);
+  /** Binds and listens (as net.Server would; UDP as an exclusive dgram socket); accepting (reading) starts with route(). */
+  listen(address: string, port: number, ipv6Only: boolean, udp = false): ListenResult {
+    const lid = this.addon.listenerOpen(this.engine, address, port, ipv6Only, udp);
     if (lid >= 0) return { ok: true, lid };
     const { code, message } = errnoName(-lid);
     return { ok: false, errno: code, message: `listen ${code}: ${message} ${address}:${port}` };
@@ -238,6 +280,8 @@ export class SpliceEngine {
       packCidrs(rule.deny),
       rule.connectTimeoutMs,
       rule.proxyProtocol === 'v1' ? 1 : rule.proxyProtocol === 'v2' ? 2 : 0,
+      limits.maxUdpFlows,
+      rule.udpIdleTimeoutMs,
     );
   }
 
@@ -248,12 +292,19 @@ export class SpliceEngine {
 
   /** Handles every event the workers queued. */
   drain(): void {
+    this.updateDetail();
     for (let buffer = this.addon.takeEvents(this.engine); buffer; buffer = this.addon.takeEvents(this.engine)) {
       const view = new DataView(buffer);
       const bytes = new Uint8Array(buffer);
+      // Where each connection that closes in this batch closes, so one that also opened in it is handled in one go.
+      const closes = new Map<number, number>();
+      for (let at = 0; at < buffer.byteLength; at += EVENT_BYTES) {
+        if (view.getUint8(at) === EV_CLOSED) closes.set(view.getUint32(at + 8, true), at);
+      }
+      const done = new Set<number>();
       for (let at = 0; at < buffer.byteLength; at += EVENT_BYTES) {
         try {
-          this.dispatch(view, bytes, at);
+          this.dispatch(view, bytes, at, closes, done);
         } catch (err) {
           this.onError(err);
         }
@@ -262,18 +313,28 @@ export class SpliceEngine {
     this.updateActive();
   }
 
-  private dispatch(view: DataView, bytes: Uint8Array, at: number): void {
+  private dispatch(view: DataView, bytes: Uint8Array, at: number, closes: Map<number, number>, done: Set<number>): void {
     const kind = view.getUint8(at);
     const why = view.getUint8(at + 1);
     const slot = view.getUint32(at + 4, true);
     const serial = view.getUint32(at + 8, true);
     const detail = view.getInt32(at + 12, true);
     const text = (offset: number, length: number): string => latin1.decode(bytes.subarray(at + offset, at + offset + length));
+    if (done.has(serial) && kind !== EV_OPENED && kind !== EV_REFUSED) return;
     if (kind === EV_OPENED) {
       const owner = this.listeners.get(view.getUint32(at + 16, true));
+      const seq = view.getUint32(at + 120, true);
+      const closedAt = closes.get(serial);
+      if (owner && closedAt !== undefined) {
+        const closedWhy = view.getUint8(closedAt + 1);
+        if (owner.brief(seq, closedWhy, view.getInt32(closedAt + 12, true), finalCounts(view, closedAt))) {
+          done.add(serial);
+          return;
+        }
+      }
       const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
       const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
-      const connection = owner?.accepted(view.getUint32(at + 120, true), slot, serial, client, local);
+      const connection = owner?.accepted(seq, slot, serial, client, local);
       if (connection) this.connections.set(serial, connection);
       else this.close(slot, serial, true);
       return;
@@ -289,18 +350,21 @@ export class SpliceEngine {
     if (!connection) return;
     if (kind === EV_CLOSED) {
       this.connections.delete(serial);
-      connection.onEngineClosed(why, detail, {
-        fromClientBytes: view.getFloat64(at + 24, true),
-        fromClientReads: view.getFloat64(at + 32, true),
-        toClientBytes: view.getFloat64(at + 40, true),
-        toClientReads: view.getFloat64(at + 48, true),
-        lastActivityMs: view.getFloat64(at + 56, true),
-      });
+      connection.onEngineClosed(why, detail, finalCounts(view, at));
     } else if (kind === EV_CONNECTED) {
-      connection.onEngineEvent(kind, why, detail, text(24, view.getUint8(at + 22)), view.getUint16(at + 2, true));
+      const length = view.getUint8(at + 22);
+      connection.onEngineEvent(kind, why, detail, length > 0 ? text(24, length) : undefined, view.getUint16(at + 2, true));
     } else {
       connection.onEngineEvent(kind, why, detail, undefined, undefined);
     }
+  }
+
+  private updateDetail(): void {
+    let detail = false;
+    for (const wanted of this.detailWanted) detail ||= wanted();
+    if (detail === this.detail) return;
+    this.detail = detail;
+    this.addon.setDetail(this.engine, detail);
   }
 
   /** Pending events keep the process alive only while a connection or a listener needs them. */

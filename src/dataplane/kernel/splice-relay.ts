@@ -1,15 +1,18 @@
 /**
- * One proxied TCP connection relayed by the native engine (splice-engine.ts):
- * the same session as TcpRelay, with the same outcomes (half-close passed
- * on, upstream failures reaching the client as a reset and counted by kind,
- * close() ending both legs), but accepted, connected and relayed by an engine
- * thread. No socket object exists in JavaScript; this session keeps only what
+ * One proxied TCP connection, or one UDP flow, relayed by the native engine
+ * (splice-engine.ts): the same session as TcpRelay (half-close passed on,
+ * upstream failures reaching the client as a reset and counted by kind,
+ * close() ending both legs) or UdpFlow (idle expiry, port unreachable ending
+ * the flow), but accepted, connected and relayed by an engine thread. No
+ * socket object exists in JavaScript; this session keeps only what
  * SessionInfo needs and follows the engine's events.
  */
 import { constants } from 'node:os';
+import type { Protocol } from '../../config/model.js';
 import type { Route } from '../../plan/model.js';
 import { proxyHeader } from '../proxy-header.js';
-import type { CloseReason, Endpoint } from '../session-store.js';
+import type { CloseReason, Endpoint, SessionInfo } from '../session-store.js';
+import type { DropReason } from '../telemetry.js';
 import type { RuleRuntime } from './rule-runtime.js';
 import { SessionBase, type SessionHost } from './session.js';
 import { EV_CONNECTED, EV_END, STAT, STATS_PER_SLOT, WHY, type EngineConnection, type FinalCounts, type SpliceEngine } from './splice-engine.js';
@@ -35,14 +38,15 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     private readonly engine: SpliceEngine,
     private readonly slot: number,
     private readonly serial: number,
+    protocol: Protocol = 'tcp',
   ) {
-    super(accept.host, accept.rule, accept.route, 'tcp', accept.client, accept.listener, 'connecting');
+    super(accept.host, accept.rule, accept.route, protocol, accept.client, accept.listener, 'connecting');
     accept.host.opened(this);
   }
 
-  /** The session of a connection the engine accepted and admitted itself (EV_OPENED). */
-  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number): SpliceRelay {
-    return new SpliceRelay(accept, engine, slot, serial);
+  /** The session of a connection (or UDP flow) the engine accepted and admitted itself (EV_OPENED). */
+  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number, protocol: Protocol): SpliceRelay {
+    return new SpliceRelay(accept, engine, slot, serial, protocol);
   }
 
   /**
@@ -95,8 +99,8 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
 
   onEngineEvent(kind: number, why: number, detail: number, address: string | undefined, port: number | undefined): void {
     if (kind === EV_CONNECTED) {
-      this.upstreamLocal = { address: address ?? '', port: port ?? 0 };
-      this.setState('established');
+      if (address !== undefined) this.upstreamLocal = { address, port: port ?? 0 };
+      this.setState(this.protocol === 'udp' ? 'active' : 'established');
     } else if (kind === EV_END) {
       this.noteReason(detail === 0 ? 'client' : 'target');
       this.setState('half_closed');
@@ -115,40 +119,42 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     this.closedBecause(why, detail);
   }
 
+  override info(): SessionInfo {
+    // Asked of the engine only now: it sends the upstream's address along only while sessions are watched.
+    if (this.state !== 'connecting' && !this.upstreamLocal && !this.closed) this.upstreamLocal = this.engine.upstreamLocal(this.slot, this.serial);
+    return super.info();
+  }
+
   private closedBecause(why: number, detail: number): void {
-    const drop = (reason: Parameters<SessionHost['drop']>[1]): void => {
-      if (!this.requested) this.host.drop(this.rule, reason);
-    };
-    switch (why) {
-      case WHY.ended:
-        this.noteReason(detail === 0 ? 'client' : 'target');
-        break;
-      case WHY.clientError:
-        this.noteReason('client');
-        break;
-      case WHY.upstreamReset:
-        drop('upstream_reset');
-        this.noteReason('target');
-        break;
-      case WHY.upstreamError:
-        drop('upstream_error');
-        this.noteReason('error');
-        break;
-      case WHY.connectFailed:
-        drop(connectFailure(errnoNames.get(detail)));
-        this.noteReason('error');
-        break;
-      case WHY.connectTimeout:
-        drop('upstream_timeout');
-        this.noteReason('error');
-        break;
-      case WHY.resource:
-        drop('resource');
-        this.noteReason('error');
-        break;
-      default:
-        break;
-    }
+    const outcome = engineOutcome(why, detail);
+    if (outcome.drop && !this.requested) this.host.drop(this.rule, outcome.drop);
+    if (outcome.reason) this.noteReason(outcome.reason);
     this.finish(this.pendingReason ?? 'client');
+  }
+}
+
+/** What an engine close (EV_CLOSED why, detail) means: a failure to count, and why the session ended (none: close() said). */
+export function engineOutcome(why: number, detail: number): { drop?: DropReason; reason?: CloseReason } {
+  switch (why) {
+    case WHY.ended:
+      return { reason: detail === 0 ? 'client' : 'target' };
+    case WHY.clientError:
+      return { reason: 'client' };
+    case WHY.upstreamReset:
+      return { drop: 'upstream_reset', reason: 'target' };
+    case WHY.upstreamError:
+      return { drop: 'upstream_error', reason: 'error' };
+    case WHY.connectFailed:
+      return { drop: connectFailure(errnoNames.get(detail)), reason: 'error' };
+    case WHY.connectTimeout:
+      return { drop: 'upstream_timeout', reason: 'error' };
+    case WHY.resource:
+      return { drop: 'resource', reason: 'error' };
+    case WHY.upstreamRefused:
+      return { drop: 'upstream_refused', reason: 'error' };
+    case WHY.idle:
+      return { reason: 'idle' };
+    default:
+      return {};
   }
 }
