@@ -480,6 +480,8 @@ export class ListenerTable {
    */
   private commit(request: SinkApplyRequest, opened: Listener[]): SessionEffects {
     const effects = noSessionEffects();
+    // The engine reports connections in batches: every one it accepted must be a session here before the apply decides which end.
+    this.engine?.drain();
     const { plan } = request;
     // Work follows plan.rules: a rule it does not list runs unchanged, with its runtime and engine rule as they are.
     const next = new Map(this.rules);
