@@ -1989,9 +1989,12 @@ static napi_value take_events(napi_env env, napi_callback_info info) {
     worker_t *w = &e->workers[i];
     pthread_mutex_lock(&w->lock);
     size_t n = w->nevents < total - at ? w->nevents : total - at;
-    memcpy((char *)data + at * EVENT_BYTES, w->events, n * EVENT_BYTES);
-    memmove(w->events, w->events + n, (w->nevents - n) * EVENT_BYTES);
-    w->nevents -= n;
+    /* A worker that never queued has no buffer (events is NULL): memcpy must not see it, even for 0 bytes. */
+    if (n > 0) {
+      memcpy((char *)data + at * EVENT_BYTES, w->events, n * EVENT_BYTES);
+      memmove(w->events, w->events + n, (w->nevents - n) * EVENT_BYTES);
+      w->nevents -= n;
+    }
     pthread_mutex_unlock(&w->lock);
     at += n;
   }
