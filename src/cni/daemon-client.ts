@@ -7,30 +7,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { PortplaneClient } from '../client/client.js';
-import type { ApplyConfigRequest } from '../generated/types/portplane/v1/ApplyConfigRequest.js';
+import type { ForwardRule__Output } from '../generated/types/portplane/v1/ForwardRule.js';
+import type { GetConfigResponse__Output } from '../generated/types/portplane/v1/GetConfigResponse.js';
+import type { LastApplyResultResponse__Output } from '../generated/types/portplane/v1/LastApplyResultResponse.js';
+import type { RuleStatus__Output } from '../generated/types/portplane/v1/RuleStatus.js';
 import { CNI_ERRORS, CniError } from './spec.js';
 import type { WireRule } from './table.js';
 
-interface WireTable {
-  name: string;
-  rules: (WireRule & Record<string, unknown>)[];
-}
-
-interface RuleStatus {
-  table: string;
-  name: string;
-  state: string;
-  ports_bound: number;
-}
-
 /** A table as it runs: its rules and, from the last apply, each rule's state. */
 export interface TableState {
-  rules: WireTable['rules'];
-  statuses: RuleStatus[];
+  rules: ForwardRule__Output[];
+  statuses: RuleStatus__Output[];
 }
-
-/** Concurrent writers (other containers' plugins) move the generation; a removal retries on fresh state. */
-const REMOVE_ATTEMPTS = 8;
 
 function asCniError(err: unknown, socket: string, what: string): CniError {
   const e = err as { code?: grpc.status };
@@ -78,32 +66,25 @@ export class DaemonClient {
   }
 
   async getTable(name: string): Promise<TableState | undefined> {
-    const config = await this.call<{ tables: WireTable[] }>((c) => c.getConfig(), 'read the configuration');
+    const config = await this.call<GetConfigResponse__Output>((c) => c.getConfig(), 'read the configuration');
     const table = config.tables.find((t) => t.name === name);
     if (!table) return undefined;
-    const last = await this.call<{ result?: { rules?: RuleStatus[] } }>((c) => c.lastApplyResult(), 'read the last apply result');
+    const last = await this.call<LastApplyResultResponse__Output>((c) => c.lastApplyResult(), 'read the last apply result');
     return { rules: table.rules, statuses: (last.result?.rules ?? []).filter((r) => r.table === name) };
   }
 
-  /** Removes the table `name`; false when there was none. */
+  /** Removes the table `name` as one apply; false when there was none. */
   async removeTable(name: string): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      const config = await this.call<{ generation: string; tables: WireTable[] }>((c) => c.getConfig(), 'read the configuration');
-      if (!config.tables.some((t) => t.name === name)) return false;
-      // ApplyConfig removes a table only as "every table but these"; the generation guards against a
-      // concurrent writer whose tables this would otherwise drop.
-      try {
-        await this.client.applyConfig({
-          tables: config.tables.filter((t) => t.name !== name) as ApplyConfigRequest['tables'],
-          replace_all: true,
-          expected_generation: config.generation,
-          comment: `CNI DEL ${name}`,
-        });
-        return true;
-      } catch (err) {
-        if ((err as { code?: grpc.status }).code === grpc.status.ABORTED && attempt < REMOVE_ATTEMPTS) continue;
-        throw asCniError(err, this.socket, `remove table ${name}`);
-      }
+    const running = async (): Promise<boolean> =>
+      (await this.call<GetConfigResponse__Output>((c) => c.getConfig(), 'read the configuration')).tables.some((t) => t.name === name);
+    if (!(await running())) return false;
+    try {
+      await this.client.applyConfig({ delete_tables: [name], comment: `CNI DEL ${name}` });
+      return true;
+    } catch (err) {
+      // Another DEL of the same container removed it meanwhile: the table is gone either way.
+      if ((err as { code?: grpc.status }).code === grpc.status.INVALID_ARGUMENT && !(await running())) return false;
+      throw asCniError(err, this.socket, `remove table ${name}`);
     }
   }
 

@@ -8,6 +8,7 @@
  */
 import type { DaemonClient } from './daemon-client.js';
 import { CNI_ERRORS, CNI_VERSION, CniError, DEFAULT_SOCKET, DEFAULT_TIMEOUT_MS, parseNetConf, SUPPORTED_VERSIONS, type NetConf } from './spec.js';
+import type { ForwardRule__Output } from '../generated/types/portplane/v1/ForwardRule.js';
 import { tableName, tableRules, type WireRule } from './table.js';
 
 export interface PluginIo {
@@ -55,11 +56,11 @@ async function add(client: DaemonClient, conf: NetConf, name: string): Promise<s
   return JSON.stringify({ ...conf.prevResult, cniVersion: conf.cniVersion });
 }
 
-function same(running: WireRule & Record<string, unknown>, wanted: WireRule): boolean {
+function same(running: ForwardRule__Output, wanted: WireRule): boolean {
   return (
     running.protocol === wanted.protocol &&
     running.listen_address === wanted.listen_address &&
-    running.ports.first === wanted.ports.first &&
+    running.ports?.first === wanted.ports.first &&
     (running.ports.last === wanted.ports.last || running.ports.last === 0) &&
     running.target_address === wanted.target_address &&
     running.target_port === wanted.target_port

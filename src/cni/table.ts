@@ -7,6 +7,8 @@
  */
 import { isIP } from 'node:net';
 import { CNI_ERRORS, CniError, type CniResult, type PortMapping } from './spec.js';
+import type { ForwardRule } from '../generated/types/portplane/v1/ForwardRule.js';
+import type { PortRange__Output } from '../generated/types/portplane/v1/PortRange.js';
 
 /** Table names: a letter or digit, then up to 62 of [A-Za-z0-9._-] (src/config/validate.ts). */
 const MAX_NAME = 63;
@@ -20,14 +22,11 @@ export function tableName(network: string, containerId: string): string {
   return name.slice(0, MAX_NAME);
 }
 
-export interface WireRule {
-  name: string;
-  protocol: 'PROTOCOL_TCP' | 'PROTOCOL_UDP';
-  listen_address: string;
-  ports: { first: number; last: number };
-  target_address: string;
-  target_port: number;
-}
+/** A rule the plugin publishes: the generated ForwardRule with the fields a port mapping sets. */
+export type WireRule = ForwardRule & Required<Pick<ForwardRule, 'name' | 'listen_address' | 'target_address' | 'target_port'>> & {
+  protocol: Extract<ForwardRule['protocol'], 'PROTOCOL_TCP' | 'PROTOCOL_UDP'>;
+  ports: PortRange__Output;
+};
 
 function port(value: unknown, what: string, index: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {

@@ -9,6 +9,7 @@ import type { HistoryEntry, HistoryOutcome, HistoryTrigger } from '../control/hi
 import { cut } from '../config/quote.js';
 import { MAX_CONFIRM_TIMEOUT_MS } from '../control/pending-apply.js';
 import { wireApplyResult, wirePlanSummary, wireTimestamp } from './wire-results.js';
+import type { Duration__Output } from '../generated/types/google/protobuf/Duration.js';
 
 const OUTCOME: Record<HistoryOutcome, string> = {
   pending: 'APPLY_HISTORY_OUTCOME_PENDING',
@@ -96,11 +97,6 @@ export function wireApplyEvent(kind: ApplyEvent['kind'] | 'current', event: Omit
   };
 }
 
-interface WireDuration {
-  seconds?: string | number;
-  nanos?: number;
-}
-
 /** google.protobuf.Duration's own bounds (duration.proto): about ±10,000 years, nanos below one second, signs that agree. */
 const DURATION_MAX_SECONDS = 315_576_000_000;
 const NANOS_PER_SECOND = 1_000_000_000;
@@ -110,7 +106,7 @@ const NANOS_PER_SECOND = 1_000_000_000;
  * A value google.protobuf.Duration itself does not allow, or one outside
  * (0, 24 h], becomes a violation at `path` (or at `path.nanos`).
  */
-export function readDurationMs(value: WireDuration | null | undefined, path: string, violations: Violation[]): number | undefined {
+export function readDurationMs(value: Partial<Duration__Output> | null | undefined, path: string, violations: Violation[]): number | undefined {
   if (value === null || value === undefined) return undefined;
   const seconds = Number(value.seconds ?? 0);
   const nanos = Number(value.nanos ?? 0);

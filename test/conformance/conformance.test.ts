@@ -11,30 +11,12 @@ import { journalFileName } from '../../src/control/journal.js';
 import { decodeStatusDetails } from '../../src/server/status-details.js';
 import { callError } from '../helpers/daemon-process.js';
 import { declaredCapabilities, missingFeature, requires, rule, startHarness, VARIANTS, type Harness } from './harness.js';
+import type { ApplyResult__Output } from '../../src/generated/types/portplane/v1/ApplyResult.js';
+import type { TraceResponse__Output } from '../../src/generated/types/portplane/v1/TraceResponse.js';
 
-interface WireResult {
-  generation: string;
-  config_digest: string;
-  backend: string;
-  capabilities: { backend: string; supported: string[]; unsupported: { feature: string; reason: string }[] };
-  rules: { table: string; rule_id: string; counter_id: string; name: string; state: string }[];
-  outcome: string;
-  session_effects: { ended: number; draining: number; held: number; restored: number } | null;
-}
+type WireResult = ApplyResult__Output;
 
-interface WireTrace {
-  generation: string;
-  backend: string;
-  verdict: string;
-  drop_reason: string;
-  match: { table: string; rule_name: string; rule_id: string; counter_id: string } | null;
-  filter: string;
-  limit: string;
-  nat: { source: { address: string; port: number } | null; destination: { address: string; port: number } } | null;
-  session: string;
-  session_id: string;
-  steps: string[];
-}
+type WireTrace = TraceResponse__Output;
 
 for (const { backend, nativeFastPath } of VARIANTS) {
   describe(`conformance: ${backend} backend${backend === 'userspace' ? (nativeFastPath ? ' (native fast path)' : ' (JavaScript path)') : ''}`, () => {
@@ -137,10 +119,10 @@ for (const { backend, nativeFastPath } of VARIANTS) {
       it('GetCapabilities and ApplyResult declare every feature once, each unsupported one with a reason', async () => {
         await start();
         const caps = (await h.config.call<{ capabilities: WireResult['capabilities'] }>('GetCapabilities', {})).capabilities;
-        expect(caps.backend).toBe(backend);
-        const declared = [...caps.supported, ...caps.unsupported.map((u) => u.feature)];
+        expect(caps!.backend).toBe(backend);
+        const declared = [...caps!.supported, ...caps!.unsupported.map((u) => u.feature)];
         expect(new Set(declared).size).toBe(declared.length);
-        for (const u of caps.unsupported) expect(u.reason.length).toBeGreaterThan(10);
+        for (const u of caps!.unsupported) expect(u.reason.length).toBeGreaterThan(10);
         expect(caps).toEqual(JSON.parse(JSON.stringify({ ...declaredCapabilities(backend, nativeFastPath) })));
         const port = await h.listenPorts(1);
         const { result } = await apply([{ name: 'web', rules: [rule('http', port, h.targetPort)] }]);

@@ -4,29 +4,12 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { ServiceClient } from './daemon-process.js';
+import type { ApplyHistoryEntry__Output } from '../../src/generated/types/portplane/v1/ApplyHistoryEntry.js';
+import type { WatchApplyResultsResponse__Output } from '../../src/generated/types/portplane/v1/WatchApplyResultsResponse.js';
 
-export interface WireEntry {
-  seq: string;
-  generation: string;
-  base_generation: string;
-  config_digest: string;
-  outcome: string;
-  trigger: string;
-  caller: { kind: string; id: string } | null;
-  comment: string;
-  detail: string;
-  restored_generation: string;
-  rolled_back_generation: string;
-}
+export type WireEntry = ApplyHistoryEntry__Output;
 
-export interface WireEvent {
-  kind: string;
-  generation: string;
-  result: { generation: string; config_digest: string; outcome: string } | null;
-  entry: WireEntry | null;
-  restored: WireEntry | null;
-  pending: { generation: string; owner: string; deadline: { seconds: string } | null } | null;
-}
+export type WireEvent = WatchApplyResultsResponse__Output;
 
 /** Resolves when `ready()` holds, polling `events`; rejects after `timeoutMs`. */
 async function until<T>(ready: () => T | undefined, timeoutMs: number, what: string): Promise<T> {

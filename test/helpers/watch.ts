@@ -4,29 +4,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceClient } from './daemon-process.js';
+import type { Session__Output } from '../../src/generated/types/portplane/v1/Session.js';
+import type { SessionEvent__Output } from '../../src/generated/types/portplane/v1/SessionEvent.js';
 
-export interface WireSession {
-  id: string;
-  table: string;
-  rule_id: string;
-  rule_name: string;
-  protocol: string;
-  client: { address: string; port: number };
-  target: { address: string; port: number };
-  state: string;
-  from_client: { bytes: string; packets: string };
-  to_client: { bytes: string; packets: string };
-  generation: string;
-}
+export type WireSession = Session__Output;
 
-export interface WireEvent {
-  sequence: string;
-  backend_epoch: string;
-  kind: string;
-  session: WireSession | null;
-  close_reason: string;
-  detail: string;
-}
+export type WireEvent = SessionEvent__Output;
 
 export class Watch {
   readonly events: WireEvent[] = [];

@@ -10,17 +10,9 @@ import { ServiceClient, callError } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { freePortBlock } from '../helpers/tcp.js';
 import { singlePortRule } from '../helpers/wire-rules.js';
+import type { GetConfigResponse__Output } from '../../src/generated/types/portplane/v1/GetConfigResponse.js';
 
-interface WireTable {
-  name: string;
-  rules: { name: string }[];
-}
-interface ConfigPage {
-  generation: string;
-  tables: WireTable[];
-  config_digest: string;
-  next_page_token: string;
-}
+type ConfigPage = GetConfigResponse__Output;
 interface ResultPage {
   result: { generation: string; rules: { rule_id: string }[] };
   next_page_token: string;

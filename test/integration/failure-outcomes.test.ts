@@ -30,14 +30,9 @@ import { ServiceClient, callError, removeDir, startDaemon, stopDaemon, tempState
 import { ownListeningSocketInodes } from '../helpers/proc-net.js';
 import { freePort, roundTrip, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 import { singlePortRule } from '../helpers/wire-rules.js';
+import type { DivergedPort__Output } from '../../src/generated/types/portplane/v1/DivergedPort.js';
 
-interface WireDiverged {
-  table: string;
-  protocol: string;
-  listen_address: string;
-  port: number;
-  errno: string;
-}
+type WireDiverged = DivergedPort__Output;
 
 describe('an apply that cannot be saved reports what runs afterwards', () => {
   let stateDir: string;
@@ -128,7 +123,7 @@ describe('an apply that cannot be saved reports what runs afterwards', () => {
       expect(err.details).toContain('diverged');
 
       // The record is still generation 1, and every view says port A does not run.
-      const expected: WireDiverged = { table: 'web', protocol: 'PROTOCOL_TCP', listen_address: '127.0.0.1', port: portA, errno: 'EADDRINUSE' };
+      const expected: Partial<WireDiverged> = { table: 'web', protocol: 'PROTOCOL_TCP', listen_address: '127.0.0.1', port: portA, errno: 'EADDRINUSE' };
       const running = await config.call<{ generation: string; diverged: WireDiverged[] }>('GetConfig');
       expect(running.generation).toBe('1');
       expect(running.diverged).toEqual([expect.objectContaining(expected)]);

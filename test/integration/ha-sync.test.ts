@@ -20,6 +20,7 @@ import { bearer, ServiceClient } from '../helpers/daemon-process.js';
 import type { HAOptions } from '../../src/server/daemon.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { fields, packet } from '../helpers/packets.js';
+import type { GetRoleResponse__Output } from '../../src/generated/types/portplane/v1/GetRoleResponse.js';
 
 const CLIENT = '127.0.0.1';
 const SERVICE = '127.0.0.1';
@@ -38,10 +39,7 @@ interface Node {
   sessions: ServiceClient;
 }
 
-interface WireRole {
-  role: string;
-  sync: { state: string; detail: string; applied_sequence: string; bulk_syncs: string; resent_events: string; sessions_imported: string; reconnects: string; lag_events: string };
-}
+type WireRole = GetRoleResponse__Output;
 
 const TABLES = {
   tables: [
@@ -139,7 +137,7 @@ describe('HA session sync between two daemons', () => {
     const a = active!;
     const b = standby!;
     expect((await role(b)).role).toBe('HA_ROLE_STANDBY');
-    await until('in sync', () => role(b), (r) => r.sync.state === 'SYNC_STATE_IN_SYNC');
+    await until('in sync', () => role(b), (r) => r.sync!.state === 'SYNC_STATE_IN_SYNC');
 
     const bindings = [41_000, 41_001, 41_002].map((p) => tcpFlow(a, p));
     expect(fromClient(a, 'udp', 42_000, 0, new Uint8Array(20))).toMatchObject({ destination: TARGET, source: CLIENT, sourcePort: 42_000 });
@@ -156,9 +154,9 @@ describe('HA session sync between two daemons', () => {
     // The standby refuses flows of its own.
     expect(fromClient(b, 'tcp', 43_000, TCP_SYN)).toBeUndefined();
     const status = await role(b);
-    expect(Number(status.sync.sessions_imported)).toBeGreaterThanOrEqual(4);
+    expect(Number(status.sync!.sessions_imported)).toBeGreaterThanOrEqual(4);
     const activeView = await role(a);
-    expect(activeView.sync.state).toBe('SYNC_STATE_IN_SYNC');
+    expect(activeView.sync!.state).toBe('SYNC_STATE_IN_SYNC');
 
     // Takeover: the active is gone; the standby becomes active and carries the established flows with the same bindings.
     await stopNode(a);
@@ -178,11 +176,11 @@ describe('HA session sync between two daemons', () => {
   it('a broken stream resumes after the acknowledged sequence; a restarted active is a fresh bulk sync', async () => {
     const a = active!;
     const b = standby!;
-    await until('in sync', () => role(b), (r) => r.sync.state === 'SYNC_STATE_IN_SYNC');
+    await until('in sync', () => role(b), (r) => r.sync!.state === 'SYNC_STATE_IN_SYNC');
     tcpFlow(a, 41_100);
     await until('1 session', () => sessionCount(b), (n) => n === 1);
     const before = await role(b);
-    expect(before.sync.bulk_syncs).toBe('1');
+    expect(before.sync!.bulk_syncs).toBe('1');
 
     // Break the stream from the standby's side (it stops following, then follows again): events made meanwhile are replayed.
     await b.ha.call('SetRole', { role: 'HA_ROLE_ACTIVE' });
@@ -191,19 +189,19 @@ describe('HA session sync between two daemons', () => {
     tcpFlow(a, 41_102);
     await b.ha.call('SetRole', { role: 'HA_ROLE_STANDBY' });
     await until('3 sessions', () => sessionCount(b), (n) => n === 3);
-    const resumed = await until('in sync again', () => role(b), (r) => r.sync.state === 'SYNC_STATE_IN_SYNC');
-    expect(resumed.sync.bulk_syncs).toBe('1');
+    const resumed = await until('in sync again', () => role(b), (r) => r.sync!.state === 'SYNC_STATE_IN_SYNC');
+    expect(resumed.sync!.bulk_syncs).toBe('1');
     const served = await role(a);
-    expect(Number(served.sync.resent_events)).toBeGreaterThanOrEqual(2);
+    expect(Number(served.sync!.resent_events)).toBeGreaterThanOrEqual(2);
 
     // The active restarts (new process, new backend epoch, no sessions): the standby resyncs and drops what the active no longer has.
     const address = a.daemon.target;
     await stopNode(a);
     active = await startNode({ initialRole: 'active', heartbeatMs: HEARTBEAT_MS }, address);
     await until('reconnected with an empty table', () => sessionCount(b), (n) => n === 0, 15_000);
-    const after = await until('in sync with the new epoch', () => role(b), (r) => r.sync.state === 'SYNC_STATE_IN_SYNC');
-    expect(Number(after.sync.reconnects)).toBeGreaterThanOrEqual(1);
-    expect(Number(after.sync.bulk_syncs)).toBeGreaterThanOrEqual(2);
+    const after = await until('in sync with the new epoch', () => role(b), (r) => r.sync!.state === 'SYNC_STATE_IN_SYNC');
+    expect(Number(after.sync!.reconnects)).toBeGreaterThanOrEqual(1);
+    expect(Number(after.sync!.bulk_syncs)).toBeGreaterThanOrEqual(2);
     tcpFlow(active, 41_200);
     await until('the new active\'s flow', () => sessionCount(b), (n) => n === 1);
   });

@@ -11,6 +11,7 @@ import { DRIFT_CONDITION, NftablesDataPlane } from '../../src/dataplane/nftables
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
 import { ip, netnsSkipReason } from '../helpers/netns.js';
+import type { DataplaneCondition__Output } from '../../src/generated/types/portplane/v1/DataplaneCondition.js';
 
 const skip = netnsSkipReason() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft (nftables) is not installed');
 if (skip) console.info(`skipped: ${skip}`);
@@ -83,7 +84,7 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     const config = await start(false, 'apply');
     const tables = [{ name: 't', rules: [rule(8000)] }];
     await config.call('ApplyConfig', { tables });
-    type Wire = { type: string; status: boolean; reason: string; message: string; occurrences: string };
+    type Wire = DataplaneCondition__Output;
     const status = async (): Promise<Wire> =>
       (await config.call<{ conditions: Wire[] }>('LastApplyResult', {})).conditions.find((c) => c.type === DRIFT_CONDITION)!;
     const metric = async (name: string): Promise<number> => {

@@ -149,10 +149,10 @@ describe('sessions and counters over gRPC', () => {
     }
 
     const listed = await list({ table: 'web' });
-    const tcpSession = listed.find((s) => s.protocol === 'PROTOCOL_TCP' && s.client.port === tcpConn.localPort);
-    const udpSession = listed.find((s) => s.protocol === 'PROTOCOL_UDP' && s.client.port === udp.address().port);
-    expect(tcpSession?.from_client.bytes).toBe(String(payload.length));
-    expect(tcpSession?.to_client.bytes).toBe(String(tcpConn.received));
+    const tcpSession = listed.find((s) => s.protocol === 'PROTOCOL_TCP' && s.client!.port === tcpConn.localPort);
+    const udpSession = listed.find((s) => s.protocol === 'PROTOCOL_UDP' && s.client!.port === udp.address().port);
+    expect(tcpSession?.from_client!.bytes).toBe(String(payload.length));
+    expect(tcpSession?.to_client!.bytes).toBe(String(tcpConn.received));
     expect(udpSession?.from_client).toEqual({ bytes: String(udpBytes), packets: String(sizes.length) });
     expect(udpSession?.to_client).toEqual({ bytes: String(udpBytes), packets: String(sizes.length) });
     expect(udpSession?.target).toEqual({ address: '127.0.0.1', port: udpEcho.port });
@@ -284,14 +284,14 @@ describe('sessions and counters over gRPC', () => {
     const steady = new Watch(sessions);
     await steady.until((ev) => ev.some((e) => e.kind === 'SESSION_EVENT_KIND_SNAPSHOT_END'), 'the snapshot');
     const snapshot = steady.events.filter((e) => e.kind === 'SESSION_EVENT_KIND_SNAPSHOT');
-    expect(snapshot.map((e) => e.session?.client.port)).toEqual([early.localPort]);
+    expect(snapshot.map((e) => e.session?.client!.port)).toEqual([early.localPort]);
     const epoch = steady.events[0]!.backend_epoch;
 
     const first = new Watch(sessions);
     await first.until((ev) => ev.some((e) => e.kind === 'SESSION_EVENT_KIND_SNAPSHOT_END'), 'the snapshot');
     const a = await Conn.open(base);
     open.push(a);
-    await first.until((ev) => deltas(ev).some((e) => e.kind === 'SESSION_EVENT_KIND_UPDATE' && e.session?.client.port === a.localPort), 'a established');
+    await first.until((ev) => deltas(ev).some((e) => e.kind === 'SESSION_EVENT_KIND_UPDATE' && e.session?.client!.port === a.localPort), 'a established');
     const resumeAt = deltas(first.events).at(-1)!.sequence;
     first.cancel();
 
@@ -301,8 +301,8 @@ describe('sessions and counters over gRPC', () => {
     open.push(b);
     await steady.until(
       (ev) =>
-        deltas(ev).some((e) => e.kind === 'SESSION_EVENT_KIND_CLOSE' && e.session?.client.port === a.localPort) &&
-        deltas(ev).some((e) => e.kind === 'SESSION_EVENT_KIND_UPDATE' && e.session?.client.port === b.localPort),
+        deltas(ev).some((e) => e.kind === 'SESSION_EVENT_KIND_CLOSE' && e.session?.client!.port === a.localPort) &&
+        deltas(ev).some((e) => e.kind === 'SESSION_EVENT_KIND_UPDATE' && e.session?.client!.port === b.localPort),
       'a closed and b established',
     );
     const missed = deltas(steady.events).filter((e) => BigInt(e.sequence) > BigInt(resumeAt));

@@ -112,10 +112,10 @@ describe('SessionService on the userspace backend', () => {
     expect(all.ids.map(Number)).toEqual([...all.ids.map(Number)].sort((a, b) => a - b));
     expect((await listAll({}, 10_000)).ids).toEqual(all.ids);
     const udp = await listAll({ filter: { protocol: 'PROTOCOL_UDP' } }, 2);
-    expect(udp.sessions.map((s) => [s.client.port, s.state, s.from_client.bytes, s.to_client.bytes])).toEqual(
+    expect(udp.sessions.map((s) => [s.client!.port, s.state, s.from_client!.bytes, s.to_client!.bytes])).toEqual(
       [0, 1, 2].map((i) => [42_000 + i, 'active', '7', '5']),
     );
-    const tcp0 = all.sessions.find((s) => s.client.port === 41_000)!;
+    const tcp0 = all.sessions.find((s) => s.client!.port === 41_000)!;
     expect(tcp0).toMatchObject({ table: 'web', rule_name: 'http', protocol: 'PROTOCOL_TCP', state: 'established', target: { address: LOCAL, port: TARGET }, generation: '1' });
     expect(await sessions.call('GetSession', { id: tcp0.id })).toMatchObject({ session: { id: tcp0.id, from_client: { bytes: '10' }, to_client: { bytes: '10' } } });
     const summary = await sessions.call<{ total: string; by_protocol: { key: string; count: string }[] }>('GetSessionSummary', {});
@@ -131,7 +131,7 @@ describe('SessionService on the userspace backend', () => {
     expect(fromClient('tcp', 41_000, LISTEN, TCP_ACK, new Uint8Array(3))).toBeUndefined();
     expect((await callError(sessions.call('GetSession', { id: tcp0.id }))).code).toBe(grpc.status.NOT_FOUND);
     // A client that ends its connection: the close comes once GC lets the session go.
-    const tcp1 = all.sessions.find((s) => s.client.port === 41_001)!;
+    const tcp1 = all.sessions.find((s) => s.client!.port === 41_001)!;
     fromClient('tcp', 41_001, LISTEN, TCP_FIN | TCP_ACK);
     fromTarget('tcp', 41_001, TCP_FIN | TCP_ACK);
     fromClient('tcp', 41_001, LISTEN, TCP_ACK);
@@ -154,7 +154,7 @@ describe('SessionService on the userspace backend', () => {
     const resumed = watch({ filter: { table: 'web' }, resume_after_sequence: last.sequence, resume_backend_epoch: last.backend_epoch });
     await resumed.until((e) => e.length >= 3, 'the missed events');
     // The events carry the session as the daemon read it, after the whole (synchronous) handshake.
-    expect(resumed.events.map((x) => [x.kind, x.session?.client.port, x.session?.state])).toEqual([
+    expect(resumed.events.map((x) => [x.kind, x.session?.client!.port, x.session?.state])).toEqual([
       ['SESSION_EVENT_KIND_OPEN', 41_100, 'established'],
       ['SESSION_EVENT_KIND_UPDATE', 41_100, 'established'],
       ['SESSION_EVENT_KIND_UPDATE', 41_100, 'established'],

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tunSupport } from '../../src/dataplane/userspace/ports/tun-device.js';
 import { removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { ip, NetnsNode, netnsSkipReason } from '../helpers/netns.js';
+import type { TraceResponse__Output } from '../../src/generated/types/portplane/v1/TraceResponse.js';
 
 const skipReason = (() => {
   const netns = netnsSkipReason({ tun: true });
@@ -70,12 +71,7 @@ interface Line {
   [key: string]: unknown;
 }
 
-interface WireTrace {
-  verdict: string;
-  session: string;
-  session_id: string;
-  nat: { destination: { address: string; port: number } } | null;
-}
+type WireTrace = TraceResponse__Output;
 
 /** Writes a sysctl of namespace `ns` (/proc/sys/net is per namespace). */
 function sysctl(ns: string, key: string, value: string): void {
