@@ -108,3 +108,8 @@ export function listenAddressesOverlap(a: string, b: string): boolean {
   if (pa.isAny || pb.isAny) return true;
   return pa.address === pb.address && pa.zone === pb.zone;
 }
+
+/** `address:port` as messages show it: IPv6 in brackets, the empty (dual-stack any) address as `[::]`. */
+export function endpointText(address: string, port: number): string {
+  return address === '' ? `[::]:${port}` : address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}

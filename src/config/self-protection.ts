@@ -9,7 +9,7 @@
  * any-address of its family (dual-stack any: of both) and the target is an
  * address of this host: loopback, or one of `localAddresses`.
  */
-import { listenAddressesOverlap, parseAddress, type ParsedAddress } from './address.js';
+import { endpointText, listenAddressesOverlap, parseAddress, type ParsedAddress } from './address.js';
 import type { ForwardRule, PortRange, Protocol, Violation } from './model.js';
 import { mapTargetPort } from './ports.js';
 
@@ -108,9 +108,6 @@ function isLocal(a: ParsedAddress, local: ReadonlySet<string>): boolean {
   return local.has(a.address);
 }
 
-const endpoint = (address: string, port: number): string =>
-  address === '' ? `[::]:${port}` : address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-
 export function checkSelfProtection(
   input: {
     listeners: RuleListener[];
@@ -130,7 +127,7 @@ export function checkSelfProtection(
       if (!t.intervals.some((i) => i.first <= r.port && r.port <= i.last)) continue;
       out.push({
         path: `${t.path}.ports`,
-        message: `port ${r.port} is ${r.what} (${r.protocol} ${endpoint(r.address, r.port)}); a rule may not listen on it`,
+        message: `port ${r.port} is ${r.what} (${r.protocol} ${endpointText(r.address, r.port)}); a rule may not listen on it`,
       });
     }
   }
@@ -169,7 +166,7 @@ export function checkSelfProtection(
     out.push({
       path: `${t.path}.target_address`,
       message:
-        `target ${rule.protocol} ${endpoint(rule.targetAddress, hit.port)} is forwarded by portplane itself ` +
+        `target ${rule.protocol} ${endpointText(rule.targetAddress, hit.port)} is forwarded by portplane itself ` +
         `(${ownerOf(hit.span, hit.port)}): the connection would loop back into portplane`,
     });
   }

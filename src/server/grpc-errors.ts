@@ -24,6 +24,7 @@ import {
   TransactionBusyError,
   TransactionProtocolError,
 } from '../control/pending-errors.js';
+import { endpointText } from '../config/address.js';
 import { statusError } from './status-details.js';
 
 /** Failed rules named in BIND_FAILED metadata; the message and PreconditionFailure cover every port. */
@@ -70,7 +71,7 @@ export function toServiceError(err: unknown): grpc.ServiceError {
         type: 'PreconditionFailure',
         violations: err.failures.map((f) => ({
           type: f.errno,
-          subject: `${f.protocol}://${hostPort(f.listenAddress, f.port)}`,
+          subject: `${f.protocol}://${endpointText(f.listenAddress, f.port)}`,
           description: `${err.labelOf(f.ruleId) ?? `tables[${f.table}]`}: ${f.message}`,
         })),
       },
@@ -152,10 +153,6 @@ function errnoInChain(err: unknown, codes: string[]): boolean {
 function undoMetadata(undo: UndoOutcome): Record<string, string> {
   return {
     dataplane: undo.outcome,
-    ...(undo.diverged.length > 0 && { diverged_ports: undo.diverged.map((f) => `${f.protocol}://${hostPort(f.listenAddress, f.port)}`).join(',') }),
+    ...(undo.diverged.length > 0 && { diverged_ports: undo.diverged.map((f) => `${f.protocol}://${endpointText(f.listenAddress, f.port)}`).join(',') }),
   };
-}
-
-function hostPort(address: string, port: number): string {
-  return `${address.includes(':') || address === '' ? `[${address || '::'}]` : address}:${port}`;
 }
