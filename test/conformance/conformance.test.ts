@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { journalFileName } from '../../src/control/journal.js';
+import { noSessionEffects } from '../../src/dataplane/session-endings.js';
 import { decodeStatusDetails } from '../../src/server/status-details.js';
 import { callError } from '../helpers/daemon-process.js';
 import { declaredCapabilities, missingFeature, requires, rule, startHarness, VARIANTS, type Harness } from './harness.js';
@@ -267,7 +268,7 @@ for (const { backend, nativeFastPath } of VARIANTS) {
     });
 
     describe('an apply that is undone ends no session', () => {
-      const effects = (r: WireResult) => ({ ended: 0, draining: 0, held: 0, restored: 0, ...r.session_effects });
+      const effects = (r: WireResult) => ({ ...noSessionEffects(), ...r.session_effects });
       const PENDING = { confirm_timeout: { seconds: 60 } };
       /** A harness forwarding one port (rule "a" of table "web") with one flow through it. */
       const forwardOne = async () => {

@@ -10,6 +10,9 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionEffects } from '../../src/dataplane/apply-result.js';
+import { noSessionEffects } from '../../src/dataplane/session-endings.js';
+import type { ApplyResult__Output } from '../../src/generated/types/portplane/v1/ApplyResult.js';
 import { serviceClient } from '../../src/server/api-definition.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
@@ -17,16 +20,7 @@ import { freePort, startEchoServer, type EchoServer } from '../helpers/tcp.js';
 import { singlePortRule } from '../helpers/wire-rules.js';
 
 type Stream = grpc.ClientDuplexStream<object, Record<string, unknown>>;
-interface Effects {
-  ended: number;
-  draining: number;
-  held: number;
-  restored: number;
-}
-interface Result {
-  generation: string;
-  session_effects: Effects | null;
-}
+type Result = ApplyResult__Output;
 
 /** A connection through the forward that answers one echo at a time, or says it was reset. */
 class Connection {
@@ -68,7 +62,7 @@ class Connection {
   }
 }
 
-const effects = (r: Result): Effects => ({ ended: 0, draining: 0, held: 0, restored: 0, ...r.session_effects });
+const effects = (r: Result): SessionEffects => ({ ...noSessionEffects(), ...r.session_effects });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a cancelled or rolled-back apply ends no session (finding 5)', () => {
