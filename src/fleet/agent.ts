@@ -57,6 +57,12 @@ export class FleetAgent {
   private observedRevision = 0;
   /** The highest revision the agent has heard of for its keys (list, event, progress). */
   private seenRevision = 0;
+  /**
+   * The revision of the latest change of its keys the agent has heard of (a
+   * list, a fresh event). A progress point raises seenRevision but changes
+   * nothing to apply, so it does not make Ready wait ("Applying").
+   */
+  private changedRevision = 0;
   private stale: Stale | undefined = { reason: 'Starting', message: 'not yet listed from etcd' };
   private lastError: NodeStatus['lastError'];
   private readonly since = new Map<string, { status: boolean; since: string }>();
@@ -74,7 +80,7 @@ export class FleetAgent {
   private readonly listBackoff = new Backoff(100, 5_000);
   private lastPublished = '';
   /** Counts for tests and the benchmark. */
-  readonly counts = { lists: 0, watchEvents: 0, duplicateEvents: 0, stalls: 0, applies: 0 };
+  readonly counts = { lists: 0, watchEvents: 0, duplicateEvents: 0, stalls: 0, applies: 0, probes: 0 };
 
   constructor(private readonly options: FleetAgentOptions) {
     this.publisher = new StatusPublisher(options.etcd, options.keys.status(options.node), options.leaseTtlSeconds ?? 10, options.logger);
@@ -160,6 +166,7 @@ export class FleetAgent {
     }
     this.desired.reset(listed, revision);
     this.seenRevision = Math.max(this.seenRevision, revision);
+    this.changedRevision = Math.max(this.changedRevision, revision);
     if (this.stale?.reason === 'EtcdUnreachable') this.options.logger.info({ revision }, 'etcd reachable again; re-listed desired tables');
     const phase = new Promise<Stale | undefined>((resolve) => (this.endPhase = resolve));
     const watcher = etcd.watch().prefix(prefix).startRevision(String(revision + 1)).watcher();
@@ -195,6 +202,7 @@ export class FleetAgent {
       if (!fresh) this.counts.duplicateEvents++;
       changed ||= fresh;
       this.seenRevision = Math.max(this.seenRevision, revision);
+      if (fresh) this.changedRevision = Math.max(this.changedRevision, revision);
     }
     // A progress notification: every event up to its revision has been sent.
     if (res.events.length === 0) this.seenRevision = Math.max(this.seenRevision, Number(res.header.revision));
@@ -218,6 +226,7 @@ export class FleetAgent {
       this.options.etcd.kv
         .range({ key: Buffer.from(prefix), range_end: rangeEnd, keys_only: true }, deadline())
         .then((res) => {
+          this.counts.probes++;
           const present = this.desired.present();
           const same = res.kvs.length === present.size && res.kvs.every((kv) => present.get(kv.key.toString().slice(prefix.length))?.revision === Number(kv.mod_revision));
           if (same) {
@@ -384,7 +393,7 @@ export class FleetAgent {
     ]
       .filter(Boolean)
       .join('; ');
-    const pending = this.observedRevision < this.seenRevision;
+    const pending = this.observedRevision < this.changedRevision;
     const ready = !this.stale && !degraded && !pending;
     const out = [
       condition(

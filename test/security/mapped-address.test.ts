@@ -135,9 +135,13 @@ describe('IPv4-mapped addresses against a real daemon with a TCP control listene
     expect((await roundTrip(allowed, 'hello')).toString()).toBe('hello');
     await expect(roundTrip(denied, 'hello', '127.0.0.1', 3000)).rejects.toBeDefined();
 
-    // The session filter and Trace take the same canonical form.
+    // The session filter and Trace take the same canonical form. A session is listed
+    // once the daemon accepted it; a completed connect() only means the kernel queued
+    // it (docs/api.md, ListSessions), so wait for an echo through it first.
     const sock = connect({ host: '127.0.0.1', port: allowed });
     await new Promise((res) => sock.once('connect', res));
+    sock.write('listed?');
+    await new Promise((res) => sock.once('data', res));
     try {
       const sessions = new ServiceClient('SessionService', daemon.target);
       const trace = new ServiceClient('TraceService', daemon.target);
