@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SessionEndings, type EndingReason } from '../../src/dataplane/session-endings.js';
 
 /** Endings over a set of running session names; `ended` records what ended and why. */
@@ -17,9 +17,17 @@ function endingsOver(...running: string[]) {
   return { endings, alive, ended };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('SessionEndings', () => {
+  // Deadlines on a fake clock (Date.now and timers): exact to the millisecond, and no
+  // real sleep that a loaded machine could stretch past a deadline the test relies on.
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const sleep = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+
   it('ends nothing before the apply is settled, then ends what it held', () => {
     const { endings, ended } = endingsOver('a', 'b', 'c');
     endings.hold(5, 'a', 'terminate');
@@ -51,7 +59,12 @@ describe('SessionEndings', () => {
     expect(endings.settle(1, 'committed')).toMatchObject({ draining: 2 });
     expect(endings.cancel('b')).toBe(true);
     expect(endings.cancel('b')).toBe(false);
-    await sleep(120);
+    // 60 ms after the hold, not after the settle.
+    await sleep(39);
+    expect(ended).toEqual([]);
+    await sleep(1);
+    expect(ended).toEqual([['a', 'drain']]);
+    await sleep(100);
     expect(ended).toEqual([['a', 'drain']]);
   });
 
