@@ -48,7 +48,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
     this.store = new KernelSessions(this.logger, () => this.table.catchUp());
     this.table = new ListenerTable(this.logger, this.store);
     this.kernelTracer = new KernelTracer(this.table, this.store);
-    this.deltas = sessionDeltaSource(this.store.deltas, this.store, (entries) => ({
+    this.deltas = sessionDeltaSource(this.store.deltaQueue(), this.store, (entries) => ({
       imported: 0,
       rejected: entries.map((_, index) => ({ index, reason: KERNEL_IMPORT_UNSUPPORTED })),
     }));

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { DeltaBuffer } from '../delta-buffer.js';
+import type { SessionDeltaQueue } from '../session-deltas.js';
 import { SessionIndex } from '../session-index.js';
 import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js';
 import { emptyTrafficCounters, FLOOD_REASONS, type DropReason, type FloodReason, type TrafficCounters } from '../telemetry.js';
@@ -24,6 +25,7 @@ export class KernelSessions implements SessionStore, SessionHost {
   private lastId = 0;
   private idleWaiters: (() => void)[] = [];
   private lastResourceLog = 0;
+  private recordingSeen = false;
   private suppressedResourceErrors = 0;
 
   /**
@@ -35,6 +37,35 @@ export class KernelSessions implements SessionStore, SessionHost {
     private readonly logger: Logger,
     private readonly catchUp: () => void = () => undefined,
   ) {}
+
+  /**
+   * The delta queue consumers read. The first consumer starts recording;
+   * the native engine is told at that moment (catchUp), so no connection
+   * ends quietly, without deltas, once they are kept.
+   */
+  deltaQueue(): SessionDeltaQueue {
+    const { deltas } = this;
+    const started = (): void => {
+      if (this.recordingSeen || !deltas.recording) return;
+      this.recordingSeen = true;
+      this.catchUp();
+    };
+    return {
+      get backendEpoch() {
+        return deltas.backendEpoch;
+      },
+      drain: (max) => {
+        const result = deltas.drain(max);
+        started();
+        return result;
+      },
+      onDeltas: (listener) => {
+        const stop = deltas.onDeltas(listener);
+        started();
+        return stop;
+      },
+    };
+  }
 
   nextId(): string {
     return String(++this.lastId);
