@@ -74,6 +74,8 @@ enum {
 /* EV_REFUSED: why (admission's refusals, and accepts dropped for want of resources). */
 enum { REFUSE_FILTER = 1, REFUSE_CAP = 2, REFUSE_SOURCE_RATE = 3, REFUSE_RATE = 4, REFUSE_RESOURCE = 5 };
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
+/* A rule's quiet counts (ruleTakeQuiet): connections, then bytes and reads each way. */
+enum { QUIET_CLOSED, QUIET_FROM_CLIENT_BYTES, QUIET_FROM_CLIENT_READS, QUIET_TO_CLIENT_BYTES, QUIET_TO_CLIENT_READS };
 
 #define PIPE_BYTES (256 * 1024)
 #define SMALL_BYTES (16 * 1024)
@@ -158,6 +160,8 @@ typedef struct rule {
   uint32_t udp_idle_ms;
   uint32_t udp_flows;
   uint32_t active;
+  /* Connections that opened and closed while nobody watched (no events): count and traffic, QUIET_* order, taken by ruleTakeQuiet. */
+  double quiet[5];
   double tokens, last;
   sources_t sources;
   uint32_t next_free; /* free list link */
@@ -213,6 +217,15 @@ typedef struct conn {
   struct conn *hnext;        /* flow table chain */
   struct sockaddr_storage client;
   socklen_t client_len;
+  /*
+   * Accepted while nobody watched sessions: no event is sent for it. It is
+   * counted into its rule when it closes cleanly, and reported (opened, and
+   * what happened since) when JavaScript asks (reveal) or when it fails.
+   * Cleared only under the worker's lock.
+   */
+  uint8_t quiet;
+  uint32_t route_seq;        /* the listener's route it was admitted under (EV_OPENED) */
+  double created_ms;         /* wall clock at accept */
 } conn_t;
 
 typedef struct {
@@ -264,7 +277,7 @@ typedef struct engine {
   conn_t **conns;
   worker_t *workers;
   int stopping;
-  int detail; /* EV_CONNECTED carries the upstream's local address (setDetail) */
+  int detail; /* sessions are watched (setDetail): every connection sends its events, EV_CONNECTED with the upstream's local address */
   int events_pending;
   int64_t last_wake_us;
   uint32_t next_serial;
@@ -355,6 +368,18 @@ static void wake_js(worker_t *w) {
   }
 }
 
+/* Room for `n` more records in the shared queue (w->lock held); -1 when out of memory. */
+static int events_reserve(worker_t *w, size_t n) {
+  if (w->nevents + n <= w->events_cap) return 0;
+  size_t cap = w->events_cap ? w->events_cap : 256;
+  while (cap < w->nevents + n) cap *= 2;
+  event_t *grown = realloc(w->events, cap * sizeof *grown);
+  if (!grown) return -1;
+  w->events = grown;
+  w->events_cap = cap;
+  return 0;
+}
+
 /* Moves the worker's events to the shared queue (where takeEvents finds them) and wakes JavaScript for them. */
 static void flush_events(worker_t *w) {
   if (w->nlocal == 0) {
@@ -362,14 +387,7 @@ static void flush_events(worker_t *w) {
     return;
   }
   pthread_mutex_lock(&w->lock);
-  if (w->nevents + w->nlocal > w->events_cap) {
-    size_t cap = w->events_cap ? w->events_cap : 256;
-    while (cap < w->nevents + w->nlocal) cap *= 2;
-    event_t *grown = realloc(w->events, cap * sizeof *grown);
-    if (!grown) abort();
-    w->events = grown;
-    w->events_cap = cap;
-  }
+  if (events_reserve(w, w->nlocal) != 0) abort(); /* out of memory in a relay thread: nothing sane to do */
   memcpy(w->events + w->nevents, w->local, w->nlocal * sizeof *w->local);
   w->nevents += w->nlocal;
   pthread_mutex_unlock(&w->lock);
@@ -406,6 +424,55 @@ static uint8_t address_text(const struct sockaddr_storage *ss, char out[48], uin
     *port = 0;
   }
   return (uint8_t)strlen(out);
+}
+
+/* A clean end (no failure to count): a quiet connection that ends so is only counted, never reported. */
+static int clean_end(uint8_t why) {
+  return why == WHY_ENDED || why == WHY_CLIENT_ERROR || why == WHY_IDLE || why == WHY_REQUESTED;
+}
+
+/*
+ * Ends quiet mode for `c` and writes the records it would have sent so far
+ * to `out` (room for 3): opened (detail: its age in ms), connected, end.
+ * Under w->lock, which finish() closes descriptors under. The flag is
+ * cleared before `connected` and `first_end` are read, and the worker sets
+ * those before it reads the flag (both sequentially consistent): a record
+ * may be sent twice (harmless: JavaScript takes the first), never missed.
+ */
+static size_t quiet_records(conn_t *c, event_t out[3]) {
+  __atomic_store_n(&c->quiet, 0, __ATOMIC_SEQ_CST);
+  memset(out, 0, 3 * sizeof *out);
+  event_t *ev = &out[0];
+  ev->kind = EV_OPENED;
+  ev->slot = c->slot;
+  ev->serial = c->serial;
+  ev->lid = c->lid;
+  ev->route_seq = c->route_seq;
+  ev->len_a = address_text(&c->client, ev->u.text.a, &ev->port_a);
+  if (!c->udp) {
+    /* A UDP flow's listener end is the bound address, which JavaScript has. */
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(c->fd[SIDE_CLIENT], (struct sockaddr *)&local, &len) == 0) ev->len_b = address_text(&local, ev->u.text.b, &ev->port_b);
+  }
+  double age = now_wall_ms() - c->created_ms;
+  ev->detail = age <= 0 ? 0 : age >= (double)INT32_MAX ? INT32_MAX : (int32_t)age;
+  size_t n = 1;
+  if (__atomic_load_n(&c->connected, __ATOMIC_SEQ_CST)) {
+    out[n].kind = EV_CONNECTED;
+    out[n].slot = c->slot;
+    out[n].serial = c->serial;
+    n++;
+  }
+  int8_t first = __atomic_load_n(&c->first_end, __ATOMIC_SEQ_CST);
+  if (first >= 0) {
+    out[n].kind = EV_END;
+    out[n].slot = c->slot;
+    out[n].serial = c->serial;
+    out[n].detail = first;
+    n++;
+  }
+  return n;
 }
 
 /* ---- pipes ---- */
@@ -780,13 +847,21 @@ static void reset_socket(int fd) {
   (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-static void release_admission(engine_t *e, conn_t *c) {
+/* `quiet`: the final counts (STAT_* order) of a quiet connection that ended cleanly, counted into the rule; NULL for any other. */
+static void release_admission(engine_t *e, conn_t *c, const double *quiet) {
   if (c->rule < 0) return;
   rule_t *r = rule_at(e, (uint32_t)c->rule);
   if (r) {
     pthread_mutex_lock(&r->lock);
     r->active--;
     if (c->udp) r->udp_flows--;
+    if (quiet) {
+      r->quiet[QUIET_CLOSED] += 1;
+      r->quiet[QUIET_FROM_CLIENT_BYTES] += quiet[STAT_FROM_CLIENT_BYTES];
+      r->quiet[QUIET_FROM_CLIENT_READS] += quiet[STAT_FROM_CLIENT_READS];
+      r->quiet[QUIET_TO_CLIENT_BYTES] += quiet[STAT_TO_CLIENT_BYTES];
+      r->quiet[QUIET_TO_CLIENT_READS] += quiet[STAT_TO_CLIENT_READS];
+    }
     pthread_mutex_unlock(&r->lock);
   }
   rule_unref(e, (uint32_t)c->rule);
@@ -801,21 +876,46 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   if (reset_client && c->fd[SIDE_CLIENT] >= 0) reset_socket(c->fd[SIDE_CLIENT]);
   pipe_put(w, c, 0);
   pipe_put(w, c, 1);
-  /* Under the lock upstreamLocal() looks under: it never sees a descriptor closed (and maybe reused). */
+  double counts[5];
+  memcpy(counts, e->stats + (size_t)c->slot * STATS_PER_SLOT, sizeof counts);
+  /* Under the lock upstreamLocal() and reveal look under: neither sees a descriptor closed (and maybe reused). */
   pthread_mutex_lock(&w->lock);
+  int quiet = __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST);
+  int silent = quiet && clean_end(why);
+  /* A quiet connection that failed is reported whole (its failure is counted by kind in JavaScript), straight into the shared queue. */
+  int report = quiet && !silent && events_reserve(w, 4) == 0;
+  if (report) w->nevents += quiet_records(c, w->events + w->nevents);
   __atomic_store_n(&e->conns[c->slot], NULL, __ATOMIC_RELEASE);
   if (c->fd[SIDE_CLIENT] >= 0) close(c->fd[SIDE_CLIENT]);
   if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
   w->free_slots[w->nfree++] = c->slot;
+  event_t *ev = NULL;
+  if (report) {
+    ev = &w->events[w->nevents++];
+    memset(ev, 0, sizeof *ev);
+  }
+  if (ev) {
+    ev->kind = EV_CLOSED;
+    ev->slot = c->slot;
+    ev->serial = c->serial;
+    ev->why = why;
+    ev->detail = detail;
+    memcpy(ev->u.stats, counts, sizeof ev->u.stats);
+  }
   pthread_mutex_unlock(&w->lock);
-  event_t *ev = event_new(w);
-  ev->kind = EV_CLOSED;
-  ev->slot = c->slot;
-  ev->serial = c->serial;
-  ev->why = why;
-  ev->detail = detail;
-  memcpy(ev->u.stats, e->stats + (size_t)c->slot * STATS_PER_SLOT, sizeof ev->u.stats);
-  release_admission(e, c);
+  if (report) {
+    wake_js(w);
+  } else if (!quiet) {
+    ev = event_new(w);
+    ev->kind = EV_CLOSED;
+    ev->slot = c->slot;
+    ev->serial = c->serial;
+    ev->why = why;
+    ev->detail = detail;
+    memcpy(ev->u.stats, counts, sizeof ev->u.stats);
+  }
+  /* Out of memory for a failed quiet connection's records: counted as a clean end rather than lost. */
+  release_admission(e, c, quiet && !report ? counts : NULL);
   free(c->header);
   free(c);
 }
@@ -867,14 +967,14 @@ static int pump(worker_t *w, conn_t *c, int d, int drain, int fin_seen) {
       if (!c->shut[d]) {
         c->shut[d] = 1;
         pipe_put(w, c, d);
-        if (c->first_end < 0) c->first_end = (int8_t)d;
+        if (c->first_end < 0) __atomic_store_n(&c->first_end, (int8_t)d, __ATOMIC_SEQ_CST);
         if (c->shut[1 - d]) {
           /* Both directions done: close() sends this FIN (dst sent its own and was read to the end, so no reset). */
           finish(w, c, 0, WHY_ENDED, c->first_end);
           return -1;
         }
         shutdown(dst, SHUT_WR);
-        emit(w, EV_END, c, 0, d);
+        if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) emit(w, EV_END, c, 0, d);
       }
       return 0;
     }
@@ -948,6 +1048,22 @@ static int pump(worker_t *w, conn_t *c, int d, int drain, int fin_seen) {
   }
 }
 
+/*
+ * EV_CONNECTED. The upstream's local address costs a syscall: sent along
+ * only while someone watches sessions, else upstreamLocal() asks when needed.
+ */
+static void connected_event(worker_t *w, conn_t *c) {
+  event_t *ev = event_new(w);
+  ev->kind = EV_CONNECTED;
+  ev->slot = c->slot;
+  ev->serial = c->serial;
+  if (__atomic_load_n(&w->e->detail, __ATOMIC_RELAXED)) {
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
+  }
+}
+
 /* The peer's FIN is in (and no error): nothing more will arrive on that side. */
 static int fin_only(uint32_t events) {
   return (events & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP;
@@ -955,20 +1071,9 @@ static int fin_only(uint32_t events) {
 
 /* `upstream_events`: what epoll reported with the completed connect (all, when connect() completed at once). */
 static void on_connected(worker_t *w, conn_t *c, uint32_t upstream_events) {
-  __atomic_store_n(&c->connected, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&c->connected, 1, __ATOMIC_SEQ_CST);
   heap_remove(w, c);
-  event_t *ev = event_new(w);
-  ev->kind = EV_CONNECTED;
-  ev->slot = c->slot;
-  ev->serial = c->serial;
-  /* The upstream's local address costs a syscall: sent along only while someone watches sessions, else upstreamLocal() asks when needed. */
-  if (__atomic_load_n(&w->e->detail, __ATOMIC_RELAXED)) {
-    struct sockaddr_storage local;
-    socklen_t len = sizeof local;
-    if (getsockname(c->fd[SIDE_UPSTREAM], (struct sockaddr *)&local, &len) == 0) {
-      ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
-    }
-  }
+  if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) connected_event(w, c);
   if (c->header_len > 0) {
     /* A fresh connection's send buffer takes a PROXY header (at most 232 bytes) whole. */
     ssize_t n = send(c->fd[SIDE_UPSTREAM], c->header, c->header_len, MSG_NOSIGNAL);
@@ -994,7 +1099,8 @@ static void publish(engine_t *e, conn_t *c) {
   __atomic_store_n(&e->conns[c->slot], c, __ATOMIC_RELEASE);
   double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
   s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
-  s[STAT_LAST_ACTIVITY_MS] = now_wall_ms();
+  c->created_ms = now_wall_ms();
+  s[STAT_LAST_ACTIVITY_MS] = c->created_ms;
   __atomic_thread_fence(__ATOMIC_RELEASE);
   s[STAT_SERIAL] = (double)c->serial;
 }
@@ -1238,22 +1344,31 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
   c->deadline_ms = now_mono_ms() + timeout_ms;
   c->target = l->target;
   c->target_len = l->target_len;
+  c->lid = lid;
+  c->route_seq = l->route_seq;
+  c->client = *client;
+  c->client_len = sizeof *client;
+  /* Nobody watches: no record now (its addresses are not even formatted); reveal or a failure sends them. */
+  int quiet = !__atomic_load_n(&e->detail, __ATOMIC_RELAXED);
+  c->quiet = (uint8_t)quiet;
   /* TCP_NODELAY comes from the listening socket (Linux copies it to accepted ones): no setsockopt per connection. */
-  event_t *ev = event_new(w);
-  ev->kind = EV_OPENED;
-  ev->slot = slot;
-  ev->serial = c->serial;
-  ev->lid = lid;
-  ev->route_seq = l->route_seq;
-  ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
   int have_local = 0;
-  if (l->wildcard || proxy) have_local = getsockname(fd, (struct sockaddr *)&local, &local_len) == 0;
-  if (l->wildcard && have_local) {
-    ev->len_b = address_text(&local, ev->u.text.b, &ev->port_b);
-  } else {
-    memcpy(ev->u.text.b, l->local, sizeof l->local);
-    ev->len_b = (uint8_t)strlen(l->local);
-    ev->port_b = l->local_port;
+  if ((l->wildcard && !quiet) || proxy) have_local = getsockname(fd, (struct sockaddr *)&local, &local_len) == 0;
+  if (!quiet) {
+    event_t *ev = event_new(w);
+    ev->kind = EV_OPENED;
+    ev->slot = slot;
+    ev->serial = c->serial;
+    ev->lid = lid;
+    ev->route_seq = l->route_seq;
+    ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
+    if (l->wildcard && have_local) {
+      ev->len_b = address_text(&local, ev->u.text.b, &ev->port_b);
+    } else {
+      memcpy(ev->u.text.b, l->local, sizeof l->local);
+      ev->len_b = (uint8_t)strlen(l->local);
+      ev->port_b = l->local_port;
+    }
   }
   if (proxy && have_local) {
     unsigned char header[HEADER_MAX];
@@ -1269,7 +1384,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
 resource:
   reset_socket(fd);
   close(fd);
-  release_admission(e, &(conn_t){.rule = l->rule});
+  release_admission(e, &(conn_t){.rule = l->rule}, NULL);
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
 }
 
@@ -1349,16 +1464,20 @@ static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const str
   c->idle_ms = idle_ms;
   c->last_ms = now;
   c->deadline_ms = now + idle_ms;
-  event_t *ev = event_new(w);
-  ev->kind = EV_OPENED;
-  ev->slot = slot;
-  ev->serial = c->serial;
-  ev->lid = lid;
-  ev->route_seq = l->route_seq;
-  ev->len_a = address_text(from, ev->u.text.a, &ev->port_a);
-  memcpy(ev->u.text.b, l->local, sizeof l->local);
-  ev->len_b = (uint8_t)strlen(l->local);
-  ev->port_b = l->local_port;
+  c->route_seq = l->route_seq;
+  c->quiet = !__atomic_load_n(&e->detail, __ATOMIC_RELAXED);
+  if (!c->quiet) {
+    event_t *ev = event_new(w);
+    ev->kind = EV_OPENED;
+    ev->slot = slot;
+    ev->serial = c->serial;
+    ev->lid = lid;
+    ev->route_seq = l->route_seq;
+    ev->len_a = address_text(from, ev->u.text.a, &ev->port_a);
+    memcpy(ev->u.text.b, l->local, sizeof l->local);
+    ev->len_b = (uint8_t)strlen(l->local);
+    ev->port_b = l->local_port;
+  }
   publish(e, c);
   if (flow_insert(w, c) != 0 || heap_push(w, c) != 0) {
     finish(w, c, 0, WHY_RESOURCE, ENOMEM);
@@ -1378,19 +1497,11 @@ static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const str
     finish(w, c, 0, (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) ? WHY_RESOURCE : WHY_UPSTREAM_ERROR, err);
     return NULL;
   }
-  __atomic_store_n(&c->connected, 1, __ATOMIC_RELEASE);
-  ev = event_new(w);
-  ev->kind = EV_CONNECTED;
-  ev->slot = slot;
-  ev->serial = c->serial;
-  if (__atomic_load_n(&e->detail, __ATOMIC_RELAXED)) {
-    struct sockaddr_storage local;
-    socklen_t local_len = sizeof local;
-    if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0) ev->len_a = address_text(&local, ev->u.text.a, &ev->port_a);
-  }
+  __atomic_store_n(&c->connected, 1, __ATOMIC_SEQ_CST);
+  if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) connected_event(w, c);
   return c;
 resource:
-  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1});
+  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1}, NULL);
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
   return NULL;
 }
@@ -2027,7 +2138,11 @@ static napi_value set_active(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setDetail(engine, on): sessions are watched: EV_CONNECTED carries the upstream's local address, JavaScript is woken every 1 ms. */
+/*
+ * setDetail(engine, on): sessions are watched: connections accepted from now
+ * on send every event (off: they run quietly, see conn_t.quiet), EV_CONNECTED
+ * carries the upstream's local address, JavaScript is woken every 1 ms.
+ */
 static napi_value set_detail(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -2041,6 +2156,99 @@ static napi_value set_detail(napi_env env, napi_callback_info info) {
   }
   __atomic_store_n(&e->detail, on ? 1 : 0, __ATOMIC_RELAXED);
   return NULL;
+}
+
+static int serial_cmp(const void *a, const void *b) {
+  uint32_t x = (*(conn_t *const *)a)->serial, y = (*(conn_t *const *)b)->serial;
+  return x < y ? -1 : x > y;
+}
+
+/*
+ * reveal(engine): every connection running quietly (accepted while nobody
+ * watched) is reported now as if it had been all along (opened, with its age,
+ * then connected and end as they happened), oldest first per worker, and
+ * sends its own events from here on. The records wait for takeEvents().
+ */
+static napi_value reveal(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 1 ? engine_of(env, argv[0]) : NULL;
+  if (!e) return NULL;
+  for (uint32_t i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    pthread_mutex_lock(&w->lock);
+    size_t n = 0;
+    for (uint32_t slot = w->slot_base; slot < w->slot_base + w->slot_count; slot++) {
+      conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_ACQUIRE);
+      if (c && __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) n++;
+    }
+    conn_t **quiet = n ? malloc(n * sizeof *quiet) : NULL;
+    if (n && (!quiet || events_reserve(w, 3 * n) != 0)) {
+      pthread_mutex_unlock(&w->lock);
+      free(quiet);
+      napi_throw_error(env, "ENOMEM", "splice-relay: reveal: out of memory");
+      return NULL;
+    }
+    size_t k = 0;
+    for (uint32_t slot = w->slot_base; slot < w->slot_base + w->slot_count && k < n; slot++) {
+      conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_ACQUIRE);
+      if (c && __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) quiet[k++] = c;
+    }
+    if (k > 1) qsort(quiet, k, sizeof *quiet, serial_cmp);
+    for (size_t j = 0; j < k; j++) w->nevents += quiet_records(quiet[j], w->events + w->nevents);
+    pthread_mutex_unlock(&w->lock);
+    free(quiet);
+  }
+  return NULL;
+}
+
+/*
+ * ruleTakeQuiet(engine, rule) -> [connections, bytes from client, reads from
+ * client, bytes to client, reads to client] of the connections that opened
+ * and closed quietly under the rule since the last call, or undefined when
+ * none did. A released rule still answers while its connections last.
+ */
+static napi_value rule_take_quiet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 2) napi_throw_type_error(env, NULL, "splice-relay: ruleTakeQuiet(engine, rule)");
+    return NULL;
+  }
+  uint32_t idx = NONE;
+  rule_t *r = napi_get_value_uint32(env, argv[1], &idx) == napi_ok ? rule_at(e, idx) : NULL;
+  double counts[5] = {0};
+  int alive = 0;
+  if (r) {
+    pthread_mutex_lock(&r->lock);
+    alive = r->refs > 0;
+    if (alive) {
+      memcpy(counts, r->quiet, sizeof counts);
+      memset(r->quiet, 0, sizeof r->quiet);
+    }
+    pthread_mutex_unlock(&r->lock);
+  }
+  if (!alive) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "splice-relay: ruleTakeQuiet: no such rule %u", idx);
+    napi_throw_range_error(env, NULL, msg);
+    return NULL;
+  }
+  napi_value result;
+  if (counts[QUIET_CLOSED] == 0) {
+    CHECK(napi_get_undefined(env, &result));
+    return result;
+  }
+  CHECK(napi_create_array_with_length(env, 5, &result));
+  for (uint32_t i = 0; i < 5; i++) {
+    napi_value v;
+    CHECK(napi_create_double(env, counts[i], &v));
+    CHECK(napi_set_element(env, result, i, v));
+  }
+  return result;
 }
 
 /*
@@ -2334,6 +2542,7 @@ static napi_value rule_create(napi_env env, napi_callback_info info) {
   r->released = 0;
   r->active = 0;
   r->udp_flows = 0;
+  memset(r->quiet, 0, sizeof r->quiet);
   r->configured = 0;
   r->max_sessions = r->rate = r->burst = r->src_rate = r->src_burst = 0;
   r->tokens = 0;
@@ -2487,6 +2696,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setActive", NULL, set_active, NULL, NULL, NULL, napi_default, NULL},
       {"setDetail", NULL, set_detail, NULL, NULL, NULL, napi_default, NULL},
       {"upstreamLocal", NULL, upstream_local, NULL, NULL, NULL, napi_default, NULL},
+      {"reveal", NULL, reveal, NULL, NULL, NULL, napi_default, NULL},
+      {"ruleTakeQuiet", NULL, rule_take_quiet, NULL, NULL, NULL, napi_default, NULL},
       {"listenerOpen", NULL, listener_open, NULL, NULL, NULL, napi_default, NULL},
       {"listenerFd", NULL, listener_fd, NULL, NULL, NULL, napi_default, NULL},
       {"listenerRoute", NULL, listener_route, NULL, NULL, NULL, napi_default, NULL},

@@ -392,6 +392,33 @@ describe('KernelDataPlane', () => {
     });
   });
 
+  it('with nobody watching, counters, lists and session ages are those of connections reported one by one', async () => {
+    const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
+    await h.apply([{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', a.port)] }]);
+    for (let i = 0; i < 20; i++) expect(await reply(port, 'hello')).toBe('A:hello');
+    const opening = Date.now();
+    const conn = await openConn(port);
+    conn.socket.write('x');
+    await conn.until('A:x');
+    await new Promise((r) => setTimeout(r, 50));
+    const telemetry = h.dp.telemetry();
+    await waitUntil(() => telemetry.global().sessionsClosed === 20, '20 sessions closed');
+    const expected = { sessionsOpened: 21, sessionsClosed: 20, sessionsActive: 1, bytesFromClient: 20 * 5 + 1, bytesToClient: 20 * 7 + 3 };
+    expect(telemetry.global()).toMatchObject(expected);
+    expect(telemetry.rules()).toEqual([expect.objectContaining(expected)]);
+    const listed = [...h.dp.sessions().iterate()];
+    expect(listed).toHaveLength(1);
+    const [session] = listed;
+    expect(session).toMatchObject({ state: 'established', fromClient: { bytes: 1 }, toClient: { bytes: 3 }, target: { port: a.port } });
+    // Its age is the connection's, not when it was first listed.
+    expect(session?.createdAt).toBeGreaterThanOrEqual(opening - 20);
+    expect(session?.createdAt).toBeLessThanOrEqual(Date.now() - 40);
+    conn.socket.end();
+    await waitUntil(() => telemetry.global().sessionsClosed === 21, 'the last session closed');
+    expect(telemetry.global()).toMatchObject({ sessionsOpened: 21, sessionsActive: 0, bytesFromClient: 101, bytesToClient: 143 });
+    expect(h.dp.sessions().count()).toBe(0);
+  });
+
   it('reports its name and capabilities', () => {
     const dp = createKernelDataPlane({ logger });
     expect(dp.name).toBe('kernel');

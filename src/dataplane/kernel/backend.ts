@@ -20,7 +20,7 @@ import type { Tracer } from '../tracer.js';
 import { KERNEL_BACKEND_NAME, kernelCapabilities, KERNEL_IMPORT_UNSUPPORTED } from './capabilities.js';
 import { ListenerTable, type ConnectionFilter } from './listener-table.js';
 import { KernelSessions } from './sessions.js';
-import { setRelayThreads, spliceEngine } from './splice-engine.js';
+import { setRelayThreads } from './splice-engine.js';
 import { KernelTracer } from './tracer.js';
 
 export interface KernelDataPlaneOptions {
@@ -45,10 +45,10 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
   constructor(options: KernelDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
     if (options.relayThreads !== undefined) setRelayThreads(options.relayThreads);
-    this.store = new KernelSessions(this.logger, () => spliceEngine().engine?.drain());
+    this.store = new KernelSessions(this.logger, () => this.table.catchUp());
     this.table = new ListenerTable(this.logger, this.store);
     this.kernelTracer = new KernelTracer(this.table, this.store);
-    this.deltas = sessionDeltaSource(this.store.deltas, this.store, (entries) => ({
+    this.deltas = sessionDeltaSource(this.store.deltaQueue(), this.store, (entries) => ({
       imported: 0,
       rejected: entries.map((_, index) => ({ index, reason: KERNEL_IMPORT_UNSUPPORTED })),
     }));
@@ -139,7 +139,7 @@ export class KernelDataPlane implements RuntimeDataPlane, ConfigSink, Telemetry 
 
   /** Open sessions, including those of ports already closed. */
   connectionCount(filter?: ConnectionFilter): number {
-    spliceEngine().engine?.drain();
+    this.table.catchUp();
     return this.table.connectionCount(filter);
   }
 }

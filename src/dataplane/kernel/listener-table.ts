@@ -79,11 +79,11 @@ class Listener implements EngineListener {
 
   readonly accept = (socket: Socket): void => this.table.acceptTcp(this, socket);
 
-  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
+  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint, createdAt: number): EngineConnection | undefined {
     const accepted = this.engineRoutes.get(seq);
     // A UDP flow's listener end is the bound address, as on the JavaScript path.
     const end = this.binding.protocol === 'udp' ? this.endpoint : local;
-    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, end);
+    return accepted && this.table.acceptedByEngine(this, accepted.route, accepted.rule, slot, serial, client, end, createdAt);
   }
 
   refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void {
@@ -221,6 +221,24 @@ export class ListenerTable {
     return { outcome: 'committed', failures, diverged: [], sessionEffects };
   }
 
+  /**
+   * Makes the engine's work visible here: every live connection a session
+   * (SpliceEngine.reveal), and the connections that opened and closed
+   * quietly counted into their rules and the global counters.
+   */
+  catchUp(): void {
+    if (!this.engine) return;
+    this.engine.reveal();
+    for (const rule of this.rules.values()) this.takeQuiet(rule);
+    for (const rule of this.pendingRules.values()) this.takeQuiet(rule);
+  }
+
+  private takeQuiet(rule: RuleRuntime): void {
+    if (rule.engineRule === undefined) return;
+    const counts = this.engine?.takeQuiet(rule.engineRule);
+    if (counts) this.sessions.quiet(rule, counts);
+  }
+
   /** See ConfigSink.settle. */
   settle(generation: number, outcome: SettleOutcome): SessionEffects {
     return this.endings.settle(generation, outcome);
@@ -312,9 +330,19 @@ export class ListenerTable {
   }
 
   /** A connection the engine accepted and admitted under `route`: its session. */
-  acceptedByEngine(listener: Listener, route: Route, rule: RuleRuntime, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined {
+  acceptedByEngine(
+    listener: Listener,
+    route: Route,
+    rule: RuleRuntime,
+    slot: number,
+    serial: number,
+    client: Endpoint,
+    local: Endpoint,
+    createdAt: number,
+  ): EngineConnection | undefined {
     if (!this.engine) return undefined;
-    const session = SpliceRelay.accepted(this.engine, { host: this.sessions, rule, route, client, listener: local }, slot, serial, listener.binding.protocol);
+    const accept = { host: this.sessions, rule, route, client, listener: local };
+    const session = SpliceRelay.accepted(this.engine, accept, slot, serial, listener.binding.protocol, createdAt);
     session.owner = listener;
     listener.sessions.add(session);
     return session;
@@ -440,6 +468,7 @@ export class ListenerTable {
 
   private releaseEngineRule(rule: RuleRuntime): void {
     if (!this.engine || rule.engineRule === undefined) return;
+    this.takeQuiet(rule);
     this.engine.releaseRule(rule.engineRule);
     rule.engineRule = undefined;
   }
@@ -480,8 +509,8 @@ export class ListenerTable {
    */
   private commit(request: SinkApplyRequest, opened: Listener[]): SessionEffects {
     const effects = noSessionEffects();
-    // The engine reports connections in batches: every one it accepted must be a session here before the apply decides which end.
-    this.engine?.drain();
+    // The engine reports connections in batches, or only when asked: every one it accepted must be a session here before the apply decides which end.
+    this.catchUp();
     const { plan } = request;
     // Work follows plan.rules: a rule it does not list runs unchanged, with its runtime and engine rule as they are.
     const next = new Map(this.rules);

@@ -23,8 +23,8 @@ export interface SessionHost {
 
 export abstract class SessionBase {
   readonly id: string;
-  readonly createdAt = Date.now();
-  lastActivityAt = this.createdAt;
+  readonly createdAt: number;
+  lastActivityAt: number;
   readonly fromClient: FlowCounters = { bytes: 0, packets: 0 };
   readonly toClient: FlowCounters = { bytes: 0, packets: 0 };
   readonly generation: number;
@@ -45,7 +45,11 @@ export abstract class SessionBase {
     readonly clientEnd: Endpoint,
     readonly listenerEnd: Endpoint,
     state: string,
+    /** When it opened, if before now (a session the native engine reports late). */
+    createdAt = Date.now(),
   ) {
+    this.createdAt = createdAt;
+    this.lastActivityAt = createdAt;
     this.id = host.nextId();
     this.generation = host.generation;
     this.counters = rule.counters;

@@ -5,11 +5,13 @@
  */
 import type { Logger } from 'pino';
 import { DeltaBuffer } from '../delta-buffer.js';
+import type { SessionDeltaQueue } from '../session-deltas.js';
 import { SessionIndex } from '../session-index.js';
 import type { CloseReason, SessionInfo, SessionStore } from '../session-store.js';
 import { emptyTrafficCounters, FLOOD_REASONS, type DropReason, type FloodReason, type TrafficCounters } from '../telemetry.js';
 import type { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase, SessionHost } from './session.js';
+import type { QuietCounts } from './splice-engine.js';
 
 /** Resource exhaustion is logged at most once per this interval. */
 const RESOURCE_LOG_INTERVAL_MS = 10_000;
@@ -23,16 +25,47 @@ export class KernelSessions implements SessionStore, SessionHost {
   private lastId = 0;
   private idleWaiters: (() => void)[] = [];
   private lastResourceLog = 0;
+  private recordingSeen = false;
   private suppressedResourceErrors = 0;
 
   /**
-   * `catchUp` brings in what happened where JavaScript hears of it later (the
-   * native engine's queued events), so every read is exact as of the call.
+   * `catchUp` brings in what happened where JavaScript hears of it later or
+   * only when it asks (the native engine's queued events, its quiet
+   * connections and their counts), so every read is exact as of the call.
    */
   constructor(
     private readonly logger: Logger,
     private readonly catchUp: () => void = () => undefined,
   ) {}
+
+  /**
+   * The delta queue consumers read. The first consumer starts recording;
+   * the native engine is told at that moment (catchUp), so no connection
+   * ends quietly, without deltas, once they are kept.
+   */
+  deltaQueue(): SessionDeltaQueue {
+    const { deltas } = this;
+    const started = (): void => {
+      if (this.recordingSeen || !deltas.recording) return;
+      this.recordingSeen = true;
+      this.catchUp();
+    };
+    return {
+      get backendEpoch() {
+        return deltas.backendEpoch;
+      },
+      drain: (max) => {
+        const result = deltas.drain(max);
+        started();
+        return result;
+      },
+      onDeltas: (listener) => {
+        const stop = deltas.onDeltas(listener);
+        started();
+        return stop;
+      },
+    };
+  }
 
   nextId(): string {
     return String(++this.lastId);
@@ -90,6 +123,18 @@ export class KernelSessions implements SessionStore, SessionHost {
     return true;
   }
 
+  /** Connections the native engine opened and closed without reporting each (nobody watched): counted as brief() counts one. */
+  quiet(rule: RuleRuntime, counts: QuietCounts): void {
+    for (const counters of [rule.counters, this.global]) {
+      counters.sessionsOpened += counts.connections;
+      counters.sessionsClosed += counts.connections;
+      counters.bytesFromClient += counts.fromClientBytes;
+      counters.packetsFromClient += counts.fromClientReads;
+      counters.bytesToClient += counts.toClientBytes;
+      counters.packetsToClient += counts.toClientReads;
+    }
+  }
+
   drop(rule: RuleRuntime, reason: DropReason, clientAddress?: string): void {
     rule.counters.drops[reason] = (rule.counters.drops[reason] ?? 0) + 1;
     if (clientAddress !== undefined && (FLOOD_REASONS as readonly string[]).includes(reason)) {
@@ -141,6 +186,7 @@ export class KernelSessions implements SessionStore, SessionHost {
   }
 
   clear(reason: CloseReason): number {
+    this.catchUp();
     const all = [...this.sessions.values()];
     for (const session of all) session.close(reason);
     return all.length;
@@ -159,6 +205,7 @@ export class KernelSessions implements SessionStore, SessionHost {
 
   /** Resolves once no session is open. */
   whenIdle(): Promise<void> {
+    this.catchUp();
     if (this.sessions.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }

@@ -9,6 +9,11 @@
  * JavaScript thread learns what happened from event records the engine hands
  * over in batches (opened, refused, connected, end, closed), which keep
  * sessions, counters, flood counters and session deltas as they were.
+ * While nobody watches sessions, a connection sends no record unless it
+ * fails: the engine counts it per rule, and the JavaScript thread does
+ * nothing per connection. Whoever needs the sessions themselves (a list, a
+ * telemetry read, an apply) asks reveal(), which has every live connection
+ * report itself, and takeQuiet() for the counts.
  *
  * The engine is loaded once per process. Without it (no compiler at install,
  * a non-Linux kernel, or PORTPLANE_SPLICE=0) the kernel backend accepts and
@@ -71,6 +76,15 @@ export interface FinalCounts {
   lastActivityMs: number;
 }
 
+/** Connections that opened and closed without events (no watcher), counted in the engine, and their traffic. */
+export interface QuietCounts {
+  connections: number;
+  fromClientBytes: number;
+  fromClientReads: number;
+  toClientBytes: number;
+  toClientReads: number;
+}
+
 /** What the engine tells the connection it relays. */
 export interface EngineConnection {
   onEngineEvent(kind: number, why: number, detail: number, address: string | undefined, port: number | undefined): void;
@@ -79,8 +93,12 @@ export interface EngineConnection {
 
 /** What the engine tells the owner of a listening socket. */
 export interface EngineListener {
-  /** A connection admitted under route `seq` (see route()); the owner returns who follows it (undefined: close it). */
-  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint): EngineConnection | undefined;
+  /**
+   * A connection admitted under route `seq` (see route()), at `createdAt`
+   * (earlier than now when it ran quietly until revealed); the owner returns
+   * who follows it (undefined: close it).
+   */
+  accepted(seq: number, slot: number, serial: number, client: Endpoint, local: Endpoint, createdAt: number): EngineConnection | undefined;
   /** A connection refused by admission, or dropped for want of a descriptor (no client address then). */
   refused(seq: number, reason: AdmissionRefusal | 'resource', clientAddress: string | undefined): void;
   /**
@@ -99,6 +117,8 @@ interface Addon {
   setActive(engine: unknown, active: boolean): void;
   setDetail(engine: unknown, on: boolean): void;
   upstreamLocal(engine: unknown, slot: number, serial: number): [string, number] | undefined;
+  reveal(engine: unknown): void;
+  ruleTakeQuiet(engine: unknown, rule: number): [number, number, number, number, number] | undefined;
   listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean, udp: boolean): number;
   listenerFd(engine: unknown, lid: number): number;
   listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number, seq: number): number;
@@ -221,6 +241,25 @@ export class SpliceEngine {
     return () => this.detailWanted.delete(wanted);
   }
 
+  /**
+   * Handles every event, after having every connection that runs quietly
+   * report itself: while nobody watches sessions the engine sends no event
+   * for a connection that opens and closes cleanly (ruleTakeQuiet counts
+   * it), so whoever needs every live connection as a session asks this.
+   */
+  reveal(): void {
+    this.addon.reveal(this.engine);
+    this.drain();
+  }
+
+  /** Connections that opened and closed quietly under engine rule `index` since the last call, and their traffic. */
+  takeQuiet(index: number): QuietCounts | undefined {
+    const counts = this.addon.ruleTakeQuiet(this.engine, index);
+    if (!counts) return undefined;
+    const [connections, fromClientBytes, fromClientReads, toClientBytes, toClientReads] = counts;
+    return { connections, fromClientBytes, fromClientReads, toClientBytes, toClientReads };
+  }
+
   /** Ends the connection; an EV_CLOSED (requested) follows unless it already ended. */
   close(slot: number, serial: number, resetClient: boolean): void {
     this.addon.close(this.engine, slot, serial, resetClient);
@@ -248,14 +287,16 @@ export class SpliceEngine {
     this.listeners.set(lid, owner);
     this.updateActive();
     const result = this.addon.listenerRoute(this.engine, lid, rule, address, port, seq);
-    this.drain();
+    // Connections still running quietly under an older route report themselves now, while the owner knows that route.
+    this.reveal();
     return result === 0 ? undefined : errnoName(-result).code;
   }
 
   /** Stops listening and closes the socket now; the listener's events are all handled when this returns. */
   closeListener(lid: number): void {
     this.addon.listenerClose(this.engine, lid);
-    this.drain();
+    // Its connections, quiet ones too, are sessions before this returns: closing the port may end them.
+    this.reveal();
     this.listeners.delete(lid);
     this.updateActive();
   }
@@ -334,7 +375,8 @@ export class SpliceEngine {
       }
       const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
       const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
-      const connection = owner?.accepted(seq, slot, serial, client, local);
+      // detail: how long ago it was accepted (a connection revealed after running quietly).
+      const connection = owner?.accepted(seq, slot, serial, client, local, Date.now() - detail);
       if (connection) this.connections.set(serial, connection);
       else this.close(slot, serial, true);
       return;
@@ -365,6 +407,8 @@ export class SpliceEngine {
     if (detail === this.detail) return;
     this.detail = detail;
     this.addon.setDetail(this.engine, detail);
+    // A watcher from now on sees every session close: the quiet ones become sessions (their records come in this drain).
+    if (detail) this.addon.reveal(this.engine);
   }
 
   /** Pending events keep the process alive only while a connection or a listener needs them. */

@@ -39,14 +39,15 @@ export class SpliceRelay extends SessionBase implements EngineConnection {
     private readonly slot: number,
     private readonly serial: number,
     protocol: Protocol = 'tcp',
+    createdAt?: number,
   ) {
-    super(accept.host, accept.rule, accept.route, protocol, accept.client, accept.listener, 'connecting');
+    super(accept.host, accept.rule, accept.route, protocol, accept.client, accept.listener, 'connecting', createdAt);
     accept.host.opened(this);
   }
 
-  /** The session of a connection (or UDP flow) the engine accepted and admitted itself (EV_OPENED). */
-  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number, protocol: Protocol): SpliceRelay {
-    return new SpliceRelay(accept, engine, slot, serial, protocol);
+  /** The session of a connection (or UDP flow) the engine accepted and admitted itself (EV_OPENED) at `createdAt`. */
+  static accepted(engine: SpliceEngine, accept: SpliceAccept, slot: number, serial: number, protocol: Protocol, createdAt: number): SpliceRelay {
+    return new SpliceRelay(accept, engine, slot, serial, protocol, createdAt);
   }
 
   /**
