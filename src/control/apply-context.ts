@@ -44,6 +44,18 @@ export class ApplyContext {
     this.ledger = options.ledger;
     this.limits = options.limits;
     this.logger = options.logger;
+    // A divergence is never silent: the gauge and a log line follow every change.
+    this.divergence.watch((count) => {
+      this.stats.diverged(count);
+      if (count > 0) {
+        this.logger.error(
+          { generation: this.running.generation, diverged: this.divergence.list().slice(0, 20), count },
+          'the dataplane diverged from the running generation: these ports should listen and do not; the next apply retries them',
+        );
+      } else {
+        this.logger.info({ generation: this.running.generation }, 'the dataplane runs the running generation again');
+      }
+    });
   }
 
   get history(): HistoryStore {

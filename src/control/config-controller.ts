@@ -55,17 +55,6 @@ export class ConfigController {
     this.ctx = ctx;
     this.pendings = new PendingApplies(ctx, (task) => this.enqueue(task));
     this.pipeline = new ApplyPipeline(ctx, this.pendings);
-    ctx.divergence.watch((count) => {
-      ctx.stats.diverged(count);
-      if (count > 0) {
-        ctx.logger.error(
-          { generation: ctx.running.generation, diverged: ctx.divergence.list().slice(0, 20), count },
-          'the dataplane diverged from the running generation: these ports should listen and do not; the next apply retries them',
-        );
-      } else {
-        ctx.logger.info({ generation: ctx.running.generation }, 'the dataplane runs the running generation again');
-      }
-    });
   }
 
   /** Every apply, confirmation and rollback, as it happens. */

@@ -185,7 +185,8 @@ export class PendingApplies {
     try {
       return await this.rollbackNow(pending, reason, caller, drain);
     } catch (err) {
-      this.to('pending');
+      // Thrown before the record changed (the dataplane call, most likely): still pending.
+      if (this.phase === 'rolling_back') this.to('pending');
       throw err;
     }
   }
