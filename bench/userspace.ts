@@ -43,7 +43,7 @@ async function apply(dp: UserspaceDataPlane, rules: number, target: string): Pro
   const counterIds = Object.fromEntries(config.tables[0]!.rules.map((r, i) => [ruleId('t', r), i + 1]));
   const plan = computePlan(running, config, generation);
   const started = process.hrtime.bigint();
-  await dp.applyConfig({ generation: ++generation, config, plan, terminateRemoved: false, counterIds });
+  await dp.applyConfig({ generation: ++generation, config, plan, counterIds });
   running = config;
   return Number(process.hrtime.bigint() - started) / 1e6;
 }

@@ -15,7 +15,7 @@
  * Every problem of a file is reported at once, with its path.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { yaml } from '../config/yaml.js';
 import { isRole, type Role } from './roles.js';
 import { compileTablePattern, isTablePattern } from './table-pattern.js';
 import { isTokenHash, TOKEN_ID_PATTERN } from './tokens.js';
@@ -147,7 +147,7 @@ export function parsePolicy(text: string, source: string): AuthPolicy {
   const problems: string[] = [];
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = yaml().parse(text);
   } catch (err) {
     throw new PolicyError(source, [`not valid YAML: ${(err as Error).message}`]);
   }

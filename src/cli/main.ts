@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { stringify as toYaml } from 'yaml';
 import { BACKEND_NAMES } from '../backends.js';
 import { generateToken, hashToken, MIN_SECRET_LENGTH, parseToken } from '../auth/tokens.js';
 import { loadConfigFile } from '../config/load-file.js';
+import { yaml } from '../config/yaml.js';
 import { WIRE_DRAIN_MODE } from '../config/wire.js';
 import type { DrainMode } from '../config/model.js';
 import { toWireTables } from '../config/wire.js';
@@ -49,7 +49,7 @@ const program = new Command('portplane')
 function emit(value: unknown, text: () => string): void {
   const format = program.opts<{ output: string }>().output;
   if (format === 'json') console.log(JSON.stringify(value, null, 2));
-  else if (format === 'yaml') process.stdout.write(toYaml(value));
+  else if (format === 'yaml') process.stdout.write(yaml().stringify(value));
   else console.log(text());
 }
 
@@ -361,7 +361,7 @@ program
       const res = await client.getConfig();
       console.error(`generation ${res.generation}, digest ${res.config_digest}`);
       const config = { expected_generation: Number(res.generation), tables: res.tables };
-      if (program.opts<{ output: string }>().output === 'yaml') process.stdout.write(toYaml(config));
+      if (program.opts<{ output: string }>().output === 'yaml') process.stdout.write(yaml().stringify(config));
       else console.log(JSON.stringify(config, null, 2));
     }),
   );
@@ -440,7 +440,7 @@ program
       for await (const event of client.watchApplyResults({ signal: stop.signal })) {
         const format = program.opts<{ output: string }>().output;
         if (opts.json || format === 'json') console.log(JSON.stringify(event));
-        else if (format === 'yaml') process.stdout.write(`---\n${toYaml(event)}`);
+        else if (format === 'yaml') process.stdout.write(`---\n${yaml().stringify(event)}`);
         else console.log(formatEvent(event));
         if (opts.count !== undefined && ++seen >= opts.count) break;
       }
@@ -475,7 +475,7 @@ sessions
   .action((id: string) =>
     withClient(async (client) => {
       const res = await client.getSession(id);
-      emit(res, () => toYaml(res.session).trimEnd());
+      emit(res, () => yaml().stringify(res.session).trimEnd());
     }),
   );
 
@@ -499,7 +499,7 @@ program
   .action((opts: { table?: string }) =>
     withClient(async (client) => {
       const res = await client.getCounters({ table: opts.table ?? '' });
-      emit(res, () => toYaml(res).trimEnd());
+      emit(res, () => yaml().stringify(res).trimEnd());
     }),
   );
 

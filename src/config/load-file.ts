@@ -4,7 +4,7 @@
  * Tables take the file form parse.ts accepts (compact port strings, tcp/udp).
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
+import { yaml } from './yaml.js';
 import type { DrainPolicy, Table, Violation } from './model.js';
 import { checkKnownFields, describeValue, field, isFields, parseTables, readBoolean, readRequestDrain } from './parse.js';
 
@@ -40,6 +40,7 @@ function readGeneration(value: unknown, out: Violation[]): number | undefined {
 
 /** Parses config text; `sourceName` names it in syntax errors. Never throws. */
 export function parseConfigText(text: string, sourceName: string): ConfigFile {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {

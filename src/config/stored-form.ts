@@ -33,17 +33,19 @@ function storedRule(rule: ForwardRule): Partial<ForwardRule> {
 // serialises one rule.
 const ruleText = new WeakMap<ForwardRule, string>();
 
+/** JSON of one normalised rule in stored form. */
+export function storedRuleText(rule: ForwardRule): string {
+  let text = ruleText.get(rule);
+  if (text === undefined) {
+    text = JSON.stringify(storedRule(rule));
+    ruleText.set(rule, text);
+  }
+  return text;
+}
+
 /** JSON of one normalised table in stored form, as storedTables() would serialise it. */
 export function storedTableText(table: Table): string {
-  const rules = table.rules.map((rule) => {
-    let text = ruleText.get(rule);
-    if (text === undefined) {
-      text = JSON.stringify(storedRule(rule));
-      ruleText.set(rule, text);
-    }
-    return text;
-  });
-  return `{"name":${JSON.stringify(table.name)},"rules":[${rules.join(',')}]}`;
+  return `{"name":${JSON.stringify(table.name)},"rules":[${table.rules.map(storedRuleText).join(',')}]}`;
 }
 
 export function storedTables(tables: readonly Table[]): Table[] {

@@ -521,28 +521,22 @@ function checkNameUnique(
   seen: Map<string, number>,
   name: string,
   index: number,
-  path: string,
+  path: () => string,
   kind: 'table' | 'rule',
 ): void {
-  if (name === '' || !NAME_PATTERN.test(name)) return;
+  // An invalid name is reported as such, not as a duplicate; the path is spelled out only for a report.
+  if (name === '') return;
   const first = seen.get(name);
   if (first === undefined) seen.set(name, index);
-  else fail(ctx, path, `duplicate ${kind} name ${quote(name)}: ${kind === 'table' ? 'tables' : 'rules'}[${first}] has it too`);
+  else if (NAME_PATTERN.test(name)) fail(ctx, path(), `duplicate ${kind} name ${quote(name)}: ${kind === 'table' ? 'tables' : 'rules'}[${first}] has it too`);
 }
 
 /**
- * One rule as conflict and loop checks see it. Built for every rule, cheaply
- * (paths and labels are only spelled out for the rules a check reports or
- * pairs), so a small change to a large configuration costs the change.
+ * What conflict and loop checks need of a rule, computed once per rule
+ * object (rules are never mutated): an unchanged rule costs its apply a
+ * lookup, no strings and no objects.
  */
-interface RuleFacts {
-  rule: ForwardRule;
-  /** Path of the rule's table, e.g. `tables[web]`, and the rule's index in it. */
-  tablePath: string;
-  index: number;
-  inRequest: boolean;
-  /** Not running as it is (see ValidationInput.running): conflict and loop checks pair it with everything. */
-  changed: boolean;
+interface RuleCore {
   intervals: PortRange[];
   /** Listen address with its effective zone, for messages. */
   listenText: string;
@@ -552,14 +546,66 @@ interface RuleFacts {
   target?: { address: ParsedAddress; zone: string };
 }
 
+/** One rule as conflict and loop checks see it, built only for the rules they look at. */
+interface RuleFacts extends RuleCore {
+  rule: ForwardRule;
+  /** Path of the rule's table, e.g. `tables[web]`, and the rule's index in it. */
+  tablePath: string;
+  index: number;
+  inRequest: boolean;
+  /** Not running as it is (see ValidationInput.running): conflict and loop checks pair it with everything. */
+  changed: boolean;
+  /** Running rules first, then request rules in request order. */
+  order: number;
+}
+
 const factsPath = (f: RuleFacts): string => `${f.tablePath}.rules[${f.index}]`;
 const factsLabel = (f: RuleFacts): string => `${f.inRequest ? '' : 'running rule '}${ruleLabel(f.tablePath, f.index, f.rule.name)}`;
+
+/**
+ * Every rule of one validation, as parallel arrays (no object per rule):
+ * most rules of a large configuration are unchanged and only a few of them
+ * meet a changed one.
+ */
+class RuleList {
+  readonly rules: ForwardRule[] = [];
+  readonly cores: RuleCore[] = [];
+  readonly tablePaths: string[] = [];
+  readonly indexes: number[] = [];
+  readonly inRequest: boolean[] = [];
+  readonly changed: boolean[] = [];
+
+  push(rule: ForwardRule, core: RuleCore, tablePath: string, index: number, inRequest: boolean, changed: boolean): void {
+    this.rules.push(rule);
+    this.cores.push(core);
+    this.tablePaths.push(tablePath);
+    this.indexes.push(index);
+    this.inRequest.push(inRequest);
+    this.changed.push(changed);
+  }
+
+  get length(): number {
+    return this.rules.length;
+  }
+
+  facts(i: number): RuleFacts {
+    return {
+      ...this.cores[i]!,
+      rule: this.rules[i]!,
+      tablePath: this.tablePaths[i]!,
+      index: this.indexes[i]!,
+      inRequest: this.inRequest[i]!,
+      changed: this.changed[i]!,
+      order: i,
+    };
+  }
+}
 
 /** What checkRule() found about a rule it reported nothing on. */
 interface CleanCheck {
   checked: CheckedRule;
-  /** Target fields valid: the rule takes part in loop checks. */
-  target?: ParsedAddress;
+  /** For a rule with valid ports and a usable protocol and listen address. */
+  core?: RuleCore;
 }
 
 /**
@@ -574,16 +620,25 @@ function capabilitiesKey(caps: Capabilities): string {
 }
 
 /** Conflict facts of a running rule (valid already), by rule object. */
-const runningFacts = new WeakMap<ForwardRule, { intervals: PortRange[]; listenText: string; scope?: ListenScope }>();
+const runningCores = new WeakMap<ForwardRule, RuleCore>();
 
-function factsOfRunning(ctx: Context, rule: ForwardRule): { intervals: PortRange[]; listenText: string; scope?: ListenScope } {
-  let facts = runningFacts.get(rule);
-  if (!facts) {
+function coreOfRunning(ctx: Context, rule: ForwardRule): RuleCore {
+  let core = runningCores.get(rule);
+  if (!core) {
     const listen = rule.listenAddress === '' ? undefined : ctx.parseAddress(rule.listenAddress);
-    facts = { intervals: portIntervals(rule), listenText: listenText(rule, listen), scope: listenScope(rule, listen) };
-    runningFacts.set(rule, facts);
+    core = { intervals: portIntervals(rule), listenText: listenText(rule, listen), scope: listenScope(rule, listen) };
+    runningCores.set(rule, core);
   }
-  return facts;
+  return core;
+}
+
+/** Ports of a rule's intervals, by interval list (each core's list is its own). */
+const portCounts = new WeakMap<readonly PortRange[], number>();
+
+function portsOf(intervals: readonly PortRange[]): number {
+  let n = portCounts.get(intervals);
+  if (n === undefined) portCounts.set(intervals, (n = countPorts(intervals)));
+  return n;
 }
 
 /** Rules of each running table, as sets, by table object. */
@@ -608,10 +663,10 @@ function intervalsMeet(a: readonly PortRange[], b: readonly PortRange[]): boolea
 }
 
 /** Whether a target of `t` (its ports mapped) falls in `intervals`. */
-function targetsMeet(t: RuleFacts, intervals: readonly PortRange[]): boolean {
+function targetsMeet(rule: ForwardRule, t: RuleCore, intervals: readonly PortRange[]): boolean {
   return t.intervals.some((i) => {
-    const first = mapTargetPort(t.rule, i.first);
-    const last = mapTargetPort(t.rule, i.last);
+    const first = mapTargetPort(rule, i.first);
+    const last = mapTargetPort(rule, i.last);
     return intervals.some((y) => first <= y.last && y.first <= last);
   });
 }
@@ -622,22 +677,38 @@ function targetsMeet(t: RuleFacts, intervals: readonly PortRange[]): boolean {
  * rule on one side: a check over the changed rules plus the unchanged ones
  * that meet one of them finds exactly what a check over all would. A large
  * change (over a quarter of the rules) checks everything, which then costs
- * less than the filtering.
+ * less than the filtering. Cheap numeric tests come first: nearly every
+ * unchanged rule fails them.
  */
-function checkedSets(facts: RuleFacts[], incremental: boolean): { conflicts: RuleFacts[]; listeners: RuleFacts[]; targeting: RuleFacts[] } {
-  const comparable = facts.filter((f) => f.scope !== undefined);
-  const targeting = facts.filter((f) => f.target !== undefined);
-  if (!incremental) return { conflicts: comparable, listeners: facts, targeting };
-  const changed = comparable.filter((f) => f.changed);
-  const changedListeners = facts.filter((f) => f.changed);
-  const changedTargeting = targeting.filter((f) => f.changed);
-  return {
-    conflicts: comparable.filter(
-      (f) => f.changed || changed.some((c) => c.rule.protocol === f.rule.protocol && scopesMeet(c.scope!, f.scope!) && intervalsMeet(c.intervals, f.intervals)),
-    ),
-    listeners: facts.filter((f) => f.changed || changedTargeting.some((t) => t.rule.protocol === f.rule.protocol && targetsMeet(t, f.intervals))),
-    targeting: targeting.filter((t) => t.changed || changedListeners.some((f) => f.rule.protocol === t.rule.protocol && targetsMeet(t, f.intervals))),
-  };
+function checkedSets(list: RuleList, incremental: boolean): { conflicts: RuleFacts[]; listeners: RuleFacts[]; targeting: RuleFacts[] } {
+  const conflicts: RuleFacts[] = [];
+  const listeners: RuleFacts[] = [];
+  const targeting: RuleFacts[] = [];
+  const changed: number[] = [];
+  if (incremental) for (let i = 0; i < list.length; i++) if (list.changed[i]) changed.push(i);
+  for (let i = 0; i < list.length; i++) {
+    const core = list.cores[i]!;
+    const rule = list.rules[i]!;
+    let conflict = core.scope !== undefined;
+    let listener = true;
+    let target = core.target !== undefined;
+    if (incremental && !list.changed[i]) {
+      conflict &&= changed.some((c) => {
+        const other = list.cores[c]!;
+        return (
+          list.rules[c]!.protocol === rule.protocol && other.scope !== undefined && intervalsMeet(other.intervals, core.intervals) && scopesMeet(other.scope, core.scope!)
+        );
+      });
+      listener = changed.some((c) => list.cores[c]!.target !== undefined && list.rules[c]!.protocol === rule.protocol && targetsMeet(list.rules[c]!, list.cores[c]!, core.intervals));
+      target &&= changed.some((c) => list.rules[c]!.protocol === rule.protocol && targetsMeet(rule, core, list.cores[c]!.intervals));
+    }
+    if (!conflict && !listener && !target) continue;
+    const facts = list.facts(i);
+    if (conflict) conflicts.push(facts);
+    if (listener) listeners.push(facts);
+    if (target) targeting.push(facts);
+  }
+  return { conflicts, listeners, targeting };
 }
 
 /** Every problem of the request tables, each once with its field path; [] when the request is valid. */
@@ -649,7 +720,7 @@ export function validateConfig(input: ValidationInput): Violation[] {
   let clean = cleanChecks.get(capsKey);
   if (!clean) cleanChecks.set(capsKey, (clean = new WeakMap()));
   const running = input.running ? new Map(input.running.map((t) => [t.name, t])) : undefined;
-  const facts: RuleFacts[] = [];
+  const list = new RuleList();
   let changedCount = 0;
   let totalPorts = 0;
 
@@ -657,9 +728,9 @@ export function validateConfig(input: ValidationInput): Violation[] {
   otherTables.forEach((table, ti) => {
     const tp = tablePath(basePath, table.name, ti);
     table.rules.forEach((rule, index) => {
-      const known = factsOfRunning(ctx, rule);
-      totalPorts += countPorts(known.intervals);
-      facts.push({ rule, tablePath: tp, index, inRequest: false, changed: false, ...known });
+      const core = coreOfRunning(ctx, rule);
+      totalPorts += portsOf(core.intervals);
+      list.push(rule, core, tp, index, false, false);
     });
   });
 
@@ -667,7 +738,7 @@ export function validateConfig(input: ValidationInput): Violation[] {
   requestTables.forEach((table, ti) => {
     const tp = tablePath(basePath, table.name, ti);
     if (!unparsedFields(table).has('name')) checkTableName(ctx, table.name, `${tp}.name`);
-    checkNameUnique(ctx, tableIndexByName, table.name, ti, `${tp}.name`, 'table');
+    checkNameUnique(ctx, tableIndexByName, table.name, ti, () => `${tp}.name`, 'table');
     if (table.rules.length > limits.maxRulesPerTable) {
       overLimit(
         ctx,
@@ -679,10 +750,11 @@ export function validateConfig(input: ValidationInput): Violation[] {
     const runningRules = running?.get(table.name);
     const ruleIndexByName = new Map<string, number>();
     table.rules.forEach((rule, ri) => {
-      const path = `${tp}.rules[${ri}]`;
-      checkNameUnique(ctx, ruleIndexByName, rule.name, ri, `${path}.name`, 'rule');
+      checkNameUnique(ctx, ruleIndexByName, rule.name, ri, () => `${tp}.rules[${ri}].name`, 'rule');
       let check = clean.get(rule);
+      const wasClean = check !== undefined;
       if (!check) {
+        const path = `${tp}.rules[${ri}]`;
         const reported = ctx.out.length;
         const checked = checkRule(ctx, rule, path);
         const unread = unparsedFields(rule);
@@ -692,37 +764,36 @@ export function validateConfig(input: ValidationInput): Violation[] {
           .some((v) => v.path === `${path}.target_address` || v.path === `${path}.target_port` || v.path === `${path}.interface`);
         const target = ctx.parseAddress(rule.targetAddress);
         const targetOk = target && !targetReported && !['target_address', 'target_port', 'interface'].some((f) => unread.has(f));
-        check = { checked, ...(targetOk && { target }) };
+        const { intervals, listen, comparable } = checked;
+        const core: RuleCore | undefined =
+          intervals && comparable
+            ? {
+                intervals,
+                listenText: listenText(rule, listen),
+                scope: listenScope(rule, listen),
+                ...(targetOk && { target: { address: target, zone: effectiveZone(rule, target) } }),
+              }
+            : undefined;
+        check = { checked, ...(core && { core }) };
         if (ctx.out.length === reported && unread.size === 0) clean.set(rule, check);
       }
-      const { intervals, listen, comparable } = check.checked;
+      const { intervals } = check.checked;
       if (!intervals) return;
-      totalPorts += countPorts(intervals);
+      totalPorts += portsOf(intervals);
       // A rule whose protocol or listen address was reported takes no part in conflicts.
-      if (!comparable) return;
+      if (!check.core) return;
       // Only a rule without violations can be running as it is.
-      const changed = !(runningRules && clean.has(rule) && rulesOf(runningRules).has(normalizeRule(rule)));
+      const changed = !(runningRules && (wasClean || clean.has(rule)) && rulesOf(runningRules).has(normalizeRule(rule)));
       if (changed) changedCount++;
-      facts.push({
-        rule,
-        tablePath: tp,
-        index: ri,
-        inRequest: true,
-        changed,
-        intervals,
-        listenText: listenText(rule, listen),
-        scope: listenScope(rule, listen),
-        ...(check.target && { target: { address: check.target, zone: effectiveZone(rule, check.target) } }),
-      });
+      list.push(rule, check.core, tp, ri, true, changed);
     });
   });
 
-  const incremental = running !== undefined && changedCount * 4 <= facts.length;
-  const sets = checkedSets(facts, incremental);
-  const order = new Map(facts.map((f, i) => [f, i]));
+  const incremental = running !== undefined && changedCount * 4 <= list.length;
+  const sets = checkedSets(list, incremental);
   const entries = sets.conflicts.map(
     (f): ConflictEntry => ({
-      order: order.get(f)!,
+      order: f.order,
       inRequest: f.inRequest,
       path: factsPath(f),
       label: factsLabel(f),

@@ -99,3 +99,14 @@ function routeIn(config: ForwardingConfig, port: PortBindFailure): Route | undef
 function diverged(p: PortBindFailure, since: number): DivergedPort {
   return { table: p.table, ruleId: p.ruleId, protocol: p.protocol, listenAddress: p.listenAddress, port: p.port, errno: p.errno, message: p.message, since };
 }
+
+/**
+ * Failures of ports whose rule is strict in `plan`: after a best-effort
+ * apply (restore, rollback) the record says they listen, so they diverge.
+ * A weak rule's port may fail by its contract.
+ */
+export function strictFailures(plan: Plan, failures: readonly PortBindFailure[]): PortBindFailure[] {
+  if (failures.length === 0) return [];
+  const weak = new Set(plan.ports.flatMap((p) => (p.route?.weak ? [p.key] : [])));
+  return failures.filter((f) => !weak.has(listenerKey(f)));
+}

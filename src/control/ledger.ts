@@ -1,9 +1,11 @@
 /**
  * The ledger: everything durable about configurations behind one commit.
  * A committed apply costs what it changed: one checksummed, fsynced journal
- * record holds the tables it put (their stored form, whose text is cached
- * per rule) and the names it removed, the counter ids that moved, the
- * result header and the history entry. Every JOURNAL_COMPACT_RECORDS
+ * record holds the new tables it put (their stored form, whose text is
+ * cached per rule), for a table that ran before only the rules it put and
+ * removed (with the digest the table must have after them), the names of
+ * the tables it removed, the counter ids that moved, the result header and
+ * the history entry. Every JOURNAL_COMPACT_RECORDS
  * records, in the background: a snapshot (state.json, tables by reference
  * into the table store), the history with its configuration snapshots,
  * then the journal files they cover are deleted and so are tables nothing
@@ -15,7 +17,8 @@
  */
 import type { Logger } from 'pino';
 import { tableDigest } from '../config/canonical.js';
-import type { Table } from '../config/model.js';
+import type { ForwardRule, Table } from '../config/model.js';
+import { normalizeTable } from '../config/normalize.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { ruleId } from '../plan/identity.js';
 import { HistoryStore, type HistoryEntry } from './history.js';
@@ -23,17 +26,31 @@ import { Journal, type JournalFile } from './journal.js';
 import { SerialQueue } from './serial-queue.js';
 import type { CommittedState, CounterAssignment } from './state-store.js';
 import { StateStore } from './state-store.js';
-import { restoreTables, storedTableText } from '../config/stored-form.js';
+import { restoreTables, storedRuleText, storedTableText } from '../config/stored-form.js';
 import { TableStore } from './table-store.js';
 
 /** Records per journal file before a snapshot is compacted from it. */
 export const JOURNAL_COMPACT_RECORDS = 64;
 
+/**
+ * A running table changed in a few rules: its rules at the indexes `drop`
+ * (in the normalised table before) go, the rules `put` (stored form) come,
+ * and the result must have `digest` (see tableDigest()).
+ */
+interface TablePatch {
+  name: string;
+  drop: number[];
+  put: ForwardRule[];
+  digest: string;
+}
+
 /** One committed apply, relative to the state before it. */
 interface JournalRecord {
   generation: number;
-  /** Tables whose content is new or changed, in stored form. */
+  /** Tables that are new, or changed in most of their rules, in stored form. */
   put: Table[];
+  /** Running tables changed in a few of their rules (absent in records written before patches existed). */
+  patch?: TablePatch[];
   removed: string[];
   nextCounterId: number;
   /** Counter ids that are new or changed, by rule id. */
@@ -97,13 +114,16 @@ export class Ledger {
     const read = await this.journal.read();
     if (read.tornAt) this.logger.warn(read.tornAt, 'journal ends in a torn record (a crash during its append); ignored it');
     const journaled: JournaledEntry[] = [];
+    // Replayed in place: one copy of the tables and counters for all records, not one per record.
+    const tables = new Map((state?.tables ?? []).map((t) => [t.name, t]));
+    const counters: Record<string, CounterAssignment> = { ...state?.counters };
     for (const record of read.records) {
       // A record the snapshot covers stays only when the history could not be written: its entry still counts.
       if (record.generation <= (state?.generation ?? 0)) {
         if (record.entry) journaled.push({ entry: record.entry });
         continue;
       }
-      state = this.replay(state, record);
+      state = replay(tables, counters, record);
       if (record.entry) journaled.push({ entry: record.entry, tables: state.tables });
     }
     this.current = state;
@@ -149,28 +169,44 @@ export class Ledger {
     return { journalRecords: this.journal.size, tableFiles: this.tables.size };
   }
 
-  /** The record of `state` after `before`, and its JSON (tables from their cached stored text). */
+  /** The record of `state` after `before`, and its JSON (rules from their cached stored text). */
   private recordOf(before: CommittedState, state: CommittedState): { record: JournalRecord; json: string } {
     const old = new Map(before.tables.map((t) => [t.name, t]));
     const changed = state.tables.filter((t) => old.get(t.name) !== t && old.get(t.name)?.rules !== t.rules);
     const kept = new Set(state.tables.map((t) => t.name));
     const counters: Record<string, number> = {};
     const droppedCounters: string[] = [];
-    // Counter ids move only with the rules of changed and removed tables.
-    for (const table of changed) {
-      for (const rule of table.rules) {
-        const id = ruleId(table.name, rule);
+    const put: Table[] = [];
+    const patches: { table: Table; drop: number[]; put: ForwardRule[] }[] = [];
+    const countersOf = (table: string, rules: readonly ForwardRule[]): void => {
+      for (const rule of rules) {
+        const id = ruleId(table, rule);
         const now = state.counters[id]?.counterId;
         if (now !== undefined && before.counters[id]?.counterId !== now) counters[id] = now;
       }
-    }
-    for (const table of before.tables) {
-      if (kept.has(table.name) && !changed.some((t) => t.name === table.name)) continue;
-      for (const rule of table.rules) {
-        const id = ruleId(table.name, rule);
+    };
+    const droppedOf = (table: string, rules: readonly ForwardRule[]): void => {
+      for (const rule of rules) {
+        const id = ruleId(table, rule);
         if (!(id in state.counters)) droppedCounters.push(id);
       }
+    };
+    // Counter ids move only with the rules put and removed: an unchanged
+    // rule (the same normalised object) keeps its id.
+    for (const table of changed) {
+      const previous = old.get(table.name);
+      const patch = previous && rulePatch(previous, table);
+      if (patch) {
+        patches.push({ table, ...patch });
+        countersOf(table.name, patch.put);
+        droppedOf(table.name, patch.drop.map((i) => previous.rules[i]!));
+      } else {
+        put.push(table);
+        countersOf(table.name, table.rules);
+        if (previous) droppedOf(table.name, previous.rules);
+      }
     }
+    for (const table of before.tables) if (!kept.has(table.name)) droppedOf(table.name, table.rules);
     const rest = {
       removed: before.tables.filter((t) => !kept.has(t.name)).map((t) => t.name),
       nextCounterId: state.nextCounterId,
@@ -179,25 +215,13 @@ export class Ledger {
       ...(state.lastResult && { lastResult: state.lastResult }),
       ...(state.entry && { entry: state.entry }),
     };
-    const json = `{"generation":${state.generation},"put":[${changed.map(storedTableText).join(',')}],${JSON.stringify(rest).slice(1)}`;
-    return { record: { generation: state.generation, put: changed, ...rest }, json };
-  }
-
-  private replay(state: CommittedState | undefined, record: JournalRecord): CommittedState {
-    const tables = new Map((state?.tables ?? []).map((t) => [t.name, t]));
-    for (const name of record.removed) tables.delete(name);
-    for (const table of restoreTables(record.put)) tables.set(table.name, table);
-    const counters: Record<string, CounterAssignment> = { ...state?.counters };
-    for (const id of record.droppedCounters) delete counters[id];
-    for (const [id, counterId] of Object.entries(record.counters)) counters[id] = { counterId };
-    return {
-      generation: record.generation,
-      tables: [...tables.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-      nextCounterId: record.nextCounterId,
-      counters,
-      ...(record.lastResult && { lastResult: record.lastResult }),
-      ...(record.entry && { entry: record.entry }),
-    };
+    const patchText = patches.map(
+      (p) =>
+        `{"name":${JSON.stringify(p.table.name)},"drop":${JSON.stringify(p.drop)},"put":[${p.put.map(storedRuleText).join(',')}],"digest":"${tableDigest(p.table)}"}`,
+    );
+    const json = `{"generation":${state.generation},"put":[${put.map(storedTableText).join(',')}],"patch":[${patchText.join(',')}],${JSON.stringify(rest).slice(1)}`;
+    const patch = patches.map((p) => ({ name: p.table.name, drop: p.drop, put: p.put, digest: tableDigest(p.table) }));
+    return { record: { generation: state.generation, put, patch, ...rest }, json };
   }
 
   private async writeSnapshot(state: CommittedState): Promise<void> {
@@ -252,4 +276,52 @@ export class Ledger {
     add(this.current?.pending?.tables);
     await this.tables.retain(keep);
   }
+}
+
+/**
+ * Applies `record` to `tables` and `counters` (the state before it, changed
+ * in place) and returns the state after it, which shares `counters`.
+ */
+function replay(tables: Map<string, Table>, counters: Record<string, CounterAssignment>, record: JournalRecord): CommittedState {
+  for (const name of record.removed) tables.delete(name);
+  for (const table of restoreTables(record.put)) tables.set(table.name, table);
+  for (const patch of record.patch ?? []) tables.set(patch.name, patched(tables.get(patch.name), patch, record.generation));
+  for (const id of record.droppedCounters) delete counters[id];
+  for (const [id, counterId] of Object.entries(record.counters)) counters[id] = { counterId };
+  return {
+    generation: record.generation,
+    tables: [...tables.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    nextCounterId: record.nextCounterId,
+    counters,
+    ...(record.lastResult && { lastResult: record.lastResult }),
+    ...(record.entry && { entry: record.entry }),
+  };
+}
+
+/**
+ * The rules of normalised `after` that `before` lacks and the indexes of
+ * those of `before` that `after` lacks; undefined when they are most of the
+ * table, which a whole table records more simply. Unchanged rules are the
+ * same objects in both (see normalizeConfig), so this costs pointer checks.
+ */
+function rulePatch(before: Table, after: Table): { drop: number[]; put: ForwardRule[] } | undefined {
+  const had = new Set(before.rules);
+  const put = after.rules.filter((r) => !had.has(r));
+  const has = new Set(after.rules);
+  const drop: number[] = [];
+  before.rules.forEach((r, i) => {
+    if (!has.has(r)) drop.push(i);
+  });
+  return (put.length + drop.length) * 2 < after.rules.length ? { drop, put } : undefined;
+}
+
+/** `before` with `patch` applied; throws when the result is not the table the record was written for. */
+function patched(before: Table | undefined, patch: TablePatch, generation: number): Table {
+  if (!before) throw new Error(`journal record of generation ${generation} patches table ${JSON.stringify(patch.name)}, which does not run before it`);
+  const drop = new Set(patch.drop);
+  const table = normalizeTable({ name: patch.name, rules: [...before.rules.filter((_, i) => !drop.has(i)), ...patch.put] });
+  if (tableDigest(table) !== patch.digest) {
+    throw new Error(`journal record of generation ${generation}: table ${JSON.stringify(patch.name)} patched has digest ${tableDigest(table)}, the record says ${patch.digest}`);
+  }
+  return table;
 }

@@ -1,7 +1,8 @@
 /**
  * An apply that runs but is not confirmed yet: its state (as saved in
  * state.json's `pending`), who may confirm it, and its confirm-timeout timer.
- * The ConfigController decides what confirming or rolling back does.
+ * The state machine in pending-applies.ts decides what confirming or rolling
+ * back does.
  */
 import type { PendingInfo } from './apply-events.js';
 import type { HistoryEntry } from './history.js';

@@ -30,9 +30,13 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable,
   const prior = new Map(previousConfig.tables.map((t) => [t.name, t]));
   const counters: Record<string, CounterAssignment> = { ...previous.counters };
   const before = new Map<string, string>();
+  // A rule in both (the same normalised object) keeps its id untouched.
   for (const table of previousConfig.tables) {
-    if (desired.get(table.name) === table) continue;
+    const next = desired.get(table.name);
+    if (next === table) continue;
+    const kept = next && new Set(next.rules);
     for (const rule of table.rules) {
+      if (kept?.has(rule)) continue;
       const id = ruleId(table.name, rule);
       before.set(id, canonicalRule(rule));
       delete counters[id];
@@ -40,8 +44,11 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable,
   }
   let next = previous.nextCounterId;
   for (const table of config.tables) {
-    if (prior.get(table.name) === table) continue;
+    const old = prior.get(table.name);
+    if (old === table) continue;
+    const had = old && new Set(old.rules);
     for (const rule of table.rules) {
+      if (had?.has(rule)) continue;
       const id = ruleId(table.name, rule);
       const kept = previous.counters[id];
       counters[id] = kept && before.get(id) === canonicalRule(rule) ? kept : { counterId: next++ };

@@ -15,12 +15,13 @@ export interface SinkApplyRequest {
   config: ForwardingConfig;
   /** `computePlan(running, config)`; the sink executes `plan.ports`. */
   plan: Plan;
-  /** Close established connections of ports that are closed (set exactly when `drain.mode` is 'terminate'). */
-  terminateRemoved: boolean;
   /**
    * The apply's drain policy for sessions of removed or retargeted rules,
    * overriding each rule's own `drain`; absent: each rule's own (the desired
    * rule's for a rule that stays, the running rule's for a removed one).
+   * The one drain input of a backend: the wire's `terminate_removed` arrives
+   * here as `{mode: 'terminate'}`. A backend without drain_policy reads only
+   * its mode, for closed ports (see its capabilities).
    */
   drain?: DrainPolicy;
   /** Counter id of every rule of `config`, by rule id (see ApplyResult.RuleStatus.counterId). */

@@ -27,12 +27,16 @@ interface RuleEntry {
   quiet?: boolean;
 }
 
-function ruleEntries(table: Table | undefined): RuleEntry[] {
+/** Entries of the rules of `table` (those `keep` accepts), with their index in the table. */
+function ruleEntries(table: Table | undefined, keep?: (rule: ForwardRule) => boolean): RuleEntry[] {
   if (!table) return [];
-  return table.rules.map((rule, index) => {
+  const entries: RuleEntry[] = [];
+  table.rules.forEach((rule, index) => {
+    if (keep && !keep(rule)) return;
     const canonical = canonicalRule(rule);
-    return { table: table.name, index, rule, canonical, id: ruleId(table.name, rule, canonical), sockets: [] };
+    entries.push({ table: table.name, index, rule, canonical, id: ruleId(table.name, rule, canonical), sockets: [] });
   });
+  return entries;
 }
 
 // Ties on index are a removed running rule and a desired rule at the same
@@ -268,16 +272,32 @@ function diffPorts(running: readonly RuleEntry[], desired: readonly RuleEntry[])
   return { ports: ordered, unlisted };
 }
 
-const portCounts = new WeakMap<Table, number>();
+const portCounts = new WeakMap<Table | ForwardRule, number>();
+
+/** Ports of a (never mutated) rule, cached by rule. */
+function rulePorts(rule: ForwardRule): number {
+  let n = portCounts.get(rule);
+  if (n === undefined) portCounts.set(rule, (n = countPorts(portIntervals(rule))));
+  return n;
+}
 
 /** Ports of a normalised (never mutated) table, cached by table. */
 function tablePorts(table: Table): number {
   let n = portCounts.get(table);
   if (n === undefined) {
-    n = table.rules.reduce((sum, rule) => sum + countPorts(portIntervals(rule)), 0);
+    n = table.rules.reduce((sum, rule) => sum + rulePorts(rule), 0);
     portCounts.set(table, n);
   }
   return n;
+}
+
+/** Rules of a running table as a set, by table: the next plan against it needs the same set. */
+const ruleSets = new WeakMap<Table, ReadonlySet<ForwardRule>>();
+
+function ruleSet(table: Table): ReadonlySet<ForwardRule> {
+  let set = ruleSets.get(table);
+  if (!set) ruleSets.set(table, (set = new Set(table.rules)));
+  return set;
 }
 
 /**
@@ -290,7 +310,8 @@ export function computePlan(
   baseGeneration: number,
   /**
    * `valid`: `desired` passed validation (no two rules overlap), so a table
-   * that is the running table object itself is only counted, not diffed.
+   * that is the running table object itself, and a rule that is the running
+   * rule object itself, is only counted, not diffed.
    */
   options: { valid?: boolean } = {},
 ): Plan {
@@ -305,7 +326,8 @@ export function computePlan(
   const touched: string[] = [];
   // A table that is the very running object (see normalizeConfig) is
   // unchanged rule for rule; in a valid configuration its sockets overlap no
-  // other rule's on either side, so they are only counted, like a quiet pair's.
+  // other rule's on either side, so they are only counted, like a quiet pair's
+  // (and so are the rules a changed table shares with its running version).
   let untouchedRules = 0;
   let untouchedPorts = 0;
   for (const name of names) {
@@ -318,8 +340,26 @@ export function computePlan(
     }
     if (!runningTable) tables.added.push(name);
     if (!desiredTable) tables.removed.push(name);
-    const before = ruleEntries(runningTable);
-    const after = ruleEntries(desiredTable);
+    let before: RuleEntry[];
+    let after: RuleEntry[];
+    if (options.valid && runningTable && desiredTable) {
+      // A rule on both sides (the same normalised object) is unchanged, and
+      // in valid configurations its sockets overlap no other rule's on
+      // either side: counted like an untouched table's, never diffed. Only
+      // the rules that differ cost anything.
+      const had = ruleSet(runningTable);
+      const has = new Set(desiredTable.rules);
+      before = ruleEntries(runningTable, (rule) => !has.has(rule));
+      after = ruleEntries(desiredTable, (rule) => {
+        if (!had.has(rule)) return true;
+        untouchedRules++;
+        untouchedPorts += rulePorts(rule);
+        return false;
+      });
+    } else {
+      before = ruleEntries(runningTable);
+      after = ruleEntries(desiredTable);
+    }
     runningEntries.push(...before);
     desiredEntries.push(...after);
     const changes = diffTable(before, after);

@@ -93,8 +93,9 @@ export interface Plan {
   /**
    * Every rule of both sides, sorted by (table, index, action), except, in
    * a plan computed with `valid`, the rules of a table that is the running
-   * table object itself (see normalizeConfig): those are only counted in
-   * `summary.rulesUnchanged`.
+   * table object itself (see normalizeConfig) and the rules of a changed
+   * table that are the running rule objects themselves: those are only
+   * counted in `summary.rulesUnchanged`.
    */
   rules: RuleChange[];
   /**

@@ -10,7 +10,7 @@ import type { ApplyResult } from '../dataplane/apply-result.js';
 import { InvalidConfigError, NoResultError, ShuttingDownError } from '../control/errors.js';
 import type { RollbackToRequest__Output } from '../generated/types/portplane/v1/RollbackToRequest.js';
 import { callerOf } from './auth-interceptor.js';
-import { expectedGeneration } from './wire-apply-request.js';
+import { expectedGeneration, terminateRemovedDrain } from './wire-apply-request.js';
 import { unary } from './unary.js';
 import { toServiceError } from './grpc-errors.js';
 import { statusError } from './status-details.js';
@@ -43,10 +43,11 @@ export function applyHistoryHandlers(controller: ConfigController): grpc.Untyped
       const violations: Violation[] = [];
       const generation = requiredGeneration(req.generation);
       if (!checkTextBytes(req.reason ?? '', MAX_NAME_BYTES, 'reason', violations)) throw new InvalidConfigError(violations);
+      const drain = terminateRemovedDrain(req.terminate_removed);
       const rollback = await controller.cancel(generation, {
         reason: req.reason ? `cancelled by ${who}: ${req.reason}` : `cancelled by ${who}`,
         caller,
-        terminateRemoved: req.terminate_removed ?? false,
+        ...(drain && { drain }),
       });
       return {
         result: wireApplyResult(rollback.result),
@@ -60,9 +61,10 @@ export function applyHistoryHandlers(controller: ConfigController): grpc.Untyped
       const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', violations);
       checkTextBytes(req.comment ?? '', MAX_COMMENT_BYTES, 'comment', violations);
       if (violations.length > 0) throw new InvalidConfigError(violations);
+      const drain = terminateRemovedDrain(req.terminate_removed);
       const response = await controller.rollbackTo(generation, {
         expectedGeneration: expectedGeneration(req),
-        terminateRemoved: req.terminate_removed ?? false,
+        ...(drain && { drain }),
         caller: callerOf(call.metadata),
         ...(confirmTimeoutMs !== undefined && { confirmTimeoutMs }),
         comment: req.comment ?? '',

@@ -13,8 +13,7 @@
  * repeated fields by concatenation).
  */
 import protobuf from 'protobufjs';
-import { join } from 'node:path';
-import { LOADER_OPTIONS, protoRoot } from './api-definition.js';
+import { apiDefinition, LOADER_OPTIONS } from './api-definition.js';
 
 /** Field numbers of the repeated messages split out (config_service.proto, config.proto). */
 const REQUEST_TABLES = 1;
@@ -123,10 +122,8 @@ export class ApplyRequestDecoder {
   private misses = 0;
 
   constructor(private readonly capacity = DEFAULT_CAPACITY) {
-    const root = new protobuf.Root();
-    const dir = protoRoot();
-    root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(dir, target));
-    root.loadSync('portplane/v1/config_service.proto', { keepCase: LOADER_OPTIONS.keepCase ?? false });
+    // The types proto-loader's definitions were built from (api-definition.ts): parsing proto/ again cost every start ~40 ms.
+    const root = apiDefinition().rpcTypes;
     this.request = root.lookupType('portplane.v1.ApplyConfigRequest');
     this.table = root.lookupType('portplane.v1.Table');
     this.rule = root.lookupType('portplane.v1.ForwardRule');

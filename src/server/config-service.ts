@@ -22,7 +22,7 @@ export interface ConfigServiceOptions {
 export function configServiceHandlers(controller: ConfigController, options: ConfigServiceOptions = {}): grpc.UntypedServiceImplementation {
   return {
     ApplyConfig: unary<WireApplyRequest>(async (req, call) => {
-      const response = await controller.apply(applyRequestFromWire(req, callerOf(call.metadata)));
+      const response = await controller.apply(applyRequestFromWire(req, callerOf(call.metadata), () => controller.capabilities()));
       return { result: wireApplyResult(response.result), plan: wirePlan(response.plan), pending: wirePending(response.pending) };
     }),
     LastApplyResult: unary<{ page_size?: number; page_token?: string }>((req) => {

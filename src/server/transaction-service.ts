@@ -143,7 +143,7 @@ class TransactionStream {
   private async step(session: TransactionSession, message: WireTransactionRequest): Promise<void> {
     if (message.step === 'tables' && message.tables) {
       try {
-        const response = await session.stage(applyRequestFromWire(message.tables, callerOf(this.call.metadata)));
+        const response = await session.stage(applyRequestFromWire(message.tables, callerOf(this.call.metadata), () => this.controller.capabilities()));
         this.send({ validated: { plan: wirePlan(response.plan), config_digest: response.result.configDigest } });
       } catch (err) {
         if (!isInBand(err)) throw err;

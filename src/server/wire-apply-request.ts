@@ -3,9 +3,17 @@
  * stream's TransactionTables, which carries the same options) into the
  * controller's ApplyRequest. One translation, so both ways of applying take
  * the same options the same way.
+ *
+ * This is also where `terminate_removed` ends: it becomes the request's
+ * drain policy TERMINATE (terminateRemovedDrain), so the controller and the
+ * backends know one drain policy. CancelApply and RollbackTo fold it the
+ * same way.
  */
+import type { DrainPolicy } from '../config/model.js';
 import { parseTables, readRequestDrain } from '../config/parse.js';
 import { checkTextBytes, MAX_COMMENT_BYTES } from '../config/text-bounds.js';
+import { validateRequestDrain } from '../config/validate.js';
+import type { Capabilities } from '../dataplane/capabilities.js';
 import type { CallerIdentity } from '../control/caller.js';
 import type { ApplyRequest } from '../control/config-controller.js';
 import type { ApplyConfigRequest__Output } from '../generated/types/portplane/v1/ApplyConfigRequest.js';
@@ -21,10 +29,23 @@ export function expectedGeneration(req: { expected_generation?: string | number 
   return Number(req.expected_generation);
 }
 
-/** Violations of the wire form travel in `parseViolations`, reported with the tables' own. */
-export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdentity | undefined): ApplyRequest {
+/** `terminate_removed: true` as a drain policy: TERMINATE, for every rule the request removes or retargets. */
+export function terminateRemovedDrain(terminateRemoved: boolean | undefined | null): DrainPolicy | undefined {
+  return terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined;
+}
+
+/**
+ * Violations of the wire form travel in `parseViolations`, reported with
+ * the tables' own; those of the request's drain (against `capabilities`,
+ * read only when a drain is given) in `optionViolations`, reported after.
+ */
+export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdentity | undefined, capabilities: () => Capabilities): ApplyRequest {
   const parsed = parseTables(req.tables ?? []);
-  const drain = readRequestDrain(req.drain ?? undefined, 'drain', parsed.violations);
+  const explicitDrain = readRequestDrain(req.drain ?? undefined, 'drain', parsed.violations);
+  const terminateRemoved = req.terminate_removed ?? false;
+  // An explicit drain is the backend's feature (drain_policy); terminate_removed is every backend's.
+  const optionViolations = explicitDrain ? validateRequestDrain(explicitDrain, terminateRemoved, capabilities()) : [];
+  const drain = explicitDrain ?? terminateRemovedDrain(terminateRemoved);
   const confirmTimeoutMs = readDurationMs(req.confirm_timeout, 'confirm_timeout', parsed.violations);
   // A rejected attempt is recorded too: an oversized comment is reported, never stored.
   const commentOk = checkTextBytes(req.comment ?? '', MAX_COMMENT_BYTES, 'comment', parsed.violations);
@@ -36,7 +57,7 @@ export function applyRequestFromWire(req: WireApplyRequest, caller: CallerIdenti
     deleteTables: req.delete_tables ?? [],
     expectedGeneration: expectedGeneration(req),
     validateOnly: req.validate_only ?? false,
-    terminateRemoved: req.terminate_removed ?? false,
+    ...(optionViolations.length > 0 && { optionViolations }),
     caller,
     ...(confirmTimeoutMs !== undefined && { confirmTimeoutMs }),
     comment: commentOk ? (req.comment ?? '') : '',

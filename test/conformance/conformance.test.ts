@@ -312,6 +312,23 @@ for (const { backend, nativeFastPath } of VARIANTS) {
         await expect(a.exchange(Buffer.from('gone'))).rejects.toThrow();
       });
 
+      it('CancelApply with terminate_removed ends the sessions of the ports the rollback closes, and only those', async (ctx) => {
+        requires(ctx, backend, ['sessions', 'terminate_removed']);
+        await start();
+        const port = await h.listenPorts(2);
+        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort)] }]);
+        const a = await h.connect(port);
+        const res = await h.config.call<{ pending: { generation: string } }>('ApplyConfig', {
+          tables: [{ name: 'web', rules: [rule('a', port, h.targetPort), rule('b', port + 1, h.targetPort)] }],
+          ...PENDING,
+        });
+        const b = await h.connect(port + 1);
+        const cancelled = await h.config.call<{ result: WireResult }>('CancelApply', { generation: pendingGeneration(res), terminate_removed: true });
+        expect(effects(cancelled.result).ended).toBe(1);
+        await expect(b.exchange(Buffer.from('gone'))).rejects.toThrow();
+        expect((await a.exchange(Buffer.from('kept'))).toString()).toBe('kept');
+      });
+
       it('CancelApply stops the drain deadline of the apply it undoes', async (ctx) => {
         requires(ctx, backend, ['sessions', 'drain_policy']);
         const { a } = await forwardOne();

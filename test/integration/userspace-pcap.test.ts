@@ -111,7 +111,7 @@ describe.skipIf(missing.length > 0)('userspace backend: pcap port', () => {
       ],
     });
     const counterIds = Object.fromEntries(config.tables[0]!.rules.map((r, i) => [ruleId('cap', r), i + 1]));
-    await dp.applyConfig({ generation: 1, config, plan: computePlan({ tables: [] }, config, 0), terminateRemoved: false, counterIds });
+    await dp.applyConfig({ generation: 1, config, plan: computePlan({ tables: [] }, config, 0), counterIds });
     const replay = await port.replay();
     await dp.teardown();
 

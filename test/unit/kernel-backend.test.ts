@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultRuleOptions, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
+import { defaultRuleOptions, type DrainPolicy, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { supports } from '../../src/dataplane/capabilities.js';
 import type { SinkApplyOutcome } from '../../src/dataplane/config-sink.js';
@@ -39,11 +39,11 @@ class Harness {
   generation = 0;
   lastPlan: Plan | undefined;
 
-  async apply(tables: Table[], terminateRemoved = false): Promise<SinkApplyOutcome> {
+  async apply(tables: Table[], drain?: DrainPolicy): Promise<SinkApplyOutcome> {
     const desired = normalizeConfig({ tables });
     const plan = computePlan(this.running, desired, this.generation);
     this.lastPlan = plan;
-    const outcome = await this.dp.applyConfig({ generation: this.generation + 1, config: desired, plan, terminateRemoved, counterIds: {} });
+    const outcome = await this.dp.applyConfig({ generation: this.generation + 1, config: desired, plan, ...(drain && { drain }), counterIds: {} });
     if (outcome.outcome === 'committed') {
       this.running = desired;
       this.generation++;
@@ -321,35 +321,35 @@ describe('KernelDataPlane', () => {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       const desired = normalizeConfig({ tables: [{ name: 'web', rules: [tcp('r', '127.0.0.1', port, port, '127.0.0.1', a.port)] }] });
       const plan = computePlan({ tables: [] }, desired, 0);
-      await h.dp.applyConfig({ generation: 1, config: desired, plan, terminateRemoved: false, counterIds: {} });
+      await h.dp.applyConfig({ generation: 1, config: desired, plan, counterIds: {} });
       const fd = h.dp.listeningFd(key('127.0.0.1', port));
-      await expect(h.dp.applyConfig({ generation: 2, config: desired, plan, terminateRemoved: false, counterIds: {} })).rejects.toThrow(/already open/);
+      await expect(h.dp.applyConfig({ generation: 2, config: desired, plan, counterIds: {} })).rejects.toThrow(/already open/);
       expect(h.dp.listeningFd(key('127.0.0.1', port))).toBe(fd);
     });
   });
 
   describe('removed ports and shutdown', () => {
-    async function removedWithConnection(terminateRemoved: boolean): Promise<{ conn: Conn; port: number }> {
+    async function removedWithConnection(drain?: DrainPolicy): Promise<{ conn: Conn; port: number }> {
       const port = await freePortBlock(1, PORTS_LOW, PORTS_HIGH);
       const rule = tcp('r', '127.0.0.1', port, port, '127.0.0.1', a.port);
       await h.apply([{ name: 'web', rules: [rule] }]);
       const conn = await openConn(port);
       await conn.until('A:');
       expect(h.dp.connectionCount({ ruleId: ruleId('web', rule) })).toBe(1);
-      await h.apply([{ name: 'web', rules: [] }], terminateRemoved);
+      await h.apply([{ name: 'web', rules: [] }], drain);
       await expect(reply(port, 'x')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       return { conn, port };
     }
 
-    it('terminateRemoved false: established connections of a removed port continue', async () => {
-      const { conn, port } = await removedWithConnection(false);
+    it('no drain policy (KEEP): established connections of a removed port continue', async () => {
+      const { conn, port } = await removedWithConnection();
       conn.socket.write('after');
       await conn.until('A:after');
       expect(h.dp.connectionCount({ key: key('127.0.0.1', port) })).toBe(1);
     });
 
-    it('terminateRemoved true: established connections of a removed port are closed', async () => {
-      const { conn } = await removedWithConnection(true);
+    it('a TERMINATE drain (terminate_removed): established connections of a removed port are closed', async () => {
+      const { conn } = await removedWithConnection({ mode: 'terminate', timeoutMs: 0 });
       await waitUntil(() => conn.socket.readableEnded || conn.socket.destroyed, 'connection closed');
       await waitUntil(() => h.dp.connectionCount() === 0, 'relay gone');
     });
@@ -367,7 +367,7 @@ describe('KernelDataPlane', () => {
       conn.socket.end();
       await closing;
       expect(Date.now() - started).toBeLessThan(5000);
-      await expect(h.dp.applyConfig({ generation: 9, config: { tables: [] }, plan: h.lastPlan as Plan, terminateRemoved: false, counterIds: {} })).rejects.toThrow(
+      await expect(h.dp.applyConfig({ generation: 9, config: { tables: [] }, plan: h.lastPlan as Plan, counterIds: {} })).rejects.toThrow(
         /stopped/,
       );
     });

@@ -53,7 +53,6 @@ class Harness {
       generation: this.generation + 1,
       config: desired,
       plan,
-      terminateRemoved: false,
       ...(drain && { drain }),
       counterIds,
     });

@@ -58,7 +58,7 @@ async function rig(options: { snatPorts?: { first: number; last: number } } = {}
     async apply(...rules) {
       const config = normalizeConfig({ tables: [{ name: 't', rules }] });
       const counterIds = Object.fromEntries(config.tables[0]!.rules.map((r, i) => [ruleId('t', r), i + 1]));
-      await dp.applyConfig({ generation: ++generation, config, plan: computePlan(running, config, generation - 1), terminateRemoved: false, counterIds });
+      await dp.applyConfig({ generation: ++generation, config, plan: computePlan(running, config, generation - 1), counterIds });
       running = config;
     },
   };

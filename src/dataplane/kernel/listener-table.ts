@@ -537,9 +537,6 @@ export class ListenerTable {
       this.listeners.set(listener.key, listener);
       this.startAccepting(listener);
     }
-    // terminate_removed, the older spelling, covers closed ports only, as it always did.
-    const closePolicy: DrainPolicy | undefined =
-      request.drain ?? (request.terminateRemoved ? { mode: 'terminate', timeoutMs: 0 } : undefined);
     for (const change of plan.ports) {
       if (change.action === 'keep' || change.action === 'open') continue;
       const listener = this.listeners.get(change.key);
@@ -553,7 +550,7 @@ export class ListenerTable {
         this.holdDrain(request.generation, moved, request.drain);
       } else if (change.action === 'close') {
         this.listeners.delete(change.key);
-        this.holdDrain(request.generation, [...listener.sessions], closePolicy);
+        this.holdDrain(request.generation, [...listener.sessions], request.drain);
         effects.ended += this.retire(listener, 'terminate');
       }
     }

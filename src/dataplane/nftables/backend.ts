@@ -346,7 +346,6 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
 
   /** The drain policy for sessions of a closed or retargeted port. */
   private policyFor(change: PortChange, request: SinkApplyRequest, running: Map<string, ForwardRule>, desired: Map<string, ForwardRule>): DrainPolicy {
-    if (request.terminateRemoved && change.action === 'close') return { mode: 'terminate', timeoutMs: 0 };
     if (request.drain) return request.drain;
     const owner = change.action === 'close' ? running.get(change.previous?.ruleId ?? '') : desired.get(change.route?.ruleId ?? '');
     return owner?.drain ?? { mode: 'keep', timeoutMs: 0 };

@@ -190,14 +190,15 @@ export class UserspaceDataPlane implements RuntimeDataPlane, ConfigSink, Tracer,
 
   /**
    * Compile, then swap: the plan's port operations need no execution here.
-   * Closes with terminateRemoved and filter refusals end sessions once settled.
+   * A TERMINATE drain ends the sessions of closed ports (no drain_policy
+   * here: that is all of it), and filter refusals end sessions, once settled.
    */
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (this.stopped) throw new Error('userspace dataplane is stopped');
     const routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.engine.routes, now: this.clock() });
     this.engine.install(routes, request.generation);
     for (const id of this.engine.filterRefusals(request.plan)) this.endings.hold(request.generation, id, 'filter');
-    if (request.terminateRemoved) {
+    if (request.drain?.mode === 'terminate') {
       const closed = new Set(request.plan.ports.filter((p) => p.action === 'close').map((p) => p.key));
       if (closed.size > 0) for (const id of this.engine.sessionsOf(closed)) this.endings.hold(request.generation, id, 'terminate');
     }

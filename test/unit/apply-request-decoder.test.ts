@@ -1,0 +1,63 @@
+/**
+ * The reusing ApplyConfigRequest decoder gives exactly what proto-loader's
+ * deserialiser gives (the server's definition of ApplyConfig), and hands an
+ * unchanged rule back as the object it decoded before.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ApplyRequestDecoder } from '../../src/server/apply-request-decoder.js';
+import { serviceClient } from '../../src/server/api-definition.js';
+
+const applyConfig = serviceClient('ConfigService').service.ApplyConfig!;
+
+const rule = fc.record(
+  {
+    name: fc.constantFrom('', 'a', 'web', 'rule-1'),
+    protocol: fc.constantFrom('PROTOCOL_TCP', 'PROTOCOL_UDP'),
+    listen_address: fc.constantFrom('', '127.0.0.1', '::1'),
+    ports: fc.record({ first: fc.nat(65535), last: fc.nat(65535) }, { requiredKeys: ['first'] }),
+    exclude: fc.array(fc.record({ first: fc.nat(65535), last: fc.nat(65535) }), { maxLength: 2 }),
+    target_address: fc.constantFrom('127.0.0.1', '::1', ''),
+    target_port: fc.nat(65535),
+    weak: fc.boolean(),
+    allow: fc.array(fc.constantFrom('10.0.0.0/8', '::1/128'), { maxLength: 2 }),
+  },
+  { requiredKeys: ['protocol'] },
+);
+const request = fc.record(
+  {
+    tables: fc.array(fc.record({ name: fc.constantFrom('t', 'u', 'tenant-1'), rules: fc.array(rule, { maxLength: 5 }) }), { maxLength: 3 }),
+    replace_all: fc.boolean(),
+    expected_generation: fc.nat(1000).map(String),
+    validate_only: fc.boolean(),
+    delete_tables: fc.array(fc.constantFrom('x', 'y'), { maxLength: 2 }),
+  },
+  { requiredKeys: [] },
+);
+
+describe('ApplyRequestDecoder', () => {
+  it('decodes every request exactly as proto-loader does', () => {
+    const decoder = new ApplyRequestDecoder();
+    fc.assert(
+      fc.property(request, (req) => {
+        const bytes = applyConfig.requestSerialize(req);
+        expect(decoder.decode(bytes)).toEqual(applyConfig.requestDeserialize(bytes));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('hands an unchanged rule back as the same frozen object', () => {
+    const decoder = new ApplyRequestDecoder();
+    const rules = [0, 1, 2].map((i) => ({ name: `r${i}`, protocol: 'PROTOCOL_TCP', ports: { first: 1000 + i }, target_address: '127.0.0.1', target_port: 2000 + i }));
+    const first = decoder.decode(applyConfig.requestSerialize({ tables: [{ name: 't', rules }] })) as { tables: { rules: object[] }[] };
+    rules[1] = { ...rules[1]!, target_port: 3000 };
+    const second = decoder.decode(applyConfig.requestSerialize({ tables: [{ name: 't', rules }] })) as { tables: { rules: object[] }[] };
+    const [a, b] = [first.tables[0]!.rules, second.tables[0]!.rules];
+    expect(b[0]).toBe(a[0]);
+    expect(b[2]).toBe(a[2]);
+    expect(b[1]).not.toBe(a[1]);
+    expect(Object.isFrozen(b[0])).toBe(true);
+    expect(decoder.stats()).toMatchObject({ hits: 2, misses: 4 });
+  });
+});
