@@ -110,13 +110,15 @@ async function main(): Promise<void> {
     // (a)
     const full = await apply(table(RULES, PORTS_PER_RULE, echoPort));
     const large = await connectCost();
-    const backendLog = (): number[] =>
-      daemon!.logs.filter((l) => l.includes('nftables apply written')).map((l) => (JSON.parse(l) as { micros: number }).micros / 1000);
-    const changes: { wallMs: number; inDaemonMs: number; backendMs: number }[] = [];
+    type Written = { micros: number; phases: Record<string, number> };
+    const backendLog = (): Written[] => daemon!.logs.filter((l) => l.includes('nftables apply written')).map((l) => JSON.parse(l) as Written);
+    const changes: { wallMs: number; inDaemonMs: number; backendMs: number; phases: Record<string, number> }[] = [];
     for (let i = 0; i < CHANGES; i++) {
       const r = await apply(table(RULES, PORTS_PER_RULE, echoPort, i % 2 === 0 ? 500 : -1));
-      changes.push({ ...r, backendMs: backendLog().at(-1) ?? NaN });
+      const w = backendLog().at(-1);
+      changes.push({ ...r, backendMs: (w?.micros ?? NaN) / 1000, phases: w?.phases ?? {} });
     }
+    const phaseMedians = Object.fromEntries(Object.keys(changes[0]?.phases ?? {}).map((k) => [k, +(median(changes.map((c) => c.phases[k] ?? NaN)) / 1000).toFixed(2)]));
     const oneWall = median(changes.map((c) => c.wallMs));
     const oneDaemon = median(changes.map((c) => c.inDaemonMs));
     const oneBackend = median(changes.map((c) => c.backendMs));
@@ -166,6 +168,7 @@ async function main(): Promise<void> {
         wallMedian: +oneWall.toFixed(2),
         inDaemonMedian: +oneDaemon.toFixed(2),
         nftablesBackendMedian: +oneBackend.toFixed(2),
+        nftablesBackendPhasesMedian: phaseMedians,
         controllerInDaemon: +(oneDaemon - oneBackend).toFixed(2),
         requestInOut: +noopOutside.toFixed(2),
         ledgerCommitAndRest: +(oneWall - oneDaemon - noopOutside).toFixed(2),

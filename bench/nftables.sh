@@ -46,14 +46,21 @@ inC() { ip netns exec $C "$@"; }
 inP() { ip netns exec $P "$@"; }
 inV() { ip netns exec $V "$@"; }
 
-IPERF=15201 ORIGIN=18080
+IPERF=15201
+# The origin port of each path. Paths that keep the client's address (direct, direct_ct, nftables)
+# would otherwise share one tuple space at the origin, whose TIME_WAIT sockets (the origin closes
+# first; they last 60 s) then meet the next path's SYNs from reused client ports. The client's TCP
+# timestamp offset depends on the address it connects to, so a SYN through the DNAT can look older
+# than the TIME_WAIT left by a direct connection: PAWS answers with an ACK, the client resets and
+# retries after 1 s (the 10:05 UTC run of docs/benchmarks.md: whichever of the two ran second lost 25-30 %).
+declare -A OPORT=([direct]=18080 [direct_ct]=18081 [haproxy]=18082 [kernel]=18083 [nftables]=18084)
 inV iperf3 -s -B 10.18.2.2 -p $IPERF -D --logfile "$work/iperf.log"
 cat > "$work/origin.conf" <<NGX
 daemon off; master_process off; worker_processes 1; pid $work/origin.pid; error_log $work/origin.err;
 events { worker_connections 4096; }
 http { access_log off; keepalive_timeout 0;
   client_body_temp_path $work/b; proxy_temp_path $work/p; fastcgi_temp_path $work/f; uwsgi_temp_path $work/u; scgi_temp_path $work/s;
-  server { listen 10.18.2.2:$ORIGIN backlog=4096; location / { return 200 "ok\n"; } } }
+  server { $(for p in "${OPORT[@]}"; do echo "listen 10.18.2.2:$p backlog=4096;"; done) location / { return 200 "ok\n"; } } }
 NGX
 inV nginx -p "$work" -c "$work/origin.conf" & pids+=($!)
 sleep 0.5
@@ -105,19 +112,19 @@ listen iperf
   server s 10.18.2.2:$IPERF
 listen http
   bind 10.18.1.1:22001
-  server s 10.18.2.2:$ORIGIN
+  server s 10.18.2.2:${OPORT[haproxy]}
 HAP
 # haproxy stays up through every round: idle, it loads no netfilter hook and takes no CPU.
 ip netns exec $P haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
 
 LIMITS='limits: {max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000}'
-rules() {
+rules() { # port-base origin-port
   cat <<YAML
 tables:
   - name: bench
     rules:
       - {name: iperf, protocol: tcp, listen_address: 10.18.1.1, ports: $1, target_address: 10.18.2.2, target_port: $IPERF, $LIMITS}
-      - {name: http, protocol: tcp, listen_address: 10.18.1.1, ports: $(($1 + 1)), target_address: 10.18.2.2, target_port: $ORIGIN, $LIMITS}
+      - {name: http, protocol: tcp, listen_address: 10.18.1.1, ports: $(($1 + 1)), target_address: 10.18.2.2, target_port: $2, $LIMITS}
 YAML
 }
 portplane() { # backend port-base
@@ -125,7 +132,7 @@ portplane() { # backend port-base
   # ip netns exec execs node: $! is the daemon's own pid (a shell function here would put a subshell in between).
   ip netns exec $P node dist/cli/main.js --state-dir "$dir" serve --backend "$1" --log-level warn --metrics-listen= & pids+=($!)
   for _ in $(seq 300); do [ -S "$dir/portplane.sock" ] && break; sleep 0.1; done
-  rules "$2" > "$dir.yaml"
+  rules "$2" "${OPORT[$1]}" > "$dir.yaml"
   inP node dist/cli/main.js --state-dir "$dir" apply "$dir.yaml" >/dev/null
   sleep 0.5
 }
@@ -147,10 +154,10 @@ measure() {
 ROUNDS=${ROUNDS:-3}
 PATHS=(direct direct_ct haproxy nftables)
 for r in $(seq "$ROUNDS"); do
-  measure direct "$r" 10.18.2.2 $ORIGIN $IPERF
+  measure direct "$r" 10.18.2.2 "${OPORT[direct]}" $IPERF
   # Conntrack and a NAT hook loaded, nothing translated: what every stateful router pays; the
   # nftables backend pays it plus its own lookup and DNAT.
-  ppbase_on; measure direct_ct "$r" 10.18.2.2 $ORIGIN $IPERF; inP nft delete table inet ppbase
+  ppbase_on; measure direct_ct "$r" 10.18.2.2 "${OPORT[direct_ct]}" $IPERF; inP nft delete table inet ppbase
   measure haproxy "$r" 10.18.1.1 22001 22000
   if [ "$r" = 1 ]; then portplane kernel 21000; measure kernel 1 10.18.1.1 21001 21000; stop_daemon; fi
   portplane nftables 20000; measure nftables "$r" 10.18.1.1 20001 20000

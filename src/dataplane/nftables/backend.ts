@@ -97,7 +97,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   /** The counter ids and exclusions `written` was built with (a rebuild for new ruleset options needs them). */
   private lastCounterIds: Record<string, number> | undefined;
   private lastExclusions: PortExclusions | undefined;
-  private routes = RouteTable.EMPTY;
+  /** The configuration's port lookup, built on first use after an apply (Trace, re-adoption), not on the apply's path. */
+  private compiledRoutes: RouteTable | undefined = RouteTable.EMPTY;
   private currentGeneration = 0;
   /** Every counter id that ever ran, for sessions that outlive their rule's version. */
   private readonly owners = new Map<number, MarkOwner>();
@@ -290,6 +291,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     if (!this.started) throw new Error('nftables dataplane is not started');
     const t0 = process.hrtime.bigint();
     const failures = this.conflicts(request);
+    const tC = process.hrtime.bigint();
     const failed = request.bestEffort ? [] : failedRuleIds(request.plan, failures);
     if (failed.length > 0) return { outcome: 'restored', failures, diverged: [], sessionEffects: noSessionEffects() };
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
@@ -297,10 +299,14 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const options = this.rulesetOptions();
     const desired = desiredState(this.tableName, request.config, request.counterIds, exclusions, this.written, options);
     // Ownership first: a table someone else changed is rewritten whole, in this same transaction.
+    const tD = process.hrtime.bigint();
     const drifted = this.ownership.hasWritten && !this.checkOwnership(false);
+    const tO = process.hrtime.bigint();
     const whole = !this.ownership.hasWritten || drifted || !sameOptions(options, this.written.options);
     const batch = whole ? fullBatch(this.tableName, desired) : diffBatch(this.tableName, this.written, desired);
+    const tB = process.hrtime.bigint();
     if (batch !== '') this.write(batch, whole);
+    const tW = process.hrtime.bigint();
     if (drifted || (whole && this.drift.get().status)) this.restored('apply');
     this.written = desired;
     this.lastCounterIds = request.counterIds;
@@ -308,14 +314,16 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     for (const r of desired.rules.values()) {
       this.owners.set(r.counterId, { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, generation: request.generation });
     }
-    this.routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.routes });
+    this.compiledRoutes = undefined;
     this.config = request.config;
     this.currentGeneration = request.generation;
     this.holdEndings(request);
     this.holdFilterRefusals(request);
     const restored = this.readopt();
     // The backend's share of an apply's time (bench/nftables-apply.ts reads it).
-    this.logger.debug({ micros: Number((process.hrtime.bigint() - t0) / 1000n), whole, batchBytes: batch.length }, 'nftables apply written');
+    const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
+    const tE = process.hrtime.bigint();
+    this.logger.debug({ micros: us(t0, tE), phases: { conflicts: us(t0, tC), desired: us(tC, tD), ownership: us(tD, tO), batch: us(tO, tB), write: us(tB, tW), rest: us(tW, tE) }, whole, batchBytes: batch.length }, 'nftables apply written');
     return { outcome: 'committed', failures, diverged: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation), restored } };
   }
 
@@ -326,15 +334,24 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
    */
   private readopt(): number {
     let restored = 0;
-    for (const id of [...this.endings.pending()]) {
+    const pending = [...this.endings.pending()];
+    if (pending.length === 0) return 0;
+    const routes = this.routes();
+    for (const id of pending) {
       const s = this.store.get(id);
       const listener = s && parseIp(s.listener.address);
-      const rule = s && listener && this.routes.lookup(s.protocol, listener, s.listener.port);
+      const rule = s && listener && routes.lookup(s.protocol, listener, s.listener.port);
       if (!s || !rule || rule.ruleId !== s.ruleId) continue;
       const sameTarget = canonicalAddress(rule.rule.targetAddress) === canonicalAddress(s.target.address) && mapTargetPort(rule.rule, s.listener.port) === s.target.port;
       if (sameTarget && rule.admission.filter.admits(s.client.address) && this.endings.cancel(id)) restored++;
     }
     return restored;
+  }
+
+  /** Rate state is the kernel's here, so nothing is carried from the previous table (no `previous`). */
+  private routes(): RouteTable {
+    this.compiledRoutes ??= RouteTable.compile(this.config, { counterIds: this.lastCounterIds ?? {} });
+    return this.compiledRoutes;
   }
 
   settle(generation: number, outcome: SettleOutcome): SessionEffects {
@@ -534,7 +551,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       return result;
     }
     steps.push('conntrack miss: first packet goes through the nat hooks');
-    const compiled = this.routes.lookup(request.protocol, dst, request.destination.port);
+    const compiled = this.routes().lookup(request.protocol, dst, request.destination.port);
     if (!compiled) {
       result.dropReason = 'no_rule';
       steps.push(`no element of l${dst.family}/a${dst.family} matches ${request.protocol} ${request.destination.address} port ${request.destination.port}: not translated`);

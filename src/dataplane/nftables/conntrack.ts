@@ -159,11 +159,13 @@ export function setNetfilterSysctl(netns: string | undefined, name: string, valu
 
 /**
  * The conntrack table's capacity (nf_conntrack_max: one value for every
- * network namespace), or Infinity when it cannot be read.
+ * network namespace, shown read-only in each but the first; the
+ * net/nf_conntrack_max alias exists in the first only), or Infinity when it
+ * cannot be read (conntrack not loaded yet).
  */
 export function conntrackCapacity(): number {
   try {
-    const n = Number(readFileSync('/proc/sys/net/nf_conntrack_max', 'utf8').trim());
+    const n = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim());
     return Number.isInteger(n) && n > 0 ? n : Infinity;
   } catch {
     return Infinity;
