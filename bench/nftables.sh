@@ -3,7 +3,7 @@
 # server, over veth pairs, created here and removed on exit):
 #   - new TCP connections per second: wrk -H 'Connection: close' (1 thread,
 #     32 connections, 5 s) from the client against a small nginx origin in
-#     the server namespace;
+#     the server namespace; ROUNDS (default 3) interleaved rounds, medians;
 #   - iperf3 throughput, 1 stream, 5 s;
 # through: direct routing (the portplane namespace routes, no NAT; measured
 # first, before anything there loads conntrack), direct routing with
@@ -13,6 +13,9 @@
 # Then the control-plane figures (bench/nftables-apply.ts).
 #
 #   npm run bench:nftables      (root; wrap in pp-bench on shared machines)
+#   PROFILE=DIR bash bench/nftables.sh   only the conn/s figures, each under a
+#       system-wide `perf record -a -g` (softirq included) written to DIR/<path>.data
+#       with its report DIR/<path>.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
@@ -43,32 +46,46 @@ inC() { ip netns exec $C "$@"; }
 inP() { ip netns exec $P "$@"; }
 inV() { ip netns exec $V "$@"; }
 
-IPERF=15201 ORIGIN=18080
+IPERF=15201
+# The origin port of each path. Paths that keep the client's address (direct, direct_ct, nftables)
+# would otherwise share one tuple space at the origin, whose TIME_WAIT sockets (the origin closes
+# first; they last 60 s) then meet the next path's SYNs from reused client ports. The client's TCP
+# timestamp offset depends on the address it connects to, so a SYN through the DNAT can look older
+# than the TIME_WAIT left by a direct connection: PAWS answers with an ACK, the client resets and
+# retries after 1 s (the 10:05 UTC run of docs/benchmarks.md: whichever of the two ran second lost 25-30 %).
+declare -A OPORT=([direct]=18080 [direct_ct]=18081 [haproxy]=18082 [kernel]=18083 [nftables]=18084)
 inV iperf3 -s -B 10.18.2.2 -p $IPERF -D --logfile "$work/iperf.log"
 cat > "$work/origin.conf" <<NGX
 daemon off; master_process off; worker_processes 1; pid $work/origin.pid; error_log $work/origin.err;
 events { worker_connections 4096; }
 http { access_log off; keepalive_timeout 0;
   client_body_temp_path $work/b; proxy_temp_path $work/p; fastcgi_temp_path $work/f; uwsgi_temp_path $work/u; scgi_temp_path $work/s;
-  server { listen 10.18.2.2:$ORIGIN backlog=4096; location / { return 200 "ok\n"; } } }
+  server { $(for p in "${OPORT[@]}"; do echo "listen 10.18.2.2:$p backlog=4096;"; done) location / { return 200 "ok\n"; } } }
 NGX
 inV nginx -p "$work" -c "$work/origin.conf" & pids+=($!)
 sleep 0.5
 
 gbps() { inC iperf3 -c "$1" -p "$2" -t 5 -P 1 -J | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.end.sum_received){console.error(r.error);console.log("0")}else console.log((r.end.sum_received.bits_per_second/1e9).toFixed(2))})'; }
 cps() { inC wrk -t1 -c32 -d5s -H 'Connection: close' "http://$1:$2/" | awk '/Requests\/sec/ {print int($2)}'; }
+PROFILE=${PROFILE:-}
+# cps under perf: 4 s of samples from the middle of the 5 s run, every CPU, call graphs.
+pcps() { # name address port
+  if [ -z "$PROFILE" ]; then cps "$2" "$3"; return; fi
+  mkdir -p "$PROFILE"
+  (sleep 0.5; perf record -q -a -g -o "$PROFILE/$1.data" -- sleep 4 >/dev/null 2>&1) &
+  local rec=$!
+  cps "$2" "$3"
+  wait $rec
+  perf report -i "$PROFILE/$1.data" --no-children --sort sym --stdio -g none --percent-limit 0.3 2>/dev/null > "$PROFILE/$1.txt"
+}
 declare -A T1 CPS
 
 # Between measurements: no conntrack entries left from the one before (TIME_WAIT entries stay 120 s and
 # lengthen the hash chains every new connection walks), a moment for TIME_WAIT sockets to settle.
 settle() { inP conntrack -F >/dev/null 2>&1 || true; sleep 1; }
 
-# Direct routing first: nothing in the portplane namespace has loaded conntrack yet.
-T1[direct]=$(gbps 10.18.2.2 $IPERF); CPS[direct]=$(cps 10.18.2.2 $ORIGIN)
-
-# Direct routing with conntrack and a NAT hook loaded in the router, nothing translated: what every
-# stateful router pays; the nftables backend pays it plus its own lookup and DNAT.
-inP nft -f - <<NFT
+ppbase_on() {
+  inP nft -f - <<NFT
 table inet ppbase {
   chain f {
     type filter hook forward priority 0; policy accept;
@@ -79,10 +96,7 @@ table inet ppbase {
   }
 }
 NFT
-settle
-T1[direct_ct]=$(gbps 10.18.2.2 $IPERF); CPS[direct_ct]=$(cps 10.18.2.2 $ORIGIN)
-inP nft delete table inet ppbase
-settle
+}
 
 cat > "$work/haproxy.cfg" <<HAP
 global
@@ -98,22 +112,19 @@ listen iperf
   server s 10.18.2.2:$IPERF
 listen http
   bind 10.18.1.1:22001
-  server s 10.18.2.2:$ORIGIN
+  server s 10.18.2.2:${OPORT[haproxy]}
 HAP
+# haproxy stays up through every round: idle, it loads no netfilter hook and takes no CPU.
 ip netns exec $P haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
-sleep 0.5
-settle
-T1[haproxy]=$(gbps 10.18.1.1 22000); CPS[haproxy]=$(cps 10.18.1.1 22001)
-kill "${pids[-1]}"
 
 LIMITS='limits: {max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000}'
-rules() {
+rules() { # port-base origin-port
   cat <<YAML
 tables:
   - name: bench
     rules:
       - {name: iperf, protocol: tcp, listen_address: 10.18.1.1, ports: $1, target_address: 10.18.2.2, target_port: $IPERF, $LIMITS}
-      - {name: http, protocol: tcp, listen_address: 10.18.1.1, ports: $(($1 + 1)), target_address: 10.18.2.2, target_port: $ORIGIN, $LIMITS}
+      - {name: http, protocol: tcp, listen_address: 10.18.1.1, ports: $(($1 + 1)), target_address: 10.18.2.2, target_port: $2, $LIMITS}
 YAML
 }
 portplane() { # backend port-base
@@ -121,33 +132,68 @@ portplane() { # backend port-base
   # ip netns exec execs node: $! is the daemon's own pid (a shell function here would put a subshell in between).
   ip netns exec $P node dist/cli/main.js --state-dir "$dir" serve --backend "$1" --log-level warn --metrics-listen= & pids+=($!)
   for _ in $(seq 300); do [ -S "$dir/portplane.sock" ] && break; sleep 0.1; done
-  rules "$2" > "$dir.yaml"
+  rules "$2" "${OPORT[$1]}" > "$dir.yaml"
   inP node dist/cli/main.js --state-dir "$dir" apply "$dir.yaml" >/dev/null
   sleep 0.5
 }
+# A clean stop: the nftables backend removes its table, so its hooks (and conntrack's) leave the namespace.
+stop_daemon() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; }
 
-portplane kernel 21000
-settle
-T1[kernel]=$(gbps 10.18.1.1 21000); CPS[kernel]=$(cps 10.18.1.1 21001)
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+# measure PATH ROUND ADDRESS HTTP-PORT IPERF-PORT: conn/s every round, 1-stream throughput in round 1.
+measure() {
+  settle
+  if [ "$2" = 1 ]; then
+    if [ -z "$PROFILE" ]; then T1[$1]=$(gbps "$3" "$5"); else T1[$1]=1; fi
+  fi
+  CPS[$1:$2]=$(pcps "$1-$2" "$3" "$4")
+}
 
-portplane nftables 20000
-settle
-T1[nftables]=$(gbps 10.18.1.1 20000); CPS[nftables]=$(cps 10.18.1.1 20001)
+# Rounds, interleaved, so that the load other users put on a shared host falls on every path alike.
+# Direct routing opens each round: nothing in the portplane namespace has a netfilter hook then (the
+# first round runs before anything loaded conntrack; later ones after every table was deleted).
+ROUNDS=${ROUNDS:-3}
+PATHS=(direct direct_ct haproxy nftables)
+for r in $(seq "$ROUNDS"); do
+  measure direct "$r" 10.18.2.2 "${OPORT[direct]}" $IPERF
+  # Conntrack and a NAT hook loaded, nothing translated: what every stateful router pays; the
+  # nftables backend pays it plus its own lookup and DNAT.
+  ppbase_on; measure direct_ct "$r" 10.18.2.2 "${OPORT[direct_ct]}" $IPERF; inP nft delete table inet ppbase
+  measure haproxy "$r" 10.18.1.1 22001 22000
+  if [ "$r" = 1 ]; then portplane kernel 21000; measure kernel 1 10.18.1.1 21001 21000; stop_daemon; fi
+  portplane nftables 20000; measure nftables "$r" 10.18.1.1 20001 20000
+  if [ "$r" != "$ROUNDS" ]; then stop_daemon; fi
+done
 nft_pid=${pids[-1]}
 
 ratio() { node -e "console.log(($1/$2).toFixed(2))"; }
-echo
-echo "| path (client ns -> portplane ns -> server ns) | new conn/s (ratio to direct) | iperf3 1 stream Gbit/s (ratio) |"
-echo "| --- | --- | --- |"
-for p in direct direct_ct nftables kernel haproxy; do
-  echo "| $p | ${CPS[$p]} ($(ratio "${CPS[$p]}" "${CPS[direct]}")) | ${T1[$p]} ($(ratio "${T1[$p]}" "${T1[direct]}")) |"
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+declare -A MED
+for p in "${PATHS[@]}" kernel; do
+  vals=(); for r in $(seq "$ROUNDS"); do [ -n "${CPS[$p:$r]:-}" ] && vals+=("${CPS[$p:$r]}"); done
+  MED[$p]=$(median "${vals[@]}")
 done
 echo
-echo "nftables / direct with conntrack loaded: conn/s $(ratio "${CPS[nftables]}" "${CPS[direct_ct]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[direct_ct]}")"
-echo "nftables / haproxy: conn/s $(ratio "${CPS[nftables]}" "${CPS[haproxy]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[haproxy]}")"
-echo "nftables / kernel backend: conn/s $(ratio "${CPS[nftables]}" "${CPS[kernel]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[kernel]}")"
+echo "new conn/s per round (ratio to direct of the same round):"
+echo "| round | direct | direct_ct | haproxy | nftables | nftables/haproxy | direct/haproxy |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for r in $(seq "$ROUNDS"); do
+  d=${CPS[direct:$r]}
+  echo "| $r | $d | ${CPS[direct_ct:$r]} ($(ratio "${CPS[direct_ct:$r]}" "$d")) | ${CPS[haproxy:$r]} ($(ratio "${CPS[haproxy:$r]}" "$d")) | ${CPS[nftables:$r]} ($(ratio "${CPS[nftables:$r]}" "$d")) | $(ratio "${CPS[nftables:$r]}" "${CPS[haproxy:$r]}") | $(ratio "$d" "${CPS[haproxy:$r]}") |"
+done
+echo
+echo "| path (client ns -> portplane ns -> server ns) | new conn/s, median of $ROUNDS (ratio to direct) | iperf3 1 stream Gbit/s, round 1 (ratio) |"
+echo "| --- | --- | --- |"
+for p in direct direct_ct nftables kernel haproxy; do
+  echo "| $p | ${MED[$p]} ($(ratio "${MED[$p]}" "${MED[direct]}")) | ${T1[$p]} ($(ratio "${T1[$p]}" "${T1[direct]}")) |"
+done
+echo "(kernel backend: round 1 only)"
+echo
+echo "nftables / direct with conntrack loaded: conn/s $(ratio "${MED[nftables]}" "${MED[direct_ct]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[direct_ct]}")"
+echo "nftables / haproxy: conn/s $(ratio "${MED[nftables]}" "${MED[haproxy]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[haproxy]}")"
+echo "direct / haproxy (the most any forwarder in this topology can reach against haproxy): conn/s $(ratio "${MED[direct]}" "${MED[haproxy]}")"
+echo "nftables / kernel backend: conn/s $(ratio "${MED[nftables]}" "${MED[kernel]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[kernel]}")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -n "$PROFILE" ] && exit 0
 
 # kill -9: the kernel keeps forwarding; an established stream runs through the kill and the restart.
 echo

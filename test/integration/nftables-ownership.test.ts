@@ -6,6 +6,7 @@
  * element per port); a clean stop removes the table unless persist is set.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DRIFT_CONDITION, NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
@@ -77,6 +78,34 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000), { ...rule(8100), name: 'other' }] }] });
     expect(nft(ns, 'list', 'map', 'inet', tableName, 'l4')).toContain('10.20.0.1 . tcp . 8000');
     expect(drift()).toMatchObject({ status: false, reason: 'Restored' });
+    config.close();
+  });
+
+  it('gives a rule only the statements that can act on it', async () => {
+    const config = await start();
+    const unbounded = { max_sessions: 1000000, session_rate: 5000, session_burst: 100, source_rate: 5000, source_burst: 100 };
+    const tables = (extra: unknown[]) => [
+      { name: 't', rules: [{ ...rule(8000), name: 'capped' }, { ...rule(8100), name: 'open', listen_address: '', limits: unbounded }, ...extra] },
+    ];
+    await config.call('ApplyConfig', { tables: tables([]) });
+    // The first apply may be the one that loads conntrack (so nf_conntrack_max becomes readable);
+    // any later apply builds the chains for the capacity read then.
+    await config.call('ApplyConfig', { tables: tables([{ ...rule(8200), name: 'third' }]) });
+    const max = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8'));
+    expect(max).toBeLessThan(1000000);
+    const chains = nft(ns, 'list', 'table', 'inet', tableName).split(/\n\s*chain /);
+    const chainOf = (name: string): string => chains.find((c) => c.includes(`portplane t/${name}"`))!;
+    // Default limits: a cap below the conntrack table's capacity and a per-source bucket stricter than the rule's.
+    expect(chainOf('capped')).toMatch(/ct count over 16384/);
+    expect(chainOf('capped')).toMatch(/update @src4/);
+    expect(chainOf('capped')).not.toContain('fib');
+    // A cap the conntrack table cannot reach and a per-source bucket as fast and deep as the rule's: neither is emitted;
+    // an any-address rule checks for a local destination after the map hit.
+    expect(chainOf('open')).not.toContain('ct count');
+    expect(chainOf('open')).not.toContain('@src4');
+    expect(chainOf('open')).toMatch(/limit rate over 5000\/second burst 100 packets/);
+    expect(chainOf('open').trim().split('\n')[1]).toMatch(/fib daddr type != local return/);
+    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('fib');
     config.close();
   });
 

@@ -29,11 +29,11 @@ import { compileSourceFilter } from '../source-filter.js';
 import { emptyTrafficCounters, FLOOD_REASONS, type RuleCounters, type RuleFloodCounters, type Telemetry, type TrafficCounters } from '../telemetry.js';
 import { initialTraceResult, type TraceRequest, type TraceResult, type Tracer } from '../tracer.js';
 import { KERNEL_LIMITS_DETAIL, NFTABLES_BACKEND_NAME, nftablesCapabilities } from './capabilities.js';
-import { ConntrackTool, setNetfilterSysctl } from './conntrack.js';
+import { conntrackCapacity, ConntrackTool, setNetfilterSysctl } from './conntrack.js';
 import { TableOwnership } from './drift.js';
 import { conflictingSocket, localSockets } from './local-listeners.js';
 import { createNftRunner, type NftRunner } from './nft-runner.js';
-import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, type WrittenState } from './ruleset.js';
+import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
 import { NftSessions, type MarkOwner } from './sessions.js';
 
 export interface NftablesDataPlaneOptions {
@@ -94,7 +94,11 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   private readonly ownership: TableOwnership;
   private settleTimer: NodeJS.Timeout | undefined;
   private config: ForwardingConfig = { tables: [] };
-  private routes = RouteTable.EMPTY;
+  /** The counter ids and exclusions `written` was built with (a rebuild for new ruleset options needs them). */
+  private lastCounterIds: Record<string, number> | undefined;
+  private lastExclusions: PortExclusions | undefined;
+  /** The configuration's port lookup, built on first use after an apply (Trace, re-adoption), not on the apply's path. */
+  private compiledRoutes: RouteTable | undefined = RouteTable.EMPTY;
   private currentGeneration = 0;
   /** Every counter id that ever ran, for sessions that outlive their rule's version. */
   private readonly owners = new Map<number, MarkOwner>();
@@ -146,7 +150,9 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     this.ownership.reset();
     const interval = this.options.driftIntervalMs ?? 5000;
     if (interval > 0) {
-      this.driftTimer = setInterval(() => this.checkOwnership(this.options.driftRepair !== 'apply'), interval);
+      this.driftTimer = setInterval(() => {
+        if (this.checkOwnership(this.options.driftRepair !== 'apply')) this.followConntrackCapacity();
+      }, interval);
       this.driftTimer.unref();
     }
     this.logger.info({ table: `inet ${this.tableName}`, transport: this.runner.kind, netns: this.options.netns }, 'nftables dataplane started');
@@ -237,6 +243,30 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     return false;
   }
 
+  /** What the rule chains are built with now (ruleset.ts RulesetOptions). */
+  private rulesetOptions(): RulesetOptions {
+    return { conntrackMax: conntrackCapacity() };
+  }
+
+  /**
+   * A changed conntrack capacity changes which caps need a `ct count`: the
+   * table is rebuilt whole from the configuration it runs (on the timer, so
+   * a raised nf_conntrack_max is followed within one period).
+   */
+  private followConntrackCapacity(): void {
+    if (!this.started || !this.ownership.hasWritten || !this.lastCounterIds) return;
+    const options = this.rulesetOptions();
+    if (sameOptions(options, this.written.options)) return;
+    try {
+      const desired = desiredState(this.tableName, this.config, this.lastCounterIds, this.lastExclusions, emptyState(options), options);
+      this.write(fullBatch(this.tableName, desired), true);
+      this.written = desired;
+      this.logger.info({ table: this.tableName, conntrackMax: options.conntrackMax }, 'nf_conntrack_max changed: rule chains rebuilt');
+    } catch (err) {
+      this.logger.error({ err }, 'cannot rebuild the nftables table for the new conntrack capacity');
+    }
+  }
+
   private restored(by: 'check' | 'apply'): void {
     const at = new Date().toISOString();
     this.drift.set(false, 'Restored', `table inet ${this.tableName} restored by ${by === 'apply' ? 'an apply' : 'the ownership check'} at ${at}`);
@@ -259,33 +289,41 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
 
   async applyConfig(request: SinkApplyRequest): Promise<SinkApplyOutcome> {
     if (!this.started) throw new Error('nftables dataplane is not started');
+    const t0 = process.hrtime.bigint();
     const failures = this.conflicts(request);
+    const tC = process.hrtime.bigint();
     const failed = request.bestEffort ? [] : failedRuleIds(request.plan, failures);
     if (failed.length > 0) return { outcome: 'restored', failures, diverged: [], sessionEffects: noSessionEffects() };
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
-    const desired = desiredState(
-      this.tableName,
-      request.config,
-      request.counterIds,
-      { has: (protocol, listenAddress, port) => excluded.has(`${protocol}|${listenAddress}|${port}`), empty: excluded.size === 0 },
-      this.written,
-    );
+    const exclusions = { has: (protocol: string, listenAddress: string, port: number) => excluded.has(`${protocol}|${listenAddress}|${port}`), empty: excluded.size === 0 };
+    const options = this.rulesetOptions();
+    const desired = desiredState(this.tableName, request.config, request.counterIds, exclusions, this.written, options);
     // Ownership first: a table someone else changed is rewritten whole, in this same transaction.
+    const tD = process.hrtime.bigint();
     const drifted = this.ownership.hasWritten && !this.checkOwnership(false);
-    const whole = !this.ownership.hasWritten || drifted;
+    const tO = process.hrtime.bigint();
+    const whole = !this.ownership.hasWritten || drifted || !sameOptions(options, this.written.options);
     const batch = whole ? fullBatch(this.tableName, desired) : diffBatch(this.tableName, this.written, desired);
+    const tB = process.hrtime.bigint();
     if (batch !== '') this.write(batch, whole);
+    const tW = process.hrtime.bigint();
     if (drifted || (whole && this.drift.get().status)) this.restored('apply');
     this.written = desired;
+    this.lastCounterIds = request.counterIds;
+    this.lastExclusions = exclusions;
     for (const r of desired.rules.values()) {
       this.owners.set(r.counterId, { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, generation: request.generation });
     }
-    this.routes = RouteTable.compile(request.config, { counterIds: request.counterIds, previous: this.routes });
+    this.compiledRoutes = undefined;
     this.config = request.config;
     this.currentGeneration = request.generation;
     this.holdEndings(request);
     this.holdFilterRefusals(request);
     const restored = this.readopt();
+    // The backend's share of an apply's time (bench/nftables-apply.ts reads it).
+    const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
+    const tE = process.hrtime.bigint();
+    this.logger.debug({ micros: us(t0, tE), phases: { conflicts: us(t0, tC), desired: us(tC, tD), ownership: us(tD, tO), batch: us(tO, tB), write: us(tB, tW), rest: us(tW, tE) }, whole, batchBytes: batch.length }, 'nftables apply written');
     return { outcome: 'committed', failures, diverged: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation), restored } };
   }
 
@@ -296,15 +334,24 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
    */
   private readopt(): number {
     let restored = 0;
-    for (const id of [...this.endings.pending()]) {
+    const pending = [...this.endings.pending()];
+    if (pending.length === 0) return 0;
+    const routes = this.routes();
+    for (const id of pending) {
       const s = this.store.get(id);
       const listener = s && parseIp(s.listener.address);
-      const rule = s && listener && this.routes.lookup(s.protocol, listener, s.listener.port);
+      const rule = s && listener && routes.lookup(s.protocol, listener, s.listener.port);
       if (!s || !rule || rule.ruleId !== s.ruleId) continue;
       const sameTarget = canonicalAddress(rule.rule.targetAddress) === canonicalAddress(s.target.address) && mapTargetPort(rule.rule, s.listener.port) === s.target.port;
       if (sameTarget && rule.admission.filter.admits(s.client.address) && this.endings.cancel(id)) restored++;
     }
     return restored;
+  }
+
+  /** Rate state is the kernel's here, so nothing is carried from the previous table (no `previous`). */
+  private routes(): RouteTable {
+    this.compiledRoutes ??= RouteTable.compile(this.config, { counterIds: this.lastCounterIds ?? {} });
+    return this.compiledRoutes;
   }
 
   settle(generation: number, outcome: SettleOutcome): SessionEffects {
@@ -503,7 +550,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       return result;
     }
     steps.push('conntrack miss: first packet goes through the nat hooks');
-    const compiled = this.routes.lookup(request.protocol, dst, request.destination.port);
+    const compiled = this.routes().lookup(request.protocol, dst, request.destination.port);
     if (!compiled) {
       result.dropReason = 'no_rule';
       steps.push(`no element of l${dst.family}/a${dst.family} matches ${request.protocol} ${request.destination.address} port ${request.destination.port}: not translated`);

@@ -7,7 +7,7 @@
  * packet waits for any of it (docs/nftables.md).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Protocol } from '../../config/model.js';
@@ -155,4 +155,19 @@ export function setNetfilterSysctl(netns: string | undefined, name: string, valu
   const args = ['-q', '-w', `net.netfilter.${name}=${value}`];
   const r = netns ? spawnSync('ip', ['netns', 'exec', netns, 'sysctl', ...args], { encoding: 'utf8' }) : spawnSync('sysctl', args, { encoding: 'utf8' });
   return r.status === 0 ? undefined : (r.error?.message ?? r.stderr).trim();
+}
+
+/**
+ * The conntrack table's capacity (nf_conntrack_max: one value for every
+ * network namespace, shown read-only in each but the first; the
+ * net/nf_conntrack_max alias exists in the first only), or Infinity when it
+ * cannot be read (conntrack not loaded yet).
+ */
+export function conntrackCapacity(): number {
+  try {
+    const n = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : Infinity;
+  } catch {
+    return Infinity;
+  }
 }

@@ -7,9 +7,11 @@
  *     map a4 / a6   l4proto . dport : goto r<counter id>           (any address; local destinations only)
  *     map n4 / n6, na4 / na6   the same keys : target address . target port (the DNAT)
  *     chain lookup  the four vmap lookups: O(1) in the number of rules and ports
+ *                   (a miss costs two hash lookups and nothing else)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule: ct mark, filters, ct count, limits, dnat through n/na
+ *     chain r<id>   per rule: ct mark, filters, ct count, limits, dnat through n/na;
+ *                   only the statements that can act (a rule pays for what it uses)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
  *     sets src4 / src6   the per-source meters of every rule, keyed by ct mark . saddr
@@ -67,13 +69,28 @@ export interface RuleObjects {
   hairpin?: { set: string; element: string };
 }
 
-/** Everything portplane wrote, as the next diff needs it: rules by counter id. */
-export interface WrittenState {
-  rules: Map<number, RuleObjects>;
+/**
+ * What the rule chains depend on besides the rules: `conntrackMax` is the
+ * conntrack table's capacity (nf_conntrack_max). A `max_sessions` at or above
+ * it can never refuse (the rule's entries are a part of a table that holds
+ * at most that many), so such a rule gets no `ct count`, the dearest
+ * statement of the first packet (a list walk with conntrack lookups).
+ */
+export interface RulesetOptions {
+  conntrackMax: number;
 }
 
-export function emptyState(): WrittenState {
-  return { rules: new Map() };
+/** Everything portplane wrote, as the next diff needs it: rules by counter id, and the options their chains were built with. */
+export interface WrittenState {
+  rules: Map<number, RuleObjects>;
+  options: RulesetOptions;
+}
+
+/** Every statement emitted: what to assume when the conntrack capacity is unknown. */
+export const UNBOUNDED: RulesetOptions = { conntrackMax: Infinity };
+
+export function emptyState(options: RulesetOptions = UNBOUNDED): WrittenState {
+  return { rules: new Map(), options };
 }
 
 export interface PortExclusions {
@@ -93,7 +110,7 @@ const COUNTER_SET: Record<'ok' | CountedDrop, string> = { ok: 'c_ok', filter: 'c
 export const COUNTER_SETS = Object.entries(COUNTER_SET) as ['ok' | CountedDrop, string][];
 
 /** The commands of one rule's chain and its objects (without its map elements). */
-function ruleCommands(tableName: string, table: string, rule: ForwardRule, counterId: number): Pick<RuleObjects, 'create' | 'remove'> {
+function ruleCommands(tableName: string, table: string, rule: ForwardRule, counterId: number, options: RulesetOptions): Pick<RuleObjects, 'create' | 'remove'> {
   const t = `inet ${tableName}`;
   const chain = ruleChain(counterId);
   const target = addressText(rule.targetAddress);
@@ -114,6 +131,11 @@ function ruleCommands(tableName: string, table: string, rule: ForwardRule, count
   // so a refused client fails at once instead of retrying into a silent drop.
   const refuse = rule.protocol === 'tcp' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable';
   const rules: string[] = [];
+  const listen = rule.listenAddress === '' ? undefined : addressText(rule.listenAddress);
+  const anyAddress = listen === undefined || listen.text === '0.0.0.0' || listen.text === '::';
+  // Any-address rules forward local destinations only; checked here, after the map hit, so a
+  // connection no rule forwards pays no route lookup.
+  if (anyAddress) rules.push('fib daddr type != local return');
   // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
   // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
   if (rule.protocol === 'tcp') rules.push('tcp flags & (fin|syn|rst|ack) != syn reject with tcp reset');
@@ -131,13 +153,15 @@ function ruleCommands(tableName: string, table: string, rule: ForwardRule, count
   if (rule.allow.length > 0) rules.push(`${key} saddr != @${filterSet('allow', rule.allow)} ${count('filter')} ${refuse}`);
   const limits = rule.limits;
   const cap = rule.protocol === 'udp' ? Math.min(limits.maxSessions, limits.maxUdpFlows) : limits.maxSessions;
-  rules.push(`ct count over ${cap} ${count('cap')} ${refuse}`);
+  if (cap < options.conntrackMax) rules.push(`ct count over ${cap} ${count('cap')} ${refuse}`);
   rules.push(`limit rate over ${limits.sessionRate}/second burst ${limits.sessionBurst} packets ${count('rate')} ${refuse}`);
-  rules.push(
-    `update @src${family} { ct mark . ${key} saddr limit rate over ${limits.sourceRate}/second burst ${limits.sourceBurst} packets } ${count('source_rate')} ${refuse}`,
-  );
-  const listen = rule.listenAddress === '' ? undefined : addressText(rule.listenAddress);
-  const anyAddress = listen === undefined || listen.text === '0.0.0.0' || listen.text === '::';
+  // The per-source bucket runs after the rule's: a source's admissions are a subset of the rule's, so a
+  // source bucket at least as fast and as deep as the rule's is never emptier and can never refuse.
+  if (limits.sourceRate < limits.sessionRate || limits.sourceBurst < limits.sessionBurst) {
+    rules.push(
+      `update @src${family} { ct mark . ${key} saddr limit rate over ${limits.sourceRate}/second burst ${limits.sourceBurst} packets } ${count('source_rate')} ${refuse}`,
+    );
+  }
   const natKey = anyAddress ? 'meta l4proto . th dport' : `${key} daddr . meta l4proto . th dport`;
   const natMap = `${anyAddress ? 'na' : 'n'}${family}`;
   rules.push(
@@ -194,8 +218,11 @@ export function desiredState(
   counterIds: Record<string, number>,
   excluded?: PortExclusions,
   previous: WrittenState = emptyState(),
+  options: RulesetOptions = previous.options,
 ): WrittenState {
-  const state = emptyState();
+  const state = emptyState(options);
+  // Chains built under other options differ under the same counter id: nothing of them is reused.
+  if (!sameOptions(previous.options, options)) previous = emptyState(options);
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -218,7 +245,7 @@ export function desiredState(
         ruleId: id,
         ruleName: rule.name,
         rule,
-        ...ruleCommands(tableName, table.name, rule, counterId),
+        ...ruleCommands(tableName, table.name, rule, counterId, options),
         elements,
         excludedKey,
         hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
@@ -226,6 +253,10 @@ export function desiredState(
     }
   }
   return state;
+}
+
+export function sameOptions(a: RulesetOptions, b: RulesetOptions): boolean {
+  return a.conntrackMax === b.conntrackMax;
 }
 
 /** The fixed part of the table: maps, counter sets, meters, base chains, hairpin and loopback SNAT. */
@@ -250,8 +281,8 @@ export function baseCommands(tableName: string): string[] {
     `add chain ${t} lookup`,
     `add rule ${t} lookup ip daddr . meta l4proto . th dport vmap @l4`,
     `add rule ${t} lookup ip6 daddr . meta l4proto . th dport vmap @l6`,
-    `add rule ${t} lookup fib daddr type local meta nfproto ipv4 meta l4proto . th dport vmap @a4`,
-    `add rule ${t} lookup fib daddr type local meta nfproto ipv6 meta l4proto . th dport vmap @a6`,
+    `add rule ${t} lookup meta nfproto ipv4 meta l4proto . th dport vmap @a4`,
+    `add rule ${t} lookup meta nfproto ipv6 meta l4proto . th dport vmap @a6`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add rule ${t} prerouting jump lookup`,
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
@@ -303,9 +334,11 @@ function appendElements(out: string[], t: string, verb: 'add' | 'delete', elemen
  * The commands that turn `from` into `to`: new rules' objects, the removed
  * rules' elements deleted and the new rules' added, then removed rules'
  * objects. Rule by rule (a counter id is a content), so its cost follows the
- * change. Empty when equal.
+ * change. Empty when equal. Both must be built with the same options (else
+ * fullBatch).
  */
 export function diffBatch(tableName: string, from: WrittenState, to: WrittenState): string {
+  if (!sameOptions(from.options, to.options)) throw new Error('diffBatch: states built with different ruleset options need a full batch');
   const t = `inet ${tableName}`;
   const out: string[] = [];
   const removed: { set: string; element: string }[] = [];
