@@ -45,6 +45,7 @@
 /* startLoop flags. */
 #define LOOP_VNET_HEADER 1
 #define LOOP_COALESCE_UDP 2
+#define LOOP_COALESCE_TCP 4
 
 /* Counter indexes of loopStats(). */
 enum { ST_READ, ST_FAST, ST_SLOW, ST_SLOW_OVERFLOW, ST_WRITE_ERRORS, ST_READ_ERRORS, ST_ROUNDS, ST_WRITES, ST_EVENTS_LOST, ST_COUNT };
@@ -62,6 +63,7 @@ typedef struct {
   napi_ref table_ref;
   int fd;
   int vnet;
+  /* COALESCE_UDP / COALESCE_TCP: what the device takes back as super-packets. */
   int coalesce;
   /* Written to stop the thread (with `stopping`) or to wake it when JavaScript released a batch. */
   int stop_fd;
@@ -423,7 +425,7 @@ static void *loop_main(void *arg) {
     flush_slow(l);
     for (size_t i = 0; i < fast;) {
       size_t merged = 1, len = 0;
-      if (l->coalesce) merged = coalesce_udp(l->out + i, l->out_len + i, fast - i, l->gro, RX_SIZE, &len);
+      if (l->coalesce) merged = coalesce(l->out + i, l->out_len + i, fast - i, l->coalesce, l->gro, RX_SIZE, &len);
       ssize_t w = merged > 1 ? write(l->fd, l->gro, len) : write(l->fd, l->out[i], l->out_len[i]);
       writes++;
       if (w < 0) write_errors += merged;
@@ -465,7 +467,8 @@ static void loop_free(napi_env env, loop_t *l) {
 /*
  * startLoop(table, fd, flags, batches: Buffer[], ctl: Int32Array(2 * batches.length + 1), onBatch(index)) -> handle.
  * ctl[i]: 1 while JavaScript holds batch i; ctl[n + i]: its packet count; ctl[2n]: 1 when the loop waits for a release.
- * flags: 1 every packet has a virtio-net header; 2 (with 1) the device takes UDP GSO, so UDP writes are coalesced.
+ * flags: 1 every packet has a virtio-net header; with 1: 2 the device takes UDP GSO, so UDP writes are coalesced; 4 the same
+ * for TCP (TSO).
  * The buffers and ctl are JavaScript's; they stay referenced until releaseLoop.
  */
 static napi_value start_loop(napi_env env, napi_callback_info info) {
@@ -478,10 +481,10 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
   napi_valuetype cb_type;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   table_handle_t *h = argc >= 6 ? table_arg(env, argv[0]) : NULL;
-  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &flags) != napi_ok || flags > 3 ||
+  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &flags) != napi_ok || flags > 7 ||
       napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &batch_count) != napi_ok ||
       batch_count < 1 || batch_count > MAX_BATCHES || napi_typeof(env, argv[5], &cb_type) != napi_ok || cb_type != napi_function) {
-    napi_throw_type_error(env, NULL, "tun: startLoop(table, fd, flags 0 to 3, batches (1 to 64 Buffers), ctl, onBatch)");
+    napi_throw_type_error(env, NULL, "tun: startLoop(table, fd, flags 0 to 7, batches (1 to 64 Buffers), ctl, onBatch)");
     return NULL;
   }
   loop_t *l = calloc(1, sizeof *l);
@@ -493,7 +496,7 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
   l->table = h;
   l->fd = fd;
   l->vnet = (flags & LOOP_VNET_HEADER) != 0;
-  l->coalesce = l->vnet && (flags & LOOP_COALESCE_UDP) != 0;
+  if (l->vnet) l->coalesce = ((flags & LOOP_COALESCE_UDP) ? COALESCE_UDP : 0) | ((flags & LOOP_COALESCE_TCP) ? COALESCE_TCP : 0);
   l->batch_count = batch_count;
   const char *failure = NULL;
   size_t ctl_words = 0;

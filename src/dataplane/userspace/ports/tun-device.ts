@@ -38,7 +38,7 @@ export interface TunAddon {
   /** The fast path on a packet JavaScript holds: 0 forwarded (rewritten in place), 1 for the engine, 2 + slot forwarded and that session's state changed. */
   process(table: object, packet: Uint8Array, length: number, nowRel: number): number;
   /**
-   * Starts the loop thread (flags: 1 virtio-net headers, 2 coalesce UDP writes); `onBatch(i)` when batch i
+   * Starts the loop thread (flags: 1 virtio-net headers, 2 coalesce UDP writes, 4 coalesce TCP writes); `onBatch(i)` when batch i
    * (ctl[n + i] entries: packets, or state changes of a slot) is JavaScript's until it stores ctl[i] = 0;
    * ctl[2n] = 1: call wakeLoop after releasing.
    */

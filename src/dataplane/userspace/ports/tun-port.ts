@@ -42,6 +42,7 @@ const ENTRY_STATE_EVENT = 0x80000000;
 /** startLoop flags (native/tun/loop.c). */
 const LOOP_VNET_HEADER = 1;
 const LOOP_COALESCE_UDP = 2;
+const LOOP_COALESCE_TCP = 4;
 /** Link defaults applied when portplane configures the link (--tun-address) or when given explicitly. */
 export const DEFAULT_TUN_MTU = 1500;
 export const DEFAULT_TUN_TXQUEUELEN = 1000;
@@ -162,8 +163,9 @@ export class TunPort implements PacketPort {
     const { vnetHeader } = this.attach(addon, process.env.PORTPLANE_TUN_OFFLOAD !== '0', this.options.queues ?? defaultTunQueues());
     await this.configureLinkOrClose();
     this.readBaseDrops();
-    // UDP datagrams are coalesced into UDP GSO super-packets only where the device takes them back (USO).
-    const flags = (vnetHeader ? LOOP_VNET_HEADER : 0) | (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0);
+    // Packets are coalesced into super-packets only where the device takes them back: UDP GSO (USO), TCP (TSO).
+    const flags =
+      (vnetHeader ? LOOP_VNET_HEADER : 0) | (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0) | (this.offloads?.includes('tso4') ? LOOP_COALESCE_TCP : 0);
     try {
       for (const fd of this.fds) this.loops.push(this.startLoop(addon, fd, flags, vnetHeader, slow, fastPath));
     } catch (err) {
