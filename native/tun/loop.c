@@ -25,6 +25,7 @@
 #include "coalesce.h"
 #include "fastpath.h"
 #include "loop.h"
+#include "uring.h"
 
 /* Packets read per round; one virtio-net header plus the largest IP packet each. */
 #define RX_BATCH 32
@@ -45,9 +46,15 @@
 /* startLoop flags. */
 #define LOOP_VNET_HEADER 1
 #define LOOP_COALESCE_UDP 2
+#define LOOP_COALESCE_TCP 4
+/* Read through io_uring where the kernel can (uring.h); else, or without the flag, poll and read. */
+#define LOOP_URING 8
+
+/* io_uring read buffers per loop: a round takes up to RX_BATCH while the kernel fills the rest. */
+#define URING_BUFFERS 64
 
 /* Counter indexes of loopStats(). */
-enum { ST_READ, ST_FAST, ST_SLOW, ST_SLOW_OVERFLOW, ST_WRITE_ERRORS, ST_READ_ERRORS, ST_ROUNDS, ST_WRITES, ST_EVENTS_LOST, ST_COUNT };
+enum { ST_READ, ST_FAST, ST_SLOW, ST_SLOW_OVERFLOW, ST_WRITE_ERRORS, ST_READ_ERRORS, ST_ROUNDS, ST_WRITES, ST_EVENTS_LOST, ST_URING, ST_COUNT };
 
 /* A batch entry whose length word has this bit is a state change of the slot that follows, not a packet. */
 #define ENTRY_STATE_EVENT 0x80000000u
@@ -62,7 +69,9 @@ typedef struct {
   napi_ref table_ref;
   int fd;
   int vnet;
+  /* COALESCE_UDP / COALESCE_TCP: what the device takes back as super-packets. */
   int coalesce;
+  int uring;
   /* Written to stop the thread (with `stopping`) or to wake it when JavaScript released a batch. */
   int stop_fd;
   pthread_t thread;
@@ -88,8 +97,11 @@ typedef struct {
   int stopping;
   napi_threadsafe_function tsfn;
   uint64_t stats[ST_COUNT];
+  /* Read buffers of the poll-and-read path; the round's packets (in those, or in io_uring's buffers, ids in `bid`). */
   uint8_t *rx[RX_BATCH];
-  ssize_t rx_len[RX_BATCH];
+  uint8_t *pkt[RX_BATCH];
+  size_t rx_len[RX_BATCH];
+  uint16_t bid[RX_BATCH];
   uint8_t verdict[RX_BATCH];
   /* The slot whose state a packet changed (verdict FP_FORWARD_CHANGED). */
   uint32_t changed[RX_BATCH];
@@ -359,61 +371,105 @@ static void flush_slow(loop_t *l) {
   l->cur = (l->cur + 1) % l->batch_count;
 }
 
+/* Reads a round with poll and read: the packet count, 0 when there is none (woken or timed out: *woken), or -1 to stop. */
+static int read_round(loop_t *l, size_t hdr_len, int *woken) {
+  struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->stop_fd, .events = POLLIN}};
+  *woken = 0;
+  int rc = poll(fds, 2, poll_timeout(l));
+  if (rc == 0) return 0;
+  if (rc < 0) {
+    if (errno == EINTR) return 0;
+    __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
+    return -1;
+  }
+  if (fds[1].revents) {
+    uint64_t value;
+    if (read(l->stop_fd, &value, sizeof value) < 0 && errno != EAGAIN) return -1;
+    *woken = 1;
+    if (!(fds[0].revents & POLLIN)) return 0;
+  }
+  if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+    __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
+    return -1;
+  }
+  int n = 0;
+  while (n < RX_BATCH) {
+    ssize_t r = read(l->fd, l->rx[n], RX_SIZE);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
+      break;
+    }
+    if ((size_t)r <= hdr_len) continue;
+    l->pkt[n] = l->rx[n];
+    l->rx_len[n++] = (size_t)r;
+  }
+  return n;
+}
+
 static void *loop_main(void *arg) {
   loop_t *l = arg;
   size_t hdr_len = l->vnet ? VNET_HDR_LEN : 0;
-  struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->stop_fd, .events = POLLIN}};
+  uring_reader_t ur;
+  int uring = l->uring && ur_init(&ur, l->fd, l->stop_fd, URING_BUFFERS, RX_SIZE) == 0;
+  __atomic_store_n(&l->stats[ST_URING], (uint64_t)uring, __ATOMIC_RELAXED);
   for (;;) {
-    int rc = poll(fds, 2, poll_timeout(l));
-    if (rc == 0) {
+    int woken = 0;
+    size_t n = 0;
+    if (uring) {
+      int got = ur_take(&ur, poll_timeout(l), l->pkt, l->rx_len, l->bid, RX_BATCH, &woken);
+      if (got == -ENOTSUP) {
+        /* The kernel refused the read before any packet: poll and read from now on. */
+        ur_free(&ur);
+        uring = 0;
+        __atomic_store_n(&l->stats[ST_URING], 0, __ATOMIC_RELAXED);
+        continue;
+      }
+      if (got < 0 && got != -EINTR) {
+        __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
+        break;
+      }
+      /* Packets too short to carry their header go straight back. */
+      for (int i = 0; i < got; i++) {
+        if (l->rx_len[i] > hdr_len) {
+          l->pkt[n] = l->pkt[i];
+          l->rx_len[n] = l->rx_len[i];
+          l->bid[n++] = l->bid[i];
+        } else {
+          ur_recycle(&ur, &l->bid[i], 1);
+        }
+      }
+    } else {
+      int got = read_round(l, hdr_len, &woken);
+      if (got < 0) break;
+      n = (size_t)got;
+    }
+    if (woken && __atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
+      if (uring) ur_recycle(&ur, l->bid, n);
+      break;
+    }
+    if (n == 0) {
+      /* Timed out (held state events are due) or woken (JavaScript released a batch). */
       flush_slow(l);
       continue;
     }
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
-      break;
-    }
-    if (fds[1].revents) {
-      uint64_t value;
-      if (read(l->stop_fd, &value, sizeof value) < 0 && errno != EAGAIN) break;
-      if (__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) break;
-      flush_slow(l);
-      if (!(fds[0].revents & POLLIN)) continue;
-    }
-    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-      __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
-      break;
-    }
-    size_t n = 0;
-    while (n < RX_BATCH) {
-      ssize_t r = read(l->fd, l->rx[n], RX_SIZE);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
-        break;
-      }
-      if ((size_t)r <= hdr_len) continue;
-      l->rx_len[n++] = r;
-    }
-    if (n == 0) continue;
     __atomic_fetch_add(&l->stats[ST_ROUNDS], 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&l->stats[ST_READ], n, __ATOMIC_RELAXED);
     fp_table_t *t = &l->table->table;
     pthread_mutex_lock(&t->lock);
     uint32_t now = fp_now_rel(t);
     for (size_t i = 0; i < n; i++) {
-      const struct virtio_net_hdr *hdr = l->vnet ? (const struct virtio_net_hdr *)l->rx[i] : NULL;
-      l->verdict[i] = (uint8_t)fp_process(t, l->rx[i] + hdr_len, (size_t)l->rx_len[i] - hdr_len, hdr, now, &l->changed[i]);
+      const struct virtio_net_hdr *hdr = l->vnet ? (const struct virtio_net_hdr *)l->pkt[i] : NULL;
+      l->verdict[i] = (uint8_t)fp_process(t, l->pkt[i] + hdr_len, l->rx_len[i] - hdr_len, hdr, now, &l->changed[i]);
     }
     pthread_mutex_unlock(&t->lock);
     uint64_t fast = 0, slow = 0, overflow = 0, write_errors = 0, writes = 0;
     for (size_t i = 0; i < n; i++) {
       if (l->verdict[i] == FP_FORWARD_CHANGED) enqueue_event(l, l->changed[i]);
       if (l->verdict[i] != FP_SLOW) {
-        l->out[fast] = l->rx[i];
-        l->out_len[fast++] = (size_t)l->rx_len[i];
-      } else if (enqueue_slow(l, l->rx[i], (size_t)l->rx_len[i])) {
+        l->out[fast] = l->pkt[i];
+        l->out_len[fast++] = l->rx_len[i];
+      } else if (enqueue_slow(l, l->pkt[i], l->rx_len[i])) {
         slow++;
       } else {
         overflow++;
@@ -423,7 +479,7 @@ static void *loop_main(void *arg) {
     flush_slow(l);
     for (size_t i = 0; i < fast;) {
       size_t merged = 1, len = 0;
-      if (l->coalesce) merged = coalesce_udp(l->out + i, l->out_len + i, fast - i, l->gro, RX_SIZE, &len);
+      if (l->coalesce) merged = coalesce(l->out + i, l->out_len + i, fast - i, l->coalesce, l->gro, RX_SIZE, &len);
       ssize_t w = merged > 1 ? write(l->fd, l->gro, len) : write(l->fd, l->out[i], l->out_len[i]);
       writes++;
       if (w < 0) write_errors += merged;
@@ -434,7 +490,10 @@ static void *loop_main(void *arg) {
     __atomic_fetch_add(&l->stats[ST_SLOW_OVERFLOW], overflow, __ATOMIC_RELAXED);
     __atomic_fetch_add(&l->stats[ST_WRITE_ERRORS], write_errors, __ATOMIC_RELAXED);
     __atomic_fetch_add(&l->stats[ST_WRITES], writes, __ATOMIC_RELAXED);
+    /* Written or copied: the buffers can take new packets. */
+    if (uring) ur_recycle(&ur, l->bid, n);
   }
+  if (uring) ur_free(&ur);
   return NULL;
 }
 
@@ -465,7 +524,8 @@ static void loop_free(napi_env env, loop_t *l) {
 /*
  * startLoop(table, fd, flags, batches: Buffer[], ctl: Int32Array(2 * batches.length + 1), onBatch(index)) -> handle.
  * ctl[i]: 1 while JavaScript holds batch i; ctl[n + i]: its packet count; ctl[2n]: 1 when the loop waits for a release.
- * flags: 1 every packet has a virtio-net header; 2 (with 1) the device takes UDP GSO, so UDP writes are coalesced.
+ * flags: 1 every packet has a virtio-net header; with 1: 2 the device takes UDP GSO, so UDP writes are coalesced; 4 the same
+ * for TCP (TSO); 8 read through io_uring where the kernel can.
  * The buffers and ctl are JavaScript's; they stay referenced until releaseLoop.
  */
 static napi_value start_loop(napi_env env, napi_callback_info info) {
@@ -478,10 +538,10 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
   napi_valuetype cb_type;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   table_handle_t *h = argc >= 6 ? table_arg(env, argv[0]) : NULL;
-  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &flags) != napi_ok || flags > 3 ||
+  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &flags) != napi_ok || flags > 15 ||
       napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &batch_count) != napi_ok ||
       batch_count < 1 || batch_count > MAX_BATCHES || napi_typeof(env, argv[5], &cb_type) != napi_ok || cb_type != napi_function) {
-    napi_throw_type_error(env, NULL, "tun: startLoop(table, fd, flags 0 to 3, batches (1 to 64 Buffers), ctl, onBatch)");
+    napi_throw_type_error(env, NULL, "tun: startLoop(table, fd, flags 0 to 15, batches (1 to 64 Buffers), ctl, onBatch)");
     return NULL;
   }
   loop_t *l = calloc(1, sizeof *l);
@@ -493,7 +553,8 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
   l->table = h;
   l->fd = fd;
   l->vnet = (flags & LOOP_VNET_HEADER) != 0;
-  l->coalesce = l->vnet && (flags & LOOP_COALESCE_UDP) != 0;
+  if (l->vnet) l->coalesce = ((flags & LOOP_COALESCE_UDP) ? COALESCE_UDP : 0) | ((flags & LOOP_COALESCE_TCP) ? COALESCE_TCP : 0);
+  l->uring = (flags & LOOP_URING) != 0;
   l->batch_count = batch_count;
   const char *failure = NULL;
   size_t ctl_words = 0;
@@ -599,7 +660,7 @@ static napi_value stop_loop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* loopStats(handle) -> Float64Array [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes, eventsLost]. */
+/* loopStats(handle) -> Float64Array [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes, eventsLost, uring (1: reads through io_uring)]. */
 static napi_value loop_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

@@ -4,6 +4,7 @@
  * after); test/integration/userspace-tun.test.ts runs it end to end as root.
  */
 import { execFileSync } from 'node:child_process';
+import { release } from 'node:os';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createDataPlane } from '../../src/backends.js';
@@ -69,7 +70,24 @@ describe('TUN port', () => {
       await port.openNative(slow, fastPath);
       expect(port.queues).toBe(3);
       expect(port.loopCounters().read).toBe(0);
+      // Each loop reads through io_uring where the kernel has multishot reads (6.7 on), else with poll and read.
+      const [major, minor] = release().split('.').map(Number) as [number, number];
+      const uring = major > 6 || (major === 6 && minor >= 7) ? 3 : 0;
+      for (let i = 0; i < 100 && port.loopCounters().uringLoops !== uring; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(port.loopCounters().uringLoops).toBe(uring);
       await port.close();
+
+      // PORTPLANE_TUN_URING=0: poll and read, whatever the kernel.
+      process.env.PORTPLANE_TUN_URING = '0';
+      const polled = new TunPort({ device: multi, queues: 2 });
+      try {
+        await polled.openNative(slow, fastPath);
+      } finally {
+        delete process.env.PORTPLANE_TUN_URING;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      expect(polled.loopCounters().uringLoops).toBe(0);
+      await polled.close();
       expect(port.drops().slow_path_overflow).toBe(0);
     } finally {
       execFileSync('ip', ['tuntap', 'del', 'dev', single, 'mode', 'tun']);

@@ -38,7 +38,7 @@ export interface TunAddon {
   /** The fast path on a packet JavaScript holds: 0 forwarded (rewritten in place), 1 for the engine, 2 + slot forwarded and that session's state changed. */
   process(table: object, packet: Uint8Array, length: number, nowRel: number): number;
   /**
-   * Starts the loop thread (flags: 1 virtio-net headers, 2 coalesce UDP writes); `onBatch(i)` when batch i
+   * Starts the loop thread (flags: 1 virtio-net headers, 2 coalesce UDP writes, 4 coalesce TCP writes, 8 read through io_uring where the kernel can); `onBatch(i)` when batch i
    * (ctl[n + i] entries: packets, or state changes of a slot) is JavaScript's until it stores ctl[i] = 0;
    * ctl[2n] = 1: call wakeLoop after releasing.
    */
@@ -47,7 +47,7 @@ export interface TunAddon {
   wakeLoop(loop: object): void;
   /** Joins the thread; no batch is handed over after this returns. */
   stopLoop(loop: object): void;
-  /** [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes, eventsLost] */
+  /** [read, fast, slow, slowOverflow, writeErrors, readErrors, rounds, writes, eventsLost, uring (1 while reading through io_uring)] */
   loopStats(loop: object): Float64Array;
   /** Frees a stopped loop. */
   releaseLoop(loop: object): void;

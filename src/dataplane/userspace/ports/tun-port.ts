@@ -42,6 +42,8 @@ const ENTRY_STATE_EVENT = 0x80000000;
 /** startLoop flags (native/tun/loop.c). */
 const LOOP_VNET_HEADER = 1;
 const LOOP_COALESCE_UDP = 2;
+const LOOP_COALESCE_TCP = 4;
+const LOOP_URING = 8;
 /** Link defaults applied when portplane configures the link (--tun-address) or when given explicitly. */
 export const DEFAULT_TUN_MTU = 1500;
 export const DEFAULT_TUN_TXQUEUELEN = 1000;
@@ -162,8 +164,13 @@ export class TunPort implements PacketPort {
     const { vnetHeader } = this.attach(addon, process.env.PORTPLANE_TUN_OFFLOAD !== '0', this.options.queues ?? defaultTunQueues());
     await this.configureLinkOrClose();
     this.readBaseDrops();
-    // UDP datagrams are coalesced into UDP GSO super-packets only where the device takes them back (USO).
-    const flags = (vnetHeader ? LOOP_VNET_HEADER : 0) | (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0);
+    // Packets are coalesced into super-packets only where the device takes them back: UDP GSO (USO), TCP (TSO).
+    // Reads go through io_uring where the kernel can (PORTPLANE_TUN_URING=0: poll and read, for comparison).
+    const flags =
+      (vnetHeader ? LOOP_VNET_HEADER : 0) |
+      (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0) |
+      (this.offloads?.includes('tso4') ? LOOP_COALESCE_TCP : 0) |
+      (process.env.PORTPLANE_TUN_URING === '0' ? 0 : LOOP_URING);
     try {
       for (const fd of this.fds) this.loops.push(this.startLoop(addon, fd, flags, vnetHeader, slow, fastPath));
     } catch (err) {
@@ -259,15 +266,15 @@ export class TunPort implements PacketPort {
 
   /** The loops' counters (native/tun/loop.c loopStats), summed over the queues; zeros on the JavaScript path. */
   private loopStats(): Float64Array {
-    const sum = new Float64Array(9);
+    const sum = new Float64Array(10);
     for (const loop of this.loops) (loop.final ?? loop.addon.loopStats(loop.handle)).forEach((n, i) => (sum[i]! += n));
     return sum;
   }
 
   /** Packets the native loops forwarded themselves and handed to the engine (0 on the JavaScript path). */
-  loopCounters(): { read: number; fast: number; slow: number; writes: number; rounds: number } {
+  loopCounters(): { read: number; fast: number; slow: number; writes: number; rounds: number; uringLoops: number } {
     const loop = this.loopStats();
-    return { read: loop[0]!, fast: loop[1]!, slow: loop[2]!, writes: loop[7]!, rounds: loop[6]! };
+    return { read: loop[0]!, fast: loop[1]!, slow: loop[2]!, writes: loop[7]!, rounds: loop[6]!, uringLoops: loop[9]! };
   }
 
   /** One packet, written whole; a failure (e.g. EIO while the link is down) drops it. */
