@@ -168,7 +168,7 @@ export class ConfigController {
     this.pendings.disarm();
     // Rejected attempts and compaction run in the background; finish them.
     await this.ctx.flushHistory();
-    await this.ctx.ledger.close();
+    await this.ctx.ledger.close({ compact: true });
     // Watchers and transaction streams end now instead of holding the server open.
     this.ctx.events.close();
   }

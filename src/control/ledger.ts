@@ -158,9 +158,19 @@ export class Ledger {
     return this.queue.run(() => this.writeSnapshot(state));
   }
 
-  /** Waits for background compaction. */
-  async close(): Promise<void> {
+  /**
+   * Waits for background compaction. With `compact`, a stop also folds the
+   * journal into the snapshot: the state directory then holds no rule
+   * patches, which builds before them would replay as "unchanged" (they
+   * ignore the field), so a downgrade after a clean stop reads the truth.
+   */
+  async close(options: { compact?: boolean } = {}): Promise<void> {
     await this.queue.idle();
+    if (options.compact && this.journal.size > 0) {
+      await this.compact().catch((err: unknown) =>
+        this.logger.error({ err, dir: this.dir }, 'journal not compacted at stop; the next start replays it (only this build or a newer one can)'),
+      );
+    }
     await this.journal.close();
   }
 

@@ -138,6 +138,26 @@ describe('Ledger journal', () => {
     await reopened.close();
   });
 
+  it('folds the journal into the snapshot at a clean stop, so no rule patch is left for an older build', async () => {
+    const ledger = await openLedger();
+    const committer = new Committer(ledger);
+    committer.table('big', 50);
+    await committer.commit();
+    committer.edit({ kind: 'retarget', at: 3 });
+    const last = await committer.commit();
+    expect((await journalText()).includes('"patch":[{"name":"big"')).toBe(true);
+    await ledger.close({ compact: true });
+    expect(await journalText()).toBe('');
+
+    const reopened = new Ledger(dir, 16, silent);
+    await reopened.init();
+    const { state } = await reopened.load();
+    expect(state!.generation).toBe(last.generation);
+    expect(configDigest({ tables: state!.tables })).toBe(configDigest({ tables: last.tables }));
+    expect(state!.counters).toEqual(last.counters);
+    await reopened.close();
+  });
+
   it('restores exactly the last commit after any sequence of rule edits', async () => {
     await fc.assert(
       fc.asyncProperty(
