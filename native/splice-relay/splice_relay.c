@@ -847,21 +847,32 @@ static void reset_socket(int fd) {
   (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-/* `quiet`: the final counts (STAT_* order) of a quiet connection that ended cleanly, counted into the rule; NULL for any other. */
-static void release_admission(engine_t *e, conn_t *c, const double *quiet) {
+/*
+ * The final counts (STAT_* order) of a quiet connection that ended cleanly,
+ * counted into its rule. Called under w->lock, in the same section that
+ * frees the slot: a reveal and ruleTakeQuiet then see the connection either
+ * live or counted, never neither (lock order w->lock, then r->lock; admit and
+ * ruleTakeQuiet take only r->lock).
+ */
+static void count_quiet(engine_t *e, conn_t *c, const double *counts) {
+  rule_t *r = c->rule >= 0 ? rule_at(e, (uint32_t)c->rule) : NULL;
+  if (!r) return;
+  pthread_mutex_lock(&r->lock);
+  r->quiet[QUIET_CLOSED] += 1;
+  r->quiet[QUIET_FROM_CLIENT_BYTES] += counts[STAT_FROM_CLIENT_BYTES];
+  r->quiet[QUIET_FROM_CLIENT_READS] += counts[STAT_FROM_CLIENT_READS];
+  r->quiet[QUIET_TO_CLIENT_BYTES] += counts[STAT_TO_CLIENT_BYTES];
+  r->quiet[QUIET_TO_CLIENT_READS] += counts[STAT_TO_CLIENT_READS];
+  pthread_mutex_unlock(&r->lock);
+}
+
+static void release_admission(engine_t *e, conn_t *c) {
   if (c->rule < 0) return;
   rule_t *r = rule_at(e, (uint32_t)c->rule);
   if (r) {
     pthread_mutex_lock(&r->lock);
     r->active--;
     if (c->udp) r->udp_flows--;
-    if (quiet) {
-      r->quiet[QUIET_CLOSED] += 1;
-      r->quiet[QUIET_FROM_CLIENT_BYTES] += quiet[STAT_FROM_CLIENT_BYTES];
-      r->quiet[QUIET_FROM_CLIENT_READS] += quiet[STAT_FROM_CLIENT_READS];
-      r->quiet[QUIET_TO_CLIENT_BYTES] += quiet[STAT_TO_CLIENT_BYTES];
-      r->quiet[QUIET_TO_CLIENT_READS] += quiet[STAT_TO_CLIENT_READS];
-    }
     pthread_mutex_unlock(&r->lock);
   }
   rule_unref(e, (uint32_t)c->rule);
@@ -885,6 +896,8 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   /* A quiet connection that failed is reported whole (its failure is counted by kind in JavaScript), straight into the shared queue. */
   int report = quiet && !silent && events_reserve(w, 4) == 0;
   if (report) w->nevents += quiet_records(c, w->events + w->nevents);
+  /* Out of memory for a failed quiet connection's records: counted as a clean end rather than lost. */
+  if (quiet && !report) count_quiet(e, c, counts);
   __atomic_store_n(&e->conns[c->slot], NULL, __ATOMIC_RELEASE);
   if (c->fd[SIDE_CLIENT] >= 0) close(c->fd[SIDE_CLIENT]);
   if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
@@ -914,8 +927,7 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
     ev->detail = detail;
     memcpy(ev->u.stats, counts, sizeof ev->u.stats);
   }
-  /* Out of memory for a failed quiet connection's records: counted as a clean end rather than lost. */
-  release_admission(e, c, quiet && !report ? counts : NULL);
+  release_admission(e, c);
   free(c->header);
   free(c);
 }
@@ -1094,19 +1106,41 @@ static void on_connected(worker_t *w, conn_t *c, uint32_t upstream_events) {
 }
 
 /* Registers both sockets and connects; the connection is the worker's from here on. */
-/* The connection takes its slot: counts zeroed, then the serial that says whose they are. */
-static void publish(engine_t *e, conn_t *c) {
-  __atomic_store_n(&e->conns[c->slot], c, __ATOMIC_RELEASE);
+/*
+ * The connection takes its slot: counts zeroed, then the serial that says
+ * whose they are. Its accept time is set before the slot is: a reveal may
+ * read it as soon as the slot holds the connection.
+ */
+static void publish(worker_t *w, conn_t *c) {
+  engine_t *e = w->e;
+  c->created_ms = now_wall_ms();
+  __atomic_store_n(&e->conns[c->slot], c, __ATOMIC_SEQ_CST);
   double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
   s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
-  c->created_ms = now_wall_ms();
   s[STAT_LAST_ACTIVITY_MS] = c->created_ms;
   __atomic_thread_fence(__ATOMIC_RELEASE);
   s[STAT_SERIAL] = (double)c->serial;
+  /*
+   * A watcher that started between this connection's quiet decision and its
+   * publication found nothing in its reveal: the connection reveals itself.
+   * setDetail stores the flag before its reveal scans the slots, this store
+   * of the slot comes before the flag is read (both sequentially
+   * consistent), so one of the two sees the other; quiet_records runs once,
+   * under w->lock, for whichever clears the flag.
+   */
+  if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST) || !__atomic_load_n(&e->detail, __ATOMIC_SEQ_CST)) return;
+  int revealed = 0;
+  pthread_mutex_lock(&w->lock);
+  if (__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST) && events_reserve(w, 3) == 0) {
+    w->nevents += quiet_records(c, w->events + w->nevents);
+    revealed = 1;
+  }
+  pthread_mutex_unlock(&w->lock);
+  if (revealed) wake_js(w);
 }
 
 static void start_connect(worker_t *w, conn_t *c) {
-  publish(w->e, c);
+  publish(w, c);
   if (heap_push(w, c) != 0) {
     finish(w, c, 1, WHY_RESOURCE, ENOMEM);
     return;
@@ -1384,7 +1418,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
 resource:
   reset_socket(fd);
   close(fd);
-  release_admission(e, &(conn_t){.rule = l->rule}, NULL);
+  release_admission(e, &(conn_t){.rule = l->rule});
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
 }
 
@@ -1478,7 +1512,7 @@ static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const str
     ev->len_b = (uint8_t)strlen(l->local);
     ev->port_b = l->local_port;
   }
-  publish(e, c);
+  publish(w, c);
   if (flow_insert(w, c) != 0 || heap_push(w, c) != 0) {
     finish(w, c, 0, WHY_RESOURCE, ENOMEM);
     return NULL;
@@ -1501,7 +1535,7 @@ static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const str
   if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) connected_event(w, c);
   return c;
 resource:
-  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1}, NULL);
+  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1});
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
   return NULL;
 }
@@ -2154,7 +2188,8 @@ static napi_value set_detail(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "splice-relay: setDetail(engine, boolean)");
     return NULL;
   }
-  __atomic_store_n(&e->detail, on ? 1 : 0, __ATOMIC_RELAXED);
+  /* Sequentially consistent: a connection published after a reveal that follows this store sees it (see publish). */
+  __atomic_store_n(&e->detail, on ? 1 : 0, __ATOMIC_SEQ_CST);
   return NULL;
 }
 
@@ -2178,22 +2213,36 @@ static napi_value reveal(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
     pthread_mutex_lock(&w->lock);
-    size_t n = 0;
-    for (uint32_t slot = w->slot_base; slot < w->slot_base + w->slot_count; slot++) {
-      conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_ACQUIRE);
-      if (c && __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) n++;
+    /*
+     * One pass that collects every quiet connection it meets: the worker
+     * publishes new ones without w->lock, so a count taken first could be
+     * used up by a newcomer before an older connection is reached. A
+     * connection published after the pass reveals itself (see publish);
+     * none collected can end meanwhile (finish() takes w->lock).
+     */
+    conn_t **quiet = NULL;
+    size_t k = 0, cap = 0;
+    int nomem = 0;
+    for (uint32_t slot = w->slot_base; slot < w->slot_base + w->slot_count && !nomem; slot++) {
+      conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_SEQ_CST);
+      if (!c || !__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) continue;
+      if (k == cap) {
+        size_t grown_cap = cap ? cap * 2 : 64;
+        conn_t **grown = realloc(quiet, grown_cap * sizeof *grown);
+        if (!grown) {
+          nomem = 1;
+          break;
+        }
+        quiet = grown;
+        cap = grown_cap;
+      }
+      quiet[k++] = c;
     }
-    conn_t **quiet = n ? malloc(n * sizeof *quiet) : NULL;
-    if (n && (!quiet || events_reserve(w, 3 * n) != 0)) {
+    if (nomem || (k && events_reserve(w, 3 * k) != 0)) {
       pthread_mutex_unlock(&w->lock);
       free(quiet);
       napi_throw_error(env, "ENOMEM", "splice-relay: reveal: out of memory");
       return NULL;
-    }
-    size_t k = 0;
-    for (uint32_t slot = w->slot_base; slot < w->slot_base + w->slot_count && k < n; slot++) {
-      conn_t *c = __atomic_load_n(&e->conns[slot], __ATOMIC_ACQUIRE);
-      if (c && __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) quiet[k++] = c;
     }
     if (k > 1) qsort(quiet, k, sizeof *quiet, serial_cmp);
     for (size_t j = 0; j < k; j++) w->nevents += quiet_records(quiet[j], w->events + w->nevents);

@@ -129,3 +129,18 @@ export function emptyTrafficCounters(): TrafficCounters {
     drops: {},
   };
 }
+
+/** Adds `c` into `sum` (a table's or the host's total of its rules). */
+export function addTrafficCounters(sum: TrafficCounters, c: TrafficCounters): void {
+  sum.sessionsOpened += c.sessionsOpened;
+  sum.sessionsClosed += c.sessionsClosed;
+  sum.sessionsActive += c.sessionsActive;
+  sum.bytesFromClient += c.bytesFromClient;
+  sum.bytesToClient += c.bytesToClient;
+  sum.packetsFromClient += c.packetsFromClient;
+  sum.packetsToClient += c.packetsToClient;
+  for (const reason of DROP_REASONS) {
+    const n = c.drops[reason];
+    if (n) sum.drops[reason] = (sum.drops[reason] ?? 0) + n;
+  }
+}

@@ -6,7 +6,7 @@
  * their numbers agree.
  */
 import type { ApplyStatsSnapshot } from '../control/apply-stats.js';
-import { DROP_REASONS, emptyTrafficCounters, type RuleCounters, type Telemetry, type TrafficCounters } from '../dataplane/telemetry.js';
+import { addTrafficCounters, DROP_REASONS, emptyTrafficCounters, type RuleCounters, type Telemetry, type TrafficCounters } from '../dataplane/telemetry.js';
 
 export interface RuleReading extends RuleCounters {
   /** Generation of the configuration the counters were read under. */
@@ -33,20 +33,6 @@ export function dropsTotal(counters: TrafficCounters): number {
   return n;
 }
 
-function addInto(sum: TrafficCounters, c: TrafficCounters): void {
-  sum.sessionsOpened += c.sessionsOpened;
-  sum.sessionsClosed += c.sessionsClosed;
-  sum.sessionsActive += c.sessionsActive;
-  sum.bytesFromClient += c.bytesFromClient;
-  sum.bytesToClient += c.bytesToClient;
-  sum.packetsFromClient += c.packetsFromClient;
-  sum.packetsToClient += c.packetsToClient;
-  for (const reason of DROP_REASONS) {
-    const n = c.drops[reason];
-    if (n) sum.drops[reason] = (sum.drops[reason] ?? 0) + n;
-  }
-}
-
 /** Reads everything now; `table` narrows tables and rules to one table. */
 export function readCounters(telemetry: Telemetry, applies: ApplyStatsSnapshot, table?: string): CountersReading {
   // Same turn: no apply can commit between these two reads.
@@ -61,7 +47,7 @@ export function readCounters(telemetry: Telemetry, applies: ApplyStatsSnapshot, 
       entry = { table: rule.table, traffic: emptyTrafficCounters() };
       tables.set(rule.table, entry);
     }
-    addInto(entry.traffic, rule);
+    addTrafficCounters(entry.traffic, rule);
   }
   return { readAt: Date.now(), generation, global, applies, tables: [...tables.values()], rules };
 }

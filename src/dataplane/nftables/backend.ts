@@ -26,7 +26,7 @@ import type { SessionDeltaSource } from '../session-deltas.js';
 import type { SessionStore } from '../session-store.js';
 import { sessionDeltaSource } from '../session-sync.js';
 import { compileSourceFilter } from '../source-filter.js';
-import { emptyTrafficCounters, FLOOD_REASONS, type RuleCounters, type RuleFloodCounters, type Telemetry, type TrafficCounters } from '../telemetry.js';
+import { addTrafficCounters, emptyTrafficCounters, FLOOD_REASONS, type RuleCounters, type RuleFloodCounters, type Telemetry, type TrafficCounters } from '../telemetry.js';
 import { initialTraceResult, type TraceRequest, type TraceResult, type Tracer } from '../tracer.js';
 import { KERNEL_LIMITS_DETAIL, NFTABLES_BACKEND_NAME, nftablesCapabilities } from './capabilities.js';
 import { conntrackCapacity, ConntrackTool, setNetfilterSysctl } from './conntrack.js';
@@ -499,16 +499,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
 
   global(): TrafficCounters {
     const total = emptyTrafficCounters();
-    for (const r of this.rules()) {
-      total.sessionsOpened += r.sessionsOpened;
-      total.sessionsClosed += r.sessionsClosed;
-      total.sessionsActive += r.sessionsActive;
-      total.bytesFromClient += r.bytesFromClient;
-      total.bytesToClient += r.bytesToClient;
-      total.packetsFromClient += r.packetsFromClient;
-      total.packetsToClient += r.packetsToClient;
-      for (const [reason, n] of Object.entries(r.drops)) total.drops[reason as keyof TrafficCounters['drops']] = (total.drops[reason as keyof TrafficCounters['drops']] ?? 0) + (n ?? 0);
-    }
+    for (const r of this.rules()) addTrafficCounters(total, r);
     return total;
   }
 
