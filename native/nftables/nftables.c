@@ -192,15 +192,21 @@ static napi_value set_string(napi_env env, napi_value obj, const char *key, cons
   return obj;
 }
 
+/* The context open() made, held in `value`; NULL (nothing thrown) for anything else. */
+static struct context *context_of(napi_env env, napi_value value) {
+  napi_valuetype type;
+  struct context *c = NULL;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, (void **)&c) != napi_ok) return NULL;
+  return c;
+}
+
 /* run(context, commands: string) -> { ok: boolean, output: string, error: string } */
 static napi_value run(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = NULL;
-  napi_valuetype type;
-  if (argc < 2 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, argv[0], (void **)&c) != napi_ok || !c || !c->nft) {
+  struct context *c = argc >= 2 ? context_of(env, argv[0]) : NULL;
+  if (!c || !c->nft) {
     napi_throw_type_error(env, NULL, "nftables: run expects a context from open()");
     return NULL;
   }
@@ -247,10 +253,8 @@ static napi_value generation(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = NULL;
-  napi_valuetype type;
-  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, argv[0], (void **)&c) != napi_ok || !c) {
+  struct context *c = argc >= 1 ? context_of(env, argv[0]) : NULL;
+  if (!c) {
     napi_throw_type_error(env, NULL, "nftables: generation expects a context from open()");
     return NULL;
   }
@@ -334,10 +338,8 @@ static napi_value changes(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = NULL;
-  napi_valuetype type;
-  if (argc < 3 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, argv[0], (void **)&c) != napi_ok || !c) {
+  struct context *c = argc >= 3 ? context_of(env, argv[0]) : NULL;
+  if (!c) {
     napi_throw_type_error(env, NULL, "nftables: changes expects a context from open(), a family and a table name");
     return NULL;
   }
