@@ -28,15 +28,8 @@ ulimit -n "$(ulimit -Hn)"
 IDLE_SESSIONS=${IDLE_SESSIONS:-$(($(ulimit -Hn) >= 65536 ? 10000 : 9000))}
 CPS_ONLY=${RELAY_CPS_ONLY:-0}
 
-need=()
-for pair in haproxy:haproxy nginx:nginx socat:socat iperf3:iperf3 wrk:wrk; do
-  command -v "${pair%%:*}" >/dev/null || need+=("${pair##*:}")
-done
-[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
-if [ ${#need[@]} -gt 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. bench/peers.sh
+need_peers haproxy:haproxy nginx:nginx socat:socat iperf3:iperf3 wrk:wrk
 
 work=$(mktemp -d -t portplane-relay-XXXXXX)
 pids=()

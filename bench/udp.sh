@@ -14,15 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
 
-need=()
-for pair in nginx:nginx socat:socat cc:gcc; do
-  command -v "${pair%%:*}" >/dev/null || need+=("${pair##*:}")
-done
-[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
-if [ ${#need[@]} -gt 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. bench/peers.sh
+need_peers nginx:nginx socat:socat cc:gcc
 
 work=$(mktemp -d -t portplane-udp-XXXXXX)
 pids=()
