@@ -50,7 +50,16 @@ async function dirSize(dir: string): Promise<{ bytes: number; files: number }> {
       bytes += sub.bytes;
       files += sub.files;
     } else if (entry.isFile()) {
-      bytes += (await stat(path)).size;
+      // A compaction may rename or remove a temporary file between readdir and stat: it no longer counts.
+      const size = await stat(path).then(
+        (st) => st.size,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        },
+      );
+      if (size === undefined) continue;
+      bytes += size;
       files++;
     }
   }
