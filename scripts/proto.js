@@ -5,8 +5,10 @@
  * from one compilation:
  *   src/generated/api.binpb  FileDescriptorSet of every file under proto/ and
  *                            every import (google.protobuf well-known types),
- *                            built by `buf build`; the server loads its grpc-js
- *                            definitions from it and reflection serves its bytes.
+ *                            built by `buf build`; reflection serves its bytes.
+ *   src/generated/api.json   the protobufjs root of that set (scripts/api-json.ts),
+ *                            what the server builds its grpc-js definitions from
+ *                            at start (cheaper than reading the set each time).
  *   src/generated/types/     TypeScript types of the messages and services as
  *                            @grpc/proto-loader decodes them with the loader
  *                            options of src/server/api-definition.ts.
@@ -49,6 +51,7 @@ function generate(outDir) {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   run(bin('buf'), ['build', '--output', join(outDir, 'api.binpb')]);
+  run(bin('tsx'), [join(root, 'scripts', 'api-json.ts'), join(outDir, 'api.binpb'), join(outDir, 'api.json')]);
   const protos = listFiles(join(root, 'proto')).filter((f) => f.endsWith('.proto'));
   run(bin('proto-loader-gen-types'), [
     ...LOADER_FLAGS,

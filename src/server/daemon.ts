@@ -16,13 +16,11 @@ import { Ledger } from '../control/ledger.js';
 import type { HARole } from '../dataplane/ha-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import { DaemonFleet, type FleetOptions } from '../fleet/daemon-fleet.js';
-import { registerHaMetrics } from '../ha/ha-metrics.js';
 import { HANode } from '../ha/ha-node.js';
 import { SessionReplica } from '../ha/session-replica.js';
 import { SyncFollower } from '../ha/sync-follower.js';
 import { logSessionCloses } from '../sessions/session-log.js';
 import { DEFAULT_WATCH_BUFFER, SessionWatchHub } from '../sessions/watch-hub.js';
-import { createMetricsRegistry } from '../telemetry/metrics.js';
 import { setNotServing, startGrpcServer, stopGrpcServer, type GrpcServer } from './grpc-server.js';
 import { haPeerConnect, type HAPeerOptions } from './ha-peer.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
@@ -161,6 +159,8 @@ export class Daemon {
     if (tcp) controller.reserve([{ protocol: 'tcp', address: anyAsDualStack(tcp.address), port: tcp.port, what: "portplane's gRPC control listener" }]);
     let metrics: MetricsServer | undefined;
     if (options.metricsListen) {
+      // Loaded only when served: prom-client is no part of a start (or restore) without /metrics.
+      const [{ createMetricsRegistry }, { registerHaMetrics }] = await Promise.all([import('../telemetry/metrics.js'), import('../ha/ha-metrics.js')]);
       const registry = createMetricsRegistry({
         telemetry: options.dataplane.telemetry(),
         applies: () => controller.stats(),

@@ -6,19 +6,27 @@
  * file asked for and only the dependencies that stream has not had yet.
  */
 import { status, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import type { ServerReflectionRequest__Output } from '../generated/types/grpc/reflection/v1/ServerReflectionRequest.js';
 import type { ServerReflectionResponse } from '../generated/types/grpc/reflection/v1/ServerReflectionResponse.js';
 import { apiDefinition, serviceClient } from './api-definition.js';
-import { ReflectionIndex, type CompiledFile } from './reflection-index.js';
+import type { CompiledFile, ReflectionIndex } from './reflection-index.js';
 
 export const REFLECTION_SERVICES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
 
-let cachedIndex: ReflectionIndex | undefined;
+let cachedIndex: Promise<ReflectionIndex> | undefined;
 
-/** The index of the compiled API, built once per process. */
-export function reflectionIndex(): ReflectionIndex {
-  const { descriptorSet, registry } = apiDefinition();
-  cachedIndex ??= new ReflectionIndex(descriptorSet, registry);
+/**
+ * The index of the compiled API, built once per process on the first
+ * reflection call: it (and @bufbuild/protobuf, which it loads) is no part of
+ * a daemon's start or restore.
+ */
+export function reflectionIndex(): Promise<ReflectionIndex> {
+  cachedIndex ??= (async () => {
+    const [{ ReflectionIndex }, { strictRegistry }] = await Promise.all([import('./reflection-index.js'), import('./api-registry.js')]);
+    const { descriptorSet } = apiDefinition();
+    return new ReflectionIndex(descriptorSet, strictRegistry(descriptorSet));
+  })();
   return cachedIndex;
 }
 
@@ -65,17 +73,27 @@ function answer(index: ReflectionIndex, services: readonly string[], req: Server
  * every service the server serves; each must be in the compiled API.
  */
 export function addReflection(server: Server, services: readonly string[]): void {
-  const index = reflectionIndex();
+  const { rpcTypes } = apiDefinition();
   const listed = [...services, ...REFLECTION_SERVICES];
   for (const name of listed) {
-    if (!index.fileOfSymbol(name)) throw new Error(`service ${name} is served but not in the compiled API (run npm run proto)`);
+    if (!(rpcTypes.lookup(name) instanceof protobuf.Service)) throw new Error(`service ${name} is served but not in the compiled API (run npm run proto)`);
   }
   const handler = (call: ServerDuplexStream<ServerReflectionRequest__Output, ServerReflectionResponse>): void => {
     const sent = new Set<string>();
+    // Answers go out in request order: each waits on the one index promise, then-callbacks run in the order they were added.
+    const index = reflectionIndex();
     call.on('data', (req: ServerReflectionRequest__Output) => {
-      call.write({ valid_host: req.host, original_request: req, ...answer(index, listed, req, sent) });
+      index.then(
+        (idx) => call.write({ valid_host: req.host, original_request: req, ...answer(idx, listed, req, sent) }),
+        (err: unknown) =>
+          call.write({
+            valid_host: req.host,
+            original_request: req,
+            error_response: { error_code: status.INTERNAL, error_message: `the compiled API cannot be indexed: ${(err as Error).message}` },
+          }),
+      );
     });
-    call.on('end', () => call.end());
+    call.on('end', () => void index.then(() => call.end(), () => call.end()));
     call.on('error', () => call.end());
   };
   for (const name of REFLECTION_SERVICES) server.addService(serviceClient(name).service, { ServerReflectionInfo: handler });

@@ -35,11 +35,12 @@ export async function tempStateDir(): Promise<string> {
  * `compiled`: run dist/ (what `npm start` runs) instead of the sources.
  * `prefix` runs the daemon through a launcher, e.g. `['prlimit', '--nofile=96:96', '--']`
  * to start it with a lower fd limit.
+ * `pollMs`: how often to try the control socket while the daemon starts (default 50).
  */
 export async function startDaemon(
   stateDir: string,
   extraArgs: string[] = [],
-  options: { tcpPort?: number; compiled?: boolean; prefix?: string[] } = {},
+  options: { tcpPort?: number; compiled?: boolean; prefix?: string[]; pollMs?: number } = {},
 ): Promise<DaemonProcess> {
   const entry = options.compiled ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN];
   // Concurrent test daemons cannot all have the default 127.0.0.1:9464: /metrics is off unless a test asks for it.
@@ -61,7 +62,7 @@ export async function startDaemon(
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${stderr}${logs.join('\n')}`);
     if (await accepts(options.tcpPort ? { host: '127.0.0.1', port: options.tcpPort } : { path: join(stateDir, 'portplane.sock') })) break;
     if (Date.now() > deadline) throw new Error(`daemon did not start within 30 s: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 50));
   }
   return { child, pid: child.pid ?? 0, stateDir, target, logs, exited };
 }

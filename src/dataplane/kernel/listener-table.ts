@@ -417,6 +417,8 @@ export class ListenerTable {
 
   /** Binds concurrently, a batch at a time; a bound listener gets its socket. */
   private async listenAll(listeners: Listener[]): Promise<OpenResult[]> {
+    // The engine binds synchronously: no promise per port (a restore opens 10,000).
+    if (this.engine) return listeners.map((listener) => this.listenEngine(listener));
     const results: OpenResult[] = [];
     for (let i = 0; i < listeners.length; i += OPEN_BATCH) {
       const batch = listeners.slice(i, i + OPEN_BATCH);
@@ -425,14 +427,16 @@ export class ListenerTable {
     return results;
   }
 
+  private listenEngine(listener: Listener): OpenResult {
+    const engine = this.engine as SpliceEngine;
+    const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
+    const result = engine.listen(host, listener.binding.port, ipv6Only, listener.binding.protocol === 'udp');
+    if (!result.ok) return result;
+    listener.lid = result.lid;
+    return { ok: true };
+  }
+
   private async listen(listener: Listener): Promise<OpenResult> {
-    if (this.engine) {
-      const { host, ipv6Only } = listenSpec(listener.binding.listenAddress);
-      const result = this.engine.listen(host, listener.binding.port, ipv6Only, listener.binding.protocol === 'udp');
-      if (!result.ok) return result;
-      listener.lid = result.lid;
-      return { ok: true };
-    }
     if (listener.binding.protocol === 'udp') {
       const result = await openUdpListener(listener.binding, listener.onDatagram, listener.onError);
       if (!result.ok) return result;

@@ -284,11 +284,14 @@ export class SpliceEngine {
    * owner may forget them. An errno name on failure.
    */
   route(lid: number, owner: EngineListener, rule: number, address: string, port: number, seq: number): string | undefined {
+    // A listener accepts only from its first route on: before it there is no older route with connections to reveal.
+    const rerouted = this.listeners.has(lid);
     this.listeners.set(lid, owner);
     this.updateActive();
     const result = this.addon.listenerRoute(this.engine, lid, rule, address, port, seq);
     // Connections still running quietly under an older route report themselves now, while the owner knows that route.
-    this.reveal();
+    // (A reveal scans every connection slot of the engine: once per re-route, not once per port opened; a restore opens 10,000.)
+    if (rerouted) this.reveal();
     return result === 0 ? undefined : errnoName(-result).code;
   }
 
