@@ -14,6 +14,7 @@
  */
 import protobuf from 'protobufjs';
 import { apiDefinition, LOADER_OPTIONS } from './api-definition.js';
+import type { KnownFraming } from './wire-check.js';
 
 /** Field numbers of the repeated messages split out (config_service.proto, config.proto). */
 const REQUEST_TABLES = 1;
@@ -104,6 +105,11 @@ function concat(buf: Uint8Array, slices: Slice[]): Uint8Array {
   return out;
 }
 
+/** A rule's wire bytes as latin1 text: a cheap exact key. */
+function ruleKey(bytes: Uint8Array, start: number, end: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -149,8 +155,14 @@ export class ApplyRequestDecoder {
     return table;
   }
 
+  /**
+   * A ForwardRule whose bytes decoded before: the server decodes only what
+   * passed the framing check (request-decoding.ts), so such bytes passed it.
+   */
+  readonly knownFraming: KnownFraming = (type, bytes, start, end) => type === this.rule && this.rules.has(ruleKey(bytes, start, end));
+
   private decodeRule(bytes: Uint8Array, slice: Slice): object {
-    const key = Buffer.from(bytes.buffer, bytes.byteOffset + slice.start, slice.end - slice.start).toString('latin1');
+    const key = ruleKey(bytes, slice.start, slice.end);
     const cached = this.rules.get(key);
     if (cached) {
       this.hits++;
