@@ -102,10 +102,10 @@ function listenKey(listen: string): string | undefined {
   return `host:${a.zone ? `${a.address}%${a.zone}` : a.address}`;
 }
 
-function isLocal(a: ParsedAddress, local: ReadonlySet<string>): boolean {
+function isLocal(a: ParsedAddress, local: () => ReadonlySet<string>): boolean {
   if (a.family === 4 && a.address.startsWith('127.')) return true;
   if (a.family === 6 && a.address === '::1') return true;
-  return local.has(a.address);
+  return local().has(a.address);
 }
 
 export function checkSelfProtection(
@@ -113,12 +113,18 @@ export function checkSelfProtection(
     listeners: RuleListener[];
     targeting: TargetingRule[];
     reserved: ReservedEndpoint[];
-    localAddresses: readonly string[];
+    /** A function is called at most once, and only for a target that is not loopback. */
+    localAddresses: readonly string[] | (() => readonly string[]);
   },
   out: Violation[],
 ): void {
   const { reserved } = input;
-  const local = new Set(input.localAddresses.flatMap((text) => parseAddress(text)?.address ?? []));
+  let localSet: Set<string> | undefined;
+  const local = (): ReadonlySet<string> => {
+    if (localSet) return localSet;
+    const addresses = typeof input.localAddresses === 'function' ? input.localAddresses() : input.localAddresses;
+    return (localSet = new Set(addresses.flatMap((text) => parseAddress(text)?.address ?? [])));
+  };
 
   // Listening on the daemon's own sockets.
   for (const t of input.targeting) {

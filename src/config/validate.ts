@@ -27,8 +27,12 @@ export interface ValidationInput {
   basePath?: string;
   /** The daemon's own listening sockets: rules may neither listen on nor forward into them. */
   reserved?: ReservedEndpoint[];
-  /** Addresses of this host besides loopback, which an any-address listener accepts (loop detection). */
-  localAddresses?: readonly string[];
+  /**
+   * Addresses of this host besides loopback, which an any-address listener
+   * accepts (loop detection); a function is called only when a target is
+   * not a loopback address (reading the interfaces costs a system call).
+   */
+  localAddresses?: readonly string[] | (() => readonly string[]);
   /**
    * The running tables, normalised. A request rule that normalises to a
    * rule its table runs is unchanged: conflict and loop checks pair it only

@@ -250,7 +250,7 @@ export class ApplyPipeline {
         limits: ctx.limits,
         capabilities: ctx.dataplane.capabilities(),
         reserved: ctx.reserved,
-        localAddresses: hostAddresses(),
+        localAddresses: hostAddresses,
         running: run.config.tables,
       }),
       ...(request.optionViolations ?? []),

@@ -24,7 +24,8 @@ import { ruleId } from '../plan/identity.js';
 import { HistoryStore, type HistoryEntry } from './history.js';
 import { Journal, type JournalFile } from './journal.js';
 import { SerialQueue } from './serial-queue.js';
-import type { CommittedState, CounterAssignment } from './state-store.js';
+import { CounterMap } from './counter-map.js';
+import type { CommittedState } from './state-store.js';
 import { StateStore } from './state-store.js';
 import { restoreTables, storedRuleText, storedTableText } from '../config/stored-form.js';
 import { TableStore } from './table-store.js';
@@ -114,16 +115,15 @@ export class Ledger {
     const read = await this.journal.read();
     if (read.tornAt) this.logger.warn(read.tornAt, 'journal ends in a torn record (a crash during its append); ignored it');
     const journaled: JournaledEntry[] = [];
-    // Replayed in place: one copy of the tables and counters for all records, not one per record.
+    // Replayed in place: one copy of the tables for all records, not one per record (counter maps share what a record leaves).
     const tables = new Map((state?.tables ?? []).map((t) => [t.name, t]));
-    const counters: Record<string, CounterAssignment> = { ...state?.counters };
     for (const record of read.records) {
       // A record the snapshot covers stays only when the history could not be written: its entry still counts.
       if (record.generation <= (state?.generation ?? 0)) {
         if (record.entry) journaled.push({ entry: record.entry });
         continue;
       }
-      state = replay(tables, counters, record);
+      state = replay(tables, state?.counters ?? CounterMap.EMPTY, record);
       if (record.entry) journaled.push({ entry: record.entry, tables: state.tables });
     }
     this.current = state;
@@ -194,14 +194,14 @@ export class Ledger {
     const countersOf = (table: string, rules: readonly ForwardRule[]): void => {
       for (const rule of rules) {
         const id = ruleId(table, rule);
-        const now = state.counters[id]?.counterId;
-        if (now !== undefined && before.counters[id]?.counterId !== now) counters[id] = now;
+        const now = state.counters.get(id)?.counterId;
+        if (now !== undefined && before.counters.get(id)?.counterId !== now) counters[id] = now;
       }
     };
     const droppedOf = (table: string, rules: readonly ForwardRule[]): void => {
       for (const rule of rules) {
         const id = ruleId(table, rule);
-        if (!(id in state.counters)) droppedCounters.push(id);
+        if (!state.counters.has(id)) droppedCounters.push(id);
       }
     };
     // Counter ids move only with the rules put and removed: an unchanged
@@ -292,20 +292,20 @@ export class Ledger {
 }
 
 /**
- * Applies `record` to `tables` and `counters` (the state before it, changed
- * in place) and returns the state after it, which shares `counters`.
+ * Applies `record` to `tables` (the tables before it, changed in place) and
+ * `counters` (those before it) and returns the state after it.
  */
-function replay(tables: Map<string, Table>, counters: Record<string, CounterAssignment>, record: JournalRecord): CommittedState {
+function replay(tables: Map<string, Table>, counters: CounterMap, record: JournalRecord): CommittedState {
   for (const name of record.removed) tables.delete(name);
   for (const table of restoreTables(record.put)) tables.set(table.name, table);
   for (const patch of record.patch ?? []) tables.set(patch.name, patched(tables.get(patch.name), patch, record.generation));
-  for (const id of record.droppedCounters) delete counters[id];
-  for (const [id, counterId] of Object.entries(record.counters)) counters[id] = { counterId };
+  const dropped = record.droppedCounters.map((id) => [id, undefined] as const);
+  const moved = Object.entries(record.counters).map(([id, counterId]) => [id, { counterId }] as const);
   return {
     generation: record.generation,
     tables: [...tables.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     nextCounterId: record.nextCounterId,
-    counters,
+    counters: counters.with([...dropped, ...moved]),
     ...(record.lastResult && { lastResult: record.lastResult }),
     ...(record.entry && { entry: record.entry }),
   };

@@ -10,11 +10,12 @@ import { countPorts, portIntervals } from '../config/ports.js';
 import type { RuleStatus } from '../dataplane/apply-result.js';
 import type { PortBindFailure } from '../dataplane/config-sink.js';
 import { ruleId } from '../plan/identity.js';
+import type { CounterMap } from './counter-map.js';
 import type { CounterAssignment } from './state-store.js';
 
 export interface CounterTable {
   nextCounterId: number;
-  counters: Record<string, CounterAssignment>;
+  counters: CounterMap;
 }
 
 /**
@@ -23,12 +24,13 @@ export interface CounterTable {
  * The comparison uses the rules' cached canonical text, so nothing but the
  * ids needs storing. A table of `config` that is the very table object of
  * `previousConfig` (see normalizeConfig) keeps its ids without a look at its
- * rules: the cost follows the tables that changed.
+ * rules, and the map of ids changes only where rules changed (counter-map.ts):
+ * the cost follows the tables that changed.
  */
 export function assignCounters(config: ForwardingConfig, previous: CounterTable, previousConfig: ForwardingConfig): CounterTable {
   const desired = new Map(config.tables.map((t) => [t.name, t]));
   const prior = new Map(previousConfig.tables.map((t) => [t.name, t]));
-  const counters: Record<string, CounterAssignment> = { ...previous.counters };
+  const changes = new Map<string, CounterAssignment | undefined>();
   const before = new Map<string, string>();
   // A rule in both (the same normalised object) keeps its id untouched.
   for (const table of previousConfig.tables) {
@@ -39,7 +41,7 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable,
       if (kept?.has(rule)) continue;
       const id = ruleId(table.name, rule);
       before.set(id, canonicalRule(rule));
-      delete counters[id];
+      changes.set(id, undefined);
     }
   }
   let next = previous.nextCounterId;
@@ -50,17 +52,16 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable,
     for (const rule of table.rules) {
       if (had?.has(rule)) continue;
       const id = ruleId(table.name, rule);
-      const kept = previous.counters[id];
-      counters[id] = kept && before.get(id) === canonicalRule(rule) ? kept : { counterId: next++ };
+      const kept = previous.counters.get(id);
+      changes.set(id, kept && before.get(id) === canonicalRule(rule) ? kept : { counterId: next++ });
     }
   }
-  return { nextCounterId: next, counters };
+  return { nextCounterId: next, counters: previous.counters.with(changes) };
 }
 
+/** The ids the dataplane takes (SinkApplyRequest.counterIds): a view, not a copy. */
 export function counterIdsOf(table: CounterTable): Record<string, number> {
-  const ids: Record<string, number> = {};
-  for (const [ruleId, assignment] of Object.entries(table.counters)) ids[ruleId] = assignment.counterId;
-  return ids;
+  return table.counters.counterIds();
 }
 
 function statusOf(table: string, rule: ForwardRule, id: string, counters: CounterTable, failed: PortBindFailure[], ruleFailed: boolean): RuleStatus {
@@ -68,7 +69,7 @@ function statusOf(table: string, rule: ForwardRule, id: string, counters: Counte
     table,
     name: rule.name,
     ruleId: id,
-    counterId: counters.counters[id]?.counterId ?? 0,
+    counterId: counters.counters.get(id)?.counterId ?? 0,
     state: ruleFailed ? 'failed' : failed.length > 0 ? 'degraded' : 'active',
     portsBound: countPorts(portIntervals(rule)) - failed.length,
     portsFailed: failed.map((f) => ({ protocol: f.protocol, listenAddress: f.listenAddress, port: f.port, errno: f.errno, message: f.message })),

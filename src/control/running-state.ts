@@ -9,6 +9,7 @@ import type { ForwardingConfig } from '../config/model.js';
 import type { ApplyResult, RuleStatus } from '../dataplane/apply-result.js';
 import { ruleId } from '../plan/identity.js';
 import type { Plan } from '../plan/model.js';
+import { CounterMap } from './counter-map.js';
 import type { CounterTable } from './rule-status.js';
 import type { ConfigState } from './state-store.js';
 
@@ -17,7 +18,7 @@ export const EMPTY_CONFIG: ForwardingConfig = { tables: [] };
 export class RunningState {
   config: ForwardingConfig = EMPTY_CONFIG;
   generation = 0;
-  counters: CounterTable = { nextCounterId: 1, counters: {} };
+  counters: CounterTable = { nextCounterId: 1, counters: CounterMap.EMPTY };
   /** The last apply's result as its caller got it: scoped to what it touched. */
   lastResult: ApplyResult | undefined;
   /** Status of every running rule, by rule id: what LastApplyResult lists. */
@@ -25,7 +26,7 @@ export class RunningState {
   /** The last confirmed configuration, as saved; what a rollback restores. */
   confirmed: { config: ForwardingConfig; state: ConfigState } = {
     config: EMPTY_CONFIG,
-    state: { generation: 0, tables: [], nextCounterId: 1, counters: {} },
+    state: { generation: 0, tables: [], nextCounterId: 1, counters: CounterMap.EMPTY },
   };
 
   /** `result` with `rules` holding every running rule's status, in configuration order. */

@@ -9,6 +9,7 @@ import type { Table } from '../config/model.js';
 import { restoreTables, storedTables } from '../config/stored-form.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { ChecksummedFile, removeTempFiles } from './atomic-file.js';
+import { CounterMap } from './counter-map.js';
 import type { HistoryEntry } from './history.js';
 import type { TableRef, TableStore } from './table-store.js';
 
@@ -26,8 +27,8 @@ export interface ConfigState {
   generation: number;
   tables: Table[];
   nextCounterId: number;
-  /** By rule id. */
-  counters: Record<string, CounterAssignment>;
+  /** By rule id; stored as a plain record (CounterMap.toJSON). */
+  counters: CounterMap;
   lastResult?: ApplyResult;
   /**
    * The history entry of this configuration, so a restart can put it into
@@ -46,8 +47,8 @@ export interface CommittedState extends ConfigState {
   pending?: PendingState;
 }
 
-/** On disk: tables inline (v1, and without a table store) or by reference (v2). */
-type Stored<S extends ConfigState> = Omit<S, 'tables'> & { tables: Table[] | TableRef[] };
+/** On disk: tables inline (v1, and without a table store) or by reference (v2); counters as a record. */
+type Stored<S extends ConfigState> = Omit<S, 'tables' | 'counters'> & { tables: Table[] | TableRef[]; counters: Record<string, CounterAssignment> };
 type StoredState = Stored<ConfigState> & { pending?: Stored<PendingState> };
 
 export class StateStore {
@@ -80,7 +81,8 @@ export class StateStore {
       return {
         ...confirmed,
         tables: await this.restore(state.tables),
-        ...(pending && { pending: { ...pending, tables: await this.restore(pending.tables) } }),
+        counters: CounterMap.fromRecord(state.counters),
+        ...(pending && { pending: { ...pending, tables: await this.restore(pending.tables), counters: CounterMap.fromRecord(pending.counters) } }),
       };
     } catch (err) {
       throw new Error(`state file: ${(err as Error).message}`, { cause: err });
@@ -88,11 +90,12 @@ export class StateStore {
   }
 
   async save(state: CommittedState): Promise<void> {
-    const { pending } = state;
+    const { pending, ...confirmed } = state;
     await this.file.save({
-      ...state,
+      ...confirmed,
       tables: await this.store(state.tables),
-      ...(pending && { pending: { ...pending, tables: await this.store(pending.tables) } }),
+      counters: state.counters.toRecord(),
+      ...(pending && { pending: { ...pending, tables: await this.store(pending.tables), counters: pending.counters.toRecord() } }),
     });
   }
 

@@ -14,6 +14,7 @@
  */
 import protobuf from 'protobufjs';
 import { apiDefinition, LOADER_OPTIONS } from './api-definition.js';
+import type { KnownFraming } from './wire-check.js';
 
 /** Field numbers of the repeated messages split out (config_service.proto, config.proto). */
 const REQUEST_TABLES = 1;
@@ -104,6 +105,11 @@ function concat(buf: Uint8Array, slices: Slice[]): Uint8Array {
   return out;
 }
 
+/** A rule's wire bytes as latin1 text: a cheap exact key. */
+function ruleKey(bytes: Uint8Array, start: number, end: number): string {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('latin1', start, end);
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -139,6 +145,7 @@ export class ApplyRequestDecoder {
     const { parts, rest } = splitField(bytes, 0, bytes.length, REQUEST_TABLES);
     const request = this.toObject(this.request, concat(bytes, rest));
     request.tables = parts.map((t) => this.decodeTable(bytes, t));
+    this.checkedKeys = undefined;
     return request;
   }
 
@@ -149,8 +156,23 @@ export class ApplyRequestDecoder {
     return table;
   }
 
+  /**
+   * A ForwardRule whose bytes decoded before: the server decodes only what
+   * passed the framing check (request-decoding.ts), so such bytes passed it.
+   */
+  readonly knownFraming: KnownFraming = (type, bytes, start, end) => {
+    if (type !== this.rule) return false;
+    const key = ruleKey(bytes, start, end);
+    if (this.checkedKeys?.bytes !== bytes) this.checkedKeys = { bytes, keys: new Map() };
+    this.checkedKeys.keys.set(start, key);
+    return this.rules.has(key);
+  };
+
+  /** Rule keys the framing check of `bytes` computed, by offset, so decode() computes each once. */
+  private checkedKeys: { bytes: Uint8Array; keys: Map<number, string> } | undefined;
+
   private decodeRule(bytes: Uint8Array, slice: Slice): object {
-    const key = Buffer.from(bytes.buffer, bytes.byteOffset + slice.start, slice.end - slice.start).toString('latin1');
+    const key = (this.checkedKeys?.bytes === bytes ? this.checkedKeys.keys.get(slice.start) : undefined) ?? ruleKey(bytes, slice.start, slice.end);
     const cached = this.rules.get(key);
     if (cached) {
       this.hits++;

@@ -129,7 +129,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     {
       ...configService,
       // Unchanged rules decode to the objects they decoded to before (see apply-request-decoder.ts).
-      ApplyConfig: { ...configService.ApplyConfig, requestDeserialize: (bytes: Buffer) => applyDecoder.decode(bytes) },
+      ApplyConfig: {
+        ...configService.ApplyConfig,
+        requestDeserialize: Object.assign((bytes: Buffer) => applyDecoder.decode(bytes), { knownFraming: applyDecoder.knownFraming }),
+      },
     } as grpc.ServiceDefinition,
     {
       ...configServiceHandlers(controller, { controlLimits }),

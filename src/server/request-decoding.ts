@@ -11,7 +11,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { apiDefinition } from './api-definition.js';
-import { checkWireFraming } from './wire-check.js';
+import { checkWireFraming, type KnownFraming } from './wire-check.js';
 
 export class UndecodableRequest {
   constructor(readonly reason: string) {}
@@ -26,16 +26,23 @@ function requestType(path: string): protobuf.Type | undefined {
   return method ? (method.resolve() as protobuf.Method).resolvedRequestType ?? undefined : undefined;
 }
 
+/**
+ * A deserializer that knows byte strings it decoded before (after they
+ * passed the check) says so through `knownFraming`, and the check skips them:
+ * a controller re-sends mostly what it sent before.
+ */
+export type FramingAwareDeserializer = ((bytes: Buffer) => unknown) & { knownFraming?: KnownFraming };
+
 function guarded(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(definition)) {
-    const decode = method.requestDeserialize;
+    const decode = method.requestDeserialize as FramingAwareDeserializer;
     const type = requestType(method.path);
     out[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
         try {
-          checkWireFraming(bytes, type);
+          checkWireFraming(bytes, type, 0, bytes.length, decode.knownFraming);
           return decode(bytes);
         } catch (err) {
           return new UndecodableRequest((err as Error).message);

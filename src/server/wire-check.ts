@@ -47,8 +47,18 @@ class Cursor {
   }
 }
 
-/** Throws, saying where, unless `bytes[start, end)` is a well-framed message of `type` (any message when undefined). */
-export function checkWireFraming(bytes: Uint8Array, type?: protobuf.Type, start = 0, end = bytes.length): void {
+/**
+ * Says that the nested message of `type` at `bytes[start, end)` is byte for
+ * byte one that passed this check before, so it need not be walked again.
+ */
+export type KnownFraming = (type: protobuf.Type, bytes: Uint8Array, start: number, end: number) => boolean;
+
+/**
+ * Throws, saying where, unless `bytes[start, end)` is a well-framed message
+ * of `type` (any message when undefined). Nested messages `known` vouches
+ * for are skipped.
+ */
+export function checkWireFraming(bytes: Uint8Array, type?: protobuf.Type, start = 0, end = bytes.length, known?: KnownFraming): void {
   const c = new Cursor(bytes, start, end);
   while (c.pos < c.end) {
     const tag = c.varint();
@@ -77,7 +87,9 @@ export function checkWireFraming(bytes: Uint8Array, type?: protobuf.Type, start 
         const at = c.pos;
         c.skip(length);
         const nested = field && !(field instanceof protobuf.MapField) && field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
-        if (nested) checkWireFraming(bytes, nested, at, at + length);
+        if (nested) {
+          if (!known?.(nested, bytes, at, at + length)) checkWireFraming(bytes, nested, at, at + length, known);
+        }
         else if (field instanceof protobuf.MapField) checkWireFraming(bytes, undefined, at, at + length);
         break;
       }

@@ -73,6 +73,8 @@ export class ControllerParts {
   async close(): Promise<void> {
     this.pendings.disarm();
     await this.queue.idle();
+    // Background history writes (a refused or unsaved apply's entry) finish before the caller removes the directory.
+    await this.ctx.flushHistory();
     await this.ledger.close();
     await this.dataplane.teardown();
   }

@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApplyRequestDecoder } from '../../src/server/apply-request-decoder.js';
-import { serviceClient } from '../../src/server/api-definition.js';
+import { apiDefinition, serviceClient } from '../../src/server/api-definition.js';
+import { checkWireFraming, type KnownFraming } from '../../src/server/wire-check.js';
 
 const applyConfig = serviceClient('ConfigService').service.ApplyConfig!;
 
@@ -59,5 +60,27 @@ describe('ApplyRequestDecoder', () => {
     expect(b[1]).not.toBe(a[1]);
     expect(Object.isFrozen(b[0])).toBe(true);
     expect(decoder.stats()).toMatchObject({ hits: 2, misses: 4 });
+  });
+
+  it('the framing check skips only rule bytes decoded before, and still finds damage in any other rule', () => {
+    const decoder = new ApplyRequestDecoder();
+    const type = apiDefinition().rpcTypes.lookupType('portplane.v1.ApplyConfigRequest');
+    const rules = [0, 1, 2].map((i) => ({ name: `r${i}`, protocol: 'PROTOCOL_TCP', ports: { first: 1000 + i }, target_address: '127.0.0.1', target_port: 2000 + i }));
+    const first = applyConfig.requestSerialize({ tables: [{ name: 't', rules }] });
+    let skipped = 0;
+    const known: KnownFraming = (...args) => {
+      const yes = decoder.knownFraming(...args);
+      if (yes) skipped++;
+      return yes;
+    };
+    checkWireFraming(first, type, 0, first.length, known);
+    expect(skipped).toBe(0);
+    decoder.decode(first);
+    checkWireFraming(first, type, 0, first.length, known);
+    expect(skipped).toBe(3);
+    // A new rule (the last bytes of the request) damaged: caught though its neighbours are skipped.
+    const damaged = Buffer.from(applyConfig.requestSerialize({ tables: [{ name: 't', rules: [...rules, { ...rules[0]!, name: 'new', target_port: 2999 }] }] }));
+    damaged[damaged.length - 2] = 0x7f;
+    expect(() => checkWireFraming(damaged, type, 0, damaged.length, known)).toThrow(/wire type|runs past the end|truncated/);
   });
 });

@@ -14,6 +14,7 @@ import { configDigest } from '../../src/config/canonical.js';
 import type { ForwardingConfig } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { parseTables } from '../../src/config/parse.js';
+import { CounterMap } from '../../src/control/counter-map.js';
 import { Ledger } from '../../src/control/ledger.js';
 import { assignCounters, type CounterTable } from '../../src/control/rule-status.js';
 import type { CommittedState } from '../../src/control/state-store.js';
@@ -39,7 +40,7 @@ type Edit = { kind: 'retarget' | 'remove' | 'add' | 'unname' | 'dropTable'; at: 
 
 class Committer {
   running: ForwardingConfig = { tables: [] };
-  counters: CounterTable = { nextCounterId: 1, counters: {} };
+  counters: CounterTable = { nextCounterId: 1, counters: CounterMap.EMPTY };
   generation = 0;
   /** Wire rules of each table, by slot. */
   readonly wire = new Map<string, (object | undefined)[]>();
@@ -134,7 +135,7 @@ describe('Ledger journal', () => {
     await reopened.init();
     const { state } = await reopened.load();
     expect(configDigest({ tables: state!.tables })).toBe(configDigest({ tables: last.tables }));
-    expect(state!.counters).toEqual(last.counters);
+    expect(state!.counters.toRecord()).toEqual(last.counters.toRecord());
     await reopened.close();
   });
 
@@ -154,7 +155,7 @@ describe('Ledger journal', () => {
     const { state } = await reopened.load();
     expect(state!.generation).toBe(last.generation);
     expect(configDigest({ tables: state!.tables })).toBe(configDigest({ tables: last.tables }));
-    expect(state!.counters).toEqual(last.counters);
+    expect(state!.counters.toRecord()).toEqual(last.counters.toRecord());
     await reopened.close();
   });
 
@@ -184,7 +185,7 @@ describe('Ledger journal', () => {
           expect(state!.generation).toBe(last.generation);
           expect(configDigest({ tables: state!.tables })).toBe(configDigest({ tables: last.tables }));
           expect(state!.tables.map((t) => t.name)).toEqual(last.tables.map((t) => t.name));
-          expect(state!.counters).toEqual(last.counters);
+          expect(state!.counters.toRecord()).toEqual(last.counters.toRecord());
           expect(state!.nextCounterId).toBe(last.nextCounterId);
         },
       ),

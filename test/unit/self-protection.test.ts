@@ -25,7 +25,7 @@ function rule(overrides: Partial<ForwardRule>): ForwardRule {
 
 const CONTROL: ReservedEndpoint = { protocol: 'tcp', address: '127.0.0.1', port: 50051, what: "portplane's gRPC control listener" };
 
-function check(tables: Table[], more: { otherTables?: Table[]; reserved?: ReservedEndpoint[]; localAddresses?: string[] } = {}): string[] {
+function check(tables: Table[], more: { otherTables?: Table[]; reserved?: ReservedEndpoint[]; localAddresses?: string[] | (() => string[]) } = {}): string[] {
   return validateConfig({
     requestTables: tables,
     otherTables: more.otherTables ?? [],
@@ -74,5 +74,15 @@ describe('self-protection', () => {
     expect(check([toV6], { otherTables: [any] })).toEqual([]);
     const dual = { name: 'b', rules: [rule({ listenAddress: '', ports: { first: 9000, last: 9000 }, targetPort: 7000 })] };
     expect(check([toV6], { otherTables: [dual] })).toHaveLength(1);
+    // Read lazily: once for a non-loopback target, never for loopback ones.
+    let reads = 0;
+    const hostAddresses = (): string[] => {
+      reads++;
+      return ['192.0.2.7'];
+    };
+    expect(check([toHost], { otherTables: [any], localAddresses: hostAddresses })).toHaveLength(1);
+    expect(reads).toBe(1);
+    expect(check([toV6], { otherTables: [dual], localAddresses: hostAddresses })).toHaveLength(1);
+    expect(reads).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CounterMap } from '../../src/control/counter-map.js';
 import { StateStore } from '../../src/control/state-store.js';
 import { REPO, removeDir, tempStateDir } from '../helpers/daemon-process.js';
 
@@ -23,9 +24,11 @@ describe('StateStore', () => {
     const store = new StateStore(dir);
     await store.init();
     expect(await store.load()).toBeUndefined();
-    const state = { generation: 4, tables: [], nextCounterId: 9, counters: { r_1: { counterId: 3, content: '[]' } } };
+    const counters = { r_1: { counterId: 3 }, r_2: { counterId: 7 } };
+    const state = { generation: 4, tables: [], nextCounterId: 9, counters: CounterMap.fromRecord(counters) };
     await store.save(state);
-    expect(await store.load()).toEqual(state);
+    const loaded = await store.load();
+    expect({ ...loaded, counters: loaded?.counters.toRecord() }).toEqual({ ...state, counters });
     const text = await readFile(store.path, 'utf8');
     await writeFile(store.path, text.replace('"generation":4', '"generation":5'));
     await expect(store.load()).rejects.toThrow(/checksum/);

@@ -36,7 +36,7 @@ import type { CloseReason, Endpoint } from '../session-store.js';
 import { RuleRuntime } from './rule-runtime.js';
 import type { SessionBase } from './session.js';
 import type { KernelSessions } from './sessions.js';
-import { spliceEngine, type EngineConnection, type EngineListener, type FinalCounts, type SpliceEngine } from './splice-engine.js';
+import { spliceEngine, type EngineConnection, type EngineListener, type EngineRoute, type FinalCounts, type SpliceEngine } from './splice-engine.js';
 import { engineOutcome, SpliceRelay } from './splice-relay.js';
 import { closeTcpListener, listenerFd, listenSpec, openTcpListener } from './tcp-listener.js';
 import { openTcpSession } from './tcp-session.js';
@@ -96,15 +96,17 @@ class Listener implements EngineListener {
     return accepted !== undefined && this.table.briefByEngine(accepted.rule, why, detail, counts);
   }
 
-  /** Routes the engine listener to the current route and rule (see SpliceEngine.route). */
-  routeEngine(engine: SpliceEngine, rule: RuleRuntime & { engineRule: number }): string | undefined {
+  /** The engine route to the current route and rule (see SpliceEngine.route); older routes stay known until routed(). */
+  engineRoute(rule: RuleRuntime & { engineRule: number }): EngineRoute | undefined {
     if (this.lid === undefined) return undefined;
     const seq = ++this.routeSeq;
     this.engineRoutes.set(seq, { route: this.route, rule });
-    const failed = engine.route(this.lid, this, rule.engineRule, this.route.targetAddress, this.route.targetPort, seq);
-    // Every event of an older route was handled inside route().
-    for (const old of this.engineRoutes.keys()) if (old !== seq) this.engineRoutes.delete(old);
-    return failed;
+    return { lid: this.lid, owner: this, rule: rule.engineRule, address: this.route.targetAddress, port: this.route.targetPort, seq };
+  }
+
+  /** After SpliceEngine.route() of `route`: every event of an older route was handled. */
+  routed(route: EngineRoute): void {
+    for (const old of this.engineRoutes.keys()) if (old !== route.seq) this.engineRoutes.delete(old);
   }
 
   readonly onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => this.table.onDatagram(this, msg, rinfo);
@@ -450,17 +452,25 @@ export class ListenerTable {
   }
 
   /**
-   * An engine listener accepts from here on, admitted by its committed
-   * rule. Before (an apply in flight) connections wait in its backlog.
+   * Engine listeners accept from here on, admitted by their committed
+   * rules. Before (an apply in flight) connections wait in the backlog.
    */
-  private startAccepting(listener: Listener): void {
-    if (!this.engine || listener.lid === undefined) return;
-    const rule = this.rules.get(listener.route.ruleId);
-    if (rule?.engineRule === undefined) return;
-    const failed = listener.routeEngine(this.engine, rule as RuleRuntime & { engineRule: number });
-    if (failed) {
-      this.logger.error({ listener: listener.key, targetAddress: listener.route.targetAddress, errno: failed }, 'kernel engine cannot route the listener to its target');
+  private startAccepting(listeners: readonly Listener[]): void {
+    const engine = this.engine;
+    if (!engine) return;
+    const batch: [Listener, EngineRoute][] = [];
+    for (const listener of listeners) {
+      const rule = listener.lid === undefined ? undefined : this.rules.get(listener.route.ruleId);
+      if (rule?.engineRule === undefined) continue;
+      const route = listener.engineRoute(rule as RuleRuntime & { engineRule: number });
+      if (route) batch.push([listener, route]);
     }
+    const failed = engine.route(batch.map(([, route]) => route));
+    batch.forEach(([listener, route], i) => {
+      listener.routed(route);
+      const errno = failed[i];
+      if (errno) this.logger.error({ listener: listener.key, targetAddress: listener.route.targetAddress, errno }, 'kernel engine cannot route the listener to its target');
+    });
   }
 
   /** The rule's policy in the engine (compiled admission, connect timeout, PROXY header). */
@@ -490,9 +500,10 @@ export class ListenerTable {
     }
     const results = await this.listenAll(displaced);
     const lost: PortBindFailure[] = [];
+    const reopened: Listener[] = [];
     results.forEach((result, i) => {
       if (result.ok) {
-        this.startAccepting(displaced[i] as Listener);
+        reopened.push(displaced[i] as Listener);
         return;
       }
       // Someone took the address while it was free: the running listener is
@@ -504,6 +515,7 @@ export class ListenerTable {
       lost.push({ ...listener.binding, table, ruleId, errno: result.errno, message: `not re-opened after a rolled-back apply: ${result.message}` });
       this.logger.error({ listener: listener.key, errno: result.errno }, 'kernel rollback could not re-open listener');
     });
+    this.startAccepting(reopened);
     return lost;
   }
 
@@ -537,18 +549,22 @@ export class ListenerTable {
     this.pendingRules = new Map();
     this.sessions.generation = request.generation;
 
-    for (const listener of opened) {
-      this.listeners.set(listener.key, listener);
-      this.startAccepting(listener);
+    for (const listener of opened) this.listeners.set(listener.key, listener);
+    const retargeted: Listener[] = [];
+    for (const change of plan.ports) {
+      const listener = change.action === 'retarget' ? this.listeners.get(change.key) : undefined;
+      if (!listener) continue;
+      listener.route = change.route as Route;
+      retargeted.push(listener);
     }
+    // New and retargeted listeners route in one batch: their quiet connections are sessions after it.
+    this.startAccepting([...opened, ...retargeted]);
     for (const change of plan.ports) {
       if (change.action === 'keep' || change.action === 'open') continue;
       const listener = this.listeners.get(change.key);
       if (!listener) continue;
       if (change.action === 'retarget') {
-        const route = change.route as Route;
-        listener.route = route;
-        this.startAccepting(listener);
+        const route = listener.route;
         // Sessions opened under an older route are those of a retargeted rule.
         const moved = [...listener.sessions].filter((s) => !routesEqual(s.route, route));
         this.holdDrain(request.generation, moved, request.drain);

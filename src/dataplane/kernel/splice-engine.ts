@@ -142,6 +142,16 @@ interface Addon {
   ruleRelease(engine: unknown, rule: number): void;
 }
 
+/** One listener's route (see SpliceEngine.route). */
+export interface EngineRoute {
+  lid: number;
+  owner: EngineListener;
+  rule: number;
+  address: string;
+  port: number;
+  seq: number;
+}
+
 export type AdoptResult = { ok: true; slot: number; serial: number } | { ok: false; errno: number };
 export type ListenResult = { ok: true; lid: number } | { ok: false; errno: string; message: string };
 
@@ -278,21 +288,22 @@ export class SpliceEngine {
   }
 
   /**
-   * Where the listener's new connections go, admitted by engine rule
-   * `rule`; their events carry `seq`. Starts accepting on the first call.
-   * Events of earlier routes are all handled when this returns, so the
-   * owner may forget them. An errno name on failure.
+   * Where each listener's new connections go, admitted by engine rule
+   * `rule`; their events carry `seq`. A listener starts accepting on its
+   * first route. Events of earlier routes are all handled when this
+   * returns, so the owners may forget them. An errno name per failed route.
    */
-  route(lid: number, owner: EngineListener, rule: number, address: string, port: number, seq: number): string | undefined {
+  route(routes: readonly EngineRoute[]): (string | undefined)[] {
+    if (routes.length === 0) return [];
     // A listener accepts only from its first route on: before it there is no older route with connections to reveal.
-    const rerouted = this.listeners.has(lid);
-    this.listeners.set(lid, owner);
+    const rerouted = routes.some((r) => this.listeners.has(r.lid));
+    for (const r of routes) this.listeners.set(r.lid, r.owner);
     this.updateActive();
-    const result = this.addon.listenerRoute(this.engine, lid, rule, address, port, seq);
-    // Connections still running quietly under an older route report themselves now, while the owner knows that route.
-    // (A reveal scans every connection slot of the engine: once per re-route, not once per port opened; a restore opens 10,000.)
+    const results = routes.map((r) => this.addon.listenerRoute(this.engine, r.lid, r.rule, r.address, r.port, r.seq));
+    // Connections still running quietly under an older route report themselves now, while their owners know that route:
+    // one reveal (a scan of every slot) for the batch, and none when every listener is new (a restore opens 10,000).
     if (rerouted) this.reveal();
-    return result === 0 ? undefined : errnoName(-result).code;
+    return results.map((result) => (result === 0 ? undefined : errnoName(-result).code));
   }
 
   /** Stops listening and closes the socket now; the listener's events are all handled when this returns. */
