@@ -166,9 +166,6 @@ export class Ledger {
    */
   async close(options: { compact?: boolean } = {}): Promise<void> {
     await this.queue.idle();
-    // Rejected attempts are written in the background (History.flushLater); a stop waits for them so they are on disk
-    // and nothing writes into the state directory after close.
-    await this.history.flush().catch((err: unknown) => this.logger.error({ err, dir: this.dir }, 'apply history not written at stop'));
     if (options.compact && this.journal.size > 0) {
       await this.compact().catch((err: unknown) =>
         this.logger.error({ err, dir: this.dir }, 'journal not compacted at stop; the next start replays it (only this build or a newer one can)'),

@@ -77,25 +77,3 @@ describe('apply pipeline: save fails and the undo throws', () => {
     expect(parts.ctx.history.list(1)[0]).toMatchObject({ outcome: 'failed', generation: 0 });
   });
 });
-
-describe('apply pipeline: a stop right after a rejected apply', () => {
-  it('has the rejected attempt in the history on disk (the background write ends before the ledger closes)', async () => {
-    const dir = await tempStateDir();
-    try {
-      const port = await freePortBlock(1, 35000, 36000);
-      const parts = await ControllerParts.open(dir);
-      // Two rules on one port: validation refuses the table, nothing is committed.
-      const clash: Table[] = [{ name: 'web', rules: [loopbackRule('a', port, 9), loopbackRule('b', port, 9)] }];
-      await expect(parts.apply(clash)).rejects.toThrow();
-      await parts.close();
-      const reopened = await ControllerParts.open(dir);
-      try {
-        expect(reopened.ctx.history.list(10)).toEqual([expect.objectContaining({ outcome: 'rejected', generation: 0 })]);
-      } finally {
-        await reopened.close();
-      }
-    } finally {
-      await removeDir(dir);
-    }
-  });
-});
