@@ -12,9 +12,7 @@
  *                packet path), when PATHS lists it;
  *   - userspace-qN: the native loop on N TUN queues (--tun-queues N), when PATHS lists it;
  *   - userspace-poll: the native loop reading with poll and read instead of
- *                io_uring (PORTPLANE_TUN_URING=0), when PATHS lists it;
- *   - userspace-nowait: io_uring rounds that do not wait to fill
- *                (PORTPLANE_TUN_BATCH_WAIT=0), when PATHS lists it.
+ *                io_uring (PORTPLANE_TUN_URING=0), when PATHS lists it.
  * Per path: iperf3 TCP 1 and 4 streams, short TCP connections/s (wrk with
  * `Connection: close` against nginx in B), UDP 64 B and 1,400 B datagrams/s
  * received with loss (iperf3 -u -b 0), and the daemon's CPU per test.
@@ -278,16 +276,9 @@ async function setupPath(name: string): Promise<Path> {
     case 'userspace':
     case 'userspace-js':
     case 'userspace-poll':
-    case 'userspace-nowait':
     case /^userspace-q\d+$/.test(name) ? name : '': {
       const env: Record<string, string> =
-        name === 'userspace-js'
-          ? { PORTPLANE_USERSPACE_NATIVE: '0' }
-          : name === 'userspace-poll'
-            ? { PORTPLANE_TUN_URING: '0' }
-            : name === 'userspace-nowait'
-              ? { PORTPLANE_TUN_BATCH_WAIT: '0' }
-              : {};
+        name === 'userspace-js' ? { PORTPLANE_USERSPACE_NATIVE: '0' } : name === 'userspace-poll' ? { PORTPLANE_TUN_URING: '0' } : {};
       const queues = /^userspace-q(\d+)$/.exec(name)?.[1];
       const args = ['--backend', 'userspace', '--tun', TUN, '--tun-address', '10.200.9.254/24', ...(queues ? ['--tun-queues', queues] : [])];
       const { daemon, stateDir } = await daemonPath(name, args, env, TUN_VIP, SERVER_US, false);
@@ -312,7 +303,7 @@ async function setupPath(name: string): Promise<Path> {
       };
     }
     default:
-      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js, userspace-poll, userspace-nowait, userspace-qN)`);
+      throw new Error(`unknown path ${name} (dnat, kernel, userspace, userspace-js, userspace-poll, userspace-qN)`);
   }
 }
 

@@ -49,9 +49,6 @@
 #define LOOP_COALESCE_TCP 4
 /* Read through io_uring where the kernel can (uring.h); else, or without the flag, poll and read. */
 #define LOOP_URING 8
-/* With io_uring: let a round wait up to BATCH_WAIT_US for more packets once one came (uring.h ur_take). */
-#define LOOP_BATCH_WAIT 16
-#define BATCH_WAIT_US 50
 
 /*
  * io_uring read buffers per loop: a round's packets stay out until its
@@ -82,7 +79,6 @@ typedef struct {
   /* COALESCE_UDP / COALESCE_TCP: what the device takes back as super-packets. */
   int coalesce;
   int uring;
-  unsigned batch_us;
   /* Written to stop the thread (with `stopping`) or to wake it when JavaScript released a batch. */
   int stop_fd;
   pthread_t thread;
@@ -443,7 +439,7 @@ static void *loop_main(void *arg) {
     int woken = 0;
     size_t n = 0;
     if (uring) {
-      int got = ur_take(&ur, poll_timeout(l), l->batch_us, l->pkt, l->rx_len, l->bid, RX_BATCH, &woken);
+      int got = ur_take(&ur, poll_timeout(l), l->pkt, l->rx_len, l->bid, RX_BATCH, &woken);
       if (got == -ENOTSUP) {
         /* The kernel refused the read before any packet (so no write is in flight): poll and read from now on. */
         ur_free(&ur);
@@ -577,7 +573,7 @@ static void loop_free(napi_env env, loop_t *l) {
  * startLoop(table, fd, flags, batches: Buffer[], ctl: Int32Array(2 * batches.length + 1), onBatch(index)) -> handle.
  * ctl[i]: 1 while JavaScript holds batch i; ctl[n + i]: its packet count; ctl[2n]: 1 when the loop waits for a release.
  * flags: 1 every packet has a virtio-net header; with 1: 2 the device takes UDP GSO, so UDP writes are coalesced; 4 the same
- * for TCP (TSO); 8 read through io_uring where the kernel can; 16 with 8, let a round wait up to BATCH_WAIT_US for more packets.
+ * for TCP (TSO); 8 read through io_uring where the kernel can.
  * The buffers and ctl are JavaScript's; they stay referenced until releaseLoop.
  */
 static napi_value start_loop(napi_env env, napi_callback_info info) {
@@ -590,10 +586,10 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
   napi_valuetype cb_type;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   table_handle_t *h = argc >= 6 ? table_arg(env, argv[0]) : NULL;
-  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &flags) != napi_ok || flags > 31 ||
+  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &flags) != napi_ok || flags > 15 ||
       napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &batch_count) != napi_ok ||
       batch_count < 1 || batch_count > MAX_BATCHES || napi_typeof(env, argv[5], &cb_type) != napi_ok || cb_type != napi_function) {
-    napi_throw_type_error(env, NULL, "tun: startLoop(table, fd, flags 0 to 31, batches (1 to 64 Buffers), ctl, onBatch)");
+    napi_throw_type_error(env, NULL, "tun: startLoop(table, fd, flags 0 to 15, batches (1 to 64 Buffers), ctl, onBatch)");
     return NULL;
   }
   loop_t *l = calloc(1, sizeof *l);
@@ -607,7 +603,6 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
   l->vnet = (flags & LOOP_VNET_HEADER) != 0;
   if (l->vnet) l->coalesce = ((flags & LOOP_COALESCE_UDP) ? COALESCE_UDP : 0) | ((flags & LOOP_COALESCE_TCP) ? COALESCE_TCP : 0);
   l->uring = (flags & LOOP_URING) != 0;
-  l->batch_us = (flags & LOOP_BATCH_WAIT) ? BATCH_WAIT_US : 0;
   l->batch_count = batch_count;
   const char *failure = NULL;
   size_t ctl_words = 0;

@@ -12,9 +12,8 @@
 #include <linux/io_uring.h>
 #include <linux/time_types.h>
 
-/* Linux 6.7 and 6.12; the installed headers may predate them. */
+/* Linux 6.7; the installed headers may predate it. */
 #define OP_READ_MULTISHOT 49
-#define FEAT_MIN_TIMEOUT (1U << 15)
 #define BUF_GROUP 0
 #define UD_READ 1
 #define UD_WAKE 2
@@ -84,7 +83,6 @@ int ur_init(uring_reader_t *u, int fd, int wake_fd, uint16_t buf_count, size_t b
   }
   if (ring < 0) return -errno;
   u->ring_fd = ring;
-  u->min_timeout = (p.features & FEAT_MIN_TIMEOUT) != 0;
   u->fd = fd;
   u->wake_fd = wake_fd;
   int err = 0;
@@ -169,7 +167,7 @@ void ur_recycle(uring_reader_t *u, const uint16_t *bids, size_t n) {
   publish_bufs(u);
 }
 
-int ur_take(uring_reader_t *u, int timeout_ms, unsigned batch_us, uint8_t **pkts, size_t *lens, uint16_t *bids, size_t max, int *woken) {
+int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uint16_t *bids, size_t max, int *woken) {
   *woken = 0;
   unsigned submit = 0;
   if (!u->read_armed) {
@@ -202,26 +200,13 @@ int ur_take(uring_reader_t *u, int timeout_ms, unsigned batch_us, uint8_t **pkts
   int empty = head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
   /* Completions already waiting and nothing to submit: no system call at all. */
   if (empty || submit) {
-    /* Wait for one completion beyond the writes' own, so their completions alone do not end the wait. */
-    unsigned want = empty ? writes + 1 : 0;
+    struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
     struct io_uring_getevents_arg arg;
     memset(&arg, 0, sizeof arg);
-    if (empty && batch_us > 0 && u->min_timeout && (timeout_ms < 0 || (unsigned)timeout_ms * 1000u > batch_us)) {
-      /*
-       * Batch: wait for a whole round, but no longer than batch_us once
-       * anything came (the kernel's minimum wait; with nothing by then it
-       * waits for the first completion as usual). It needs a finite
-       * timeout, or it would end every wait at batch_us: an idle loop then
-       * wakes once a second.
-       */
-      want = writes + (unsigned)max;
-      arg.pad = batch_us;
-      if (timeout_ms < 0) timeout_ms = 1000;
-    }
-    struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
     if (timeout_ms >= 0) arg.ts = (uint64_t)(uintptr_t)&ts;
     unsigned flags = IORING_ENTER_EXT_ARG | (empty ? IORING_ENTER_GETEVENTS : 0);
-    int rc = sys_enter(u->ring_fd, submit, want, flags, &arg, sizeof arg);
+    /* Wait for one completion beyond the writes' own, so their completions alone do not end the wait. */
+    int rc = sys_enter(u->ring_fd, submit, empty ? writes + 1 : 0, flags, &arg, sizeof arg);
     if (rc < 0 && errno != ETIME && errno != EINTR) {
       /* Nothing was submitted (a count comes back when anything was): the writes stay queued. */
       u->writes_inflight -= writes;
@@ -284,7 +269,7 @@ void ur_finish_writes(uring_reader_t *u) {
     size_t lens[8];
     uint16_t bids[8];
     int woken;
-    int got = ur_take(u, 100, 0, pkts, lens, bids, 8, &woken);
+    int got = ur_take(u, 100, pkts, lens, bids, 8, &woken);
     if (got > 0) ur_recycle(u, bids, (size_t)got);
     else if (got < 0 && got != -EINTR && got != -ETIME) break;
   }

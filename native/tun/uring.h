@@ -41,8 +41,6 @@ typedef struct {
   unsigned writes_queued;
   unsigned writes_inflight;
   uint64_t write_failed;
-  /* The kernel has the minimum wait (6.12: IORING_FEAT_MIN_TIMEOUT), so ur_take can batch. */
-  int min_timeout;
   /* No packet has come through the ring yet: a failing first read means the kernel cannot do this (fall back). */
   int proven;
 } uring_reader_t;
@@ -53,15 +51,13 @@ void ur_free(uring_reader_t *u);
 
 /*
  * Waits up to `timeout_ms` (-1: no limit) for packets or a wake-up, then
- * takes up to `max` packets. With `batch_us` (and a kernel that has the
- * minimum wait) it waits for `max` completions but no longer than that
- * once one came, so a busy device gives few large rounds: pkts[i], lens[i], bids[i] (hand the ids back
+ * takes up to `max` packets: pkts[i], lens[i], bids[i] (hand the ids back
  * with ur_recycle once done with the bytes). *woken is set when the wake
  * eventfd fired (it is drained). Returns the packet count, or -errno:
  * -ETIME (timeout), -EINTR, -ENOTSUP (the kernel refused the read before
  * any packet: fall back), another error (reading failed).
  */
-int ur_take(uring_reader_t *u, int timeout_ms, unsigned batch_us, uint8_t **pkts, size_t *lens, uint16_t *bids, size_t max, int *woken);
+int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uint16_t *bids, size_t max, int *woken);
 void ur_recycle(uring_reader_t *u, const uint16_t *bids, size_t n);
 
 /* Most writes one round may queue (the submission queue holds them and the two standing requests). */

@@ -44,7 +44,6 @@ const LOOP_VNET_HEADER = 1;
 const LOOP_COALESCE_UDP = 2;
 const LOOP_COALESCE_TCP = 4;
 const LOOP_URING = 8;
-const LOOP_BATCH_WAIT = 16;
 /** Link defaults applied when portplane configures the link (--tun-address) or when given explicitly. */
 export const DEFAULT_TUN_MTU = 1500;
 export const DEFAULT_TUN_TXQUEUELEN = 1000;
@@ -166,14 +165,12 @@ export class TunPort implements PacketPort {
     await this.configureLinkOrClose();
     this.readBaseDrops();
     // Packets are coalesced into super-packets only where the device takes them back: UDP GSO (USO), TCP (TSO).
-    // Reads and writes go through io_uring where the kernel can (PORTPLANE_TUN_URING=0: poll, read and write, for
-    // comparison); a busy loop's rounds wait up to 50 µs to fill (PORTPLANE_TUN_BATCH_WAIT=0: not, for comparison).
+    // Reads go through io_uring where the kernel can (PORTPLANE_TUN_URING=0: poll and read, for comparison).
     const flags =
       (vnetHeader ? LOOP_VNET_HEADER : 0) |
       (this.offloads?.includes('uso4') ? LOOP_COALESCE_UDP : 0) |
       (this.offloads?.includes('tso4') ? LOOP_COALESCE_TCP : 0) |
-      (process.env.PORTPLANE_TUN_URING === '0' ? 0 : LOOP_URING) |
-      (process.env.PORTPLANE_TUN_BATCH_WAIT === '0' ? 0 : LOOP_BATCH_WAIT);
+      (process.env.PORTPLANE_TUN_URING === '0' ? 0 : LOOP_URING);
     try {
       for (const fd of this.fds) this.loops.push(this.startLoop(addon, fd, flags, vnetHeader, slow, fastPath));
     } catch (err) {
