@@ -208,10 +208,11 @@ int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uin
     /* Wait for one completion beyond the writes' own, so their completions alone do not end the wait. */
     int rc = sys_enter(u->ring_fd, submit, empty ? writes + 1 : 0, flags, &arg, sizeof arg);
     if (rc < 0 && errno != ETIME && errno != EINTR) {
+      int err = -errno;
       /* Nothing was submitted (a count comes back when anything was): the writes stay queued. */
       u->writes_inflight -= writes;
       u->writes_queued = writes;
-      return -errno;
+      return err;
     }
   }
   size_t n = 0;
