@@ -50,8 +50,15 @@
 /* Read through io_uring where the kernel can (uring.h); else, or without the flag, poll and read. */
 #define LOOP_URING 8
 
-/* io_uring read buffers per loop: a round takes up to RX_BATCH while the kernel fills the rest. */
-#define URING_BUFFERS 64
+/*
+ * io_uring read buffers per loop: a round's packets stay out until its
+ * writes are done (with the next wait), the next round's up to RX_BATCH
+ * more, while the kernel fills the rest.
+ */
+#define URING_BUFFERS 128
+/* Super-packets one round may have in flight (a merge takes two packets or more). */
+#define GRO_BUFFERS (RX_BATCH / 2)
+_Static_assert(RX_BATCH <= UR_MAX_WRITES, "a round's writes must fit one submission");
 
 /* Counter indexes of loopStats(). */
 enum { ST_READ, ST_FAST, ST_SLOW, ST_SLOW_OVERFLOW, ST_WRITE_ERRORS, ST_READ_ERRORS, ST_ROUNDS, ST_WRITES, ST_EVENTS_LOST, ST_URING, ST_COUNT };
@@ -105,10 +112,13 @@ typedef struct {
   uint8_t verdict[RX_BATCH];
   /* The slot whose state a packet changed (verdict FP_FORWARD_CHANGED). */
   uint32_t changed[RX_BATCH];
-  /* The round's forwarded packets, in order, and the buffer a coalesced super-packet is built in. */
+  /* The round's forwarded packets, in order, and the buffers coalesced super-packets are built in. */
   uint8_t *out[RX_BATCH];
   size_t out_len[RX_BATCH];
-  uint8_t *gro;
+  uint8_t *gro[GRO_BUFFERS];
+  /* io_uring buffers of the round whose writes are in flight: recycled once they are done. */
+  uint16_t held_bids[RX_BATCH];
+  size_t held_count;
 } loop_t;
 
 #define CHECK(call)                                                   \
@@ -407,6 +417,18 @@ static int read_round(loop_t *l, size_t hdr_len, int *woken) {
   return n;
 }
 
+/* After a wait: counts the ring's failed writes, and gives the held buffers back once their round's writes are done. */
+static void take_uring_writes(loop_t *l, uring_reader_t *ur) {
+  if (ur->write_failed) {
+    __atomic_fetch_add(&l->stats[ST_WRITE_ERRORS], ur->write_failed, __ATOMIC_RELAXED);
+    ur->write_failed = 0;
+  }
+  if (l->held_count && ur->writes_inflight == 0 && ur->writes_queued == 0) {
+    ur_recycle(ur, l->held_bids, l->held_count);
+    l->held_count = 0;
+  }
+}
+
 static void *loop_main(void *arg) {
   loop_t *l = arg;
   size_t hdr_len = l->vnet ? VNET_HDR_LEN : 0;
@@ -419,7 +441,7 @@ static void *loop_main(void *arg) {
     if (uring) {
       int got = ur_take(&ur, poll_timeout(l), l->pkt, l->rx_len, l->bid, RX_BATCH, &woken);
       if (got == -ENOTSUP) {
-        /* The kernel refused the read before any packet: poll and read from now on. */
+        /* The kernel refused the read before any packet (so no write is in flight): poll and read from now on. */
         ur_free(&ur);
         uring = 0;
         __atomic_store_n(&l->stats[ST_URING], 0, __ATOMIC_RELAXED);
@@ -429,6 +451,7 @@ static void *loop_main(void *arg) {
         __atomic_fetch_add(&l->stats[ST_READ_ERRORS], 1, __ATOMIC_RELAXED);
         break;
       }
+      take_uring_writes(l, &ur);
       /* Packets too short to carry their header go straight back. */
       for (int i = 0; i < got; i++) {
         if (l->rx_len[i] > hdr_len) {
@@ -477,12 +500,28 @@ static void *loop_main(void *arg) {
     }
     /* Hand the engine its packets before writing, so its work overlaps ours. */
     flush_slow(l);
+    /*
+     * Through the ring: queued now, submitted with the next wait (one system
+     * call for both ways). Plain write() without io_uring, or in the rare
+     * round that finds the previous round's writes still in flight (their
+     * super-packet buffers are taken).
+     */
+    int ring_writes = uring && ur.writes_inflight == 0 && l->held_count == 0 && fast > 0;
+    size_t gro_used = 0;
     for (size_t i = 0; i < fast;) {
       size_t merged = 1, len = 0;
-      if (l->coalesce) merged = coalesce(l->out + i, l->out_len + i, fast - i, l->coalesce, l->gro, RX_SIZE, &len);
-      ssize_t w = merged > 1 ? write(l->fd, l->gro, len) : write(l->fd, l->out[i], l->out_len[i]);
+      uint8_t *gro = l->gro[ring_writes ? gro_used : 0];
+      if (l->coalesce) merged = coalesce(l->out + i, l->out_len + i, fast - i, l->coalesce, gro, RX_SIZE, &len);
+      const uint8_t *buf = merged > 1 ? gro : l->out[i];
+      size_t buf_len = merged > 1 ? len : l->out_len[i];
+      if (ring_writes) {
+        /* Never full: a round has at most RX_BATCH writes (static assert above). */
+        if (ur_queue_write(&ur, buf, buf_len, (unsigned)merged) != 0) write_errors += merged;
+        if (merged > 1) gro_used++;
+      } else if (write(l->fd, buf, buf_len) < 0) {
+        write_errors += merged;
+      }
       writes++;
-      if (w < 0) write_errors += merged;
       i += merged;
     }
     __atomic_fetch_add(&l->stats[ST_FAST], fast, __ATOMIC_RELAXED);
@@ -490,10 +529,19 @@ static void *loop_main(void *arg) {
     __atomic_fetch_add(&l->stats[ST_SLOW_OVERFLOW], overflow, __ATOMIC_RELAXED);
     __atomic_fetch_add(&l->stats[ST_WRITE_ERRORS], write_errors, __ATOMIC_RELAXED);
     __atomic_fetch_add(&l->stats[ST_WRITES], writes, __ATOMIC_RELAXED);
-    /* Written or copied: the buffers can take new packets. */
-    if (uring) ur_recycle(&ur, l->bid, n);
+    if (ring_writes) {
+      /* Copied or queued: held until the writes are done. */
+      memcpy(l->held_bids, l->bid, n * sizeof l->bid[0]);
+      l->held_count = n;
+    } else if (uring) {
+      /* Written or copied: the buffers can take new packets. */
+      ur_recycle(&ur, l->bid, n);
+    }
   }
-  if (uring) ur_free(&ur);
+  if (uring) {
+    ur_finish_writes(&ur);
+    ur_free(&ur);
+  }
   return NULL;
 }
 
@@ -511,7 +559,7 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
 
 static void loop_free(napi_env env, loop_t *l) {
   for (size_t i = 0; i < RX_BATCH; i++) free(l->rx[i]);
-  free(l->gro);
+  for (size_t i = 0; i < GRO_BUFFERS; i++) free(l->gro[i]);
   for (size_t i = 0; i < l->batch_count; i++) {
     if (l->batch_refs[i]) napi_delete_reference(env, l->batch_refs[i]);
   }
@@ -584,7 +632,10 @@ static napi_value start_loop(napi_env env, napi_callback_info info) {
     l->rx[i] = malloc(RX_SIZE);
     if (!l->rx[i]) failure = "out of memory";
   }
-  if (!failure && !(l->gro = malloc(RX_SIZE))) failure = "out of memory";
+  for (size_t i = 0; i < GRO_BUFFERS && !failure; i++) {
+    l->gro[i] = malloc(RX_SIZE);
+    if (!l->gro[i]) failure = "out of memory";
+  }
   if (!failure) {
     l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->stop_fd < 0) failure = "eventfd failed";
@@ -655,8 +706,10 @@ static napi_value stop_loop(napi_env env, napi_callback_info info) {
     free(l->rx[i]);
     l->rx[i] = NULL;
   }
-  free(l->gro);
-  l->gro = NULL;
+  for (size_t i = 0; i < GRO_BUFFERS; i++) {
+    free(l->gro[i]);
+    l->gro[i] = NULL;
+  }
   return NULL;
 }
 

@@ -1,4 +1,4 @@
-/* Batched TUN reads through io_uring (see uring.h). */
+/* Batched TUN reads and writes through io_uring (see uring.h). */
 #define _GNU_SOURCE
 #include "uring.h"
 
@@ -17,7 +17,12 @@
 #define BUF_GROUP 0
 #define UD_READ 1
 #define UD_WAKE 2
-/* Room for every buffer's completion and the wake-up's, so the completion queue never overflows. */
+/* A write's user_data: UD_WRITE in the low byte, the segments it carries above. */
+#define UD_WRITE 3
+#define UD_TAG(x) ((x) & 0xff)
+/* The multishot read, the wake-up's poll and a round's writes. */
+#define SQ_ENTRIES (UR_MAX_WRITES + 2)
+/* Room for every buffer's completion, the wake-up's and a round's writes', so the completion queue never overflows. */
 #define CQ_ENTRIES 256
 
 static int sys_setup(unsigned entries, struct io_uring_params *p) {
@@ -69,12 +74,12 @@ int ur_init(uring_reader_t *u, int fd, int wake_fd, uint16_t buf_count, size_t b
   /* Completions are made only when this thread asks for them (one batch per wait), by the one thread that uses the ring. */
   p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   p.cq_entries = CQ_ENTRIES;
-  int ring = sys_setup(4, &p);
+  int ring = sys_setup(SQ_ENTRIES, &p);
   if (ring < 0 && errno == EINVAL) {
     memset(&p, 0, sizeof p);
     p.flags = IORING_SETUP_CQSIZE;
     p.cq_entries = CQ_ENTRIES;
-    ring = sys_setup(4, &p);
+    ring = sys_setup(SQ_ENTRIES, &p);
   }
   if (ring < 0) return -errno;
   u->ring_fd = ring;
@@ -130,7 +135,7 @@ fail:
   return err ? err : -EINVAL;
 }
 
-/* The next submission entry, zeroed; pushed by push_sqe. The queue has room: at most two requests are ever outstanding. */
+/* The next submission entry, zeroed; pushed by push_sqe. The queue has room: the two standing requests and at most UR_MAX_WRITES writes. */
 static struct io_uring_sqe *next_sqe(uring_reader_t *u) {
   uint32_t tail = *u->sq_tail;
   struct io_uring_sqe *sqe = (struct io_uring_sqe *)u->sqes + (tail & u->sq_mask);
@@ -142,6 +147,19 @@ static void push_sqe(uring_reader_t *u) {
   uint32_t tail = *u->sq_tail;
   u->sq_array[tail & u->sq_mask] = tail & u->sq_mask;
   __atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+int ur_queue_write(uring_reader_t *u, const uint8_t *buf, size_t len, unsigned segments) {
+  if (u->writes_queued >= UR_MAX_WRITES || len > UINT32_MAX || segments > UINT32_MAX >> 8) return -ENOSPC;
+  struct io_uring_sqe *sqe = next_sqe(u);
+  sqe->opcode = IORING_OP_WRITE;
+  sqe->fd = u->fd;
+  sqe->addr = (uint64_t)(uintptr_t)buf;
+  sqe->len = (uint32_t)len;
+  sqe->user_data = UD_WRITE | ((uint64_t)segments << 8);
+  push_sqe(u);
+  u->writes_queued++;
+  return 0;
 }
 
 void ur_recycle(uring_reader_t *u, const uint16_t *bids, size_t n) {
@@ -173,6 +191,11 @@ int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uin
     u->wake_armed = 1;
     submit++;
   }
+  /* The round's writes go with the wait; they complete while being submitted (the device takes them without blocking). */
+  unsigned writes = u->writes_queued;
+  submit += writes;
+  u->writes_inflight += writes;
+  u->writes_queued = 0;
   uint32_t head = *u->cq_head;
   int empty = head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
   /* Completions already waiting and nothing to submit: no system call at all. */
@@ -182,7 +205,15 @@ int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uin
     memset(&arg, 0, sizeof arg);
     if (timeout_ms >= 0) arg.ts = (uint64_t)(uintptr_t)&ts;
     unsigned flags = IORING_ENTER_EXT_ARG | (empty ? IORING_ENTER_GETEVENTS : 0);
-    if (sys_enter(u->ring_fd, submit, empty ? 1 : 0, flags, &arg, sizeof arg) < 0 && errno != ETIME && errno != EINTR) return -errno;
+    /* Wait for one completion beyond the writes' own, so their completions alone do not end the wait. */
+    int rc = sys_enter(u->ring_fd, submit, empty ? writes + 1 : 0, flags, &arg, sizeof arg);
+    if (rc < 0 && errno != ETIME && errno != EINTR) {
+      int err = -errno;
+      /* Nothing was submitted (a count comes back when anything was): the writes stay queued. */
+      u->writes_inflight -= writes;
+      u->writes_queued = writes;
+      return err;
+    }
   }
   size_t n = 0;
   int err = 0;
@@ -191,6 +222,11 @@ int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uin
   while (head != tail && n < max && !err) {
     const struct io_uring_cqe *cqe = &cqes[head & u->cq_mask];
     head++;
+    if (UD_TAG(cqe->user_data) == UD_WRITE) {
+      u->writes_inflight--;
+      if (cqe->res < 0) u->write_failed += cqe->user_data >> 8;
+      continue;
+    }
     if (cqe->user_data == UD_WAKE) {
       u->wake_armed = 0;
       *woken = 1;
@@ -225,4 +261,17 @@ int ur_take(uring_reader_t *u, int timeout_ms, uint8_t **pkts, size_t *lens, uin
     return (int)n;
   }
   return err ? err : (int)n;
+}
+
+void ur_finish_writes(uring_reader_t *u) {
+  /* Bounded: ten waits of 100 ms, then the ring's close cancels what is left. */
+  for (int tries = 0; tries < 10 && (u->writes_queued || u->writes_inflight); tries++) {
+    uint8_t *pkts[8];
+    size_t lens[8];
+    uint16_t bids[8];
+    int woken;
+    int got = ur_take(u, 100, pkts, lens, bids, 8, &woken);
+    if (got > 0) ur_recycle(u, bids, (size_t)got);
+    else if (got < 0 && got != -EINTR && got != -ETIME) break;
+  }
 }
