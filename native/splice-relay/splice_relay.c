@@ -1715,16 +1715,20 @@ static void *worker_main(void *arg) {
   snprintf(name, sizeof name, "pp-relay-%u", w->index);
   pthread_setname_np(pthread_self(), name);
   /*
-   * SCHED_BATCH: same CPU share as any thread, but a relay thread woken for
-   * an event does not preempt the task running on that CPU (often the very
-   * client or target it relays for); it runs at the next switch and finds
-   * more events waiting. With two or more workers each sleeps often, and
-   * every wake-up preempting was a context switch per connection and more
-   * (profile in docs/benchmarks.md, round 4 of issue #11). Refused: it runs
-   * as a normal thread.
+   * SCHED_BATCH when several workers share the load: same CPU share as any
+   * thread, but a worker woken for an event does not preempt the task
+   * running on that CPU (often the very client or target it relays for); it
+   * runs at the next switch and finds more events waiting. Each of several
+   * workers sleeps often, and every wake-up preempting cost a context switch
+   * per connection and more (profile in docs/benchmarks.md, round 4 of
+   * issue #11). A single worker stays a normal thread: everything waits on
+   * it, so a deferred wake-up is latency (p99 1.48x haproxy's in the run
+   * that tried it). Refused: it runs as a normal thread.
    */
-  struct sched_param batch = {0};
-  (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
+  if (w->e->nworkers > 1) {
+    struct sched_param batch = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
+  }
   struct epoll_event evs[EPOLL_BATCH];
   for (;;) {
     int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, next_timeout(w));
