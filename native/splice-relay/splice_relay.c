@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ enum { QUIET_CLOSED, QUIET_FROM_CLIENT_BYTES, QUIET_FROM_CLIENT_READS, QUIET_TO_
 #define WAKE_INTERVAL_WATCHED_US 1000
 #define PIPE_POOL_MAX 64
 #define EPOLL_BATCH 256
-/* Accepts per readiness event, so one busy port cannot starve the others (level-triggered: the rest come next round). */
+/* Accepts per readiness event with one worker, so one busy port cannot starve the others (level-triggered: the rest come next round). */
 #define ACCEPT_BATCH 64
 #define MAX_WORKERS 64
 #define WAKE_TAG UINT64_MAX
@@ -97,6 +98,12 @@ enum { QUIET_CLOSED, QUIET_FROM_CLIENT_BYTES, QUIET_FROM_CLIENT_READS, QUIET_TO_
 #define UDP_ROUNDS 4      /* recvmmsg calls per readiness event before the other sockets get a turn (level-triggered) */
 #define UDP_MAX 65536     /* the largest datagram, so none is ever truncated */
 #define FLOW_KEY 24       /* family, port, address, IPv6 scope */
+/*
+ * Rules, listeners, workers and the engine's counters that several relay
+ * threads write start on a line of their own (zalloc_lines), so one thread's
+ * write does not evict what another reads from its cache.
+ */
+#define CACHE_LINE 64
 
 /* ---- event records (read by splice-engine.ts: keep the offsets in step) ---- */
 #define EVENT_BYTES 128
@@ -119,7 +126,7 @@ typedef struct {
     double stats[5];  /* 24: EV_CLOSED final counts (STAT_* order) */
   } u;
   uint32_t route_seq; /* 120: EV_OPENED, EV_REFUSED: the listener's route (listenerRoute's seq) it was admitted under */
-  uint8_t pad[EVENT_BYTES - 124];
+  uint32_t detail_hi; /* 124: EV_OPENED: the high half of its age in ms (detail holds the low half, unsigned) */
 } event_t;
 _Static_assert(sizeof(event_t) == EVENT_BYTES, "event record size");
 
@@ -147,7 +154,7 @@ typedef struct {
 } sources_t;
 
 typedef struct rule {
-  pthread_mutex_t lock;
+  _Alignas(CACHE_LINE) pthread_mutex_t lock;
   uint32_t refs;   /* 1 while JavaScript holds it, + 1 per connection admitted under it */
   uint8_t released;
   double max_sessions, rate, burst, src_rate, src_burst;
@@ -170,7 +177,7 @@ typedef struct rule {
 /* ---- listeners ---- */
 
 typedef struct listener {
-  pthread_rwlock_t lock; /* workers accept under the read lock; route changes and close take the write lock */
+  _Alignas(CACHE_LINE) pthread_rwlock_t lock; /* workers accept under the read lock; route changes and close take the write lock */
   int fd;
   uint32_t gen;
   uint8_t open;      /* bound and listening */
@@ -239,7 +246,7 @@ enum { CMD_ADOPT = 1, CMD_CLOSE = 2 };
 struct engine;
 
 typedef struct worker {
-  struct engine *e;
+  _Alignas(CACHE_LINE) struct engine *e;
   uint32_t index;
   int epfd, wakefd;
   int reserve_fd; /* given up to accept-and-close when out of descriptors */
@@ -271,6 +278,7 @@ typedef struct worker {
 } worker_t;
 
 typedef struct engine {
+  /* Read by every worker on every event: kept apart from what workers write, so a write on one core does not evict them on the other. */
   uint32_t capacity;
   uint32_t nworkers;
   double *stats;
@@ -278,10 +286,11 @@ typedef struct engine {
   worker_t *workers;
   int stopping;
   int detail; /* sessions are watched (setDetail): every connection sends its events, EV_CONNECTED with the upstream's local address */
-  int events_pending;
+  /* Written by every worker per connection (serials) or per wake-up of JavaScript: a line each. */
+  _Alignas(CACHE_LINE) uint32_t next_serial;
+  _Alignas(CACHE_LINE) int events_pending;
   int64_t last_wake_us;
-  uint32_t next_serial;
-  uint32_t adopt_rr;
+  _Alignas(CACHE_LINE) uint32_t adopt_rr;
   /* Listeners and rules: chunked tables, a chunk never moves or goes away while the engine lives. */
   listener_t *lchunks[MAX_CHUNKS];
   uint32_t nlisteners, lfree; /* JavaScript thread only */
@@ -293,6 +302,15 @@ typedef struct engine {
 } engine_t;
 
 #define NONE UINT32_MAX
+
+/* Zeroed memory for `n` objects of `size` bytes, aligned to a cache line (their types are: see CACHE_LINE); NULL when out of memory. */
+static void *zalloc_lines(size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size) return NULL;
+  size_t bytes = (n * size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+  void *p = aligned_alloc(CACHE_LINE, bytes ? bytes : CACHE_LINE);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
 
 static int64_t now_mono_ms(void) {
   struct timespec ts;
@@ -431,15 +449,25 @@ static int clean_end(uint8_t why) {
   return why == WHY_ENDED || why == WHY_CLIENT_ERROR || why == WHY_IDLE || why == WHY_REQUESTED;
 }
 
+/* The local end of a TCP connection's client socket; 0 when the socket cannot say. */
+static int local_of(const conn_t *c, struct sockaddr_storage *local) {
+  socklen_t len = sizeof *local;
+  return !c->udp && c->fd[SIDE_CLIENT] >= 0 && getsockname(c->fd[SIDE_CLIENT], (struct sockaddr *)local, &len) == 0;
+}
+
 /*
  * Ends quiet mode for `c` and writes the records it would have sent so far
- * to `out` (room for 3): opened (detail: its age in ms), connected, end.
- * Under w->lock, which finish() closes descriptors under. The flag is
- * cleared before `connected` and `first_end` are read, and the worker sets
- * those before it reads the flag (both sequentially consistent): a record
- * may be sent twice (harmless: JavaScript takes the first), never missed.
+ * to `out` (room for 3): opened (its age in ms, 64 bits: detail and
+ * detail_hi), connected, end. `local`: the listener end of a TCP
+ * connection, NULL when unknown (a UDP flow's is the bound address, which
+ * JavaScript has); the caller asks the socket before it takes w->lock, so no
+ * system call runs under it. Under w->lock, which finish() closes
+ * descriptors under. The flag is cleared before `connected` and `first_end`
+ * are read, and the worker sets those before it reads the flag (both
+ * sequentially consistent): a record may be sent twice (harmless:
+ * JavaScript takes the first), never missed.
  */
-static size_t quiet_records(conn_t *c, event_t out[3]) {
+static size_t quiet_records(conn_t *c, const struct sockaddr_storage *local, event_t out[3]) {
   __atomic_store_n(&c->quiet, 0, __ATOMIC_SEQ_CST);
   memset(out, 0, 3 * sizeof *out);
   event_t *ev = &out[0];
@@ -449,14 +477,11 @@ static size_t quiet_records(conn_t *c, event_t out[3]) {
   ev->lid = c->lid;
   ev->route_seq = c->route_seq;
   ev->len_a = address_text(&c->client, ev->u.text.a, &ev->port_a);
-  if (!c->udp) {
-    /* A UDP flow's listener end is the bound address, which JavaScript has. */
-    struct sockaddr_storage local;
-    socklen_t len = sizeof local;
-    if (getsockname(c->fd[SIDE_CLIENT], (struct sockaddr *)&local, &len) == 0) ev->len_b = address_text(&local, ev->u.text.b, &ev->port_b);
-  }
+  if (local && !c->udp) ev->len_b = address_text(local, ev->u.text.b, &ev->port_b);
   double age = now_wall_ms() - c->created_ms;
-  ev->detail = age <= 0 ? 0 : age >= (double)INT32_MAX ? INT32_MAX : (int32_t)age;
+  uint64_t ms = age <= 0 ? 0 : (uint64_t)age;
+  ev->detail = (int32_t)(uint32_t)ms;
+  ev->detail_hi = (uint32_t)(ms >> 32);
   size_t n = 1;
   if (__atomic_load_n(&c->connected, __ATOMIC_SEQ_CST)) {
     out[n].kind = EV_CONNECTED;
@@ -590,25 +615,32 @@ static void sources_free(sources_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-/* Drops a reference; the last one (JavaScript released it, no connection left) frees the rule's index. */
-static void rule_unref(engine_t *e, uint32_t idx) {
-  rule_t *r = rule_at(e, idx);
-  if (!r) return;
-  pthread_mutex_lock(&r->lock);
-  int gone = --r->refs == 0;
-  if (gone) {
-    free(r->allow);
-    free(r->deny);
-    r->allow = r->deny = NULL;
-    r->nallow = r->ndeny = 0;
-    sources_free(&r->sources);
-  }
-  pthread_mutex_unlock(&r->lock);
-  if (!gone) return;
+/* Drops a reference (r->lock held); the last one (JavaScript released it, no connection left) frees the rule's lists. Returns 1 then. */
+static int rule_drop(rule_t *r) {
+  if (--r->refs != 0) return 0;
+  free(r->allow);
+  free(r->deny);
+  r->allow = r->deny = NULL;
+  r->nallow = r->ndeny = 0;
+  sources_free(&r->sources);
+  return 1;
+}
+
+/* After rule_drop() said so (r->lock no longer held): the index goes back to the free list. */
+static void rule_free_index(engine_t *e, rule_t *r, uint32_t idx) {
   pthread_mutex_lock(&e->rules_lock);
   r->next_free = e->rfree;
   e->rfree = idx;
   pthread_mutex_unlock(&e->rules_lock);
+}
+
+static void rule_unref(engine_t *e, uint32_t idx) {
+  rule_t *r = rule_at(e, idx);
+  if (!r) return;
+  pthread_mutex_lock(&r->lock);
+  int gone = rule_drop(r);
+  pthread_mutex_unlock(&r->lock);
+  if (gone) rule_free_index(e, r, idx);
 }
 
 static void bucket_refill(double *tokens, double *last, double rate, double burst, double now) {
@@ -848,35 +880,34 @@ static void reset_socket(int fd) {
 }
 
 /*
- * The final counts (STAT_* order) of a quiet connection that ended cleanly,
- * counted into its rule. Called under w->lock, in the same section that
- * frees the slot: a reveal and ruleTakeQuiet then see the connection either
- * live or counted, never neither (lock order w->lock, then r->lock; admit and
+ * Gives back what admit() took for `c` (its place under the rule's caps and
+ * its reference; the last reference frees the rule's index) and, for a
+ * quiet connection that ended cleanly, counts its final `quiet` counts
+ * (STAT_* order) into the rule: one hold of the rule's lock per connection.
+ * finish() calls it under w->lock, in the section that frees the slot: a
+ * reveal and ruleTakeQuiet then see the connection either live or counted,
+ * never neither (lock order w->lock, r->lock, rules_lock; admit and
  * ruleTakeQuiet take only r->lock).
  */
-static void count_quiet(engine_t *e, conn_t *c, const double *counts) {
-  rule_t *r = c->rule >= 0 ? rule_at(e, (uint32_t)c->rule) : NULL;
+static void release_admission(engine_t *e, conn_t *c, const double *quiet) {
+  if (c->rule < 0) return;
+  uint32_t idx = (uint32_t)c->rule;
+  c->rule = -1;
+  rule_t *r = rule_at(e, idx);
   if (!r) return;
   pthread_mutex_lock(&r->lock);
-  r->quiet[QUIET_CLOSED] += 1;
-  r->quiet[QUIET_FROM_CLIENT_BYTES] += counts[STAT_FROM_CLIENT_BYTES];
-  r->quiet[QUIET_FROM_CLIENT_READS] += counts[STAT_FROM_CLIENT_READS];
-  r->quiet[QUIET_TO_CLIENT_BYTES] += counts[STAT_TO_CLIENT_BYTES];
-  r->quiet[QUIET_TO_CLIENT_READS] += counts[STAT_TO_CLIENT_READS];
-  pthread_mutex_unlock(&r->lock);
-}
-
-static void release_admission(engine_t *e, conn_t *c) {
-  if (c->rule < 0) return;
-  rule_t *r = rule_at(e, (uint32_t)c->rule);
-  if (r) {
-    pthread_mutex_lock(&r->lock);
-    r->active--;
-    if (c->udp) r->udp_flows--;
-    pthread_mutex_unlock(&r->lock);
+  if (quiet) {
+    r->quiet[QUIET_CLOSED] += 1;
+    r->quiet[QUIET_FROM_CLIENT_BYTES] += quiet[STAT_FROM_CLIENT_BYTES];
+    r->quiet[QUIET_FROM_CLIENT_READS] += quiet[STAT_FROM_CLIENT_READS];
+    r->quiet[QUIET_TO_CLIENT_BYTES] += quiet[STAT_TO_CLIENT_BYTES];
+    r->quiet[QUIET_TO_CLIENT_READS] += quiet[STAT_TO_CLIENT_READS];
   }
-  rule_unref(e, (uint32_t)c->rule);
-  c->rule = -1;
+  r->active--;
+  if (c->udp) r->udp_flows--;
+  int gone = rule_drop(r);
+  pthread_mutex_unlock(&r->lock);
+  if (gone) rule_free_index(e, r, idx);
 }
 
 /* Closes both sockets (the client with a reset if asked), reports why with the final counts, frees the slot. */
@@ -889,15 +920,18 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   pipe_put(w, c, 1);
   double counts[5];
   memcpy(counts, e->stats + (size_t)c->slot * STATS_PER_SLOT, sizeof counts);
+  /* A quiet connection that failed will be reported whole: its listener end is asked now, not under the lock. */
+  struct sockaddr_storage local;
+  int have_local = __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST) && !clean_end(why) && local_of(c, &local);
   /* Under the lock upstreamLocal() and reveal look under: neither sees a descriptor closed (and maybe reused). */
   pthread_mutex_lock(&w->lock);
   int quiet = __atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST);
   int silent = quiet && clean_end(why);
   /* A quiet connection that failed is reported whole (its failure is counted by kind in JavaScript), straight into the shared queue. */
   int report = quiet && !silent && events_reserve(w, 4) == 0;
-  if (report) w->nevents += quiet_records(c, w->events + w->nevents);
-  /* Out of memory for a failed quiet connection's records: counted as a clean end rather than lost. */
-  if (quiet && !report) count_quiet(e, c, counts);
+  if (report) w->nevents += quiet_records(c, have_local ? &local : NULL, w->events + w->nevents);
+  /* A quiet connection that ended cleanly is counted into its rule here (one whose failure found no memory for its records too: counted as a clean end rather than lost). */
+  release_admission(e, c, quiet && !report ? counts : NULL);
   __atomic_store_n(&e->conns[c->slot], NULL, __ATOMIC_RELEASE);
   if (c->fd[SIDE_CLIENT] >= 0) close(c->fd[SIDE_CLIENT]);
   if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
@@ -927,7 +961,6 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
     ev->detail = detail;
     memcpy(ev->u.stats, counts, sizeof ev->u.stats);
   }
-  release_admission(e, c);
   free(c->header);
   free(c);
 }
@@ -1130,9 +1163,11 @@ static void publish(worker_t *w, conn_t *c) {
    */
   if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST) || !__atomic_load_n(&e->detail, __ATOMIC_SEQ_CST)) return;
   int revealed = 0;
+  struct sockaddr_storage local;
+  int have_local = local_of(c, &local);
   pthread_mutex_lock(&w->lock);
   if (__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST) && events_reserve(w, 3) == 0) {
-    w->nevents += quiet_records(c, w->events + w->nevents);
+    w->nevents += quiet_records(c, have_local ? &local : NULL, w->events + w->nevents);
     revealed = 1;
   }
   pthread_mutex_unlock(&w->lock);
@@ -1418,7 +1453,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
 resource:
   reset_socket(fd);
   close(fd);
-  release_admission(e, &(conn_t){.rule = l->rule});
+  release_admission(e, &(conn_t){.rule = l->rule}, NULL);
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
 }
 
@@ -1535,7 +1570,7 @@ static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const str
   if (!__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) connected_event(w, c);
   return c;
 resource:
-  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1});
+  release_admission(e, &(conn_t){.rule = l->rule, .udp = 1}, NULL);
   refused_event(w, l, lid, REFUSE_RESOURCE, NULL);
   return NULL;
 }
@@ -1627,7 +1662,15 @@ static void on_listener_event(worker_t *w, uint64_t tag) {
   if (l->accepting && (l->gen & 0x3fffffff) == gen && l->udp) {
     udp_on_listener(w, l, lid);
   } else if (l->accepting && (l->gen & 0x3fffffff) == gen) {
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    /*
+     * Workers that share the socket take one connection per wake-up, as
+     * nginx does (multi_accept off): the rest stay queued for whichever
+     * worker comes round next (level-triggered, so this one too), instead of
+     * one worker taking them all while another, woken for the same socket,
+     * finds it empty (EAGAIN).
+     */
+    int batch = w->e->nworkers > 1 ? 1 : ACCEPT_BATCH;
+    for (int i = 0; i < batch; i++) {
       struct sockaddr_storage client;
       socklen_t len = sizeof client;
       int fd = accept4(l->fd, (struct sockaddr *)&client, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1671,6 +1714,21 @@ static void *worker_main(void *arg) {
   char name[16];
   snprintf(name, sizeof name, "pp-relay-%u", w->index);
   pthread_setname_np(pthread_self(), name);
+  /*
+   * SCHED_BATCH when several workers share the load: same CPU share as any
+   * thread, but a worker woken for an event does not preempt the task
+   * running on that CPU (often the very client or target it relays for); it
+   * runs at the next switch and finds more events waiting. Each of several
+   * workers sleeps often, and every wake-up preempting cost a context switch
+   * per connection and more (profile in docs/benchmarks.md, round 4 of
+   * issue #11). A single worker stays a normal thread: everything waits on
+   * it, so a deferred wake-up is latency (p99 1.48x haproxy's in the run
+   * that tried it). Refused: it runs as a normal thread.
+   */
+  if (w->e->nworkers > 1) {
+    struct sched_param batch = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
+  }
   struct epoll_event evs[EPOLL_BATCH];
   for (;;) {
     int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, next_timeout(w));
@@ -1878,10 +1936,10 @@ static napi_value create(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "splice-relay: capacity must be at least threads (1-64) and at most 2^30");
     return NULL;
   }
-  engine_t *e = calloc(1, sizeof *e);
+  engine_t *e = zalloc_lines(1, sizeof *e);
   double *stats = calloc((size_t)capacity * STATS_PER_SLOT, sizeof(double));
   conn_t **conns = calloc(capacity, sizeof *conns);
-  worker_t *workers = calloc(threads, sizeof *workers);
+  worker_t *workers = zalloc_lines(threads, sizeof *workers);
   if (!e || !stats || !conns || !workers) {
     free(e);
     free(stats);
@@ -2193,8 +2251,17 @@ static napi_value set_detail(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A quiet connection reveal() found: what it needs to look at it again, and its listener end. */
+typedef struct {
+  conn_t *c;
+  uint32_t slot, serial;
+  int fd;
+  int have_local;
+  struct sockaddr_storage local;
+} hidden_t;
+
 static int serial_cmp(const void *a, const void *b) {
-  uint32_t x = (*(conn_t *const *)a)->serial, y = (*(conn_t *const *)b)->serial;
+  uint32_t x = ((const hidden_t *)a)->serial, y = ((const hidden_t *)b)->serial;
   return x < y ? -1 : x > y;
 }
 
@@ -2203,6 +2270,14 @@ static int serial_cmp(const void *a, const void *b) {
  * watched) is reported now as if it had been all along (opened, with its age,
  * then connected and end as they happened), oldest first per worker, and
  * sends its own events from here on. The records wait for takeEvents().
+ *
+ * Per worker, in three steps so that no system call runs under w->lock
+ * (which the worker takes for every accept and close): collect the quiet
+ * connections under the lock; ask each client socket its local end without
+ * it (a descriptor may close meanwhile, and its number may even be reused:
+ * such an answer is dropped below); under the lock again, report each one
+ * still in its slot with the same serial (so it never closed: its socket
+ * was the one asked) and still quiet.
  */
 static napi_value reveal(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -2217,10 +2292,9 @@ static napi_value reveal(napi_env env, napi_callback_info info) {
      * One pass that collects every quiet connection it meets: the worker
      * publishes new ones without w->lock, so a count taken first could be
      * used up by a newcomer before an older connection is reached. A
-     * connection published after the pass reveals itself (see publish);
-     * none collected can end meanwhile (finish() takes w->lock).
+     * connection published after the pass reveals itself (see publish).
      */
-    conn_t **quiet = NULL;
+    hidden_t *found = NULL;
     size_t k = 0, cap = 0;
     int nomem = 0;
     for (uint32_t slot = w->slot_base; slot < w->slot_base + w->slot_count && !nomem; slot++) {
@@ -2228,26 +2302,36 @@ static napi_value reveal(napi_env env, napi_callback_info info) {
       if (!c || !__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) continue;
       if (k == cap) {
         size_t grown_cap = cap ? cap * 2 : 64;
-        conn_t **grown = realloc(quiet, grown_cap * sizeof *grown);
+        hidden_t *grown = realloc(found, grown_cap * sizeof *grown);
         if (!grown) {
           nomem = 1;
           break;
         }
-        quiet = grown;
+        found = grown;
         cap = grown_cap;
       }
-      quiet[k++] = c;
+      found[k++] = (hidden_t){.c = c, .slot = slot, .serial = c->serial, .fd = c->udp ? -1 : c->fd[SIDE_CLIENT]};
     }
+    pthread_mutex_unlock(&w->lock);
+    for (size_t j = 0; j < k; j++) {
+      socklen_t len = sizeof found[j].local;
+      found[j].have_local = found[j].fd >= 0 && getsockname(found[j].fd, (struct sockaddr *)&found[j].local, &len) == 0;
+    }
+    if (k > 1) qsort(found, k, sizeof *found, serial_cmp);
+    pthread_mutex_lock(&w->lock);
     if (nomem || (k && events_reserve(w, 3 * k) != 0)) {
       pthread_mutex_unlock(&w->lock);
-      free(quiet);
+      free(found);
       napi_throw_error(env, "ENOMEM", "splice-relay: reveal: out of memory");
       return NULL;
     }
-    if (k > 1) qsort(quiet, k, sizeof *quiet, serial_cmp);
-    for (size_t j = 0; j < k; j++) w->nevents += quiet_records(quiet[j], w->events + w->nevents);
+    for (size_t j = 0; j < k; j++) {
+      conn_t *c = __atomic_load_n(&e->conns[found[j].slot], __ATOMIC_SEQ_CST);
+      if (c != found[j].c || c->serial != found[j].serial || !__atomic_load_n(&c->quiet, __ATOMIC_SEQ_CST)) continue;
+      w->nevents += quiet_records(c, found[j].have_local ? &found[j].local : NULL, w->events + w->nevents);
+    }
     pthread_mutex_unlock(&w->lock);
-    free(quiet);
+    free(found);
   }
   return NULL;
 }
@@ -2417,7 +2501,7 @@ static napi_value listener_open(napi_env env, napi_callback_info info) {
       return int_result(env, -ENOSPC);
     }
     if (!e->lchunks[lid / CHUNK]) {
-      listener_t *chunk = calloc(CHUNK, sizeof *chunk);
+      listener_t *chunk = zalloc_lines(CHUNK, sizeof *chunk);
       if (!chunk) {
         close(fd);
         return int_result(env, -ENOMEM);
@@ -2574,7 +2658,7 @@ static napi_value rule_create(napi_env env, napi_callback_info info) {
       return NULL;
     }
     if (!e->rchunks[idx / CHUNK]) {
-      rule_t *chunk = calloc(CHUNK, sizeof *chunk);
+      rule_t *chunk = zalloc_lines(CHUNK, sizeof *chunk);
       if (!chunk) {
         pthread_mutex_unlock(&e->rules_lock);
         napi_throw_error(env, "ENOMEM", "splice-relay: out of memory");

@@ -389,8 +389,9 @@ export class SpliceEngine {
       }
       const client = { address: text(24, view.getUint8(at + 22)), port: view.getUint16(at + 2, true) };
       const local = { address: text(72, view.getUint8(at + 23)), port: view.getUint16(at + 20, true) };
-      // detail: how long ago it was accepted (a connection revealed after running quietly).
-      const connection = owner?.accepted(seq, slot, serial, client, local, Date.now() - detail);
+      // How long ago it was accepted, in ms (a connection revealed after running quietly): 64 bits, low half in detail.
+      const age = view.getUint32(at + 12, true) + view.getUint32(at + 124, true) * 2 ** 32;
+      const connection = owner?.accepted(seq, slot, serial, client, local, Date.now() - age);
       if (connection) this.connections.set(serial, connection);
       else this.close(slot, serial, true);
       return;
