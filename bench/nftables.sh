@@ -16,10 +16,6 @@
 #   PROFILE=DIR bash bench/nftables.sh   only the conn/s figures, each under a
 #       system-wide `perf record -a -g` (softirq included) written to DIR/<path>.data
 #       with its report DIR/<path>.txt
-#   FLOWTABLE=1 bash bench/nftables.sh   adds a path nftables_ft: the nftables backend
-#       plus a flowtable (`flow add @ft` for established flows in the forward hook) on
-#       the portplane namespace's two veths, so a flow's packets after the handshake
-#       skip the forward path (routing, netfilter hooks) at ingress
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
@@ -151,26 +147,12 @@ measure() {
   CPS[$1:$2]=$(pcps "$1-$2" "$3" "$4")
 }
 
-# A flowtable beside portplane's table (another table: portplane's stays as it wrote it).
-flowtable_on() {
-  inP nft -f - <<NFT
-table inet ppft {
-  flowtable ft { hook ingress priority 0; devices = { p0-$S, p1-$S }; }
-  chain f {
-    type filter hook forward priority 0; policy accept;
-    meta l4proto tcp ct state established flow add @ft
-  }
-}
-NFT
-}
 
 # Rounds, interleaved, so that the load other users put on a shared host falls on every path alike.
 # Direct routing opens each round: nothing in the portplane namespace has a netfilter hook then (the
 # first round runs before anything loaded conntrack; later ones after every table was deleted).
 ROUNDS=${ROUNDS:-3}
-FLOWTABLE=${FLOWTABLE:-}
 PATHS=(direct direct_ct haproxy nftables)
-[ -n "$FLOWTABLE" ] && PATHS+=(nftables_ft)
 for r in $(seq "$ROUNDS"); do
   measure direct "$r" 10.18.2.2 "${OPORT[direct]}" $IPERF
   # Conntrack and a NAT hook loaded, nothing translated: what every stateful router pays; the
@@ -179,7 +161,6 @@ for r in $(seq "$ROUNDS"); do
   measure haproxy "$r" 10.18.1.1 22001 22000
   if [ "$r" = 1 ]; then portplane kernel 21000; measure kernel 1 10.18.1.1 21001 21000; stop_daemon; fi
   portplane nftables 20000; measure nftables "$r" 10.18.1.1 20001 20000
-  if [ -n "$FLOWTABLE" ]; then flowtable_on; measure nftables_ft "$r" 10.18.1.1 20001 20000; inP nft delete table inet ppft; fi
   if [ "$r" != "$ROUNDS" ]; then stop_daemon; fi
 done
 nft_pid=${pids[-1]}
