@@ -110,13 +110,13 @@ async function main(): Promise<void> {
     // (a)
     const full = await apply(table(RULES, PORTS_PER_RULE, echoPort));
     const large = await connectCost();
-    type Written = { micros: number; phases: Record<string, number> };
+    type Written = { micros: number; phases: Record<string, number>; via?: string };
     const backendLog = (): Written[] => daemon!.logs.filter((l) => l.includes('nftables apply written')).map((l) => JSON.parse(l) as Written);
-    const changes: { wallMs: number; inDaemonMs: number; backendMs: number; phases: Record<string, number> }[] = [];
+    const changes: { wallMs: number; inDaemonMs: number; backendMs: number; phases: Record<string, number>; via: string }[] = [];
     for (let i = 0; i < CHANGES; i++) {
       const r = await apply(table(RULES, PORTS_PER_RULE, echoPort, i % 2 === 0 ? 500 : -1));
       const w = backendLog().at(-1);
-      changes.push({ ...r, backendMs: (w?.micros ?? NaN) / 1000, phases: w?.phases ?? {} });
+      changes.push({ ...r, backendMs: (w?.micros ?? NaN) / 1000, phases: w?.phases ?? {}, via: w?.via ?? 'unknown' });
     }
     const phaseMedians = Object.fromEntries(Object.keys(changes[0]?.phases ?? {}).map((k) => [k, +(median(changes.map((c) => c.phases[k] ?? NaN)) / 1000).toFixed(2)]));
     const oneWall = median(changes.map((c) => c.wallMs));
@@ -169,6 +169,8 @@ async function main(): Promise<void> {
         inDaemonMedian: +oneDaemon.toFixed(2),
         nftablesBackendMedian: +oneBackend.toFixed(2),
         nftablesBackendPhasesMedian: phaseMedians,
+        // How each change reached the kernel: a netlink batch, or libnftables (fallback).
+        via: changes.reduce<Record<string, number>>((n, c) => ({ ...n, [c.via]: (n[c.via] ?? 0) + 1 }), {}),
         controllerInDaemon: +(oneDaemon - oneBackend).toFixed(2),
         requestInOut: +noopOutside.toFixed(2),
         ledgerCommitAndRest: +(oneWall - oneDaemon - noopOutside).toFixed(2),

@@ -4,7 +4,7 @@
 #   - new TCP connections per second: wrk -H 'Connection: close' (1 thread,
 #     32 connections, 5 s) from the client against a small nginx origin in
 #     the server namespace; ROUNDS (default 3) interleaved rounds, medians;
-#   - iperf3 throughput, 1 stream, 5 s;
+#   - iperf3 throughput, 1 stream, 5 s, in the same rounds, medians;
 # through: direct routing (the portplane namespace routes, no NAT; measured
 # first, before anything there loads conntrack), direct routing with
 # conntrack and a NAT hook loaded but nothing translated, haproxy (mode tcp, 1
@@ -139,14 +139,14 @@ portplane() { # backend port-base
 # A clean stop: the nftables backend removes its table, so its hooks (and conntrack's) leave the namespace.
 stop_daemon() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; }
 
-# measure PATH ROUND ADDRESS HTTP-PORT IPERF-PORT: conn/s every round, 1-stream throughput in round 1.
+# measure PATH ROUND ADDRESS HTTP-PORT IPERF-PORT: conn/s and 1-stream throughput, every round.
 measure() {
   settle
-  if [ "$2" = 1 ]; then
-    if [ -z "$PROFILE" ]; then T1[$1]=$(gbps "$3" "$5"); else T1[$1]=1; fi
-  fi
+  if [ -z "$PROFILE" ]; then T1[$1:$2]=$(gbps "$3" "$5"); else T1[$1:$2]=1; fi
+  settle
   CPS[$1:$2]=$(pcps "$1-$2" "$3" "$4")
 }
+
 
 # Rounds, interleaved, so that the load other users put on a shared host falls on every path alike.
 # Direct routing opens each round: nothing in the portplane namespace has a netfilter hook then (the
@@ -167,10 +167,15 @@ nft_pid=${pids[-1]}
 
 ratio() { node -e "console.log(($1/$2).toFixed(2))"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-declare -A MED
+declare -A MED TMED
 for p in "${PATHS[@]}" kernel; do
-  vals=(); for r in $(seq "$ROUNDS"); do [ -n "${CPS[$p:$r]:-}" ] && vals+=("${CPS[$p:$r]}"); done
+  vals=(); tvals=()
+  for r in $(seq "$ROUNDS"); do
+    [ -n "${CPS[$p:$r]:-}" ] && vals+=("${CPS[$p:$r]}")
+    [ -n "${T1[$p:$r]:-}" ] && tvals+=("${T1[$p:$r]}")
+  done
   MED[$p]=$(median "${vals[@]}")
+  TMED[$p]=$(median "${tvals[@]}")
 done
 echo
 echo "new conn/s per round (ratio to direct of the same round):"
@@ -181,17 +186,26 @@ for r in $(seq "$ROUNDS"); do
   echo "| $r | $d | ${CPS[direct_ct:$r]} ($(ratio "${CPS[direct_ct:$r]}" "$d")) | ${CPS[haproxy:$r]} ($(ratio "${CPS[haproxy:$r]}" "$d")) | ${CPS[nftables:$r]} ($(ratio "${CPS[nftables:$r]}" "$d")) | $(ratio "${CPS[nftables:$r]}" "${CPS[haproxy:$r]}") | $(ratio "$d" "${CPS[haproxy:$r]}") |"
 done
 echo
-echo "| path (client ns -> portplane ns -> server ns) | new conn/s, median of $ROUNDS (ratio to direct) | iperf3 1 stream Gbit/s, round 1 (ratio) |"
+echo "iperf3 1 stream Gbit/s per round (ratio to direct of the same round):"
+echo "| round | $(printf '%s | ' "${PATHS[@]}")"
+echo "| --- | $(printf -- '--- | %.0s' "${PATHS[@]}")"
+for r in $(seq "$ROUNDS"); do
+  row="| $r |"
+  for p in "${PATHS[@]}"; do row+=" ${T1[$p:$r]} ($(ratio "${T1[$p:$r]}" "${T1[direct:$r]}")) |"; done
+  echo "$row"
+done
+echo
+echo "| path (client ns -> portplane ns -> server ns) | new conn/s, median of $ROUNDS (ratio to direct) | iperf3 1 stream Gbit/s, median of $ROUNDS (ratio) |"
 echo "| --- | --- | --- |"
-for p in direct direct_ct nftables kernel haproxy; do
-  echo "| $p | ${MED[$p]} ($(ratio "${MED[$p]}" "${MED[direct]}")) | ${T1[$p]} ($(ratio "${T1[$p]}" "${T1[direct]}")) |"
+for p in "${PATHS[@]}" kernel; do
+  echo "| $p | ${MED[$p]} ($(ratio "${MED[$p]}" "${MED[direct]}")) | ${TMED[$p]} ($(ratio "${TMED[$p]}" "${TMED[direct]}")) |"
 done
 echo "(kernel backend: round 1 only)"
 echo
-echo "nftables / direct with conntrack loaded: conn/s $(ratio "${MED[nftables]}" "${MED[direct_ct]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[direct_ct]}")"
-echo "nftables / haproxy: conn/s $(ratio "${MED[nftables]}" "${MED[haproxy]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[haproxy]}")"
+echo "nftables / direct with conntrack loaded: conn/s $(ratio "${MED[nftables]}" "${MED[direct_ct]}"), 1 stream $(ratio "${TMED[nftables]}" "${TMED[direct_ct]}")"
+echo "nftables / haproxy: conn/s $(ratio "${MED[nftables]}" "${MED[haproxy]}"), 1 stream $(ratio "${TMED[nftables]}" "${TMED[haproxy]}")"
 echo "direct / haproxy (the most any forwarder in this topology can reach against haproxy): conn/s $(ratio "${MED[direct]}" "${MED[haproxy]}")"
-echo "nftables / kernel backend: conn/s $(ratio "${MED[nftables]}" "${MED[kernel]}"), 1 stream $(ratio "${T1[nftables]}" "${T1[kernel]}")"
+echo "nftables / kernel backend: conn/s $(ratio "${MED[nftables]}" "${MED[kernel]}"), 1 stream $(ratio "${TMED[nftables]}" "${TMED[kernel]}")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "$PROFILE" ] && exit 0
 

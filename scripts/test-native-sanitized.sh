@@ -4,7 +4,9 @@
 # (relay, accept path, admission, continuity, PROXY protocol, fd exhaustion),
 # the TUN reader, and the userspace fast path and packet loop (native/tun:
 # conformance and session suites through the memory and pcap ports, the TUN
-# end to end with one and two queues). Node itself is not instrumented, so
+# end to end with one and two queues), and the nftables addon (libnftables
+# batches, generation, events and the hand-built netlink batches, in a
+# namespace: skipped with a reason when not root). Node itself is not instrumented, so
 # the sanitizer runtimes are preloaded; any report aborts the process and
 # fails the test.
 # Leak checking is off: Node's own allocations at exit would drown it.
@@ -23,4 +25,4 @@ exec npx vitest run --no-file-parallelism \
   test/integration/relay-engines.test.ts test/integration/continuity.test.ts test/integration/continuity-load.test.ts \
   test/integration/proxy-protocol.test.ts test/integration/fd-limit.test.ts test/integration/userspace-tun.test.ts \
   test/integration/userspace-sessions.test.ts test/integration/userspace-pcap.test.ts test/conformance/conformance.test.ts \
-  test/conformance/session-contract.test.ts "$@"
+  test/conformance/session-contract.test.ts test/integration/nftables-netlink.test.ts test/integration/nftables-ownership.test.ts "$@"

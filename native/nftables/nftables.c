@@ -17,9 +17,11 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
@@ -53,6 +55,7 @@ struct context {
   int home_fd;  /* the thread's own namespace, to return to */
   int genl_fd;  /* NETLINK_NETFILTER socket in the context's namespace, for the generation id; -1 if none */
   int mon_fd;   /* the same, subscribed to nftables events (what `nft monitor` reads); -1 if none */
+  int batch_fd; /* the same, for batches of hand-built messages (batch()); -1 if none */
   uint32_t seq;
   int mon_touched; /* events of the transaction being read touched the watched table */
 };
@@ -102,7 +105,29 @@ static void finalize(napi_env env, void *data, void *hint) {
   if (c->home_fd >= 0) close(c->home_fd);
   if (c->genl_fd >= 0) close(c->genl_fd);
   if (c->mon_fd >= 0) close(c->mon_fd);
+  if (c->batch_fd >= 0) close(c->batch_fd);
   free(c);
+}
+
+/*
+ * The socket batch() sends on, or -1 (batch() then reports it). Room for a
+ * batch of MAX_BATCH_BYTES and for one capped acknowledgement per message;
+ * extended acks carry the kernel's reason for a refused message.
+ */
+static int open_batch_socket(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return -1;
+  int size = 32 * 1024 * 1024;
+  int on = 1;
+  struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+  if ((setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0) ||
+      (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0) ||
+      setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on) != 0 || setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on) != 0 ||
+      bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 /* open(netnsPath: string | null) -> context (JSON output; JSON or text input) */
@@ -131,6 +156,7 @@ static napi_value open_context(napi_env env, napi_callback_info info) {
   c->home_fd = -1;
   c->genl_fd = -1;
   c->mon_fd = -1;
+  c->batch_fd = -1;
   if (path[0]) {
     c->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
     c->home_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -164,6 +190,7 @@ static napi_value open_context(napi_env env, napi_callback_info info) {
       c->mon_fd = -1;
     }
   }
+  c->batch_fd = open_batch_socket();
   if (c->netns_fd >= 0 && setns(c->home_fd, CLONE_NEWNET) != 0) {
     fprintf(stderr, "nftables: cannot return to the home network namespace: %s\n", strerror(errno));
     abort();
@@ -409,12 +436,223 @@ static napi_value changes(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+/* Largest batch batch() takes (the caller sends larger ones through libnftables). */
+#define MAX_BATCH_BYTES (16 * 1024 * 1024)
+
+static int allowed_message(int msg) {
+  switch (msg) {
+    case NFT_MSG_NEWCHAIN:
+    case NFT_MSG_DELCHAIN:
+    case NFT_MSG_NEWRULE:
+    case NFT_MSG_DELRULE:
+    case NFT_MSG_NEWSET:
+    case NFT_MSG_DELSET:
+    case NFT_MSG_NEWSETELEM:
+    case NFT_MSG_DELSETELEM:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Appends a batch delimiter (NFNL_MSG_BATCH_BEGIN/END) at `at`; BEGIN carries the generation the batch expects. */
+static size_t put_delimiter(char *at, uint16_t type, uint32_t seq, int with_genid, uint32_t genid) {
+  struct nlmsghdr *h = (struct nlmsghdr *)at;
+  size_t len = NLMSG_LENGTH(sizeof(struct nfgenmsg)) + (with_genid ? NLA_HDRLEN + sizeof(uint32_t) : 0);
+  memset(at, 0, NLMSG_ALIGN(len));
+  h->nlmsg_len = len;
+  h->nlmsg_type = type;
+  h->nlmsg_flags = NLM_F_REQUEST;
+  h->nlmsg_seq = seq;
+  struct nfgenmsg *g = NLMSG_DATA(h);
+  g->nfgen_family = AF_UNSPEC;
+  g->version = NFNETLINK_V0;
+  g->res_id = htons(NFNL_SUBSYS_NFTABLES);
+  if (with_genid) {
+    struct nlattr *a = (struct nlattr *)((char *)g + NLMSG_ALIGN(sizeof *g));
+    a->nla_len = NLA_HDRLEN + sizeof(uint32_t);
+    a->nla_type = NFNL_BATCH_GENID;
+    uint32_t be = htonl(genid);
+    memcpy((char *)a + NLA_HDRLEN, &be, sizeof be);
+  }
+  return NLMSG_ALIGN(len);
+}
+
+/* The extended ack's text (NLMSGERR_ATTR_MSG) of an error message with capped payload, or "". */
+static void ack_text(const struct nlmsghdr *h, char *out, size_t size) {
+  out[0] = 0;
+  if (!(h->nlmsg_flags & NLM_F_ACK_TLVS)) return;
+  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nlmsgerr));
+  while (off + NLA_HDRLEN <= h->nlmsg_len) {
+    const struct nlattr *a = (const struct nlattr *)((const char *)h + off);
+    if (a->nla_len < NLA_HDRLEN || off + a->nla_len > h->nlmsg_len) return;
+    if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+      size_t n = strnlen((const char *)a + NLA_HDRLEN, a->nla_len - NLA_HDRLEN);
+      if (n >= size) n = size - 1;
+      memcpy(out, (const char *)a + NLA_HDRLEN, n);
+      out[n] = 0;
+      return;
+    }
+    off += NLA_ALIGN(a->nla_len);
+  }
+}
+
+/*
+ * batch(context, table, messages: Buffer, generation) -> { ok, uncertain, errno, restart, index, message }
+ *
+ * Sends `messages` (complete nf_tables messages, family inet, each naming
+ * table `table`: chains, rules, sets and set elements only) as one NFNL
+ * batch: one transaction, all or nothing. BATCH_BEGIN carries
+ * `generation`: the kernel refuses the batch (restart: true, ERESTART) when
+ * any commit moved the ruleset's generation since the caller read it, so a
+ * batch committed as generation + 1 exactly. Every message is acknowledged
+ * (capped); ok: all were and none failed. errno/index/message: the first
+ * refusal (index of the message in `messages`, -1 for the batch itself).
+ * uncertain: no refusal but acknowledgements missing (the receive queue
+ * overflowed): whether it committed is unknown.
+ */
+static napi_value batch(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct context *c = argc >= 4 ? context_of(env, argv[0]) : NULL;
+  if (!c) {
+    napi_throw_type_error(env, NULL, "nftables: batch expects a context from open(), a table name, a Buffer of messages and a generation");
+    return NULL;
+  }
+  char table[257];
+  size_t table_len;
+  if (napi_get_value_string_utf8(env, argv[1], table, sizeof table, &table_len) != napi_ok || table_len == 0 || table_len >= sizeof table - 1) {
+    napi_throw_type_error(env, NULL, "nftables: batch expects a table name of 1..255 bytes");
+    return NULL;
+  }
+  bool is_buffer = false;
+  void *input = NULL;
+  size_t input_len = 0;
+  if (napi_is_buffer(env, argv[2], &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, argv[2], &input, &input_len) != napi_ok ||
+      input_len == 0 || input_len > MAX_BATCH_BYTES) {
+    napi_throw_type_error(env, NULL, "nftables: batch expects the messages as a Buffer of 1.." "16777216 bytes");
+    return NULL;
+  }
+  napi_valuetype type;
+  double generation_value;
+  if (napi_typeof(env, argv[3], &type) != napi_ok || type != napi_number || napi_get_value_double(env, argv[3], &generation_value) != napi_ok ||
+      !(generation_value >= 0 && generation_value <= 4294967295.0) || generation_value != (double)(uint32_t)generation_value) {
+    napi_throw_type_error(env, NULL, "nftables: batch expects the generation as an integer 0..2^32-1");
+    return NULL;
+  }
+  uint32_t genid = (uint32_t)generation_value;
+  if (c->batch_fd < 0) return fail(env, "batch", "no netfilter netlink socket for batches (socket or its options failed at open)");
+
+  size_t delimiters = 2 * NLMSG_ALIGN(NLMSG_LENGTH(sizeof(struct nfgenmsg)) + NLA_HDRLEN + sizeof(uint32_t));
+  char *buf = malloc(input_len + delimiters + NLMSG_ALIGNTO);
+  if (!buf) return fail(env, "batch", "out of memory");
+  uint32_t base = c->seq;
+  size_t len = put_delimiter(buf, NFNL_MSG_BATCH_BEGIN, base, 1, genid);
+  uint32_t count = 0;
+  /* Each message checked on the copy: framing, kind, family and table. */
+  for (size_t off = 0; off < input_len; count++) {
+    char why[160];
+    const char *reason = NULL;
+    struct nlmsghdr *h = (struct nlmsghdr *)(buf + len);
+    if (input_len - off < NLMSG_LENGTH(sizeof(struct nfgenmsg))) {
+      reason = "truncated header";
+    } else {
+      memcpy(h, (const char *)input + off, NLMSG_HDRLEN);
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg)) || h->nlmsg_len > input_len - off) reason = "bad length";
+    }
+    if (!reason) {
+      memcpy(h, (const char *)input + off, h->nlmsg_len);
+      const struct nfgenmsg *g = NLMSG_DATA(h);
+      size_t name_len = 0;
+      const char *name = message_table(h, &name_len);
+      if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || !allowed_message(h->nlmsg_type & 0xff)) reason = "not a chain, rule, set or element message";
+      else if (h->nlmsg_flags & ~(NLM_F_CREATE | NLM_F_APPEND | NLM_F_EXCL)) reason = "flags other than create, append, excl";
+      else if (g->nfgen_family != NFPROTO_INET) reason = "family is not inet";
+      else if (!name || name_len != table_len || memcmp(name, table, table_len) != 0) reason = "names another table";
+    }
+    if (reason) {
+      free(buf);
+      snprintf(why, sizeof why, "message %u at byte %zu: %s", count, off, reason);
+      return fail(env, "batch", why);
+    }
+    off += NLMSG_ALIGN(h->nlmsg_len);
+    h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_seq = base + 1 + count;
+    h->nlmsg_pid = 0;
+    len += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  len += put_delimiter(buf + len, NFNL_MSG_BATCH_END, base + 1 + count, 0, 0);
+  c->seq = base + 2 + count;
+
+  /* Answers to an earlier call that failed midway are stale: drop them first. */
+  char rbuf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
+  while (recv(c->batch_fd, rbuf, sizeof rbuf, MSG_DONTWAIT) > 0 || errno == ENOBUFS || errno == EINTR) {
+  }
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  ssize_t sent;
+  do sent = sendto(c->batch_fd, buf, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  while (sent < 0 && errno == EINTR);
+  int send_errno = errno;
+  free(buf);
+  if (sent < 0) return fail(env, "batch: sendto", strerror(send_errno));
+
+  /* The kernel runs the whole batch inside sendto(): every answer is queued by now. */
+  uint32_t acked = 0;
+  int error = 0, lost = 0;
+  int64_t index = -1;
+  char text[256] = "";
+  for (;;) {
+    ssize_t n = recv(c->batch_fd, rbuf, sizeof rbuf, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        lost = 1;
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return fail(env, "batch: recv", strerror(errno));
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) continue;
+      uint32_t seq = h->nlmsg_seq;
+      if (seq - base > count + 1) continue; /* not this batch's */
+      const struct nlmsgerr *e = NLMSG_DATA(h);
+      if (e->error == 0) {
+        if (seq != base) acked++;
+      } else if (!error) {
+        error = -e->error;
+        index = seq == base ? -1 : (int64_t)(seq - base - 1);
+        ack_text(h, text, sizeof text);
+      }
+    }
+  }
+  napi_value result, v;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_get_boolean(env, !error && !lost && acked == count, &v));
+  CHECK(napi_set_named_property(env, result, "ok", v));
+  CHECK(napi_get_boolean(env, !error && (lost || acked != count), &v));
+  CHECK(napi_set_named_property(env, result, "uncertain", v));
+  CHECK(napi_create_int32(env, error, &v));
+  CHECK(napi_set_named_property(env, result, "errno", v));
+  CHECK(napi_get_boolean(env, error == ERESTART, &v));
+  CHECK(napi_set_named_property(env, result, "restart", v));
+  CHECK(napi_create_int64(env, index, &v));
+  CHECK(napi_set_named_property(env, result, "index", v));
+  char message[512];
+  snprintf(message, sizeof message, "%s%s%s", error ? strerror(error) : "", text[0] ? ": " : "", text);
+  if (!set_string(env, result, "message", message)) return NULL;
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_context, NULL, NULL, NULL, napi_default, NULL},
       {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
       {"generation", NULL, generation, NULL, NULL, NULL, napi_default, NULL},
       {"changes", NULL, changes, NULL, NULL, NULL, napi_default, NULL},
+      {"batch", NULL, batch, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -17,7 +17,7 @@
  *    committed anything.
  */
 import { createHash } from 'node:crypto';
-import type { NftJson, NftRunner } from './nft-runner.js';
+import { MAX_BATCH_BYTES, type NftJson, type NftRunner } from './nft-runner.js';
 
 const VOLATILE_KEYS = new Set(['handle', 'packets', 'bytes', 'metainfo']);
 
@@ -115,6 +115,38 @@ export class TableOwnership {
       return;
     }
     this.readBack();
+  }
+
+  /**
+   * Commits hand-built messages (netlink-batch.ts, never a whole rewrite) as
+   * portplane's write, in a batch the kernel takes only at the generation
+   * read just before it: so it commits as that generation + 1, portplane's,
+   * and a commit by anyone in between refuses it. Returns whether it was
+   * written; when not, `reason` says why and nothing was written unless
+   * `uncertain` (the caller then sends the change through libnftables, or,
+   * uncertain, rewrites the table whole).
+   */
+  writeMessages(messages: Buffer[]): { written: true } | { written: false; reason: string; restart?: boolean; uncertain?: boolean } {
+    const runner = this.runner();
+    if (!runner.batch) return { written: false, reason: `the ${runner.kind} transport sends no netlink batches` };
+    const bytes = messages.reduce((n, m) => n + m.length, 0);
+    if (bytes > MAX_BATCH_BYTES) return { written: false, reason: `${bytes} bytes exceed the ${MAX_BATCH_BYTES} of one netlink batch` };
+    const generation = runner.generation();
+    if (generation === undefined) return { written: false, reason: 'no generation id' };
+    const r = runner.batch(this.tableName, Buffer.concat(messages, bytes), generation);
+    if (!r.ok) {
+      if (r.uncertain) return { written: false, uncertain: true, reason: 'acknowledgements were lost: whether the batch committed is unknown' };
+      const where = r.index < 0 ? 'the batch' : `message ${r.index} of ${messages.length}`;
+      return { written: false, restart: r.restart, reason: `${where} refused: ${r.message} (errno ${r.errno})` };
+    }
+    this.written = true;
+    this.own.add((generation + 1) >>> 0);
+    if (this.own.size > 4096) this.own.clear();
+    if (!this.events) {
+      this.cleanGeneration = (generation + 1) >>> 0;
+      this.fingerprint = undefined;
+    }
+    return { written: true };
   }
 
   /** Fingerprint fallback: reads the table back while the generation proves it is portplane's write. */

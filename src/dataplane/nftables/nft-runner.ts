@@ -32,7 +32,30 @@ export interface NftRunner {
    * transport cannot subscribe (the `nft` tool).
    */
   changes(table: string): { generations: number[]; lost: boolean } | undefined;
+  /**
+   * Sends hand-built nf_tables messages (netlink-batch.ts) naming `inet
+   * <table>` as one batch the kernel takes only at ruleset generation
+   * `generation`; absent where this transport cannot (the `nft` tool).
+   */
+  batch?(table: string, messages: Buffer, generation: number): BatchOutcome;
 }
+
+/** What the kernel answered to a batch of hand-built messages (native/nftables `batch`). */
+export interface BatchOutcome {
+  /** Committed: every message acknowledged, none refused. */
+  ok: boolean;
+  /** Nothing refused but acknowledgements lost: whether it committed is unknown. */
+  uncertain: boolean;
+  /** The first refusal's errno (0: none); `restart`: the generation had moved (ERESTART), nothing else was wrong. */
+  errno: number;
+  restart: boolean;
+  /** Which message was refused (-1: the batch itself), and the kernel's words. */
+  index: number;
+  message: string;
+}
+
+/** Largest batch of hand-built messages the addon takes (native/nftables MAX_BATCH_BYTES). */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /** NFPROTO_INET: the family of portplane's table. */
 const NFPROTO_INET = 1;
@@ -55,6 +78,7 @@ interface Addon {
   run(context: object, commands: string): { ok: boolean; output: string; error: string };
   generation(context: object): number;
   changes(context: object, family: number, table: string): { generations: number[]; lost: boolean };
+  batch(context: object, table: string, messages: Buffer, generation: number): BatchOutcome;
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -63,7 +87,8 @@ let addon: { module: Addon } | { reason: string } | undefined;
 
 function loadAddon(): { module: Addon } | { reason: string } {
   if (addon) return addon;
-  const path = join(repoRoot, 'native', 'nftables', 'build', 'Release', 'nftables.node');
+  // PORTPLANE_NATIVE_BUILD=Debug: the sanitized build (scripts/test-native-sanitized.sh).
+  const path = join(repoRoot, 'native', 'nftables', 'build', process.env.PORTPLANE_NATIVE_BUILD ?? 'Release', 'nftables.node');
   try {
     addon = { module: createRequire(import.meta.url)(path) as Addon };
   } catch (err) {
@@ -108,6 +133,10 @@ class AddonRunner implements NftRunner {
 
   changes(table: string): { generations: number[]; lost: boolean } {
     return this.module.changes(this.context, NFPROTO_INET, table);
+  }
+
+  batch(table: string, messages: Buffer, generation: number): BatchOutcome {
+    return this.module.batch(this.context, table, messages, generation);
   }
 }
 

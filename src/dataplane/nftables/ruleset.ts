@@ -50,6 +50,43 @@ export function dropCounter(counterId: number, reason: CountedDrop): string {
   return `r${counterId}_${DROP_SUFFIX[reason]}`;
 }
 
+/** How a refused first packet is answered: like a closed port (as the sockets backend does). */
+export type Refusal = 'tcp-reset' | 'icmpx-port-unreachable';
+
+/**
+ * One statement of a rule's chain, as data: rendered as nft text for
+ * libnftables (statementText) and as netlink expressions for a delta sent
+ * directly (netlink-batch.ts), so both transports write the same chain.
+ * `counter` names the counter set a matching packet is counted in.
+ */
+export type ChainStatement =
+  /** `fib daddr type != local return`: any-address rules forward local destinations only. */
+  | { kind: 'local-only' }
+  /** Only a TCP SYN may open a NAT binding; anything else is reset. */
+  | { kind: 'syn-only' }
+  | { kind: 'mark'; mark: number }
+  /** Source lookup in a filter set: a hit refuses (deny) or, `invert`, a miss refuses (allow). */
+  | { kind: 'filter'; family: 4 | 6; set: string; invert: boolean; counter: string; refuse: Refusal }
+  | { kind: 'cap'; count: number; counter: string; refuse: Refusal }
+  | { kind: 'rate'; rate: number; burst: number; counter: string; refuse: Refusal }
+  | { kind: 'source-rate'; family: 4 | 6; set: string; rate: number; burst: number; counter: string; refuse: Refusal }
+  /** The accept count and the DNAT through the shared map (`anyAddress`: keyed without the address). */
+  | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; anyAddress: boolean; map: string; counter: string; comment: string };
+
+/** A rule's source filter: an interval set of CIDRs of one family. */
+export interface FilterSet {
+  name: string;
+  family: 4 | 6;
+  cidrs: string[];
+}
+
+/** A rule's chain with the sets only it uses. */
+export interface RuleChain {
+  name: string;
+  sets: FilterSet[];
+  statements: ChainStatement[];
+}
+
 /** What one rule puts in the table. */
 export interface RuleObjects {
   counterId: number;
@@ -57,10 +94,8 @@ export interface RuleObjects {
   ruleId: string;
   ruleName: string;
   rule: ForwardRule;
-  /** Commands creating the rule's sets, counter elements, chain and chain rules. */
-  create: string[];
-  /** Commands removing them (after the elements that jump to the chain are gone). */
-  remove: string[];
+  /** Its chain and filter sets (its counter elements are `counterId` in every COUNTER_SETS set). */
+  chain: RuleChain;
   /** The rule's elements in the shared maps (`{ set, element }`, element as `key : value`). */
   elements: { set: string; element: string }[];
   /** Ports left out (conflicts), as a key: objects are reused only while it is unchanged. */
@@ -109,69 +144,95 @@ function addressText(text: string): { family: 4 | 6; text: string } | undefined 
 const COUNTER_SET: Record<'ok' | CountedDrop, string> = { ok: 'c_ok', filter: 'c_filter', cap: 'c_cap', rate: 'c_rate', source_rate: 'c_srate' };
 export const COUNTER_SETS = Object.entries(COUNTER_SET) as ['ok' | CountedDrop, string][];
 
-/** The commands of one rule's chain and its objects (without its map elements). */
-function ruleCommands(tableName: string, table: string, rule: ForwardRule, counterId: number, options: RulesetOptions): Pick<RuleObjects, 'create' | 'remove'> {
-  const t = `inet ${tableName}`;
-  const chain = ruleChain(counterId);
+/** The chain of one rule: only the statements that can act on it. */
+function ruleChainOf(table: string, rule: ForwardRule, counterId: number, options: RulesetOptions): RuleChain {
+  const name = ruleChain(counterId);
   const target = addressText(rule.targetAddress);
   if (!target) throw new Error(`rule ${table}/${rule.name || '(unnamed)'}: target ${rule.targetAddress} is not an IP address`);
   const family = target.family;
-  const create: string[] = [];
-  const remove: string[] = [];
-  for (const [, set] of COUNTER_SETS) {
-    create.push(`add element ${t} ${set} { ${counterId} }`);
-    remove.push(`delete element ${t} ${set} { ${counterId} }`);
-  }
-  const count = (reason: 'ok' | CountedDrop): string => `ct mark @${COUNTER_SET[reason]}`;
-  const sets: string[] = [];
-  const key = family === 4 ? 'ip' : 'ip6';
-  const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
-  create.push(`add chain ${t} ${chain}`);
+  const sets: FilterSet[] = [];
+  const statements: ChainStatement[] = [];
   // Refusals answer like a closed port (TCP reset, ICMP port unreachable), as the sockets backend does,
   // so a refused client fails at once instead of retrying into a silent drop.
-  const refuse = rule.protocol === 'tcp' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable';
-  const rules: string[] = [];
+  const refuse: Refusal = rule.protocol === 'tcp' ? 'tcp-reset' : 'icmpx-port-unreachable';
   const listen = rule.listenAddress === '' ? undefined : addressText(rule.listenAddress);
   const anyAddress = listen === undefined || listen.text === '0.0.0.0' || listen.text === '::';
   // Any-address rules forward local destinations only; checked here, after the map hit, so a
   // connection no rule forwards pays no route lookup.
-  if (anyAddress) rules.push('fib daddr type != local return');
+  if (anyAddress) statements.push({ kind: 'local-only' });
   // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
   // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
-  if (rule.protocol === 'tcp') rules.push('tcp flags & (fin|syn|rst|ack) != syn reject with tcp reset');
+  if (rule.protocol === 'tcp') statements.push({ kind: 'syn-only' });
   // The mark first: the counter sets and the meters are keyed by it (a refused packet's entry is never confirmed).
-  rules.push(`ct mark set ${counterId}`);
-  const cidrs = (list: string[]): string[] => list.filter((c) => (family === 4) === !c.includes(':'));
+  statements.push({ kind: 'mark', mark: counterId });
   const filterSet = (kind: 'deny' | 'allow', list: string[]): string => {
-    const name = `${chain}_${kind}${family}`;
-    const elements = cidrs(list);
-    sets.push(name);
-    create.push(`add set ${t} ${name} { type ${type}; flags interval; auto-merge;${elements.length ? ` elements = { ${elements.join(', ')} };` : ''} }`);
-    return name;
+    const set = { name: `${name}_${kind}${family}`, family, cidrs: list.filter((c) => (family === 4) === !c.includes(':')) };
+    sets.push(set);
+    return set.name;
   };
-  if (rule.deny.length > 0) rules.push(`${key} saddr @${filterSet('deny', rule.deny)} ${count('filter')} ${refuse}`);
-  if (rule.allow.length > 0) rules.push(`${key} saddr != @${filterSet('allow', rule.allow)} ${count('filter')} ${refuse}`);
+  if (rule.deny.length > 0) statements.push({ kind: 'filter', family, set: filterSet('deny', rule.deny), invert: false, counter: COUNTER_SET.filter, refuse });
+  if (rule.allow.length > 0) statements.push({ kind: 'filter', family, set: filterSet('allow', rule.allow), invert: true, counter: COUNTER_SET.filter, refuse });
   const limits = rule.limits;
   const cap = rule.protocol === 'udp' ? Math.min(limits.maxSessions, limits.maxUdpFlows) : limits.maxSessions;
-  if (cap < options.conntrackMax) rules.push(`ct count over ${cap} ${count('cap')} ${refuse}`);
-  rules.push(`limit rate over ${limits.sessionRate}/second burst ${limits.sessionBurst} packets ${count('rate')} ${refuse}`);
+  if (cap < options.conntrackMax) statements.push({ kind: 'cap', count: cap, counter: COUNTER_SET.cap, refuse });
+  statements.push({ kind: 'rate', rate: limits.sessionRate, burst: limits.sessionBurst, counter: COUNTER_SET.rate, refuse });
   // The per-source bucket runs after the rule's: a source's admissions are a subset of the rule's, so a
   // source bucket at least as fast and as deep as the rule's is never emptier and can never refuse.
   if (limits.sourceRate < limits.sessionRate || limits.sourceBurst < limits.sessionBurst) {
-    rules.push(
-      `update @src${family} { ct mark . ${key} saddr limit rate over ${limits.sourceRate}/second burst ${limits.sourceBurst} packets } ${count('source_rate')} ${refuse}`,
-    );
+    statements.push({ kind: 'source-rate', family, set: `src${family}`, rate: limits.sourceRate, burst: limits.sourceBurst, counter: COUNTER_SET.source_rate, refuse });
   }
-  const natKey = anyAddress ? 'meta l4proto . th dport' : `${key} daddr . meta l4proto . th dport`;
-  const natMap = `${anyAddress ? 'na' : 'n'}${family}`;
-  rules.push(
-    `meta l4proto ${rule.protocol} ${count('ok')} dnat ${key} addr . port to ${natKey} map @${natMap} comment "${tagOf(table, rule)}"`,
-  );
-  for (const r of rules) create.push(`add rule ${t} ${chain} ${r}`);
-  // A chain must be empty before it goes; its objects are free once the chain is.
-  remove.unshift(`flush chain ${t} ${chain}`, `delete chain ${t} ${chain}`);
-  for (const set of sets) remove.push(`delete set ${t} ${set}`);
-  return { create, remove };
+  statements.push({ kind: 'dnat', protocol: rule.protocol, family, anyAddress, map: `${anyAddress ? 'na' : 'n'}${family}`, counter: COUNTER_SET.ok, comment: tagOf(table, rule) });
+  return { name, sets, statements };
+}
+
+/** A statement as nft text (libnftables compiles it to what netlink-batch.ts encodes). */
+export function statementText(s: ChainStatement): string {
+  const refuse = (r: Refusal): string => (r === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable');
+  const ip = (family: 4 | 6): string => (family === 4 ? 'ip' : 'ip6');
+  switch (s.kind) {
+    case 'local-only':
+      return 'fib daddr type != local return';
+    case 'syn-only':
+      return 'tcp flags & (fin|syn|rst|ack) != syn reject with tcp reset';
+    case 'mark':
+      return `ct mark set ${s.mark}`;
+    case 'filter':
+      return `${ip(s.family)} saddr ${s.invert ? '!= ' : ''}@${s.set} ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'cap':
+      return `ct count over ${s.count} ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'rate':
+      return `limit rate over ${s.rate}/second burst ${s.burst} packets ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'source-rate':
+      return `update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'dnat': {
+      const key = s.anyAddress ? 'meta l4proto . th dport' : `${ip(s.family)} daddr . meta l4proto . th dport`;
+      return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} addr . port to ${key} map @${s.map} comment "${s.comment}"`;
+    }
+  }
+}
+
+/** Commands creating a rule's counter elements, filter sets, chain and chain rules. */
+export function createCommands(tableName: string, r: RuleObjects): string[] {
+  const t = `inet ${tableName}`;
+  const out = COUNTER_SETS.map(([, set]) => `add element ${t} ${set} { ${r.counterId} }`);
+  out.push(`add chain ${t} ${r.chain.name}`);
+  for (const set of r.chain.sets) {
+    const type = set.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    out.push(`add set ${t} ${set.name} { type ${type}; flags interval; auto-merge;${set.cidrs.length ? ` elements = { ${set.cidrs.join(', ')} };` : ''} }`);
+  }
+  for (const s of r.chain.statements) out.push(`add rule ${t} ${r.chain.name} ${statementText(s)}`);
+  return out;
+}
+
+/** Commands removing them (after the elements that jump to the chain are gone): a chain must be empty before it goes. */
+export function removeCommands(tableName: string, r: RuleObjects): string[] {
+  const t = `inet ${tableName}`;
+  return [
+    `flush chain ${t} ${r.chain.name}`,
+    `delete chain ${t} ${r.chain.name}`,
+    ...COUNTER_SETS.map(([, set]) => `delete element ${t} ${set} { ${r.counterId} }`),
+    ...r.chain.sets.map((set) => `delete set ${t} ${set.name}`),
+  ];
 }
 
 /** The rule's elements in the lookup and DNAT maps, leaving out excluded ports. */
@@ -213,7 +274,6 @@ function tagOf(table: string, rule: ForwardRule): string {
  * `previous` reuses its objects: an apply costs O(rules) plus its changes.
  */
 export function desiredState(
-  tableName: string,
   config: ForwardingConfig,
   counterIds: Record<string, number>,
   excluded?: PortExclusions,
@@ -245,7 +305,7 @@ export function desiredState(
         ruleId: id,
         ruleName: rule.name,
         rule,
-        ...ruleCommands(tableName, table.name, rule, counterId, options),
+        chain: ruleChainOf(table.name, rule, counterId, options),
         elements,
         excludedKey,
         hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
@@ -297,20 +357,13 @@ export function baseCommands(tableName: string): string[] {
   ];
 }
 
-/** The hairpin pairs of a state (shared by rules with the same target). */
-function hairpins(state: WrittenState): Map<string, { set: string; element: string }> {
-  const out = new Map<string, { set: string; element: string }>();
-  for (const r of state.rules.values()) if (r.hairpin) out.set(`${r.hairpin.set} ${r.hairpin.element}`, r.hairpin);
-  return out;
-}
-
 /** Commands that build `desired` from nothing, replacing whatever table of that name exists, in one batch. */
 export function fullBatch(tableName: string, desired: WrittenState): string {
   const t = `inet ${tableName}`;
   const out = [`add table ${t}`, `delete table ${t}`, ...baseCommands(tableName)];
   const elements: { set: string; element: string }[] = [];
   for (const r of desired.rules.values()) {
-    out.push(...r.create);
+    out.push(...createCommands(tableName, r));
     elements.push(...r.elements);
   }
   appendElements(out, t, 'add', [...elements, ...hairpins(desired).values()]);
@@ -330,40 +383,66 @@ function appendElements(out: string[], t: string, verb: 'add' | 'delete', elemen
   }
 }
 
-/**
- * The commands that turn `from` into `to`: new rules' objects, the removed
- * rules' elements deleted and the new rules' added, then removed rules'
- * objects. Rule by rule (a counter id is a content), so its cost follows the
- * change. Empty when equal. Both must be built with the same options (else
- * fullBatch).
- */
-export function diffBatch(tableName: string, from: WrittenState, to: WrittenState): string {
-  if (!sameOptions(from.options, to.options)) throw new Error('diffBatch: states built with different ruleset options need a full batch');
-  const t = `inet ${tableName}`;
-  const out: string[] = [];
-  const removed: { set: string; element: string }[] = [];
-  const added: { set: string; element: string }[] = [];
-  const gone: RuleObjects[] = [];
+/** A set element as the batches write it: `key` or `key : value` in nft syntax. */
+export interface SetElement {
+  set: string;
+  element: string;
+}
+
+/** What turns one written state into another, rule by rule (a counter id is a content), so its cost follows the change. */
+export interface RuleDiff {
+  /** Rules whose objects are new (created before any element refers to them). */
+  created: RuleObjects[];
+  /** Elements to delete, then elements to add (hairpin pairs included). */
+  removed: SetElement[];
+  added: SetElement[];
+  /** Rules whose objects go (after the elements that jump to them). */
+  gone: RuleObjects[];
+}
+
+export function diffRules(from: WrittenState, to: WrittenState): RuleDiff {
+  if (!sameOptions(from.options, to.options)) throw new Error('diffRules: states built with different ruleset options need a full batch');
+  const diff: RuleDiff = { created: [], removed: [], added: [], gone: [] };
   for (const [id, r] of to.rules) {
     const prior = from.rules.get(id);
     if (prior === r) continue;
-    if (!prior) out.push(...r.create);
-    if (prior) removed.push(...prior.elements);
-    added.push(...r.elements);
+    if (!prior) diff.created.push(r);
+    if (prior) diff.removed.push(...prior.elements);
+    diff.added.push(...r.elements);
   }
   for (const [id, r] of from.rules) {
     if (to.rules.has(id)) continue;
-    removed.push(...r.elements);
-    gone.push(r);
+    diff.removed.push(...r.elements);
+    diff.gone.push(r);
   }
-  if (out.length > 0 || removed.length > 0 || added.length > 0) {
+  if (diff.created.length > 0 || diff.removed.length > 0 || diff.added.length > 0) {
     const before = hairpins(from);
     const after = hairpins(to);
-    for (const [k, e] of before) if (!after.has(k)) removed.push(e);
-    for (const [k, e] of after) if (!before.has(k)) added.push(e);
+    for (const [k, e] of before) if (!after.has(k)) diff.removed.push(e);
+    for (const [k, e] of after) if (!before.has(k)) diff.added.push(e);
   }
-  appendElements(out, t, 'delete', removed);
-  appendElements(out, t, 'add', added);
-  for (const r of gone) out.push(...r.remove);
+  return diff;
+}
+
+/** The hairpin pairs of a state (shared by rules with the same target). */
+function hairpins(state: WrittenState): Map<string, SetElement> {
+  const out = new Map<string, SetElement>();
+  for (const r of state.rules.values()) if (r.hairpin) out.set(`${r.hairpin.set} ${r.hairpin.element}`, r.hairpin);
+  return out;
+}
+
+/**
+ * The commands that turn `from` into `to` (diffRules): new rules' objects,
+ * the elements deleted and added, then removed rules' objects. Empty when
+ * equal. Both must be built with the same options (else fullBatch).
+ */
+export function diffBatch(tableName: string, from: WrittenState, to: WrittenState): string {
+  const diff = diffRules(from, to);
+  const t = `inet ${tableName}`;
+  const out: string[] = [];
+  for (const r of diff.created) out.push(...createCommands(tableName, r));
+  appendElements(out, t, 'delete', diff.removed);
+  appendElements(out, t, 'add', diff.added);
+  for (const r of diff.gone) out.push(...removeCommands(tableName, r));
   return out.join('\n');
 }

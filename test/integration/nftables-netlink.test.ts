@@ -1,0 +1,170 @@
+/**
+ * The nftables backend's incremental applies as hand-built netlink batches
+ * (src/dataplane/nftables/netlink-batch.ts, native/nftables `batch`), in a
+ * network namespace the test creates: after a delta sent that way the table
+ * lists exactly as a whole rewrite of the same state through libnftables
+ * does (every statement kind, filter sets of both families, v4 and v6,
+ * any-address, UDP, rules added, changed and removed), and the addon
+ * refuses messages for another table and batches at a stale generation.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
+import { createNftRunner } from '../../src/dataplane/nftables/nft-runner.js';
+import { ServiceClient } from '../helpers/daemon-process.js';
+import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
+import { ip, netnsSkipReason } from '../helpers/netns.js';
+
+const skip = netnsSkipReason() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft (nftables) is not installed');
+if (skip) console.info(`skipped: ${skip}`);
+
+function nft(ns: string, ...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`nft ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The table as nft lists it, without handles, elements in a stable order. */
+function listing(ns: string, table: string): unknown[] {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'handle').map(([k, x]) => [k, k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)]));
+    return v;
+  };
+  const items = (JSON.parse(nft(ns, '-j', 'list', 'table', 'inet', table)) as { nftables: Record<string, unknown>[] }).nftables.filter((i) => !('metainfo' in i));
+  return items.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+/**
+ * The table as the kernel holds it, as libnftnl prints it (`--debug=netlink`): every rule's expressions
+ * with registers and userdata, every element's raw key, value and flags. Without rule handles; a set's
+ * elements sorted, a chain's rules in order.
+ */
+function bytecode(ns: string, table: string): string[] {
+  // The debug lines, without the listing that follows them (listing() compares that).
+  const [debug] = nft(ns, '--debug=netlink', 'list', 'table', 'inet', table).split(/^table inet /m);
+  const blocks = debug!
+    .split(/\n(?=inet )/)
+    .map((block) => {
+      const [head, ...lines] = block.trimEnd().split('\n');
+      const header = head!.replace(/(\s+\d+)+\s*$/, ''); // handle, position
+      return header.includes(' @') ? [header, ...lines.sort()].join('\n') : [header, ...lines].join('\n');
+    });
+  return blocks.sort((a, b) => a.split('\n')[0]!.localeCompare(b.split('\n')[0]!));
+}
+
+const LIMITS = { max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
+const tcp = (name: string, port: number, extra: Record<string, unknown> = {}) => ({
+  name,
+  protocol: 'PROTOCOL_TCP',
+  listen_address: '10.30.0.1',
+  ports: { first: port, last: port + 4 },
+  target_address: '10.30.0.2',
+  target_port: 9000,
+  limits: LIMITS,
+  ...extra,
+});
+
+describe.skipIf(skip !== undefined)('nftables backend: incremental applies as netlink batches', () => {
+  const ns = `pp-nl-${process.pid}`;
+  const tableName = `pp_nl_${process.pid}`;
+  let daemon: TestDaemon | undefined;
+
+  beforeAll(() => {
+    ip('netns', 'add', ns);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    ip('netns', 'delete', ns);
+  });
+
+  it('lists the same table after a netlink delta as after a whole rewrite of the same state', async () => {
+    const dataplane = new NftablesDataPlane({ netns: ns, tableName, driftIntervalMs: 0 });
+    daemon = await startTestDaemon({ dataplane });
+    const config = new ServiceClient('ConfigService', daemon.target);
+    const before = [
+      tcp('kept', 8000),
+      tcp('retargeted', 8100),
+      tcp('removed', 8200, { allow: ['192.0.2.0/24'], deny: ['192.0.2.7'] }),
+    ];
+    await config.call('ApplyConfig', { tables: [{ name: 't', rules: before }] });
+    expect(dataplane.writes).toEqual({ netlink: 0, libnftables: 1 });
+
+    const after = [
+      tcp('kept', 8000),
+      tcp('retargeted', 8100, { target_port: 9100, exclude: [{ first: 8102, last: 8102 }] }),
+      // Every statement: filters of both families (adjacent and overlapping CIDRs merge), ct count, both buckets.
+      tcp('filtered', 8300, {
+        allow: ['198.51.100.0/25', '198.51.100.128/25', '203.0.113.0/24', '203.0.113.64/26', '2001:db8::/32'],
+        deny: ['198.51.100.9', '0.0.0.0/1', '2001:db8::1'],
+        limits: { max_sessions: 7, session_rate: 100, session_burst: 20, source_rate: 5, source_burst: 2 },
+      }),
+      tcp('v6', 8400, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', allow: ['2001:db8:2::/48'], limits: { ...LIMITS, source_rate: 3, source_burst: 1 } }),
+      { ...tcp('any', 8500, { listen_address: '' }), protocol: 'PROTOCOL_UDP', target_address: '10.30.0.3', limits: { ...LIMITS, max_sessions: 50 } },
+      tcp('any6', 8600, { listen_address: '::', target_address: '2001:db8:1::3' }),
+      // Its own target: a hairpin pair of its own.
+      tcp('hairpin', 8700, { target_address: '10.30.0.4' }),
+    ];
+    await config.call('ApplyConfig', { tables: [{ name: 't', rules: after }] });
+    expect(dataplane.writes).toEqual({ netlink: 1, libnftables: 1 });
+    const delta = listing(ns, tableName);
+    const deltaCode = bytecode(ns, tableName);
+    expect(deltaCode.join('\n')).toContain('[ nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2');
+    expect(nft(ns, 'list', 'map', 'inet', tableName, 'n6')).toContain('2001:db8:1::1 . tcp . 8404 : 2001:db8:1::2 . 9004');
+    expect(nft(ns, 'list', 'table', 'inet', tableName)).toMatch(/ct count over 7/);
+
+    // A foreign change makes the ownership check rewrite the same state whole, through libnftables.
+    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');
+    dataplane.checkOwnership(true);
+    expect(dataplane.writes).toEqual({ netlink: 1, libnftables: 2 });
+    expect(listing(ns, tableName)).toEqual(delta);
+    expect(bytecode(ns, tableName)).toEqual(deltaCode);
+
+    // And back: removals and changes as a delta, again equal to the whole rewrite.
+    await config.call('ApplyConfig', { tables: [{ name: 't', rules: before }] });
+    expect(dataplane.writes).toEqual({ netlink: 2, libnftables: 2 });
+    const back = listing(ns, tableName);
+    const backCode = bytecode(ns, tableName);
+    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');
+    dataplane.checkOwnership(true);
+    expect(listing(ns, tableName)).toEqual(back);
+    expect(bytecode(ns, tableName)).toEqual(backCode);
+  });
+
+  it('refuses messages naming another table and a batch at a stale generation', () => {
+    const runner = createNftRunner(ns);
+    if (!runner.batch) throw new Error('the addon did not load');
+    nft(ns, 'add', 'table', 'inet', `${tableName}_x`);
+    // NEWCHAIN r1 in table <other>, family inet, as netlink-batch.ts builds it.
+    const chainMessage = (table: string, flags = 0x400): Buffer => {
+      const attr = (type: number, value: string): Buffer => {
+        const v = Buffer.from(`${value}\0`);
+        const head = Buffer.alloc(4);
+        head.writeUInt16LE(4 + v.length);
+        head.writeUInt16LE(type, 2);
+        return Buffer.concat([head, v, Buffer.alloc((4 - (v.length % 4)) % 4)]);
+      };
+      const body = Buffer.concat([attr(1, table), attr(3, 'r1')]);
+      const head = Buffer.alloc(20);
+      head.writeUInt32LE(20 + body.length);
+      head.writeUInt16LE((10 << 8) | 3, 4);
+      head.writeUInt16LE(flags, 6);
+      head.writeUInt8(1, 16);
+      return Buffer.concat([head, body]);
+    };
+    expect(() => runner.batch!(tableName, chainMessage(`${tableName}_x`), runner.generation()!)).toThrow(/names another table/);
+    expect(() => runner.batch!(tableName, chainMessage(tableName).subarray(0, 30), runner.generation()!)).toThrow(/bad length/);
+    const stale = runner.generation()! - 1;
+    expect(runner.batch(`${tableName}_x`, chainMessage(`${tableName}_x`), stale)).toMatchObject({ ok: false, restart: true });
+    expect(nft(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('r1');
+    expect(runner.batch(`${tableName}_x`, chainMessage(`${tableName}_x`), runner.generation()!)).toMatchObject({ ok: true });
+    expect(nft(ns, 'list', 'table', 'inet', `${tableName}_x`)).toContain('chain r1');
+    // Refused by the kernel (create, exclusive: the chain exists): which message, why, and nothing of the batch committed.
+    const other = chainMessage(`${tableName}_x`);
+    other.write('r2\0', other.length - 4);
+    const generation = runner.generation()!;
+    expect(runner.batch(`${tableName}_x`, Buffer.concat([other, chainMessage(`${tableName}_x`, 0x400 | 0x200)]), generation)).toMatchObject({ ok: false, restart: false, errno: 17, index: 1 });
+    expect(runner.generation()).toBe(generation);
+    expect(nft(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('chain r2');
+  });
+});
