@@ -27,6 +27,18 @@ export function netnsSkipReason(extra: { tun?: boolean } = {}): string | undefin
   return undefined;
 }
 
+/** Why nftables namespace tests cannot run here (netnsSkipReason, then the `nft` tool), or undefined when they can. */
+export function nftSkipReason(): string | undefined {
+  return netnsSkipReason() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft (nftables) is not installed');
+}
+
+/** Runs `nft ARGS` inside namespace `ns` and returns its stdout; throws with its stderr when it fails. */
+export function nftIn(ns: string, ...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`nft ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** A node process running `script` inside namespace `ns`, with its stdout lines. */
 export class NetnsNode {
   readonly child: ChildProcess;

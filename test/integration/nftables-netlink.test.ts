@@ -7,22 +7,16 @@
  * any-address, UDP, rules added, changed and removed), and the addon
  * refuses messages for another table and batches at a stale generation.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import { createNftRunner } from '../../src/dataplane/nftables/nft-runner.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
-import { ip, netnsSkipReason } from '../helpers/netns.js';
+import { ip, nftIn, nftSkipReason } from '../helpers/netns.js';
 
-const skip = netnsSkipReason() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft (nftables) is not installed');
+const skip = nftSkipReason();
 if (skip) console.info(`skipped: ${skip}`);
 
-function nft(ns: string, ...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`nft ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** The table as nft lists it, without handles, elements in a stable order. */
 function listing(ns: string, table: string): unknown[] {
@@ -31,7 +25,7 @@ function listing(ns: string, table: string): unknown[] {
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'handle').map(([k, x]) => [k, k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)]));
     return v;
   };
-  const items = (JSON.parse(nft(ns, '-j', 'list', 'table', 'inet', table)) as { nftables: Record<string, unknown>[] }).nftables.filter((i) => !('metainfo' in i));
+  const items = (JSON.parse(nftIn(ns, '-j', 'list', 'table', 'inet', table)) as { nftables: Record<string, unknown>[] }).nftables.filter((i) => !('metainfo' in i));
   return items.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }
 
@@ -42,7 +36,7 @@ function listing(ns: string, table: string): unknown[] {
  */
 function bytecode(ns: string, table: string): string[] {
   // The debug lines, without the listing that follows them (listing() compares that).
-  const [debug] = nft(ns, '--debug=netlink', 'list', 'table', 'inet', table).split(/^table inet /m);
+  const [debug] = nftIn(ns, '--debug=netlink', 'list', 'table', 'inet', table).split(/^table inet /m);
   const blocks = debug!
     .split(/\n(?=inet )/)
     .map((block) => {
@@ -110,11 +104,11 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     const delta = listing(ns, tableName);
     const deltaCode = bytecode(ns, tableName);
     expect(deltaCode.join('\n')).toContain('[ nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2');
-    expect(nft(ns, 'list', 'map', 'inet', tableName, 'n6')).toContain('2001:db8:1::1 . tcp . 8404 : 2001:db8:1::2 . 9004');
-    expect(nft(ns, 'list', 'table', 'inet', tableName)).toMatch(/ct count over 7/);
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n6')).toContain('2001:db8:1::1 . tcp . 8404 : 2001:db8:1::2 . 9004');
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/ct count over 7/);
 
     // A foreign change makes the ownership check rewrite the same state whole, through libnftables.
-    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');
+    nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');
     dataplane.checkOwnership(true);
     expect(dataplane.writes).toEqual({ netlink: 1, libnftables: 2 });
     expect(listing(ns, tableName)).toEqual(delta);
@@ -125,7 +119,7 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     expect(dataplane.writes).toEqual({ netlink: 2, libnftables: 2 });
     const back = listing(ns, tableName);
     const backCode = bytecode(ns, tableName);
-    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');
+    nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');
     dataplane.checkOwnership(true);
     expect(listing(ns, tableName)).toEqual(back);
     expect(bytecode(ns, tableName)).toEqual(backCode);
@@ -134,7 +128,7 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
   it('refuses messages naming another table and a batch at a stale generation', () => {
     const runner = createNftRunner(ns);
     if (!runner.batch) throw new Error('the addon did not load');
-    nft(ns, 'add', 'table', 'inet', `${tableName}_x`);
+    nftIn(ns, 'add', 'table', 'inet', `${tableName}_x`);
     // NEWCHAIN r1 in table <other>, family inet, as netlink-batch.ts builds it.
     const chainMessage = (table: string, flags = 0x400): Buffer => {
       const attr = (type: number, value: string): Buffer => {
@@ -156,15 +150,15 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     expect(() => runner.batch!(tableName, chainMessage(tableName).subarray(0, 30), runner.generation()!)).toThrow(/bad length/);
     const stale = runner.generation()! - 1;
     expect(runner.batch(`${tableName}_x`, chainMessage(`${tableName}_x`), stale)).toMatchObject({ ok: false, restart: true });
-    expect(nft(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('r1');
+    expect(nftIn(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('r1');
     expect(runner.batch(`${tableName}_x`, chainMessage(`${tableName}_x`), runner.generation()!)).toMatchObject({ ok: true });
-    expect(nft(ns, 'list', 'table', 'inet', `${tableName}_x`)).toContain('chain r1');
+    expect(nftIn(ns, 'list', 'table', 'inet', `${tableName}_x`)).toContain('chain r1');
     // Refused by the kernel (create, exclusive: the chain exists): which message, why, and nothing of the batch committed.
     const other = chainMessage(`${tableName}_x`);
     other.write('r2\0', other.length - 4);
     const generation = runner.generation()!;
     expect(runner.batch(`${tableName}_x`, Buffer.concat([other, chainMessage(`${tableName}_x`, 0x400 | 0x200)]), generation)).toMatchObject({ ok: false, restart: false, errno: 17, index: 1 });
     expect(runner.generation()).toBe(generation);
-    expect(nft(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('chain r2');
+    expect(nftIn(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('chain r2');
   });
 });

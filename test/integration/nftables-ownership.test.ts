@@ -5,23 +5,17 @@
  * within one timer period and repaired; the ruleset uses verdict maps (one
  * element per port); a clean stop removes the table unless persist is set.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DRIFT_CONDITION, NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
-import { ip, netnsSkipReason } from '../helpers/netns.js';
+import { ip, nftIn, nftSkipReason } from '../helpers/netns.js';
 import type { DataplaneCondition__Output } from '../../src/generated/types/portplane/v1/DataplaneCondition.js';
 
-const skip = netnsSkipReason() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft (nftables) is not installed');
+const skip = nftSkipReason();
 if (skip) console.info(`skipped: ${skip}`);
 
-function nft(ns: string, ...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`nft ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const rule = (port: number) => ({
   name: 'web',
@@ -57,26 +51,26 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
   it('writes one map element per port (exclusions absent, offsets mapped) and repairs a concurrent change within one timer period', async () => {
     const config = await start();
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000)] }] });
-    const listing = nft(ns, 'list', 'map', 'inet', tableName, 'l4');
+    const listing = nftIn(ns, 'list', 'map', 'inet', tableName, 'l4');
     expect(listing.match(/10\.20\.0\.1 \. tcp \. 80\d\d : goto r\d+/g)).toHaveLength(9);
     expect(listing).not.toContain('8005');
-    expect(nft(ns, 'list', 'map', 'inet', tableName, 'n4')).toContain('10.20.0.1 . tcp . 8009 : 10.20.0.2 . 9009');
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n4')).toContain('10.20.0.1 . tcp . 8009 : 10.20.0.2 . 9009');
 
-    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
+    nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
     const t0 = Date.now();
     const drift = () => dataplane!.conditions().find((c) => c.type === DRIFT_CONDITION)!;
     while (drift().occurrences === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
     expect(drift().occurrences).toBe(1);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(drift()).toMatchObject({ status: false, reason: 'Restored' });
-    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('intruder');
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('intruder');
 
     // An element deleted behind portplane's back: the next apply rewrites the table in its transaction.
-    nft(ns, 'delete', 'element', 'inet', tableName, 'l4', '{ 10.20.0.1 . tcp . 8000 }');
+    nftIn(ns, 'delete', 'element', 'inet', tableName, 'l4', '{ 10.20.0.1 . tcp . 8000 }');
     dataplane.checkOwnership(false);
     expect(drift()).toMatchObject({ status: true, reason: 'ChangedByAnotherProgram', occurrences: 2 });
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000), { ...rule(8100), name: 'other' }] }] });
-    expect(nft(ns, 'list', 'map', 'inet', tableName, 'l4')).toContain('10.20.0.1 . tcp . 8000');
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'l4')).toContain('10.20.0.1 . tcp . 8000');
     expect(drift()).toMatchObject({ status: false, reason: 'Restored' });
     config.close();
   });
@@ -93,7 +87,7 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     await config.call('ApplyConfig', { tables: tables([{ ...rule(8200), name: 'third' }]) });
     const max = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8'));
     expect(max).toBeLessThan(1000000);
-    const chains = nft(ns, 'list', 'table', 'inet', tableName).split(/\n\s*chain /);
+    const chains = nftIn(ns, 'list', 'table', 'inet', tableName).split(/\n\s*chain /);
     const chainOf = (name: string): string => chains.find((c) => c.includes(`portplane t/${name}"`))!;
     // Default limits: a cap below the conntrack table's capacity and a per-source bucket stricter than the rule's.
     expect(chainOf('capped')).toMatch(/ct count over 16384/);
@@ -105,7 +99,7 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(chainOf('open')).not.toContain('@src4');
     expect(chainOf('open')).toMatch(/limit rate over 5000\/second burst 100 packets/);
     expect(chainOf('open').trim().split('\n')[1]).toMatch(/fib daddr type != local return/);
-    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('fib');
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('fib');
     config.close();
   });
 
@@ -125,7 +119,7 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(await status()).toMatchObject({ status: false, occurrences: '0' });
     expect(await metric('portplane_dataplane_condition')).toBe(0);
 
-    nft(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
+    nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
     const t0 = Date.now();
     while (!(await status()).status && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -134,12 +128,12 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(await metric('portplane_dataplane_condition_occurrences_total')).toBe(1);
     // Repair is the next apply's: until then the intruder stays (and stays reported).
     await new Promise((r) => setTimeout(r, 700));
-    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).toContain('intruder');
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'lookup')).toContain('intruder');
     expect((await status()).status).toBe(true);
 
     // An apply that changes nothing is not sent to the dataplane (the plan is empty); one that changes anything is.
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000), { ...rule(8100), name: 'other' }] }] });
-    expect(nft(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('intruder');
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('intruder');
     expect(await status()).toMatchObject({ status: false, reason: 'Restored', occurrences: '1' });
     expect(await metric('portplane_dataplane_condition')).toBe(0);
     expect(await metric('portplane_dataplane_condition_occurrences_total')).toBe(1);
@@ -152,12 +146,12 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     config.close();
     await daemon!.stop();
     daemon = undefined;
-    expect(nft(ns, 'list', 'tables')).not.toContain(tableName);
+    expect(nftIn(ns, 'list', 'tables')).not.toContain(tableName);
     config = await start(true);
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000)] }] });
     config.close();
     await daemon!.stop();
     daemon = undefined;
-    expect(nft(ns, 'list', 'tables')).toContain(tableName);
+    expect(nftIn(ns, 'list', 'tables')).toContain(tableName);
   });
 });
