@@ -127,6 +127,12 @@ static int open_batch_socket(void) {
     close(fd);
     return -1;
   }
+  /* Connected to the kernel (port 0): no other process can queue forged acknowledgements here. */
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (connect(fd, (struct sockaddr *)&kernel, sizeof kernel) != 0) {
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -308,7 +314,7 @@ static napi_value generation(napi_env env, napi_callback_info info) {
       if (errno == EINTR) continue;
       return fail(env, "generation: recv", strerror(errno));
     }
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_seq != c->seq) continue; /* a stale answer to an earlier, failed call */
       if (h->nlmsg_type == NLMSG_ERROR) {
         const struct nlmsgerr *e = NLMSG_DATA(h);
@@ -336,22 +342,25 @@ static napi_value generation(napi_env env, napi_callback_info info) {
 }
 
 /* The table name attribute of an nftables object message: type 1 for tables, chains, rules, sets,
- * set elements, objects and flowtables alike. NULL when absent. */
+ * set elements, objects and flowtables alike. NULL when absent, malformed or given twice: the kernel
+ * reads the last of duplicates, so a first one naming our table must not vouch for the message. */
 static const char *message_table(const struct nlmsghdr *h, size_t *len) {
   size_t off = NLMSG_ALIGN(sizeof(struct nfgenmsg));
   const char *attrs = (const char *)NLMSG_DATA(h);
   if (h->nlmsg_len < NLMSG_HDRLEN + off) return NULL;
   size_t end = h->nlmsg_len - NLMSG_HDRLEN;
+  const char *name = NULL;
   while (off + NLA_HDRLEN <= end) {
     const struct nlattr *a = (const struct nlattr *)(attrs + off);
     if (a->nla_len < NLA_HDRLEN || off + a->nla_len > end) return NULL;
     if ((a->nla_type & NLA_TYPE_MASK) == 1) {
+      if (name) return NULL;
       *len = strnlen((const char *)a + NLA_HDRLEN, a->nla_len - NLA_HDRLEN);
-      return (const char *)a + NLA_HDRLEN;
+      name = (const char *)a + NLA_HDRLEN;
     }
     off += NLA_ALIGN(a->nla_len);
   }
-  return NULL;
+  return name;
 }
 
 /*
@@ -398,7 +407,7 @@ static napi_value changes(napi_env env, napi_callback_info info) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return fail(env, "changes: recv", strerror(errno));
     }
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
       if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES) continue;
       int msg = h->nlmsg_type & 0xff;
       if (msg == NFT_MSG_NEWGEN) {
@@ -538,8 +547,9 @@ static napi_value batch(napi_env env, napi_callback_info info) {
   napi_valuetype type;
   double generation_value;
   if (napi_typeof(env, argv[3], &type) != napi_ok || type != napi_number || napi_get_value_double(env, argv[3], &generation_value) != napi_ok ||
-      !(generation_value >= 0 && generation_value <= 4294967295.0) || generation_value != (double)(uint32_t)generation_value) {
-    napi_throw_type_error(env, NULL, "nftables: batch expects the generation as an integer 0..2^32-1");
+      !(generation_value >= 1 && generation_value <= 4294967295.0) || generation_value != (double)(uint32_t)generation_value) {
+    /* 0 would turn the kernel's generation check off. */
+    napi_throw_type_error(env, NULL, "nftables: batch expects the generation as an integer 1..2^32-1");
     return NULL;
   }
   uint32_t genid = (uint32_t)generation_value;
@@ -563,7 +573,10 @@ static napi_value batch(napi_env env, napi_callback_info info) {
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg)) || h->nlmsg_len > input_len - off) reason = "bad length";
     }
     if (!reason) {
-      memcpy(h, (const char *)input + off, h->nlmsg_len);
+      /* The checked length stays: the Buffer's memory may change under us (a SharedArrayBuffer). */
+      uint32_t checked_len = h->nlmsg_len;
+      memcpy(h, (const char *)input + off, checked_len);
+      h->nlmsg_len = checked_len;
       const struct nfgenmsg *g = NLMSG_DATA(h);
       size_t name_len = 0;
       const char *name = message_table(h, &name_len);
@@ -612,9 +625,11 @@ static napi_value batch(napi_env env, napi_callback_info info) {
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return fail(env, "batch: recv", strerror(errno));
+      /* The batch was sent and may have committed: uncertain (the caller rewrites the table whole), not a failure. */
+      lost = 1;
+      break;
     }
-    for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+    for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) continue;
       uint32_t seq = h->nlmsg_seq;
       if (seq - base > count + 1) continue; /* not this batch's */

@@ -56,8 +56,13 @@
  * more, while the kernel fills the rest.
  */
 #define URING_BUFFERS 128
-/* Super-packets one round may have in flight (a merge takes two packets or more). */
-#define GRO_BUFFERS (RX_BATCH / 2)
+/*
+ * Super-packets one round may have in flight (a merge takes two packets or
+ * more), and one more for plain write(): a round that writes that way may
+ * find the previous round's ring writes still reading theirs.
+ */
+#define GRO_BUFFERS (RX_BATCH / 2 + 1)
+#define GRO_FOR_WRITE (GRO_BUFFERS - 1)
 _Static_assert(RX_BATCH <= UR_MAX_WRITES, "a round's writes must fit one submission");
 
 /* Counter indexes of loopStats(). */
@@ -510,7 +515,7 @@ static void *loop_main(void *arg) {
     size_t gro_used = 0;
     for (size_t i = 0; i < fast;) {
       size_t merged = 1, len = 0;
-      uint8_t *gro = l->gro[ring_writes ? gro_used : 0];
+      uint8_t *gro = l->gro[ring_writes ? gro_used : GRO_FOR_WRITE];
       if (l->coalesce) merged = coalesce(l->out + i, l->out_len + i, fast - i, l->coalesce, gro, RX_SIZE, &len);
       const uint8_t *buf = merged > 1 ? gro : l->out[i];
       size_t buf_len = merged > 1 ? len : l->out_len[i];

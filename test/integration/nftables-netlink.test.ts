@@ -130,7 +130,7 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     if (!runner.batch) throw new Error('the addon did not load');
     nftIn(ns, 'add', 'table', 'inet', `${tableName}_x`);
     // NEWCHAIN r1 in table <other>, family inet, as netlink-batch.ts builds it.
-    const chainMessage = (table: string, flags = 0x400): Buffer => {
+    const chainMessage = (table: string, flags = 0x400, alsoTable?: string): Buffer => {
       const attr = (type: number, value: string): Buffer => {
         const v = Buffer.from(`${value}\0`);
         const head = Buffer.alloc(4);
@@ -138,7 +138,7 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
         head.writeUInt16LE(type, 2);
         return Buffer.concat([head, v, Buffer.alloc((4 - (v.length % 4)) % 4)]);
       };
-      const body = Buffer.concat([attr(1, table), attr(3, 'r1')]);
+      const body = Buffer.concat([attr(1, table), attr(3, 'r1'), ...(alsoTable === undefined ? [] : [attr(1, alsoTable)])]);
       const head = Buffer.alloc(20);
       head.writeUInt32LE(20 + body.length);
       head.writeUInt16LE((10 << 8) | 3, 4);
@@ -147,6 +147,10 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
       return Buffer.concat([head, body]);
     };
     expect(() => runner.batch!(tableName, chainMessage(`${tableName}_x`), runner.generation()!)).toThrow(/names another table/);
+    // The kernel reads the last of two table attributes: ours first does not vouch for the message.
+    expect(() => runner.batch!(tableName, chainMessage(tableName, 0x400, `${tableName}_x`), runner.generation()!)).toThrow(/names another table/);
+    expect(nftIn(ns, 'list', 'table', 'inet', `${tableName}_x`)).not.toContain('r1');
+    expect(() => runner.batch!(tableName, chainMessage(tableName), 0)).toThrow(/generation as an integer 1\.\.2\^32-1/);
     expect(() => runner.batch!(tableName, chainMessage(tableName).subarray(0, 30), runner.generation()!)).toThrow(/bad length/);
     const stale = runner.generation()! - 1;
     expect(runner.batch(`${tableName}_x`, chainMessage(`${tableName}_x`), stale)).toMatchObject({ ok: false, restart: true });
