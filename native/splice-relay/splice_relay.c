@@ -455,6 +455,16 @@ static int local_of(const conn_t *c, struct sockaddr_storage *local) {
   return !c->udp && c->fd[SIDE_CLIENT] >= 0 && getsockname(c->fd[SIDE_CLIENT], (struct sockaddr *)local, &len) == 0;
 }
 
+/* An EV_OPENED record's common part, from the connection: its slot, serial, route and client address. */
+static void opened_event(event_t *ev, const conn_t *c) {
+  ev->kind = EV_OPENED;
+  ev->slot = c->slot;
+  ev->serial = c->serial;
+  ev->lid = c->lid;
+  ev->route_seq = c->route_seq;
+  ev->len_a = address_text(&c->client, ev->u.text.a, &ev->port_a);
+}
+
 /*
  * Ends quiet mode for `c` and writes the records it would have sent so far
  * to `out` (room for 3): opened (its age in ms, 64 bits: detail and
@@ -471,12 +481,7 @@ static size_t quiet_records(conn_t *c, const struct sockaddr_storage *local, eve
   __atomic_store_n(&c->quiet, 0, __ATOMIC_SEQ_CST);
   memset(out, 0, 3 * sizeof *out);
   event_t *ev = &out[0];
-  ev->kind = EV_OPENED;
-  ev->slot = c->slot;
-  ev->serial = c->serial;
-  ev->lid = c->lid;
-  ev->route_seq = c->route_seq;
-  ev->len_a = address_text(&c->client, ev->u.text.a, &ev->port_a);
+  opened_event(ev, c);
   if (local && !c->udp) ev->len_b = address_text(local, ev->u.text.b, &ev->port_b);
   double age = now_wall_ms() - c->created_ms;
   uint64_t ms = age <= 0 ? 0 : (uint64_t)age;
@@ -1425,12 +1430,7 @@ static void accept_one(worker_t *w, listener_t *l, uint32_t lid, int fd, const s
   if ((l->wildcard && !quiet) || proxy) have_local = getsockname(fd, (struct sockaddr *)&local, &local_len) == 0;
   if (!quiet) {
     event_t *ev = event_new(w);
-    ev->kind = EV_OPENED;
-    ev->slot = slot;
-    ev->serial = c->serial;
-    ev->lid = lid;
-    ev->route_seq = l->route_seq;
-    ev->len_a = address_text(client, ev->u.text.a, &ev->port_a);
+    opened_event(ev, c);
     if (l->wildcard && have_local) {
       ev->len_b = address_text(&local, ev->u.text.b, &ev->port_b);
     } else {
@@ -1537,12 +1537,7 @@ static conn_t *udp_flow_open(worker_t *w, listener_t *l, uint32_t lid, const str
   c->quiet = !__atomic_load_n(&e->detail, __ATOMIC_RELAXED);
   if (!c->quiet) {
     event_t *ev = event_new(w);
-    ev->kind = EV_OPENED;
-    ev->slot = slot;
-    ev->serial = c->serial;
-    ev->lid = lid;
-    ev->route_seq = l->route_seq;
-    ev->len_a = address_text(from, ev->u.text.a, &ev->port_a);
+    opened_event(ev, c);
     memcpy(ev->u.text.b, l->local, sizeof l->local);
     ev->len_b = (uint8_t)strlen(l->local);
     ev->port_b = l->local_port;
