@@ -15,14 +15,18 @@
  *                io_uring (PORTPLANE_TUN_URING=0), when PATHS lists it.
  * Per path: iperf3 TCP 1 and 4 streams, short TCP connections/s (wrk with
  * `Connection: close` against nginx in B), UDP 64 B and 1,400 B datagrams/s
- * received with loss (iperf3 -u -b 0), and the daemon's CPU per test.
+ * received with loss (iperf3 -u -b 0, 2 MiB socket buffers), the daemon's CPU
+ * per test (and per thread), the whole machine's busy share and its CPU time
+ * per connection or datagram, and per connection the packets R forwarded and
+ * the TUN carried.
  *
  *   npm run bench:userspace-e2e     (root; SECONDS=3 REPS=1 PATHS=dnat,kernel,userspace by default;
- *                                    TESTS=short,UDP a subset; path userspace-q2: the native loop on 2 TUN queues)
+ *                                    TESTS=short,UDP a subset; path userspace-q2: the native loop on 2 TUN queues;
+ *                                    UDP_WINDOW=default / UDP_PIN=1: see below)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeDir, ServiceClient, startDaemon, stopDaemon, tempStateDir, type DaemonProcess } from '../test/helpers/daemon-process.js';
 import { ip, netnsSkipReason } from '../test/helpers/netns.js';
@@ -88,15 +92,20 @@ function topology(): void {
 
 const children: { kill: () => void }[] = [];
 
-function background(ns: string, cmd: string[]): void {
+function background(ns: string, cmd: string[]): number {
   const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: 'ignore' });
   children.push({ kill: () => child.kill('SIGKILL') });
+  // `ip netns exec` execs the command: the pid is the command's.
+  return child.pid ?? 0;
 }
+
+/** The iperf3 servers' pids (UDP tests pin them). */
+const iperfServers: number[] = [];
 
 function servers(): void {
   // One iperf3 server per address: a UDP reply leaves from the address its socket is bound to.
-  background(NS.b, ['iperf3', '-s', '-B', SERVER, '-p', String(IPERF_PORT)]);
-  background(NS.b, ['iperf3', '-s', '-B', SERVER_US, '-p', String(IPERF_PORT)]);
+  iperfServers.push(background(NS.b, ['iperf3', '-s', '-B', SERVER, '-p', String(IPERF_PORT)]));
+  iperfServers.push(background(NS.b, ['iperf3', '-s', '-B', SERVER_US, '-p', String(IPERF_PORT)]));
   writeFileSync(
     join(work, 'nginx.conf'),
     `daemon off; master_process off; worker_processes 1; pid ${work}/nginx.pid; error_log ${work}/nginx.err;
@@ -109,16 +118,56 @@ http { access_log off; keepalive_timeout 0;
   background(NS.b, ['nginx', '-p', work, '-c', join(work, 'nginx.conf')]);
 }
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuTicks(pid: number, path = `/proc/${pid}/stat`): number {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU ticks of each of the daemon's threads by tid (the JavaScript thread's tid is the pid; loop and relay threads are others). */
+function threadTicks(pid: number): Map<number, number> {
+  const ticks = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    try {
+      ticks.set(Number(tid), cpuTicks(Number(tid), `/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return ticks;
+}
+
+/** The daemon's CPU by thread over a test: the JavaScript thread, the two busiest others, the rest (percent of one core). */
+function threadShares(pid: number, before: Map<number, number>, seconds: number): string {
+  const after = threadTicks(pid);
+  const used = [...after].map(([tid, t]) => [tid, (t - (before.get(tid) ?? 0)) / 100 / seconds * 100] as const).sort((a, b) => b[1] - a[1]);
+  const main = used.find(([tid]) => tid === pid)?.[1] ?? 0;
+  const others = used.filter(([tid]) => tid !== pid);
+  const rest = others.slice(2).reduce((sum, [, c]) => sum + c, 0);
+  return `JS thread ${main.toFixed(0)}%, ${others.slice(0, 2).map(([tid, c]) => `thread ${tid} ${c.toFixed(0)}%`).join(', ')}, other threads ${rest.toFixed(0)}%`;
+}
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat, clock ticks; idle and iowait are not busy). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
 }
 
 interface Result {
   value: number;
   loss?: number;
   cpu?: number;
+  /** The whole machine's busy share during the test (every process: client, server, daemon, kernel), 0-100% of all cores. */
+  machine?: number;
+  /** Machine CPU time per unit of the result (per connection, per datagram): what one costs end to end, in microseconds. */
+  cpuPerUnitUs?: number;
 }
 
 function iperfTcp(host: string, port: number, streams: number): Result {
@@ -173,9 +222,41 @@ function lossCounters(): Record<string, number> {
   };
 }
 
+/**
+ * UDP_PIN=1 pins the UDP tests' sender (iperf3 client) to CPU 0 and the
+ * receiver (both iperf3 servers) to CPU 1, every path alike (daemons are
+ * never pinned). Off by default: on this shared 2-core machine it made
+ * DNAT's figure hang on whatever else ran on CPU 0 (docs/benchmarks.md,
+ * fifth round).
+ */
+const UDP_PIN = process.env.UDP_PIN === '1' && availableParallelism() >= 2;
+/**
+ * The UDP sockets' buffer (iperf3 -w: the receiver's SO_RCVBUF, the sender's
+ * SO_SNDBUF), the same for every path. 2 MiB by default, so the figure is
+ * what the path forwards and the receiver takes, not how many of a burst the
+ * default ~208 KiB receive buffer (a few hundred 64 B datagrams) happened to
+ * hold; UDP_WINDOW=default keeps the system default (rounds 1 to 4).
+ */
+const UDP_WINDOW = process.env.UDP_WINDOW === 'default' ? undefined : (process.env.UDP_WINDOW ?? '2M');
+
+function pinServers(cpus: string): void {
+  for (const pid of iperfServers) spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
 function iperfUdp(host: string, port: number, size: number): Result {
+  if (UDP_PIN) pinServers('1');
+  try {
+    return iperfUdpRun(host, port, size);
+  } finally {
+    if (UDP_PIN) pinServers(`0-${availableParallelism() - 1}`);
+  }
+}
+
+function iperfUdpRun(host: string, port: number, size: number): Result {
   const before = lossCounters();
-  const out = JSON.parse(inNs(NS.a, ['iperf3', '-c', host, '-p', String(port), '-u', '-b', '0', '-l', String(size), '-t', String(SECONDS), '--json'])) as {
+  const pin = UDP_PIN ? ['taskset', '-c', '0'] : [];
+  const window = UDP_WINDOW ? ['-w', UDP_WINDOW] : [];
+  const out = JSON.parse(inNs(NS.a, [...pin, 'iperf3', '-c', host, '-p', String(port), '-u', '-b', '0', '-l', String(size), ...window, '-t', String(SECONDS), '--json'])) as {
     end: { sum?: { packets: number; lost_packets: number; seconds: number; lost_percent: number } };
     error?: string;
   };
@@ -189,10 +270,21 @@ function iperfUdp(host: string, port: number, size: number): Result {
   return { value: (s.packets - s.lost_packets) / s.seconds / 1000, loss: s.lost_percent };
 }
 
+/** Packets per connection through the node: what R's stack forwarded, what the TUN carried each way (NaN: no TUN on this path). */
+function nodePackets(): { forwarded: number; intoTun: number; fromTun: number } {
+  return { forwarded: snmp(NS.r, 'Ip', 'ForwDatagrams'), intoTun: linkStat(NS.r, TUN, 'tx_packets'), fromTun: linkStat(NS.r, TUN, 'rx_packets') };
+}
+
 function shortConns(host: string, port: number): Result {
+  const before = nodePackets();
   const out = inNs(NS.a, ['wrk', '-t', '1', '-c', '32', '-d', `${SECONDS}s`, '-H', 'Connection: close', `http://${host}:${port}/`]);
+  const after = nodePackets();
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (!rate) throw new Error(`wrk printed no rate: ${out}`);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const per = (k: keyof ReturnType<typeof nodePackets>) => ((after[k] - before[k]) / requests).toFixed(1);
+  // A TUN packet is one pass through R's stack into the device and one back out: the forwarded count holds the second.
+  console.log(`  per connection: R forwarded ${per('forwarded')} packets${Number.isFinite(after.intoTun) ? `, into the TUN ${per('intoTun')}, out of it ${per('fromTun')}` : ''}`);
   const errors = /Socket errors: (.*)/.exec(out);
   if (errors) console.log(`  wrk socket errors: ${errors[1]}`);
   const latency = /Latency\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
@@ -312,12 +404,13 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-const TESTS: { name: string; unit: string; run: (p: Path) => Result }[] = [
+/** perUnit: what one unit of the result is, for the machine's CPU time per unit (rates in thousands per second only). */
+const TESTS: { name: string; unit: string; perUnit?: string; run: (p: Path) => Result }[] = [
   { name: 'TCP 1 stream', unit: 'Gbit/s', run: (p) => iperfTcp(p.iperf.host, p.iperf.port, 1) },
   { name: 'TCP 4 streams', unit: 'Gbit/s', run: (p) => iperfTcp(p.iperf.host, p.iperf.port, 4) },
-  { name: 'short TCP conns', unit: 'k/s', run: (p) => shortConns(p.http.host, p.http.port) },
-  { name: 'UDP 64 B', unit: 'kpps', run: (p) => iperfUdp(p.iperf.host, p.iperf.port, 64) },
-  { name: 'UDP 1400 B', unit: 'kpps', run: (p) => iperfUdp(p.iperf.host, p.iperf.port, 1400) },
+  { name: 'short TCP conns', unit: 'k/s', perUnit: 'connection', run: (p) => shortConns(p.http.host, p.http.port) },
+  { name: 'UDP 64 B', unit: 'kpps', perUnit: 'datagram received', run: (p) => iperfUdp(p.iperf.host, p.iperf.port, 64) },
+  { name: 'UDP 1400 B', unit: 'kpps', perUnit: 'datagram received', run: (p) => iperfUdp(p.iperf.host, p.iperf.port, 1400) },
 ];
 
 async function main(): Promise<void> {
@@ -334,6 +427,8 @@ async function main(): Promise<void> {
           const runs: Result[] = [];
           for (let i = 0; i < REPS; i++) {
             const before = path.daemon ? cpuTicks(path.daemon.pid) : 0;
+            const machineBefore = machineTicks();
+            const threadsBefore = path.daemon ? threadTicks(path.daemon.pid) : undefined;
             const t0 = Date.now();
             let r: Result;
             try {
@@ -343,6 +438,11 @@ async function main(): Promise<void> {
               r = { value: 0 };
             }
             if (path.daemon) r.cpu = ((cpuTicks(path.daemon.pid) - before) / 100 / ((Date.now() - t0) / 1000)) * 100;
+            const machine = machineTicks();
+            if (path.daemon && threadsBefore) console.log(`  daemon CPU by thread: ${threadShares(path.daemon.pid, threadsBefore, (Date.now() - t0) / 1000)}`);
+            r.machine = ((machine.busy - machineBefore.busy) / (machine.total - machineBefore.total)) * 100;
+            // The test's own seconds of traffic (k units/s x SECONDS): busy ticks are 10 ms each.
+            if (r.value > 0 && test.perUnit) r.cpuPerUnitUs = ((machine.busy - machineBefore.busy) * 10_000) / (r.value * 1000 * SECONDS);
             runs.push(r);
           }
           const value = median(runs.map((r) => r.value));
@@ -350,7 +450,8 @@ async function main(): Promise<void> {
           results.set(test.name, chosen);
           const loss = chosen.loss === undefined ? '' : ` loss ${chosen.loss.toFixed(1)}%`;
           const cpu = chosen.cpu === undefined ? '' : ` daemon CPU ${chosen.cpu.toFixed(0)}%`;
-          console.log(`${name.padEnd(12)} ${test.name.padEnd(16)} ${value.toFixed(2)} ${test.unit}${loss}${cpu}  (runs: ${runs.map((r) => r.value.toFixed(2)).join(', ')})`);
+          const machine = ` machine busy ${chosen.machine!.toFixed(0)}%${chosen.cpuPerUnitUs === undefined ? '' : `, ${chosen.cpuPerUnitUs.toFixed(1)} us CPU per ${test.perUnit}`}`;
+          console.log(`${name.padEnd(12)} ${test.name.padEnd(16)} ${value.toFixed(2)} ${test.unit}${loss}${cpu}${machine}  (runs: ${runs.map((r) => r.value.toFixed(2)).join(', ')})`);
         }
       } finally {
         await path.teardown();
