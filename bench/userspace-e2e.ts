@@ -270,6 +270,9 @@ function iperfUdpRun(host: string, port: number, size: number): Result {
   return { value: (s.packets - s.lost_packets) / s.seconds / 1000, loss: s.lost_percent };
 }
 
+/** wrk's threads for short connections (WRK_THREADS; default 1): one thread caps plain DNAT near a core of client work. */
+const WRK_THREADS = Number(process.env.WRK_THREADS ?? 1);
+
 /** Packets per connection through the node: what R's stack forwarded, what the TUN carried each way (NaN: no TUN on this path). */
 function nodePackets(): { forwarded: number; intoTun: number; fromTun: number } {
   return { forwarded: snmp(NS.r, 'Ip', 'ForwDatagrams'), intoTun: linkStat(NS.r, TUN, 'tx_packets'), fromTun: linkStat(NS.r, TUN, 'rx_packets') };
@@ -277,7 +280,7 @@ function nodePackets(): { forwarded: number; intoTun: number; fromTun: number } 
 
 function shortConns(host: string, port: number): Result {
   const before = nodePackets();
-  const out = inNs(NS.a, ['wrk', '-t', '1', '-c', '32', '-d', `${SECONDS}s`, '-H', 'Connection: close', `http://${host}:${port}/`]);
+  const out = inNs(NS.a, ['wrk', '-t', String(WRK_THREADS), '-c', '32', '-d', `${SECONDS}s`, '-H', 'Connection: close', `http://${host}:${port}/`]);
   const after = nodePackets();
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (!rate) throw new Error(`wrk printed no rate: ${out}`);
