@@ -46,6 +46,9 @@ export async function bundle() {
     platform: 'node',
     format: 'esm',
     target: 'node20',
+    // Less to read and parse at every start; identifiers keep their names (stack traces, logs).
+    minifyWhitespace: true,
+    minifySyntax: true,
     // Node's own `require` for the CommonJS packages bundled into an ES module (they require node: built-ins).
     banner: { js: "import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);" },
     // Kept out of the bundle: loaded at run time from node_modules by createRequire (see the header).
