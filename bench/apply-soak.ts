@@ -11,7 +11,8 @@
  * control socket only once every listener of that generation is open, so the
  * figure covers both. `--restores N` kills and restarts N times (the state
  * directory of the first restore is the one the soak wrote; each restart
- * restores the same generation).
+ * restores the same generation). `stopMs`: SIGTERM to exit of the last
+ * restored daemon (every listener closed).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -104,7 +105,14 @@ async function main(): Promise<void> {
       if (Number(running.generation) !== generation) throw new Error(`restored generation ${running.generation}, committed ${generation}`);
     }
     const median = [...restoreMs].sort((x, y) => x - y)[Math.floor(restoreMs.length / 2)];
-    console.log(JSON.stringify({ applies, samples, restoreAfterKillMs: restoreMs, restoreMedianMs: median, restoredGeneration: generation, node: process.version }, null, 2));
+    // A graceful stop of the restored daemon (SIGTERM to exit): it closes every listener.
+    client.close();
+    const stopping = performance.now();
+    await stopDaemon(daemon);
+    const stopMs = +(performance.now() - stopping).toFixed(0);
+    console.log(
+      JSON.stringify({ applies, samples, restoreAfterKillMs: restoreMs, restoreMedianMs: median, restoredGeneration: generation, stopMs, node: process.version }, null, 2),
+    );
   } finally {
     client.close();
     await stopDaemon(daemon);

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm start` runs this before `node dist/cli/main.js`: it compiles src/ to
- * dist/ only when a source (or a tsconfig) is newer than dist/cli/main.js,
- * which every build rewrites, so a start with dist/ current costs a directory
- * walk instead of a full `tsc` run.
+ * `npm start` runs this before `node dist/portplane.js`: it compiles src/ to
+ * dist/ and bundles the CLI (scripts/bundle.js) only when a source (or a
+ * tsconfig) is newer than dist/portplane.js, which every build rewrites, so a
+ * start with dist/ current costs a directory walk instead of a full build.
  */
 import { spawnSync } from 'node:child_process';
 import console from 'node:console';
@@ -13,7 +13,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const output = join(root, 'dist', 'cli', 'main.js');
+const output = join(root, 'dist', 'portplane.js');
 
 function newestMtime(dir) {
   let newest = 0;
@@ -34,4 +34,6 @@ if (sources > built) {
     console.error('build failed: fix the errors above, or run `npm run build` to see them again');
     process.exit(r.status ?? 1);
   }
+  // Loaded only when a build is due: esbuild is not needed for a start with dist/ current.
+  await (await import('./bundle.js')).bundle();
 }

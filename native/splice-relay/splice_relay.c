@@ -260,6 +260,12 @@ typedef struct worker {
   uint32_t *free_slots;
   uint32_t nfree;
   uint32_t slot_base, slot_count;
+  /*
+   * Slots of this worker holding a connection (atomic): counted up before
+   * publish sets a slot, down after finish clears it, so reveal skips the
+   * scan of a worker with none (closing 10,000 listeners paid 10,000 scans).
+   */
+  uint32_t live;
   /* Thread-local to the worker. */
   event_t *local;
   size_t nlocal, local_cap;
@@ -938,6 +944,7 @@ static void finish(worker_t *w, conn_t *c, int reset_client, uint8_t why, int32_
   /* A quiet connection that ended cleanly is counted into its rule here (one whose failure found no memory for its records too: counted as a clean end rather than lost). */
   release_admission(e, c, quiet && !report ? counts : NULL);
   __atomic_store_n(&e->conns[c->slot], NULL, __ATOMIC_RELEASE);
+  __atomic_sub_fetch(&w->live, 1, __ATOMIC_SEQ_CST);
   if (c->fd[SIDE_CLIENT] >= 0) close(c->fd[SIDE_CLIENT]);
   if (c->fd[SIDE_UPSTREAM] >= 0) close(c->fd[SIDE_UPSTREAM]);
   w->free_slots[w->nfree++] = c->slot;
@@ -1152,6 +1159,7 @@ static void on_connected(worker_t *w, conn_t *c, uint32_t upstream_events) {
 static void publish(worker_t *w, conn_t *c) {
   engine_t *e = w->e;
   c->created_ms = now_wall_ms();
+  __atomic_add_fetch(&w->live, 1, __ATOMIC_SEQ_CST);
   __atomic_store_n(&e->conns[c->slot], c, __ATOMIC_SEQ_CST);
   double *s = e->stats + (size_t)c->slot * STATS_PER_SLOT;
   s[STAT_FROM_CLIENT_BYTES] = s[STAT_FROM_CLIENT_READS] = s[STAT_TO_CLIENT_BYTES] = s[STAT_TO_CLIENT_READS] = 0;
@@ -2282,6 +2290,12 @@ static napi_value reveal(napi_env env, napi_callback_info info) {
   if (!e) return NULL;
   for (uint32_t i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
+    /*
+     * No connection in any slot: nothing to reveal. One published after this
+     * load is as one published after the pass below went by its slot (and,
+     * when setDetail came before this reveal, it reveals itself: publish).
+     */
+    if (__atomic_load_n(&w->live, __ATOMIC_SEQ_CST) == 0) continue;
     pthread_mutex_lock(&w->lock);
     /*
      * One pass that collects every quiet connection it meets: the worker

@@ -6,7 +6,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { AuditLog } from '../auth/audit.js';
 import { CallerQuotas } from '../auth/caller-quotas.js';
@@ -21,6 +20,7 @@ import { serviceClient } from './api-definition.js';
 import { ApplyRequestDecoder } from './apply-request-decoder.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { guardRequestDecoding } from './request-decoding.js';
+import { HealthService } from './health-service.js';
 import { configServiceHandlers } from './config-service.js';
 import { haServiceHandlers } from './ha-service.js';
 import { traceServiceHandlers } from './trace-service.js';
@@ -40,7 +40,7 @@ export const SERVICE_NAMES = [
   'portplane.v1.HAService',
 ];
 
-/** Served by grpc-health-check, described by proto/grpc/health/v1/health.proto (a copy of that package's proto). */
+/** Served by health-service.ts, described by proto/grpc/health/v1/health.proto (a copy of the gRPC project's proto). */
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
 /**
  * Health name that is NOT_SERVING while the dataplane diverges from the
@@ -51,7 +51,7 @@ export const DATAPLANE_HEALTH = 'portplane.dataplane';
 
 export interface GrpcServer {
   server: grpc.Server;
-  health: HealthImplementation;
+  health: HealthService;
   listener: ControlListener;
   /** `unix:/path` or `host:port` as bound. */
   address: string;
@@ -150,7 +150,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   server.addService(serviceClient('HAService').service, haServiceHandlers({ ...options.ha, hub, store: dataplane.sessions() }));
   // Reflection describes the health service too, so grpcurl can call it bare.
   addReflection(server, [...SERVICE_NAMES, HEALTH_SERVICE]);
-  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  const health = new HealthService({ '': 'NOT_SERVING' });
   for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
   health.addToServer(server);
 

@@ -13,8 +13,8 @@ import { serviceClient } from '../../src/server/api-definition.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(REPO, 'src/cli/main.ts');
-/** The compiled daemon (`npm run build`), for benchmarks: what `npm start` runs. */
-const COMPILED_MAIN = join(REPO, 'dist/cli/main.js');
+/** The compiled daemon (`npm run build`: the bundle), for benchmarks: what `npm start` runs. */
+const COMPILED_MAIN = join(REPO, 'dist/portplane.js');
 
 export interface DaemonProcess {
   child: ChildProcess;

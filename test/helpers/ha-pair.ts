@@ -44,7 +44,7 @@ const CONTROL_PORT = 7443;
 const PRIORITY: Record<NodeName, number> = { n1: 250, n2: 249 };
 
 /** The compiled CLI when built (CI builds it; it starts faster), else the sources through tsx. */
-const ENTRY = existsSync(join(REPO, 'dist/cli/main.js')) ? [join(REPO, 'dist/cli/main.js')] : ['--import', 'tsx', join(REPO, 'src/cli/main.ts')];
+const ENTRY = existsSync(join(REPO, 'dist/portplane.js')) ? [join(REPO, 'dist/portplane.js')] : ['--import', 'tsx', join(REPO, 'src/cli/main.ts')];
 
 const SERVER_SCRIPT = `
 const net = require('net'), dgram = require('dgram');
