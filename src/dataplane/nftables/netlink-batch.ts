@@ -103,6 +103,7 @@ const cmp = (op: 'eq' | 'neq', value: Buffer, sreg = 1): Expr => expr('cmp', [[1
 const payload = (base: 'network' | 'transport', offset: number, len: number, dreg: number): Expr =>
   expr('payload', [[1, u32be(dreg)], [2, u32be(base === 'network' ? 1 : 2)], [3, u32be(offset)], [4, u32be(len)]]);
 const ctMarkLoad = (dreg = 1): Expr => expr('ct', [[1, u32be(dreg)], [2, u32be(3)]]); // NFT_CT_MARK
+const ctMarkSet = (mark: number): Expr[] => [expr('immediate', [[1, u32be(1)], [2, data(u32host(mark))]]), expr('ct', [[2, u32be(3)], [4, u32be(1)]])];
 const lookup = (set: string, sreg: number, options: { dreg?: number; invert?: boolean } = {}): Expr =>
   expr('lookup', [[1, set], [2, u32be(sreg)], ...(options.dreg !== undefined ? [[3, u32be(options.dreg)] as Attr] : []), ...(options.invert ? [[5, u32be(1)] as Attr] : [])]);
 /** `limit rate over <rate>/second burst <burst> packets`: NFT_LIMIT_PKTS, NFT_LIMIT_F_INV. */
@@ -123,8 +124,10 @@ const refusalDependency = (refuse: Refusal): Expr[] => (refuse === 'tcp-reset' ?
 function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer } {
   switch (s.kind) {
     case 'local-only':
-      // fib daddr type (RESULT_ADDRTYPE, F_DADDR) != RTN_LOCAL: return
-      return { exprs: [expr('fib', [[1, u32be(1)], [2, u32be(3)], [3, u32be(2)]]), cmp('neq', u32host(2)), expr('immediate', [[1, u32be(0)], [2, verdict(NFT_RETURN)]])] };
+      // fib daddr type (RESULT_ADDRTYPE, F_DADDR) != RTN_LOCAL: ct mark set 0, return
+      return {
+        exprs: [expr('fib', [[1, u32be(1)], [2, u32be(3)], [3, u32be(2)]]), cmp('neq', u32host(2)), ...ctMarkSet(0), expr('immediate', [[1, u32be(0)], [2, verdict(NFT_RETURN)]])],
+      };
     case 'syn-only':
       return {
         exprs: [
@@ -135,8 +138,6 @@ function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer }
           expr('reject', [[1, u32be(1)]]),
         ],
       };
-    case 'mark':
-      return { exprs: [expr('immediate', [[1, u32be(1)], [2, data(u32host(s.mark))]]), expr('ct', [[2, u32be(3)], [4, u32be(1)]])] };
     case 'filter':
       return { exprs: [...refusalDependency(s.refuse), ...nfproto(s.family), saddr(s.family, 1), lookup(s.set, 1, { invert: s.invert }), ...countAndRefuse(s.counter, s.refuse)] };
     case 'cap':
@@ -184,10 +185,11 @@ function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer }
 type Part = 'ipv4' | 'ipv6' | 'proto' | 'port' | 'mark';
 /** Key and value layouts of the sets a delta writes elements to (ruleset.ts baseCommands). */
 const LAYOUT: Record<string, { key: Part[]; value?: Part[] | 'verdict' }> = {
-  l4: { key: ['ipv4', 'proto', 'port'], value: 'verdict' },
-  l6: { key: ['ipv6', 'proto', 'port'], value: 'verdict' },
-  a4: { key: ['proto', 'port'], value: 'verdict' },
-  a6: { key: ['proto', 'port'], value: 'verdict' },
+  l4: { key: ['ipv4', 'proto', 'port'], value: ['mark'] },
+  l6: { key: ['ipv6', 'proto', 'port'], value: ['mark'] },
+  a4: { key: ['proto', 'port'], value: ['mark'] },
+  a6: { key: ['proto', 'port'], value: ['mark'] },
+  rules: { key: ['mark'], value: 'verdict' },
   n4: { key: ['ipv4', 'proto', 'port'], value: ['ipv4', 'port'] },
   n6: { key: ['ipv6', 'proto', 'port'], value: ['ipv6', 'port'] },
   na4: { key: ['proto', 'port'], value: ['ipv4', 'port'] },

@@ -3,21 +3,27 @@
  * state into another. Design (after kube-proxy's nftables mode and netavark):
  *
  *   table inet <name>
- *     map l4 / l6   daddr . l4proto . dport : goto r<counter id>   (listen address given)
- *     map a4 / a6   l4proto . dport : goto r<counter id>           (any address; local destinations only)
- *     map n4 / n6, na4 / na6   the same keys : target address . target port (the DNAT)
- *     chain lookup  the four vmap lookups: O(1) in the number of rules and ports
- *                   (a miss costs two hash lookups and nothing else)
+ *     map l4 / l6   daddr . l4proto . dport : <counter id>   (mark; listen address given)
+ *     map a4 / a6   l4proto . dport : <counter id>           (any address; local destinations only)
+ *     map rules     <counter id> : goto r<counter id>        (one element per rule)
+ *     map n4 / n6, na4 / na6   the port keys : target address . target port (the DNAT)
+ *     chain lookup  `ct mark set <key> map @l4 ct mark vmap @rules` and the like:
+ *                   O(1) in the number of rules and ports (a miss costs the
+ *                   port lookups and nothing else)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule: ct mark, filters, ct count, limits, dnat through n/na;
+ *     chain r<id>   per rule: filters, ct count, limits, dnat through n/na;
  *                   only the statements that can act (a rule pays for what it uses)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
  *     sets src4 / src6   the per-source meters of every rule, keyed by ct mark . saddr
  *
  * Each port is one element (exclusions are simply absent), so the first
- * packet costs one hash lookup whatever the number of rules. Shared objects
+ * packet costs two hash lookups whatever the number of rules. A port maps to
+ * its rule's id (the ct mark, which sessions and counters are keyed by) and
+ * only the rule's id to its chain: a goto per port made the kernel check the
+ * rule's chain once per port at every commit that adds a chain (10,000
+ * checks at 10,000 ports), one per rule costs 1,000. Shared objects
  * instead of per-rule ones (counters, meters, port maps as set elements)
  * keep the table's object count independent of the rule count: libnftables
  * reads every set and named object of the table before each batch, and
@@ -60,11 +66,13 @@ export type Refusal = 'tcp-reset' | 'icmpx-port-unreachable';
  * `counter` names the counter set a matching packet is counted in.
  */
 export type ChainStatement =
-  /** `fib daddr type != local return`: any-address rules forward local destinations only. */
+  /**
+   * `fib daddr type != local ct mark set 0 return`: any-address rules forward local destinations only;
+   * the lookup set the mark already, and a connection the rule does not forward is no session of it.
+   */
   | { kind: 'local-only' }
   /** Only a TCP SYN may open a NAT binding; anything else is reset. */
   | { kind: 'syn-only' }
-  | { kind: 'mark'; mark: number }
   /** Source lookup in a filter set: a hit refuses (deny) or, `invert`, a miss refuses (allow). */
   | { kind: 'filter'; family: 4 | 6; set: string; invert: boolean; counter: string; refuse: Refusal }
   | { kind: 'cap'; count: number; counter: string; refuse: Refusal }
@@ -163,8 +171,6 @@ function ruleChainOf(table: string, rule: ForwardRule, counterId: number, option
   // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
   // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
   if (rule.protocol === 'tcp') statements.push({ kind: 'syn-only' });
-  // The mark first: the counter sets and the meters are keyed by it (a refused packet's entry is never confirmed).
-  statements.push({ kind: 'mark', mark: counterId });
   const filterSet = (kind: 'deny' | 'allow', list: string[]): string => {
     const set = { name: `${name}_${kind}${family}`, family, cidrs: list.filter((c) => (family === 4) === !c.includes(':')) };
     sets.push(set);
@@ -191,11 +197,9 @@ export function statementText(s: ChainStatement): string {
   const ip = (family: 4 | 6): string => (family === 4 ? 'ip' : 'ip6');
   switch (s.kind) {
     case 'local-only':
-      return 'fib daddr type != local return';
+      return 'fib daddr type != local ct mark set 0 return';
     case 'syn-only':
       return 'tcp flags & (fin|syn|rst|ack) != syn reject with tcp reset';
-    case 'mark':
-      return `ct mark set ${s.mark}`;
     case 'filter':
       return `${ip(s.family)} saddr ${s.invert ? '!= ' : ''}@${s.set} ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'cap':
@@ -246,7 +250,9 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
   // NAT cannot cross address families: a listen address of the other family forwards nothing.
   if (listen && listen.family !== target.family) return { elements, excludedKey: '' };
   const f = target.family;
-  const verdict = `goto ${ruleChain(counterId)}`;
+  const mark = String(counterId);
+  // The rule's one verdict: its ports map to its id, its id to its chain.
+  elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
   const to = `${target.text} . `;
   const check = excluded && !excluded.empty;
   for (const range of portIntervals(rule)) {
@@ -256,7 +262,7 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
         continue;
       }
       const k = anyAddress ? `${rule.protocol} . ${port}` : `${listen!.text} . ${rule.protocol} . ${port}`;
-      elements.push({ set: anyAddress ? `a${f}` : `l${f}`, element: `${k} : ${verdict}` });
+      elements.push({ set: anyAddress ? `a${f}` : `l${f}`, element: `${k} : ${mark}` });
       elements.push({ set: anyAddress ? `na${f}` : `n${f}`, element: `${k} : ${to}${mapTargetPort(rule, port)}` });
     }
   }
@@ -324,10 +330,11 @@ export function baseCommands(tableName: string): string[] {
   const t = `inet ${tableName}`;
   return [
     `add table ${t} { comment "portplane: managed, do not edit"; }`,
-    `add map ${t} l4 { type ipv4_addr . inet_proto . inet_service : verdict; }`,
-    `add map ${t} l6 { type ipv6_addr . inet_proto . inet_service : verdict; }`,
-    `add map ${t} a4 { type inet_proto . inet_service : verdict; }`,
-    `add map ${t} a6 { type inet_proto . inet_service : verdict; }`,
+    `add map ${t} l4 { type ipv4_addr . inet_proto . inet_service : mark; }`,
+    `add map ${t} l6 { type ipv6_addr . inet_proto . inet_service : mark; }`,
+    `add map ${t} a4 { type inet_proto . inet_service : mark; }`,
+    `add map ${t} a6 { type inet_proto . inet_service : mark; }`,
+    `add map ${t} rules { type mark : verdict; }`,
     `add map ${t} n4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${t} n6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
     `add map ${t} na4 { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
@@ -339,10 +346,12 @@ export function baseCommands(tableName: string): string[] {
     `add set ${t} hairpin4 { type ipv4_addr . ipv4_addr; }`,
     `add set ${t} hairpin6 { type ipv6_addr . ipv6_addr; }`,
     `add chain ${t} lookup`,
-    `add rule ${t} lookup ip daddr . meta l4proto . th dport vmap @l4`,
-    `add rule ${t} lookup ip6 daddr . meta l4proto . th dport vmap @l6`,
-    `add rule ${t} lookup meta nfproto ipv4 meta l4proto . th dport vmap @a4`,
-    `add rule ${t} lookup meta nfproto ipv6 meta l4proto . th dport vmap @a6`,
+    // nft has no map result feeding a vmap: the rule's id goes through the ct mark, which the rule's
+    // counters, meters and sessions are keyed by anyway (a miss sets nothing: the lookup ends the rule).
+    `add rule ${t} lookup ct mark set ip daddr . meta l4proto . th dport map @l4 ct mark vmap @rules`,
+    `add rule ${t} lookup ct mark set ip6 daddr . meta l4proto . th dport map @l6 ct mark vmap @rules`,
+    `add rule ${t} lookup meta nfproto ipv4 ct mark set meta l4proto . th dport map @a4 ct mark vmap @rules`,
+    `add rule ${t} lookup meta nfproto ipv6 ct mark set meta l4proto . th dport map @a6 ct mark vmap @rules`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add rule ${t} prerouting jump lookup`,
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
