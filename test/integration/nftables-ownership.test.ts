@@ -60,7 +60,9 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(new Set(ids).size).toBe(1);
     expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'rules')).toMatch(new RegExp(`0x${ids[0]!.toString(16).padStart(8, '0')} : goto r${ids[0]}\\b`));
     expect(listing).not.toContain('8005');
-    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n4')).toContain('10.20.0.1 . tcp . 8009 : 10.20.0.2 . 9009');
+    // The rule's own DNAT map: listening port -> target port (offsets mapped; the excluded port is absent).
+    const dnat = /dnat ip to 10\.20\.0\.2:tcp dport map \{ ([^}]*) \}/.exec(nftIn(ns, 'list', 'table', 'inet', tableName))?.[1];
+    expect(dnat?.split(', ')).toEqual([8000, 8001, 8002, 8003, 8004, 8006, 8007, 8008, 8009].map((p) => `${p} : ${p + 1000}`));
 
     nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
     const t0 = Date.now();

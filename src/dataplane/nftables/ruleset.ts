@@ -6,13 +6,13 @@
  *     map l4 / l6   daddr . l4proto . dport : <counter id>   (mark; listen address given)
  *     map a4 / a6   l4proto . dport : <counter id>           (any address; local destinations only)
  *     map rules     <counter id> : goto r<counter id>        (one element per rule)
- *     map n4 / n6, na4 / na6   the port keys : target address . target port (the DNAT)
  *     chain lookup  `ct mark set <key> map @l4 ct mark vmap @rules` and the like:
  *                   O(1) in the number of rules and ports (a miss costs the
  *                   port lookups and nothing else)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule: filters, ct count, limits, dnat through n/na;
+ *     chain r<id>   per rule: filters, ct count, limits, its dnat (a literal
+ *                   target, or its own anonymous map dport : target port);
  *                   only the statements that can act (a rule pays for what it uses)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
@@ -23,7 +23,11 @@
  * its rule's id (the ct mark, which sessions and counters are keyed by) and
  * only the rule's id to its chain: a goto per port made the kernel check the
  * rule's chain once per port at every commit that adds a chain (10,000
- * checks at 10,000 ports), one per rule costs 1,000. Shared objects
+ * checks at 10,000 ports), one per rule costs 1,000. The DNAT target is the
+ * rule's own (a constant, or an anonymous map in its chain): a rule bound to
+ * one DNAT map shared by every port made the kernel walk that map at every
+ * commit that adds a rule, and a one-rule change no longer touches
+ * elements of other rules' targets. Shared objects
  * instead of per-rule ones (counters, meters, port maps as set elements)
  * keep the table's object count independent of the rule count: libnftables
  * reads every set and named object of the table before each batch, and
@@ -78,8 +82,19 @@ export type ChainStatement =
   | { kind: 'cap'; count: number; counter: string; refuse: Refusal }
   | { kind: 'rate'; rate: number; burst: number; counter: string; refuse: Refusal }
   | { kind: 'source-rate'; family: 4 | 6; set: string; rate: number; burst: number; counter: string; refuse: Refusal }
-  /** The accept count and the DNAT through the shared map (`anyAddress`: keyed without the address). */
-  | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; anyAddress: boolean; map: string; counter: string; comment: string };
+  /** The accept count and the DNAT to the rule's target. */
+  | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; target: DnatTarget; counter: string; comment: string };
+
+/**
+ * Where a rule's DNAT sends a port: the address with the port unchanged, one
+ * port for every listening port, or the rule's own map of listening port to
+ * target port (port offsets), anonymous, in the rule.
+ */
+export interface DnatTarget {
+  address: string;
+  port?: number;
+  ports?: [listen: number, target: number][];
+}
 
 /** A rule's source filter: an interval set of CIDRs of one family. */
 export interface FilterSet {
@@ -187,8 +202,26 @@ function ruleChainOf(table: string, rule: ForwardRule, counterId: number, option
   if (limits.sourceRate < limits.sessionRate || limits.sourceBurst < limits.sessionBurst) {
     statements.push({ kind: 'source-rate', family, set: `src${family}`, rate: limits.sourceRate, burst: limits.sourceBurst, counter: COUNTER_SET.source_rate, refuse });
   }
-  statements.push({ kind: 'dnat', protocol: rule.protocol, family, anyAddress, map: `${anyAddress ? 'na' : 'n'}${family}`, counter: COUNTER_SET.ok, comment: tagOf(table, rule) });
+  statements.push({ kind: 'dnat', protocol: rule.protocol, family, target: dnatTarget(rule, target.text), counter: COUNTER_SET.ok, comment: tagOf(table, rule) });
   return { name, sets, statements };
+}
+
+/** The rule's DNAT target (exclusions need no care: their ports never reach the chain). */
+function dnatTarget(rule: ForwardRule, address: string): DnatTarget {
+  const ranges = portIntervals(rule);
+  if (rule.targetPort === 0 || rule.targetPort === rule.ports.first) return { address };
+  if (ranges.length === 1 && ranges[0]!.first === ranges[0]!.last) return { address, port: mapTargetPort(rule, ranges[0]!.first) };
+  const ports: [number, number][] = [];
+  for (const r of ranges) for (let p = r.first; p <= r.last; p++) ports.push([p, mapTargetPort(rule, p)]);
+  return { address, ports };
+}
+
+/** A DNAT target as nft text: `to 10.0.0.1`, `to [::1]:80`, `to 10.0.0.1 : th dport map { 8000 : 9000, ... }`. */
+function targetText(family: 4 | 6, t: DnatTarget): string {
+  const address = family === 6 && (t.port !== undefined || t.ports) ? `[${t.address}]` : t.address;
+  if (t.port !== undefined) return `${address}:${t.port}`;
+  if (t.ports) return `${address} : th dport map { ${t.ports.map(([l, p]) => `${l} : ${p}`).join(', ')} }`;
+  return address;
 }
 
 /** A statement as nft text (libnftables compiles it to what netlink-batch.ts encodes). */
@@ -208,10 +241,8 @@ export function statementText(s: ChainStatement): string {
       return `limit rate over ${s.rate}/second burst ${s.burst} packets ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'source-rate':
       return `update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
-    case 'dnat': {
-      const key = s.anyAddress ? 'meta l4proto . th dport' : `${ip(s.family)} daddr . meta l4proto . th dport`;
-      return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} addr . port to ${key} map @${s.map} comment "${s.comment}"`;
-    }
+    case 'dnat':
+      return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} to ${targetText(s.family, s.target)} comment "${s.comment}"`;
   }
 }
 
@@ -239,7 +270,7 @@ export function removeCommands(tableName: string, r: RuleObjects): string[] {
   ];
 }
 
-/** The rule's elements in the lookup and DNAT maps, leaving out excluded ports. */
+/** The rule's elements in the lookup maps, leaving out excluded ports. */
 function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined): { elements: RuleObjects['elements']; excludedKey: string } {
   const elements: RuleObjects['elements'] = [];
   const skipped: number[] = [];
@@ -253,7 +284,6 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
   const mark = String(counterId);
   // The rule's one verdict: its ports map to its id, its id to its chain.
   elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
-  const to = `${target.text} . `;
   const check = excluded && !excluded.empty;
   for (const range of portIntervals(rule)) {
     for (let port = range.first; port <= range.last; port++) {
@@ -263,7 +293,6 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
       }
       const k = anyAddress ? `${rule.protocol} . ${port}` : `${listen!.text} . ${rule.protocol} . ${port}`;
       elements.push({ set: anyAddress ? `a${f}` : `l${f}`, element: `${k} : ${mark}` });
-      elements.push({ set: anyAddress ? `na${f}` : `n${f}`, element: `${k} : ${to}${mapTargetPort(rule, port)}` });
     }
   }
   return { elements, excludedKey: skipped.join(',') };
@@ -335,10 +364,6 @@ export function baseCommands(tableName: string): string[] {
     `add map ${t} a4 { type inet_proto . inet_service : mark; }`,
     `add map ${t} a6 { type inet_proto . inet_service : mark; }`,
     `add map ${t} rules { type mark : verdict; }`,
-    `add map ${t} n4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }`,
-    `add map ${t} n6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
-    `add map ${t} na4 { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
-    `add map ${t} na6 { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
     ...COUNTER_SETS.map(([, set]) => `add set ${t} ${set} { type mark; counter; }`),
     // Every rule's per-source meter; the mark keeps rules apart. Full: new sources are not rate limited.
     `add set ${t} src4 { type mark . ipv4_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
