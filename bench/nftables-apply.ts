@@ -141,6 +141,7 @@ async function main(): Promise<void> {
       const w = backendLog().at(-1);
       changes.push({ ...r, backendMs: (w?.micros ?? NaN) / 1000, phases: w?.phases ?? {}, via: w?.via ?? 'unknown' });
     }
+    if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(changes));
     const phaseMedians = Object.fromEntries(Object.keys(changes[0]?.phases ?? {}).map((k) => [k, +(median(changes.map((c) => c.phases[k] ?? NaN)) / 1000).toFixed(2)]));
     const oneWall = median(changes.map((c) => c.wallMs));
     const oneDaemon = median(changes.map((c) => c.inDaemonMs));

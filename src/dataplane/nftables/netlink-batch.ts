@@ -90,6 +90,12 @@ function attrBytes(attrs: Attr[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** What attrBytes([attr]) takes, without encoding it. */
+function attrSize([, value]: Attr): number {
+  const payload = Array.isArray(value) ? value.reduce((n, a) => n + attrSize(a), 0) : typeof value === 'string' ? Buffer.byteLength(value) + 1 : value.length;
+  return (4 + payload + 3) & ~3;
+}
+
 /** One message: nlmsghdr (seq and the request/ack flags are the addon's) + nfgenmsg + attributes. */
 function message(type: number, flags: number, attrs: Attr[]): Buffer {
   const body = attrBytes(attrs);
@@ -332,7 +338,7 @@ function elementListMessages(out: Buffer[], table: string, set: string, verb: 'a
     bytes = 0;
   };
   for (const e of list) {
-    const size = attrBytes([e]).length;
+    const size = attrSize(e);
     if (bytes + size > MAX_ELEMENTS_BYTES) flush();
     chunk.push(e);
     bytes += size;

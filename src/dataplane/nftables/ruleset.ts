@@ -142,13 +142,15 @@ export interface RulesetOptions {
 export interface WrittenState {
   rules: Map<number, RuleObjects>;
   options: RulesetOptions;
+  /** The hairpin pairs, shared by rules with the same target, with how many rules use each (kept across states, so a diff reads only the changed rules'). */
+  hairpins: Map<string, { element: SetElement; rules: number }>;
 }
 
 /** Every statement emitted: what to assume when the conntrack capacity is unknown. */
 export const UNBOUNDED: RulesetOptions = { conntrackMax: Infinity };
 
 export function emptyState(options: RulesetOptions = UNBOUNDED): WrittenState {
-  return { rules: new Map(), options };
+  return { rules: new Map(), options, hairpins: new Map() };
 }
 
 export interface PortExclusions {
@@ -318,6 +320,7 @@ export function desiredState(
   const state = emptyState(options);
   // Chains built under other options differ under the same counter id: nothing of them is reused.
   if (!sameOptions(previous.options, options)) previous = emptyState(options);
+  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -334,7 +337,7 @@ export function desiredState(
         continue;
       }
       const target = addressText(rule.targetAddress);
-      state.rules.set(counterId, {
+      const objects: RuleObjects = {
         counterId,
         table: table.name,
         ruleId: id,
@@ -344,10 +347,26 @@ export function desiredState(
         elements,
         excludedKey,
         hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
-      });
+      };
+      state.rules.set(counterId, objects);
+      countHairpin(state, objects, 1);
     }
   }
+  for (const [id, r] of previous.rules) if (state.rules.get(id) !== r) countHairpin(state, r, -1);
   return state;
+}
+
+function hairpinKey(h: SetElement): string {
+  return `${h.set} ${h.element}`;
+}
+
+function countHairpin(state: WrittenState, r: RuleObjects, delta: 1 | -1): void {
+  if (!r.hairpin) return;
+  const key = hairpinKey(r.hairpin);
+  const entry = state.hairpins.get(key) ?? { element: r.hairpin, rules: 0 };
+  entry.rules += delta;
+  if (entry.rules > 0) state.hairpins.set(key, entry);
+  else state.hairpins.delete(key);
 }
 
 export function sameOptions(a: RulesetOptions, b: RulesetOptions): boolean {
@@ -400,7 +419,8 @@ export function fullBatch(tableName: string, desired: WrittenState): string {
     out.push(...createCommands(tableName, r));
     elements.push(...r.elements);
   }
-  appendElements(out, t, 'add', [...elements, ...hairpins(desired).values()]);
+  for (const h of desired.hairpins.values()) elements.push(h.element);
+  appendElements(out, t, 'add', elements);
   return out.join('\n');
 }
 
@@ -437,32 +457,35 @@ export interface RuleDiff {
 export function diffRules(from: WrittenState, to: WrittenState): RuleDiff {
   if (!sameOptions(from.options, to.options)) throw new Error('diffRules: states built with different ruleset options need a full batch');
   const diff: RuleDiff = { created: [], removed: [], added: [], gone: [] };
+  // Only a changed rule's hairpin pair can come or go.
+  const pairs = new Map<string, SetElement>();
+  const touched = (r: RuleObjects): void => {
+    if (r.hairpin) pairs.set(hairpinKey(r.hairpin), r.hairpin);
+  };
   for (const [id, r] of to.rules) {
     const prior = from.rules.get(id);
     if (prior === r) continue;
     if (!prior) diff.created.push(r);
-    if (prior) diff.removed.push(...prior.elements);
+    if (prior) {
+      diff.removed.push(...prior.elements);
+      touched(prior);
+    }
     diff.added.push(...r.elements);
+    touched(r);
   }
   for (const [id, r] of from.rules) {
     if (to.rules.has(id)) continue;
     diff.removed.push(...r.elements);
     diff.gone.push(r);
+    touched(r);
   }
-  if (diff.created.length > 0 || diff.removed.length > 0 || diff.added.length > 0) {
-    const before = hairpins(from);
-    const after = hairpins(to);
-    for (const [k, e] of before) if (!after.has(k)) diff.removed.push(e);
-    for (const [k, e] of after) if (!before.has(k)) diff.added.push(e);
+  for (const [k, e] of pairs) {
+    const before = from.hairpins.has(k);
+    const after = to.hairpins.has(k);
+    if (before && !after) diff.removed.push(e);
+    if (after && !before) diff.added.push(e);
   }
   return diff;
-}
-
-/** The hairpin pairs of a state (shared by rules with the same target). */
-function hairpins(state: WrittenState): Map<string, SetElement> {
-  const out = new Map<string, SetElement>();
-  for (const r of state.rules.values()) if (r.hairpin) out.set(`${r.hairpin.set} ${r.hairpin.element}`, r.hairpin);
-  return out;
 }
 
 /**
