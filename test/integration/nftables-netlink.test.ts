@@ -32,7 +32,7 @@ function listing(ns: string, table: string): unknown[] {
 /**
  * The table as the kernel holds it, as libnftnl prints it (`--debug=netlink`): every rule's expressions
  * with registers and userdata, every element's raw key, value and flags. Without rule handles; a set's
- * elements sorted, a chain's rules in order.
+ * elements sorted, a chain's rules in order; a rule's anonymous map in place of its name.
  */
 function bytecode(ns: string, table: string): string[] {
   // The debug lines, without the listing that follows them (listing() compares that).
@@ -44,7 +44,16 @@ function bytecode(ns: string, table: string): string[] {
       const header = head!.replace(/(\s+\d+)+\s*$/, ''); // handle, position
       return header.includes(' @') ? [header, ...lines.sort()].join('\n') : [header, ...lines].join('\n');
     });
-  return blocks.sort((a, b) => a.split('\n')[0]!.localeCompare(b.split('\n')[0]!));
+  // An anonymous map's name is the kernel's counter (creation order): a rule's own map is compared by its elements.
+  const anonymous = new Map<string, string>();
+  for (const block of blocks) {
+    const name = /^inet \S+ @(__map\d+)/.exec(block)?.[1];
+    if (name) anonymous.set(name, block.split('\n').slice(1).join(' ').replace(/\s+/g, ' '));
+  }
+  return blocks
+    .filter((block) => !/^inet \S+ @__map\d+/.test(block))
+    .map((block) => block.replace(/set (__map\d+)/g, (_, name: string) => `set { ${anonymous.get(name) ?? name} }`))
+    .sort((a, b) => a.split('\n')[0]!.localeCompare(b.split('\n')[0]!));
 }
 
 const LIMITS = { max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
@@ -98,14 +107,22 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
       tcp('any6', 8600, { listen_address: '::', target_address: '2001:db8:1::3' }),
       // Its own target: a hairpin pair of its own.
       tcp('hairpin', 8700, { target_address: '10.30.0.4' }),
+      // DNAT targets without a map: one port for the rule's one port; the listening port kept (IPv4 and IPv6).
+      tcp('one-port', 8800, { ports: { first: 8800, last: 8800 } }),
+      tcp('same-port', 8900, { target_port: 0 }),
+      tcp('same-port6', 9100, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 0 }),
     ];
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: after }] });
     expect(dataplane.writes).toEqual({ netlink: 1, libnftables: 1 });
     const delta = listing(ns, tableName);
     const deltaCode = bytecode(ns, tableName);
     expect(deltaCode.join('\n')).toContain('[ nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2');
-    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n6')).toContain('2001:db8:1::1 . tcp . 8404 : 2001:db8:1::2 . 9004');
+    // Port offsets through the rule's own anonymous map, created in the same batch.
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip6 to \[2001:db8:1::2\]:tcp dport map \{ 8400 : 9000, [^}]*8404 : 9004 \}/);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/ct count over 7/);
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip to 10\.30\.0\.2:9000 comment "portplane t\/one-port"/);
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip to 10\.30\.0\.2 comment "portplane t\/same-port"/);
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip6 to 2001:db8:1::2 comment "portplane t\/same-port6"/);
 
     // A foreign change makes the ownership check rewrite the same state whole, through libnftables.
     nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter');

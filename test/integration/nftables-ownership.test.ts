@@ -2,8 +2,10 @@
  * The nftables backend's ownership of its table, in a network namespace the
  * test creates (the backend programs it through its `netns` option, so the
  * host's nftables are never touched): a concurrent `nft` change is detected
- * within one timer period and repaired; the ruleset uses verdict maps (one
- * element per port); a clean stop removes the table unless persist is set.
+ * within one timer period and repaired; the ruleset maps each port to its
+ * rule's id and each id to the rule's chain; a table of the earlier layout
+ * (a goto per port) left by a previous version is replaced whole by the
+ * first apply; a clean stop removes the table unless persist is set.
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -52,9 +54,15 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     const config = await start();
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000)] }] });
     const listing = nftIn(ns, 'list', 'map', 'inet', tableName, 'l4');
-    expect(listing.match(/10\.20\.0\.1 \. tcp \. 80\d\d : goto r\d+/g)).toHaveLength(9);
+    // Ports map to the rule's id (its ct mark), the id alone to the rule's chain.
+    const ids = [...listing.matchAll(/10\.20\.0\.1 \. tcp \. 80\d\d : 0x([0-9a-f]{8})/g)].map((m) => Number.parseInt(m[1]!, 16));
+    expect(ids).toHaveLength(9);
+    expect(new Set(ids).size).toBe(1);
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'rules')).toMatch(new RegExp(`0x${ids[0]!.toString(16).padStart(8, '0')} : goto r${ids[0]}\\b`));
     expect(listing).not.toContain('8005');
-    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n4')).toContain('10.20.0.1 . tcp . 8009 : 10.20.0.2 . 9009');
+    // The rule's own DNAT map: listening port -> target port (offsets mapped; the excluded port is absent).
+    const dnat = /dnat ip to 10\.20\.0\.2:tcp dport map \{ ([^}]*) \}/.exec(nftIn(ns, 'list', 'table', 'inet', tableName))?.[1];
+    expect(dnat?.split(', ')).toEqual([8000, 8001, 8002, 8003, 8004, 8006, 8007, 8008, 8009].map((p) => `${p} : ${p + 1000}`));
 
     nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
     const t0 = Date.now();
@@ -98,7 +106,7 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(chainOf('open')).not.toContain('ct count');
     expect(chainOf('open')).not.toContain('@src4');
     expect(chainOf('open')).toMatch(/limit rate over 5000\/second burst 100 packets/);
-    expect(chainOf('open').trim().split('\n')[1]).toMatch(/fib daddr type != local return/);
+    expect(chainOf('open').trim().split('\n')[1]).toMatch(/fib daddr type != local ct mark set 0x00000000 return/);
     expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'lookup')).not.toContain('fib');
     config.close();
   });
@@ -137,6 +145,29 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(await status()).toMatchObject({ status: false, reason: 'Restored', occurrences: '1' });
     expect(await metric('portplane_dataplane_condition')).toBe(0);
     expect(await metric('portplane_dataplane_condition_occurrences_total')).toBe(1);
+    config.close();
+  });
+
+  it('replaces a table of the earlier layout (a goto per port) left by a previous version at the first apply', async () => {
+    // What a version before the per-rule verdict map left behind with --nftables-persist.
+    nftIn(ns, `table inet ${tableName} {
+      map l4 { type ipv4_addr . inet_proto . inet_service : verdict; }
+      chain r1 { ct mark set 1 meta l4proto tcp dnat ip to 10.20.0.2:9000; }
+      chain lookup { ip daddr . meta l4proto . th dport vmap @l4; }
+    }
+    add element inet ${tableName} l4 { 10.20.0.1 . tcp . 8000 : goto r1 }`);
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'l4')).toContain(': goto r1');
+    const config = await start();
+    await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000)] }] });
+    const table = nftIn(ns, 'list', 'table', 'inet', tableName);
+    expect(table).toMatch(/map l4 \{\s*type ipv4_addr \. inet_proto \. inet_service : mark/);
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'l4')).toMatch(/10\.20\.0\.1 \. tcp \. 8000 : 0x[0-9a-f]{8}/);
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'l4')).not.toContain('goto');
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'lookup')).toContain('ct mark vmap @rules');
+    // Later applies are deltas on the new layout.
+    await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000), { ...rule(8100), name: 'other' }] }] });
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'l4')).toMatch(/10\.20\.0\.1 \. tcp \. 8100 : 0x[0-9a-f]{8}/);
+    expect(dataplane.writes.netlink).toBe(1);
     config.close();
   });
 

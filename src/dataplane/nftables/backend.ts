@@ -589,7 +589,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     }
     const { rule } = compiled;
     result.match = { table: compiled.table, ruleId: compiled.ruleId, ruleName: compiled.ruleName, counterId: compiled.counterId };
-    steps.push(`vmap element -> goto r${compiled.counterId} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
+    steps.push(`map element -> ct mark ${compiled.counterId}, rules -> goto r${compiled.counterId} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
     if (compiled.target.family !== dst.family) {
       result.dropReason = 'address_family';
       steps.push(`target ${rule.targetAddress} is IPv${compiled.target.family}: NAT cannot cross address families`);
@@ -618,7 +618,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const hairpin = sameIp(request.source.address, rule.targetAddress);
     result.nat = hairpin ? { destination } : { source: { ...request.source }, destination };
     result.verdict = 'forward';
-    steps.push(`ct mark set ${compiled.counterId}; dnat to ${destination.address}:${destination.port}${hairpin ? '; hairpin: masqueraded to a host address' : '; client address preserved'}`);
+    steps.push(`dnat to ${destination.address}:${destination.port}${hairpin ? '; hairpin: masqueraded to a host address' : '; client address preserved'}`);
     return result;
   }
 }

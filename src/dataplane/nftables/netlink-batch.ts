@@ -29,14 +29,23 @@ const NFPROTO_IPV4 = 2;
 const NFPROTO_IPV6 = 10;
 const NFT_GOTO = -4;
 const NFT_RETURN = -5;
+const NFT_SET_ANONYMOUS = 0x1;
+const NFT_SET_CONSTANT = 0x2;
 const NFT_SET_INTERVAL = 0x4;
+const NFT_SET_MAP = 0x8;
+const NF_NAT_RANGE_PROTO_SPECIFIED = 0x2;
+/** The name template of an anonymous map (the kernel picks the number). */
+const ANONYMOUS_MAP = '__map%d';
 const NFT_SET_ELEM_INTERVAL_END = 0x1;
 /** nft's datatype ids (NFTA_SET_KEY_TYPE) and key byte order (set userdata), for the filter sets. */
 const TYPE_IPV4_ADDR = 7;
 const TYPE_IPV6_ADDR = 8;
+const TYPE_INET_SERVICE = 13;
 const BYTEORDER_BIG_ENDIAN = 2;
 const UDATA_SET_KEYBYTEORDER = 0;
+const UDATA_SET_DATABYTEORDER = 1;
 const UDATA_SET_MERGE_ELEMENTS = 2;
+const UDATA_SET_DATA_INTERVAL = 6;
 const UDATA_RULE_COMMENT = 0;
 /** Registers: 16-byte NFT_REG_1.. or, for a concatenation's parts, 4-byte NFT_REG32_00.. (as nft picks them). */
 const reg = (offset: number): number => (offset % 16 === 0 ? 1 + offset / 16 : 8 + offset / 4);
@@ -81,6 +90,12 @@ function attrBytes(attrs: Attr[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** What attrBytes([attr]) takes, without encoding it. */
+function attrSize([, value]: Attr): number {
+  const payload = Array.isArray(value) ? value.reduce((n, a) => n + attrSize(a), 0) : typeof value === 'string' ? Buffer.byteLength(value) + 1 : value.length;
+  return (4 + payload + 3) & ~3;
+}
+
 /** One message: nlmsghdr (seq and the request/ack flags are the addon's) + nfgenmsg + attributes. */
 function message(type: number, flags: number, attrs: Attr[]): Buffer {
   const body = attrBytes(attrs);
@@ -103,8 +118,15 @@ const cmp = (op: 'eq' | 'neq', value: Buffer, sreg = 1): Expr => expr('cmp', [[1
 const payload = (base: 'network' | 'transport', offset: number, len: number, dreg: number): Expr =>
   expr('payload', [[1, u32be(dreg)], [2, u32be(base === 'network' ? 1 : 2)], [3, u32be(offset)], [4, u32be(len)]]);
 const ctMarkLoad = (dreg = 1): Expr => expr('ct', [[1, u32be(dreg)], [2, u32be(3)]]); // NFT_CT_MARK
-const lookup = (set: string, sreg: number, options: { dreg?: number; invert?: boolean } = {}): Expr =>
-  expr('lookup', [[1, set], [2, u32be(sreg)], ...(options.dreg !== undefined ? [[3, u32be(options.dreg)] as Attr] : []), ...(options.invert ? [[5, u32be(1)] as Attr] : [])]);
+const ctMarkSet = (mark: number): Expr[] => [expr('immediate', [[1, u32be(1)], [2, data(u32host(mark))]]), expr('ct', [[2, u32be(3)], [4, u32be(1)]])];
+const lookup = (set: string, sreg: number, options: { dreg?: number; invert?: boolean; setId?: number } = {}): Expr =>
+  expr('lookup', [
+    [1, set],
+    [2, u32be(sreg)],
+    ...(options.dreg !== undefined ? [[3, u32be(options.dreg)] as Attr] : []),
+    ...(options.setId !== undefined ? [[4, u32be(options.setId)] as Attr] : []),
+    ...(options.invert ? [[5, u32be(1)] as Attr] : []),
+  ]);
 /** `limit rate over <rate>/second burst <burst> packets`: NFT_LIMIT_PKTS, NFT_LIMIT_F_INV. */
 const limitOver = (rate: number, burst: number): Attr[] => [[1, u64be(rate)], [2, u64be(1)], [3, u32be(burst)], [4, u32be(0)], [5, u32be(1)]];
 
@@ -120,11 +142,14 @@ const countAndRefuse = (counter: string, refuse: Refusal): Expr[] => [
 const refusalDependency = (refuse: Refusal): Expr[] => (refuse === 'tcp-reset' ? l4proto('tcp') : []);
 
 /** The expressions and userdata of one statement, as nft compiles it in an inet table. */
-function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer } {
+/** `out` receives what the statement needs created before it (a DNAT's own port map). */
+function statementExprs(s: ChainStatement, table: string, out: Buffer[]): { exprs: Expr[]; userdata?: Buffer } {
   switch (s.kind) {
     case 'local-only':
-      // fib daddr type (RESULT_ADDRTYPE, F_DADDR) != RTN_LOCAL: return
-      return { exprs: [expr('fib', [[1, u32be(1)], [2, u32be(3)], [3, u32be(2)]]), cmp('neq', u32host(2)), expr('immediate', [[1, u32be(0)], [2, verdict(NFT_RETURN)]])] };
+      // fib daddr type (RESULT_ADDRTYPE, F_DADDR) != RTN_LOCAL: ct mark set 0, return
+      return {
+        exprs: [expr('fib', [[1, u32be(1)], [2, u32be(3)], [3, u32be(2)]]), cmp('neq', u32host(2)), ...ctMarkSet(0), expr('immediate', [[1, u32be(0)], [2, verdict(NFT_RETURN)]])],
+      };
     case 'syn-only':
       return {
         exprs: [
@@ -135,8 +160,6 @@ function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer }
           expr('reject', [[1, u32be(1)]]),
         ],
       };
-    case 'mark':
-      return { exprs: [expr('immediate', [[1, u32be(1)], [2, data(u32host(s.mark))]]), expr('ct', [[2, u32be(3)], [4, u32be(1)]])] };
     case 'filter':
       return { exprs: [...refusalDependency(s.refuse), ...nfproto(s.family), saddr(s.family, 1), lookup(s.set, 1, { invert: s.invert }), ...countAndRefuse(s.counter, s.refuse)] };
     case 'cap':
@@ -156,27 +179,70 @@ function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer }
         ],
       };
     case 'dnat': {
-      const addrLen = s.family === 4 ? 4 : 16;
-      // The map's key: [daddr .] l4proto . dport, each part at a 4-byte boundary.
-      const key: Expr[] = s.anyAddress
-        ? [meta('l4proto', reg(0)), payload('transport', 2, 2, reg(4))]
-        : [...nfproto(s.family), payload('network', s.family === 4 ? 16 : 24, addrLen, reg(0)), meta('l4proto', reg(addrLen)), payload('transport', 2, 2, reg(addrLen + 4))];
+      const address = parseIp(s.target.address);
+      if (!address || address.family !== s.family) throw new Error(`netlink batch: ${JSON.stringify(s.target.address)} is not an IPv${s.family} address`);
       const comment = Buffer.from(`${s.comment}\0`);
       if (comment.length > 128) throw new Error(`rule comment ${JSON.stringify(s.comment)} is longer than 127 bytes`);
+      // nat: type dnat, family, address register[, port register, NF_NAT_RANGE_PROTO_SPECIFIED]
+      const nat: Attr[] = [[1, u32be(1)], [2, u32be(s.family === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6)], [3, u32be(1)]];
+      const port: Expr[] = [];
+      if (s.target.port !== undefined) {
+        port.push(expr('immediate', [[1, u32be(2)], [2, data(port16(s.target.port))]]));
+      } else if (s.target.ports) {
+        const setId = anonymousPortMap(out, table, s.target.ports);
+        port.push(payload('transport', 2, 2, 2), lookup(ANONYMOUS_MAP, 2, { dreg: 2, setId }));
+      }
+      if (port.length > 0) nat.push([5, u32be(2)], [7, u32be(NF_NAT_RANGE_PROTO_SPECIFIED)]);
       return {
-        exprs: [
-          ...l4proto(s.protocol),
-          ctMarkLoad(),
-          lookup(s.counter, 1),
-          ...key,
-          lookup(s.map, 1, { dreg: 1 }),
-          // nat: type dnat, family, address register, port register (after the address, 4-byte aligned)
-          expr('nat', [[1, u32be(1)], [2, u32be(s.family === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6)], [3, u32be(1)], [5, u32be(reg(addrLen))]]),
-        ],
+        exprs: [...l4proto(s.protocol), ctMarkLoad(), lookup(s.counter, 1), expr('immediate', [[1, u32be(1)], [2, data(Buffer.from(address.bytes))]]), ...port, expr('nat', nat)],
         userdata: Buffer.concat([Buffer.from([UDATA_RULE_COMMENT, comment.length]), comment]),
       };
     }
   }
+}
+
+function port16(port: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(port);
+  return b;
+}
+
+/**
+ * A rule's own map of listening port to target port, as nft creates
+ * `th dport map { ... }`: an anonymous constant map the kernel names, its
+ * elements sent before the rule that binds it (a bound one takes none), found
+ * by the batch's set id. It goes with its rule.
+ */
+function anonymousPortMap(out: Buffer[], table: string, ports: [number, number][]): number {
+  setIds = (setIds + 1) >>> 0;
+  const userdata = attrBytesUdata([
+    [UDATA_SET_KEYBYTEORDER, u32host(BYTEORDER_BIG_ENDIAN)],
+    [UDATA_SET_DATABYTEORDER, u32host(BYTEORDER_BIG_ENDIAN)],
+    [UDATA_SET_DATA_INTERVAL, u32host(0)],
+  ]);
+  out.push(
+    message(MSG.NEWSET, NLM_F_CREATE, [
+      [1, table],
+      [2, ANONYMOUS_MAP],
+      [3, u32be(NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP)],
+      [4, u32be(TYPE_INET_SERVICE)],
+      [5, u32be(2)],
+      [6, u32be(TYPE_INET_SERVICE)],
+      [7, u32be(2)],
+      [10, u32be(setIds)],
+      [9, [[1, u32be(ports.length)]]],
+      [13, userdata],
+    ]),
+  );
+  elementListMessages(
+    out,
+    table,
+    ANONYMOUS_MAP,
+    'add',
+    ports.map(([listen, target]) => [1, [[1, data(port16(listen))], [2, data(port16(target))]]] as Attr),
+    setIds,
+  );
+  return setIds;
 }
 
 // --- set keys and values ---
@@ -184,14 +250,11 @@ function statementExprs(s: ChainStatement): { exprs: Expr[]; userdata?: Buffer }
 type Part = 'ipv4' | 'ipv6' | 'proto' | 'port' | 'mark';
 /** Key and value layouts of the sets a delta writes elements to (ruleset.ts baseCommands). */
 const LAYOUT: Record<string, { key: Part[]; value?: Part[] | 'verdict' }> = {
-  l4: { key: ['ipv4', 'proto', 'port'], value: 'verdict' },
-  l6: { key: ['ipv6', 'proto', 'port'], value: 'verdict' },
-  a4: { key: ['proto', 'port'], value: 'verdict' },
-  a6: { key: ['proto', 'port'], value: 'verdict' },
-  n4: { key: ['ipv4', 'proto', 'port'], value: ['ipv4', 'port'] },
-  n6: { key: ['ipv6', 'proto', 'port'], value: ['ipv6', 'port'] },
-  na4: { key: ['proto', 'port'], value: ['ipv4', 'port'] },
-  na6: { key: ['proto', 'port'], value: ['ipv6', 'port'] },
+  l4: { key: ['ipv4', 'proto', 'port'], value: ['mark'] },
+  l6: { key: ['ipv6', 'proto', 'port'], value: ['mark'] },
+  a4: { key: ['proto', 'port'], value: ['mark'] },
+  a6: { key: ['proto', 'port'], value: ['mark'] },
+  rules: { key: ['mark'], value: 'verdict' },
   hairpin4: { key: ['ipv4', 'ipv4'] },
   hairpin6: { key: ['ipv6', 'ipv6'] },
   ...Object.fromEntries(COUNTER_SETS.map(([, set]) => [set, { key: ['mark'] as Part[] }])),
@@ -264,17 +327,18 @@ function elementMessages(out: Buffer[], table: string, verb: 'add' | 'delete', e
   for (const [set, list] of bySet) elementListMessages(out, table, set, verb, list);
 }
 
-function elementListMessages(out: Buffer[], table: string, set: string, verb: 'add' | 'delete', list: Attr[]): void {
+/** `setId`: the set is one this batch creates, found by its id (an anonymous set's name is the kernel's to choose). */
+function elementListMessages(out: Buffer[], table: string, set: string, verb: 'add' | 'delete', list: Attr[], setId?: number): void {
   let chunk: Attr[] = [];
   let bytes = 0;
   const flush = (): void => {
     if (chunk.length === 0) return;
-    out.push(message(verb === 'add' ? MSG.NEWSETELEM : MSG.DELSETELEM, verb === 'add' ? NLM_F_CREATE : 0, [[1, table], [2, set], [3, chunk]]));
+    out.push(message(verb === 'add' ? MSG.NEWSETELEM : MSG.DELSETELEM, verb === 'add' ? NLM_F_CREATE : 0, [[1, table], [2, set], ...(setId !== undefined ? [[4, u32be(setId)] as Attr] : []), [3, chunk]]));
     chunk = [];
     bytes = 0;
   };
   for (const e of list) {
-    const size = attrBytes([e]).length;
+    const size = attrSize(e);
     if (bytes + size > MAX_ELEMENTS_BYTES) flush();
     chunk.push(e);
     bytes += size;
@@ -350,7 +414,7 @@ function createMessages(out: Buffer[], table: string, r: RuleObjects): void {
     if (elements.length > 0) elementListMessages(out, table, set.name, 'add', elements);
   }
   for (const s of r.chain.statements) {
-    const { exprs, userdata } = statementExprs(s);
+    const { exprs, userdata } = statementExprs(s, table, out);
     out.push(message(MSG.NEWRULE, NLM_F_CREATE | NLM_F_APPEND, [[1, table], [2, r.chain.name], [4, exprs], ...(userdata ? [[7, userdata] as Attr] : [])]));
   }
 }

@@ -3,21 +3,31 @@
  * state into another. Design (after kube-proxy's nftables mode and netavark):
  *
  *   table inet <name>
- *     map l4 / l6   daddr . l4proto . dport : goto r<counter id>   (listen address given)
- *     map a4 / a6   l4proto . dport : goto r<counter id>           (any address; local destinations only)
- *     map n4 / n6, na4 / na6   the same keys : target address . target port (the DNAT)
- *     chain lookup  the four vmap lookups: O(1) in the number of rules and ports
- *                   (a miss costs two hash lookups and nothing else)
+ *     map l4 / l6   daddr . l4proto . dport : <counter id>   (mark; listen address given)
+ *     map a4 / a6   l4proto . dport : <counter id>           (any address; local destinations only)
+ *     map rules     <counter id> : goto r<counter id>        (one element per rule)
+ *     chain lookup  `ct mark set <key> map @l4 ct mark vmap @rules` and the like:
+ *                   O(1) in the number of rules and ports (a miss costs the
+ *                   port lookups and nothing else)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule: ct mark, filters, ct count, limits, dnat through n/na;
+ *     chain r<id>   per rule: filters, ct count, limits, its dnat (a literal
+ *                   target, or its own anonymous map dport : target port);
  *                   only the statements that can act (a rule pays for what it uses)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
  *     sets src4 / src6   the per-source meters of every rule, keyed by ct mark . saddr
  *
  * Each port is one element (exclusions are simply absent), so the first
- * packet costs one hash lookup whatever the number of rules. Shared objects
+ * packet costs two hash lookups whatever the number of rules. A port maps to
+ * its rule's id (the ct mark, which sessions and counters are keyed by) and
+ * only the rule's id to its chain: a goto per port made the kernel check the
+ * rule's chain once per port at every commit that adds a chain (10,000
+ * checks at 10,000 ports), one per rule costs 1,000. The DNAT target is the
+ * rule's own (a constant, or an anonymous map in its chain): a rule bound to
+ * one DNAT map shared by every port made the kernel walk that map at every
+ * commit that adds a rule, and a one-rule change no longer touches
+ * elements of other rules' targets. Shared objects
  * instead of per-rule ones (counters, meters, port maps as set elements)
  * keep the table's object count independent of the rule count: libnftables
  * reads every set and named object of the table before each batch, and
@@ -60,18 +70,31 @@ export type Refusal = 'tcp-reset' | 'icmpx-port-unreachable';
  * `counter` names the counter set a matching packet is counted in.
  */
 export type ChainStatement =
-  /** `fib daddr type != local return`: any-address rules forward local destinations only. */
+  /**
+   * `fib daddr type != local ct mark set 0 return`: any-address rules forward local destinations only;
+   * the lookup set the mark already, and a connection the rule does not forward is no session of it.
+   */
   | { kind: 'local-only' }
   /** Only a TCP SYN may open a NAT binding; anything else is reset. */
   | { kind: 'syn-only' }
-  | { kind: 'mark'; mark: number }
   /** Source lookup in a filter set: a hit refuses (deny) or, `invert`, a miss refuses (allow). */
   | { kind: 'filter'; family: 4 | 6; set: string; invert: boolean; counter: string; refuse: Refusal }
   | { kind: 'cap'; count: number; counter: string; refuse: Refusal }
   | { kind: 'rate'; rate: number; burst: number; counter: string; refuse: Refusal }
   | { kind: 'source-rate'; family: 4 | 6; set: string; rate: number; burst: number; counter: string; refuse: Refusal }
-  /** The accept count and the DNAT through the shared map (`anyAddress`: keyed without the address). */
-  | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; anyAddress: boolean; map: string; counter: string; comment: string };
+  /** The accept count and the DNAT to the rule's target. */
+  | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; target: DnatTarget; counter: string; comment: string };
+
+/**
+ * Where a rule's DNAT sends a port: the address with the port unchanged, one
+ * port for every listening port, or the rule's own map of listening port to
+ * target port (port offsets), anonymous, in the rule.
+ */
+export interface DnatTarget {
+  address: string;
+  port?: number;
+  ports?: [listen: number, target: number][];
+}
 
 /** A rule's source filter: an interval set of CIDRs of one family. */
 export interface FilterSet {
@@ -119,13 +142,15 @@ export interface RulesetOptions {
 export interface WrittenState {
   rules: Map<number, RuleObjects>;
   options: RulesetOptions;
+  /** The hairpin pairs, shared by rules with the same target, with how many rules use each (kept across states, so a diff reads only the changed rules'). */
+  hairpins: Map<string, { element: SetElement; rules: number }>;
 }
 
 /** Every statement emitted: what to assume when the conntrack capacity is unknown. */
 export const UNBOUNDED: RulesetOptions = { conntrackMax: Infinity };
 
 export function emptyState(options: RulesetOptions = UNBOUNDED): WrittenState {
-  return { rules: new Map(), options };
+  return { rules: new Map(), options, hairpins: new Map() };
 }
 
 export interface PortExclusions {
@@ -163,8 +188,6 @@ function ruleChainOf(table: string, rule: ForwardRule, counterId: number, option
   // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
   // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
   if (rule.protocol === 'tcp') statements.push({ kind: 'syn-only' });
-  // The mark first: the counter sets and the meters are keyed by it (a refused packet's entry is never confirmed).
-  statements.push({ kind: 'mark', mark: counterId });
   const filterSet = (kind: 'deny' | 'allow', list: string[]): string => {
     const set = { name: `${name}_${kind}${family}`, family, cidrs: list.filter((c) => (family === 4) === !c.includes(':')) };
     sets.push(set);
@@ -181,8 +204,26 @@ function ruleChainOf(table: string, rule: ForwardRule, counterId: number, option
   if (limits.sourceRate < limits.sessionRate || limits.sourceBurst < limits.sessionBurst) {
     statements.push({ kind: 'source-rate', family, set: `src${family}`, rate: limits.sourceRate, burst: limits.sourceBurst, counter: COUNTER_SET.source_rate, refuse });
   }
-  statements.push({ kind: 'dnat', protocol: rule.protocol, family, anyAddress, map: `${anyAddress ? 'na' : 'n'}${family}`, counter: COUNTER_SET.ok, comment: tagOf(table, rule) });
+  statements.push({ kind: 'dnat', protocol: rule.protocol, family, target: dnatTarget(rule, target.text), counter: COUNTER_SET.ok, comment: tagOf(table, rule) });
   return { name, sets, statements };
+}
+
+/** The rule's DNAT target (exclusions need no care: their ports never reach the chain). */
+function dnatTarget(rule: ForwardRule, address: string): DnatTarget {
+  const ranges = portIntervals(rule);
+  if (rule.targetPort === 0 || rule.targetPort === rule.ports.first) return { address };
+  if (ranges.length === 1 && ranges[0]!.first === ranges[0]!.last) return { address, port: mapTargetPort(rule, ranges[0]!.first) };
+  const ports: [number, number][] = [];
+  for (const r of ranges) for (let p = r.first; p <= r.last; p++) ports.push([p, mapTargetPort(rule, p)]);
+  return { address, ports };
+}
+
+/** A DNAT target as nft text: `to 10.0.0.1`, `to [::1]:80`, `to 10.0.0.1 : th dport map { 8000 : 9000, ... }`. */
+function targetText(family: 4 | 6, t: DnatTarget): string {
+  const address = family === 6 && (t.port !== undefined || t.ports) ? `[${t.address}]` : t.address;
+  if (t.port !== undefined) return `${address}:${t.port}`;
+  if (t.ports) return `${address} : th dport map { ${t.ports.map(([l, p]) => `${l} : ${p}`).join(', ')} }`;
+  return address;
 }
 
 /** A statement as nft text (libnftables compiles it to what netlink-batch.ts encodes). */
@@ -191,11 +232,9 @@ export function statementText(s: ChainStatement): string {
   const ip = (family: 4 | 6): string => (family === 4 ? 'ip' : 'ip6');
   switch (s.kind) {
     case 'local-only':
-      return 'fib daddr type != local return';
+      return 'fib daddr type != local ct mark set 0 return';
     case 'syn-only':
       return 'tcp flags & (fin|syn|rst|ack) != syn reject with tcp reset';
-    case 'mark':
-      return `ct mark set ${s.mark}`;
     case 'filter':
       return `${ip(s.family)} saddr ${s.invert ? '!= ' : ''}@${s.set} ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'cap':
@@ -204,10 +243,8 @@ export function statementText(s: ChainStatement): string {
       return `limit rate over ${s.rate}/second burst ${s.burst} packets ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'source-rate':
       return `update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
-    case 'dnat': {
-      const key = s.anyAddress ? 'meta l4proto . th dport' : `${ip(s.family)} daddr . meta l4proto . th dport`;
-      return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} addr . port to ${key} map @${s.map} comment "${s.comment}"`;
-    }
+    case 'dnat':
+      return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} to ${targetText(s.family, s.target)} comment "${s.comment}"`;
   }
 }
 
@@ -235,7 +272,7 @@ export function removeCommands(tableName: string, r: RuleObjects): string[] {
   ];
 }
 
-/** The rule's elements in the lookup and DNAT maps, leaving out excluded ports. */
+/** The rule's elements in the lookup maps, leaving out excluded ports. */
 function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined): { elements: RuleObjects['elements']; excludedKey: string } {
   const elements: RuleObjects['elements'] = [];
   const skipped: number[] = [];
@@ -246,8 +283,9 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
   // NAT cannot cross address families: a listen address of the other family forwards nothing.
   if (listen && listen.family !== target.family) return { elements, excludedKey: '' };
   const f = target.family;
-  const verdict = `goto ${ruleChain(counterId)}`;
-  const to = `${target.text} . `;
+  const mark = String(counterId);
+  // The rule's one verdict: its ports map to its id, its id to its chain.
+  elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
   const check = excluded && !excluded.empty;
   for (const range of portIntervals(rule)) {
     for (let port = range.first; port <= range.last; port++) {
@@ -256,8 +294,7 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
         continue;
       }
       const k = anyAddress ? `${rule.protocol} . ${port}` : `${listen!.text} . ${rule.protocol} . ${port}`;
-      elements.push({ set: anyAddress ? `a${f}` : `l${f}`, element: `${k} : ${verdict}` });
-      elements.push({ set: anyAddress ? `na${f}` : `n${f}`, element: `${k} : ${to}${mapTargetPort(rule, port)}` });
+      elements.push({ set: anyAddress ? `a${f}` : `l${f}`, element: `${k} : ${mark}` });
     }
   }
   return { elements, excludedKey: skipped.join(',') };
@@ -283,6 +320,7 @@ export function desiredState(
   const state = emptyState(options);
   // Chains built under other options differ under the same counter id: nothing of them is reused.
   if (!sameOptions(previous.options, options)) previous = emptyState(options);
+  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -299,7 +337,7 @@ export function desiredState(
         continue;
       }
       const target = addressText(rule.targetAddress);
-      state.rules.set(counterId, {
+      const objects: RuleObjects = {
         counterId,
         table: table.name,
         ruleId: id,
@@ -309,10 +347,26 @@ export function desiredState(
         elements,
         excludedKey,
         hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
-      });
+      };
+      state.rules.set(counterId, objects);
+      countHairpin(state, objects, 1);
     }
   }
+  for (const [id, r] of previous.rules) if (state.rules.get(id) !== r) countHairpin(state, r, -1);
   return state;
+}
+
+function hairpinKey(h: SetElement): string {
+  return `${h.set} ${h.element}`;
+}
+
+function countHairpin(state: WrittenState, r: RuleObjects, delta: 1 | -1): void {
+  if (!r.hairpin) return;
+  const key = hairpinKey(r.hairpin);
+  const entry = state.hairpins.get(key) ?? { element: r.hairpin, rules: 0 };
+  entry.rules += delta;
+  if (entry.rules > 0) state.hairpins.set(key, entry);
+  else state.hairpins.delete(key);
 }
 
 export function sameOptions(a: RulesetOptions, b: RulesetOptions): boolean {
@@ -324,14 +378,11 @@ export function baseCommands(tableName: string): string[] {
   const t = `inet ${tableName}`;
   return [
     `add table ${t} { comment "portplane: managed, do not edit"; }`,
-    `add map ${t} l4 { type ipv4_addr . inet_proto . inet_service : verdict; }`,
-    `add map ${t} l6 { type ipv6_addr . inet_proto . inet_service : verdict; }`,
-    `add map ${t} a4 { type inet_proto . inet_service : verdict; }`,
-    `add map ${t} a6 { type inet_proto . inet_service : verdict; }`,
-    `add map ${t} n4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }`,
-    `add map ${t} n6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }`,
-    `add map ${t} na4 { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
-    `add map ${t} na6 { type inet_proto . inet_service : ipv6_addr . inet_service; }`,
+    `add map ${t} l4 { type ipv4_addr . inet_proto . inet_service : mark; }`,
+    `add map ${t} l6 { type ipv6_addr . inet_proto . inet_service : mark; }`,
+    `add map ${t} a4 { type inet_proto . inet_service : mark; }`,
+    `add map ${t} a6 { type inet_proto . inet_service : mark; }`,
+    `add map ${t} rules { type mark : verdict; }`,
     ...COUNTER_SETS.map(([, set]) => `add set ${t} ${set} { type mark; counter; }`),
     // Every rule's per-source meter; the mark keeps rules apart. Full: new sources are not rate limited.
     `add set ${t} src4 { type mark . ipv4_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
@@ -339,10 +390,12 @@ export function baseCommands(tableName: string): string[] {
     `add set ${t} hairpin4 { type ipv4_addr . ipv4_addr; }`,
     `add set ${t} hairpin6 { type ipv6_addr . ipv6_addr; }`,
     `add chain ${t} lookup`,
-    `add rule ${t} lookup ip daddr . meta l4proto . th dport vmap @l4`,
-    `add rule ${t} lookup ip6 daddr . meta l4proto . th dport vmap @l6`,
-    `add rule ${t} lookup meta nfproto ipv4 meta l4proto . th dport vmap @a4`,
-    `add rule ${t} lookup meta nfproto ipv6 meta l4proto . th dport vmap @a6`,
+    // nft has no map result feeding a vmap: the rule's id goes through the ct mark, which the rule's
+    // counters, meters and sessions are keyed by anyway (a miss sets nothing: the lookup ends the rule).
+    `add rule ${t} lookup ct mark set ip daddr . meta l4proto . th dport map @l4 ct mark vmap @rules`,
+    `add rule ${t} lookup ct mark set ip6 daddr . meta l4proto . th dport map @l6 ct mark vmap @rules`,
+    `add rule ${t} lookup meta nfproto ipv4 ct mark set meta l4proto . th dport map @a4 ct mark vmap @rules`,
+    `add rule ${t} lookup meta nfproto ipv6 ct mark set meta l4proto . th dport map @a6 ct mark vmap @rules`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add rule ${t} prerouting jump lookup`,
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
@@ -366,7 +419,8 @@ export function fullBatch(tableName: string, desired: WrittenState): string {
     out.push(...createCommands(tableName, r));
     elements.push(...r.elements);
   }
-  appendElements(out, t, 'add', [...elements, ...hairpins(desired).values()]);
+  for (const h of desired.hairpins.values()) elements.push(h.element);
+  appendElements(out, t, 'add', elements);
   return out.join('\n');
 }
 
@@ -403,32 +457,35 @@ export interface RuleDiff {
 export function diffRules(from: WrittenState, to: WrittenState): RuleDiff {
   if (!sameOptions(from.options, to.options)) throw new Error('diffRules: states built with different ruleset options need a full batch');
   const diff: RuleDiff = { created: [], removed: [], added: [], gone: [] };
+  // Only a changed rule's hairpin pair can come or go.
+  const pairs = new Map<string, SetElement>();
+  const touched = (r: RuleObjects): void => {
+    if (r.hairpin) pairs.set(hairpinKey(r.hairpin), r.hairpin);
+  };
   for (const [id, r] of to.rules) {
     const prior = from.rules.get(id);
     if (prior === r) continue;
     if (!prior) diff.created.push(r);
-    if (prior) diff.removed.push(...prior.elements);
+    if (prior) {
+      diff.removed.push(...prior.elements);
+      touched(prior);
+    }
     diff.added.push(...r.elements);
+    touched(r);
   }
   for (const [id, r] of from.rules) {
     if (to.rules.has(id)) continue;
     diff.removed.push(...r.elements);
     diff.gone.push(r);
+    touched(r);
   }
-  if (diff.created.length > 0 || diff.removed.length > 0 || diff.added.length > 0) {
-    const before = hairpins(from);
-    const after = hairpins(to);
-    for (const [k, e] of before) if (!after.has(k)) diff.removed.push(e);
-    for (const [k, e] of after) if (!before.has(k)) diff.added.push(e);
+  for (const [k, e] of pairs) {
+    const before = from.hairpins.has(k);
+    const after = to.hairpins.has(k);
+    if (before && !after) diff.removed.push(e);
+    if (after && !before) diff.added.push(e);
   }
   return diff;
-}
-
-/** The hairpin pairs of a state (shared by rules with the same target). */
-function hairpins(state: WrittenState): Map<string, SetElement> {
-  const out = new Map<string, SetElement>();
-  for (const r of state.rules.values()) if (r.hairpin) out.set(`${r.hairpin.set} ${r.hairpin.element}`, r.hairpin);
-  return out;
 }
 
 /**
