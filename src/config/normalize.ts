@@ -99,6 +99,39 @@ export function normalizeTable(table: Table): Table {
 }
 
 /**
+ * normalizeTable() of a table that differs from the one `before` (normalised)
+ * was made of in a few rules: `before` without the normalised rules
+ * `removed`, with those of `added` in their sorted places, without sorting
+ * the rest again. Undefined when a removed rule is not in `before` or an
+ * added one sorts equal to a rule next to it (then only a whole sort knows
+ * their order): the caller normalises the whole table.
+ */
+export function normalizeTableEdit(before: Table, removed: readonly ForwardRule[], added: readonly ForwardRule[]): Table | undefined {
+  const rules = before.rules.slice();
+  for (const r of removed) {
+    const at = rules.indexOf(normalizeRule(r));
+    if (at < 0) return undefined;
+    rules.splice(at, 1);
+  }
+  for (const r of added) {
+    const item = { rule: normalizeRule(r), key: canonicalRule(normalizeRule(r)) };
+    let lo = 0;
+    let hi = rules.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const order = compareRules({ rule: rules[mid]!, key: canonicalRule(rules[mid]!) }, item);
+      if (order === 0) return undefined;
+      if (order < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    rules.splice(lo, 0, item.rule);
+  }
+  const out = { name: before.name, rules };
+  normalizedTables.add(out);
+  return out;
+}
+
+/**
  * `running`: the configuration in force. A table that normalises to exactly
  * the running table's rules (the same rule objects) is that running table,
  * so everything cached by table (its digest) carries over.

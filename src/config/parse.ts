@@ -352,12 +352,13 @@ function placeholderRule(): ForwardRule {
  */
 const parsedRules = new WeakMap<object, ForwardRule>();
 
-function parseRule(value: unknown, path: string, out: Violation[]): ForwardRule {
+/** Rule `index` of the table at `tablePathText`; its path is spelled out only when it is parsed. */
+function parseRule(value: unknown, tablePathText: string, index: number, out: Violation[]): ForwardRule {
   const frozen = isFields(value) && Object.isFrozen(value);
   const known = frozen ? parsedRules.get(value) : undefined;
   if (known) return known;
   const reported = out.length;
-  const rule = parseRuleFields(value, path, out);
+  const rule = parseRuleFields(value, `${tablePathText}.rules[${index}]`, out);
   if (frozen && out.length === reported && !unparsed.has(rule)) parsedRules.set(value, rule);
   return rule;
 }
@@ -447,7 +448,7 @@ function parseTable(value: unknown, basePath: string, index: number, out: Violat
   }
   const table: Table = {
     name: name ?? '',
-    rules: Array.isArray(rules) ? rules.map((r: unknown, i) => parseRule(r, `${path}.rules[${i}]`, out)) : [],
+    rules: Array.isArray(rules) ? rules.map((r: unknown, i) => parseRule(r, path, i, out)) : [],
   };
   if (unread.size > 0) unparsed.set(table, unread);
   return table;

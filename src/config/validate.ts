@@ -46,7 +46,7 @@ const NAME_RULE = 'a letter or digit, then up to 62 letters, digits, ".", "_" or
 const MAX_PORT = 65535;
 
 /** A listen address reduced to what the overlap relation of address.ts (listenAddressesOverlap) compares. */
-type ListenScope = { kind: 'dual' } | { kind: 'any'; family: 4 | 6 } | { kind: 'host'; family: 4 | 6; key: string };
+export type ListenScope = { kind: 'dual' } | { kind: 'any'; family: 4 | 6 } | { kind: 'host'; family: 4 | 6; key: string };
 
 /**
  * The overlap relation as buckets: a span is stored in `storedIn` buckets
@@ -55,13 +55,13 @@ type ListenScope = { kind: 'dual' } | { kind: 'any'; family: 4 | 6 } | { kind: '
  * its family, a host the same host and its family's any-address). No span is
  * stored in two buckets that one scope meets.
  */
-function storedIn(scope: ListenScope): string[] {
+export function storedIn(scope: ListenScope): string[] {
   if (scope.kind === 'dual') return ['dual'];
   if (scope.kind === 'any') return [`any${scope.family}`];
   return [`host${scope.family}`, `host${scope.family}:${scope.key}`];
 }
 
-function metIn(scope: ListenScope): string[] {
+export function metIn(scope: ListenScope): string[] {
   if (scope.kind === 'dual') return ['dual', 'any4', 'any6', 'host4', 'host6'];
   if (scope.kind === 'any') return ['dual', `any${scope.family}`, `host${scope.family}`];
   return ['dual', `any${scope.family}`, `host${scope.family}:${scope.key}`];
@@ -540,7 +540,7 @@ function checkNameUnique(
  * object (rules are never mutated): an unchanged rule costs its apply a
  * lookup, no strings and no objects.
  */
-interface RuleCore {
+export interface RuleCore {
   intervals: PortRange[];
   /** Listen address with its effective zone, for messages. */
   listenText: string;
@@ -626,10 +626,10 @@ function capabilitiesKey(caps: Capabilities): string {
 /** Conflict facts of a running rule (valid already), by rule object. */
 const runningCores = new WeakMap<ForwardRule, RuleCore>();
 
-function coreOfRunning(ctx: Context, rule: ForwardRule): RuleCore {
+function coreOfRunning(parse: (text: string) => ParsedAddress | undefined, rule: ForwardRule): RuleCore {
   let core = runningCores.get(rule);
   if (!core) {
-    const listen = rule.listenAddress === '' ? undefined : ctx.parseAddress(rule.listenAddress);
+    const listen = rule.listenAddress === '' ? undefined : parse(rule.listenAddress);
     core = { intervals: portIntervals(rule), listenText: listenText(rule, listen), scope: listenScope(rule, listen) };
     runningCores.set(rule, core);
   }
@@ -715,14 +715,128 @@ function checkedSets(list: RuleList, incremental: boolean): { conflicts: RuleFac
   return { conflicts, listeners, targeting };
 }
 
+/** Conflict and loop checks over the rules checkedSets() picked. */
+function checkMeetings(
+  sets: { conflicts: RuleFacts[]; listeners: RuleFacts[]; targeting: RuleFacts[] },
+  input: Pick<ValidationInput, 'reserved' | 'localAddresses'>,
+  out: Violation[],
+): void {
+  const entries = sets.conflicts.map(
+    (f): ConflictEntry => ({
+      order: f.order,
+      inRequest: f.inRequest,
+      path: factsPath(f),
+      label: factsLabel(f),
+      protocol: f.rule.protocol,
+      listenText: f.listenText,
+      scope: f.scope!,
+      intervals: f.intervals,
+      flagged: false,
+    }),
+  );
+  checkConflicts(entries, out);
+  const listeners = sets.listeners.map(
+    (f): RuleListener => ({
+      protocol: f.rule.protocol,
+      listen: f.listenText,
+      intervals: f.intervals,
+      label: factsLabel(f),
+    }),
+  );
+  const targeting = sets.targeting.map(
+    (f): TargetingRule => ({
+      rule: f.rule,
+      path: factsPath(f),
+      listen: f.listenText,
+      intervals: f.intervals,
+      target: f.target!.address,
+      targetZone: f.target!.zone,
+    }),
+  );
+  checkSelfProtection({ listeners, targeting, reserved: input.reserved ?? [], localAddresses: input.localAddresses ?? [] }, out);
+}
+
+/**
+ * checkRule() of a request rule, from `clean` when it passed before; what
+ * it found is cached there when it reported nothing and every field parsed.
+ */
+function checkRequestRule(ctx: Context, clean: WeakMap<ForwardRule, CleanCheck>, rule: ForwardRule, path: string): CleanCheck {
+  const known = clean.get(rule);
+  if (known) return known;
+  const reported = ctx.out.length;
+  const checked = checkRule(ctx, rule, path);
+  const unread = unparsedFields(rule);
+  // Loop checks need a target that parsed and passed its own checks.
+  const targetReported = ctx.out
+    .slice(reported)
+    .some((v) => v.path === `${path}.target_address` || v.path === `${path}.target_port` || v.path === `${path}.interface`);
+  const target = ctx.parseAddress(rule.targetAddress);
+  const targetOk = target && !targetReported && !['target_address', 'target_port', 'interface'].some((f) => unread.has(f));
+  const { intervals, listen, comparable } = checked;
+  const core: RuleCore | undefined =
+    intervals && comparable
+      ? {
+          intervals,
+          listenText: listenText(rule, listen),
+          scope: listenScope(rule, listen),
+          ...(targetOk && { target: { address: target, zone: effectiveZone(rule, target) } }),
+        }
+      : undefined;
+  const check = { checked, ...(core && { core }) };
+  if (ctx.out.length === reported && unread.size === 0) clean.set(rule, check);
+  return check;
+}
+
+function cleanChecksOf(caps: Capabilities): WeakMap<ForwardRule, CleanCheck> {
+  const key = capabilitiesKey(caps);
+  let clean = cleanChecks.get(key);
+  if (!clean) cleanChecks.set(key, (clean = new WeakMap()));
+  return clean;
+}
+
+/**
+ * What conflict and loop checks need of a request rule, when checkRule()
+ * reports nothing on it; undefined when it reports something.
+ */
+export function cleanRuleCore(rule: ForwardRule, capabilities: Capabilities): RuleCore | undefined {
+  const clean = cleanChecksOf(capabilities);
+  const ctx: Context = { caps: capabilities, out: [], parseAddress: memoParseAddress() };
+  const check = checkRequestRule(ctx, clean, rule, 'rule');
+  return clean.has(rule) ? check.core : undefined;
+}
+
+/** Conflict facts of a running (normalised, valid) rule. */
+export function runningRuleCore(rule: ForwardRule): RuleCore {
+  return coreOfRunning(parseAddress, rule);
+}
+
+/** A changed request rule, for checkAmong(). */
+export interface ChangedRule {
+  rule: ForwardRule;
+  core: RuleCore;
+  tablePath: string;
+  index: number;
+}
+
+/**
+ * Conflict and loop checks of `rules` among themselves only: what a full
+ * validation checks when these are its only changed rules and none of them
+ * meets an unchanged rule (see checkedSets()).
+ */
+export function checkAmong(rules: readonly ChangedRule[], input: Pick<ValidationInput, 'reserved' | 'localAddresses'>): Violation[] {
+  const list = new RuleList();
+  for (const r of rules) list.push(r.rule, r.core, r.tablePath, r.index, true, true);
+  const out: Violation[] = [];
+  checkMeetings(checkedSets(list, false), input, out);
+  return out;
+}
+
 /** Every problem of the request tables, each once with its field path; [] when the request is valid. */
 export function validateConfig(input: ValidationInput): Violation[] {
   const { requestTables, otherTables, limits } = input;
   const basePath = input.basePath ?? 'tables';
   const ctx: Context = { caps: input.capabilities, out: [], parseAddress: memoParseAddress() };
-  const capsKey = capabilitiesKey(input.capabilities);
-  let clean = cleanChecks.get(capsKey);
-  if (!clean) cleanChecks.set(capsKey, (clean = new WeakMap()));
+  const clean = cleanChecksOf(input.capabilities);
   const running = input.running ? new Map(input.running.map((t) => [t.name, t])) : undefined;
   const list = new RuleList();
   let changedCount = 0;
@@ -732,7 +846,7 @@ export function validateConfig(input: ValidationInput): Violation[] {
   otherTables.forEach((table, ti) => {
     const tp = tablePath(basePath, table.name, ti);
     table.rules.forEach((rule, index) => {
-      const core = coreOfRunning(ctx, rule);
+      const core = coreOfRunning(ctx.parseAddress, rule);
       totalPorts += portsOf(core.intervals);
       list.push(rule, core, tp, index, false, false);
     });
@@ -753,81 +867,28 @@ export function validateConfig(input: ValidationInput): Violation[] {
     }
     const runningRules = running?.get(table.name);
     const ruleIndexByName = new Map<string, number>();
+    // A rule object the request repeats runs once at most: its repeats are changed (and conflict with it).
+    const unchanged = new Set<ForwardRule>();
     table.rules.forEach((rule, ri) => {
       checkNameUnique(ctx, ruleIndexByName, rule.name, ri, () => `${tp}.rules[${ri}].name`, 'rule');
-      let check = clean.get(rule);
-      const wasClean = check !== undefined;
-      if (!check) {
-        const path = `${tp}.rules[${ri}]`;
-        const reported = ctx.out.length;
-        const checked = checkRule(ctx, rule, path);
-        const unread = unparsedFields(rule);
-        // Loop checks need a target that parsed and passed its own checks.
-        const targetReported = ctx.out
-          .slice(reported)
-          .some((v) => v.path === `${path}.target_address` || v.path === `${path}.target_port` || v.path === `${path}.interface`);
-        const target = ctx.parseAddress(rule.targetAddress);
-        const targetOk = target && !targetReported && !['target_address', 'target_port', 'interface'].some((f) => unread.has(f));
-        const { intervals, listen, comparable } = checked;
-        const core: RuleCore | undefined =
-          intervals && comparable
-            ? {
-                intervals,
-                listenText: listenText(rule, listen),
-                scope: listenScope(rule, listen),
-                ...(targetOk && { target: { address: target, zone: effectiveZone(rule, target) } }),
-              }
-            : undefined;
-        check = { checked, ...(core && { core }) };
-        if (ctx.out.length === reported && unread.size === 0) clean.set(rule, check);
-      }
+      const wasClean = clean.has(rule);
+      const check = checkRequestRule(ctx, clean, rule, `${tp}.rules[${ri}]`);
       const { intervals } = check.checked;
       if (!intervals) return;
       totalPorts += portsOf(intervals);
       // A rule whose protocol or listen address was reported takes no part in conflicts.
       if (!check.core) return;
       // Only a rule without violations can be running as it is.
-      const changed = !(runningRules && (wasClean || clean.has(rule)) && rulesOf(runningRules).has(normalizeRule(rule)));
+      const normal = runningRules && (wasClean || clean.has(rule)) ? normalizeRule(rule) : undefined;
+      const changed = !(normal && rulesOf(runningRules!).has(normal) && !unchanged.has(normal));
+      if (!changed) unchanged.add(normal!);
       if (changed) changedCount++;
       list.push(rule, check.core, tp, ri, true, changed);
     });
   });
 
   const incremental = running !== undefined && changedCount * 4 <= list.length;
-  const sets = checkedSets(list, incremental);
-  const entries = sets.conflicts.map(
-    (f): ConflictEntry => ({
-      order: f.order,
-      inRequest: f.inRequest,
-      path: factsPath(f),
-      label: factsLabel(f),
-      protocol: f.rule.protocol,
-      listenText: f.listenText,
-      scope: f.scope!,
-      intervals: f.intervals,
-      flagged: false,
-    }),
-  );
-  checkConflicts(entries, ctx.out);
-  const listeners = sets.listeners.map(
-    (f): RuleListener => ({
-      protocol: f.rule.protocol,
-      listen: f.listenText,
-      intervals: f.intervals,
-      label: factsLabel(f),
-    }),
-  );
-  const targeting = sets.targeting.map(
-    (f): TargetingRule => ({
-      rule: f.rule,
-      path: factsPath(f),
-      listen: f.listenText,
-      intervals: f.intervals,
-      target: f.target!.address,
-      targetZone: f.target!.zone,
-    }),
-  );
-  checkSelfProtection({ listeners, targeting, reserved: input.reserved ?? [], localAddresses: input.localAddresses ?? [] }, ctx.out);
+  checkMeetings(checkedSets(list, incremental), input, ctx.out);
 
   const count = (tables: Table[]): number => tables.reduce((n, t) => n + t.rules.length, 0);
   const requestRules = count(requestTables);

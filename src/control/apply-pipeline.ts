@@ -22,7 +22,9 @@ import { networkInterfaces } from 'node:os';
 import { configDigest } from '../config/canonical.js';
 import type { DrainPolicy, ForwardingConfig, Table, Violation } from '../config/model.js';
 import { normalizeConfig } from '../config/normalize.js';
-import { validateConfig } from '../config/validate.js';
+import { validateConfig, type ValidationInput } from '../config/validate.js';
+import { DeltaValidator } from '../config/validate-delta.js';
+import { normalizeRequestTable, tableDelta, type TableDelta } from '../config/table-delta.js';
 import { validateTableDeletes } from '../config/validate-deletes.js';
 import { copyApplyResult, type ApplyResult, type RuleStatus } from '../dataplane/apply-result.js';
 import { failedRuleIds } from '../dataplane/bind-verdict.js';
@@ -120,7 +122,13 @@ interface Saved extends Executed {
   pendingUntil: number | undefined;
 }
 
+/** Changed positions of a request table up to which it is validated and normalised as an edit of its running table. */
+const MAX_DELTA_RULES = 64;
+
 export class ApplyPipeline {
+  /** The running tables' port index, for requests that edit a few rules of running tables. */
+  private readonly deltas = new DeltaValidator();
+
   constructor(
     private readonly ctx: ApplyContext,
     private readonly pendings: PendingApplies,
@@ -241,18 +249,21 @@ export class ApplyPipeline {
     const run = ctx.running;
     const started = process.hrtime.bigint();
     const otherTables = this.otherTables(request);
+    const input: ValidationInput = {
+      requestTables: request.tables,
+      otherTables,
+      limits: ctx.limits,
+      capabilities: ctx.dataplane.capabilities(),
+      reserved: ctx.reserved,
+      localAddresses: hostAddresses,
+      running: run.config.tables,
+    };
+    const running = new Map(run.config.tables.map((t) => [t.name, t]));
+    const deltas = this.deltasOf(request, running);
     const violations = [
       ...(request.parseViolations ?? []),
       ...validateTableDeletes(request.deleteTables ?? [], request.tables, run.config.tables),
-      ...validateConfig({
-        requestTables: request.tables,
-        otherTables,
-        limits: ctx.limits,
-        capabilities: ctx.dataplane.capabilities(),
-        reserved: ctx.reserved,
-        localAddresses: hostAddresses,
-        running: run.config.tables,
-      }),
+      ...(deltas ? this.deltas.validate(input, deltas, run.config.tables) : validateConfig(input)),
       ...(request.optionViolations ?? []),
     ];
     if (violations.some((v) => v.limit)) throw new LimitExceededError(violations);
@@ -260,7 +271,8 @@ export class ApplyPipeline {
     if (request.expectedGeneration !== undefined && request.expectedGeneration !== run.generation) {
       throw new GenerationMismatchError(request.expectedGeneration, run.generation);
     }
-    const desired = normalizeConfig({ tables: [...otherTables, ...request.tables] }, run.config);
+    const requested = request.tables.map((t, i) => normalizeRequestTable(t, running.get(t.name), deltas?.[i]));
+    const desired = normalizeConfig({ tables: [...otherTables, ...requested] }, run.config);
     return { desired, elapsed: () => Number((process.hrtime.bigint() - started) / 1000n) };
   }
 
@@ -507,6 +519,22 @@ export class ApplyPipeline {
     });
     ctx.history.flushLater();
     ctx.publish({ kind: refused ? 'rejected' : 'failed', entry });
+  }
+
+  /**
+   * Each request table as an edit of the running table of its name, when
+   * every one is (table-delta.ts); undefined sends the request down the
+   * whole-table path.
+   */
+  private deltasOf(request: ApplyRequest, running: ReadonlyMap<string, Table>): TableDelta[] | undefined {
+    if (request.replaceAll || request.parseViolations?.length || request.deleteTables?.length || request.tables.length === 0) return undefined;
+    const deltas: TableDelta[] = [];
+    for (const table of request.tables) {
+      const delta = tableDelta(table, running.get(table.name), MAX_DELTA_RULES);
+      if (!delta) return undefined;
+      deltas.push(delta);
+    }
+    return deltas;
   }
 
   /** Running tables that stay in force beside the request's: not named, not deleted, not dropped by replace_all. */

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { tableDigest } from '../config/canonical.js';
 import type { ForwardRule, Table } from '../config/model.js';
 import { normalizeTable } from '../config/normalize.js';
+import { editBetween } from '../config/table-delta.js';
 import type { ApplyResult } from '../dataplane/apply-result.js';
 import { ruleId } from '../plan/identity.js';
 import { HistoryStore, type HistoryEntry } from './history.js';
@@ -315,6 +316,12 @@ function replay(tables: Map<string, Table>, counters: CounterMap, record: Journa
  * same objects in both (see normalizeConfig), so this costs pointer checks.
  */
 function rulePatch(before: Table, after: Table): { drop: number[]; put: ForwardRule[] } | undefined {
+  const edit = editBetween(before, after);
+  if (edit) {
+    const put = edit.added.map((r) => r.rule);
+    const drop = edit.removed.map((r) => r.index);
+    return (put.length + drop.length) * 2 < after.rules.length ? { drop, put } : undefined;
+  }
   const had = new Set(before.rules);
   const put = after.rules.filter((r) => !had.has(r));
   const has = new Set(after.rules);

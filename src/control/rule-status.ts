@@ -4,6 +4,7 @@
  * so counters read under one id always describe one rule content.
  */
 import { canonicalRule } from '../config/canonical.js';
+import { editBetween } from '../config/table-delta.js';
 import type { ForwardingConfig, ForwardRule } from '../config/model.js';
 import type { Plan } from '../plan/model.js';
 import { countPorts, portIntervals } from '../config/ports.js';
@@ -36,9 +37,10 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable,
   for (const table of previousConfig.tables) {
     const next = desired.get(table.name);
     if (next === table) continue;
-    const kept = next && new Set(next.rules);
-    for (const rule of table.rules) {
-      if (kept?.has(rule)) continue;
+    const edit = next && editBetween(table, next);
+    const kept = !edit && next && new Set(next.rules);
+    for (const rule of edit ? edit.removed.map((r) => r.rule) : table.rules) {
+      if (kept && kept.has(rule)) continue;
       const id = ruleId(table.name, rule);
       before.set(id, canonicalRule(rule));
       changes.set(id, undefined);
@@ -48,9 +50,10 @@ export function assignCounters(config: ForwardingConfig, previous: CounterTable,
   for (const table of config.tables) {
     const old = prior.get(table.name);
     if (old === table) continue;
-    const had = old && new Set(old.rules);
-    for (const rule of table.rules) {
-      if (had?.has(rule)) continue;
+    const edit = old && editBetween(old, table);
+    const had = !edit && old && new Set(old.rules);
+    for (const rule of edit ? edit.added.map((r) => r.rule) : table.rules) {
+      if (had && had.has(rule)) continue;
       const id = ruleId(table.name, rule);
       const kept = previous.counters.get(id);
       changes.set(id, kept && before.get(id) === canonicalRule(rule) ? kept : { counterId: next++ });

@@ -9,6 +9,7 @@ import { listenAddressesOverlap } from '../config/address.js';
 import { canonicalRule } from '../config/canonical.js';
 import type { ForwardingConfig, ForwardRule, Table } from '../config/model.js';
 import { countPorts, portIntervals } from '../config/ports.js';
+import { editBetween, tableEdit } from '../config/table-delta.js';
 import { changedFields, ruleId } from './identity.js';
 import { listenerKey, routeOf, routesEqual } from './listeners.js';
 import type { Plan, PortAction, PortChange, Route, RuleAction, RuleChange } from './model.js';
@@ -27,14 +28,18 @@ interface RuleEntry {
   quiet?: boolean;
 }
 
+function ruleEntry(table: Table, index: number, rule: ForwardRule): RuleEntry {
+  const canonical = canonicalRule(rule);
+  return { table: table.name, index, rule, canonical, id: ruleId(table.name, rule, canonical), sockets: [] };
+}
+
 /** Entries of the rules of `table` (those `keep` accepts), with their index in the table. */
 function ruleEntries(table: Table | undefined, keep?: (rule: ForwardRule) => boolean): RuleEntry[] {
   if (!table) return [];
   const entries: RuleEntry[] = [];
   table.rules.forEach((rule, index) => {
     if (keep && !keep(rule)) return;
-    const canonical = canonicalRule(rule);
-    entries.push({ table: table.name, index, rule, canonical, id: ruleId(table.name, rule, canonical), sockets: [] });
+    entries.push(ruleEntry(table, index, rule));
   });
   return entries;
 }
@@ -281,11 +286,15 @@ function rulePorts(rule: ForwardRule): number {
   return n;
 }
 
-/** Ports of a normalised (never mutated) table, cached by table. */
+/** Ports of a normalised (never mutated) table, cached by table; an edit's from its source table's. */
 function tablePorts(table: Table): number {
   let n = portCounts.get(table);
   if (n === undefined) {
-    n = table.rules.reduce((sum, rule) => sum + rulePorts(rule), 0);
+    const edit = tableEdit(table);
+    n =
+      edit && portCounts.has(edit.from)
+        ? portCounts.get(edit.from)! - edit.removed.reduce((sum, rule) => sum + rulePorts(rule), 0) + edit.added.reduce((sum, rule) => sum + rulePorts(rule), 0)
+        : table.rules.reduce((sum, rule) => sum + rulePorts(rule), 0);
     portCounts.set(table, n);
   }
   return n;
@@ -347,15 +356,24 @@ export function computePlan(
       // in valid configurations its sockets overlap no other rule's on
       // either side: counted like an untouched table's, never diffed. Only
       // the rules that differ cost anything.
-      const had = ruleSet(runningTable);
-      const has = new Set(desiredTable.rules);
-      before = ruleEntries(runningTable, (rule) => !has.has(rule));
-      after = ruleEntries(desiredTable, (rule) => {
-        if (!had.has(rule)) return true;
-        untouchedRules++;
-        untouchedPorts += rulePorts(rule);
-        return false;
-      });
+      const edit = editBetween(runningTable, desiredTable);
+      if (edit) {
+        // An edit of the running table (table-delta.ts) names the rules that differ.
+        before = edit.removed.map((r) => ruleEntry(runningTable, r.index, r.rule));
+        after = edit.added.map((r) => ruleEntry(desiredTable, r.index, r.rule));
+        untouchedRules += desiredTable.rules.length - after.length;
+        untouchedPorts += tablePorts(desiredTable) - after.reduce((n, e) => n + rulePorts(e.rule), 0);
+      } else {
+        const had = ruleSet(runningTable);
+        const has = new Set(desiredTable.rules);
+        before = ruleEntries(runningTable, (rule) => !has.has(rule));
+        after = ruleEntries(desiredTable, (rule) => {
+          if (!had.has(rule)) return true;
+          untouchedRules++;
+          untouchedPorts += rulePorts(rule);
+          return false;
+        });
+      }
     } else {
       before = ruleEntries(runningTable);
       after = ruleEntries(desiredTable);

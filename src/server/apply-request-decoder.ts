@@ -118,6 +118,45 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** One table of a decoded request: its bytes, where its rules were (offsets from its start) and their objects, in order. */
+interface DecodedTable {
+  bytes: Buffer;
+  starts: number[];
+  ends: number[];
+  rules: object[];
+}
+
+/** A table of the request in hand and how its bytes match the previous request's table at the same place. */
+interface TableMatch {
+  start: number;
+  end: number;
+  previous?: DecodedTable;
+  /** Equal first bytes. */
+  prefix?: number;
+  /** Equal last bytes (not overlapping the prefix). */
+  suffix?: number;
+  /** How much later in this table than in the previous one a byte of the suffix is. */
+  shift?: number;
+}
+
+/** Bytes compared at a time while looking for the first (or last) difference. */
+const BLOCK = 256;
+
+/** Equal first and last bytes of `a` and `b` (see TableMatch). */
+function commonEnds(a: Uint8Array, b: Uint8Array): { prefix: number; suffix: number; shift: number } {
+  const ab = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  const bb = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const shortest = Math.min(a.length, b.length);
+  let prefix = 0;
+  while (prefix + BLOCK <= shortest && ab.compare(bb, prefix, prefix + BLOCK, prefix, prefix + BLOCK) === 0) prefix += BLOCK;
+  while (prefix < shortest && a[prefix] === b[prefix]) prefix++;
+  const room = shortest - prefix;
+  let suffix = 0;
+  while (suffix + BLOCK <= room && ab.compare(bb, b.length - suffix - BLOCK, b.length - suffix, a.length - suffix - BLOCK, a.length - suffix) === 0) suffix += BLOCK;
+  while (suffix < room && a[a.length - 1 - suffix] === b[b.length - 1 - suffix]) suffix++;
+  return { prefix, suffix, shift: a.length - b.length };
+}
+
 export class ApplyRequestDecoder {
   private readonly request: protobuf.Type;
   private readonly table: protobuf.Type;
@@ -144,16 +183,83 @@ export class ApplyRequestDecoder {
   decode(bytes: Uint8Array): Record<string, unknown> {
     const { parts, rest } = splitField(bytes, 0, bytes.length, REQUEST_TABLES);
     const request = this.toObject(this.request, concat(bytes, rest));
-    request.tables = parts.map((t) => this.decodeTable(bytes, t));
+    const decoded: DecodedTable[] = [];
+    request.tables = parts.map((t, ordinal) => this.decodeTable(bytes, t, ordinal, decoded));
+    this.previous = decoded;
     this.checkedKeys = undefined;
+    this.walking = undefined;
+    this.framingTable = undefined;
     return request;
   }
 
-  private decodeTable(bytes: Uint8Array, slice: Slice): Record<string, unknown> {
+  private decodeTable(bytes: Uint8Array, slice: Slice, ordinal: number, decoded: DecodedTable[]): Record<string, unknown> {
     const { parts, rest } = splitField(bytes, slice.start, slice.end, TABLE_RULES);
     const table = this.toObject(this.table, concat(bytes, rest));
-    table.rules = parts.map((r) => this.decodeRule(bytes, r));
+    const at = this.enterTable(bytes, ordinal, slice);
+    const record: DecodedTable = { bytes: Buffer.from(bytes.subarray(slice.start, slice.end)), starts: [], ends: [], rules: [] };
+    table.rules = parts.map((r) => {
+      const rule = this.reuse(at, r.start, r.end) ?? this.decodeRule(bytes, r);
+      record.starts.push(r.start - slice.start);
+      record.ends.push(r.end - slice.start);
+      record.rules.push(rule);
+      return rule;
+    });
+    decoded.push(record);
     return table;
+  }
+
+  /** The tables of the last request decoded, in order. */
+  private previous: DecodedTable[] = [];
+  /** The request in hand: its tables met so far (by the framing check, then by decode) and how each matches the previous request's. */
+  private walking: { bytes: Uint8Array; tables: TableMatch[] } | undefined;
+
+  /** Table `ordinal` of `bytes` (the request in hand) at `slice`, matched with the previous request's table at the same place. */
+  private enterTable(bytes: Uint8Array, ordinal: number, slice: Slice): TableMatch {
+    if (this.walking?.bytes !== bytes) this.walking = { bytes, tables: [] };
+    let match = this.walking.tables[ordinal];
+    if (!match || match.start !== slice.start || match.end !== slice.end) {
+      const previous = this.previous[ordinal];
+      match = {
+        start: slice.start,
+        end: slice.end,
+        ...(previous && { previous, ...commonEnds(bytes.subarray(slice.start, slice.end), previous.bytes) }),
+      };
+      this.walking.tables[ordinal] = match;
+    }
+    return match;
+  }
+
+  /**
+   * The object of a rule the previous request had at the same place in the
+   * same table: a controller re-sends a table with a rule or two changed, and
+   * the rules before and after those are byte for byte the previous
+   * request's (their offsets in the table shift by the change's size), found
+   * without building their cache keys.
+   */
+  private reuse(match: TableMatch, start: number, end: number): object | undefined {
+    const { previous } = match;
+    if (!previous || start < match.start || end > match.end) return undefined;
+    const from = start - match.start;
+    const to = end - match.start;
+    let at: number;
+    if (to <= match.prefix!) at = from;
+    else if (from >= match.end - match.start - match.suffix!) at = from - match.shift!;
+    else return undefined;
+    const starts = previous.starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = starts[mid]!;
+      if (s === at) {
+        if (previous.ends[mid] !== at + (to - from)) return undefined;
+        this.hits++;
+        return previous.rules[mid];
+      }
+      if (s < at) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   /**
@@ -161,12 +267,22 @@ export class ApplyRequestDecoder {
    * passed the framing check (request-decoding.ts), so such bytes passed it.
    */
   readonly knownFraming: KnownFraming = (type, bytes, start, end) => {
+    if (type === this.table) {
+      // The check walks tables in order: the table in hand for the rules that follow.
+      if (this.walking?.bytes !== bytes) this.walking = { bytes, tables: [] };
+      this.framingTable = this.enterTable(bytes, this.walking.tables.length, { start, end });
+      return false;
+    }
     if (type !== this.rule) return false;
+    if (this.framingTable && this.reuse(this.framingTable, start, end)) return true;
     const key = ruleKey(bytes, start, end);
     if (this.checkedKeys?.bytes !== bytes) this.checkedKeys = { bytes, keys: new Map() };
     this.checkedKeys.keys.set(start, key);
     return this.rules.has(key);
   };
+
+  /** The table the framing check is in. */
+  private framingTable: TableMatch | undefined;
 
   /** Rule keys the framing check of `bytes` computed, by offset, so decode() computes each once. */
   private checkedKeys: { bytes: Uint8Array; keys: Map<number, string> } | undefined;

@@ -16,7 +16,8 @@ import type { ConfigController } from '../control/config-controller.js';
 import type { RuntimeDataPlane } from '../dataplane/runtime.js';
 import type { HANode } from '../ha/ha-node.js';
 import type { SessionWatchHub } from '../sessions/watch-hub.js';
-import { serviceClient } from './api-definition.js';
+import { apiDefinition, serviceClient } from './api-definition.js';
+import { ApplyResponseEncoder } from './apply-response-encoder.js';
 import { ApplyRequestDecoder } from './apply-request-decoder.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { guardRequestDecoding } from './request-decoding.js';
@@ -132,6 +133,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       ApplyConfig: {
         ...configService.ApplyConfig,
         requestDeserialize: Object.assign((bytes: Buffer) => applyDecoder.decode(bytes), { knownFraming: applyDecoder.knownFraming }),
+        // The same bytes, with the backend's capabilities encoded once (see apply-response-encoder.ts).
+        responseSerialize: new ApplyResponseEncoder(apiDefinition().rpcTypes).serialize,
       },
     } as grpc.ServiceDefinition,
     {

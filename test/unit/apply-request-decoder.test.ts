@@ -48,6 +48,39 @@ describe('ApplyRequestDecoder', () => {
     );
   });
 
+  it('decodes edits of the previous request exactly, reusing the rules before and after the edit', () => {
+    // Capacity 1: the rules before and after an edit come from the previous request's table, not the cache.
+    const decoder = new ApplyRequestDecoder(1);
+    const check = (bytes: Buffer): void => checkWireFraming(bytes, apiDefinition().rpcTypes.lookupType('portplane.v1.ApplyConfigRequest'), 0, bytes.length, decoder.knownFraming);
+    fc.assert(
+      fc.property(
+        fc.array(rule, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.record({ at: fc.nat(), op: fc.constantFrom('set', 'insert', 'delete'), rule }), { minLength: 1, maxLength: 4 }),
+        (initial, edits) => {
+          let rules = initial;
+          const first = applyConfig.requestSerialize({ tables: [{ name: 'u', rules: [] }, { name: 't', rules }] });
+          check(first);
+          let previous = decoder.decode(first) as { tables: { rules: object[] }[] };
+          for (const { at, op, rule: r } of edits) {
+            const i = at % (rules.length + 1);
+            const before = rules;
+            rules = op === 'set' ? rules.map((x, j) => (j === i ? r : x)) : op === 'insert' ? [...rules.slice(0, i), r, ...rules.slice(i)] : rules.filter((_, j) => j !== i);
+            const bytes = applyConfig.requestSerialize({ tables: [{ name: 'u', rules: [] }, { name: 't', rules }] });
+            check(bytes);
+            const decoded = decoder.decode(bytes) as { tables: { rules: object[] }[] };
+            expect(decoded).toEqual(applyConfig.requestDeserialize(bytes));
+            // The first and last rules, when the edit left them where they were, are the objects decoded before.
+            const [now, then] = [decoded.tables[1]!.rules, previous.tables[1]!.rules];
+            if (i > 0 && before.length > 0 && rules.length > 0) expect(now[0]).toBe(then[0]);
+            if (op === 'set' && i < rules.length - 1) expect(now.at(-1)).toBe(then.at(-1));
+            previous = decoded;
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('hands an unchanged rule back as the same frozen object', () => {
     const decoder = new ApplyRequestDecoder();
     const rules = [0, 1, 2].map((i) => ({ name: `r${i}`, protocol: 'PROTOCOL_TCP', ports: { first: 1000 + i }, target_address: '127.0.0.1', target_port: 2000 + i }));

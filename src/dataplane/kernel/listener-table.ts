@@ -525,14 +525,25 @@ export class ListenerTable {
    */
   private commit(request: SinkApplyRequest, opened: Listener[]): SessionEffects {
     const effects = noSessionEffects();
-    // The engine reports connections in batches, or only when asked: every one it accepted must be a session here before the apply decides which end.
-    this.catchUp();
     const { plan } = request;
+    // The engine reports connections in batches, or only when asked: every one it accepted must be a session here before the apply decides which end.
+    if (this.engine) {
+      this.engine.reveal();
+      // Quiet counts move before a rule changes or goes; a rule the plan does not list counts its own at the next read (catchUp()).
+      for (const change of plan.rules) {
+        const rule = this.rules.get(change.ruleId);
+        if (rule) this.takeQuiet(rule);
+      }
+      for (const rule of this.pendingRules.values()) this.takeQuiet(rule);
+    }
     // Work follows plan.rules: a rule it does not list runs unchanged, with its runtime and engine rule as they are.
-    const next = new Map(this.rules);
+    const next = this.rules;
+    const gone: [string, RuleRuntime][] = [];
     for (const change of plan.rules) {
       const id = change.ruleId;
       if (change.action === 'removed') {
+        const rule = next.get(id);
+        if (rule) gone.push([id, rule]);
         next.delete(id);
         continue;
       }
@@ -544,8 +555,6 @@ export class ListenerTable {
       next.set(id, runtime);
       this.syncEngineRule(runtime);
     }
-    const previous = this.rules;
-    this.rules = next;
     this.pendingRules = new Map();
     this.sessions.generation = request.generation;
 
@@ -575,7 +584,7 @@ export class ListenerTable {
       }
     }
     // Only now that no listener routes to them: an engine rule must not be admitting while it goes.
-    for (const [id, rule] of previous) if (next.get(id) !== rule) this.releaseEngineRule(rule);
+    for (const [id, rule] of gone) if (next.get(id) !== rule) this.releaseEngineRule(rule);
     this.holdFilterRefusals(request.generation, plan);
     effects.restored = this.readopt();
     effects.held = this.endings.heldBy(request.generation);
