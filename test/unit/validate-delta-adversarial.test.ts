@@ -4,16 +4,18 @@
  * rule objects of another table (byte-equal rules the decoder shares), use
  * exclusions, IPv4-mapped and link-local listen and target addresses, and a
  * running configuration that goes back to an earlier one (a failed apply, a
- * rollback) so the port index and the remembered request forms must follow.
+ * rollback) so the port index and the remembered request forms must follow;
+ * the tables an edit normalises to and their plan are the whole passes' too.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultRuleOptions, DEFAULT_LIMITS, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
-import { normalizeConfig } from '../../src/config/normalize.js';
+import { normalizeConfig, normalizeTable } from '../../src/config/normalize.js';
 import { normalizeRequestTable, tableDelta, type TableDelta } from '../../src/config/table-delta.js';
 import { validateConfig, type ValidationInput } from '../../src/config/validate.js';
 import { DeltaValidator } from '../../src/config/validate-delta.js';
 import { kernelCapabilities } from '../../src/dataplane/kernel/capabilities.js';
+import { computePlan } from '../../src/plan/compute-plan.js';
 
 const TABLES = ['a', 'b', 'c'];
 const LISTEN = ['', '127.0.0.1', '::ffff:127.0.0.1', '::1', '0.0.0.0', '::', 'fe80::1%lo', '::ffff:0.0.0.0', '127.0.0.2'];
@@ -145,11 +147,18 @@ describe('delta validation, adversarial edits', () => {
             const made = request.map((t, i) => {
               const table = normalizeRequestTable(t, runningByName.get(t.name), useDelta ? found[i] : undefined);
               if (!formOf.has(table)) formOf.set(table, t.rules);
+              // The edit normalises to the very rules of the whole sort.
+              const whole = normalizeTable({ name: t.name, rules: [...t.rules] }).rules;
+              expect(table.rules.length === whole.length && table.rules.every((r, k) => r === whole[k])).toBe(true);
               return table;
             });
             // Validated but not committed (a bind failure, validate-only): nothing runs of it.
             if (!s.commit) continue;
-            running = normalizeConfig({ tables: [...input.otherTables, ...made] }, running);
+            const desired = normalizeConfig({ tables: [...input.otherTables, ...made] }, running);
+            // The plan from the remembered edits is the plan of the whole comparison.
+            const plain = { tables: desired.tables.map((t) => normalizeTable({ name: t.name, rules: [...t.rules] })) };
+            expect(computePlan(running, desired, 1, { valid: true })).toEqual(computePlan(running, plain, 1, { valid: true }));
+            running = desired;
             for (const t of request) requested.set(t.name, t.rules);
             for (const t of running.tables) if (!formOf.has(t)) formOf.set(t, requested.get(t.name)!);
             history.push(running);
