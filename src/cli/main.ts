@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES } from '../backends.js';
+import { BUILD_INFO } from '../build-info.js';
 import { generateToken, hashToken, MIN_SECRET_LENGTH, parseToken } from '../auth/tokens.js';
 import { loadConfigFile } from '../config/load-file.js';
 import { yaml } from '../config/yaml.js';
@@ -35,6 +36,7 @@ import { serve } from './serve.js';
 
 const program = new Command('portplane')
   .description('Live L4 port-forwarding dataplane steered over gRPC')
+  .version(BUILD_INFO.version, '-V, --version', 'print the package version of this build')
   .option('--state-dir <dir>', 'state directory (committed tables, control socket); default: $STATE_DIRECTORY (systemd StateDirectory=) or ./.portplane', defaultStateDir())
   .option('--socket <path>', 'control socket (default <state-dir>/portplane.sock)')
   .option('--address <host:port>', 'talk to a daemon listening on TCP instead of the socket')

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +93,13 @@ describe('portplane CLI', () => {
     const noop = await cli(stateDir, 'apply', again);
     expect(noop.code).toBe(0);
     expect(noop.stdout).toMatch(/generation 1 \(unchanged\)/);
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    const res = await cli(stateDir, '--version');
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(version);
   });
 
   it('prints every violation with its field path and exits 1', async () => {
