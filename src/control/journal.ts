@@ -8,11 +8,14 @@
  * them (see ledger.ts).
  */
 import { open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from '../config/canonical.js';
 
 const PREFIX = 'journal-';
 const SUFFIX = '.log';
+/** Appends whose every write is durable on return (data and the size that reaches it, as fdatasync). */
+const APPEND_DURABLY = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC;
 
 export interface JournalFile {
   name: string;
@@ -85,8 +88,8 @@ export class Journal<R> {
     if (!this.handle) await this.startFile();
     const line = `${json}\t${sha256Hex(json)}\n`;
     try {
+      // O_DSYNC: the write returns once the record is durable, as write + fdatasync did, in one threadpool trip instead of two.
       await this.handle!.write(line);
-      await this.handle!.datasync();
     } catch (err) {
       await this.abandonFile();
       throw err;
@@ -124,7 +127,7 @@ export class Journal<R> {
   /** A new file named by the next record's sequence number. */
   private async startFile(): Promise<void> {
     this.current = { name: journalFileName(this.nextSeq), first: this.nextSeq };
-    this.handle = await open(join(this.dir, this.current.name), 'a', 0o600);
+    this.handle = await open(join(this.dir, this.current.name), APPEND_DURABLY, 0o600);
     this.count = 0;
     this.bytes = (await this.handle.stat()).size;
     // The new file's directory entry must be durable before a record in it counts.
