@@ -326,7 +326,9 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const excluded = new Set(failures.map((f) => `${f.protocol}|${f.listenAddress}|${f.port}`));
     const exclusions = { has: (protocol: string, listenAddress: string, port: number) => excluded.has(`${protocol}|${listenAddress}|${port}`), empty: excluded.size === 0 };
     const options = this.rulesetOptions();
-    const desired = desiredState(request.config, request.counterIds, exclusions, this.written, options);
+    // The plan's rule changes are against the configuration written last (a refused apply writes nothing).
+    const delta = this.lastCounterIds && { changes: request.plan.rules, previousCounterIds: this.lastCounterIds };
+    const desired = desiredState(request.config, request.counterIds, exclusions, this.written, options, delta);
     // Ownership first: a table someone else changed is rewritten whole, in this same transaction.
     const tD = process.hrtime.bigint();
     const drifted = this.ownership.hasWritten && !this.checkOwnership(false);

@@ -42,6 +42,7 @@ import { parseIp, ipText } from '../../config/ip.js';
 import type { ForwardingConfig, ForwardRule } from '../../config/model.js';
 import { mapTargetPort, portIntervals } from '../../config/ports.js';
 import { ruleId } from '../../plan/identity.js';
+import type { RuleChange } from '../../plan/model.js';
 
 /** Drop reasons counted per rule (a counter set each, see COUNTER_SETS). */
 export const COUNTED_DROPS = ['filter', 'cap', 'rate', 'source_rate'] as const;
@@ -144,13 +145,15 @@ export interface WrittenState {
   options: RulesetOptions;
   /** The hairpin pairs, shared by rules with the same target, with how many rules use each (kept across states, so a diff reads only the changed rules'). */
   hairpins: Map<string, { element: SetElement; rules: number }>;
+  /** How many rules have ports left out (see PortExclusions): a state with none can be built from a plan's changes. */
+  excludedRules: number;
 }
 
 /** Every statement emitted: what to assume when the conntrack capacity is unknown. */
 export const UNBOUNDED: RulesetOptions = { conntrackMax: Infinity };
 
 export function emptyState(options: RulesetOptions = UNBOUNDED): WrittenState {
-  return { rules: new Map(), options, hairpins: new Map() };
+  return { rules: new Map(), options, hairpins: new Map(), excludedRules: 0 };
 }
 
 export interface PortExclusions {
@@ -306,9 +309,21 @@ function tagOf(table: string, rule: ForwardRule): string {
 }
 
 /**
+ * The rule changes an apply's plan lists, with the counter ids the previous
+ * state was built with: enough to build the desired state from the previous
+ * one in O(changes) (a plan lists the rules of unchanged tables and the
+ * unchanged rule objects of changed ones only in its summary).
+ */
+export interface RuleDelta {
+  changes: readonly RuleChange[];
+  previousCounterIds: Record<string, number>;
+}
+
+/**
  * The desired state of `config`, leaving out the ports `excluded` names.
  * A rule whose counter id (so content) and exclusions are those of
- * `previous` reuses its objects: an apply costs O(rules) plus its changes.
+ * `previous` reuses its objects: an apply costs O(rules) plus its changes,
+ * or O(changes) with `delta` when nothing is or was excluded.
  */
 export function desiredState(
   config: ForwardingConfig,
@@ -316,10 +331,16 @@ export function desiredState(
   excluded?: PortExclusions,
   previous: WrittenState = emptyState(),
   options: RulesetOptions = previous.options,
+  delta?: RuleDelta,
 ): WrittenState {
-  const state = emptyState(options);
   // Chains built under other options differ under the same counter id: nothing of them is reused.
   if (!sameOptions(previous.options, options)) previous = emptyState(options);
+  const noExclusions = (!excluded || excluded.empty) && previous.excludedRules === 0;
+  if (delta && noExclusions && previous.rules.size > 0) {
+    const state = fromDelta(config, counterIds, previous, options, delta);
+    if (state) return state;
+  }
+  const state = emptyState(options);
   for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
   for (const table of config.tables) {
     for (const rule of table.rules) {
@@ -332,28 +353,65 @@ export function desiredState(
         continue;
       }
       const { elements, excludedKey } = ruleElements(rule, counterId, excluded);
+      if (excludedKey !== '') state.excludedRules++;
       if (prior && prior.excludedKey === excludedKey) {
         state.rules.set(counterId, prior);
         continue;
       }
-      const target = addressText(rule.targetAddress);
-      const objects: RuleObjects = {
-        counterId,
-        table: table.name,
-        ruleId: id,
-        ruleName: rule.name,
-        rule,
-        chain: ruleChainOf(table.name, rule, counterId, options),
-        elements,
-        excludedKey,
-        hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
-      };
+      const objects = ruleObjects(table.name, rule, id, counterId, elements, excludedKey, options);
       state.rules.set(counterId, objects);
       countHairpin(state, objects, 1);
     }
   }
   for (const [id, r] of previous.rules) if (state.rules.get(id) !== r) countHairpin(state, r, -1);
   return state;
+}
+
+/**
+ * `previous` with the plan's changes made, or undefined when the result does
+ * not account for every rule of `config` (a plan not computed against the
+ * state written last): the caller then builds it rule by rule.
+ */
+function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>, previous: WrittenState, options: RulesetOptions, delta: RuleDelta): WrittenState | undefined {
+  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(), excludedRules: 0 };
+  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
+  for (const change of delta.changes) {
+    if (change.action === 'unchanged') continue;
+    if (change.action !== 'added') {
+      const old = delta.previousCounterIds[change.ruleId];
+      const r = old === undefined ? undefined : state.rules.get(old);
+      if (!r) return undefined;
+      state.rules.delete(old!);
+      countHairpin(state, r, -1);
+    }
+  }
+  for (const change of delta.changes) {
+    if (change.action !== 'added' && change.action !== 'changed') continue;
+    const counterId = counterIds[change.ruleId];
+    if (counterId === undefined) throw new Error(`rule ${change.ruleId} has no counter id`);
+    const { elements } = ruleElements(change.rule, counterId, undefined);
+    const objects = ruleObjects(change.table, change.rule, change.ruleId, counterId, elements, '', options);
+    state.rules.set(counterId, objects);
+    countHairpin(state, objects, 1);
+  }
+  let rules = 0;
+  for (const table of config.tables) rules += table.rules.length;
+  return state.rules.size === rules ? state : undefined;
+}
+
+function ruleObjects(table: string, rule: ForwardRule, id: string, counterId: number, elements: SetElement[], excludedKey: string, options: RulesetOptions): RuleObjects {
+  const target = addressText(rule.targetAddress);
+  return {
+    counterId,
+    table,
+    ruleId: id,
+    ruleName: rule.name,
+    rule,
+    chain: ruleChainOf(table, rule, counterId, options),
+    elements,
+    excludedKey,
+    hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
+  };
 }
 
 function hairpinKey(h: SetElement): string {

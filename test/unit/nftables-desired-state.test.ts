@@ -1,0 +1,65 @@
+/**
+ * The nftables backend builds a one-rule apply's desired state from the
+ * plan's rule changes; it must be the state built rule by rule, and a plan
+ * that does not match the state written last must fall back to that.
+ */
+import { describe, expect, it } from 'vitest';
+import { defaultRuleOptions, type ForwardingConfig, type ForwardRule } from '../../src/config/model.js';
+import { normalizeConfig } from '../../src/config/normalize.js';
+import { desiredState, diffBatch, emptyState, type WrittenState } from '../../src/dataplane/nftables/ruleset.js';
+import { computePlan } from '../../src/plan/compute-plan.js';
+import { ruleId } from '../../src/plan/identity.js';
+
+function tcp(name: string, first: number, last: number, targetAddress: string, targetPort: number): ForwardRule {
+  return { name, protocol: 'tcp', listenAddress: '', interface: '', ports: { first, last }, exclude: [], targetAddress, targetPort, weak: false, ...defaultRuleOptions() };
+}
+
+/** Counter ids as the control layer keeps them: an unchanged rule keeps its id, a new or changed one takes the next. */
+function counterIdsOf(config: ForwardingConfig, before: Record<string, number>, changed: ReadonlySet<string>, next: { id: number }): Record<string, number> {
+  const ids: Record<string, number> = {};
+  for (const t of config.tables) {
+    for (const r of t.rules) {
+      const id = ruleId(t.name, r);
+      ids[id] = before[id] !== undefined && !changed.has(id) ? before[id]! : next.id++;
+    }
+  }
+  return ids;
+}
+
+function summary(state: WrittenState): unknown {
+  return {
+    rules: [...state.rules.entries()].map(([id, r]) => [id, r.ruleId, r.chain, r.elements, r.excludedKey, r.hairpin]).sort((a, b) => Number(a[0]) - Number(b[0])),
+    hairpins: [...state.hairpins.entries()].map(([k, h]) => [k, h.rules]).sort(),
+    excludedRules: state.excludedRules,
+  };
+}
+
+describe('nftables desired state from a plan', () => {
+  const next = { id: 1 };
+  const running = normalizeConfig({ tables: [{ name: 'web', rules: [tcp('a', 1000, 1009, '10.0.0.1', 80), tcp('b', 2000, 2004, '10.0.0.2', 0), tcp('c', 3000, 3000, '10.0.0.1', 90)] }, { name: 'db', rules: [tcp('d', 4000, 4001, '10.0.0.3', 0)] }] });
+  const runningIds = counterIdsOf(running, {}, new Set(), next);
+  const written = desiredState(running, runningIds, undefined, emptyState());
+
+  it('an added, a changed and a removed rule give the state built rule by rule, and the same change to write', () => {
+    const desired = normalizeConfig({ tables: [{ name: 'web', rules: [running.tables.find((t) => t.name === 'web')!.rules[0]!, tcp('b', 2000, 2004, '10.0.0.9', 0), tcp('e', 5000, 5002, '10.0.0.1', 0)] }, running.tables.find((t) => t.name === 'db')!] }, running);
+    const plan = computePlan(running, desired, 1, { valid: true });
+    expect(plan.rules.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.name}`).sort()).toEqual(['added e', 'changed b', 'removed c']);
+    const ids = counterIdsOf(desired, runningIds, new Set(plan.rules.filter((c) => c.action === 'changed').map((c) => c.ruleId)), next);
+    const fromPlan = desiredState(desired, ids, undefined, written, written.options, { changes: plan.rules, previousCounterIds: runningIds });
+    const byRule = desiredState(desired, ids, undefined, written, written.options);
+    expect(summary(fromPlan)).toEqual(summary(byRule));
+    // The same change is written from the state written last.
+    expect(diffBatch('t', written, fromPlan)).toBe(diffBatch('t', written, byRule));
+    expect(diffBatch('t', written, fromPlan)).toContain('goto r');
+    // The unchanged rules' objects are the written ones (nothing of them is rewritten).
+    expect(fromPlan.rules.get(runningIds[ruleId('db', running.tables.find((t) => t.name === 'db')!.rules[0]!)]!)).toBe(written.rules.get(runningIds[ruleId('db', running.tables.find((t) => t.name === 'db')!.rules[0]!)]!));
+  });
+
+  it('a plan against another state than the one written falls back to building rule by rule', () => {
+    const desired = normalizeConfig({ tables: [{ name: 'web', rules: [tcp('x', 6000, 6001, '10.0.0.1', 0)] }] });
+    const ids = counterIdsOf(desired, {}, new Set(), next);
+    // An empty plan, as if `written` already were `desired`: the rule count does not match.
+    const fromPlan = desiredState(desired, ids, undefined, written, written.options, { changes: [], previousCounterIds: runningIds });
+    expect(summary(fromPlan)).toEqual(summary(desiredState(desired, ids, undefined, written, written.options)));
+  });
+});
