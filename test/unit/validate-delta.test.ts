@@ -9,31 +9,19 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultRuleOptions, DEFAULT_LIMITS, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
+import { DEFAULT_LIMITS, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig, normalizeTable } from '../../src/config/normalize.js';
 import { normalizeRequestTable, tableDelta, type TableDelta } from '../../src/config/table-delta.js';
 import { validateConfig, type ValidationInput } from '../../src/config/validate.js';
 import { DeltaValidator } from '../../src/config/validate-delta.js';
 import { kernelCapabilities } from '../../src/dataplane/kernel/capabilities.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
+import { loopbackRule } from '../helpers/model-rules.js';
 
 const TABLES = ['a', 'b', 'c'];
 const LISTEN = ['', '127.0.0.1', '::1', '0.0.0.0', '127.0.0.2'];
 
-function rule(name: string, listenAddress: string, first: number, last: number, targetPort: number, protocol: 'tcp' | 'udp' = 'tcp'): ForwardRule {
-  return {
-    name,
-    protocol,
-    listenAddress,
-    interface: '',
-    ports: { first, last },
-    exclude: [],
-    targetAddress: listenAddress.includes(':') ? '::1' : '127.0.0.1',
-    targetPort,
-    weak: false,
-    ...defaultRuleOptions(),
-  };
-}
+const rule = loopbackRule;
 
 const newRule = fc.record({
   listen: fc.constantFrom(...LISTEN),

@@ -7,28 +7,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultRuleOptions, DEFAULT_LIMITS, type ForwardRule, type Table } from '../../src/config/model.js';
+import { DEFAULT_LIMITS, type Table } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { kernelCapabilities } from '../../src/dataplane/kernel/capabilities.js';
+import { loopbackRule } from '../helpers/model-rules.js';
 
 const TABLES = ['a', 'b', 'c'];
 const LISTEN = ['', '127.0.0.1', '::1', '0.0.0.0'];
 
-function rule(name: string, listenAddress: string, first: number, last: number, targetPort: number, protocol: 'tcp' | 'udp' = 'tcp'): ForwardRule {
-  return {
-    name,
-    protocol,
-    listenAddress,
-    interface: '',
-    ports: { first, last },
-    exclude: [],
-    targetAddress: listenAddress.includes(':') ? '::1' : '127.0.0.1',
-    targetPort,
-    weak: false,
-    ...defaultRuleOptions(),
-  };
-}
+const rule = loopbackRule;
 
 /** Running rules: one disjoint block each, targets far away, so the running configuration is valid. */
 const runningRules = fc.array(fc.record({ table: fc.constantFrom(...TABLES), listen: fc.constantFrom(...LISTEN), udp: fc.boolean() }), {
