@@ -115,7 +115,7 @@ export class ShuttingDownError extends Error {
 
 export class NoResultError extends Error {
   constructor() {
-    super('no apply has succeeded yet');
+    super('no apply has succeeded yet: generation 0, nothing is forwarded; send a configuration with ApplyConfig (`portplane apply FILE`)');
     this.name = 'NoResultError';
   }
 }

@@ -45,6 +45,12 @@ describe('portplane CLI', () => {
     await removeDir(stateDir);
   });
 
+  it('status before any apply says so and what to do, exit 1', async () => {
+    const res = await cli(stateDir, 'status');
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/no apply has succeeded yet: generation 0, nothing is forwarded; .*portplane apply FILE/);
+  });
+
   it('plan, apply, status and get', async () => {
     const file = join(stateDir, 'web.yaml');
     await writeFile(
