@@ -233,14 +233,27 @@ static struct context *context_of(napi_env env, napi_value value) {
   return c;
 }
 
+/*
+ * The arguments of a call taking `want` of them into `argv`, the first being
+ * the context open() made; NULL after throwing `usage` (a TypeError) when
+ * fewer came or the first is no context.
+ */
+static struct context *context_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct context *c = argc >= want ? context_of(env, argv[0]) : NULL;
+  if (!c) napi_throw_type_error(env, NULL, usage);
+  return c;
+}
+
 /* run(context, commands: string) -> { ok: boolean, output: string, error: string } */
 static napi_value run(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
+  static const char usage[] = "nftables: run expects a context from open()";
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = argc >= 2 ? context_of(env, argv[0]) : NULL;
-  if (!c || !c->nft) {
-    napi_throw_type_error(env, NULL, "nftables: run expects a context from open()");
+  struct context *c = context_args(env, info, 2, argv, usage);
+  if (!c) return NULL;
+  if (!c->nft) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   size_t len;
@@ -283,14 +296,9 @@ static napi_value run(napi_env env, napi_callback_info info) {
  * proves that nothing changed since it was read, at the cost of one netlink round trip.
  */
 static napi_value generation(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = argc >= 1 ? context_of(env, argv[0]) : NULL;
-  if (!c) {
-    napi_throw_type_error(env, NULL, "nftables: generation expects a context from open()");
-    return NULL;
-  }
+  struct context *c = context_args(env, info, 1, argv, "nftables: generation expects a context from open()");
+  if (!c) return NULL;
   if (c->genl_fd < 0) return fail(env, "generation", "no netfilter netlink socket (socket() failed at open)");
   struct {
     struct nlmsghdr nlh;
@@ -371,14 +379,9 @@ static const char *message_table(const struct nlmsghdr *h, size_t *len) {
  * compare the table itself.
  */
 static napi_value changes(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = argc >= 3 ? context_of(env, argv[0]) : NULL;
-  if (!c) {
-    napi_throw_type_error(env, NULL, "nftables: changes expects a context from open(), a family and a table name");
-    return NULL;
-  }
+  struct context *c = context_args(env, info, 3, argv, "nftables: changes expects a context from open(), a family and a table name");
+  if (!c) return NULL;
   uint32_t family;
   char table[257];
   size_t table_len;
@@ -522,14 +525,9 @@ static void ack_text(const struct nlmsghdr *h, char *out, size_t size) {
  * overflowed): whether it committed is unknown.
  */
 static napi_value batch(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct context *c = argc >= 4 ? context_of(env, argv[0]) : NULL;
-  if (!c) {
-    napi_throw_type_error(env, NULL, "nftables: batch expects a context from open(), a table name, a Buffer of messages and a generation");
-    return NULL;
-  }
+  struct context *c = context_args(env, info, 4, argv, "nftables: batch expects a context from open(), a table name, a Buffer of messages and a generation");
+  if (!c) return NULL;
   char table[257];
   size_t table_len;
   if (napi_get_value_string_utf8(env, argv[1], table, sizeof table, &table_len) != napi_ok || table_len == 0 || table_len >= sizeof table - 1) {
