@@ -78,21 +78,17 @@ export class DeltaValidator {
       tableNames.add(request.name);
       if (request.rules.length > limits.maxRulesPerTable) return false;
       const tp = tablePath(basePath, request.name, ti);
-      // Rule names: each changed position takes its old name away and brings its new one.
-      const names = new Set(form.names);
       // Running rules the edit takes out: a changed position may bring one back (once).
       const out = new Set<ForwardRule>();
-      for (const i of delta.changed) {
-        const name = form.rules[i]!.name;
-        if (name !== '') names.delete(name);
-        out.add(normalizeRule(form.rules[i]!));
-      }
+      for (const i of delta.changed) out.add(normalizeRule(form.rules[i]!));
+      // Rule names: each changed position takes its old name away and brings its new one.
+      const names = form.names.edit(
+        delta.changed.map((i) => form.rules[i]!.name).filter((n) => n !== ''),
+        delta.changed.map((i) => request.rules[i]!.name).filter((n) => n !== ''),
+      );
+      if (!names) return false;
       for (const i of delta.changed) {
         const rule = request.rules[i]!;
-        if (rule.name !== '') {
-          if (names.has(rule.name)) return false;
-          names.add(rule.name);
-        }
         const core = cleanRuleCore(rule, input.capabilities);
         if (!core) return false;
         const old = normalizeRule(form.rules[i]!);

@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type ForwardingConfig, type ForwardRule, type Table } from '../../src/config/model.js';
 import { normalizeConfig, normalizeTable } from '../../src/config/normalize.js';
-import { normalizeRequestTable, tableDelta, type TableDelta } from '../../src/config/table-delta.js';
+import { tableDigest } from '../../src/config/canonical.js';
+import { normalizeRequestTable, RuleNames, tableDelta, type TableDelta } from '../../src/config/table-delta.js';
 import { validateConfig, type ValidationInput } from '../../src/config/validate.js';
 import { DeltaValidator } from '../../src/config/validate-delta.js';
 import { kernelCapabilities } from '../../src/dataplane/kernel/capabilities.js';
@@ -94,7 +95,10 @@ describe('delta validation', () => {
             const full = validateConfig(input);
             expect(deltas.validate(input, [delta!], running.tables)).toEqual(full);
             if (full.length > 0) continue;
+            // The running table's digest is known (its apply saved it): the edited table's digest splices its digest list.
+            tableDigest(runningTable);
             const edited = normalizeRequestTable(request, runningTable, delta);
+            expect(tableDigest(edited)).toBe(tableDigest({ name, rules: [...edited.rules] }));
             expect(edited.rules).toEqual(normalizeTable({ name, rules: [...rules] }).rules);
             expect(edited.rules.every((r, i) => r === normalizeTable({ name, rules: [...rules] }).rules[i])).toBe(true);
             const desired = normalizeConfig({ tables: [...input.otherTables, edited] }, running);
@@ -123,5 +127,30 @@ describe('a repeated running rule', () => {
     const delta = tableDelta(request, running.tables[0], 64)!;
     expect(delta.changed).toEqual([1]);
     expect(new DeltaValidator().validate(input, [delta], running.tables)).toEqual(expected);
+  });
+});
+
+describe('rule names of an edited table', () => {
+  it('stay exact across many edits, past the point where the changes are folded into a new base', () => {
+    const plain = new Set(Array.from({ length: 100 }, (_, i) => `n${i}`));
+    let names: RuleNames | undefined = RuleNames.of([...plain].map((n) => rule(n, '127.0.0.1', 1, 1, 2, 'tcp')));
+    for (let k = 0; k < 150; k++) {
+      const out = `n${(k * 7) % 100}`;
+      const into = `m${k}`;
+      if (!plain.has(out)) continue;
+      // A name still there cannot come in again; a name just taken out can.
+      const kept = [...plain].find((n) => n !== out)!;
+      expect(names!.edit([out], [kept])).toBeUndefined();
+      expect(names!.edit([out], [out])).toBeDefined();
+      names = names!.edit([out], [into]);
+      expect(names).toBeDefined();
+      plain.delete(out);
+      plain.add(into);
+    }
+    for (const n of plain) expect(names!.edit([], [n])).toBeUndefined();
+    expect(names!.edit([], ['fresh', [...plain][0]!])).toBeUndefined();
+    expect(names!.edit([], ['n7'])).toBeDefined();
+    expect(names!.edit([], ['fresh', 'fresh'])).toBeUndefined();
+    expect(names!.edit([], ['fresh'])).toBeDefined();
   });
 });
