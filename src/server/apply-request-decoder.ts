@@ -137,6 +137,8 @@ interface TableMatch {
   suffix?: number;
   /** How much later in this table than in the previous one a byte of the suffix is. */
   shift?: number;
+  /** Index in `previous` after the rule reuse() found last: rules come in order, so the next is usually there. */
+  next?: number;
 }
 
 /** Bytes compared at a time while looking for the first (or last) difference. */
@@ -246,20 +248,20 @@ export class ApplyRequestDecoder {
     else if (from >= match.end - match.start - match.suffix!) at = from - match.shift!;
     else return undefined;
     const starts = previous.starts;
+    let found = match.next !== undefined && starts[match.next] === at ? match.next : -1;
     let lo = 0;
     let hi = starts.length - 1;
-    while (lo <= hi) {
+    while (found < 0 && lo <= hi) {
       const mid = (lo + hi) >> 1;
       const s = starts[mid]!;
-      if (s === at) {
-        if (previous.ends[mid] !== at + (to - from)) return undefined;
-        this.hits++;
-        return previous.rules[mid];
-      }
-      if (s < at) lo = mid + 1;
+      if (s === at) found = mid;
+      else if (s < at) lo = mid + 1;
       else hi = mid - 1;
     }
-    return undefined;
+    if (found < 0 || previous.ends[found] !== at + (to - from)) return undefined;
+    match.next = found + 1;
+    this.hits++;
+    return previous.rules[found];
   }
 
   /**
