@@ -583,10 +583,12 @@ export class ListenerTable {
         this.holdDrain(request.generation, moved, request.drain);
       } else if (change.action === 'close') {
         this.listeners.delete(change.key);
-        this.holdDrain(request.generation, [...listener.sessions], request.drain);
         closed.push(listener);
       }
     }
+    // Closed first, in one batch: every connection a closed port accepted, quiet ones too, is a session whose drain is held.
+    this.stopListening(closed);
+    for (const listener of closed) this.holdDrain(request.generation, [...listener.sessions], request.drain);
     effects.ended += this.retire(closed, 'terminate');
     // Only now that no listener routes to them: an engine rule must not be admitting while it goes.
     for (const [id, rule] of gone) if (next.get(id) !== rule) this.releaseEngineRule(rule);
@@ -657,9 +659,10 @@ export class ListenerTable {
   }
 
   /**
-   * Stops listening on each. TCP connections continue (closing the port is
-   * not closing them); UDP flows cannot, since replies leave through the
-   * listening socket, and end with `udpReason`. Answers the flows ended.
+   * Stops listening on each (if still listening). TCP connections continue
+   * (closing the port is not closing them); UDP flows cannot, since replies
+   * leave through the listening socket, and end with `udpReason`. Answers
+   * the flows ended.
    */
   private retire(listeners: readonly Listener[], udpReason: CloseReason): number {
     this.stopListening(listeners);
