@@ -25,4 +25,4 @@ exec npx vitest run --no-file-parallelism \
   test/integration/relay-engines.test.ts test/integration/continuity.test.ts test/integration/continuity-load.test.ts \
   test/integration/proxy-protocol.test.ts test/integration/fd-limit.test.ts test/integration/userspace-tun.test.ts \
   test/integration/userspace-sessions.test.ts test/integration/userspace-pcap.test.ts test/conformance/conformance.test.ts \
-  test/conformance/session-contract.test.ts test/integration/nftables-netlink.test.ts test/integration/nftables-ownership.test.ts "$@"
+  test/conformance/session-contract.test.ts test/unit/splice-listener-routes.test.ts test/integration/nftables-netlink.test.ts test/integration/nftables-ownership.test.ts "$@"

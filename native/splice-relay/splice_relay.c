@@ -125,7 +125,7 @@ typedef struct {
     } text;
     double stats[5];  /* 24: EV_CLOSED final counts (STAT_* order) */
   } u;
-  uint32_t route_seq; /* 120: EV_OPENED, EV_REFUSED: the listener's route (listenerRoute's seq) it was admitted under */
+  uint32_t route_seq; /* 120: EV_OPENED, EV_REFUSED: the listener's route (listenerRoutes' seq) it was admitted under */
   uint32_t detail_hi; /* 124: EV_OPENED: the high half of its age in ms (detail holds the low half, unsigned) */
 } event_t;
 _Static_assert(sizeof(event_t) == EVENT_BYTES, "event record size");
@@ -2462,7 +2462,7 @@ static listener_t *listener_arg(napi_env env, engine_t *e, napi_value v, uint32_
  * or -errno from socket/bind/listen. TCP binds as Node's net.Server does
  * (SO_REUSEADDR, backlog 511, IPV6_V6ONLY as asked), UDP as dgram with
  * exclusive: true (no SO_REUSEADDR); accepting (reading) starts with the
- * first listenerRoute().
+ * listener's first route (listenerRoutes).
  */
 static napi_value listener_open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -2552,51 +2552,30 @@ static napi_value listener_fd(napi_env env, napi_callback_info info) {
   return l ? int_result(env, l->fd) : NULL;
 }
 
-/*
- * listenerRoute(engine, lid, ruleIndex, targetAddress, targetPort, seq)
- *   -> 0, or -EINVAL when the target is no numeric address. Where new
- * connections of the listener go from now on, admitted by the rule; events
- * of connections accepted under this route carry `seq`. The first call
- * starts accepting. When this returns, every event of an earlier route is
- * queued.
- */
-static napi_value listener_route(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 6 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 6) napi_throw_type_error(env, NULL, "splice-relay: listenerRoute(engine, lid, rule, address, port, seq)");
-    return NULL;
-  }
+/* One route of a listenerRoutes() batch, checked and parsed before any listener changes. */
+typedef struct {
+  listener_t *l;
   uint32_t lid, rule, port, seq;
-  listener_t *l = listener_arg(env, e, argv[1], &lid);
-  if (!l) return NULL;
-  char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  if (napi_get_value_uint32(env, argv[2], &rule) != napi_ok || napi_get_value_uint32(env, argv[4], &port) != napi_ok ||
-      napi_get_value_uint32(env, argv[5], &seq) != napi_ok) {
-    napi_throw_type_error(env, NULL, "splice-relay: listenerRoute: rule, port and seq must be non-negative integers");
-    return NULL;
-  }
-  rule_t *r = rule_at(e, rule);
-  if (!r || r->refs == 0 || r->released) {
-    napi_throw_range_error(env, NULL, "splice-relay: listenerRoute: no such rule (released)");
-    return NULL;
-  }
-  if (get_string(env, argv[3], address, sizeof address, "splice-relay: listenerRoute: address must be a short string") != 0) return NULL;
+  int einval; /* the target is no numeric address: reported for this route, nothing changes for it */
   struct sockaddr_storage target;
   socklen_t target_len;
-  if (parse_target(address, port, &target, &target_len) != 0) return int_result(env, -EINVAL);
+} route_arg_t;
+
+#define ROUTE_WORDS 4 /* lid, rule, port, seq per route in listenerRoutes' Uint32Array */
+
+/* Points listener `a->l` at its new route, and starts it accepting on its first; 0 or an errno from epoll_ctl. */
+static int route_listener(engine_t *e, const route_arg_t *a) {
+  listener_t *l = a->l;
   pthread_rwlock_wrlock(&l->lock);
-  l->rule = (int)rule;
-  l->route_seq = seq;
-  l->target = target;
-  l->target_len = target_len;
+  l->rule = (int)a->rule;
+  l->route_seq = a->seq;
+  l->target = a->target;
+  l->target_len = a->target_len;
   int err = 0;
   if (!l->accepting) {
     /* TCP: every worker accepts, one woken per connection. UDP: one worker reads, so a flow's datagrams stay in order and its table needs no lock. */
     struct epoll_event ev = {.events = l->udp ? EPOLLIN : EPOLLIN | EPOLLEXCLUSIVE};
-    ev.data.u64 = LISTENER_BIT | ((uint64_t)(l->gen & 0x3fffffff) << 32) | lid;
+    ev.data.u64 = LISTENER_BIT | ((uint64_t)(l->gen & 0x3fffffff) << 32) | a->lid;
     uint32_t first = l->udp ? l->owner : 0, end = l->udp ? l->owner + 1 : e->nworkers, added = first;
     for (; added < end; added++) {
       if (epoll_ctl(e->workers[added].epfd, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
@@ -2611,7 +2590,90 @@ static napi_value listener_route(napi_env env, napi_callback_info info) {
     }
   }
   pthread_rwlock_unlock(&l->lock);
-  return int_result(env, -err);
+  return err;
+}
+
+/*
+ * listenerRoutes(engine, routes, addresses) -> Int32Array, per route 0 or
+ * -errno (-EINVAL: the target is no numeric address; an epoll_ctl errno: the
+ * listener could not start accepting). `routes` is a Uint32Array of lid,
+ * rule index, target port and seq per route; `addresses` the target address
+ * of each. Where each listener's new connections go from now on, admitted by
+ * the rule; events of connections accepted under a route carry its `seq`. A
+ * listener's first route starts it accepting. One call per apply, however
+ * many listeners it routes. Every value is checked before any listener
+ * changes: a bad one throws and changes nothing. When this returns, every
+ * event of an earlier route of each listener is queued.
+ */
+static napi_value listener_routes(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = argc >= 3 ? engine_of(env, argv[0]) : NULL;
+  if (!e) {
+    if (argc < 3) napi_throw_type_error(env, NULL, "splice-relay: listenerRoutes(engine, routes, addresses)");
+    return NULL;
+  }
+  bool is_typed = false, is_array = false;
+  napi_typedarray_type type;
+  size_t words = 0;
+  void *data = NULL;
+  uint32_t naddresses = 0;
+  if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[1], &type, &words, &data, NULL, NULL) != napi_ok || type != napi_uint32_array ||
+      words % ROUTE_WORDS != 0 || napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[2], &naddresses) != napi_ok || naddresses != words / ROUTE_WORDS) {
+    napi_throw_type_error(env, NULL, "splice-relay: listenerRoutes: routes must be a Uint32Array of [lid, rule, port, seq] per route, addresses an array of one string per route");
+    return NULL;
+  }
+  size_t n = words / ROUTE_WORDS;
+  /* The result first: once listeners change, nothing may fail. */
+  void *out_data = NULL;
+  napi_value out_buffer, result;
+  CHECK(napi_create_arraybuffer(env, n * sizeof(int32_t), &out_data, &out_buffer));
+  CHECK(napi_create_typedarray(env, napi_int32_array, n, out_buffer, 0, &result));
+  if (n == 0) return result;
+  route_arg_t *args = malloc(n * sizeof *args);
+  if (!args) {
+    napi_throw_error(env, "ENOMEM", "splice-relay: listenerRoutes: out of memory");
+    return NULL;
+  }
+  /* The numbers are copied before any address is read: reading an array element may run JavaScript, which could change the Uint32Array. */
+  const uint32_t *words_in = data;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t *w = words_in + i * ROUTE_WORDS;
+    args[i] = (route_arg_t){.lid = w[0], .rule = w[1], .port = w[2], .seq = w[3]};
+  }
+  char msg[128];
+  for (size_t i = 0; i < n; i++) {
+    route_arg_t *a = &args[i];
+    a->l = listener_at(e, a->lid);
+    if (!a->l || !a->l->open) {
+      snprintf(msg, sizeof msg, "splice-relay: listenerRoutes: no such listener %u (route %zu)", a->lid, i);
+      goto range_error;
+    }
+    rule_t *r = rule_at(e, a->rule);
+    if (!r || r->refs == 0 || r->released) {
+      snprintf(msg, sizeof msg, "splice-relay: listenerRoutes: no such rule %u (route %zu, released)", a->rule, i);
+      goto range_error;
+    }
+    napi_value v;
+    char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    if (napi_get_element(env, argv[2], (uint32_t)i, &v) != napi_ok ||
+        get_string(env, v, address, sizeof address, "splice-relay: listenerRoutes: each address must be a short string") != 0) {
+      free(args);
+      return NULL;
+    }
+    a->einval = parse_target(address, a->port, &a->target, &a->target_len) != 0;
+  }
+  int32_t *out = out_data;
+  for (size_t i = 0; i < n; i++) out[i] = args[i].einval ? -EINVAL : -route_listener(e, &args[i]);
+  free(args);
+  return result;
+range_error:
+  free(args);
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
 }
 
 /*
@@ -2843,7 +2905,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ruleTakeQuiet", NULL, rule_take_quiet, NULL, NULL, NULL, napi_default, NULL},
       {"listenerOpen", NULL, listener_open, NULL, NULL, NULL, napi_default, NULL},
       {"listenerFd", NULL, listener_fd, NULL, NULL, NULL, napi_default, NULL},
-      {"listenerRoute", NULL, listener_route, NULL, NULL, NULL, napi_default, NULL},
+      {"listenerRoutes", NULL, listener_routes, NULL, NULL, NULL, napi_default, NULL},
       {"listenerClose", NULL, listener_close, NULL, NULL, NULL, napi_default, NULL},
       {"ruleCreate", NULL, rule_create, NULL, NULL, NULL, napi_default, NULL},
       {"ruleSet", NULL, rule_set, NULL, NULL, NULL, napi_default, NULL},

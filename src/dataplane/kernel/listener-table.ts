@@ -124,14 +124,18 @@ class Listener implements EngineListener {
     if (this.retired && this.sessions.size === 0) this.table.forget(this);
   }
 
-  stopListening(engine: SpliceEngine | undefined): void {
+  /**
+   * Stops listening, except on an engine socket, which it answers: the
+   * caller closes that with the others of its batch (stopListening()).
+   */
+  stopListeningOwn(): number | undefined {
     if (this.server) closeTcpListener(this.server);
-    // Its events are handled before this returns: the sessions it accepted are in `sessions` now.
-    if (this.lid !== undefined) engine?.closeListener(this.lid);
     this.udp?.close();
+    const lid = this.lid;
     this.server = undefined;
     this.udp = undefined;
     this.lid = undefined;
+    return lid;
   }
 
   closeSessions(reason: CloseReason): void {
@@ -200,21 +204,20 @@ export class ListenerTable {
     const failures: PortBindFailure[] = [];
     const opened: Listener[] = [];
     await this.openAll(freeOpens, opened, failures);
-    const displaced: Listener[] = [];
+    const displaced = new Set<Listener>();
     for (const change of roomOpens) {
       for (const key of change.needsRoomFrom ?? []) {
         const listener = this.listeners.get(key);
         // Only a socket the plan closes may make room; a kept one stays.
-        if (!closing.has(key) || !listener?.listening) continue;
-        listener.stopListening(this.engine);
-        displaced.push(listener);
+        if (closing.has(key) && listener?.listening) displaced.add(listener);
       }
     }
+    this.stopListening(displaced);
     await this.openAll(roomOpens, opened, failures);
 
     const failedRules = request.bestEffort ? [] : failedRuleIds(plan, failures);
     if (failedRules.length > 0) {
-      const diverged = await this.rollback(opened, displaced);
+      const diverged = await this.rollback(opened, [...displaced]);
       this.pendingRules = new Map();
       this.logger.info({ failedRules, failures: failures.length, diverged: diverged.length }, 'kernel apply rolled back');
       return { outcome: diverged.length > 0 ? 'diverged' : 'restored', failures, diverged, sessionEffects: noSessionEffects() };
@@ -252,7 +255,7 @@ export class ListenerTable {
 
   /** Stops every listening socket; established TCP connections continue, UDP flows (which reply through it) end. */
   closeListeners(): void {
-    for (const listener of this.listeners.values()) this.retire(listener, 'shutdown');
+    this.retire([...this.listeners.values()], 'shutdown');
     this.listeners.clear();
     this.unwatch();
     // Nothing accepts any more: the engine's rules go once their connections close.
@@ -493,14 +496,13 @@ export class ListenerTable {
    * diverged, and the next apply that keeps them tries again.
    */
   private async rollback(opened: Listener[], displaced: Listener[]): Promise<PortBindFailure[]> {
-    for (const listener of opened) {
-      listener.stopListening(this.engine);
-      // The apply never happened, so neither did sessions on its new ports.
-      listener.closeSessions('error');
-    }
+    this.stopListening(opened);
+    // The apply never happened, so neither did sessions on its new ports.
+    for (const listener of opened) listener.closeSessions('error');
     const results = await this.listenAll(displaced);
     const lost: PortBindFailure[] = [];
     const reopened: Listener[] = [];
+    const gone: Listener[] = [];
     results.forEach((result, i) => {
       if (result.ok) {
         reopened.push(displaced[i] as Listener);
@@ -510,11 +512,12 @@ export class ListenerTable {
       // lost; its established connections continue.
       const listener = displaced[i] as Listener;
       this.listeners.delete(listener.key);
-      this.retire(listener, 'error');
+      gone.push(listener);
       const { table, ruleId } = listener.route;
       lost.push({ ...listener.binding, table, ruleId, errno: result.errno, message: `not re-opened after a rolled-back apply: ${result.message}` });
       this.logger.error({ listener: listener.key, errno: result.errno }, 'kernel rollback could not re-open listener');
     });
+    this.retire(gone, 'error');
     this.startAccepting(reopened);
     return lost;
   }
@@ -568,6 +571,7 @@ export class ListenerTable {
     }
     // New and retargeted listeners route in one batch: their quiet connections are sessions after it.
     this.startAccepting([...opened, ...retargeted]);
+    const closed: Listener[] = [];
     for (const change of plan.ports) {
       if (change.action === 'keep' || change.action === 'open') continue;
       const listener = this.listeners.get(change.key);
@@ -579,10 +583,13 @@ export class ListenerTable {
         this.holdDrain(request.generation, moved, request.drain);
       } else if (change.action === 'close') {
         this.listeners.delete(change.key);
-        this.holdDrain(request.generation, [...listener.sessions], request.drain);
-        effects.ended += this.retire(listener, 'terminate');
+        closed.push(listener);
       }
     }
+    // Closed first, in one batch: every connection a closed port accepted, quiet ones too, is a session whose drain is held.
+    this.stopListening(closed);
+    for (const listener of closed) this.holdDrain(request.generation, [...listener.sessions], request.drain);
+    effects.ended += this.retire(closed, 'terminate');
     // Only now that no listener routes to them: an engine rule must not be admitting while it goes.
     for (const [id, rule] of gone) if (next.get(id) !== rule) this.releaseEngineRule(rule);
     this.holdFilterRefusals(request.generation, plan);
@@ -652,22 +659,39 @@ export class ListenerTable {
   }
 
   /**
-   * Stops listening. TCP connections continue (closing the port is not
-   * closing them); UDP flows cannot, since replies leave through the
-   * listening socket, and end with `udpReason`.
+   * Stops listening on each (if still listening). TCP connections continue
+   * (closing the port is not closing them); UDP flows cannot, since replies
+   * leave through the listening socket, and end with `udpReason`. Answers
+   * the flows ended.
    */
-  private retire(listener: Listener, udpReason: CloseReason): number {
-    listener.stopListening(this.engine);
+  private retire(listeners: readonly Listener[], udpReason: CloseReason): number {
+    this.stopListening(listeners);
     let ended = 0;
-    if (listener.binding.protocol === 'udp') {
-      ended = listener.sessions.size;
-      listener.closeSessions(udpReason);
-    }
-    if (listener.sessions.size > 0) {
-      listener.retired = true;
-      this.retired.add(listener);
+    for (const listener of listeners) {
+      if (listener.binding.protocol === 'udp') {
+        ended += listener.sessions.size;
+        listener.closeSessions(udpReason);
+      }
+      if (listener.sessions.size > 0) {
+        listener.retired = true;
+        this.retired.add(listener);
+      }
     }
     return ended;
+  }
+
+  /**
+   * Stops listening on each, the engine's sockets in one batch: their
+   * events are handled before this returns, so the sessions each accepted
+   * are in its `sessions` now.
+   */
+  private stopListening(listeners: Iterable<Listener>): void {
+    const lids: number[] = [];
+    for (const listener of listeners) {
+      const lid = listener.stopListeningOwn();
+      if (lid !== undefined) lids.push(lid);
+    }
+    this.engine?.closeListeners(lids);
   }
 }
 

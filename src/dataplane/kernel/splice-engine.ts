@@ -121,7 +121,8 @@ interface Addon {
   ruleTakeQuiet(engine: unknown, rule: number): [number, number, number, number, number] | undefined;
   listenerOpen(engine: unknown, address: string, port: number, ipv6Only: boolean, udp: boolean): number;
   listenerFd(engine: unknown, lid: number): number;
-  listenerRoute(engine: unknown, lid: number, rule: number, address: string, port: number, seq: number): number;
+  /** `routes`: lid, rule, port, seq per route; answers 0 or -errno per route. */
+  listenerRoutes(engine: unknown, routes: Uint32Array, addresses: string[]): Int32Array;
   listenerClose(engine: unknown, lid: number): void;
   ruleCreate(engine: unknown): number;
   ruleSet(
@@ -299,19 +300,29 @@ export class SpliceEngine {
     const rerouted = routes.some((r) => this.listeners.has(r.lid));
     for (const r of routes) this.listeners.set(r.lid, r.owner);
     this.updateActive();
-    const results = routes.map((r) => this.addon.listenerRoute(this.engine, r.lid, r.rule, r.address, r.port, r.seq));
+    // One native call for the batch (a commit routes every listener it opened or retargeted at once).
+    const words = new Uint32Array(routes.length * 4);
+    routes.forEach((r, i) => {
+      words[i * 4] = r.lid;
+      words[i * 4 + 1] = r.rule;
+      words[i * 4 + 2] = r.port;
+      words[i * 4 + 3] = r.seq;
+    });
+    const results = this.addon.listenerRoutes(this.engine, words, routes.map((r) => r.address));
     // Connections still running quietly under an older route report themselves now, while their owners know that route:
     // one reveal (a scan of every slot) for the batch, and none when every listener is new (a restore opens 10,000).
     if (rerouted) this.reveal();
-    return results.map((result) => (result === 0 ? undefined : errnoName(-result).code));
+    return Array.from(results, (result) => (result === 0 ? undefined : errnoName(-result).code));
   }
 
-  /** Stops listening and closes the socket now; the listener's events are all handled when this returns. */
-  closeListener(lid: number): void {
-    this.addon.listenerClose(this.engine, lid);
-    // Its connections, quiet ones too, are sessions before this returns: closing the port may end them.
+  /** Stops listening and closes each socket now; the listeners' events are all handled when this returns. */
+  closeListeners(lids: readonly number[]): void {
+    if (lids.length === 0) return;
+    for (const lid of lids) this.addon.listenerClose(this.engine, lid);
+    // Their connections, quiet ones too, are sessions before this returns (closing a port may end them):
+    // one reveal (a scan of the slots of every worker with a connection) for the batch, not one per listener.
     this.reveal();
-    this.listeners.delete(lid);
+    for (const lid of lids) this.listeners.delete(lid);
     this.updateActive();
   }
 
