@@ -76,6 +76,13 @@ export interface SessionStore {
   count(): number;
   /** Closes every session; returns how many. */
   clear(reason: CloseReason): number;
+  /**
+   * A store that mirrors sessions another part holds (nftables: conntrack)
+   * re-reads them now. A delete by filter calls it first, so it also ends a
+   * session opened since the mirror's last read. Stores that hold their own
+   * sessions have nothing to catch up and leave it out.
+   */
+  catchUp?(): void;
 }
 
 /**

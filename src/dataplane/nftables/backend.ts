@@ -443,6 +443,9 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
       .filter((e): e is { change: PortChange; policy: DrainPolicy & { mode: 'terminate' | 'drain' } } => e.policy.mode !== 'keep');
     // KEEP everywhere (the default) needs no read of conntrack.
     if (ending.length === 0) return;
+    // Read conntrack now, after the kernel committed: the mirror may be up to maxAgeMs old, and a connection the old
+    // rule translated since then would keep its binding (and be reported as not ended).
+    this.store.catchUp();
     const sessions = [...this.store.iterate()];
     for (const { change, policy } of ending) {
       const ids = sessions

@@ -219,13 +219,18 @@ export class NftSessions implements SessionStore {
     return this.deleteMany([id], reason) === 1;
   }
 
+  /** A dump now, even when the mirror is fresh or fed by events (which arrive a moment after the kernel acts). */
+  catchUp(): void {
+    this.refresh(true);
+  }
+
   count(): number {
     this.refresh();
     return this.index.size;
   }
 
   clear(reason: CloseReason): number {
-    this.refresh();
+    this.refresh(true);
     return this.deleteMany([...this.index.values()].map((s) => s.id), reason);
   }
 
