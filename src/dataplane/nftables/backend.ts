@@ -34,7 +34,7 @@ import { TableOwnership } from './drift.js';
 import { conflictingSocket, localSockets } from './local-listeners.js';
 import { deltaMessages } from './netlink-batch.js';
 import { createNftRunner, type NftRunner } from './nft-runner.js';
-import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
+import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, needsOwnChain, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
 import { NftSessions, type MarkOwner } from './sessions.js';
 
 export interface NftablesDataPlaneOptions {
@@ -591,7 +591,10 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     }
     const { rule } = compiled;
     result.match = { table: compiled.table, ruleId: compiled.ruleId, ruleName: compiled.ruleName, counterId: compiled.counterId };
-    steps.push(`map element -> ct mark ${compiled.counterId}, rules -> goto r${compiled.counterId} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
+    const chain = needsOwnChain(rule, this.written.options)
+      ? `rules -> goto r${compiled.counterId}`
+      : `shared chain fwd${compiled.target.family}: limit lim${compiled.counterId} from @lim, target from @n${compiled.target.family}`;
+    steps.push(`map element -> ct mark ${compiled.counterId}, ${chain} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
     if (compiled.target.family !== dst.family) {
       result.dropReason = 'address_family';
       steps.push(`target ${rule.targetAddress} is IPv${compiled.target.family}: NAT cannot cross address families`);
