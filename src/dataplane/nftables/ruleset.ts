@@ -380,8 +380,8 @@ export function desiredState(
     const state = fromDelta(config, counterIds, previous, options, delta);
     if (state) return state;
   }
-  const state = emptyState(options);
-  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
+  // Entries are replaced, never changed (countHairpin), so the previous state's stay as they were.
+  const state: WrittenState = { ...emptyState(options), hairpins: new Map(previous.hairpins) };
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -413,8 +413,7 @@ export function desiredState(
  * state written last): the caller then builds it rule by rule.
  */
 function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>, previous: WrittenState, options: RulesetOptions, delta: RuleDelta): WrittenState | undefined {
-  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(), excludedRules: 0 };
-  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
+  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(previous.hairpins), excludedRules: 0 };
   for (const change of delta.changes) {
     if (change.action === 'unchanged') continue;
     if (change.action !== 'added') {
@@ -464,9 +463,9 @@ function hairpinKey(h: SetElement): string {
 function countHairpin(state: WrittenState, r: RuleObjects, delta: 1 | -1): void {
   if (!r.hairpin) return;
   const key = hairpinKey(r.hairpin);
-  const entry = state.hairpins.get(key) ?? { element: r.hairpin, rules: 0 };
-  entry.rules += delta;
-  if (entry.rules > 0) state.hairpins.set(key, entry);
+  // A new entry, not a changed one: the map's entries are shared with the state it was copied from.
+  const rules = (state.hairpins.get(key)?.rules ?? 0) + delta;
+  if (rules > 0) state.hairpins.set(key, { element: r.hairpin, rules });
   else state.hairpins.delete(key);
 }
 
