@@ -122,6 +122,14 @@ describe.skipIf(skip !== undefined)('nftables backend: shared chain under traffi
     // Rule a's bucket is empty now; rule b's is full: the same number of its sessions are admitted.
     const b = connect(ns, Array.from({ length: 8 }, () => ['10.77.0.1', 8100] as [string, number]));
     expect(b.filter((x) => x === '10.77.0.2 9001').length).toBe(admitted);
+    // Each rule's refusals are counted under its own id, reason rate.
+    const telemetry = new ServiceClient('TelemetryService', daemon!.target);
+    const rules = (await telemetry.call<{ rules: { rule_name: string; traffic: { sessions_opened: string; drops: { reason: string; count: string }[] } }[] }>('GetCounters', {})).rules;
+    for (const name of ['a', 'b']) {
+      const traffic = rules.find((r) => r.rule_name === name)!.traffic;
+      expect(Number(traffic.sessions_opened)).toBe(admitted);
+      expect(traffic.drops.filter((d) => Number(d.count) > 0).map((d) => [d.reason, Number(d.count)])).toEqual([[expect.stringMatching(/RATE/), 8 - admitted]]);
+    }
   }, 60_000);
 
   it('gives a rule put back (or changed) a fresh bucket and removes the old limit object', async () => {
