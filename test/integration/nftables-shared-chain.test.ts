@@ -79,9 +79,9 @@ function limitNames(ns: string, table: string): string[] {
   return [...nftIn(ns, 'list', 'table', 'inet', table).matchAll(/^\s*limit (lim\d+) \{/gm)].map((m) => m[1]!).sort();
 }
 
-describe.skipIf(skip !== undefined)('nftables backend: shared chain under traffic', () => {
-  const ns = `pp-r7sc-${process.pid}`;
-  const tableName = `pp_r7sc_${process.pid}`;
+describe.skipIf(skip !== undefined).each(['addon', 'cli'] as const)('nftables backend: shared chain under traffic (%s transport)', (transport) => {
+  const ns = `pp-r7sc-${transport}-${process.pid}`;
+  const tableName = `pp_r7sc_${transport}_${process.pid}`;
   let daemon: TestDaemon | undefined;
   let server: NetnsNode | undefined;
   let dataplane: NftablesDataPlane;
@@ -98,7 +98,7 @@ describe.skipIf(skip !== undefined)('nftables backend: shared chain under traffi
     ends.push(['10.77.0.2', 8300]);
     server = new NetnsNode(ns, SERVER, [JSON.stringify(ends)]);
     await server.json<{ up: number }>((l) => l.up === ends.length);
-    dataplane = new NftablesDataPlane({ netns: ns, tableName, driftIntervalMs: 300 });
+    dataplane = new NftablesDataPlane({ netns: ns, tableName, driftIntervalMs: 300, transport });
     daemon = await startTestDaemon({ dataplane });
     config = new ServiceClient('ConfigService', daemon.target);
   }, 60_000);
@@ -200,6 +200,28 @@ describe.skipIf(skip !== undefined)('nftables backend: shared chain under traffi
     ]);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).not.toMatch(/chain r\d+ /);
     expect(connect(ns, [['10.77.0.1', 8000], ['127.0.0.1', 8000], ['fd77::1', 8001], ['fd77::1', 8000]])).toEqual(['10.77.0.2 9007', '10.77.0.2 9007', 'fd77::2 9008', 'ECONNREFUSED']);
+  }, 60_000);
+
+  it('refuses an apply whose port a local listener holds without touching the table, and applies it once freed', async () => {
+    await apply([rule('k', 8100, { target_port: 9010 })]);
+    const strip = (t: string) => t.replace(/counter packets \d+ bytes \d+/g, '');
+    const before = strip(nftIn(ns, 'list', 'table', 'inet', tableName));
+    const writes = { ...dataplane.writes };
+    const local = new NetnsNode(ns, SERVER, [JSON.stringify([['10.77.0.1', 8002]])]);
+    const c = rule('c', 8000, { ports: { first: 8000, last: 8004 }, limits: { ...SHARED, session_rate: 500, session_burst: 50 } });
+    try {
+      await local.json<{ up: number }>((l) => l.up === 1);
+      await expect(apply([rule('k', 8100, { target_port: 9011 }), c])).rejects.toThrow(/FAILED_PRECONDITION.*10\.77\.0\.1:8002 EADDRINUSE/);
+      // Nothing of it reached the kernel: the table as before, no write made (not written and undone).
+      expect(strip(nftIn(ns, 'list', 'table', 'inet', tableName))).toBe(before);
+      expect(dataplane.writes).toEqual(writes);
+      expect(connect(ns, [['10.77.0.1', 8100], ['10.77.0.1', 8001], ['10.77.0.1', 8002]])).toEqual(['10.77.0.2 9010', 'ECONNREFUSED', '10.77.0.1 8002']);
+    } finally {
+      await local.stop();
+    }
+    await apply([rule('k', 8100, { target_port: 9011 }), c]);
+    expect(connect(ns, [['10.77.0.1', 8002], ['10.77.0.1', 8100]])).toEqual(['10.77.0.2 9002', '10.77.0.2 9011']);
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/rate over 500\/second burst 50 packets/g)).toHaveLength(1);
   }, 60_000);
 
   it('finds and repairs a foreign edit of the shared data maps (a lim element gone, an n4 target replaced)', async () => {
