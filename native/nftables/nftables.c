@@ -462,6 +462,8 @@ static int allowed_message(int msg) {
     case NFT_MSG_DELSET:
     case NFT_MSG_NEWSETELEM:
     case NFT_MSG_DELSETELEM:
+    case NFT_MSG_NEWOBJ:
+    case NFT_MSG_DELOBJ:
       return 1;
     default:
       return 0;
@@ -514,7 +516,8 @@ static void ack_text(const struct nlmsghdr *h, char *out, size_t size) {
  * batch(context, table, messages: Buffer, generation) -> { ok, uncertain, errno, restart, index, message }
  *
  * Sends `messages` (complete nf_tables messages, family inet, each naming
- * table `table`: chains, rules, sets and set elements only) as one NFNL
+ * table `table`: chains, rules, sets, set elements and stateful objects
+ * (a rule's named limit) only) as one NFNL
  * batch: one transaction, all or nothing. BATCH_BEGIN carries
  * `generation`: the kernel refuses the batch (restart: true, ERESTART) when
  * any commit moved the ruleset's generation since the caller read it, so a
@@ -578,7 +581,7 @@ static napi_value batch(napi_env env, napi_callback_info info) {
       const struct nfgenmsg *g = NLMSG_DATA(h);
       size_t name_len = 0;
       const char *name = message_table(h, &name_len);
-      if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || !allowed_message(h->nlmsg_type & 0xff)) reason = "not a chain, rule, set or element message";
+      if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || !allowed_message(h->nlmsg_type & 0xff)) reason = "not a chain, rule, set, element or object message";
       else if (h->nlmsg_flags & ~(NLM_F_CREATE | NLM_F_APPEND | NLM_F_EXCL)) reason = "flags other than create, append, excl";
       else if (g->nfgen_family != NFPROTO_INET) reason = "family is not inet";
       else if (!name || name_len != table_len || memcmp(name, table, table_len) != 0) reason = "names another table";

@@ -107,10 +107,14 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
       tcp('any6', 8600, { listen_address: '::', target_address: '2001:db8:1::3' }),
       // Its own target: a hairpin pair of its own.
       tcp('hairpin', 8700, { target_address: '10.30.0.4' }),
-      // DNAT targets without a map: one port for the rule's one port; the listening port kept (IPv4 and IPv6).
-      tcp('one-port', 8800, { ports: { first: 8800, last: 8800 } }),
+      // A chain's own DNAT targets without a map (a cap keeps them in a chain of their own): one port for the
+      // rule's one port; the listening port kept (IPv4 and IPv6).
+      tcp('one-port', 8800, { ports: { first: 8800, last: 8800 }, limits: { ...LIMITS, max_sessions: 60 } }),
+      tcp('same-port6', 9100, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 0, limits: { ...LIMITS, max_sessions: 61 } }),
+      // Shared-chain rules: the listening port kept, IPv6 with offsets, UDP on any address.
       tcp('same-port', 8900, { target_port: 0 }),
-      tcp('same-port6', 9100, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 0 }),
+      tcp('v6-shared', 9200, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 9300, limits: { ...LIMITS, session_rate: 300, session_burst: 30 } }),
+      { ...tcp('udp-shared', 9400, { listen_address: '', limits: { ...LIMITS, max_udp_flows: 1000000 } }), protocol: 'PROTOCOL_UDP', target_address: '10.30.0.5' },
     ];
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: after }] });
     expect(dataplane.writes).toEqual({ netlink: 1, libnftables: 1 });
@@ -121,7 +125,17 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip6 to \[2001:db8:1::2\]:tcp dport map \{ 8400 : 9000, [^}]*8404 : 9004 \}/);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/ct count over 7/);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip to 10\.30\.0\.2:9000 comment "portplane t\/one-port"/);
-    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip to 10\.30\.0\.2 comment "portplane t\/same-port"/);
+    // The shared chain's data: each port's target by id . port (offsets mapped, the excluded port absent), each rule's named limit.
+    const n4 = nftIn(ns, 'list', 'map', 'inet', tableName, 'n4');
+    expect(n4).toMatch(/\. 8900 : 10\.30\.0\.2 \. 8900\b/);
+    expect(n4).toMatch(/\. 8101 : 10\.30\.0\.2 \. 9101\b/);
+    expect(n4).not.toMatch(/\. 8102 :/);
+    expect(n4).toMatch(/\. 9404 : 10\.30\.0\.5 \. 9004\b/);
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n6')).toMatch(/\. 9204 : 2001:db8:1::2 \. 9304\b/);
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/limit lim\d+ \{\s*rate over 300\/second burst 30 packets/);
+    expect(deltaCode.join('\n')).toContain('[ objref sreg 1 set lim ]');
+    // Only the rules with a chain of their own have one.
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/chain r\d+ /g)).toHaveLength(5);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip6 to 2001:db8:1::2 comment "portplane t\/same-port6"/);
 
     // A foreign change makes the ownership check rewrite the same state whole, through libnftables.

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultRuleOptions, type ForwardingConfig, type ForwardRule } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
-import { desiredState, diffBatch, emptyState, type WrittenState } from '../../src/dataplane/nftables/ruleset.js';
+import { desiredState, diffBatch, emptyState, type RulesetOptions, type WrittenState } from '../../src/dataplane/nftables/ruleset.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { ruleId } from '../../src/plan/identity.js';
 
@@ -28,7 +28,7 @@ function counterIdsOf(config: ForwardingConfig, before: Record<string, number>, 
 
 function summary(state: WrittenState): unknown {
   return {
-    rules: [...state.rules.entries()].map(([id, r]) => [id, r.ruleId, r.chain, r.elements, r.excludedKey, r.hairpin]).sort((a, b) => Number(a[0]) - Number(b[0])),
+    rules: [...state.rules.entries()].map(([id, r]) => [id, r.ruleId, r.chain, r.limit, r.elements, r.excludedKey, r.hairpin]).sort((a, b) => Number(a[0]) - Number(b[0])),
     hairpins: [...state.hairpins.entries()].map(([k, h]) => [k, h.rules]).sort(),
     excludedRules: state.excludedRules,
   };
@@ -62,4 +62,30 @@ describe('nftables desired state from a plan', () => {
     const fromPlan = desiredState(desired, ids, undefined, written, written.options, { changes: [], previousCounterIds: runningIds });
     expect(summary(fromPlan)).toEqual(summary(desiredState(desired, ids, undefined, written, written.options)));
   });
+
+  it('a rule whose parts are data changes in the shared chain: elements and a named limit, no chain and no verdict', () => {
+    // A cap the conntrack table cannot reach and a per-source rate no stricter than the rule's: nothing needs a chain.
+    const options: RulesetOptions = { conntrackMax: 262144 };
+    const open = (name: string, first: number, targetAddress: string, targetPort: number): ForwardRule => {
+      const r = tcp(name, first, first + 3, targetAddress, targetPort);
+      return { ...r, exclude: [{ first: first + 1, last: first + 1 }], limits: { ...r.limits, maxSessions: 1_000_000, sourceRate: r.limits.sessionRate, sourceBurst: r.limits.sessionBurst } };
+    };
+    const before = normalizeConfig({ tables: [{ name: 'web', rules: [open('a', 1000, '10.0.0.1', 80), open('b', 2000, '10.0.0.2', 0)] }] });
+    const beforeIds = counterIdsOf(before, {}, new Set(), next);
+    const from = desiredState(before, beforeIds, undefined, emptyState(options), options);
+    const after = normalizeConfig({ tables: [{ name: 'web', rules: [open('a', 1000, '10.0.0.1', 80), open('b', 2000, '10.0.0.2', 3000)] }] }, before);
+    const plan = computePlan(before, after, 1, { valid: true });
+    const ids = counterIdsOf(after, beforeIds, new Set(plan.rules.filter((c) => c.action === 'changed').map((c) => c.ruleId)), next);
+    const to = desiredState(after, ids, undefined, from, options, { changes: plan.rules, previousCounterIds: beforeIds });
+    const [oldB, newB] = [beforeIds[ruleId('web', before.tables[0]!.rules[1]!)]!, ids[ruleId('web', after.tables[0]!.rules[1]!)]!];
+    const batch = diffBatch('t', from, to).split('\n');
+    expect(batch.filter((c) => /chain|rule|goto|rules/.test(c))).toEqual([]);
+    expect(batch).toContain(`add limit inet t lim${newB} { rate over 10000/second burst ${to.rules.get(newB)!.rule.limits.sessionBurst} packets }`);
+    expect(batch).toContain(`add element inet t lim { ${newB} : "lim${newB}" }`);
+    // Each port's target (offsets mapped, the excluded port absent), replacing the old version's.
+    expect(batch).toContain(`add element inet t n4 { ${newB} . 2000 : 10.0.0.2 . 3000, ${newB} . 2002 : 10.0.0.2 . 3002, ${newB} . 2003 : 10.0.0.2 . 3003 }`);
+    expect(batch).toContain(`delete element inet t n4 { ${oldB} . 2000, ${oldB} . 2002, ${oldB} . 2003 }`);
+    expect(batch.at(-1)).toBe(`delete limit inet t lim${oldB}`);
+  });
 });
+

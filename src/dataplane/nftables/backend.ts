@@ -34,7 +34,7 @@ import { TableOwnership } from './drift.js';
 import { conflictingSocket, localSockets } from './local-listeners.js';
 import { deltaMessages } from './netlink-batch.js';
 import { createNftRunner, type NftRunner } from './nft-runner.js';
-import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
+import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, needsOwnChain, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
 import { NftSessions, type MarkOwner } from './sessions.js';
 
 export interface NftablesDataPlaneOptions {
@@ -123,7 +123,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     this.conntrack = new ConntrackTool(options.netns);
     this.store = new NftSessions(
       this.conntrack,
-      (mark) => this.owners.get(mark),
+      (mark) => this.ownerOf(mark),
       (err) => this.logger.warn({ err }, 'conntrack'),
     );
     this.deltas = sessionDeltaSource(this.store.queue(), this.store, (entries) => ({
@@ -183,6 +183,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
         this.logger.warn({ err }, 'cannot remove the nftables table');
       }
     }
+    this.recordOwners(this.written, emptyState(), this.currentGeneration);
     this.written = emptyState();
     this.ownership.reset();
   }
@@ -340,12 +341,10 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const via = whole ? this.writeText(fullBatch(this.tableName, desired), true) : messages.length > 0 ? this.writeDelta(messages, desired) : 'none';
     const tW = process.hrtime.bigint();
     if (drifted || (whole && this.drift.get().status)) this.restored('apply');
+    this.recordOwners(this.written, desired, request.generation);
     this.written = desired;
     this.lastCounterIds = request.counterIds;
     this.lastExclusions = exclusions;
-    for (const r of desired.rules.values()) {
-      this.owners.set(r.counterId, { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, generation: request.generation });
-    }
     this.compiledRoutes = undefined;
     this.config = request.config;
     this.currentGeneration = request.generation;
@@ -357,6 +356,27 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const tE = process.hrtime.bigint();
     this.logger.debug({ micros: us(t0, tE), phases: { conflicts: us(t0, tC), desired: us(tC, tD), ownership: us(tD, tO), batch: us(tO, tB), write: us(tB, tW), rest: us(tW, tE) }, whole, via, messages: messages.length }, 'nftables apply written');
     return { outcome: 'committed', failures, diverged: [], sessionEffects: { ...noSessionEffects(), held: this.endings.heldBy(request.generation), restored } };
+  }
+
+  /**
+   * Owners of the marks `desired` adds; a rule it drops keeps its owner,
+   * stamped with the last generation it ran in (sessions outlive their rule's
+   * version). No per-rule write for the rules kept: ownerOf stamps theirs.
+   */
+  private recordOwners(previous: WrittenState, desired: WrittenState, generation: number): void {
+    for (const [id, r] of desired.rules) {
+      if (!previous.rules.has(id)) this.owners.set(id, { table: r.table, ruleId: r.ruleId, ruleName: r.ruleName, generation });
+    }
+    for (const id of previous.rules.keys()) {
+      const owner = desired.rules.has(id) ? undefined : this.owners.get(id);
+      if (owner) owner.generation = this.currentGeneration;
+    }
+  }
+
+  /** What a ct mark stands for: a rule the table runs now opens its sessions under the current generation. */
+  private ownerOf(mark: number): MarkOwner | undefined {
+    const owner = this.owners.get(mark);
+    return owner && this.written.rules.has(mark) ? { ...owner, generation: this.currentGeneration } : owner;
   }
 
   /**
@@ -594,7 +614,10 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     }
     const { rule } = compiled;
     result.match = { table: compiled.table, ruleId: compiled.ruleId, ruleName: compiled.ruleName, counterId: compiled.counterId };
-    steps.push(`map element -> ct mark ${compiled.counterId}, rules -> goto r${compiled.counterId} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
+    const chain = needsOwnChain(rule, this.written.options)
+      ? `rules -> goto r${compiled.counterId}`
+      : `shared chain fwd${compiled.target.family}: limit lim${compiled.counterId} from @lim, target from @n${compiled.target.family}`;
+    steps.push(`map element -> ct mark ${compiled.counterId}, ${chain} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
     if (compiled.target.family !== dst.family) {
       result.dropReason = 'address_family';
       steps.push(`target ${rule.targetAddress} is IPv${compiled.target.family}: NAT cannot cross address families`);

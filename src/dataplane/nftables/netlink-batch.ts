@@ -16,11 +16,14 @@
  */
 import { endianness } from 'node:os';
 import { parseIp } from '../../config/ip.js';
-import { COUNTER_SETS, diffRules, type ChainStatement, type FilterSet, type Refusal, type RuleObjects, type SetElement, type WrittenState } from './ruleset.js';
+import { COUNTER_SETS, diffRules, type ChainStatement, type FilterSet, type Refusal, type RuleLimit, type RuleObjects, type SetElement, type WrittenState } from './ruleset.js';
 
 // linux/netfilter/nf_tables.h, nfnetlink.h, netlink.h
 const NFNL_SUBSYS_NFTABLES = 10;
-const MSG = { NEWCHAIN: 3, DELCHAIN: 5, NEWRULE: 6, DELRULE: 8, NEWSET: 9, DELSET: 11, NEWSETELEM: 12, DELSETELEM: 14 } as const;
+const MSG = { NEWCHAIN: 3, DELCHAIN: 5, NEWRULE: 6, DELRULE: 8, NEWSET: 9, DELSET: 11, NEWSETELEM: 12, DELSETELEM: 14, NEWOBJ: 18, DELOBJ: 20 } as const;
+const NFT_OBJECT_LIMIT = 4;
+/** NFTA_SET_ELEM_OBJREF: an objref map element's object name. */
+const NFTA_SET_ELEM_OBJREF = 9;
 const NLM_F_CREATE = 0x400;
 const NLM_F_APPEND = 0x800;
 const NLA_F_NESTED = 0x8000;
@@ -28,7 +31,6 @@ const NFPROTO_INET = 1;
 const NFPROTO_IPV4 = 2;
 const NFPROTO_IPV6 = 10;
 const NFT_GOTO = -4;
-const NFT_RETURN = -5;
 const NFT_SET_ANONYMOUS = 0x1;
 const NFT_SET_CONSTANT = 0x2;
 const NFT_SET_INTERVAL = 0x4;
@@ -75,22 +77,29 @@ function u32host(n: number): Buffer {
   return b;
 }
 
-function attrBytes(attrs: Attr[]): Buffer {
-  const parts: Buffer[] = [];
+/** `attrs` encoded into `out` (zeroed) from `offset`; returns the offset after them. One buffer per message: a copy per nesting level cost ~4 us per element. */
+function writeAttrs(out: Buffer, offset: number, attrs: Attr[]): number {
   for (const [type, value] of attrs) {
+    const start = offset;
     const nested = Array.isArray(value);
-    const payload = nested ? attrBytes(value) : typeof value === 'string' ? Buffer.from(`${value}\0`) : value;
-    const len = 4 + payload.length;
+    offset += 4;
+    if (nested) {
+      offset = writeAttrs(out, offset, value);
+    } else if (typeof value === 'string') {
+      offset += out.write(value, offset) + 1; // NUL-terminated
+    } else {
+      offset += value.copy(out, offset);
+    }
+    const len = offset - start;
     if (len > 0xffff) throw new Error(`netlink attribute ${type} of ${len} bytes exceeds 65535`);
-    const head = Buffer.alloc(4);
-    head.writeUInt16LE(len);
-    head.writeUInt16LE(type | (nested ? NLA_F_NESTED : 0), 2);
-    parts.push(head, payload, Buffer.alloc((4 - (len % 4)) % 4));
+    out.writeUInt16LE(len, start);
+    out.writeUInt16LE(type | (nested ? NLA_F_NESTED : 0), start + 2);
+    offset = (offset + 3) & ~3;
   }
-  return Buffer.concat(parts);
+  return offset;
 }
 
-/** What attrBytes([attr]) takes, without encoding it. */
+/** The bytes one attribute takes, padded, without encoding it. */
 function attrSize([, value]: Attr): number {
   const payload = Array.isArray(value) ? value.reduce((n, a) => n + attrSize(a), 0) : typeof value === 'string' ? Buffer.byteLength(value) + 1 : value.length;
   return (4 + payload + 3) & ~3;
@@ -98,13 +107,13 @@ function attrSize([, value]: Attr): number {
 
 /** One message: nlmsghdr (seq and the request/ack flags are the addon's) + nfgenmsg + attributes. */
 function message(type: number, flags: number, attrs: Attr[]): Buffer {
-  const body = attrBytes(attrs);
-  const head = Buffer.alloc(20);
-  head.writeUInt32LE(20 + body.length);
-  head.writeUInt16LE((NFNL_SUBSYS_NFTABLES << 8) | type, 4);
-  head.writeUInt16LE(flags, 6);
-  head.writeUInt8(NFPROTO_INET, 16);
-  return Buffer.concat([head, body]);
+  const out = Buffer.alloc(20 + attrs.reduce((n, a) => n + attrSize(a), 0));
+  if (writeAttrs(out, 20, attrs) !== out.length) throw new Error('netlink batch: message size mismatch');
+  out.writeUInt32LE(out.length);
+  out.writeUInt16LE((NFNL_SUBSYS_NFTABLES << 8) | type, 4);
+  out.writeUInt16LE(flags, 6);
+  out.writeUInt8(NFPROTO_INET, 16);
+  return out;
 }
 
 const data = (value: Buffer): Attr[] => [[1, value]]; // NFTA_DATA_VALUE
@@ -118,7 +127,6 @@ const cmp = (op: 'eq' | 'neq', value: Buffer, sreg = 1): Expr => expr('cmp', [[1
 const payload = (base: 'network' | 'transport', offset: number, len: number, dreg: number): Expr =>
   expr('payload', [[1, u32be(dreg)], [2, u32be(base === 'network' ? 1 : 2)], [3, u32be(offset)], [4, u32be(len)]]);
 const ctMarkLoad = (dreg = 1): Expr => expr('ct', [[1, u32be(dreg)], [2, u32be(3)]]); // NFT_CT_MARK
-const ctMarkSet = (mark: number): Expr[] => [expr('immediate', [[1, u32be(1)], [2, data(u32host(mark))]]), expr('ct', [[2, u32be(3)], [4, u32be(1)]])];
 const lookup = (set: string, sreg: number, options: { dreg?: number; invert?: boolean; setId?: number } = {}): Expr =>
   expr('lookup', [
     [1, set],
@@ -145,11 +153,6 @@ const refusalDependency = (refuse: Refusal): Expr[] => (refuse === 'tcp-reset' ?
 /** `out` receives what the statement needs created before it (a DNAT's own port map). */
 function statementExprs(s: ChainStatement, table: string, out: Buffer[]): { exprs: Expr[]; userdata?: Buffer } {
   switch (s.kind) {
-    case 'local-only':
-      // fib daddr type (RESULT_ADDRTYPE, F_DADDR) != RTN_LOCAL: ct mark set 0, return
-      return {
-        exprs: [expr('fib', [[1, u32be(1)], [2, u32be(3)], [3, u32be(2)]]), cmp('neq', u32host(2)), ...ctMarkSet(0), expr('immediate', [[1, u32be(0)], [2, verdict(NFT_RETURN)]])],
-      };
     case 'syn-only':
       return {
         exprs: [
@@ -249,12 +252,15 @@ function anonymousPortMap(out: Buffer[], table: string, ports: [number, number][
 
 type Part = 'ipv4' | 'ipv6' | 'proto' | 'port' | 'mark';
 /** Key and value layouts of the sets a delta writes elements to (ruleset.ts baseCommands). */
-const LAYOUT: Record<string, { key: Part[]; value?: Part[] | 'verdict' }> = {
+const LAYOUT: Record<string, { key: Part[]; value?: Part[] | 'verdict' | 'objref' }> = {
   l4: { key: ['ipv4', 'proto', 'port'], value: ['mark'] },
   l6: { key: ['ipv6', 'proto', 'port'], value: ['mark'] },
   a4: { key: ['proto', 'port'], value: ['mark'] },
   a6: { key: ['proto', 'port'], value: ['mark'] },
   rules: { key: ['mark'], value: 'verdict' },
+  lim: { key: ['mark'], value: 'objref' },
+  n4: { key: ['mark', 'port'], value: ['ipv4', 'port'] },
+  n6: { key: ['mark', 'port'], value: ['ipv6', 'port'] },
   hairpin4: { key: ['ipv4', 'ipv4'] },
   hairpin6: { key: ['ipv6', 'ipv6'] },
   ...Object.fromEntries(COUNTER_SETS.map(([, set]) => [set, { key: ['mark'] as Part[] }])),
@@ -309,6 +315,10 @@ function elementAttrs(set: string, element: string, verb: 'add' | 'delete'): Att
       const chain = /^goto (r\d+)$/.exec(valueText)?.[1];
       if (!chain) throw new Error(`netlink batch: ${JSON.stringify(valueText)} is not a goto`);
       attrs.push([2, verdict(NFT_GOTO, chain)]);
+    } else if (layout.value === 'objref') {
+      const name = /^"(\w+)"$/.exec(valueText)?.[1];
+      if (!name) throw new Error(`netlink batch: ${JSON.stringify(valueText)} is not an object name`);
+      attrs.push([NFTA_SET_ELEM_OBJREF, name]);
     } else {
       attrs.push([2, data(concat(layout.value, valueText))]);
     }
@@ -390,8 +400,16 @@ function intervalElements(set: FilterSet): Attr[] {
 
 let setIds = 0;
 
+/** A shared-chain rule's named limit (NFTA_OBJ_TABLE, NAME, TYPE, DATA), as `add limit` sends it. */
+function limitObject(table: string, limit: RuleLimit, verb: 'add' | 'delete'): Buffer {
+  const head: Attr[] = [[1, table], [2, limit.name], [3, u32be(NFT_OBJECT_LIMIT)]];
+  return verb === 'add' ? message(MSG.NEWOBJ, NLM_F_CREATE, [...head, [4, limitOver(limit.rate, limit.burst)]]) : message(MSG.DELOBJ, 0, head);
+}
+
 function createMessages(out: Buffer[], table: string, r: RuleObjects): void {
   for (const [, set] of COUNTER_SETS) out.push(message(MSG.NEWSETELEM, NLM_F_CREATE, [[1, table], [2, set], [3, [elementAttrs(set, String(r.counterId), 'add')]]]));
+  if (r.limit) out.push(limitObject(table, r.limit, 'add'));
+  if (!r.chain) return;
   out.push(message(MSG.NEWCHAIN, NLM_F_CREATE, [[1, table], [3, r.chain.name]]));
   for (const set of r.chain.sets) {
     const userdata = attrBytesUdata([
@@ -426,10 +444,14 @@ function attrBytesUdata(items: [number, Buffer][]): Buffer {
 
 function removeMessages(out: Buffer[], table: string, r: RuleObjects): void {
   // A chain must be empty before it goes (a DELRULE without a handle flushes it); its objects are free once it is.
-  out.push(message(MSG.DELRULE, 0, [[1, table], [2, r.chain.name]]));
-  out.push(message(MSG.DELCHAIN, 0, [[1, table], [3, r.chain.name]]));
+  if (r.chain) {
+    out.push(message(MSG.DELRULE, 0, [[1, table], [2, r.chain.name]]));
+    out.push(message(MSG.DELCHAIN, 0, [[1, table], [3, r.chain.name]]));
+  }
   for (const [, set] of COUNTER_SETS) out.push(message(MSG.DELSETELEM, 0, [[1, table], [2, set], [3, [elementAttrs(set, String(r.counterId), 'delete')]]]));
-  for (const set of r.chain.sets) out.push(message(MSG.DELSET, 0, [[1, table], [2, set.name]]));
+  for (const set of r.chain?.sets ?? []) out.push(message(MSG.DELSET, 0, [[1, table], [2, set.name]]));
+  // Its `lim` element went with the rule's elements, before.
+  if (r.limit) out.push(limitObject(table, r.limit, 'delete'));
 }
 
 /**

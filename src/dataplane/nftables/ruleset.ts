@@ -5,29 +5,35 @@
  *   table inet <name>
  *     map l4 / l6   daddr . l4proto . dport : <counter id>   (mark; listen address given)
  *     map a4 / a6   l4proto . dport : <counter id>           (any address; local destinations only)
- *     map rules     <counter id> : goto r<counter id>        (one element per rule)
- *     chain lookup  `ct mark set <key> map @l4 ct mark vmap @rules` and the like:
- *                   O(1) in the number of rules and ports (a miss costs the
- *                   port lookups and nothing else)
+ *     chain lookup  `ct mark set <key> map @l4 goto fwd4` and the like: O(1)
+ *                   in the number of rules and ports (a miss costs the port
+ *                   lookups and nothing else); any-address hits go through
+ *                   any4/any6 (`fib daddr type != local ct mark set 0 return`)
+ *     chain fwd4 / fwd6   ONE chain shared by every rule, its per-rule parts as data:
+ *                   `ct mark vmap @rules` (the few rules with a chain of their own),
+ *                   SYN only, `limit name ct mark map @lim` (the rule's named limit),
+ *                   `dnat ip addr . port to ct mark . th dport map @n4`
+ *     map rules     <counter id> : goto r<counter id>        (only rules with their own chain)
+ *     map lim       <counter id> : "lim<counter id>"         (each shared rule's named limit object)
+ *     map n4 / n6   <counter id> . dport : target . port      (each shared rule's ports, offsets mapped)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule: filters, ct count, limits, its dnat (a literal
- *                   target, or its own anonymous map dport : target port);
- *                   only the statements that can act (a rule pays for what it uses)
+ *     chain r<id>   per rule, only for rules using a statement that holds
+ *                   per-rule constants or state the shared chain cannot take
+ *                   as data (source filters, `ct count`, a per-source meter):
+ *                   its statements and its dnat (a literal target, or its own
+ *                   anonymous map dport : target port)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
  *     sets src4 / src6   the per-source meters of every rule, keyed by ct mark . saddr
  *
  * Each port is one element (exclusions are simply absent), so the first
- * packet costs two hash lookups whatever the number of rules. A port maps to
- * its rule's id (the ct mark, which sessions and counters are keyed by) and
- * only the rule's id to its chain: a goto per port made the kernel check the
- * rule's chain once per port at every commit that adds a chain (10,000
- * checks at 10,000 ports), one per rule costs 1,000. The DNAT target is the
- * rule's own (a constant, or an anonymous map in its chain): a rule bound to
- * one DNAT map shared by every port made the kernel walk that map at every
- * commit that adds a rule, and a one-rule change no longer touches
- * elements of other rules' targets. Shared objects
+ * packet costs a few hash lookups whatever the number of rules. A port maps to
+ * its rule's id (the ct mark, which sessions and counters are keyed by).
+ * A rule of the shared chain adds no chain and no verdict element: the
+ * kernel re-validates the table's jumps at every commit that adds either
+ * (1,000 rule chains walked per one-rule change, ~1.3 ms), so a one-rule
+ * change that is data only commits in a fraction of that. Shared objects
  * instead of per-rule ones (counters, meters, port maps as set elements)
  * keep the table's object count independent of the rule count: libnftables
  * reads every set and named object of the table before each batch, and
@@ -71,11 +77,6 @@ export type Refusal = 'tcp-reset' | 'icmpx-port-unreachable';
  * `counter` names the counter set a matching packet is counted in.
  */
 export type ChainStatement =
-  /**
-   * `fib daddr type != local ct mark set 0 return`: any-address rules forward local destinations only;
-   * the lookup set the mark already, and a connection the rule does not forward is no session of it.
-   */
-  | { kind: 'local-only' }
   /** Only a TCP SYN may open a NAT binding; anything else is reset. */
   | { kind: 'syn-only' }
   /** Source lookup in a filter set: a hit refuses (deny) or, `invert`, a miss refuses (allow). */
@@ -111,15 +112,24 @@ export interface RuleChain {
   statements: ChainStatement[];
 }
 
-/** What one rule puts in the table. */
+/** A shared-chain rule's session rate: the named limit object `lim` maps its id to. */
+export interface RuleLimit {
+  name: string;
+  rate: number;
+  burst: number;
+}
+
+/** What one rule puts in the table (its counter elements are `counterId` in every COUNTER_SETS set). */
 export interface RuleObjects {
   counterId: number;
   table: string;
   ruleId: string;
   ruleName: string;
   rule: ForwardRule;
-  /** Its chain and filter sets (its counter elements are `counterId` in every COUNTER_SETS set). */
-  chain: RuleChain;
+  /** Its own chain and filter sets, for a rule the shared chain cannot serve (ownChainStatements). */
+  chain?: RuleChain;
+  /** Else its named limit object, in the shared chain. */
+  limit?: RuleLimit;
   /** The rule's elements in the shared maps (`{ set, element }`, element as `key : value`). */
   elements: { set: string; element: string }[];
   /** Ports left out (conflicts), as a key: objects are reused only while it is unchanged. */
@@ -172,6 +182,33 @@ function addressText(text: string): { family: 4 | 6; text: string } | undefined 
 const COUNTER_SET: Record<'ok' | CountedDrop, string> = { ok: 'c_ok', filter: 'c_filter', cap: 'c_cap', rate: 'c_rate', source_rate: 'c_srate' };
 export const COUNTER_SETS = Object.entries(COUNTER_SET) as ['ok' | CountedDrop, string][];
 
+/** The session cap a `ct count` enforces, or undefined when it can never refuse (at or above the conntrack table's capacity). */
+function capOf(rule: ForwardRule, options: RulesetOptions): number | undefined {
+  const limits = rule.limits;
+  const cap = rule.protocol === 'udp' ? Math.min(limits.maxSessions, limits.maxUdpFlows) : limits.maxSessions;
+  return cap < options.conntrackMax ? cap : undefined;
+}
+
+/**
+ * Whether the per-source bucket can refuse: it runs after the rule's, and a source's admissions are a
+ * subset of the rule's, so one at least as fast and as deep as the rule's is never emptier.
+ */
+function sourceRateActs(rule: ForwardRule): boolean {
+  const limits = rule.limits;
+  return limits.sourceRate < limits.sessionRate || limits.sourceBurst < limits.sessionBurst;
+}
+
+/**
+ * Whether a rule needs a chain of its own, else it runs in the shared chain
+ * with its parts as data. Source filters (a per-rule interval set), a `ct
+ * count` (its connection list is the statement's own state, and no named
+ * object of nft holds one) and a per-source meter (its rate is a constant
+ * of the statement) cannot be data of one shared statement.
+ */
+export function needsOwnChain(rule: ForwardRule, options: RulesetOptions): boolean {
+  return rule.allow.length > 0 || rule.deny.length > 0 || capOf(rule, options) !== undefined || sourceRateActs(rule);
+}
+
 /** The chain of one rule: only the statements that can act on it. */
 function ruleChainOf(table: string, rule: ForwardRule, counterId: number, options: RulesetOptions): RuleChain {
   const name = ruleChain(counterId);
@@ -183,11 +220,6 @@ function ruleChainOf(table: string, rule: ForwardRule, counterId: number, option
   // Refusals answer like a closed port (TCP reset, ICMP port unreachable), as the sockets backend does,
   // so a refused client fails at once instead of retrying into a silent drop.
   const refuse: Refusal = rule.protocol === 'tcp' ? 'tcp-reset' : 'icmpx-port-unreachable';
-  const listen = rule.listenAddress === '' ? undefined : addressText(rule.listenAddress);
-  const anyAddress = listen === undefined || listen.text === '0.0.0.0' || listen.text === '::';
-  // Any-address rules forward local destinations only; checked here, after the map hit, so a
-  // connection no rule forwards pays no route lookup.
-  if (anyAddress) statements.push({ kind: 'local-only' });
   // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
   // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
   if (rule.protocol === 'tcp') statements.push({ kind: 'syn-only' });
@@ -199,12 +231,10 @@ function ruleChainOf(table: string, rule: ForwardRule, counterId: number, option
   if (rule.deny.length > 0) statements.push({ kind: 'filter', family, set: filterSet('deny', rule.deny), invert: false, counter: COUNTER_SET.filter, refuse });
   if (rule.allow.length > 0) statements.push({ kind: 'filter', family, set: filterSet('allow', rule.allow), invert: true, counter: COUNTER_SET.filter, refuse });
   const limits = rule.limits;
-  const cap = rule.protocol === 'udp' ? Math.min(limits.maxSessions, limits.maxUdpFlows) : limits.maxSessions;
-  if (cap < options.conntrackMax) statements.push({ kind: 'cap', count: cap, counter: COUNTER_SET.cap, refuse });
+  const cap = capOf(rule, options);
+  if (cap !== undefined) statements.push({ kind: 'cap', count: cap, counter: COUNTER_SET.cap, refuse });
   statements.push({ kind: 'rate', rate: limits.sessionRate, burst: limits.sessionBurst, counter: COUNTER_SET.rate, refuse });
-  // The per-source bucket runs after the rule's: a source's admissions are a subset of the rule's, so a
-  // source bucket at least as fast and as deep as the rule's is never emptier and can never refuse.
-  if (limits.sourceRate < limits.sessionRate || limits.sourceBurst < limits.sessionBurst) {
+  if (sourceRateActs(rule)) {
     statements.push({ kind: 'source-rate', family, set: `src${family}`, rate: limits.sourceRate, burst: limits.sourceBurst, counter: COUNTER_SET.source_rate, refuse });
   }
   statements.push({ kind: 'dnat', protocol: rule.protocol, family, target: dnatTarget(rule, target.text), counter: COUNTER_SET.ok, comment: tagOf(table, rule) });
@@ -234,8 +264,6 @@ export function statementText(s: ChainStatement): string {
   const refuse = (r: Refusal): string => (r === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable');
   const ip = (family: 4 | 6): string => (family === 4 ? 'ip' : 'ip6');
   switch (s.kind) {
-    case 'local-only':
-      return 'fib daddr type != local ct mark set 0 return';
     case 'syn-only':
       return 'tcp flags & (fin|syn|rst|ack) != syn reject with tcp reset';
     case 'filter':
@@ -251,10 +279,12 @@ export function statementText(s: ChainStatement): string {
   }
 }
 
-/** Commands creating a rule's counter elements, filter sets, chain and chain rules. */
+/** Commands creating a rule's counter elements and its named limit, or its filter sets, chain and chain rules. */
 export function createCommands(tableName: string, r: RuleObjects): string[] {
   const t = `inet ${tableName}`;
   const out = COUNTER_SETS.map(([, set]) => `add element ${t} ${set} { ${r.counterId} }`);
+  if (r.limit) out.push(`add limit ${t} ${r.limit.name} { rate over ${r.limit.rate}/second burst ${r.limit.burst} packets }`);
+  if (!r.chain) return out;
   out.push(`add chain ${t} ${r.chain.name}`);
   for (const set of r.chain.sets) {
     const type = set.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
@@ -264,19 +294,27 @@ export function createCommands(tableName: string, r: RuleObjects): string[] {
   return out;
 }
 
-/** Commands removing them (after the elements that jump to the chain are gone): a chain must be empty before it goes. */
+/** Commands removing them (after the elements that refer to them are gone): a chain must be empty before it goes. */
 export function removeCommands(tableName: string, r: RuleObjects): string[] {
   const t = `inet ${tableName}`;
   return [
-    `flush chain ${t} ${r.chain.name}`,
-    `delete chain ${t} ${r.chain.name}`,
+    ...(r.chain ? [`flush chain ${t} ${r.chain.name}`, `delete chain ${t} ${r.chain.name}`] : []),
     ...COUNTER_SETS.map(([, set]) => `delete element ${t} ${set} { ${r.counterId} }`),
-    ...r.chain.sets.map((set) => `delete set ${t} ${set.name}`),
+    ...(r.chain?.sets ?? []).map((set) => `delete set ${t} ${set.name}`),
+    ...(r.limit ? [`delete limit ${t} ${r.limit.name}`] : []),
   ];
 }
 
-/** The rule's elements in the lookup maps, leaving out excluded ports. */
-function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined): { elements: RuleObjects['elements']; excludedKey: string } {
+/** The name of a shared-chain rule's limit object. */
+export function limitName(counterId: number): string {
+  return `lim${counterId}`;
+}
+
+/**
+ * The rule's elements in the lookup maps, leaving out excluded ports: with
+ * `ownChain` its id's goto, else its limit's and its ports' DNAT targets.
+ */
+function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined, ownChain: boolean): { elements: RuleObjects['elements']; excludedKey: string } {
   const elements: RuleObjects['elements'] = [];
   const skipped: number[] = [];
   const target = addressText(rule.targetAddress);
@@ -287,8 +325,9 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
   if (listen && listen.family !== target.family) return { elements, excludedKey: '' };
   const f = target.family;
   const mark = String(counterId);
-  // The rule's one verdict: its ports map to its id, its id to its chain.
-  elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
+  // Its ports map to its id; the id to its own chain, or to its limit and (with the port) its target in the shared one.
+  if (ownChain) elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
+  else elements.push({ set: 'lim', element: `${mark} : "${limitName(counterId)}"` });
   const check = excluded && !excluded.empty;
   for (const range of portIntervals(rule)) {
     for (let port = range.first; port <= range.last; port++) {
@@ -298,6 +337,7 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
       }
       const k = anyAddress ? `${rule.protocol} . ${port}` : `${listen!.text} . ${rule.protocol} . ${port}`;
       elements.push({ set: anyAddress ? `a${f}` : `l${f}`, element: `${k} : ${mark}` });
+      if (!ownChain) elements.push({ set: `n${f}`, element: `${mark} . ${port} : ${target.text} . ${mapTargetPort(rule, port)}` });
     }
   }
   return { elements, excludedKey: skipped.join(',') };
@@ -340,8 +380,8 @@ export function desiredState(
     const state = fromDelta(config, counterIds, previous, options, delta);
     if (state) return state;
   }
-  const state = emptyState(options);
-  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
+  // Entries are replaced, never changed (countHairpin), so the previous state's stay as they were.
+  const state: WrittenState = { ...emptyState(options), hairpins: new Map(previous.hairpins) };
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -352,7 +392,7 @@ export function desiredState(
         state.rules.set(counterId, prior);
         continue;
       }
-      const { elements, excludedKey } = ruleElements(rule, counterId, excluded);
+      const { elements, excludedKey } = ruleElements(rule, counterId, excluded, needsOwnChain(rule, options));
       if (excludedKey !== '') state.excludedRules++;
       if (prior && prior.excludedKey === excludedKey) {
         state.rules.set(counterId, prior);
@@ -373,8 +413,7 @@ export function desiredState(
  * state written last): the caller then builds it rule by rule.
  */
 function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>, previous: WrittenState, options: RulesetOptions, delta: RuleDelta): WrittenState | undefined {
-  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(), excludedRules: 0 };
-  for (const [k, h] of previous.hairpins) state.hairpins.set(k, { ...h });
+  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(previous.hairpins), excludedRules: 0 };
   for (const change of delta.changes) {
     if (change.action === 'unchanged') continue;
     if (change.action !== 'added') {
@@ -389,7 +428,7 @@ function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>,
     if (change.action !== 'added' && change.action !== 'changed') continue;
     const counterId = counterIds[change.ruleId];
     if (counterId === undefined) throw new Error(`rule ${change.ruleId} has no counter id`);
-    const { elements } = ruleElements(change.rule, counterId, undefined);
+    const { elements } = ruleElements(change.rule, counterId, undefined, needsOwnChain(change.rule, options));
     const objects = ruleObjects(change.table, change.rule, change.ruleId, counterId, elements, '', options);
     state.rules.set(counterId, objects);
     countHairpin(state, objects, 1);
@@ -401,16 +440,19 @@ function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>,
 
 function ruleObjects(table: string, rule: ForwardRule, id: string, counterId: number, elements: SetElement[], excludedKey: string, options: RulesetOptions): RuleObjects {
   const target = addressText(rule.targetAddress);
+  if (!target) throw new Error(`rule ${table}/${rule.name || '(unnamed)'}: target ${rule.targetAddress} is not an IP address`);
   return {
     counterId,
     table,
     ruleId: id,
     ruleName: rule.name,
     rule,
-    chain: ruleChainOf(table, rule, counterId, options),
+    ...(needsOwnChain(rule, options)
+      ? { chain: ruleChainOf(table, rule, counterId, options) }
+      : { limit: { name: limitName(counterId), rate: rule.limits.sessionRate, burst: rule.limits.sessionBurst } }),
     elements,
     excludedKey,
-    hairpin: target && { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
+    hairpin: { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
   };
 }
 
@@ -421,14 +463,41 @@ function hairpinKey(h: SetElement): string {
 function countHairpin(state: WrittenState, r: RuleObjects, delta: 1 | -1): void {
   if (!r.hairpin) return;
   const key = hairpinKey(r.hairpin);
-  const entry = state.hairpins.get(key) ?? { element: r.hairpin, rules: 0 };
-  entry.rules += delta;
-  if (entry.rules > 0) state.hairpins.set(key, entry);
+  // A new entry, not a changed one: the map's entries are shared with the state it was copied from.
+  const rules = (state.hairpins.get(key)?.rules ?? 0) + delta;
+  if (rules > 0) state.hairpins.set(key, { element: r.hairpin, rules });
   else state.hairpins.delete(key);
 }
 
 export function sameOptions(a: RulesetOptions, b: RulesetOptions): boolean {
   return a.conntrackMax === b.conntrackMax;
+}
+
+/**
+ * The chains every rule of one family runs in: any<f> for any-address
+ * rules, then fwd<f>, whose per-rule parts are data keyed by the ct mark.
+ */
+function sharedChainCommands(t: string, family: 4 | 6): string[] {
+  const ip = family === 4 ? 'ip' : 'ip6';
+  const fwd = `fwd${family}`;
+  return [
+    `add chain ${t} any${family}`,
+    `add chain ${t} ${fwd}`,
+    // Any-address rules forward local destinations only; checked after the map hit, so a connection no
+    // rule forwards pays no route lookup. A connection the rule does not forward is no session of it.
+    `add rule ${t} any${family} fib daddr type != local ct mark set 0 return`,
+    `add rule ${t} any${family} goto ${fwd}`,
+    // Rules with a chain of their own leave here (a miss ends the rule, not the chain).
+    `add rule ${t} ${fwd} ct mark vmap @rules`,
+    // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
+    // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
+    `add rule ${t} ${fwd} ${statementText({ kind: 'syn-only' })}`,
+    // Refusals answer like a closed port (TCP reset, ICMP port unreachable), as the sockets backend does.
+    `add rule ${t} ${fwd} meta l4proto tcp limit name ct mark map @lim ct mark @${COUNTER_SET.rate} reject with tcp reset`,
+    `add rule ${t} ${fwd} meta l4proto udp limit name ct mark map @lim ct mark @${COUNTER_SET.rate} reject with icmpx port-unreachable`,
+    // nft maps a transport port only after a transport protocol match: one rule per protocol.
+    ...(['tcp', 'udp'] as const).map((p) => `add rule ${t} ${fwd} meta l4proto ${p} ct mark @${COUNTER_SET.ok} dnat ${ip} addr . port to ct mark . th dport map @n${family}`),
+  ];
 }
 
 /** The fixed part of the table: maps, counter sets, meters, base chains, hairpin and loopback SNAT. */
@@ -441,6 +510,9 @@ export function baseCommands(tableName: string): string[] {
     `add map ${t} a4 { type inet_proto . inet_service : mark; }`,
     `add map ${t} a6 { type inet_proto . inet_service : mark; }`,
     `add map ${t} rules { type mark : verdict; }`,
+    `add map ${t} lim { type mark : limit; }`,
+    `add map ${t} n4 { type mark . inet_service : ipv4_addr . inet_service; }`,
+    `add map ${t} n6 { type mark . inet_service : ipv6_addr . inet_service; }`,
     ...COUNTER_SETS.map(([, set]) => `add set ${t} ${set} { type mark; counter; }`),
     // Every rule's per-source meter; the mark keeps rules apart. Full: new sources are not rate limited.
     `add set ${t} src4 { type mark . ipv4_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
@@ -448,12 +520,14 @@ export function baseCommands(tableName: string): string[] {
     `add set ${t} hairpin4 { type ipv4_addr . ipv4_addr; }`,
     `add set ${t} hairpin6 { type ipv6_addr . ipv6_addr; }`,
     `add chain ${t} lookup`,
-    // nft has no map result feeding a vmap: the rule's id goes through the ct mark, which the rule's
-    // counters, meters and sessions are keyed by anyway (a miss sets nothing: the lookup ends the rule).
-    `add rule ${t} lookup ct mark set ip daddr . meta l4proto . th dport map @l4 ct mark vmap @rules`,
-    `add rule ${t} lookup ct mark set ip6 daddr . meta l4proto . th dport map @l6 ct mark vmap @rules`,
-    `add rule ${t} lookup meta nfproto ipv4 ct mark set meta l4proto . th dport map @a4 ct mark vmap @rules`,
-    `add rule ${t} lookup meta nfproto ipv6 ct mark set meta l4proto . th dport map @a6 ct mark vmap @rules`,
+    ...sharedChainCommands(t, 4),
+    ...sharedChainCommands(t, 6),
+    // The rule's id goes through the ct mark, which its counters, meters, limit, target and sessions are
+    // keyed by (a miss sets nothing: the lookup ends the rule).
+    `add rule ${t} lookup ct mark set ip daddr . meta l4proto . th dport map @l4 goto fwd4`,
+    `add rule ${t} lookup ct mark set ip6 daddr . meta l4proto . th dport map @l6 goto fwd6`,
+    `add rule ${t} lookup meta nfproto ipv4 ct mark set meta l4proto . th dport map @a4 goto any4`,
+    `add rule ${t} lookup meta nfproto ipv6 ct mark set meta l4proto . th dport map @a6 goto any6`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add rule ${t} prerouting jump lookup`,
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
