@@ -82,7 +82,7 @@ export interface SessionStore {
    * session opened since the mirror's last read. Stores that hold their own
    * sessions have nothing to catch up and leave it out.
    */
-  catchUp?(): void;
+  syncWithSource?(): void;
 }
 
 /**

@@ -100,7 +100,7 @@ export function sessionServiceHandlers(deps: SessionServiceDeps): grpc.UntypedSe
         throw new InvalidRequestError('session request', [{ path: 'filter', message: 'an empty filter matches every session: set `all: true` to close them all' }]);
       }
       // Collect first: closing while iterating would be safe, but the count must be of what matched now.
-      sessions.catchUp?.();
+      sessions.syncWithSource?.();
       const now = Date.now();
       const matched: string[] = [];
       for (const session of sessions.iterate()) if (matchesQuery(query, session, now)) matched.push(session.id);

@@ -465,7 +465,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     if (ending.length === 0) return;
     // Read conntrack now, after the kernel committed: the mirror may be up to maxAgeMs old, and a connection the old
     // rule translated since then would keep its binding (and be reported as not ended).
-    this.store.catchUp();
+    this.store.syncWithSource();
     const sessions = [...this.store.iterate()];
     for (const { change, policy } of ending) {
       const ids = sessions

@@ -220,7 +220,7 @@ export class NftSessions implements SessionStore {
   }
 
   /** A dump now, even when the mirror is fresh or fed by events (which arrive a moment after the kernel acts). */
-  catchUp(): void {
+  syncWithSource(): void {
     this.refresh(true);
   }
 
