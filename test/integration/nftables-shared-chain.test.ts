@@ -224,8 +224,14 @@ describe.skipIf(skip !== undefined).each(['addon', 'cli'] as const)('nftables ba
     expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/rate over 500\/second burst 50 packets/g)).toHaveLength(1);
   }, 60_000);
 
-  it('finds and repairs a foreign edit of the shared data maps (a lim element gone, an n4 target replaced)', async () => {
+  it('finds and repairs a foreign edit of the shared data maps (a lim element gone, an n4 target replaced), counters carried', async () => {
     await apply([rule('d', 8000, { limits: { ...SHARED, session_rate: 1, session_burst: 2 } })]);
+    const telemetry = new ServiceClient('TelemetryService', daemon!.target);
+    const opened = async () =>
+      Number((await telemetry.call<{ rules: { rule_name: string; traffic: { sessions_opened: string } }[] }>('GetCounters', {})).rules.find((r) => r.rule_name === 'd')!.traffic.sessions_opened);
+    expect(connect(ns, [['10.77.0.1', 8000]])).toEqual(['10.77.0.2 9000']);
+    const before = await opened();
+    expect(before).toBeGreaterThanOrEqual(1);
     const mark = markOf(ns, tableName, 'l4', /10\.77\.0\.1 \. tcp \. 8000/);
     expect(mark).toBeDefined();
     const drift = () => dataplane.conditions().find((c) => c.type === DRIFT_CONDITION)!;
@@ -239,6 +245,9 @@ describe.skipIf(skip !== undefined).each(['addon', 'cli'] as const)('nftables ba
     expect(drift().occurrences).toBe(seen + 1);
     expect(drift()).toMatchObject({ status: false, reason: 'Restored' });
     expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'lim')).toContain(`lim${mark}`);
+    // The repair re-created the counter sets at zero; the counters go on from where they were.
+    expect(await opened()).toBe(before);
     expect(connect(ns, [['10.77.0.1', 8000]])).toEqual(['10.77.0.2 9000']);
+    expect(await opened()).toBe(before + 1);
   }, 60_000);
 });

@@ -113,6 +113,8 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   /** Applies written as netlink batches and through libnftables (or the tool), for tests and benchmarks. */
   readonly writes = { netlink: 0, libnftables: 0 };
   private counterCache: Map<string, number> | undefined;
+  /** Counter values the sets held before whole rewrites re-created them (by counter key); added to every read. */
+  private readonly countersBeforeRewrite = new Map<string, number>();
 
   constructor(private readonly options: NftablesDataPlaneOptions = {}) {
     this.logger = options.logger ?? pino({ enabled: false });
@@ -294,7 +296,10 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
   }
 
   private writeText(batch: string, whole: boolean): 'libnftables' {
+    // A whole rewrite re-creates the counter sets at zero: what they held carries on, so no counter goes backwards.
+    const carried = whole ? this.readCounterSets('debug') : undefined;
     this.write(batch, whole);
+    for (const [key, n] of carried ?? []) this.countersBeforeRewrite.set(key, (this.countersBeforeRewrite.get(key) ?? 0) + n);
     this.writes.libnftables++;
     return 'libnftables';
   }
@@ -498,12 +503,19 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
    */
   private counterValues(): Map<string, number> {
     if (this.counterCache) return this.counterCache;
-    const values = new Map<string, number>();
-    if (!this.started || this.written.rules.size === 0) return values;
+    if (!this.started || this.written.rules.size === 0) return new Map();
+    const values = this.readCounterSets('warn');
+    for (const [key, n] of this.countersBeforeRewrite) values.set(key, (values.get(key) ?? 0) + n);
     this.counterCache = values;
     queueMicrotask(() => {
       this.counterCache = undefined;
     });
+    return values;
+  }
+
+  /** The counter sets' elements as the kernel holds them now; none when the table is not there (before a first write: `level` debug). */
+  private readCounterSets(level: 'warn' | 'debug'): Map<string, number> {
+    const values = new Map<string, number>();
     try {
       for (const [what, set] of COUNTER_SETS) {
         for (const item of this.runner.query(`list set inet ${this.tableName} ${set}`).nftables) {
@@ -516,7 +528,7 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
         }
       }
     } catch (err) {
-      this.logger.warn({ err }, 'cannot read nftables counters');
+      this.logger[level]({ err }, 'cannot read nftables counters');
     }
     return values;
   }
