@@ -88,6 +88,13 @@ export type ChainStatement =
   /** The accept count and the DNAT to the rule's target. */
   | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; target: DnatTarget; counter: string; comment: string };
 
+/** A class's statement (RuleClass), written through libnftables only (a class is new rarely). */
+export type ClassStatement =
+  /** The cap of the rules whose mark is in `members`: a connection list per element of set cnt. */
+  | { kind: 'class-cap'; members: string; count: number; counter: string; refuse: Refusal }
+  /** The per-source meter of the rules whose mark is in `members`. */
+  | { kind: 'class-source-rate'; members: string; family: 4 | 6; set: string; rate: number; burst: number; counter: string; refuse: Refusal };
+
 /**
  * Where a rule's DNAT sends a port: the address with the port unchanged, one
  * port for every listening port, or the rule's own map of listening port to
@@ -120,6 +127,21 @@ export interface RuleLimit {
   burst: number;
 }
 
+/**
+ * Shared-chain rules with the same `ct count` cap (`m_<N>`) or per-source
+ * meter (`s_<rate>_<burst>`): a set of marks, and one rule per protocol
+ * (per family for a meter) in chain `cap` / `srate4` / `srate6` that runs
+ * for its members. A rule joins its class by an element: data, no chain.
+ */
+export interface RuleClass {
+  set: string;
+  kind: 'cap' | 'source-rate';
+  /** The cap (cap), or the rate and burst (source-rate). */
+  count: number;
+  rate: number;
+  burst: number;
+}
+
 /** What one rule puts in the table (its counter elements are `counterId` in every COUNTER_SETS set). */
 export interface RuleObjects {
   counterId: number;
@@ -131,6 +153,8 @@ export interface RuleObjects {
   chain?: RuleChain;
   /** Else its named limit object, in the shared chain. */
   limit?: RuleLimit;
+  /** And the classes it is a member of (its `ct count` and per-source meter, as an element of each class's mark set). */
+  classes?: RuleClass[];
   /** The rule's elements in the shared maps (`{ set, element }`, element as `key : value`). */
   elements: { set: string; element: string }[];
   /** Ports left out (conflicts), as a key: objects are reused only while it is unchanged. */
@@ -158,13 +182,19 @@ export interface WrittenState {
   hairpins: Map<string, { element: SetElement; rules: number }>;
   /** How many rules have ports left out (see PortExclusions): a state with none can be built from a plan's changes. */
   excludedRules: number;
+  /**
+   * Every class a shared-chain rule used since the table was last built from nothing, in the order
+   * their rules were added: a class stays when its last member goes (deleting its rules needs their
+   * handles; classes are few), so the delta and the whole rewrite of one state list the same table.
+   */
+  classes: Map<string, RuleClass>;
 }
 
 /** Every statement emitted: what to assume when the conntrack capacity is unknown. */
 export const UNBOUNDED: RulesetOptions = { conntrackMax: Infinity };
 
 export function emptyState(options: RulesetOptions = UNBOUNDED): WrittenState {
-  return { rules: new Map(), options, hairpins: new Map(), excludedRules: 0 };
+  return { rules: new Map(), options, hairpins: new Map(), excludedRules: 0, classes: new Map() };
 }
 
 export interface PortExclusions {
@@ -201,13 +231,54 @@ function sourceRateActs(rule: ForwardRule): boolean {
 
 /**
  * Whether a rule needs a chain of its own, else it runs in the shared chain
- * with its parts as data. Source filters (a per-rule interval set), a `ct
- * count` (its connection list is the statement's own state, and no named
- * object of nft holds one) and a per-source meter (its rate is a constant
- * of the statement) cannot be data of one shared statement.
+ * with its parts as data. Source filters (per-rule interval sets) are not
+ * data of a shared statement; a `ct count` and a per-source meter are, by
+ * class (RuleClass).
  */
-export function needsOwnChain(rule: ForwardRule, options: RulesetOptions): boolean {
-  return rule.allow.length > 0 || rule.deny.length > 0 || capOf(rule, options) !== undefined || sourceRateActs(rule);
+export function needsOwnChain(rule: ForwardRule): boolean {
+  return rule.allow.length > 0 || rule.deny.length > 0;
+}
+
+/** The classes a shared-chain rule belongs to: only the statements that can act on it. */
+function classesOf(rule: ForwardRule, options: RulesetOptions): RuleClass[] {
+  const out: RuleClass[] = [];
+  const cap = capOf(rule, options);
+  if (cap !== undefined) out.push({ set: `m_${cap}`, kind: 'cap', count: cap, rate: 0, burst: 0 });
+  const l = rule.limits;
+  if (sourceRateActs(rule)) out.push({ set: `s_${l.sourceRate}_${l.sourceBurst}`, kind: 'source-rate', count: 0, rate: l.sourceRate, burst: l.sourceBurst });
+  return out;
+}
+
+/**
+ * The rules of a class, per protocol (the refusal differs), after the rule's own:
+ * `add @cnt { ct mark ct count over N }` keeps a connection list per element, so per rule
+ * (the set's elements are marks); the meter's key holds the mark, so per rule and source.
+ */
+export function classStatements(c: RuleClass): { chain: string; statement: ClassStatement; protocol: 'tcp' | 'udp' }[] {
+  const out: { chain: string; statement: ClassStatement; protocol: 'tcp' | 'udp' }[] = [];
+  for (const protocol of ['tcp', 'udp'] as const) {
+    const refuse: Refusal = protocol === 'tcp' ? 'tcp-reset' : 'icmpx-port-unreachable';
+    if (c.kind === 'cap') out.push({ chain: 'cap', protocol, statement: { kind: 'class-cap', members: c.set, count: c.count, counter: COUNTER_SET.cap, refuse } });
+    else {
+      for (const family of [4, 6] as const) {
+        out.push({ chain: `srate${family}`, protocol, statement: { kind: 'class-source-rate', members: c.set, family, set: `src${family}`, rate: c.rate, burst: c.burst, counter: COUNTER_SET.source_rate, refuse } });
+      }
+    }
+  }
+  return out;
+}
+
+/** Commands creating a class: its mark set and its rules. */
+export function classCommands(tableName: string, c: RuleClass): string[] {
+  const t = `inet ${tableName}`;
+  return [`add set ${t} ${c.set} { type mark; }`, ...classStatements(c).map(({ chain, protocol, statement }) => `add rule ${t} ${chain} meta l4proto ${protocol} ${statementText(statement)}`)];
+}
+
+/** The classes `to` has and `from` has not (created before the elements that join them). */
+export function newClasses(from: WrittenState, to: WrittenState): RuleClass[] {
+  const out: RuleClass[] = [];
+  for (const [name, c] of to.classes) if (!from.classes.has(name)) out.push(c);
+  return out;
 }
 
 /** The chain of one rule: only the statements that can act on it. */
@@ -261,7 +332,7 @@ function targetText(family: 4 | 6, t: DnatTarget): string {
 }
 
 /** A statement as nft text (libnftables compiles it to what netlink-batch.ts encodes). */
-export function statementText(s: ChainStatement): string {
+export function statementText(s: ChainStatement | ClassStatement): string {
   const refuse = (r: Refusal): string => (r === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable');
   const ip = (family: 4 | 6): string => (family === 4 ? 'ip' : 'ip6');
   switch (s.kind) {
@@ -275,6 +346,10 @@ export function statementText(s: ChainStatement): string {
       return `limit rate over ${s.rate}/second burst ${s.burst} packets ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'source-rate':
       return `update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'class-cap':
+      return `ct mark @${s.members} add @cnt { ct mark ct count over ${s.count} } ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'class-source-rate':
+      return `ct mark @${s.members} update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'dnat':
       return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} to ${targetText(s.family, s.target)} comment "${s.comment}"`;
   }
@@ -315,7 +390,8 @@ export function limitName(counterId: number): string {
  * The rule's elements in the lookup maps, leaving out excluded ports: with
  * `ownChain` its id's goto, else its limit's and its ports' DNAT targets.
  */
-function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined, ownChain: boolean): { elements: RuleObjects['elements']; excludedKey: string } {
+function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined, options: RulesetOptions): { elements: RuleObjects['elements']; excludedKey: string } {
+  const ownChain = needsOwnChain(rule);
   const elements: RuleObjects['elements'] = [];
   const skipped: number[] = [];
   const target = addressText(rule.targetAddress);
@@ -328,7 +404,10 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
   const mark = String(counterId);
   // Its ports map to its id; the id to its own chain, or to its limit and (with the port) its target in the shared one.
   if (ownChain) elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
-  else elements.push({ set: 'lim', element: `${mark} : "${limitName(counterId)}"` });
+  else {
+    elements.push({ set: 'lim', element: `${mark} : "${limitName(counterId)}"` });
+    for (const c of classesOf(rule, options)) elements.push({ set: c.set, element: mark });
+  }
   const check = excluded && !excluded.empty;
   for (const range of portIntervals(rule)) {
     for (let port = range.first; port <= range.last; port++) {
@@ -382,7 +461,7 @@ export function desiredState(
     if (state) return state;
   }
   // Entries are replaced, never changed (countHairpin), so the previous state's stay as they were.
-  const state: WrittenState = { ...emptyState(options), hairpins: new Map(previous.hairpins) };
+  const state: WrittenState = { ...emptyState(options), hairpins: new Map(previous.hairpins), classes: new Map(previous.classes) };
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -393,7 +472,7 @@ export function desiredState(
         state.rules.set(counterId, prior);
         continue;
       }
-      const { elements, excludedKey } = ruleElements(rule, counterId, excluded, needsOwnChain(rule, options));
+      const { elements, excludedKey } = ruleElements(rule, counterId, excluded, options);
       if (excludedKey !== '') state.excludedRules++;
       if (prior && prior.excludedKey === excludedKey) {
         state.rules.set(counterId, prior);
@@ -402,6 +481,7 @@ export function desiredState(
       const objects = ruleObjects(table.name, rule, id, counterId, elements, excludedKey, options);
       state.rules.set(counterId, objects);
       countHairpin(state, objects, 1);
+      addClasses(state, objects);
     }
   }
   for (const [id, r] of previous.rules) if (state.rules.get(id) !== r) countHairpin(state, r, -1);
@@ -414,7 +494,7 @@ export function desiredState(
  * state written last): the caller then builds it rule by rule.
  */
 function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>, previous: WrittenState, options: RulesetOptions, delta: RuleDelta): WrittenState | undefined {
-  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(previous.hairpins), excludedRules: 0 };
+  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(previous.hairpins), excludedRules: 0, classes: new Map(previous.classes) };
   for (const change of delta.changes) {
     if (change.action === 'unchanged') continue;
     if (change.action !== 'added') {
@@ -429,10 +509,11 @@ function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>,
     if (change.action !== 'added' && change.action !== 'changed') continue;
     const counterId = counterIds[change.ruleId];
     if (counterId === undefined) throw new Error(`rule ${change.ruleId} has no counter id`);
-    const { elements } = ruleElements(change.rule, counterId, undefined, needsOwnChain(change.rule, options));
+    const { elements } = ruleElements(change.rule, counterId, undefined, options);
     const objects = ruleObjects(change.table, change.rule, change.ruleId, counterId, elements, '', options);
     state.rules.set(counterId, objects);
     countHairpin(state, objects, 1);
+    addClasses(state, objects);
   }
   let rules = 0;
   for (const table of config.tables) rules += table.rules.length;
@@ -448,13 +529,17 @@ function ruleObjects(table: string, rule: ForwardRule, id: string, counterId: nu
     ruleId: id,
     ruleName: rule.name,
     rule,
-    ...(needsOwnChain(rule, options)
+    ...(needsOwnChain(rule)
       ? { chain: ruleChainOf(table, rule, counterId, options) }
-      : { limit: { name: limitName(counterId), rate: rule.limits.sessionRate, burst: rule.limits.sessionBurst } }),
+      : { limit: { name: limitName(counterId), rate: rule.limits.sessionRate, burst: rule.limits.sessionBurst }, classes: classesOf(rule, options) }),
     elements,
     excludedKey,
     hairpin: { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
   };
+}
+
+function addClasses(state: WrittenState, r: RuleObjects): void {
+  for (const c of r.classes ?? []) if (!state.classes.has(c.set)) state.classes.set(c.set, c);
 }
 
 function hairpinKey(h: SetElement): string {
@@ -484,6 +569,7 @@ function sharedChainCommands(t: string, family: 4 | 6): string[] {
   return [
     `add chain ${t} any${family}`,
     `add chain ${t} ${fwd}`,
+    `add chain ${t} srate${family}`,
     // Any-address rules forward local destinations only; checked after the map hit, so a connection no
     // rule forwards pays no route lookup. A connection the rule does not forward is no session of it.
     `add rule ${t} any${family} fib daddr type != local ct mark set 0 return`,
@@ -493,10 +579,13 @@ function sharedChainCommands(t: string, family: 4 | 6): string[] {
     // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
     // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
     `add rule ${t} ${fwd} ${statementText({ kind: 'syn-only' })}`,
+    // The classes' caps, then the rule's rate, then the classes' per-source meters: the order of an own chain.
+    `add rule ${t} ${fwd} jump cap`,
     // Refusals answer like a closed port (TCP reset, ICMP port unreachable), as the sockets backend does.
     `add rule ${t} ${fwd} meta l4proto tcp limit name ct mark map @lim ct mark @${COUNTER_SET.rate} reject with tcp reset`,
     `add rule ${t} ${fwd} meta l4proto udp limit name ct mark map @lim ct mark @${COUNTER_SET.rate} reject with icmpx port-unreachable`,
     // nft maps a transport port only after a transport protocol match: one rule per protocol.
+    `add rule ${t} ${fwd} jump srate${family}`,
     ...(['tcp', 'udp'] as const).map((p) => `add rule ${t} ${fwd} meta l4proto ${p} ct mark @${COUNTER_SET.ok} dnat ${ip} addr . port to ct mark . th dport map @n${family}`),
   ];
 }
@@ -518,9 +607,12 @@ export function baseCommands(tableName: string): string[] {
     // Every rule's per-source meter; the mark keeps rules apart. Full: new sources are not rate limited.
     `add set ${t} src4 { type mark . ipv4_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
     `add set ${t} src6 { type mark . ipv6_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
+    // The shared-chain rules' `ct count` connection lists, one element per rule (its mark) while it has connections.
+    `add set ${t} cnt { type mark; flags dynamic; size 262144; }`,
     `add set ${t} hairpin4 { type ipv4_addr . ipv4_addr; }`,
     `add set ${t} hairpin6 { type ipv6_addr . ipv6_addr; }`,
     `add chain ${t} lookup`,
+    `add chain ${t} cap`,
     ...sharedChainCommands(t, 4),
     ...sharedChainCommands(t, 6),
     // The rule's id goes through the ct mark, which its counters, meters, limit, target and sessions are
@@ -547,6 +639,7 @@ export function baseCommands(tableName: string): string[] {
 export function fullBatch(tableName: string, desired: WrittenState): string {
   const t = `inet ${tableName}`;
   const out = [`add table ${t}`, `delete table ${t}`, ...baseCommands(tableName)];
+  for (const c of desired.classes.values()) out.push(...classCommands(tableName, c));
   const elements: { set: string; element: string }[] = [];
   for (const r of desired.rules.values()) {
     out.push(...createCommands(tableName, r));
@@ -630,6 +723,7 @@ export function diffBatch(tableName: string, from: WrittenState, to: WrittenStat
   const diff = diffRules(from, to);
   const t = `inet ${tableName}`;
   const out: string[] = [];
+  for (const c of newClasses(from, to)) out.push(...classCommands(tableName, c));
   for (const r of diff.created) out.push(...createCommands(tableName, r));
   appendElements(out, t, 'delete', diff.removed);
   appendElements(out, t, 'add', diff.added);
