@@ -20,7 +20,7 @@
  *
  *   npm run bench:nftables   (after bench/nftables.sh; root)
  *   node --import tsx bench/nftables-apply.ts --apply-only   ((a) alone)
- *   ... --default-limits   the rules with default limits: a chain each (docs/nftables.md)
+ *   ... --default-limits   the rules with default limits (ct count and per-source meter by class, docs/nftables.md)
  */
 import { spawnSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
@@ -41,7 +41,7 @@ const WARMUP = 5;
 const applyOnly = process.argv.includes('--apply-only');
 /**
  * `--default-limits`: the rules keep portplane's default limits (a `max_sessions` below nf_conntrack_max and a
- * per-source rate stricter than the rule's), so each has a chain of its own instead of running in the shared chain.
+ * per-source rate stricter than the rule's): members of a `ct count` class and a per-source meter class each (round 7b).
  */
 const defaultLimits = process.argv.includes('--default-limits');
 const LIMITS = defaultLimits ? undefined : { max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
 
     console.log(JSON.stringify({
       rules: RULES,
-      limits: defaultLimits ? "default (a chain per rule)" : "unbounded (shared chain)",
+      limits: defaultLimits ? "default (classes in the shared chain)" : "unbounded (shared chain)",
       ports: RULES * PORTS_PER_RULE,
       fullApplyMs: { wall: +full.wallMs.toFixed(1), inDaemon: +full.inDaemonMs.toFixed(1), wallRetargetAll: +fullAgain.wallMs.toFixed(1) },
       oneRuleApplyMs: {
