@@ -11,18 +11,21 @@
  *                   any4/any6 (`fib daddr type != local ct mark set 0 return`)
  *     chain fwd4 / fwd6   ONE chain shared by every rule, its per-rule parts as data:
  *                   `ct mark vmap @rules` (rules with a chain of their own),
- *                   SYN only, `limit name ct mark map @lim` (the rule's named limit),
+ *                   SYN only, `jump cap`, `limit name ct mark map @lim` (the
+ *                   rule's named limit), `jump srate<f>`,
  *                   `dnat ip addr . port to ct mark . th dport map @n4`
  *     map rules     <counter id> : goto r<counter id>        (only rules with their own chain)
  *     map lim       <counter id> : "lim<counter id>"         (each shared rule's named limit object)
  *     map n4 / n6   <counter id> . dport : target . port      (each shared rule's ports, offsets mapped)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule, only for rules using a statement that holds
- *                   per-rule constants or state the shared chain cannot take
- *                   as data (source filters, `ct count`, a per-source meter):
- *                   its statements and its dnat (a literal target, or its own
- *                   anonymous map dport : target port)
+ *     sets m_<N> / s_<rate>_<burst>, chains cap / srate4 / srate6   classes
+ *                   (RuleClass): a shared-chain rule's `ct count` and
+ *                   per-source meter, joined by its mark as an element; the
+ *                   count per rule as the per-element statement of set cnt
+ *     chain r<id>   per rule, only for rules with source filters (per-rule
+ *                   interval sets): its statements and its dnat (a literal
+ *                   target, or its own anonymous map dport : target port)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
  *     sets src4 / src6   the per-source meters of every rule, keyed by ct mark . saddr
