@@ -20,6 +20,7 @@
  *
  *   npm run bench:nftables   (after bench/nftables.sh; root)
  *   node --import tsx bench/nftables-apply.ts --apply-only   ((a) alone)
+ *   ... --default-limits   the rules with default limits (ct count and per-source meter by class, docs/nftables.md)
  */
 import { spawnSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
@@ -38,7 +39,12 @@ const CHANGES = 20;
 const WARMUP = 5;
 /** `--apply-only`: (a) alone, without the first-packet, transport and drift parts (while iterating). */
 const applyOnly = process.argv.includes('--apply-only');
-const LIMITS = { max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
+/**
+ * `--default-limits`: the rules keep portplane's default limits (a `max_sessions` below nf_conntrack_max and a
+ * per-source rate stricter than the rule's): members of a `ct count` class and a per-source meter class each (round 7b).
+ */
+const defaultLimits = process.argv.includes('--default-limits');
+const LIMITS = defaultLimits ? undefined : { max_sessions: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
 
 function sh(cmd: string[]): string {
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
@@ -58,7 +64,7 @@ function table(rules: number, portsPerRule: number, targetPort: number, retarget
       ports: { first, last: first + portsPerRule - 1 },
       target_address: '127.0.0.1',
       target_port: i === retarget ? targetPort + 1 : targetPort,
-      limits: LIMITS,
+      ...(LIMITS && { limits: LIMITS }),
     });
   }
   return [{ name: 'bench', rules: out }];
@@ -195,6 +201,7 @@ async function main(): Promise<void> {
 
     console.log(JSON.stringify({
       rules: RULES,
+      limits: defaultLimits ? "default (classes in the shared chain)" : "unbounded (shared chain)",
       ports: RULES * PORTS_PER_RULE,
       fullApplyMs: { wall: +full.wallMs.toFixed(1), inDaemon: +full.inDaemonMs.toFixed(1), wallRetargetAll: +fullAgain.wallMs.toFixed(1) },
       oneRuleApplyMs: {

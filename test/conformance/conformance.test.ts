@@ -207,6 +207,20 @@ for (const { backend, nativeFastPath } of VARIANTS) {
         expect(rules[0]?.drops.cap).toBe(1);
         expect(h.dataplane.sessions().count()).toBe(1);
       });
+
+      it('max_sessions counts each rule on its own: two rules with the same cap each refuse their own third session', async (ctx) => {
+        requires(ctx, backend, ['session_limits', 'sessions', 'telemetry']);
+        await start();
+        const port = await h.listenPorts(2);
+        const limits = { max_sessions: 2 };
+        await apply([{ name: 'web', rules: [rule('a', port, h.targetPort, { limits }), rule('b', port + 1, h.targetPort, { limits })] }]);
+        for (const p of [port, port + 1]) {
+          for (const payload of ['1', '2']) expect((await (await h.connect(p)).exchange(Buffer.from(payload))).toString()).toBe(payload);
+        }
+        for (const p of [port, port + 1]) await expect(h.connect(p).then((f) => f.exchange(Buffer.from('x')))).rejects.toThrow();
+        expect(h.dataplane.telemetry().rules().map((r) => r.drops.cap)).toEqual([1, 1]);
+        expect(h.dataplane.sessions().count()).toBe(4);
+      });
     });
 
     describe('sessions', () => {

@@ -89,6 +89,8 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
       tcp('kept', 8000),
       tcp('retargeted', 8100),
       tcp('removed', 8200, { allow: ['192.0.2.0/24'], deny: ['192.0.2.7'] }),
+      // Classes (a cap, a per-source meter) that rules of the next apply join by an element: a new class goes through libnftables.
+      tcp('classes', 9500, { limits: { ...LIMITS, max_sessions: 50, source_rate: 5, source_burst: 2 } }),
     ];
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: before }] });
     expect(dataplane.writes).toEqual({ netlink: 0, libnftables: 1 });
@@ -107,10 +109,12 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
       tcp('any6', 8600, { listen_address: '::', target_address: '2001:db8:1::3' }),
       // Its own target: a hairpin pair of its own.
       tcp('hairpin', 8700, { target_address: '10.30.0.4' }),
-      // A chain's own DNAT targets without a map (a cap keeps them in a chain of their own): one port for the
+      // A chain's own DNAT targets without a map (a source filter keeps them in a chain of their own): one port for the
       // rule's one port; the listening port kept (IPv4 and IPv6).
-      tcp('one-port', 8800, { ports: { first: 8800, last: 8800 }, limits: { ...LIMITS, max_sessions: 60 } }),
-      tcp('same-port6', 9100, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 0, limits: { ...LIMITS, max_sessions: 61 } }),
+      tcp('one-port', 8800, { ports: { first: 8800, last: 8800 }, allow: ['10.0.0.0/8'] }),
+      tcp('same-port6', 9100, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 0, allow: ['2001:db8::/32'] }),
+      // Default-like limits in the shared chain: members of the classes m_50 and s_5_2 by an element.
+      tcp('class-member', 9600, { limits: { ...LIMITS, max_sessions: 50, source_rate: 5, source_burst: 2 } }),
       // Shared-chain rules: the listening port kept, IPv6 with offsets, UDP on any address.
       tcp('same-port', 8900, { target_port: 0 }),
       tcp('v6-shared', 9200, { listen_address: '2001:db8:1::1', target_address: '2001:db8:1::2', target_port: 9300, limits: { ...LIMITS, session_rate: 300, session_burst: 30 } }),
@@ -124,6 +128,10 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     // Port offsets through the rule's own anonymous map, created in the same batch.
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip6 to \[2001:db8:1::2\]:tcp dport map \{ 8400 : 9000, [^}]*8404 : 9004 \}/);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/ct count over 7/);
+    // The classes' rules (kept when their last member, 'classes', goes), and their members ('any' is UDP with a cap of 50: the same class as TCP's).
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'cap')).toMatch(/meta l4proto udp ct mark @m_50 add @cnt \{ ct mark ct count over 50 \} ct mark @c_cap reject$/m);
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'srate4')).toMatch(/meta l4proto tcp ct mark @s_5_2 update @src4 \{ ct mark \. ip saddr limit rate over 5\/second burst 2 packets \} ct mark @c_srate reject with tcp reset/);
+    expect(nftIn(ns, 'list', 'set', 'inet', tableName, 'm_50')).toMatch(/elements = \{ 0x[0-9a-f]{8}, 0x[0-9a-f]{8} \}/);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip to 10\.30\.0\.2:9000 comment "portplane t\/one-port"/);
     // The shared chain's data: each port's target by id . port (offsets mapped, the excluded port absent), each rule's named limit.
     const n4 = nftIn(ns, 'list', 'map', 'inet', tableName, 'n4');
@@ -134,8 +142,8 @@ describe.skipIf(skip !== undefined)('nftables backend: incremental applies as ne
     expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'n6')).toMatch(/\. 9204 : 2001:db8:1::2 \. 9304\b/);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/limit lim\d+ \{\s*rate over 300\/second burst 30 packets/);
     expect(deltaCode.join('\n')).toContain('[ objref sreg 1 set lim ]');
-    // Only the rules with a chain of their own have one.
-    expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/chain r\d+ /g)).toHaveLength(5);
+    // Only the rules with source filters have a chain of their own (filtered, v6, one-port, same-port6).
+    expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/chain r\d+ /g)).toHaveLength(4);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName)).toMatch(/dnat ip6 to 2001:db8:1::2 comment "portplane t\/same-port6"/);
 
     // A foreign change makes the ownership check rewrite the same state whole, through libnftables.

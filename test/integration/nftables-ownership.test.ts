@@ -55,15 +55,16 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     const config = await start();
     await config.call('ApplyConfig', { tables: [{ name: 't', rules: [rule(8000)] }] });
     const listing = nftIn(ns, 'list', 'map', 'inet', tableName, 'l4');
-    // Ports map to the rule's id (its ct mark), the id alone to the rule's chain.
+    // Ports map to the rule's id (its ct mark); a default-limit rule runs in the shared chain (no goto of its own).
     const ids = [...listing.matchAll(/10\.20\.0\.1 \. tcp \. 80\d\d : 0x([0-9a-f]{8})/g)].map((m) => Number.parseInt(m[1]!, 16));
     expect(ids).toHaveLength(9);
     expect(new Set(ids).size).toBe(1);
-    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'rules')).toMatch(new RegExp(`0x${ids[0]!.toString(16).padStart(8, '0')} : goto r${ids[0]}\\b`));
+    const mark = `0x${ids[0]!.toString(16).padStart(8, '0')}`;
+    expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'rules')).not.toContain(mark);
     expect(listing).not.toContain('8005');
-    // The rule's own DNAT map: listening port -> target port (offsets mapped; the excluded port is absent).
-    const dnat = /dnat ip to 10\.20\.0\.2:tcp dport map \{ ([^}]*) \}/.exec(nftIn(ns, 'list', 'table', 'inet', tableName))?.[1];
-    expect(dnat?.split(', ')).toEqual([8000, 8001, 8002, 8003, 8004, 8006, 8007, 8008, 8009].map((p) => `${p} : ${p + 1000}`));
+    // Its targets in n4: id . listening port -> target . target port (offsets mapped; the excluded port is absent).
+    const n4 = [...nftIn(ns, 'list', 'map', 'inet', tableName, 'n4').matchAll(new RegExp(`${mark} \\. (\\d+) : 10\\.20\\.0\\.2 \\. (\\d+)`, 'g'))].map((m) => `${m[1]} : ${m[2]}`);
+    expect(n4.sort()).toEqual([8000, 8001, 8002, 8003, 8004, 8006, 8007, 8008, 8009].map((p) => `${p} : ${p + 1000}`));
 
     nftIn(ns, 'add', 'rule', 'inet', tableName, 'lookup', 'counter', 'comment', '"intruder"');
     const t0 = Date.now();
@@ -98,13 +99,18 @@ describe.skipIf(skip !== undefined)('nftables backend: table ownership', () => {
     expect(max).toBeLessThan(1000000);
     const chains = nftIn(ns, 'list', 'table', 'inet', tableName).split(/\n\s*chain /);
     const chainOf = (name: string): string => chains.find((c) => c.includes(`portplane t/${name}"`))!;
-    // Default limits: a cap below the conntrack table's capacity and a per-source bucket stricter than the rule's.
-    expect(chainOf('capped')).toMatch(/ct count over 16384/);
-    expect(chainOf('capped')).toMatch(/update @src4/);
-    expect(chainOf('capped')).not.toContain('fib');
+    const markOf = (port: number): string => /: (0x[0-9a-f]{8})/.exec([nftIn(ns, 'list', 'map', 'inet', tableName, 'l4'), nftIn(ns, 'list', 'map', 'inet', tableName, 'a4')].join(',').split(',').find((e) => e.includes(`tcp . ${port} :`))!)![1]!;
+    // Default limits: a cap below the conntrack table's capacity and a per-source bucket stricter than the rule's,
+    // as members of their classes (no chain of its own): `ct count` per element of cnt, the meter keyed by mark . saddr.
+    expect(chainOf('capped')).toBeUndefined();
+    expect(nftIn(ns, 'list', 'set', 'inet', tableName, 'm_16384')).toContain(markOf(8000));
+    expect(nftIn(ns, 'list', 'set', 'inet', tableName, 's_2000_4000')).toContain(markOf(8000));
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'cap')).toMatch(/ct mark @m_16384 add @cnt \{ ct mark ct count over 16384 \}/);
+    expect(nftIn(ns, 'list', 'chain', 'inet', tableName, 'srate4')).toMatch(/ct mark @s_2000_4000 update @src4 \{ ct mark \. ip saddr limit rate over 2000\/second burst 4000 packets \}/);
     // A cap the conntrack table cannot reach and a per-source bucket as fast and deep as the rule's: neither is emitted,
     // so the rule has no chain of its own; the shared chain takes its rate from its named limit and its targets from n4.
     expect(chainOf('open')).toBeUndefined();
+    expect(nftIn(ns, 'list', 'set', 'inet', tableName, 'm_16384')).not.toContain(markOf(8100));
     const open = Number.parseInt(/tcp \. 8100 : 0x([0-9a-f]{8})/.exec(nftIn(ns, 'list', 'map', 'inet', tableName, 'a4'))![1]!, 16);
     expect(nftIn(ns, 'list', 'map', 'inet', tableName, 'lim')).toMatch(new RegExp(`0x${open.toString(16).padStart(8, '0')} : "lim${open}"`));
     expect(nftIn(ns, 'list', 'limit', 'inet', tableName, `lim${open}`)).toMatch(/rate over 5000\/second burst 100 packets/);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultRuleOptions, type ForwardingConfig, type ForwardRule } from '../../src/config/model.js';
 import { normalizeConfig } from '../../src/config/normalize.js';
-import { desiredState, diffBatch, emptyState, type RulesetOptions, type WrittenState } from '../../src/dataplane/nftables/ruleset.js';
+import { desiredState, diffBatch, emptyState, fullBatch, type RulesetOptions, type WrittenState } from '../../src/dataplane/nftables/ruleset.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { ruleId } from '../../src/plan/identity.js';
 
@@ -50,7 +50,9 @@ describe('nftables desired state from a plan', () => {
     expect(summary(fromPlan)).toEqual(summary(byRule));
     // The same change is written from the state written last.
     expect(diffBatch('t', written, fromPlan)).toBe(diffBatch('t', written, byRule));
-    expect(diffBatch('t', written, fromPlan)).toContain('goto r');
+    // Default limits are classes the rules join by an element: no chain, no verdict.
+    expect(diffBatch('t', written, fromPlan)).not.toContain('goto r');
+    expect(diffBatch('t', written, fromPlan)).toMatch(/^add element inet t m_16384 \{ \d+, \d+ \}$/m);
     // The unchanged rules' objects are the written ones (nothing of them is rewritten).
     expect(fromPlan.rules.get(runningIds[ruleId('db', running.tables.find((t) => t.name === 'db')!.rules[0]!)]!)).toBe(written.rules.get(runningIds[ruleId('db', running.tables.find((t) => t.name === 'db')!.rules[0]!)]!));
   });
@@ -86,6 +88,49 @@ describe('nftables desired state from a plan', () => {
     expect(batch).toContain(`add element inet t n4 { ${newB} . 2000 : 10.0.0.2 . 3000, ${newB} . 2002 : 10.0.0.2 . 3002, ${newB} . 2003 : 10.0.0.2 . 3003 }`);
     expect(batch).toContain(`delete element inet t n4 { ${oldB} . 2000, ${oldB} . 2002, ${oldB} . 2003 }`);
     expect(batch.at(-1)).toBe(`delete limit inet t lim${oldB}`);
+  });
+
+  it('default limits are classes: a new class adds its set and rules once, a rule joining one adds an element', () => {
+    const options: RulesetOptions = { conntrackMax: 262144 };
+    const rule = (name: string, first: number, maxSessions: number): ForwardRule => {
+      const r = tcp(name, first, first + 1, '10.0.0.1', 0);
+      return { ...r, limits: { ...r.limits, maxSessions } };
+    };
+    const before = normalizeConfig({ tables: [{ name: 'web', rules: [rule('a', 1000, 16384)] }] });
+    const beforeIds = counterIdsOf(before, {}, new Set(), next);
+    const from = desiredState(before, beforeIds, undefined, emptyState(options), options);
+    const a = beforeIds[ruleId('web', before.tables[0]!.rules[0]!)]!;
+    expect([...from.classes.keys()]).toEqual(['m_16384', 's_2000_4000']);
+    const full = fullBatch('t', from).split('\n');
+    expect(full).toContain('add set inet t m_16384 { type mark; }');
+    expect(full).toContain('add rule inet t cap meta l4proto tcp ct mark @m_16384 add @cnt { ct mark ct count over 16384 } ct mark @c_cap reject with tcp reset');
+    expect(full).toContain('add rule inet t srate6 meta l4proto udp ct mark @s_2000_4000 update @src6 { ct mark . ip6 saddr limit rate over 2000/second burst 4000 packets } ct mark @c_srate reject with icmpx port-unreachable');
+    expect(full).toContain(`add element inet t m_16384 { ${a} }`);
+    expect(full.filter((c) => c.includes('add chain inet t r'))).toEqual([]);
+    // A rule joining both classes: elements only.
+    const join = normalizeConfig({ tables: [{ name: 'web', rules: [rule('a', 1000, 16384), rule('b', 2000, 16384)] }] }, before);
+    const joinIds = counterIdsOf(join, beforeIds, new Set(), next);
+    const joined = desiredState(join, joinIds, undefined, from, options);
+    const b = joinIds[ruleId('web', join.tables[0]!.rules[1]!)]!;
+    const batch = diffBatch('t', from, joined).split('\n');
+    expect(batch.filter((c) => /chain|rule|goto|add set/.test(c))).toEqual([]);
+    expect(batch).toContain(`add element inet t m_16384 { ${b} }`);
+    expect(batch).toContain(`add element inet t s_2000_4000 { ${b} }`);
+    // Another cap: a new class, created before the element that joins it; the old one stays (its members may return).
+    const other = normalizeConfig({ tables: [{ name: 'web', rules: [rule('a', 1000, 16384), rule('b', 2000, 100)] }] }, join);
+    const plan = computePlan(join, other, 1, { valid: true });
+    const otherIds = counterIdsOf(other, joinIds, new Set(plan.rules.filter((c) => c.action === 'changed').map((c) => c.ruleId)), next);
+    const changed = desiredState(other, otherIds, undefined, joined, options, { changes: plan.rules, previousCounterIds: joinIds });
+    expect([...changed.classes.keys()]).toEqual(['m_16384', 's_2000_4000', 'm_100']);
+    const b2 = otherIds[ruleId('web', other.tables[0]!.rules[1]!)]!;
+    const batch2 = diffBatch('t', joined, changed).split('\n');
+    expect(batch2.slice(0, 3)).toEqual([
+      'add set inet t m_100 { type mark; }',
+      'add rule inet t cap meta l4proto tcp ct mark @m_100 add @cnt { ct mark ct count over 100 } ct mark @c_cap reject with tcp reset',
+      'add rule inet t cap meta l4proto udp ct mark @m_100 add @cnt { ct mark ct count over 100 } ct mark @c_cap reject with icmpx port-unreachable',
+    ]);
+    expect(batch2).toContain(`add element inet t m_100 { ${b2} }`);
+    expect(batch2).toContain(`delete element inet t m_16384 { ${b} }`);
   });
 });
 

@@ -34,7 +34,7 @@ import { TableOwnership } from './drift.js';
 import { conflictingSocket, localSockets } from './local-listeners.js';
 import { deltaMessages } from './netlink-batch.js';
 import { createNftRunner, type NftRunner } from './nft-runner.js';
-import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, needsOwnChain, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
+import { acceptCounter, COUNTED_DROPS, COUNTER_SETS, desiredState, diffBatch, dropCounter, emptyState, fullBatch, needsOwnChain, newClasses, sameOptions, type PortExclusions, type RulesetOptions, type WrittenState } from './ruleset.js';
 import { NftSessions, type MarkOwner } from './sessions.js';
 
 export interface NftablesDataPlaneOptions {
@@ -341,9 +341,17 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     const tO = process.hrtime.bigint();
     const whole = !this.ownership.hasWritten || drifted || !sameOptions(options, this.written.options);
     // A whole rewrite goes through libnftables; a change as netlink messages (no libnftables cache refresh).
-    const messages = whole ? [] : deltaMessages(this.tableName, this.written, desired);
+    // A change that adds a rule class (its set and rules: rare) goes through libnftables too.
+    const viaText = whole || newClasses(this.written, desired).length > 0;
+    const messages = viaText ? [] : deltaMessages(this.tableName, this.written, desired);
     const tB = process.hrtime.bigint();
-    const via = whole ? this.writeText(fullBatch(this.tableName, desired), true) : messages.length > 0 ? this.writeDelta(messages, desired) : 'none';
+    const via = whole
+      ? this.writeText(fullBatch(this.tableName, desired), true)
+      : viaText
+        ? this.writeText(diffBatch(this.tableName, this.written, desired), false)
+        : messages.length > 0
+          ? this.writeDelta(messages, desired)
+          : 'none';
     const tW = process.hrtime.bigint();
     if (drifted || (whole && this.drift.get().status)) this.restored('apply');
     this.recordOwners(this.written, desired, request.generation);
@@ -626,9 +634,10 @@ export class NftablesDataPlane implements RuntimeDataPlane, ConfigSink, Telemetr
     }
     const { rule } = compiled;
     result.match = { table: compiled.table, ruleId: compiled.ruleId, ruleName: compiled.ruleName, counterId: compiled.counterId };
-    const chain = needsOwnChain(rule, this.written.options)
+    const classes = this.written.rules.get(compiled.counterId)?.classes ?? [];
+    const chain = needsOwnChain(rule)
       ? `rules -> goto r${compiled.counterId}`
-      : `shared chain fwd${compiled.target.family}: limit lim${compiled.counterId} from @lim, target from @n${compiled.target.family}`;
+      : `shared chain fwd${compiled.target.family}: limit lim${compiled.counterId} from @lim, ${classes.length > 0 ? `classes ${classes.map((c) => `@${c.set}`).join(', ')}, ` : ''}target from @n${compiled.target.family}`;
     steps.push(`map element -> ct mark ${compiled.counterId}, ${chain} (rule ${compiled.table}/${compiled.ruleName || compiled.ruleId})`);
     if (compiled.target.family !== dst.family) {
       result.dropReason = 'address_family';

@@ -11,8 +11,8 @@
  *    check drains the queued events: microseconds while nobody else writes;
  *  - where events are not available (the `nft` tool as transport), a
  *    fingerprint of the table as the kernel holds it, without what changes by
- *    itself (object handles, counter values, the per-source meters' dynamic
- *    elements), compared with the one of portplane's last write; the
+ *    itself (object handles, counter values, the dynamic elements of the
+ *    per-source meters and `ct count` lists), compared with the one of portplane's last write; the
  *    generation id (one netlink round trip) skips the listing while nobody
  *    committed anything.
  */
@@ -44,8 +44,8 @@ export function tableFingerprint(runner: NftRunner, tableName: string): string |
   for (const item of listing.nftables) {
     if ('metainfo' in item) continue;
     const set = (item.set ?? undefined) as { name?: string; flags?: string[] } | undefined;
-    // The per-source meters (src4/6) fill themselves from traffic.
-    if (set && (set.flags?.includes('dynamic') || /^src[46]$/.test(set.name ?? ''))) {
+    // The per-source meters (src4/6) and the `ct count` lists (cnt) fill themselves from traffic (nft 1.0.6's JSON omits their `dynamic` flag).
+    if (set && (set.flags?.includes('dynamic') || /^(src[46]|cnt)$/.test(set.name ?? ''))) {
       const { elem: _elem, ...rest } = set as Record<string, unknown>;
       hash.update(JSON.stringify(strip({ set: rest })));
       continue;

@@ -16,7 +16,7 @@
  */
 import { endianness } from 'node:os';
 import { parseIp } from '../../config/ip.js';
-import { COUNTER_SETS, diffRules, type ChainStatement, type FilterSet, type Refusal, type RuleLimit, type RuleObjects, type SetElement, type WrittenState } from './ruleset.js';
+import { COUNTER_SETS, diffRules, newClasses, type ChainStatement, type FilterSet, type Refusal, type RuleLimit, type RuleObjects, type SetElement, type WrittenState } from './ruleset.js';
 
 // linux/netfilter/nf_tables.h, nfnetlink.h, netlink.h
 const NFNL_SUBSYS_NFTABLES = 10;
@@ -266,6 +266,9 @@ const LAYOUT: Record<string, { key: Part[]; value?: Part[] | 'verdict' | 'objref
   ...Object.fromEntries(COUNTER_SETS.map(([, set]) => [set, { key: ['mark'] as Part[] }])),
 };
 
+/** A class's mark set (RuleClass): `m_<cap>`, `s_<rate>_<burst>`. */
+const CLASS_SET = /^(m_\d+|s_\d+_\d+)$/;
+
 function part(kind: Part, text: string): Buffer {
   const fail = (): never => {
     throw new Error(`netlink batch: ${JSON.stringify(text)} is not a ${kind}`);
@@ -305,7 +308,7 @@ function concat(kinds: Part[], text: string): Buffer {
 
 /** One element of a shared set as its netlink attributes (a delete names the key only). */
 function elementAttrs(set: string, element: string, verb: 'add' | 'delete'): Attr {
-  const layout = LAYOUT[set];
+  const layout = LAYOUT[set] ?? (CLASS_SET.test(set) ? { key: ['mark'] as Part[] } : undefined);
   if (!layout) throw new Error(`netlink batch: no layout for set ${set}`);
   const [keyText, valueText] = element.split(' : ');
   const attrs: Attr[] = [[1, data(concat(layout.key, keyText!))]];
@@ -460,6 +463,9 @@ function removeMessages(out: Buffer[], table: string, r: RuleObjects): void {
  * flags the addon sets. Empty when equal.
  */
 export function deltaMessages(tableName: string, from: WrittenState, to: WrittenState): Buffer[] {
+  // A new class (its set and rules) is rare: such a change goes through libnftables (diffBatch).
+  const created = newClasses(from, to);
+  if (created.length > 0) throw new Error(`netlink batch: new rule classes ${created.map((c) => c.set).join(', ')} are written through libnftables`);
   const diff = diffRules(from, to);
   const out: Buffer[] = [];
   for (const r of diff.created) createMessages(out, tableName, r);

@@ -10,19 +10,22 @@
  *                   lookups and nothing else); any-address hits go through
  *                   any4/any6 (`fib daddr type != local ct mark set 0 return`)
  *     chain fwd4 / fwd6   ONE chain shared by every rule, its per-rule parts as data:
- *                   `ct mark vmap @rules` (the few rules with a chain of their own),
- *                   SYN only, `limit name ct mark map @lim` (the rule's named limit),
+ *                   `ct mark vmap @rules` (rules with a chain of their own),
+ *                   SYN only, `jump cap`, `limit name ct mark map @lim` (the
+ *                   rule's named limit), `jump srate<f>`,
  *                   `dnat ip addr . port to ct mark . th dport map @n4`
  *     map rules     <counter id> : goto r<counter id>        (only rules with their own chain)
  *     map lim       <counter id> : "lim<counter id>"         (each shared rule's named limit object)
  *     map n4 / n6   <counter id> . dport : target . port      (each shared rule's ports, offsets mapped)
  *     chain prerouting (nat, dstnat) and output (nat, -100): jump lookup
  *     chain postrouting (nat, srcnat): masquerade hairpin and loopback-sourced DNAT
- *     chain r<id>   per rule, only for rules using a statement that holds
- *                   per-rule constants or state the shared chain cannot take
- *                   as data (source filters, `ct count`, a per-source meter):
- *                   its statements and its dnat (a literal target, or its own
- *                   anonymous map dport : target port)
+ *     sets m_<N> / s_<rate>_<burst>, chains cap / srate4 / srate6   classes
+ *                   (RuleClass): a shared-chain rule's `ct count` and
+ *                   per-source meter, joined by its mark as an element; the
+ *                   count per rule as the per-element statement of set cnt
+ *     chain r<id>   per rule, only for rules with source filters (per-rule
+ *                   interval sets): its statements and its dnat (a literal
+ *                   target, or its own anonymous map dport : target port)
  *     sets c_ok, c_filter, c_cap, c_rate, c_srate   type mark with a counter per
  *                   element: one element per rule (its counter id), counted by a lookup
  *     sets src4 / src6   the per-source meters of every rule, keyed by ct mark . saddr
@@ -33,11 +36,12 @@
  * A rule of the shared chain adds no chain and no verdict element: the
  * kernel re-validates the table's jumps at every commit that adds either
  * (1,000 rule chains walked per one-rule change, ~1.3 ms), so a one-rule
- * change that is data only commits in a fraction of that. Shared objects
+ * change that is data only commits in a fraction of that. Shared sets
  * instead of per-rule ones (counters, meters, port maps as set elements)
- * keep the table's object count independent of the rule count: libnftables
- * reads every set and named object of the table before each batch, and
- * 5,000 named counters alone cost it 15 ms per apply.
+ * keep the table's set count independent of the rule count (a shared-chain
+ * rule's named limit is the exception, the price of its rate as data):
+ * libnftables reads every set and named object of the table before each
+ * batch (5,000 named counters cost it 15 ms), the netlink delta nothing.
  *
  * Identity for the incremental diff: a rule's objects and elements are named
  * after its counter id (which changes exactly when the rule's content does),
@@ -87,6 +91,13 @@ export type ChainStatement =
   /** The accept count and the DNAT to the rule's target. */
   | { kind: 'dnat'; protocol: 'tcp' | 'udp'; family: 4 | 6; target: DnatTarget; counter: string; comment: string };
 
+/** A class's statement (RuleClass), written through libnftables only (a class is new rarely). */
+export type ClassStatement =
+  /** The cap of the rules whose mark is in `members`: a connection list per element of set cnt. */
+  | { kind: 'class-cap'; members: string; count: number; counter: string; refuse: Refusal }
+  /** The per-source meter of the rules whose mark is in `members`. */
+  | { kind: 'class-source-rate'; members: string; family: 4 | 6; set: string; rate: number; burst: number; counter: string; refuse: Refusal };
+
 /**
  * Where a rule's DNAT sends a port: the address with the port unchanged, one
  * port for every listening port, or the rule's own map of listening port to
@@ -119,6 +130,21 @@ export interface RuleLimit {
   burst: number;
 }
 
+/**
+ * Shared-chain rules with the same `ct count` cap (`m_<N>`) or per-source
+ * meter (`s_<rate>_<burst>`): a set of marks, and one rule per protocol
+ * (per family for a meter) in chain `cap` / `srate4` / `srate6` that runs
+ * for its members. A rule joins its class by an element: data, no chain.
+ */
+export interface RuleClass {
+  set: string;
+  kind: 'cap' | 'source-rate';
+  /** The cap (cap), or the rate and burst (source-rate). */
+  count: number;
+  rate: number;
+  burst: number;
+}
+
 /** What one rule puts in the table (its counter elements are `counterId` in every COUNTER_SETS set). */
 export interface RuleObjects {
   counterId: number;
@@ -130,6 +156,8 @@ export interface RuleObjects {
   chain?: RuleChain;
   /** Else its named limit object, in the shared chain. */
   limit?: RuleLimit;
+  /** And the classes it is a member of (its `ct count` and per-source meter, as an element of each class's mark set). */
+  classes?: RuleClass[];
   /** The rule's elements in the shared maps (`{ set, element }`, element as `key : value`). */
   elements: { set: string; element: string }[];
   /** Ports left out (conflicts), as a key: objects are reused only while it is unchanged. */
@@ -157,13 +185,19 @@ export interface WrittenState {
   hairpins: Map<string, { element: SetElement; rules: number }>;
   /** How many rules have ports left out (see PortExclusions): a state with none can be built from a plan's changes. */
   excludedRules: number;
+  /**
+   * Every class a shared-chain rule used since the table was last built from nothing, in the order
+   * their rules were added: a class stays when its last member goes (deleting its rules needs their
+   * handles; classes are few), so the delta and the whole rewrite of one state list the same table.
+   */
+  classes: Map<string, RuleClass>;
 }
 
 /** Every statement emitted: what to assume when the conntrack capacity is unknown. */
 export const UNBOUNDED: RulesetOptions = { conntrackMax: Infinity };
 
 export function emptyState(options: RulesetOptions = UNBOUNDED): WrittenState {
-  return { rules: new Map(), options, hairpins: new Map(), excludedRules: 0 };
+  return { rules: new Map(), options, hairpins: new Map(), excludedRules: 0, classes: new Map() };
 }
 
 export interface PortExclusions {
@@ -200,13 +234,54 @@ function sourceRateActs(rule: ForwardRule): boolean {
 
 /**
  * Whether a rule needs a chain of its own, else it runs in the shared chain
- * with its parts as data. Source filters (a per-rule interval set), a `ct
- * count` (its connection list is the statement's own state, and no named
- * object of nft holds one) and a per-source meter (its rate is a constant
- * of the statement) cannot be data of one shared statement.
+ * with its parts as data. Source filters (per-rule interval sets) are not
+ * data of a shared statement; a `ct count` and a per-source meter are, by
+ * class (RuleClass).
  */
-export function needsOwnChain(rule: ForwardRule, options: RulesetOptions): boolean {
-  return rule.allow.length > 0 || rule.deny.length > 0 || capOf(rule, options) !== undefined || sourceRateActs(rule);
+export function needsOwnChain(rule: ForwardRule): boolean {
+  return rule.allow.length > 0 || rule.deny.length > 0;
+}
+
+/** The classes a shared-chain rule belongs to: only the statements that can act on it. */
+function classesOf(rule: ForwardRule, options: RulesetOptions): RuleClass[] {
+  const out: RuleClass[] = [];
+  const cap = capOf(rule, options);
+  if (cap !== undefined) out.push({ set: `m_${cap}`, kind: 'cap', count: cap, rate: 0, burst: 0 });
+  const l = rule.limits;
+  if (sourceRateActs(rule)) out.push({ set: `s_${l.sourceRate}_${l.sourceBurst}`, kind: 'source-rate', count: 0, rate: l.sourceRate, burst: l.sourceBurst });
+  return out;
+}
+
+/**
+ * The rules of a class, per protocol (the refusal differs), after the rule's own:
+ * `add @cnt { ct mark ct count over N }` keeps a connection list per element, so per rule
+ * (the set's elements are marks); the meter's key holds the mark, so per rule and source.
+ */
+export function classStatements(c: RuleClass): { chain: string; statement: ClassStatement; protocol: 'tcp' | 'udp' }[] {
+  const out: { chain: string; statement: ClassStatement; protocol: 'tcp' | 'udp' }[] = [];
+  for (const protocol of ['tcp', 'udp'] as const) {
+    const refuse: Refusal = protocol === 'tcp' ? 'tcp-reset' : 'icmpx-port-unreachable';
+    if (c.kind === 'cap') out.push({ chain: 'cap', protocol, statement: { kind: 'class-cap', members: c.set, count: c.count, counter: COUNTER_SET.cap, refuse } });
+    else {
+      for (const family of [4, 6] as const) {
+        out.push({ chain: `srate${family}`, protocol, statement: { kind: 'class-source-rate', members: c.set, family, set: `src${family}`, rate: c.rate, burst: c.burst, counter: COUNTER_SET.source_rate, refuse } });
+      }
+    }
+  }
+  return out;
+}
+
+/** Commands creating a class: its mark set and its rules. */
+export function classCommands(tableName: string, c: RuleClass): string[] {
+  const t = `inet ${tableName}`;
+  return [`add set ${t} ${c.set} { type mark; }`, ...classStatements(c).map(({ chain, protocol, statement }) => `add rule ${t} ${chain} meta l4proto ${protocol} ${statementText(statement)}`)];
+}
+
+/** The classes `to` has and `from` has not (created before the elements that join them). */
+export function newClasses(from: WrittenState, to: WrittenState): RuleClass[] {
+  const out: RuleClass[] = [];
+  for (const [name, c] of to.classes) if (!from.classes.has(name)) out.push(c);
+  return out;
 }
 
 /** The chain of one rule: only the statements that can act on it. */
@@ -260,7 +335,7 @@ function targetText(family: 4 | 6, t: DnatTarget): string {
 }
 
 /** A statement as nft text (libnftables compiles it to what netlink-batch.ts encodes). */
-export function statementText(s: ChainStatement): string {
+export function statementText(s: ChainStatement | ClassStatement): string {
   const refuse = (r: Refusal): string => (r === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable');
   const ip = (family: 4 | 6): string => (family === 4 ? 'ip' : 'ip6');
   switch (s.kind) {
@@ -274,6 +349,10 @@ export function statementText(s: ChainStatement): string {
       return `limit rate over ${s.rate}/second burst ${s.burst} packets ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'source-rate':
       return `update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'class-cap':
+      return `ct mark @${s.members} add @cnt { ct mark ct count over ${s.count} } ct mark @${s.counter} ${refuse(s.refuse)}`;
+    case 'class-source-rate':
+      return `ct mark @${s.members} update @${s.set} { ct mark . ${ip(s.family)} saddr limit rate over ${s.rate}/second burst ${s.burst} packets } ct mark @${s.counter} ${refuse(s.refuse)}`;
     case 'dnat':
       return `meta l4proto ${s.protocol} ct mark @${s.counter} dnat ${ip(s.family)} to ${targetText(s.family, s.target)} comment "${s.comment}"`;
   }
@@ -314,7 +393,8 @@ export function limitName(counterId: number): string {
  * The rule's elements in the lookup maps, leaving out excluded ports: with
  * `ownChain` its id's goto, else its limit's and its ports' DNAT targets.
  */
-function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined, ownChain: boolean): { elements: RuleObjects['elements']; excludedKey: string } {
+function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclusions | undefined, options: RulesetOptions): { elements: RuleObjects['elements']; excludedKey: string } {
+  const ownChain = needsOwnChain(rule);
   const elements: RuleObjects['elements'] = [];
   const skipped: number[] = [];
   const target = addressText(rule.targetAddress);
@@ -327,7 +407,10 @@ function ruleElements(rule: ForwardRule, counterId: number, excluded: PortExclus
   const mark = String(counterId);
   // Its ports map to its id; the id to its own chain, or to its limit and (with the port) its target in the shared one.
   if (ownChain) elements.push({ set: 'rules', element: `${mark} : goto ${ruleChain(counterId)}` });
-  else elements.push({ set: 'lim', element: `${mark} : "${limitName(counterId)}"` });
+  else {
+    elements.push({ set: 'lim', element: `${mark} : "${limitName(counterId)}"` });
+    for (const c of classesOf(rule, options)) elements.push({ set: c.set, element: mark });
+  }
   const check = excluded && !excluded.empty;
   for (const range of portIntervals(rule)) {
     for (let port = range.first; port <= range.last; port++) {
@@ -381,7 +464,7 @@ export function desiredState(
     if (state) return state;
   }
   // Entries are replaced, never changed (countHairpin), so the previous state's stay as they were.
-  const state: WrittenState = { ...emptyState(options), hairpins: new Map(previous.hairpins) };
+  const state: WrittenState = { ...emptyState(options), hairpins: new Map(previous.hairpins), classes: new Map(previous.classes) };
   for (const table of config.tables) {
     for (const rule of table.rules) {
       const id = ruleId(table.name, rule);
@@ -392,7 +475,7 @@ export function desiredState(
         state.rules.set(counterId, prior);
         continue;
       }
-      const { elements, excludedKey } = ruleElements(rule, counterId, excluded, needsOwnChain(rule, options));
+      const { elements, excludedKey } = ruleElements(rule, counterId, excluded, options);
       if (excludedKey !== '') state.excludedRules++;
       if (prior && prior.excludedKey === excludedKey) {
         state.rules.set(counterId, prior);
@@ -401,6 +484,7 @@ export function desiredState(
       const objects = ruleObjects(table.name, rule, id, counterId, elements, excludedKey, options);
       state.rules.set(counterId, objects);
       countHairpin(state, objects, 1);
+      addClasses(state, objects);
     }
   }
   for (const [id, r] of previous.rules) if (state.rules.get(id) !== r) countHairpin(state, r, -1);
@@ -413,7 +497,7 @@ export function desiredState(
  * state written last): the caller then builds it rule by rule.
  */
 function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>, previous: WrittenState, options: RulesetOptions, delta: RuleDelta): WrittenState | undefined {
-  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(previous.hairpins), excludedRules: 0 };
+  const state: WrittenState = { rules: new Map(previous.rules), options, hairpins: new Map(previous.hairpins), excludedRules: 0, classes: new Map(previous.classes) };
   for (const change of delta.changes) {
     if (change.action === 'unchanged') continue;
     if (change.action !== 'added') {
@@ -428,10 +512,11 @@ function fromDelta(config: ForwardingConfig, counterIds: Record<string, number>,
     if (change.action !== 'added' && change.action !== 'changed') continue;
     const counterId = counterIds[change.ruleId];
     if (counterId === undefined) throw new Error(`rule ${change.ruleId} has no counter id`);
-    const { elements } = ruleElements(change.rule, counterId, undefined, needsOwnChain(change.rule, options));
+    const { elements } = ruleElements(change.rule, counterId, undefined, options);
     const objects = ruleObjects(change.table, change.rule, change.ruleId, counterId, elements, '', options);
     state.rules.set(counterId, objects);
     countHairpin(state, objects, 1);
+    addClasses(state, objects);
   }
   let rules = 0;
   for (const table of config.tables) rules += table.rules.length;
@@ -447,13 +532,17 @@ function ruleObjects(table: string, rule: ForwardRule, id: string, counterId: nu
     ruleId: id,
     ruleName: rule.name,
     rule,
-    ...(needsOwnChain(rule, options)
+    ...(needsOwnChain(rule)
       ? { chain: ruleChainOf(table, rule, counterId, options) }
-      : { limit: { name: limitName(counterId), rate: rule.limits.sessionRate, burst: rule.limits.sessionBurst } }),
+      : { limit: { name: limitName(counterId), rate: rule.limits.sessionRate, burst: rule.limits.sessionBurst }, classes: classesOf(rule, options) }),
     elements,
     excludedKey,
     hairpin: { set: `hairpin${target.family}`, element: `${target.text} . ${target.text}` },
   };
+}
+
+function addClasses(state: WrittenState, r: RuleObjects): void {
+  for (const c of r.classes ?? []) if (!state.classes.has(c.set)) state.classes.set(c.set, c);
 }
 
 function hairpinKey(h: SetElement): string {
@@ -483,6 +572,7 @@ function sharedChainCommands(t: string, family: 4 | 6): string[] {
   return [
     `add chain ${t} any${family}`,
     `add chain ${t} ${fwd}`,
+    `add chain ${t} srate${family}`,
     // Any-address rules forward local destinations only; checked after the map hit, so a connection no
     // rule forwards pays no route lookup. A connection the rule does not forward is no session of it.
     `add rule ${t} any${family} fib daddr type != local ct mark set 0 return`,
@@ -492,10 +582,13 @@ function sharedChainCommands(t: string, family: 4 | 6): string[] {
     // Only a SYN may open a NAT binding: a mid-stream segment of a deleted session (conntrack's loose
     // pickup) is reset instead of being translated again, so deleting the entry ends the flow.
     `add rule ${t} ${fwd} ${statementText({ kind: 'syn-only' })}`,
+    // The classes' caps, then the rule's rate, then the classes' per-source meters: the order of an own chain.
+    `add rule ${t} ${fwd} jump cap`,
     // Refusals answer like a closed port (TCP reset, ICMP port unreachable), as the sockets backend does.
     `add rule ${t} ${fwd} meta l4proto tcp limit name ct mark map @lim ct mark @${COUNTER_SET.rate} reject with tcp reset`,
     `add rule ${t} ${fwd} meta l4proto udp limit name ct mark map @lim ct mark @${COUNTER_SET.rate} reject with icmpx port-unreachable`,
     // nft maps a transport port only after a transport protocol match: one rule per protocol.
+    `add rule ${t} ${fwd} jump srate${family}`,
     ...(['tcp', 'udp'] as const).map((p) => `add rule ${t} ${fwd} meta l4proto ${p} ct mark @${COUNTER_SET.ok} dnat ${ip} addr . port to ct mark . th dport map @n${family}`),
   ];
 }
@@ -517,9 +610,12 @@ export function baseCommands(tableName: string): string[] {
     // Every rule's per-source meter; the mark keeps rules apart. Full: new sources are not rate limited.
     `add set ${t} src4 { type mark . ipv4_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
     `add set ${t} src6 { type mark . ipv6_addr; flags dynamic,timeout; timeout 60s; size 262144; }`,
+    // The shared-chain rules' `ct count` connection lists, one element per rule (its mark) while it has connections.
+    `add set ${t} cnt { type mark; flags dynamic; size 262144; }`,
     `add set ${t} hairpin4 { type ipv4_addr . ipv4_addr; }`,
     `add set ${t} hairpin6 { type ipv6_addr . ipv6_addr; }`,
     `add chain ${t} lookup`,
+    `add chain ${t} cap`,
     ...sharedChainCommands(t, 4),
     ...sharedChainCommands(t, 6),
     // The rule's id goes through the ct mark, which its counters, meters, limit, target and sessions are
@@ -546,6 +642,7 @@ export function baseCommands(tableName: string): string[] {
 export function fullBatch(tableName: string, desired: WrittenState): string {
   const t = `inet ${tableName}`;
   const out = [`add table ${t}`, `delete table ${t}`, ...baseCommands(tableName)];
+  for (const c of desired.classes.values()) out.push(...classCommands(tableName, c));
   const elements: { set: string; element: string }[] = [];
   for (const r of desired.rules.values()) {
     out.push(...createCommands(tableName, r));
@@ -629,6 +726,7 @@ export function diffBatch(tableName: string, from: WrittenState, to: WrittenStat
   const diff = diffRules(from, to);
   const t = `inet ${tableName}`;
   const out: string[] = [];
+  for (const c of newClasses(from, to)) out.push(...classCommands(tableName, c));
   for (const r of diff.created) out.push(...createCommands(tableName, r));
   appendElements(out, t, 'delete', diff.removed);
   appendElements(out, t, 'add', diff.added);
