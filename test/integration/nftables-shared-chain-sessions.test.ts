@@ -104,8 +104,8 @@ describe.skipIf(skip !== undefined)('nftables backend: sessions, counters and Tr
     ip('netns', 'delete', ns);
   });
 
-  it('lists sessions and counts them under their own rule, shared chain and own chain alike', async () => {
-    await apply([rule('shared', 8000), rule('own', 8001, { limits: { ...SHARED, max_sessions: 5 } })]);
+  it('lists sessions and counts them under their own rule, shared chain and own chain (a source filter) alike', async () => {
+    await apply([rule('shared', 8000), rule('own', 8001, { allow: ['10.78.0.0/24'] })]);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/chain r\d+ /g)).toHaveLength(1);
     holder!.send('open 8000');
     const a = await holder!.json<{ opened?: number; local?: number }>((l) => l.opened === 0);
@@ -125,7 +125,7 @@ describe.skipIf(skip !== undefined)('nftables backend: sessions, counters and Tr
   }, 60_000);
 
   it('keeps an established flow translated and under its rule while the rule moves to a chain of its own', async () => {
-    await apply([rule('shared', 8000, { limits: { ...SHARED, max_sessions: 7 } }), rule('own', 8001, { limits: { ...SHARED, max_sessions: 5 } })]);
+    await apply([rule('shared', 8000, { allow: ['10.78.0.0/24'] }), rule('own', 8001, { allow: ['10.78.0.0/24'] })]);
     expect(nftIn(ns, 'list', 'table', 'inet', tableName).match(/chain r\d+ /g)).toHaveLength(2);
     holder!.send('send 0 y');
     await holder!.json<{ conn?: number; data?: string }>((l) => l.conn === 0 && l.data === '9100:y');
@@ -144,7 +144,7 @@ describe.skipIf(skip !== undefined)('nftables backend: sessions, counters and Tr
   }, 60_000);
 
   it('ends a shared-chain rule\'s flows on DeleteSessions and leaves the other rule\'s', async () => {
-    await apply([rule('shared', 8000), rule('own', 8001, { limits: { ...SHARED, max_sessions: 5 } })]);
+    await apply([rule('shared', 8000), rule('own', 8001, { allow: ['10.78.0.0/24'] })]);
     holder!.send('open 8000');
     await holder!.json<{ opened?: number }>((l) => l.opened === 3);
     holder!.send('open 8001');
@@ -161,13 +161,13 @@ describe.skipIf(skip !== undefined)('nftables backend: sessions, counters and Tr
   }, 60_000);
 
   it('TERMINATE ends a flow the removed rule translated a moment before the apply', async () => {
-    await apply([rule('shared', 8000), rule('own', 8001, { limits: { ...SHARED, max_sessions: 5 } })]);
+    await apply([rule('shared', 8000), rule('own', 8001, { allow: ['10.78.0.0/24'] })]);
     // A listing makes the mirror fresh: the flow below is newer than its last read of conntrack.
     await sessions.call('ListSessions', {});
     holder!.send('open 8000');
     await holder!.json<{ opened?: number }>((l) => l.opened === 5);
     const res = await config.call<{ result: { session_effects: { ended: number } } }>('ApplyConfig', {
-      tables: [{ name: 't', rules: [rule('own', 8001, { limits: { ...SHARED, max_sessions: 5 } })] }],
+      tables: [{ name: 't', rules: [rule('own', 8001, { allow: ['10.78.0.0/24'] })] }],
       drain: { mode: 'DRAIN_MODE_TERMINATE' },
     });
     expect(res.result.session_effects).toMatchObject({ ended: 1 });
