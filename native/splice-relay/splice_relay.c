@@ -1902,6 +1902,24 @@ static engine_t *engine_of(napi_env env, napi_value value) {
   return e;
 }
 
+/*
+ * The first steps of every call on an engine: reads `n` arguments into argv
+ * and returns the engine argv[0] holds; NULL with a TypeError pending when
+ * fewer came (naming `usage`) or argv[0] is not an engine.
+ */
+static engine_t *engine_call(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "splice-relay: N-API call failed: napi_get_cb_info");
+    return NULL;
+  }
+  if (argc < n) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return engine_of(env, argv[0]);
+}
+
 static int worker_init(engine_t *e, worker_t *w, uint32_t index, uint32_t base, uint32_t count) {
   w->e = e;
   w->index = index;
@@ -2060,14 +2078,8 @@ static napi_value int_result(napi_env env, int32_t value) {
  * The engine owns a duplicate of `fd` afterwards; the caller closes its own.
  */
 static napi_value adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) {
-    napi_throw_type_error(env, NULL, "splice-relay: adopt(engine, fd, address, port, timeoutMs, header)");
-    return NULL;
-  }
-  engine_t *e = engine_of(env, argv[0]);
+  engine_t *e = engine_call(env, info, 6, argv, "splice-relay: adopt(engine, fd, address, port, timeoutMs, header)");
   if (!e) return NULL;
   uint32_t port, timeout_ms;
   int32_t fd;
@@ -2141,14 +2153,9 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
 
 /* close(engine, slot, serial, reset): ends that connection; EV_CLOSED (WHY_REQUESTED) follows unless it ended already. */
 static napi_value close_conn(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 4 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 4) napi_throw_type_error(env, NULL, "splice-relay: close(engine, slot, serial, reset)");
-    return NULL;
-  }
+  engine_t *e = engine_call(env, info, 4, argv, "splice-relay: close(engine, slot, serial, reset)");
+  if (!e) return NULL;
   uint32_t slot, serial;
   bool reset;
   if (napi_get_value_uint32(env, argv[1], &slot) != napi_ok || napi_get_value_uint32(env, argv[2], &serial) != napi_ok ||
@@ -2169,10 +2176,8 @@ static napi_value close_conn(napi_env env, napi_callback_info info) {
 
 /* takeEvents(engine) -> ArrayBuffer of event records (EVENT_BYTES each), or undefined when none wait. */
 static napi_value take_events(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 1 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 1, argv, "splice-relay: takeEvents(engine)");
   if (!e) return NULL;
   /* Cleared first: a worker that queues after this wakes JavaScript again. */
   __atomic_store_n(&e->events_pending, 0, __ATOMIC_RELEASE);
@@ -2218,10 +2223,8 @@ static napi_value take_events(napi_env env, napi_callback_info info) {
 
 /* setActive(engine, active): whether the engine's pending events keep the event loop alive. */
 static napi_value set_active(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 2, argv, "splice-relay: setActive(engine, boolean)");
   if (!e) return NULL;
   bool active;
   if (napi_get_value_bool(env, argv[1], &active) != napi_ok) {
@@ -2239,10 +2242,8 @@ static napi_value set_active(napi_env env, napi_callback_info info) {
  * carries the upstream's local address, JavaScript is woken every 1 ms.
  */
 static napi_value set_detail(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 2, argv, "splice-relay: setDetail(engine, boolean)");
   if (!e) return NULL;
   bool on;
   if (napi_get_value_bool(env, argv[1], &on) != napi_ok) {
@@ -2283,10 +2284,8 @@ static int serial_cmp(const void *a, const void *b) {
  * was the one asked) and still quiet.
  */
 static napi_value reveal(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 1 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 1, argv, "splice-relay: reveal(engine)");
   if (!e) return NULL;
   for (uint32_t i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
@@ -2352,14 +2351,9 @@ static napi_value reveal(napi_env env, napi_callback_info info) {
  * none did. A released rule still answers while its connections last.
  */
 static napi_value rule_take_quiet(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 2) napi_throw_type_error(env, NULL, "splice-relay: ruleTakeQuiet(engine, rule)");
-    return NULL;
-  }
+  engine_t *e = engine_call(env, info, 2, argv, "splice-relay: ruleTakeQuiet(engine, rule)");
+  if (!e) return NULL;
   uint32_t idx = NONE;
   rule_t *r = napi_get_value_uint32(env, argv[1], &idx) == napi_ok ? rule_at(e, idx) : NULL;
   double counts[5] = {0};
@@ -2399,14 +2393,9 @@ static napi_value rule_take_quiet(napi_env env, napi_callback_info info) {
  * or any more). Looks under the worker's lock, which finish() closes under.
  */
 static napi_value upstream_local(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 3 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 3) napi_throw_type_error(env, NULL, "splice-relay: upstreamLocal(engine, slot, serial)");
-    return NULL;
-  }
+  engine_t *e = engine_call(env, info, 3, argv, "splice-relay: upstreamLocal(engine, slot, serial)");
+  if (!e) return NULL;
   uint32_t slot, serial;
   if (napi_get_value_uint32(env, argv[1], &slot) != napi_ok || napi_get_value_uint32(env, argv[2], &serial) != napi_ok) {
     napi_throw_type_error(env, NULL, "splice-relay: upstreamLocal: slot and serial must be non-negative integers");
@@ -2465,14 +2454,9 @@ static listener_t *listener_arg(napi_env env, engine_t *e, napi_value v, uint32_
  * listener's first route (listenerRoutes).
  */
 static napi_value listener_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 5 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 5) napi_throw_type_error(env, NULL, "splice-relay: listenerOpen(engine, address, port, ipv6Only, udp)");
-    return NULL;
-  }
+  engine_t *e = engine_call(env, info, 5, argv, "splice-relay: listenerOpen(engine, address, port, ipv6Only, udp)");
+  if (!e) return NULL;
   char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   uint32_t port;
   bool v6only, udp;
@@ -2542,10 +2526,8 @@ static napi_value listener_open(napi_env env, napi_callback_info info) {
 
 /* listenerFd(engine, lid) -> the listening socket's descriptor. */
 static napi_value listener_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 2, argv, "splice-relay: listenerFd(engine, listener)");
   if (!e) return NULL;
   uint32_t lid;
   listener_t *l = listener_arg(env, e, argv[1], &lid);
@@ -2606,14 +2588,9 @@ static int route_listener(engine_t *e, const route_arg_t *a) {
  * event of an earlier route of each listener is queued.
  */
 static napi_value listener_routes(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 3 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 3) napi_throw_type_error(env, NULL, "splice-relay: listenerRoutes(engine, routes, addresses)");
-    return NULL;
-  }
+  engine_t *e = engine_call(env, info, 3, argv, "splice-relay: listenerRoutes(engine, routes, addresses)");
+  if (!e) return NULL;
   bool is_typed = false, is_array = false;
   napi_typedarray_type type;
   size_t words = 0;
@@ -2683,10 +2660,8 @@ range_error:
  * so one takeEvents() afterwards sees them all.
  */
 static napi_value listener_close(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 2, argv, "splice-relay: listenerClose(engine, listener)");
   if (!e) return NULL;
   uint32_t lid;
   listener_t *l = listener_arg(env, e, argv[1], &lid);
@@ -2711,10 +2686,8 @@ static napi_value listener_close(napi_env env, napi_callback_info info) {
 
 /* ruleCreate(engine) -> rule index; ruleSet() gives it its policy before a listener uses it. */
 static napi_value rule_create(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 1 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 1, argv, "splice-relay: ruleCreate(engine)");
   if (!e) return NULL;
   pthread_mutex_lock(&e->rules_lock);
   uint32_t idx = e->rfree;
@@ -2812,18 +2785,10 @@ static int cidrs_arg(napi_env env, napi_value v, cidr_t **out, uint32_t *n) {
  * only when their limits change; session counts stay.
  */
 static napi_value rule_set(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
   napi_value argv[13];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 13 ? engine_of(env, argv[0]) : NULL;
-  if (!e) {
-    if (argc < 13) {
-      napi_throw_type_error(env, NULL,
-                            "splice-relay: ruleSet(engine, idx, maxSessions, rate, burst, sourceRate, sourceBurst, allow, deny, timeoutMs, proxy, "
+  engine_t *e = engine_call(env, info, 13, argv, "splice-relay: ruleSet(engine, idx, maxSessions, rate, burst, sourceRate, sourceBurst, allow, deny, timeoutMs, proxy, "
                             "maxUdpFlows, udpIdleTimeoutMs)");
-    }
-    return NULL;
-  }
+  if (!e) return NULL;
   uint32_t idx;
   rule_t *r = rule_arg(env, e, argv[1], &idx);
   if (!r) return NULL;
@@ -2877,10 +2842,8 @@ static napi_value rule_set(napi_env env, napi_callback_info info) {
 
 /* ruleRelease(engine, idx): JavaScript is done with the rule; it goes when its last connection closes. */
 static napi_value rule_release(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = argc >= 2 ? engine_of(env, argv[0]) : NULL;
+  engine_t *e = engine_call(env, info, 2, argv, "splice-relay: ruleRelease(engine, rule)");
   if (!e) return NULL;
   uint32_t idx;
   rule_t *r = rule_arg(env, e, argv[1], &idx);
