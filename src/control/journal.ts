@@ -127,9 +127,16 @@ export class Journal<R> {
   /** A new file named by the next record's sequence number. */
   private async startFile(): Promise<void> {
     this.current = { name: journalFileName(this.nextSeq), first: this.nextSeq };
-    this.handle = await open(join(this.dir, this.current.name), APPEND_DURABLY, 0o600);
+    const path = join(this.dir, this.current.name);
+    this.handle = await open(path, APPEND_DURABLY, 0o600);
     this.count = 0;
-    this.bytes = (await this.handle.stat()).size;
+    const st = await this.handle.stat();
+    if (!st.isFile()) {
+      // O_DSYNC makes a write durable only on a file: a FIFO or device there would take records and keep none.
+      await this.closeFile();
+      throw new Error(`journal ${path} is not a regular file; nothing is appended to it`);
+    }
+    this.bytes = st.size;
     // The new file's directory entry must be durable before a record in it counts.
     await this.syncDir();
   }

@@ -115,7 +115,7 @@ describe('an apply that cannot be saved reports what runs afterwards', () => {
         thief = await listenOn(portA);
         if (!thief) await new Promise((r) => setTimeout(r, 10));
       }
-      // Let the journal open; the append then fails (EPIPE or EINVAL on a FIFO).
+      // Let the journal's open return; the journal then refuses a file that is not a regular one.
       await (await open(journalPath, 'r')).close();
       const err = await applying;
       expect(err.code).toBe(grpc.status.UNAVAILABLE);
