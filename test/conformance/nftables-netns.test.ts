@@ -9,19 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ip, nftSkipReason } from '../helpers/netns.js';
+import { ip, nftConntrackSkipReason } from '../helpers/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function conformanceSkipReason(): string | undefined {
-  const nft = nftSkipReason();
-  if (nft) return nft;
-  if (spawnSync('conntrack', ['--version']).status !== 0) return 'conntrack (conntrack-tools) is not installed';
-  return undefined;
-}
 
 // Inside the namespace run (PP_CONFORMANCE_BACKENDS set) this file has nothing to do.
-const skip = process.env.PP_CONFORMANCE_BACKENDS ? 'already inside the nftables conformance run' : conformanceSkipReason();
+const skip = process.env.PP_CONFORMANCE_BACKENDS ? 'already inside the nftables conformance run' : nftConntrackSkipReason();
 
 describe.skipIf(skip !== undefined)('conformance: nftables backend, in a network namespace', () => {
   it('passes the conformance and session-contract suites (cases excluded by a declared capability print their reason)', () => {

@@ -32,6 +32,31 @@ export function nftSkipReason(): string | undefined {
   return netnsSkipReason() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft (nftables) is not installed');
 }
 
+/** Why nftables tests that read sessions cannot run here (nftSkipReason, then the `conntrack` tool), or undefined when they can. */
+export function nftConntrackSkipReason(): string | undefined {
+  return nftSkipReason() ?? (spawnSync('conntrack', ['--version']).status === 0 ? undefined : 'conntrack (conntrack-tools) is not installed');
+}
+
+/**
+ * A script for NetnsNode that holds TCP connections to `host` open: 'open
+ * PORT' connects, 'send I TEXT' writes on connection I; it answers
+ * `{opened, local}`, `{conn, data}` and `{conn, error}` as JSON lines.
+ */
+export function connectionHolderScript(host: string): string {
+  return `
+const net = require('node:net');
+const conns = [];
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  const [verb, a, b] = line.split(' ');
+  if (verb === 'open') {
+    const s = net.connect({ host: ${JSON.stringify(host)}, port: Number(a) }, () => console.log(JSON.stringify({ opened: conns.indexOf(s), local: s.localPort })));
+    s.setEncoding('utf8').on('data', (d) => console.log(JSON.stringify({ conn: conns.indexOf(s), data: d })));
+    s.on('error', (e) => console.log(JSON.stringify({ conn: conns.indexOf(s), error: e.code })));
+    conns.push(s);
+  } else if (verb === 'send') conns[Number(a)].write(b);
+});`;
+}
+
 /** Runs `nft ARGS` inside namespace `ns` and returns its stdout; throws with its stderr when it fails. */
 export function nftIn(ns: string, ...args: string[]): string {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8' });

@@ -13,15 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
-import { ip, NetnsNode, nftIn, nftSkipReason } from '../helpers/netns.js';
+import { ip, NetnsNode, nftIn, nftConntrackSkipReason, connectionHolderScript } from '../helpers/netns.js';
 
-function skipReason(): string | undefined {
-  const nft = nftSkipReason();
-  if (nft) return nft;
-  if (spawnSync('conntrack', ['--version']).status !== 0) return 'conntrack (conntrack-tools) is not installed';
-  return undefined;
-}
-const skip = skipReason();
+const skip = nftConntrackSkipReason();
 if (skip) console.info(`skipped: ${skip}`);
 
 const SERVER = `
@@ -29,19 +23,7 @@ const net = require('node:net');
 let up = 0;
 for (const port of [9100, 9101]) net.createServer((s) => s.on('data', (d) => s.write(port + ':' + d))).listen(port, '10.79.0.2', () => { if (++up === 2) console.log(JSON.stringify({ up })); });`;
 
-/** 'open PORT' connects to 10.79.0.1:PORT, 'send I TEXT' writes on connection I; answers as JSON lines. */
-const HOLDER = `
-const net = require('node:net');
-const conns = [];
-require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
-  const [verb, a, b] = line.split(' ');
-  if (verb === 'open') {
-    const s = net.connect({ host: '10.79.0.1', port: Number(a) }, () => console.log(JSON.stringify({ opened: conns.indexOf(s), local: s.localPort })));
-    s.setEncoding('utf8').on('data', (d) => console.log(JSON.stringify({ conn: conns.indexOf(s), data: d })));
-    s.on('error', (e) => console.log(JSON.stringify({ conn: conns.indexOf(s), error: e.code })));
-    conns.push(s);
-  } else if (verb === 'send') conns[Number(a)].write(b);
-});`;
+const HOLDER = connectionHolderScript('10.79.0.1');
 
 describe.skipIf(skip !== undefined)('nftables backend: upgrade from the one-chain-per-rule layout', () => {
   const ns = `pp-r7up-${process.pid}`;

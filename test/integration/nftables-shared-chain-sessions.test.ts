@@ -11,15 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NftablesDataPlane } from '../../src/dataplane/nftables/index.js';
 import { ServiceClient } from '../helpers/daemon-process.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/in-process-daemon.js';
-import { ip, NetnsNode, nftIn, nftSkipReason } from '../helpers/netns.js';
+import { ip, NetnsNode, nftIn, nftConntrackSkipReason, connectionHolderScript } from '../helpers/netns.js';
 
-function skipReason(): string | undefined {
-  const nft = nftSkipReason();
-  if (nft) return nft;
-  if (spawnSync('conntrack', ['--version']).status !== 0) return 'conntrack (conntrack-tools) is not installed';
-  return undefined;
-}
-const skip = skipReason();
+const skip = nftConntrackSkipReason();
 if (skip) console.info(`skipped: ${skip}`);
 
 const SHARED = { max_sessions: 1000000, max_udp_flows: 1000000, session_rate: 1000000, session_burst: 1000000, source_rate: 1000000, source_burst: 1000000 };
@@ -44,19 +38,7 @@ net.createServer((s) => s.on('data', (d) => s.write('9100:' + d))).listen(9100, 
   u.bind(9200, '10.78.0.2', () => console.log(JSON.stringify({ up: true })));
 });`;
 
-/** Connections held open: 'open PORT' connects, 'send I TEXT' writes on connection I; each answer is a JSON line. */
-const HOLDER = `
-const net = require('node:net');
-const conns = [];
-require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
-  const [verb, a, b] = line.split(' ');
-  if (verb === 'open') {
-    const s = net.connect({ host: '10.78.0.1', port: Number(a) }, () => console.log(JSON.stringify({ opened: conns.length - 1, local: s.localPort })));
-    s.setEncoding('utf8').on('data', (d) => console.log(JSON.stringify({ conn: conns.indexOf(s), data: d })));
-    s.on('error', (e) => console.log(JSON.stringify({ conn: conns.indexOf(s), error: e.code })));
-    conns.push(s);
-  } else if (verb === 'send') conns[Number(a)].write(b);
-});`;
+const HOLDER = connectionHolderScript('10.78.0.1');
 
 const UDP_CLIENT = `
 const u = require('node:dgram').createSocket('udp4');
