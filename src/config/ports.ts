@@ -43,6 +43,11 @@ export function mapTargetPort(rule: Pick<ForwardRule, 'ports' | 'targetPort'>, p
   return rule.targetPort === 0 ? port : rule.targetPort + (port - rule.ports.first);
 }
 
+/** The target ports of listening port ranges `intervals` under `rule` (mapping keeps a range contiguous). */
+export function mapTargetRanges(rule: Pick<ForwardRule, 'ports' | 'targetPort'>, intervals: readonly PortRange[]): PortRange[] {
+  return intervals.map((r) => ({ first: mapTargetPort(rule, r.first), last: mapTargetPort(rule, r.last) }));
+}
+
 export interface CompactPorts {
   ports: PortRange;
   exclude: PortRange[];

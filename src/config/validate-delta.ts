@@ -13,7 +13,7 @@
  */
 import type { ForwardRule, Table, Violation } from './model.js';
 import { tablePath, unparsedFields } from './parse.js';
-import { countPorts, mapTargetPort } from './ports.js';
+import { countPorts, mapTargetRanges } from './ports.js';
 import { normalizeRule } from './normalize.js';
 import { ANY_LISTENER, PortCounts, PortIndex, TARGETS, type IndexedRule } from './port-index.js';
 import type { TableDelta } from './table-delta.js';
@@ -36,7 +36,7 @@ function indexedRule(rule: ForwardRule): IndexedRule {
     buckets: core.scope ? storedIn(core.scope) : [],
     intervals: core.intervals,
     // Every rule's targets, not only those loop checks take: a superset only sends more requests down the whole path.
-    targets: core.intervals.map((r) => ({ first: mapTargetPort(rule, r.first), last: mapTargetPort(rule, r.last) })),
+    targets: mapTargetRanges(rule, core.intervals),
     ports: countPorts(core.intervals),
   };
 }
@@ -109,8 +109,7 @@ export class DeltaValidator {
       const { protocol } = rule;
       if (core.scope && metIn(core.scope).some((bucket) => index.meets(protocol, bucket, core.intervals, overlay))) return false;
       if (core.target) {
-        const targets = core.intervals.map((r) => ({ first: mapTargetPort(rule, r.first), last: mapTargetPort(rule, r.last) }));
-        if (index.meets(protocol, ANY_LISTENER, targets, overlay)) return false;
+        if (index.meets(protocol, ANY_LISTENER, mapTargetRanges(rule, core.intervals), overlay)) return false;
       }
       if (index.meets(protocol, TARGETS, core.intervals, overlay)) return false;
     }

@@ -230,7 +230,7 @@ export class NftSessions implements SessionStore {
   }
 
   clear(reason: CloseReason): number {
-    this.refresh(true);
+    this.syncWithSource();
     return this.deleteMany([...this.index.values()].map((s) => s.id), reason);
   }
 
